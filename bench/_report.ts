@@ -1,0 +1,220 @@
+/**
+ * The benchmark's outputs: the markdown table of medians with the streaq/BullMQ ratio, the
+ * markdown page `docs/benchmarks.md`, and the SVG chart of throughput per case.
+ *
+ * @module
+ */
+
+/** What a row's target asks of streaq. */
+export type Target =
+  /** The ratio (oriented so that more is better for streaq) must reach this. */
+  | { readonly ratio: number; readonly text: string }
+  /** streaq's own median must reach this. */
+  | { readonly atLeast: number; readonly text: string };
+
+/** One line of the table: each library's value per run. */
+export interface Row {
+  readonly title: string;
+  readonly unit: string;
+  /** Whether a higher value is better (throughput, efficiency) or a lower one (latency, bytes). */
+  readonly higherIsBetter: boolean;
+  readonly digits: number;
+  readonly target?: Target;
+  /** For the chart: tasks per second of each run, per library, when the row is a throughput. */
+  readonly throughput?: Map<string, number[]>;
+  /** For the chart: a short label. */
+  readonly chartLabel?: string;
+  readonly values: Map<string, number[]>;
+}
+
+/** The machine and versions the run used. */
+export interface RunInfo {
+  readonly runs: number;
+  readonly machine: string;
+  readonly versions: string;
+  readonly command: string;
+  readonly date: string;
+}
+
+/** The median of some numbers (the mean of the middle two for an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** A number with thousands separators and `digits` decimals. */
+export function format(value: number, digits: number): string {
+  if (!Number.isFinite(value)) return "—";
+  return value.toLocaleString("en-US", {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  });
+}
+
+/**
+ * streaq's advantage on a row: more than 1 means streaq is better, whatever the unit. It is the
+ * median of the ratios within each run, where the two libraries ran back to back: when the
+ * machine's load drifts between runs, that is steadier than the ratio of the medians.
+ */
+export function ratio(row: Row, streaq: string, other: string): number {
+  const a = row.values.get(streaq) ?? [];
+  const b = row.values.get(other) ?? [];
+  const paired = a.slice(0, b.length).map((x, i) => row.higherIsBetter ? x / b[i] : b[i] / x);
+  return median(paired);
+}
+
+function targetMet(row: Row, streaq: string, other: string): string {
+  if (!row.target) return "";
+  const met = "ratio" in row.target
+    ? ratio(row, streaq, other) >= row.target.ratio
+    : median(row.values.get(streaq) ?? []) >= row.target.atLeast;
+  return `${row.target.text}: ${met ? "**met**" : "**not met**"}`;
+}
+
+/** The table of medians, one line per row, with the ratio and the target. */
+export function markdownTable(rows: readonly Row[], streaq: string, other: string): string {
+  const lines = [
+    `| case | unit | ${streaq} | ${other} | ${streaq} vs ${other} | target |`,
+    "| --- | --- | ---: | ---: | ---: | --- |",
+  ];
+  for (const row of rows) {
+    const a = median(row.values.get(streaq) ?? []);
+    const b = median(row.values.get(other) ?? []);
+    const arrow = row.higherIsBetter ? "↑" : "↓";
+    lines.push(
+      `| ${row.title} | ${row.unit} ${arrow} | ${format(a, row.digits)} | ${
+        format(b, row.digits)
+      } | ${format(ratio(row, streaq, other), 2)}× | ${targetMet(row, streaq, other)} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/** Every run's value, for the record. */
+export function runsTable(rows: readonly Row[], names: readonly string[]): string {
+  const [streaq, other] = names;
+  const lines = [
+    `| case | ${names.map((n) => `${n} runs`).join(" | ")} | ${streaq} vs ${other} per run |`,
+    `| --- | ${names.map(() => "---").join(" | ")} | --- |`,
+  ];
+  for (const row of rows) {
+    const cells = names.map((n) =>
+      (row.values.get(n) ?? []).map((v) => format(v, row.digits)).join(", ")
+    );
+    const a = row.values.get(streaq) ?? [];
+    const b = row.values.get(other) ?? [];
+    const ratios = a.slice(0, b.length)
+      .map((x, i) => `${format(row.higherIsBetter ? x / b[i] : b[i] / x, 2)}×`)
+      .join(", ");
+    lines.push(`| ${row.title} | ${cells.join(" | ")} | ${ratios} |`);
+  }
+  return lines.join("\n");
+}
+
+/** The note that explains the ratio column, printed above the table. */
+export function ratioNote(streaq: string, other: string): string {
+  return `Medians; ↑ higher is better, ↓ lower is better. The "${streaq} vs ${other}" column is ` +
+    `the median of the ratios within each run (the two libraries run back to back), oriented so ` +
+    `that **more than 1× means ${streaq} is better**: ${streaq}/${other} for ↑ rows, ` +
+    `${other}/${streaq} for ↓ rows. Targets use the same orientation.`;
+}
+
+const COLORS = ["#1f6feb", "#d1495b"];
+
+/**
+ * A horizontal bar chart of tasks per second, two bars per case (one per library), each case
+ * scaled to its own larger value, with the value written next to each bar.
+ */
+export function throughputSvg(
+  rows: readonly Row[],
+  names: readonly string[],
+  runs: number,
+  note: string,
+): string {
+  const charted = rows.filter((row) => row.throughput);
+  const labelWidth = 210;
+  const barWidth = 380;
+  const valueWidth = 110;
+  const barHeight = 13;
+  const rowHeight = 2 * barHeight + 14;
+  const top = 76;
+  const width = labelWidth + barWidth + valueWidth + 20;
+  const height = top + charted.length * rowHeight + 16;
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="12">`,
+    `<title>Throughput per case, tasks per second, median of ${runs} runs</title>`,
+    `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
+    `<text x="10" y="20" font-size="14" font-weight="600" fill="#222">Throughput per case (tasks/s, median of ${runs} runs; longer is better)</text>`,
+    `<text x="10" y="38" fill="#666">Each case is scaled to its own faster library; ${
+      escapeXml(note)
+    }</text>`,
+  ];
+  names.forEach((name, i) => {
+    const x = labelWidth + i * 110;
+    parts.push(
+      `<rect x="${x}" y="48" width="12" height="12" fill="${COLORS[i % COLORS.length]}"/>`,
+      `<text x="${x + 16}" y="58" fill="#222">${escapeXml(name)}</text>`,
+    );
+  });
+  charted.forEach((row, r) => {
+    const y = top + r * rowHeight;
+    const medians = names.map((n) => median(row.throughput!.get(n) ?? []));
+    const max = Math.max(...medians.filter(Number.isFinite), 1);
+    parts.push(
+      `<text x="${labelWidth - 8}" y="${y + barHeight + 4}" text-anchor="end" fill="#222">${
+        escapeXml(row.chartLabel ?? row.title)
+      }</text>`,
+    );
+    medians.forEach((value, i) => {
+      const w = Number.isFinite(value) ? Math.max(1, (value / max) * barWidth) : 0;
+      const by = y + i * barHeight;
+      parts.push(
+        `<rect x="${labelWidth}" y="${by}" width="${w.toFixed(1)}" height="${
+          barHeight - 2
+        }" fill="${COLORS[i % COLORS.length]}"/>`,
+        `<text x="${(labelWidth + w + 5).toFixed(1)}" y="${by + barHeight - 3}" fill="#333">${
+          format(value, 0)
+        }</text>`,
+      );
+    });
+  });
+  parts.push("</svg>");
+  return parts.join("\n") + "\n";
+}
+
+/** The page written to `docs/benchmarks.md`. */
+export function markdownPage(
+  rows: readonly Row[],
+  names: readonly string[],
+  info: RunInfo,
+  sections: readonly string[],
+): string {
+  const [streaq, other] = names;
+  return [
+    "# Benchmarks",
+    "",
+    `Written by \`${info.command}\` on ${info.date}. Do not edit by hand: run it again.`,
+    "",
+    `- Machine: ${info.machine}`,
+    `- Versions: ${info.versions}`,
+    `- Repetitions: ${info.runs}, the two libraries alternating case by case on one private ` +
+    "`redis-server`, emptied (FLUSHALL) before every case.",
+    "",
+    ratioNote(streaq, other),
+    "",
+    markdownTable(rows, streaq, other),
+    "",
+    "![Throughput per case](bench.svg)",
+    "",
+    ...sections,
+    "## Every run",
+    "",
+    runsTable(rows, names),
+    "",
+  ].join("\n");
+}
+
+function escapeXml(text: string): string {
+  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
+}

@@ -1,0 +1,150 @@
+/**
+ * The benchmark cases for streaq: default worker options except `concurrency`, one no-op task
+ * (no arguments, kept result with the default ttl), log level `warn`.
+ *
+ * @module
+ */
+
+import { type RegisteredTask, Worker } from "../mod.ts";
+import { uniqueQueue } from "../tests/_redis.ts";
+import type { RedisServer } from "../tests/_redis.ts";
+import { drainWithProcesses, latencyWithProcess } from "./_child.ts";
+import { type Contender, LATENESS_CONCURRENCY, waitUntil } from "./_contender.ts";
+
+/** A connected worker on a fresh queue, with its tasks; closed by `await using`. */
+interface Setup extends AsyncDisposable {
+  readonly worker: Worker;
+  readonly noop: RegisteredTask<[], void>;
+  readonly nap: RegisteredTask<[number], void>;
+}
+
+async function setup(redis: RedisServer, concurrency = 16): Promise<Setup> {
+  const worker = new Worker({
+    redisUrl: redis.url,
+    queueName: uniqueQueue("streaq"),
+    concurrency,
+    logLevel: "warn",
+    handleSignals: false,
+  });
+  const noop = worker.task(async function noop(): Promise<void> {});
+  const nap = worker.task(async function nap(ms: number): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, ms));
+  });
+  await worker.connect();
+  return { worker, noop, nap, [Symbol.asyncDispose]: () => worker.close() };
+}
+
+/** Runs the worker until `tasks` outcomes are written; the clock stops there. */
+async function runUntilDone(worker: Worker, tasks: number, stopClock: () => void): Promise<void> {
+  const running = worker.run();
+  try {
+    await waitUntil(
+      () => worker.counters.completed >= tasks,
+      running,
+      () =>
+        worker.counters.failed > 0 ? `tasks failed: ${JSON.stringify(worker.counters)}` : undefined,
+    );
+    stopClock();
+  } finally {
+    worker.stop();
+    await running;
+  }
+}
+
+/** streaq's side of the benchmark. */
+export const streaq: Contender = {
+  name: "streaq",
+
+  async enqueueOneByOne({ redis, meter }, tasks) {
+    await using s = await setup(redis);
+    await meter.start();
+    for (let i = 0; i < tasks; i++) await s.noop.enqueue();
+    meter.stop();
+  },
+
+  async enqueueConcurrently({ redis, meter }, tasks) {
+    await using s = await setup(redis);
+    await meter.start();
+    await Promise.all(Array.from({ length: tasks }, () => s.noop.enqueue()));
+    meter.stop();
+  },
+
+  async enqueueBatch({ redis, meter }, tasks) {
+    await using s = await setup(redis);
+    await meter.start();
+    await s.worker.enqueueMany(Array.from({ length: tasks }, () => s.noop.enqueue()));
+    meter.stop();
+  },
+
+  async drain({ redis, meter }, tasks, concurrency) {
+    await using s = await setup(redis, concurrency);
+    await meter.baseline();
+    await s.worker.enqueueMany(Array.from({ length: tasks }, () => s.noop.enqueue()));
+    await meter.start();
+    await runUntilDone(s.worker, tasks, () => meter.stop());
+  },
+
+  async sleep({ redis, meter }, tasks, concurrency, sleepMs) {
+    await using s = await setup(redis, concurrency);
+    await s.worker.enqueueMany(Array.from({ length: tasks }, () => s.nap.enqueue(sleepMs)));
+    await meter.start();
+    await runUntilDone(s.worker, tasks, () => meter.stop());
+  },
+
+  async latency({ redis }, samples, warmup) {
+    await using s = await setup(redis);
+    return await latencyWithProcess({
+      child: {
+        script: "_worker_streaq.ts",
+        url: redis.url,
+        queue: s.worker.queueName,
+        concurrency: 16,
+      },
+      samples,
+      warmup,
+      roundTrip: async () => {
+        const result = await (await s.noop.enqueue()).result({ timeout: 10_000 });
+        if (!result.success) throw new Error("a no-op task failed");
+      },
+    });
+  },
+
+  async lateness({ redis }, tasks, spreadMs) {
+    await using s = await setup(redis, LATENESS_CONCURRENCY);
+    const running = s.worker.run();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 200)); // idle, waiting for tasks
+      const base = Date.now() + 500;
+      const due = Array.from(
+        { length: tasks },
+        (_, i) => base + Math.floor((i / tasks) * spreadMs),
+      );
+      const handles = await s.worker.enqueueMany(
+        due.map((at) => s.noop.enqueue().start({ schedule: new Date(at) })),
+      );
+      const results = await Promise.all(handles.map((h) => h.result({ timeout: 30_000 })));
+      return results.map((r, i) => r.startTime - due[i]).sort((a, b) => a - b);
+    } finally {
+      s.worker.stop();
+      await running;
+    }
+  },
+
+  async processes({ redis, meter }, tasks, workers, concurrency) {
+    await using s = await setup(redis);
+    await drainWithProcesses({
+      meter,
+      child: {
+        script: "_worker_streaq.ts",
+        url: redis.url,
+        queue: s.worker.queueName,
+        concurrency,
+      },
+      workers,
+      tasks,
+      enqueue: async () => {
+        await s.worker.enqueueMany(Array.from({ length: tasks }, () => s.noop.enqueue()));
+      },
+    });
+  },
+};

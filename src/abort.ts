@@ -1,0 +1,125 @@
+/**
+ * Aborting tasks. A task still waiting for its time is cancelled by the request itself; a
+ * queued or running one is marked in the aborting set (so a worker that starts it cancels it)
+ * and announced on the abort channel (so a worker running it aborts its signal at once).
+ *
+ * @module
+ */
+
+import type { Client } from "./client.ts";
+import { StreaqCancelled } from "./errors.ts";
+import { resultById, storedResult } from "./inspect.ts";
+import type { AbortOptions } from "./task_handle.ts";
+import { checkDuration } from "./_validate.ts";
+import { GRAPH_LUA } from "./graph.ts";
+import { runScript, script } from "./_script.ts";
+
+/**
+ * Aborts one task.
+ *
+ * A task waiting for its time or for its dependencies is cancelled by the request itself, and
+ * the tasks waiting for it are cancelled in turn (`src/graph.ts`). A waiting repeating task is
+ * cancelled for good: it leaves the schedules set.
+ *
+ * KEYS: [1] result key, [2] task hash, [3] delayed set, [4] aborting set, [5] schedules set,
+ *       [6] waiting set, [7] the task's dependency set
+ * ARGV: [1] task id, [2] abort channel, [3] done channel, [4] encoded cancelled result,
+ *       [5] result ttl in ms ('' = forever, '0' = not stored), [6] key prefix, [7] now
+ * Returns 'done' (already finished), 'missing', 'cancelled' (it was waiting and now has its
+ * result) or 'requested' (queued or running: the worker will cancel it).
+ */
+export const ABORT_SCRIPT = script(
+  "abort",
+  GRAPH_LUA + `
+if redis.call('HEXISTS', KEYS[2], 'fn') == 0 then
+  return redis.call('EXISTS', KEYS[1]) == 1 and 'done' or 'missing'
+end
+local waiting = redis.call('HEXISTS', KEYS[2], 'wait') == 1
+if redis.call('ZREM', KEYS[3], ARGV[1]) == 1 or waiting then
+  if ARGV[5] == '' then
+    redis.call('SET', KEYS[1], ARGV[4])
+  elseif ARGV[5] ~= '0' then
+    redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[5])
+  end
+  redis.call('DEL', KEYS[2], KEYS[7])
+  redis.call('SREM', KEYS[5], ARGV[1])
+  redis.call('SREM', KEYS[6], ARGV[1])
+  redis.call('PUBLISH', ARGV[3], ARGV[4])
+  -- Cancelled dependents go straight to their streams: nothing for the scheduler to wake for.
+  releaseDependents(ARGV[6], ARGV[1], ARGV[4], ARGV[7])
+  return 'cancelled'
+end
+redis.call('SADD', KEYS[4], ARGV[1])
+redis.call('PUBLISH', ARGV[2], ARGV[1])
+return 'requested'
+`,
+);
+
+/** Aborts the task with this id; see `TaskHandle.abort` for what the answer means. */
+export async function abortById(
+  client: Client,
+  id: string,
+  options: AbortOptions = {},
+): Promise<boolean> {
+  const { timeout = 5000 } = options;
+  checkDuration("abort a task", "timeout", timeout);
+  const { keys } = client;
+  const [fn, created, tries, entered] = await client.redis.hmget(
+    keys.task(id),
+    "fn",
+    "ct",
+    "tries",
+    "et",
+  );
+  const now = client.now();
+  const fnName = fn ?? "";
+  const ttl = client.resultTtl(fnName);
+  const { blob } = await client.envelope.sealResult({
+    taskId: id,
+    fnName,
+    createdTime: Number(created ?? now),
+    enqueueTime: Number(entered ?? created ?? now),
+    startTime: now,
+    finishTime: now,
+    tries: Number(tries ?? 0),
+    workerId: "",
+    success: false,
+    value: new StreaqCancelled(`Task ${fnName} (${id}) was aborted before it started`),
+  });
+  const outcome = await runScript(
+    client.redis,
+    ABORT_SCRIPT,
+    [
+      keys.result(id),
+      keys.task(id),
+      keys.delayed,
+      keys.aborting,
+      keys.schedules,
+      keys.waiting,
+      keys.deps(id),
+    ],
+    [
+      id,
+      keys.abortChannel,
+      keys.doneChannel(id),
+      blob,
+      ttl === null ? "" : ttl,
+      keys.prefix,
+      client.now(),
+    ],
+  );
+  if (outcome === "missing") return false;
+  if (outcome === "cancelled") return true;
+  if (outcome === "done") return isCancelled(await storedResult(client, id));
+  if (timeout === 0) return false;
+  try {
+    return isCancelled(await resultById(client, id, { timeout }));
+  } catch (error) {
+    if ((error as Error)?.name === "TimeoutError") return false;
+    throw error;
+  }
+}
+
+function isCancelled(result: { success: boolean; exception?: unknown } | null): boolean {
+  return result !== null && !result.success && result.exception instanceof StreaqCancelled;
+}

@@ -1,0 +1,212 @@
+/**
+ * The command line's grammar: `node:util` `parseArgs` for the options, then checks of the
+ * subcommand, the module target and each value, so that every mistake becomes a
+ * {@linkcode UsageError} (exit code 2) naming what was wrong.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+
+/** The exit codes of the command line. */
+export const ExitCode = {
+  /** Done: a burst run drained the queue, or a shutdown on SIGINT/SIGTERM was graceful. */
+  OK: 0,
+  /** Something failed at run time: Redis unreachable, a worker that failed, a permission. */
+  FAILURE: 1,
+  /** The command line is wrong: an unknown option, a bad value, a module with no Worker. */
+  USAGE: 2,
+} as const;
+
+/** A mistake on the command line; the message says which, and the exit code is 2. */
+export class UsageError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "UsageError";
+  }
+}
+
+/** `<module>[:<export>]`: where the Worker is. */
+export interface Target {
+  /** The module as given: a path (relative to the working directory) or a URL. */
+  readonly module: string;
+  /** The export holding the Worker; undefined to look for it. */
+  readonly exportName?: string;
+}
+
+/** Options of `run`. */
+export interface RunCommand {
+  readonly command: "run";
+  readonly target: Target;
+  /** Worker processes; 1 runs the worker in this process (unless `watch`). */
+  readonly workers: number;
+  readonly burst: boolean;
+  readonly watch: boolean;
+  readonly concurrency?: number;
+  readonly logLevel?: "debug" | "warn";
+  /**
+   * Set by the supervisor on the processes it starts (`--supervised`, not in `--help`): the
+   * process shuts down when its standard input closes, which happens when the supervisor dies.
+   */
+  readonly supervised: boolean;
+}
+
+/** Options of `status`. */
+export interface StatusCommand {
+  readonly command: "status";
+  readonly target: Target;
+  readonly once: boolean;
+}
+
+/** Options of `web`. */
+export interface WebCommand {
+  readonly command: "web";
+  readonly target: Target;
+  /** The address to listen on; undefined for the dashboard's default (loopback). */
+  readonly hostname?: string;
+  /** The TCP port; undefined for the dashboard's default. */
+  readonly port?: number;
+}
+
+/** What the command line asks for. */
+export type Command =
+  | RunCommand
+  | StatusCommand
+  | WebCommand
+  | { readonly command: "help" }
+  | { readonly command: "version" };
+
+const OPTIONS = {
+  workers: { type: "string" },
+  burst: { type: "boolean" },
+  watch: { type: "boolean" },
+  concurrency: { type: "string" },
+  verbose: { type: "boolean" },
+  quiet: { type: "boolean" },
+  supervised: { type: "boolean" },
+  once: { type: "boolean" },
+  port: { type: "string" },
+  hostname: { type: "string" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean" },
+} as const;
+
+/** Which subcommand each option belongs to. */
+const OPTION_COMMANDS: Record<string, readonly string[]> = {
+  workers: ["run"],
+  burst: ["run"],
+  watch: ["run"],
+  concurrency: ["run"],
+  verbose: ["run"],
+  quiet: ["run"],
+  supervised: ["run"],
+  once: ["status"],
+  port: ["web"],
+  hostname: ["web"],
+};
+
+const COMMANDS = ["run", "status", "web"] as const;
+
+/**
+ * Parses the arguments after `deno run ... main.ts`.
+ *
+ * @throws {UsageError} For anything that is not a valid command line.
+ */
+export function parseCommandLine(args: readonly string[]): Command {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...args], options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError(parseArgsMessage(error));
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { command: "help" };
+  if (values.version) return { command: "version" };
+  const [name, target, ...extra] = positionals;
+  if (name === undefined) throw new UsageError("Missing a command: run, status or web");
+  const command = COMMANDS.find((c) => c === name);
+  if (command === undefined) {
+    throw new UsageError(
+      `Unknown command ${JSON.stringify(name)}: expected one of ${COMMANDS.join(", ")}`,
+    );
+  }
+  for (const [option, commands] of Object.entries(OPTION_COMMANDS)) {
+    if (values[option as keyof typeof values] !== undefined && !commands.includes(command)) {
+      throw new UsageError(
+        `Option '--${option}' applies to ${commands.join(", ")}, not ${command}`,
+      );
+    }
+  }
+  if (target === undefined) {
+    throw new UsageError(`Missing the module: streaq ${command} <module>[:<export>]`);
+  }
+  if (extra.length > 0) {
+    throw new UsageError(`Unexpected argument ${JSON.stringify(extra[0])} after the module`);
+  }
+  const where = parseTarget(target);
+  if (command === "status") return { command, target: where, once: values.once ?? false };
+  if (command === "web") {
+    return { command, target: where, hostname: values.hostname, port: port(values.port) };
+  }
+  if (values.verbose && values.quiet) {
+    throw new UsageError("Options '--verbose' and '--quiet' cannot be combined");
+  }
+  if (values.watch && values.burst) {
+    throw new UsageError("Options '--watch' and '--burst' cannot be combined");
+  }
+  return {
+    command,
+    target: where,
+    workers: positiveInteger("workers", values.workers) ?? 1,
+    burst: values.burst ?? false,
+    watch: values.watch ?? false,
+    concurrency: positiveInteger("concurrency", values.concurrency),
+    logLevel: values.verbose ? "debug" : values.quiet ? "warn" : undefined,
+    supervised: values.supervised ?? false,
+  };
+}
+
+/**
+ * Splits `<module>[:<export>]`. The export is what follows the last colon when it is a
+ * JavaScript identifier, so URLs (`https://...`, `file:///...`) and Windows drive letters
+ * (`C:\...`) stay whole.
+ */
+export function parseTarget(text: string): Target {
+  const colon = text.lastIndexOf(":");
+  const after = text.slice(colon + 1);
+  if (
+    colon > 0 && /^[\p{L}_$][\p{L}\p{N}_$]*$/u.test(after) && !/^[a-z]$/i.test(text.slice(0, colon))
+  ) {
+    return { module: text.slice(0, colon), exportName: after };
+  }
+  if (text.endsWith(":")) {
+    throw new UsageError(`Missing the export name after the colon in ${JSON.stringify(text)}`);
+  }
+  return { module: text };
+}
+
+function positiveInteger(option: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) {
+    throw new UsageError(
+      `Option '--${option}' must be an integer ≥ 1: received ${JSON.stringify(value)}`,
+    );
+  }
+  return Number(value);
+}
+
+function port(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) > 65_535) {
+    throw new UsageError(
+      `Option '--port' must be an integer from 0 to 65535: received ${JSON.stringify(value)}`,
+    );
+  }
+  return Number(value);
+}
+
+/** The first sentence of a `parseArgs` error, which is the part that applies here. */
+function parseArgsMessage(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.split(/\. (?=To specify)/)[0];
+}

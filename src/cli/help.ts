@@ -1,0 +1,57 @@
+/**
+ * The `--help` text and the `--version` of the command line. The version is the package's,
+ * read from `deno.json` when the command line is built, not at run time.
+ *
+ * @module
+ */
+
+import config from "../../deno.json" with { type: "json" };
+
+/** The package version, from `deno.json`. */
+export const VERSION: string = config.version;
+
+/** What `--help` prints. */
+export const HELP = `streaq ${VERSION}: run streaq workers and watch their queues
+
+Usage:
+  streaq run <module>[:<export>] [options]    run the Worker that a module exports
+  streaq status <module>[:<export>] [--once]  show queue sizes, workers and throughput
+  streaq web <module>[:<export>] [options]    serve the dashboard in the browser
+  streaq --help | --version
+
+<module> is a path or URL of a module exporting a Worker. <export> names the export; by
+default it is the export named "worker", else the only Worker the module exports.
+
+Options of run:
+  --workers N       run N worker processes; a process that dies is restarted, and SIGINT
+                    or SIGTERM reaches every process (needs --allow-run=deno) [default: 1,
+                    the worker runs in this process]
+  --burst           stop once nothing is queued, running or due
+  --watch           restart the worker when a file in the module's directory changes
+                    (needs --allow-run=deno)
+  --concurrency N   tasks running at once in each process, instead of the Worker's own
+  --verbose         log debug lines too
+  --quiet           log only warnings and errors
+
+Options of status:
+  --once            print once and exit, instead of refreshing every second
+
+Options of web:
+  --port N          the port to listen on [default: 8080; 0 picks a free one]
+  --hostname H      the address to listen on [default: 127.0.0.1]; the command line serves
+                    loopback addresses only (the dashboard needs auth elsewhere)
+
+  -h, --help        print this help
+  --version         print the version
+
+Exit codes:
+  0  done: a burst run drained the queue, or SIGINT/SIGTERM shut everything down gracefully
+  1  failure at run time: Redis unreachable, a worker that failed, a missing permission
+  2  usage error: unknown option or command, bad value, missing module, a module that
+     cannot be loaded or exports no Worker (or several, and none was chosen)
+
+Run it with the permissions of a worker plus reading the module, and running deno for
+--workers and --watch:
+  deno run --allow-net=localhost:6379 --allow-env --allow-sys=hostname --allow-read=. \\
+    --allow-run=deno jsr:@streaq/streaq/cli run worker.ts --workers 4
+`;

@@ -1,0 +1,64 @@
+/**
+ * What every part of streaq needs to talk to one queue: its keys, its priorities, its codec
+ * envelope, its connections and its shared result subscriber. A `Worker` owns one; task
+ * handles and unsent tasks point to it.
+ *
+ * @module
+ */
+
+import type { Redis } from "ioredis";
+import { ConnectionFactory, type ConnectionOptions } from "./connection.ts";
+import type { Envelope } from "./envelope.ts";
+import { Keys } from "./keys.ts";
+import type { WorkerLogger } from "./logger.ts";
+import { ResultWaiter } from "./result_waiter.ts";
+import type { Script } from "./_script.ts";
+
+/** How long results are kept when the task does not say: five minutes. */
+export const DEFAULT_RESULT_TTL = 300_000;
+
+/** The client side of one queue. */
+export class Client {
+  readonly keys: Keys;
+  readonly connections: ConnectionFactory;
+  readonly waiter: ResultWaiter;
+  /** How long results of a function are kept (ms, null forever); the worker's registry sets it. */
+  resultTtl: (fnName: string) => number | null = () => DEFAULT_RESULT_TTL;
+  /**
+   * The clock of this client (ms since the epoch): the worker's `clock` option, `Date.now` by
+   * default. Every time that is stored in Redis or compared with a stored one comes from it.
+   */
+  now: () => number = Date.now;
+  /** The IANA time zone crontab schedules are evaluated in (the worker's `tz`). */
+  timeZone = "UTC";
+
+  constructor(
+    queueName: string,
+    readonly priorities: readonly string[],
+    readonly envelope: Envelope,
+    readonly logger: WorkerLogger,
+    connection: ConnectionOptions,
+    scripts: readonly Script[],
+  ) {
+    this.keys = new Keys(queueName);
+    this.connections = new ConnectionFactory(connection, scripts, logger);
+    this.waiter = new ResultWaiter(() => this.connections.open());
+  }
+
+  /** The connection for ordinary commands, opened on first use. */
+  get redis(): Redis {
+    return this.connections.main;
+  }
+
+  /** Priorities from the highest to the lowest: the order in which tasks are fetched. */
+  get prioritiesHighFirst(): readonly string[] {
+    return this.#highFirst ??= Object.freeze([...this.priorities].reverse());
+  }
+  #highFirst: readonly string[] | undefined;
+
+  /** Closes the subscriber and every connection this client opened. */
+  async close(): Promise<void> {
+    await this.waiter.close();
+    await this.connections.close();
+  }
+}

@@ -1,0 +1,275 @@
+/**
+ * The completion path: the one place where the outcome of a delivery becomes Redis writes.
+ * Outcomes of tasks that finish together go to Redis in one script call. The script first
+ * checks that this worker still owns the delivery, so a stale delivery (taken over by another
+ * worker after this one stalled) never overwrites a result.
+ *
+ * @module
+ */
+
+import type { Buffer } from "node:buffer";
+import type { Client } from "./client.ts";
+import { CONSUMER_GROUP } from "./keys.ts";
+import { GRAPH_LUA } from "./graph.ts";
+import { type Delivery, START_LUA, toDelivery } from "./fetch.ts";
+import { Batcher } from "./_batch.ts";
+import { runScript, script, type ScriptArg } from "./_script.ts";
+
+/**
+ * Applies outcomes. Per delivery, when this worker still owns it: acknowledge and delete the
+ * stream entry, then by kind:
+ * - 'final': store the result (ttl '' forever, '0' not stored), publish it on the task's
+ *   channel, and delete the task hash; a repeating task that is still scheduled (its hash has a
+ *   crontab) is put back in the delayed set for its next occurrence instead;
+ * - 'retry': put the task in the delayed set at `due`, keeping the reason;
+ * - 'back': put the task back at the end of its stream (shutdown hand-back);
+ * - 'drop': delete whatever is left under the task's name (an entry whose task is gone or
+ *   unreadable).
+ * A unique lock held by the task is released if it still holds it.
+ *
+ * Deliveries this worker prefetched can be started in the same call (see `START_SCRIPT`), so
+ * that a slot freed by a finished task is taken by the next one without another round trip.
+ *
+ * KEYS: [1] delayed set, [2] aborting set, [3] schedules set, then per delivery:
+ *       [stream, task hash, result, lock], then per delivery to start: [stream], then the
+ *       streams to prefetch from, highest priority first
+ * The tasks waiting for a finished task are settled in the same call (`src/graph.ts`).
+ *
+ * ARGV: [1] group, [2] worker id, [3] now, [4] done channel prefix, [5] wake channel,
+ *       [6] key prefix, [7] number of deliveries, then per delivery: [entry id, task id, kind,
+ *       result or reason, ttl or due, holds lock, next occurrence ('' = not repeating,
+ *       'stop' = repeating no more)], then [task key prefix, number of deliveries to start,
+ *       number of deliveries to prefetch], then per delivery to start: [entry id, task id]
+ * Returns {per delivery 1 if applied, 0 if it was stale; per delivery to start, its task fields
+ * as in FETCH_SCRIPT, or {id, -1} if another worker took it over; the deliveries prefetched,
+ * as {stream index, entry id, {task id, 2}}}.
+ */
+export const COMPLETE_SCRIPT = script(
+  "complete",
+  GRAPH_LUA + START_LUA + `
+local group, me, now, donePrefix, P = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6]
+local n = tonumber(ARGV[7])
+local out, earliest = {}, nil
+-- One SCARD per call spares an SREM (and a SISMEMBER) per task when no abort is pending.
+anyAborting = redis.call('SCARD', KEYS[2]) > 0
+local function delay(taskKey, id, due)
+  redis.call('ZADD', KEYS[1], due, id)
+  if earliest == nil or tonumber(due) < earliest then earliest = tonumber(due) end
+end
+for i = 0, n - 1 do
+  local stream, taskKey, resultKey, lockKey = KEYS[4 + i * 4], KEYS[5 + i * 4], KEYS[6 + i * 4],
+    KEYS[7 + i * 4]
+  local a = 8 + i * 7
+  local msg, id, kind, blob, num = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+  local pending = redis.call('XPENDING', stream, group, msg, msg, 1)
+  if pending[1] and pending[1][2] == me then
+    redis.call('XACK', stream, group, msg)
+    redis.call('XDEL', stream, msg)
+    if kind == 'final' then
+      if num == '' then
+        redis.call('SET', resultKey, blob)
+      elseif num ~= '0' then
+        redis.call('SET', resultKey, blob, 'PX', num)
+      end
+      if anyAborting then redis.call('SREM', KEYS[2], id) end
+      redis.call('PUBLISH', donePrefix .. id, blob)
+      local released = releaseDependents(P, id, blob, now)
+      if released and (earliest == nil or released < earliest) then earliest = released end
+      local nextDue = ARGV[a + 6]
+      if tonumber(nextDue) and redis.call('HEXISTS', taskKey, 'cron') == 1 then
+        redis.call('HDEL', taskKey, 'run', 'et', 'last')
+        redis.call('HSET', taskKey, 'tries', 0, 'due', nextDue, 'at', nextDue)
+        delay(taskKey, id, nextDue)
+      else
+        redis.call('DEL', taskKey)
+        if nextDue ~= '' then redis.call('SREM', KEYS[3], id) end
+      end
+    elseif kind == 'retry' then
+      redis.call('HDEL', taskKey, 'run', 'et')
+      redis.call('HSET', taskKey, 'last', blob, 'due', num)
+      delay(taskKey, id, num)
+    elseif kind == 'back' then
+      redis.call('HDEL', taskKey, 'run')
+      if blob ~= '' then redis.call('HSET', taskKey, 'last', blob) end
+      redis.call('HSET', taskKey, 'et', now)
+      redis.call('XADD', stream, '*', 'id', id)
+    elseif kind == 'drop' then
+      -- What is left under the task's name (a hash without a function, a key of another type)
+      -- can never run: it goes with its entry rather than stay forever.
+      redis.call('DEL', taskKey)
+    end
+    if ARGV[a + 5] == '1' and redis.call('GET', lockKey) == id then redis.call('DEL', lockKey) end
+    out[i + 1] = 1
+  else
+    out[i + 1] = 0
+  end
+end
+if earliest ~= nil then redis.call('PUBLISH', ARGV[5], earliest) end
+local s = 8 + n * 7
+local prefix, m, refill = ARGV[s], tonumber(ARGV[s + 1]), tonumber(ARGV[s + 2])
+local started, prefetched = {}, {}
+for k = 0, m - 1 do
+  table.insert(started, startOwned(prefix, KEYS[2], group, me, KEYS[4 + n * 4 + k],
+    ARGV[s + 3 + k * 2], ARGV[s + 4 + k * 2]))
+end
+-- Refill the prefetch buffer, highest priority first, so that a busy worker needs no separate
+-- fetch. pcall: a stream whose consumer group is gone (a restarted Redis) must not stop the
+-- completions above; the fetch loop re-creates the group.
+local first = 4 + n * 4 + m
+for i = first, #KEYS do
+  if refill <= 0 then break end
+  local read = redis.pcall('XREADGROUP', 'GROUP', group, me, 'COUNT', refill, 'STREAMS', KEYS[i], '>')
+  if type(read) == 'table' and not read.err then
+    for _, entry in ipairs(read[1][2]) do
+      local id = entryTaskId(entry)
+      if id then
+        table.insert(prefetched, {i - first + 1, entry[1], {id, 2}})
+      else
+        redis.call('XACK', KEYS[i], group, entry[1])
+        redis.call('XDEL', KEYS[i], entry[1])
+      end
+      refill = refill - 1
+    end
+  end
+end
+return {out, started, prefetched}
+`,
+);
+
+/** What becomes of a delivery, ready to be written. */
+export type Completion =
+  | {
+    readonly kind: "final";
+    readonly result: Buffer;
+    readonly ttl: number | null;
+    /**
+     * For a repeating task, when its next occurrence is due, or `"stop"` when it repeats no
+     * more; undefined for a task that does not repeat.
+     */
+    readonly next?: number | "stop";
+  }
+  | { readonly kind: "retry"; readonly due: number; readonly reason: string }
+  | { readonly kind: "back"; readonly reason: string }
+  | { readonly kind: "drop" };
+
+interface Item {
+  readonly delivery: Delivery;
+  readonly completion: Completion;
+  readonly lock: string | undefined;
+  /** A prefetched delivery to start in the same call. */
+  readonly next: Delivery | undefined;
+  /** How many more deliveries to prefetch in the same call. */
+  readonly refill: number;
+}
+
+/** What writing a completion did. */
+export interface Completed {
+  /** False when the delivery was stale and nothing was written. */
+  readonly applied: boolean;
+  /** The delivery asked to start with it: started, or null if another worker took it over. */
+  readonly next?: Delivery | null;
+}
+
+/** Writes completions of one worker, batching those that finish together. */
+export class Completer {
+  readonly #client: Client;
+  readonly #workerId: string;
+  readonly #batcher: Batcher<Item, Completed>;
+  readonly #onPrefetched: (deliveries: Delivery[]) => void;
+
+  /** `onPrefetched` receives the deliveries a completion call prefetched (see `refill`). */
+  constructor(
+    client: Client,
+    workerId: string,
+    onPrefetched: (deliveries: Delivery[]) => void = () => {},
+  ) {
+    this.#client = client;
+    this.#workerId = workerId;
+    this.#onPrefetched = onPrefetched;
+    this.#batcher = new Batcher((items) => this.#write(items), 2);
+  }
+
+  /**
+   * Writes one completion; `lock` names the unique lock the task holds, if any. With `next`, a
+   * prefetched delivery is started in the same call, taking the slot this task frees; with
+   * `refill`, up to that many deliveries are prefetched too (the most asked in a batch).
+   */
+  complete(
+    delivery: Delivery,
+    completion: Completion,
+    lock?: string,
+    next?: Delivery,
+    refill = 0,
+  ): Promise<Completed> {
+    return this.#batcher.add({ delivery, completion, lock, next, refill });
+  }
+
+  /** Resolves once every completion handed in so far is written. */
+  drain(): Promise<void> {
+    return this.#batcher.drain();
+  }
+
+  async #write(items: Item[]): Promise<Completed[]> {
+    const { keys } = this.#client;
+    const scriptKeys: string[] = [keys.delayed, keys.aborting, keys.schedules];
+    const args: ScriptArg[] = [
+      CONSUMER_GROUP,
+      this.#workerId,
+      this.#client.now(),
+      keys.doneChannelPrefix,
+      keys.wakeChannel,
+      keys.prefix,
+      items.length,
+    ];
+    for (const { delivery: d, completion: c, lock } of items) {
+      scriptKeys.push(d.stream, keys.task(d.taskId), keys.result(d.taskId), lock ?? keys.lock(""));
+      const [blob, num] = c.kind === "final"
+        ? [c.result, c.ttl === null ? "" : c.ttl]
+        : c.kind === "retry"
+        ? [c.reason, c.due]
+        : c.kind === "back"
+        ? [c.reason, 0]
+        : ["", 0];
+      const next = c.kind === "final" && c.next !== undefined ? c.next : "";
+      args.push(d.messageId, d.taskId, c.kind, blob, num, lock ? "1" : "0", next);
+    }
+    const starts = items.filter((item) => item.next).map((item) => item.next!);
+    const refill = Math.max(...items.map((item) => item.refill));
+    args.push(keys.taskPrefix, starts.length, refill);
+    for (const d of starts) {
+      scriptKeys.push(d.stream);
+      args.push(d.messageId, d.taskId);
+    }
+    const priorities = this.#client.prioritiesHighFirst;
+    if (refill > 0) scriptKeys.push(...priorities.map((p) => keys.stream(p)));
+    const [applied, started, prefetched] = await runScript(
+      this.#client.redis,
+      COMPLETE_SCRIPT,
+      scriptKeys,
+      args,
+      true,
+    ) as [number[], unknown[][], [number, Buffer, unknown[]][]];
+    if (prefetched.length > 0) {
+      this.#onPrefetched(
+        prefetched.map(([index, messageId, fields]) =>
+          toDelivery(
+            keys.stream(priorities[index - 1]),
+            priorities[index - 1],
+            String(messageId),
+            fields,
+          )
+        ),
+      );
+    }
+    let s = 0;
+    return items.map((item, i) => {
+      if (!item.next) return { applied: applied[i] === 1 };
+      const fields = started[s++];
+      const d = item.next;
+      return {
+        applied: applied[i] === 1,
+        next: fields[1] === -1 ? null : toDelivery(d.stream, d.priority, d.messageId, fields),
+      };
+    });
+  }
+}

@@ -1,0 +1,319 @@
+/**
+ * Opening and closing the Redis connections of a worker, on any topology: one server by URL, a
+ * master found through Sentinel, a Cluster, or a client passed in. Connections open lazily, on
+ * the first command, so that creating a `Worker` in a module costs nothing and needs no
+ * permission.
+ *
+ * A Cluster client has the same commands as a single connection (ioredis routes each to the
+ * node serving its keys' slot), so the rest of streaq sees both as a `Redis`; the few places
+ * that must know the difference (SCAN, in `scan.ts`) ask {@linkcode clusterOf}.
+ *
+ * @module
+ */
+
+import { Cluster, Redis, type RedisOptions } from "ioredis";
+import { defineScripts, type Script } from "./_script.ts";
+import { DEFAULT_REDIS_TIMEOUT, type RedisClusterOptions } from "./connection_options.ts";
+import type { RedisSentinelOptions } from "./connection_options.ts";
+import { StreaqError } from "./errors.ts";
+
+/** How to reach Redis, from the worker options (checked by `checkConnectionOptions`). */
+export interface ConnectionOptions {
+  redisUrl?: string;
+  redisOptions?: RedisOptions;
+  redis?: Redis | Cluster;
+  sentinel?: RedisSentinelOptions;
+  cluster?: RedisClusterOptions;
+  redisTimeout?: number;
+}
+
+/** The default Redis URL. */
+export const DEFAULT_REDIS_URL = "redis://localhost:6379";
+
+/**
+ * What a connection is for. Commands and subscriptions wait at most `redisTimeout` for Redis;
+ * the blocking read has no such limit, since it waits on purpose (see {@linkcode BLOCKED_READ}).
+ */
+export type ConnectionPurpose = "commands" | "subscriber" | "blocking";
+
+/**
+ * How long a blocking read that could not even be sent (Redis unreachable) waits before it
+ * gives up with no entries, and how much longer than its BLOCK time a sent one may take before
+ * it is deemed lost on a dead connection (ioredis `blockingTimeout`). Either way the fetch
+ * loop goes round again instead of waiting forever.
+ */
+const BLOCKED_READ = 5_000;
+
+/** How long after reporting a connection error the next ones are not reported (ms). */
+const QUIET = 10_000;
+
+/** How often a Cluster client retries a command while a slot fails over (ms). */
+const FAILOVER_RETRY = 250;
+
+/** Where connection trouble is reported. */
+export interface ConnectionLog {
+  warn(message: string): void;
+  info(message: string): void;
+}
+
+/** Opens connections to one Redis with the same options, and knows which ones it owns. */
+export class ConnectionFactory {
+  readonly #options: ConnectionOptions;
+  readonly #scripts: readonly Script[];
+  readonly #log: ConnectionLog;
+  readonly #owned = new Set<Redis>();
+  #main: Redis | undefined;
+
+  constructor(options: ConnectionOptions, scripts: readonly Script[], log: ConnectionLog) {
+    this.#options = options;
+    this.#scripts = scripts;
+    this.#log = log;
+  }
+
+  /** The connection for ordinary commands: the one passed as `redis`, or one opened here. */
+  get main(): Redis {
+    if (!this.#main) {
+      if (this.#options.redis) {
+        this.#main = asRedis(this.#options.redis);
+        defineScripts(this.#main, this.#scripts);
+      } else {
+        this.#main = this.open("commands");
+      }
+    }
+    return this.#main;
+  }
+
+  /**
+   * A new connection of this worker's own. Closed by {@linkcode ConnectionFactory.close}, or
+   * earlier by {@linkcode closeConnection}.
+   */
+  open(purpose: ConnectionPurpose = "subscriber"): Redis {
+    const connection = this.#create(purpose);
+    defineScripts(connection, this.#scripts);
+    this.#watch(connection, purpose);
+    this.#owned.add(connection);
+    connection.once("end", () => {
+      endedConnections.add(connection);
+      this.#owned.delete(connection);
+    });
+    return connection;
+  }
+
+  /** Closes every connection opened here; a connection passed in as `redis` stays open. */
+  async close(): Promise<void> {
+    await Promise.all([...this.#owned].map(closeConnection));
+    this.#owned.clear();
+    this.#main = undefined;
+  }
+
+  /**
+   * Reports connection errors, at most one per {@linkcode QUIET} ms, and the return of the
+   * connection. ioredis reconnects by itself; without a listener it would print every failed
+   * attempt as an unhandled error. A Cluster reports a failing node as "node error".
+   */
+  #watch(connection: Redis, purpose: ConnectionPurpose): void {
+    let quietUntil = 0;
+    const report = (error: Error, node = "") => {
+      if (Date.now() < quietUntil) return;
+      quietUntil = Date.now() + QUIET;
+      this.#log.warn(
+        `Redis connection (${purpose}) failed${
+          node && ` on node ${node}`
+        }: ${error.message}; reconnecting`,
+      );
+    };
+    connection.on("error", (error: Error) => report(error));
+    connection.on("node error", (error: Error, node: string) => report(error, node));
+    connection.on("ready", () => {
+      if (quietUntil === 0) return;
+      quietUntil = 0;
+      this.#log.info(`Redis connection (${purpose}) is back`);
+    });
+  }
+
+  #create(purpose: ConnectionPurpose): Redis {
+    const { redis, redisUrl, redisOptions, sentinel, cluster } = this.#options;
+    const timeout = this.#options.redisTimeout ?? DEFAULT_REDIS_TIMEOUT;
+    const blocking = purpose === "blocking";
+    // Our own limit replaces ioredis's count of reconnection attempts per command; a blocking
+    // read gives up on a lost connection by itself instead.
+    const own: RedisOptions = blocking
+      ? { maxRetriesPerRequest: null, blockingTimeout: BLOCKED_READ }
+      : { maxRetriesPerRequest: null };
+    if (purpose === "subscriber") {
+      // No ready check (INFO) on a subscriber: a SUBSCRIBE sent while the connection opens can
+      // overtake it (ioredis 5.8.2 and later, issue #2037), and the INFO is then refused with an
+      // unhandled rejection that ends the process. A subscriber needs no INFO anyway.
+      own.enableReadyCheck = false;
+    }
+    let connection: Redis | Cluster;
+    if (redis) {
+      connection = isCluster(redis)
+        ? redis.duplicate(
+          [],
+          blocking ? { redisOptions: { ...redis.options.redisOptions, ...own } } : {},
+        )
+        : redis.duplicate(purpose === "commands" ? {} : own);
+    } else if (cluster) {
+      const { nodes, redisOptions: nodeOptions, ...clusterOptions } = cluster;
+      connection = new Cluster([...nodes], {
+        lazyConnect: true,
+        // While a failed master's replica takes over (seconds), ioredis retries a command every
+        // `retryDelayOnFailover` ms, at most `maxRedirections` times (16 × 100 ms by default):
+        // retry for as long as `redisTimeout` allows instead.
+        retryDelayOnFailover: FAILOVER_RETRY,
+        retryDelayOnClusterDown: FAILOVER_RETRY,
+        retryDelayOnTryAgain: FAILOVER_RETRY,
+        maxRedirections: 16 + Math.ceil(timeout / FAILOVER_RETRY),
+        ...clusterOptions,
+        redisOptions: { ...own, ...redisOptions, ...nodeOptions as RedisOptions },
+      });
+    } else if (sentinel) {
+      const { masterName, nodes, ...sentinelOptions } = sentinel;
+      connection = new Redis({
+        lazyConnect: true,
+        ...own,
+        ...redisOptions,
+        ...sentinelOptions as RedisOptions,
+        sentinels: [...nodes],
+        name: masterName,
+      });
+    } else {
+      connection = new Redis(redisUrl ?? DEFAULT_REDIS_URL, {
+        lazyConnect: true,
+        ...own,
+        ...redisOptions,
+      });
+    }
+    if (!blocking) limitCommandTime(connection, timeout);
+    return asRedis(connection);
+  }
+}
+
+/** True for an ioredis Cluster client. */
+function isCluster(connection: Redis | Cluster): connection is Cluster {
+  return (connection as { isCluster?: boolean }).isCluster === true;
+}
+
+/** The Cluster client behind a connection, or undefined for a single connection. */
+export function clusterOf(connection: Redis): Cluster | undefined {
+  return isCluster(connection) ? connection as unknown as Cluster : undefined;
+}
+
+/** A Cluster client seen as a Redis connection: they share the command interface. */
+function asRedis(connection: Redis | Cluster): Redis {
+  return connection as Redis;
+}
+
+/** Marks commands whose time limit is already running (a command can be sent more than once). */
+const limited = new WeakSet<object>();
+
+interface SentCommand {
+  readonly name: string;
+  readonly promise: Promise<unknown>;
+  reject(error: Error): void;
+}
+
+/**
+ * Makes every command sent on `connection` fail after `ms` with a StreaqError, whether Redis is
+ * slow, down, reconnecting or failing over. ioredis's own `commandTimeout` does the same for a
+ * single connection with a vaguer message, but not for a Cluster, which queues commands while
+ * it has no healthy node and waits for as long as that lasts.
+ */
+function limitCommandTime(connection: Redis | Cluster, ms: number): void {
+  const target = connection as unknown as {
+    sendCommand(command: SentCommand, ...rest: unknown[]): unknown;
+    status: string;
+  };
+  const send = target.sendCommand;
+  target.sendCommand = function (command: SentCommand, ...rest: unknown[]) {
+    if (!limited.has(command)) {
+      limited.add(command);
+      const timer = setTimeout(() => {
+        command.reject(
+          new StreaqError(
+            `Cannot run Redis command ${command.name.toUpperCase()} as Redis did not answer within ${ms} ms (option 'redisTimeout'); the connection is ${target.status}`,
+          ),
+        );
+      }, ms);
+      const clear = () => clearTimeout(timer);
+      command.promise.then(clear, clear);
+    }
+    return send.call(this, command, ...rest);
+  };
+}
+
+/**
+ * Connections that have ended. A Cluster client can leave "end" for "close" afterwards (its
+ * node pool reports "drain" once per node that goes), so its status alone does not tell.
+ */
+const endedConnections = new WeakSet<Redis>();
+
+/** Closes a connection: politely with QUIT when it is up, at once otherwise. */
+export async function closeConnection(connection: Redis): Promise<void> {
+  if (connection.status === "end" || endedConnections.has(connection)) return;
+  const ended = new Promise<void>((resolve) => connection.once("end", () => resolve()));
+  // A Cluster client reports "end" once the last of its node connections has closed. One that
+  // has none left (every node down, or still resolving its startup nodes) has nothing to close,
+  // and never reports it.
+  const cluster = clusterOf(connection);
+  const willEnd = !cluster || cluster.status === "wait" || cluster.nodes().length > 0;
+  if (cluster) await handshakesOver(cluster);
+  if ((connection.status as string) === "disconnecting") {
+    // A Cluster already being disconnected (by `disconnectSafely`): disconnecting it again
+    // would find no node left to close and never end.
+  } else if (connection.status === "ready") {
+    try {
+      await connection.quit();
+    } catch {
+      connection.disconnect();
+    }
+  } else {
+    disconnectSafely(connection);
+  }
+  if (willEnd) await ended;
+}
+
+/**
+ * Waits until none of a Cluster client's node connections is halfway through connecting: the
+ * cluster closes them all at once, and one dropped during its handshake fails its ready check
+ * afterwards and arms a two-second timer (see {@linkcode disconnectSafely}). The cluster's
+ * subscriber connection is internal to ioredis; it is looked up defensively.
+ */
+async function handshakesOver(cluster: Cluster): Promise<void> {
+  const subscriber = (cluster as unknown as { subscriber?: { getInstance?(): Redis | null } })
+    .subscriber?.getInstance?.();
+  const nodes = subscriber ? [...cluster.nodes(), subscriber] : cluster.nodes();
+  await Promise.all(
+    nodes.filter((n) => n.status === "connecting" || n.status === "connect").map((node) =>
+      new Promise<void>((resolve) => {
+        const settled = () => {
+          node.off("ready", settled);
+          node.off("close", settled);
+          resolve();
+        };
+        node.once("ready", settled);
+        node.once("close", settled);
+      })
+    ),
+  );
+}
+
+/**
+ * Drops a connection at once, or, when it is halfway through connecting, as soon as the
+ * handshake ends: ioredis would otherwise finish the handshake on the dropped socket, fail its
+ * ready check and arm a two-second timer (a leak, and a late error event).
+ */
+export function disconnectSafely(connection: Redis): void {
+  if (connection.status !== "connecting" && connection.status !== "connect") {
+    connection.disconnect();
+    return;
+  }
+  const settled = () => {
+    connection.off("ready", settled);
+    connection.off("close", settled);
+    connection.disconnect();
+  };
+  connection.once("ready", settled);
+  connection.once("close", settled);
+}

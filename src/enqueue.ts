@@ -1,0 +1,382 @@
+/**
+ * The enqueue path: an unsent {@linkcode Task} collects its start options, its dependencies and
+ * the pipeline or fallback it belongs to, and {@linkcode sendTasks} stores any number of tasks
+ * in one round trip. A task's id is assigned on the client, so enqueueing is idempotent:
+ * sending the same task twice stores it once.
+ *
+ * @module
+ */
+
+import type { Buffer } from "node:buffer";
+import type { Client } from "./client.ts";
+import { nextOccurrence } from "./crontab.ts";
+import { StreaqError } from "./errors.ts";
+import { GRAPH_LUA } from "./graph.ts";
+import { checkStartOptions, type StartOptions } from "./options.ts";
+import type { RegisteredTask } from "./registered_task.ts";
+import { TaskHandle } from "./task_handle.ts";
+import { Batcher } from "./_batch.ts";
+import { runScript, script, type ScriptArg } from "./_script.ts";
+
+/**
+ * Stores new tasks: each goes into the stream of its priority, into the delayed set when it is
+ * due later, or waits for its dependencies (see `src/graph.ts`). A task whose id is already
+ * known (hash or result present) is left alone. A task with a crontab repeats: it keeps its
+ * hash between occurrences and is listed in the schedules set.
+ *
+ * KEYS: [1] delayed set, [2] schedules set, then per task: [task hash, stream, result key]
+ * ARGV: [1] now (ms), [2] wake channel, [3] key prefix, then per task:
+ *       [id, fn, payload, priority, due (ms, 0 = now), crontab ('' = none), time zone,
+ *       dependency ids separated by spaces, mode ('', 'pipe' or 'else'), source task id]
+ * Returns the number of tasks stored.
+ */
+export const ENQUEUE_SCRIPT = script(
+  "enqueue",
+  GRAPH_LUA + `
+local now, P = tonumber(ARGV[1]), ARGV[3]
+local stored, earliest = 0, nil
+for i = 0, (#KEYS - 2) / 3 - 1 do
+  local taskKey, stream, resultKey = KEYS[3 + i * 3], KEYS[4 + i * 3], KEYS[5 + i * 3]
+  local a = 4 + i * 10
+  local id, due, after = ARGV[a], tonumber(ARGV[a + 4]), ARGV[a + 7]
+  if redis.call('EXISTS', taskKey, resultKey) == 0 then
+    redis.call('HSET', taskKey, 'fn', ARGV[a + 1], 'data', ARGV[a + 2], 'pri', ARGV[a + 3],
+      'ct', now, 'tries', 0)
+    if ARGV[a + 5] ~= '' then
+      redis.call('HSET', taskKey, 'cron', ARGV[a + 5], 'tz', ARGV[a + 6])
+      redis.call('SADD', KEYS[2], id)
+    end
+    if due > now then redis.call('HSET', taskKey, 'due', due, 'at', due) end
+    local waits = false
+    if after ~= '' then
+      redis.call('HSET', taskKey, 'after', after)
+      if ARGV[a + 8] ~= '' then redis.call('HSET', taskKey, 'mode', ARGV[a + 8], 'src', ARGV[a + 9]) end
+      waits = linkDependencies(P, id, after)
+    end
+    if not waits then
+      local settled = redis.call('HEXISTS', taskKey, 'depfail') == 1
+        or redis.call('HEXISTS', taskKey, 'pass') == 1
+      if due > now and not settled then
+        redis.call('ZADD', KEYS[1], due, id)
+        if earliest == nil or due < earliest then earliest = due end
+      else
+        redis.call('HDEL', taskKey, 'due')
+        redis.call('HSET', taskKey, 'et', now)
+        redis.call('XADD', stream, '*', 'id', id)
+      end
+    end
+    stored = stored + 1
+  end
+end
+if earliest ~= nil then
+  -- Wake sleeping schedulers only when this is now the earliest delayed task.
+  local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  if tonumber(head[2]) >= earliest then redis.call('PUBLISH', ARGV[2], earliest) end
+end
+return stored
+`,
+);
+
+/** Scripts per call: keeps each script call short so Redis stays responsive to others. */
+const BATCH = 500;
+
+/** How a task is tied to the task before it: a pipeline stage or a fallback. */
+type Link = "pipe" | "else";
+
+/**
+ * A task that is built but not sent yet. Awaiting it sends it (with the pipeline stages or the
+ * task it is a fallback for) and resolves to a {@linkcode TaskHandle}; `start()` first sets
+ * when, after what, and at which priority it runs. Its `id` exists before it is sent, so
+ * another task of the same batch can refer to it.
+ *
+ * @typeParam R What the task returns.
+ * @typeParam Args The arguments of its function.
+ *
+ * @example Sending a task later
+ * ```ts
+ * import { Worker } from "@streaq/streaq";
+ *
+ * const worker = new Worker();
+ * const greet = worker.task(async function greet(name: string): Promise<string> {
+ *   return `hello ${name}`;
+ * });
+ *
+ * const task = greet.enqueue("Ada").start({ delay: 60_000 });
+ * console.log(task.id); // known before sending
+ * // const handle = await task; // sends it
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export class Task<R, Args extends any[] = any[]> implements PromiseLike<TaskHandle<R>> {
+  /** The task's id, assigned on the client. */
+  readonly id: string;
+  /** The registered name of the function it runs. */
+  readonly fnName: string;
+  /** The arguments it will be called with (a pipeline stage gets the previous result first). */
+  readonly args: readonly unknown[];
+  readonly #client: Client;
+  #options: StartOptions = {};
+  #sent: Promise<TaskHandle<R>> | undefined;
+  // deno-lint-ignore no-explicit-any
+  #source: Task<any> | undefined;
+  #link: Link | undefined;
+
+  /** @internal Use `registeredTask.enqueue(...)` or `worker.enqueueUnsafe(...)`. */
+  constructor(client: Client, fnName: string, args: readonly unknown[]) {
+    this.#client = client;
+    this.fnName = fnName;
+    this.args = args;
+    this.id = crypto.randomUUID().replaceAll("-", "");
+  }
+
+  /**
+   * Sets when, after what, and at which priority the task runs.
+   *
+   * @param options A `delay` or a `schedule`, ids to run `after`, and a `priority`.
+   * @returns This task, still unsent.
+   * @throws {TypeError} For conflicting options, a bad date or bad ids.
+   * @throws {RangeError} For a negative delay or an unknown priority.
+   */
+  start(options: StartOptions): this {
+    checkStartOptions(this.fnName, options, this.#client.priorities);
+    if (this.#sent) {
+      throw new TypeError(`Cannot change the start options of task ${this.id}: it was sent`);
+    }
+    this.#options = { ...this.#options, ...options };
+    return this;
+  }
+
+  /**
+   * Adds a pipeline stage: `next` runs when this task succeeds, with this task's result as its
+   * first argument, followed by `extra`. If this task fails, `next` fails with "dependency
+   * failed". Awaiting the returned task sends the whole pipeline in one round trip, and its
+   * handle's `result()` is the last stage's.
+   *
+   * @param next The task to run next; its first parameter must accept this task's result.
+   * @param extra The arguments that follow the result.
+   * @returns The next stage, unsent.
+   *
+   * @example An ETL chain
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   * const extract = worker.task(async function extract(url: string): Promise<string[]> {
+   *   return [url];
+   * });
+   * const load = worker.task(async function load(rows: string[], table: string): Promise<number> {
+   *   return rows.length;
+   * });
+   * const pipeline = extract.enqueue("https://example.com/data.csv").pipe(load, "events");
+   * // const handle = await pipeline; (await handle.result()).result is a number
+   * ```
+   */
+  // deno-lint-ignore no-explicit-any
+  pipe<Extra extends any[], R2>(
+    next: RegisteredTask<[R, ...Extra], R2>,
+    ...extra: Extra
+  ): Task<R2, [R, ...Extra]> {
+    return this.#then<R2, [R, ...Extra]>(next.name, extra, "pipe");
+  }
+
+  /**
+   * Adds a fallback: `fallback` runs with the same arguments only if this task fails. The
+   * returned task's result is this task's result when it succeeded, else the fallback's.
+   *
+   * @param fallback The task to run instead; it takes the same arguments.
+   * @returns The fallback, unsent; await it to send both.
+   *
+   * @example Falling back to a slower source
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   * const fromCache = worker.task(async function fromCache(key: string): Promise<string> {
+   *   throw new Error(`no ${key} in cache`);
+   * });
+   * const fromDb = worker.task(async function fromDb(key: string): Promise<string> {
+   *   return `${key} from the database`;
+   * });
+   * const task = fromCache.enqueue("user:1").otherwise(fromDb);
+   * ```
+   */
+  otherwise<R2>(fallback: RegisteredTask<Args, R2>): Task<R | R2, Args> {
+    return this.#then<R | R2, Args>(fallback.name, this.args, "else");
+  }
+
+  #then<R2, A extends unknown[]>(
+    fnName: string,
+    args: readonly unknown[],
+    link: Link,
+  ): Task<R2, A> {
+    const next = new Task<R2, A>(this.#client, fnName, args);
+    next.#source = this;
+    next.#link = link;
+    return next;
+  }
+
+  /** The start options given so far. */
+  get options(): Readonly<StartOptions> {
+    return this.#options;
+  }
+
+  /** @internal The client this task is sent through. */
+  get client(): Client {
+    return this.#client;
+  }
+
+  /** @internal The task before this one in a pipeline, or the task this one is a fallback for. */
+  // deno-lint-ignore no-explicit-any
+  get source(): Task<any> | undefined {
+    return this.#source;
+  }
+
+  /** @internal The ids this task waits for: its source, then those given as `after`. */
+  get dependencies(): string[] {
+    const { after = [] } = this.#options;
+    const ids = typeof after === "string" ? [after] : [...after];
+    return this.#source ? [this.#source.id, ...ids] : ids;
+  }
+
+  /** @internal How this task is tied to its source. */
+  get link(): Link | undefined {
+    return this.#link;
+  }
+
+  /** Sends the task (once, however often it is awaited) and resolves to its handle. */
+  then<A = TaskHandle<R>, B = never>(
+    onfulfilled?: ((value: TaskHandle<R>) => A | PromiseLike<A>) | null,
+    onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
+    this.#sent ??= coalescedSend(this.#client, this) as Promise<TaskHandle<R>>;
+    return this.#sent.then(onfulfilled, onrejected);
+  }
+
+  /** @internal Marks the task sent as part of a batch. */
+  markSent(sent: Promise<TaskHandle<R>>): void {
+    sent.catch(() => {}); // awaiting the task later still rejects
+    this.#sent ??= sent;
+  }
+}
+
+type Sent = PromiseSettledResult<TaskHandle<unknown>>;
+// deno-lint-ignore no-explicit-any
+const senders = new WeakMap<Client, Batcher<Task<any>, Sent>>();
+
+/**
+ * Sends one awaited task together with the others awaited in the same tick (and, under load,
+ * while the previous send is in flight), so that many concurrent `await task` cost one script
+ * call instead of one each. A batch that fails is sent again task by task, so that a task whose
+ * arguments cannot be encoded fails alone.
+ */
+// deno-lint-ignore no-explicit-any
+async function coalescedSend(client: Client, task: Task<any>): Promise<TaskHandle<unknown>> {
+  let sender = senders.get(client);
+  if (!sender) {
+    sender = new Batcher(async (tasks): Promise<Sent[]> => {
+      try {
+        return (await sendTasks(client, tasks)).map((value) => ({ status: "fulfilled", value }));
+      } catch (reason) {
+        if (tasks.length === 1) return [{ status: "rejected", reason }];
+        return await Promise.allSettled(tasks.map(async (t) => (await sendTasks(client, [t]))[0]));
+      }
+    });
+    senders.set(client, sender);
+  }
+  const sent = await sender.add(task);
+  if (sent.status === "rejected") throw sent.reason;
+  return sent.value;
+}
+
+/**
+ * Sends tasks of one queue in one round trip, with the pipeline stages and guarded tasks they
+ * come with, dependencies first; returns the handles of the given tasks in input order.
+ */
+export async function sendTasks(
+  client: Client,
+  // deno-lint-ignore no-explicit-any
+  tasks: readonly Task<any>[],
+): Promise<TaskHandle<unknown>[]> {
+  const all = inSendingOrder(tasks);
+  const payloads: Buffer[] = await Promise.all(
+    all.map((t) => client.envelope.sealArgs(t.id, t.fnName, [...t.args])),
+  );
+  const now = client.now();
+  const { keys } = client;
+  const pipeline = client.redis.pipeline();
+  for (let start = 0; start < all.length; start += BATCH) {
+    const scriptKeys: string[] = [keys.delayed, keys.schedules];
+    const args: ScriptArg[] = [now, keys.wakeChannel, keys.prefix];
+    for (let i = start; i < Math.min(start + BATCH, all.length); i++) {
+      const task = all[i];
+      const { delay, schedule, priority = client.priorities[0] } = task.options;
+      const crontab = typeof schedule === "string" ? schedule : "";
+      const due = delay
+        ? now + delay
+        : schedule instanceof Date
+        ? schedule.getTime()
+        : crontab
+        ? nextOccurrence(crontab, client.timeZone, now)
+        : 0;
+      scriptKeys.push(keys.task(task.id), keys.stream(priority), keys.result(task.id));
+      args.push(task.id, task.fnName, payloads[i], priority, due, crontab, client.timeZone);
+      args.push(task.dependencies.join(" "), task.link ?? "", task.source?.id ?? "");
+    }
+    runScript(pipeline, ENQUEUE_SCRIPT, scriptKeys, args);
+  }
+  const sent = pipeline.exec().then((replies) => {
+    for (const [error] of replies ?? []) if (error) throw enqueueError(error);
+  });
+  for (const task of all) {
+    if (!tasks.includes(task)) {
+      task.markSent(sent.then(() => new TaskHandle(client, task.id, task.fnName)));
+    }
+  }
+  await sent;
+  return tasks.map((t) => new TaskHandle(client, t.id, t.fnName));
+}
+
+/** A Redis error of the enqueue script, made clear when Redis is out of memory. */
+function enqueueError(error: Error): Error {
+  if (!error.message.startsWith("OOM")) return error;
+  return new StreaqError(
+    `Cannot enqueue: Redis is out of memory (maxmemory reached, with maxmemory-policy noeviction); nothing of this batch's failed script was stored. Raise maxmemory or let results expire sooner: ${error.message}`,
+    { cause: error },
+  );
+}
+
+/**
+ * The tasks with the stages they come with, each after the tasks of the batch it waits for, so
+ * that the script finds every dependency stored. A cycle can never run, so it is refused.
+ */
+// deno-lint-ignore no-explicit-any
+function inSendingOrder(tasks: readonly Task<any>[]): Task<any>[] {
+  // deno-lint-ignore no-explicit-any
+  const byId = new Map<string, Task<any>>();
+  // deno-lint-ignore no-explicit-any
+  const collect = (t: Task<any> | undefined): void => {
+    for (; t && !byId.has(t.id); t = t.source) byId.set(t.id, t);
+  };
+  tasks.forEach(collect);
+  // deno-lint-ignore no-explicit-any
+  const ordered: Task<any>[] = [];
+  const state = new Map<string, "visiting" | "done">();
+  // deno-lint-ignore no-explicit-any
+  const visit = (t: Task<any>, path: string[]): void => {
+    if (state.get(t.id) === "done") return;
+    if (state.get(t.id) === "visiting") {
+      throw new TypeError(
+        `Cannot enqueue tasks that wait for each other in a cycle: ${[...path, t.id].join(" → ")}`,
+      );
+    }
+    state.set(t.id, "visiting");
+    for (const dep of t.dependencies) {
+      const task = byId.get(dep);
+      if (task) visit(task, [...path, t.id]);
+    }
+    state.set(t.id, "done");
+    ordered.push(t);
+  };
+  for (const t of byId.values()) visit(t, []);
+  return ordered;
+}

@@ -1,0 +1,211 @@
+/**
+ * The one path between values and the bytes stored in Redis. Arguments and results are
+ * encoded by the codec (the default tagged JSON, or the user's serializer), then wrapped in an
+ * envelope: one kind byte, an optional signature, the data.
+ *
+ * Kind bytes: `s`/`b` for unsigned string/binary data, `S`/`B` for signed ones. The kind lets
+ * the deserializer receive the same kind the serializer produced, and lets a worker with a
+ * signing secret refuse unsigned data before decoding a single byte of it.
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import {
+  deserialize,
+  type Deserializer,
+  type Encoded,
+  errorToPlain,
+  type PlainError,
+  plainToError,
+  serialize,
+  type Serializer,
+} from "./codec.ts";
+import { KNOWN_ERRORS, StreaqCancelled, StreaqError } from "./errors.ts";
+import { ENDED } from "./graph.ts";
+import type { ResultRecord } from "./result.ts";
+import { SIGNATURE_LENGTH, Signer } from "./signing.ts";
+
+const STRING = 0x73; // "s"
+const BINARY = 0x62; // "b"
+const SIGNED = 0x20; // subtracting it turns the kind upper case
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Result fields as stored; `v` holds the value, or a plain error when `s` is false. */
+interface StoredResult {
+  s: boolean;
+  v: unknown;
+  fn: string;
+  ct: number;
+  et: number;
+  st: number;
+  ft: number;
+  tries: number;
+  w: string;
+}
+
+/** Encodes and decodes task arguments and results for one queue. */
+export class Envelope {
+  readonly #serialize: Serializer;
+  readonly #deserialize: Deserializer;
+  readonly #signer: Signer | undefined;
+
+  constructor(options: {
+    serializer?: Serializer;
+    deserializer?: Deserializer;
+    signingSecret?: string | Uint8Array;
+  }) {
+    this.#serialize = options.serializer ?? serialize;
+    this.#deserialize = options.deserializer ?? deserialize;
+    this.#signer = options.signingSecret === undefined
+      ? undefined
+      : new Signer(options.signingSecret);
+  }
+
+  /** Encodes the arguments of a task; a value the codec refuses gives a TypeError naming it. */
+  async sealArgs(taskId: string, fnName: string, args: unknown[]): Promise<Buffer> {
+    let encoded: Encoded;
+    try {
+      encoded = await this.#serialize(args);
+    } catch (error) {
+      throw new TypeError(
+        `Cannot enqueue task ${fnName} as its arguments cannot be serialized: ${
+          (error as Error)?.message ?? String(error)
+        }`,
+        { cause: error },
+      );
+    }
+    return await this.#seal(`${taskId}\n${fnName}`, encoded);
+  }
+
+  /** Decodes the arguments of a task; throws StreaqError for unsigned, tampered or bad data. */
+  async openArgs(taskId: string, fnName: string, blob: Uint8Array): Promise<unknown[]> {
+    const args = await this.#open(`${taskId}\n${fnName}`, blob, "payload");
+    if (!Array.isArray(args)) {
+      throw new StreaqError(
+        `Cannot run task ${fnName} (${taskId}): its payload decoded to ${typeof args}, not an argument list`,
+      );
+    }
+    return args;
+  }
+
+  /** Encodes a finished task's result; an unserializable return value becomes a failure. */
+  async sealResult(record: ResultRecord): Promise<{ blob: Buffer; record: ResultRecord }> {
+    try {
+      return { blob: await this.#sealRecord(record), record };
+    } catch (error) {
+      if (!record.success) throw error;
+      const failed: ResultRecord = {
+        ...record,
+        success: false,
+        value: new TypeError(
+          `Task ${record.fnName} returned a value that cannot be serialized: ${
+            (error as Error)?.message ?? String(error)
+          }`,
+          { cause: error },
+        ),
+      };
+      return { blob: await this.#sealRecord(failed), record: failed };
+    }
+  }
+
+  /** Decodes a stored result. */
+  async openResult(taskId: string, blob: Uint8Array): Promise<ResultRecord> {
+    const stored = await this.#open(
+      `${taskId}\nresult`,
+      blob.subarray(1),
+      "result",
+    ) as StoredResult;
+    if (stored === null || typeof stored !== "object" || typeof stored.s !== "boolean") {
+      throw new StreaqError(`Cannot read the result of task ${taskId}: it is not a result record`);
+    }
+    return {
+      taskId,
+      fnName: stored.fn,
+      createdTime: stored.ct,
+      enqueueTime: stored.et,
+      startTime: stored.st,
+      finishTime: stored.ft,
+      tries: stored.tries,
+      workerId: stored.w,
+      success: stored.s,
+      value: stored.s ? stored.v : plainToError(stored.v as PlainError, KNOWN_ERRORS),
+    };
+  }
+
+  /**
+   * A stored result is the envelope of the record behind one byte saying how the task ended
+   * (`ENDED` in `src/graph.ts`), which the task-graph scripts read without decoding.
+   */
+  async #sealRecord(record: ResultRecord): Promise<Buffer> {
+    const stored: StoredResult = {
+      s: record.success,
+      v: record.success ? record.value : errorToPlain(record.value),
+      fn: record.fnName,
+      ct: record.createdTime,
+      et: record.enqueueTime,
+      st: record.startTime,
+      ft: record.finishTime,
+      tries: record.tries,
+      w: record.workerId,
+    };
+    const sealed = await this.#seal(`${record.taskId}\nresult`, await this.#serialize(stored));
+    const ended = record.success
+      ? ENDED.success
+      : record.value instanceof StreaqCancelled
+      ? ENDED.cancelled
+      : ENDED.failure;
+    return Buffer.concat([Buffer.from(ended), sealed]);
+  }
+
+  async #seal(context: string, encoded: Encoded): Promise<Buffer> {
+    const isString = typeof encoded === "string";
+    const data = isString ? encoder.encode(encoded) : encoded;
+    let kind = isString ? STRING : BINARY;
+    let signature: Uint8Array | undefined;
+    if (this.#signer) {
+      kind -= SIGNED;
+      signature = await this.#signer.sign(context, data);
+    }
+    const out = Buffer.allocUnsafe(1 + (signature?.byteLength ?? 0) + data.byteLength);
+    out[0] = kind;
+    if (signature) out.set(signature, 1);
+    out.set(data, 1 + (signature?.byteLength ?? 0));
+    return out;
+  }
+
+  async #open(context: string, blob: Uint8Array, what: string): Promise<unknown> {
+    const kind = blob[0];
+    const signed = kind === STRING - SIGNED || kind === BINARY - SIGNED;
+    if (!signed && kind !== STRING && kind !== BINARY) {
+      throw new StreaqError(
+        `Cannot decode ${what}: unknown envelope (first byte ${kind ?? "missing"})`,
+      );
+    }
+    let data = blob.subarray(1);
+    if (signed) {
+      const signature = data.subarray(0, SIGNATURE_LENGTH);
+      data = data.subarray(SIGNATURE_LENGTH);
+      if (this.#signer && !await this.#signer.verify(context, data, signature)) {
+        throw new StreaqError(
+          `Refusing to decode ${what}: its signature does not match (tampered, signed with another secret, or moved from another task)`,
+        );
+      }
+    } else if (this.#signer) {
+      throw new StreaqError(
+        `Refusing to decode ${what}: it is not signed and this worker requires a 'signingSecret' signature`,
+      );
+    }
+    const isString = (kind | SIGNED) === STRING;
+    try {
+      return await this.#deserialize(isString ? decoder.decode(data) : data);
+    } catch (error) {
+      throw new StreaqError(
+        `Cannot decode ${what}: ${(error as Error)?.message ?? String(error)}`,
+        { cause: error },
+      );
+    }
+  }
+}

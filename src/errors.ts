@@ -1,0 +1,166 @@
+/**
+ * The error classes of streaq. They are small on purpose: {@linkcode StreaqRetry} and
+ * {@linkcode StreaqCancelled} carry control flow, {@linkcode StreaqError} is the base of
+ * everything streaq itself throws.
+ *
+ * @module
+ */
+
+/**
+ * Base class of every error streaq throws: bad options, a failed lookup, a task that failed
+ * for a reason of streaq's own (expired, unknown function, too many tries, ...).
+ *
+ * @example Telling streaq's errors apart
+ * ```ts
+ * import { StreaqError } from "@streaq/streaq";
+ *
+ * try {
+ *   throw new StreaqError("Cannot enqueue: unknown priority 'urgent'");
+ * } catch (error) {
+ *   if (error instanceof StreaqError) console.error(error.message);
+ * }
+ * ```
+ */
+export class StreaqError extends Error {
+  /**
+   * Creates a StreaqError.
+   *
+   * @param message What went wrong, naming the value that was received.
+   * @param options The standard `cause` of the error.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "StreaqError";
+  }
+}
+
+/** Options of {@linkcode StreaqRetry}: when the next attempt happens. */
+export interface StreaqRetryOptions {
+  /**
+   * Milliseconds to wait before the next attempt.
+   *
+   * @default {tries² × 1000}
+   */
+  delay?: number;
+  /** A point in time for the next attempt; cannot be combined with `delay`. */
+  schedule?: Date;
+  /** The standard `cause` of the error. */
+  cause?: unknown;
+}
+
+/**
+ * Throw it from a task to have the task tried again: after `delay` milliseconds, at
+ * `schedule`, or by default after tries² seconds (1 s, 4 s, 9 s, ...). A task that throws it
+ * on its last allowed try (`maxTries`) fails with a {@linkcode StreaqError} whose `cause` is
+ * this retry.
+ *
+ * @example Retrying with back-off
+ * ```ts
+ * import { StreaqRetry, taskContext } from "@streaq/streaq";
+ *
+ * async function fetchPage(url: string): Promise<string> {
+ *   const res = await fetch(url);
+ *   if (res.status === 503) {
+ *     throw new StreaqRetry("busy", { delay: taskContext().tries * 5_000 });
+ *   }
+ *   return await res.text();
+ * }
+ * ```
+ */
+export class StreaqRetry extends StreaqError {
+  /** Milliseconds until the next attempt, if given. */
+  readonly delay: number | undefined;
+  /** The point in time of the next attempt, if given. */
+  readonly schedule: Date | undefined;
+
+  /**
+   * Creates a StreaqRetry: `new StreaqRetry("busy", { delay: 5_000 })`, or with the options
+   * alone, `new StreaqRetry({ delay: 5_000 })`.
+   *
+   * @param message Why the task is retried (kept as the last reason if it finally fails), or
+   * the options.
+   * @param options When to try again.
+   * @throws {RangeError} If `delay` is negative or not a finite number, or both `delay` and
+   * `schedule` are given.
+   */
+  constructor(
+    message: string | StreaqRetryOptions = "retry requested",
+    options: StreaqRetryOptions = {},
+  ) {
+    if (typeof message !== "string") {
+      options = message;
+      message = "retry requested";
+    }
+    super(message, { cause: options.cause });
+    this.name = "StreaqRetry";
+    const { delay, schedule } = options;
+    if (delay !== undefined && schedule !== undefined) {
+      throw new RangeError(
+        `Cannot create StreaqRetry as 'delay' and 'schedule' exclude each other: received delay ${delay} and schedule ${schedule.toISOString()}`,
+      );
+    }
+    if (
+      delay !== undefined && !(typeof delay === "number" && Number.isFinite(delay) && delay >= 0)
+    ) {
+      throw new RangeError(
+        `Cannot create StreaqRetry as 'delay' must be a non-negative number of milliseconds: received ${
+          String(delay)
+        } (${typeof delay})`,
+      );
+    }
+    if (schedule !== undefined && !(schedule instanceof Date && !isNaN(schedule.getTime()))) {
+      throw new RangeError(
+        `Cannot create StreaqRetry as 'schedule' must be a valid Date: received ${
+          String(schedule)
+        }`,
+      );
+    }
+    this.delay = delay;
+    this.schedule = schedule;
+  }
+}
+
+/**
+ * The failure of a task that was aborted, whether it was waiting or running. A running task
+ * sees its `signal` abort with this error as the reason.
+ *
+ * @example Checking for cancellation
+ * ```ts
+ * import { StreaqCancelled, type TaskResult } from "@streaq/streaq";
+ *
+ * function wasCancelled(result: TaskResult<unknown>): boolean {
+ *   return !result.success && result.exception instanceof StreaqCancelled;
+ * }
+ * ```
+ */
+export class StreaqCancelled extends StreaqError {
+  /**
+   * Creates a StreaqCancelled.
+   *
+   * @param message Which task was cancelled.
+   * @param options The standard `cause` of the error.
+   */
+  constructor(message = "task was aborted", options?: ErrorOptions) {
+    super(message, options);
+    this.name = "StreaqCancelled";
+  }
+}
+
+/** Creates the `TimeoutError` a task fails with when it runs past its `timeout`. */
+export function timeoutError(message: string): DOMException {
+  return new DOMException(message, "TimeoutError");
+}
+
+/** Error classes that come back as themselves when a result is decoded. */
+export const KNOWN_ERRORS: Record<string, new (message: string) => Error> = {
+  StreaqError,
+  StreaqRetry,
+  StreaqCancelled,
+  Error,
+  TypeError,
+  RangeError,
+  SyntaxError,
+  ReferenceError,
+  EvalError,
+  URIError,
+};

@@ -1,0 +1,379 @@
+/**
+ * Running one delivery: the checks before a task may start (aborted, unknown function, too
+ * many tries, expired, undecodable, unique lock), the call itself with its context, deadline
+ * and signal, and the translation of what happened into an outcome and then a completion.
+ *
+ * @module
+ */
+
+import type { Client } from "./client.ts";
+import type { Completer, Completion } from "./complete.ts";
+import { runWithContext, type TaskContext } from "./context.ts";
+import { StreaqCancelled, StreaqError, StreaqRetry, timeoutError } from "./errors.ts";
+import type { Delivery } from "./fetch.ts";
+import { nextOccurrence } from "./crontab.ts";
+import { dependencyFailure } from "./graph.ts";
+import type { ThreadPool } from "./threads/pool.ts";
+import type { WorkerLogger } from "./logger.ts";
+import type { RegisteredTask } from "./registered_task.ts";
+
+/** What happened to a task. */
+export type Outcome =
+  | { readonly kind: "success"; readonly value: unknown }
+  | { readonly kind: "failure"; readonly error: unknown }
+  | { readonly kind: "retry"; readonly due: number; readonly reason: string }
+  | { readonly kind: "back"; readonly reason: string };
+
+/** Counts of the outcomes a worker handled, as `worker.counters` shows them. */
+export interface WorkerCounters {
+  /** Tasks that succeeded. */
+  readonly completed: number;
+  /** Tasks that failed (errors, timeouts, refusals), aborted ones aside. */
+  readonly failed: number;
+  /** Tries that ended in a retry. */
+  readonly retried: number;
+  /** Tasks that failed because they were aborted. */
+  readonly aborted: number;
+  /** Running tasks handed back to the queue at shutdown. */
+  readonly relinquished: number;
+}
+
+/** The worker's own, writable counters. */
+export type Counters = { -readonly [K in keyof WorkerCounters]: number };
+
+/** What running a task needs from its worker. */
+export interface ExecutionEnv {
+  readonly client: Client;
+  readonly workerId: string;
+  // deno-lint-ignore no-explicit-any
+  readonly registry: ReadonlyMap<string, RegisteredTask<any, unknown>>;
+  readonly logger: WorkerLogger;
+  readonly counters: Counters;
+  /** Writes outcomes (the runner's, which may start the next prefetched task with one). */
+  readonly completer: Pick<Completer, "complete" | "drain">;
+  /** The threads that run synchronous task functions. */
+  readonly threads: ThreadPool;
+  /** Wraps the task function in the worker's middleware. */
+  // deno-lint-ignore no-explicit-any
+  readonly wrap: (fn: (...args: any[]) => unknown) => (...args: any[]) => Promise<unknown>;
+}
+
+/** Reason given to a running task's signal when its worker hands it back at shutdown. */
+export class HandBack extends StreaqError {
+  constructor(message: string) {
+    super(message);
+    this.name = "HandBack";
+  }
+}
+
+/** Margin added to a unique task's timeout for its lock, so the lock outlives the run. */
+const LOCK_MARGIN = 5_000;
+
+/**
+ * Runs a started delivery to its outcome and writes it. Resolves once the outcome is written;
+ * `settled` resolves when the task function itself has settled, which may be later if it
+ * ignored its signal.
+ */
+export async function execute(
+  env: ExecutionEnv,
+  d: Delivery,
+  controller: AbortController,
+): Promise<{ settled: Promise<unknown> }> {
+  const startTime = env.client.now();
+  const task = env.registry.get(d.fnName);
+  let lock: string | undefined;
+  let settled: Promise<unknown> = Promise.resolve();
+  let outcome: Outcome;
+  try {
+    const refusal = d.passthrough ? refuseEarly(d) : refuse(env, d, task);
+    if (refusal) {
+      outcome = { kind: "failure", error: refusal };
+    } else if (d.passthrough) {
+      outcome = await passOn(env, d);
+    } else {
+      let args = await env.client.envelope.openArgs(d.taskId, d.fnName, d.payload!);
+      if (d.input) {
+        args = [(await env.client.envelope.openResult(d.source, d.input)).value, ...args];
+      }
+      if (task!.unique) {
+        lock = env.client.keys.lock(task!.name);
+        const holder = await acquireLock(env.client, lock, d.taskId, task!.timeout!);
+        if (holder !== d.taskId) {
+          lock = undefined;
+          throw new StreaqError(
+            `Task ${d.fnName} (${d.taskId}) did not run: it is unique and task ${holder} of it is running`,
+          );
+        }
+      }
+      if (!task!.silent) env.logger.info(`→ ${d.fnName} (${d.taskId}) try ${d.tries}`);
+      const run = call(env, d, task!, args, controller);
+      settled = run.settled;
+      outcome = await run.outcome;
+    }
+  } catch (error) {
+    outcome = { kind: "failure", error };
+  }
+  await finish(env, d, task, outcome, startTime, lock);
+  return { settled };
+}
+
+/** The error a task fails with when it was aborted or a dependency failed, else undefined. */
+function refuseEarly(d: Delivery): StreaqError | undefined {
+  const label = `${d.fnName} (${d.taskId})`;
+  if (d.aborting) return new StreaqCancelled(`Task ${label} was aborted before it started`);
+  if (d.dependencyFailure) {
+    const { cancelled, message } = dependencyFailure(d.dependencyFailure);
+    return cancelled
+      ? new StreaqCancelled(`Task ${label} was cancelled: ${message}`)
+      : new StreaqError(`Task ${label} did not run: ${message}`);
+  }
+  return undefined;
+}
+
+/** The result a fallback passes on when the task it guards succeeded. */
+async function passOn(env: ExecutionEnv, d: Delivery): Promise<Outcome> {
+  const guarded = await env.client.envelope.openResult(d.source, d.input!);
+  return guarded.success
+    ? { kind: "success", value: guarded.value }
+    : { kind: "failure", error: guarded.value };
+}
+
+/** A StreaqError when the task must not run at all, else undefined. */
+function refuse(
+  env: ExecutionEnv,
+  d: Delivery,
+  // deno-lint-ignore no-explicit-any
+  task: RegisteredTask<any, unknown> | undefined,
+): StreaqError | undefined {
+  const label = `${d.fnName} (${d.taskId})`;
+  const early = refuseEarly(d);
+  if (early) return early;
+  if (!task) {
+    return new StreaqError(
+      `Cannot run task ${label}: no task named '${d.fnName}' is registered on worker ${env.workerId} (registered: ${
+        [...env.registry.keys()].join(", ") || "none"
+      })`,
+    );
+  }
+  if (d.tries > task.maxTries) {
+    const last = d.previousRun
+      ? `worker ${d.previousRun} stopped before finishing try ${d.tries - 1}`
+      : d.lastReason || "unknown";
+    return new StreaqError(
+      `Task ${label} failed after ${task.maxTries} tries (maxTries); last reason: ${last}`,
+    );
+  }
+  const late = env.client.now() - d.scheduledTime;
+  if (task.maxScheduleDrift !== undefined && d.scheduledTime > 0 && late > task.maxScheduleDrift) {
+    return new StreaqError(
+      `Task ${label} skipped: it started ${late} ms after it was due, more than its maxScheduleDrift of ${task.maxScheduleDrift} ms`,
+    );
+  }
+  const waited = env.client.now() - d.enqueueTime;
+  if (task.expire !== undefined && waited > task.expire) {
+    return new StreaqError(
+      `Task ${label} expired: it waited ${waited} ms to start, more than its expire of ${task.expire} ms`,
+    );
+  }
+  return undefined;
+}
+
+/** Takes the unique lock of a task; returns the id of the task holding it afterwards. */
+async function acquireLock(
+  client: Client,
+  lock: string,
+  taskId: string,
+  timeout: number,
+): Promise<string> {
+  const set = await client.redis.set(lock, taskId, "PX", timeout + LOCK_MARGIN, "NX");
+  return set === "OK" ? taskId : (await client.redis.get(lock)) ?? taskId;
+}
+
+/** Calls the task function, racing it against its signal (abort, timeout, hand-back). */
+function call(
+  env: ExecutionEnv,
+  d: Delivery,
+  // deno-lint-ignore no-explicit-any
+  task: RegisteredTask<any, unknown>,
+  args: unknown[],
+  controller: AbortController,
+): { outcome: Promise<Outcome>; settled: Promise<unknown> } {
+  const { signal } = controller;
+  const timer = task.timeout === undefined ? undefined : setTimeout(() => {
+    controller.abort(
+      timeoutError(`Task ${d.fnName} (${d.taskId}) timed out after ${task.timeout} ms`),
+    );
+  }, task.timeout);
+  const context: TaskContext = {
+    taskId: d.taskId,
+    fnName: d.fnName,
+    tries: d.tries,
+    timeout: task.timeout,
+    ttl: task.ttl,
+    workerId: env.workerId,
+    enqueueTime: d.enqueueTime,
+    priority: d.priority,
+    signal,
+  };
+  // Middleware runs here, around the call; a threaded function's call goes to a thread.
+  const { threadModule } = task;
+  const fn = env.wrap(
+    threadModule === undefined
+      ? task.fn
+      : (...args: unknown[]) => env.threads.run(threadModule, task.name, args, context),
+  );
+  const running = runWithContext(context, () => {
+    try {
+      return Promise.resolve(fn(...args));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  });
+  const { promise: aborted, resolve: onAbort } = Promise.withResolvers<Outcome>();
+  const listener = () => onAbort(signalOutcome(signal.reason));
+  signal.addEventListener("abort", listener, { once: true });
+  if (signal.aborted) listener();
+  const outcome = Promise.race([
+    running.then(
+      (value): Outcome => ({ kind: "success", value }),
+      (error): Outcome => thrownOutcome(d, task, error, env.client.now()),
+    ),
+    aborted,
+  ]).finally(() => {
+    clearTimeout(timer);
+    signal.removeEventListener("abort", listener);
+  });
+  return { outcome, settled: running.catch(() => {}) };
+}
+
+function signalOutcome(reason: unknown): Outcome {
+  if (reason instanceof HandBack) return { kind: "back", reason: reason.message };
+  return { kind: "failure", error: reason };
+}
+
+function thrownOutcome(
+  d: Delivery,
+  // deno-lint-ignore no-explicit-any
+  task: RegisteredTask<any, unknown>,
+  error: unknown,
+  now: number,
+): Outcome {
+  if (!(error instanceof StreaqRetry)) return { kind: "failure", error };
+  if (d.tries >= task.maxTries) {
+    return {
+      kind: "failure",
+      error: new StreaqError(
+        `Task ${d.fnName} (${d.taskId}) asked for a retry on its last allowed try (${d.tries} of maxTries ${task.maxTries}): ${error.message}`,
+        { cause: error },
+      ),
+    };
+  }
+  const due = error.schedule?.getTime() ?? now + (error.delay ?? d.tries ** 2 * 1000);
+  return { kind: "retry", due, reason: `StreaqRetry: ${error.message}` };
+}
+
+/** Turns an outcome into a completion, writes it, counts it and logs it. */
+async function finish(
+  env: ExecutionEnv,
+  d: Delivery,
+  // deno-lint-ignore no-explicit-any
+  task: RegisteredTask<any, unknown> | undefined,
+  outcome: Outcome,
+  startTime: number,
+  lock: string | undefined,
+): Promise<void> {
+  const label = `${d.fnName} (${d.taskId})`;
+  let completion: Completion;
+  let finalOutcome = outcome;
+  if (outcome.kind === "success" || outcome.kind === "failure") {
+    const { blob, record } = await env.client.envelope.sealResult({
+      taskId: d.taskId,
+      fnName: d.fnName,
+      createdTime: d.createdTime,
+      enqueueTime: d.enqueueTime,
+      startTime,
+      finishTime: env.client.now(),
+      // A try refused for exceeding maxTries never started: it does not count.
+      tries: task ? Math.min(d.tries, task.maxTries) : d.tries,
+      workerId: env.workerId,
+      success: outcome.kind === "success",
+      value: outcome.kind === "success" ? outcome.value : outcome.error,
+    });
+    if (!record.success) finalOutcome = { kind: "failure", error: record.value };
+    completion = {
+      kind: "final",
+      result: blob,
+      ttl: task ? task.ttl : env.client.resultTtl(d.fnName),
+      next: nextRun(d, task, finalOutcome, env.client.now()),
+    };
+  } else {
+    completion = outcome;
+  }
+  const { applied } = await env.completer.complete(d, completion, lock);
+  if (!applied) {
+    env.logger.warn(
+      `${label}: this worker no longer owns the delivery (another worker took it over); its outcome was not written`,
+    );
+    return;
+  }
+  count(env.counters, finalOutcome);
+  const silent = task?.silent ?? false;
+  const ms = env.client.now() - startTime;
+  switch (finalOutcome.kind) {
+    case "success":
+      if (!silent) env.logger.info(`✓ ${label} in ${ms} ms`);
+      break;
+    case "failure":
+      if (!silent) {
+        env.logger.warn(`✗ ${label} failed in ${ms} ms: ${describeError(finalOutcome.error)}`);
+      }
+      break;
+    case "retry":
+      if (!silent) {
+        env.logger.info(
+          `↻ ${label} retries in ${finalOutcome.due - env.client.now()} ms: ${finalOutcome.reason}`,
+        );
+      }
+      break;
+    case "back":
+      env.logger.info(`↩ ${label} handed back: ${finalOutcome.reason}`);
+  }
+}
+
+/**
+ * When a repeating task runs next: its crontab's next occurrence after now. A repeating task
+ * whose function is unknown, or that was aborted, stops; a task that does not repeat has none.
+ */
+function nextRun(
+  d: Delivery,
+  // deno-lint-ignore no-explicit-any
+  task: RegisteredTask<any, unknown> | undefined,
+  outcome: Outcome,
+  now: number,
+): number | "stop" | undefined {
+  if (!d.crontab) return undefined;
+  if (!task) return "stop";
+  if (outcome.kind === "failure" && outcome.error instanceof StreaqCancelled) return "stop";
+  try {
+    return nextOccurrence(d.crontab, d.timeZone, Math.max(now, d.scheduledTime));
+  } catch {
+    // A stored crontab or time zone that does not parse (corrupted data): the schedule ends
+    // here, rather than the outcome failing to be written on every delivery, forever.
+    return "stop";
+  }
+}
+
+function count(counters: Counters, outcome: Outcome): void {
+  if (outcome.kind === "success") counters.completed++;
+  else if (outcome.kind === "retry") counters.retried++;
+  else if (outcome.kind === "back") counters.relinquished++;
+  else if (outcome.error instanceof StreaqCancelled) counters.aborted++;
+  else counters.failed++;
+}
+
+/** `Name: message` of anything thrown. */
+export function describeError(error: unknown): string {
+  return error instanceof Error || error instanceof DOMException
+    ? `${error.name}: ${error.message}`
+    : String(error);
+}

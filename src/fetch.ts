@@ -1,0 +1,317 @@
+/**
+ * The fetch path: claiming task deliveries from the priority streams, highest priority first,
+ * and starting them. Starting a task (counting the try, marking it running) happens in the
+ * same script call as fetching it, so an idle worker goes from wake-up to running in one
+ * round trip; prefetched tasks are started later by {@linkcode START_SCRIPT}.
+ *
+ * @module
+ */
+
+import type { Buffer } from "node:buffer";
+import type { Client } from "./client.ts";
+import { CONSUMER_GROUP } from "./keys.ts";
+import { runScript, script, type ScriptArg } from "./_script.ts";
+
+/** One delivery of a task to this worker. */
+export interface Delivery {
+  /** The stream it was delivered from, and its priority. */
+  readonly stream: string;
+  readonly priority: string;
+  /** The stream entry id; owning it is what entitles this worker to finish the task. */
+  readonly messageId: string;
+  readonly taskId: string;
+  /** Empty when the task hash is missing (the entry was dropped) or not read yet (prefetched). */
+  readonly fnName: string;
+  readonly payload: Buffer | null;
+  /** Tries so far, this one included once started. */
+  readonly tries: number;
+  readonly createdTime: number;
+  readonly enqueueTime: number;
+  /** True once the try is counted and the task marked running. */
+  readonly started: boolean;
+  /** Claimed ahead of a free slot: only its task id is known until it starts. */
+  readonly prefetched: boolean;
+  /** The worker whose earlier try never finished (it died or lost its delivery), if any. */
+  readonly previousRun: string;
+  /** Why the previous try did not finish, when it was retried or handed back. */
+  readonly lastReason: string;
+  /** An abort was requested before the task started. */
+  readonly aborting: boolean;
+  /** The crontab of a repeating task, else empty. */
+  readonly crontab: string;
+  /** The time zone its crontab is evaluated in. */
+  readonly timeZone: string;
+  /** When this occurrence was due, for a delayed or scheduled task; else 0. */
+  readonly scheduledTime: number;
+  /** Why the task must fail instead of running: a dependency that failed (see `src/graph.ts`). */
+  readonly dependencyFailure: string;
+  /** The stored result of its source: a pipeline stage's input, or a fallback's passthrough. */
+  readonly input: Buffer | null;
+  /** A fallback whose task succeeded: it passes `input` on instead of running. */
+  readonly passthrough: boolean;
+  /** The task this one is a pipeline stage of, or a fallback for. */
+  readonly source: string;
+}
+
+/**
+ * Reads a task hash, and if `start` counts a try and marks it running. Shared by both scripts.
+ * Returns {id, started, fn, payload, priority, tries, created, entered, previous run, last
+ * reason, aborting, crontab, time zone, scheduled time, dependency failure, input, passthrough,
+ * source}; fn is false when the hash is missing or unreadable.
+ */
+export const START_LUA = `
+-- Whether any abort is pending at all: one SCARD per call spares a SISMEMBER per task.
+local anyAborting = false
+local function startTask(prefix, abortingKey, me, id, start)
+  -- A prefetched delivery is only claimed here; its hash is read when it starts.
+  if not start then return {id, 2} end
+  local key = prefix .. id
+  -- pcall, and no HINCRBY: a key of another type, or a try count that is not a number, makes
+  -- that task unusable (it is dropped, or counts from 0), not the whole fetch fail again and again.
+  local f = redis.pcall('HMGET', key, 'fn', 'data', 'pri', 'tries', 'ct', 'et', 'run', 'last',
+    'cron', 'tz', 'at', 'depfail', 'input', 'pass', 'src')
+  if f.err or not f[1] then return {id, 0, false} end
+  local tries = math.floor(tonumber(f[4]) or 0) + 1
+  redis.call('HSET', key, 'tries', tries, 'run', me)
+  local aborting = anyAborting and redis.call('SISMEMBER', abortingKey, id) or 0
+  return {id, 1, f[1], f[2], f[3], tries, f[5], f[6] or f[5], f[7] or '',
+    f[8] or '', aborting, f[9] or '', f[10] or '', f[11] or 0,
+    f[12] or '', f[13] or '', f[14] and 1 or 0, f[15] or ''}
+end
+
+-- The task id of a stream entry, or nil for an entry without one, which can never run.
+local function entryTaskId(entry)
+  local fields = entry[2]
+  if type(fields) ~= 'table' then return nil end
+  for j = 1, #fields, 2 do
+    if fields[j] == 'id' and fields[j + 1] ~= '' then return fields[j + 1] end
+  end
+  return nil
+end
+
+-- Starts a delivery this worker holds, if it still holds it; {id, -1} when another worker took
+-- it over meanwhile.
+local function startOwned(prefix, abortingKey, group, me, stream, msg, id)
+  local pending = redis.call('XPENDING', stream, group, msg, msg, 1)
+  if pending[1] and pending[1][2] == me then
+    return startTask(prefix, abortingKey, me, id, true)
+  end
+  return {id, -1}
+end
+`;
+
+/**
+ * Claims up to start + prefetch deliveries, highest priority first, starting the first `start`
+ * of them. With a reclaim idle time, first takes over deliveries idle longer than that (their
+ * worker died). Stream entries without a task id (or with an empty one) are acknowledged and
+ * dropped. Task hashes are read by ids found in the streams, so their keys cannot be declared;
+ * they share the queue's hash tag, which keeps the script on one Cluster slot.
+ *
+ * XAUTOCLAIM looks at no more than ten pending entries per delivery asked for, so each stream's
+ * reclaim scan goes on from where the previous one stopped (its cursor), or stale deliveries
+ * behind many live ones would never be reached by a busy worker asking for one at a time.
+ *
+ * KEYS: [1] aborting set, [2..] streams, highest priority first
+ * ARGV: [1] group, [2] consumer (worker id), [3] start count, [4] prefetch count,
+ *       [5] reclaim min idle ms (0 = no reclaim), [6] task key prefix,
+ *       [7..] per stream, the entry id its reclaim scan starts from ('0-0': the beginning)
+ * Returns {deliveries, last ids, reclaim cursors}: each delivery is {stream index, entry id,
+ * task fields...}; last ids (one per stream, '0-0' when empty) are returned when fewer were found
+ * than asked, for a blocking XREAD that wakes on the next entry; reclaim cursors (one per stream)
+ * are where the next reclaim scan starts, '0-0' once a scan has reached the end.
+ */
+export const FETCH_SCRIPT = script(
+  "fetch",
+  START_LUA + `
+anyAborting = redis.call('SCARD', KEYS[1]) > 0
+local group, me, prefix = ARGV[1], ARGV[2], ARGV[6]
+local toStart, want = tonumber(ARGV[3]), tonumber(ARGV[3]) + tonumber(ARGV[4])
+local reclaimIdle = tonumber(ARGV[5])
+local out = {}
+local function take(index, entries)
+  for _, entry in ipairs(entries) do
+    local msg, id = entry[1], entryTaskId(entry)
+    if id then
+      local started = startTask(prefix, KEYS[1], me, id, toStart > 0)
+      if toStart > 0 then toStart = toStart - 1 end
+      table.insert(out, {index, msg, started})
+    else
+      redis.call('XACK', KEYS[index + 1], group, msg)
+      redis.call('XDEL', KEYS[index + 1], msg)
+      table.insert(out, {index, msg, {'', 0, false}})
+    end
+    want = want - 1
+  end
+end
+local cursors = {}
+for i = 2, #KEYS do cursors[i - 1] = ARGV[5 + i] or '0-0' end
+if reclaimIdle > 0 then
+  for i = 2, #KEYS do
+    if want <= 0 then break end
+    local claimed = redis.call('XAUTOCLAIM', KEYS[i], group, me, reclaimIdle, cursors[i - 1],
+      'COUNT', want)
+    cursors[i - 1] = claimed[1]
+    take(i - 1, claimed[2])
+  end
+end
+for i = 2, #KEYS do
+  if want <= 0 then break end
+  local read = redis.call('XREADGROUP', 'GROUP', group, me, 'COUNT', want, 'STREAMS', KEYS[i], '>')
+  if read then take(i - 1, read[1][2]) end
+end
+local last = {}
+if want > 0 then
+  for i = 2, #KEYS do
+    local tail = redis.call('XREVRANGE', KEYS[i], '+', '-', 'COUNT', 1)
+    last[i - 1] = tail[1] and tail[1][1] or '0-0'
+  end
+end
+return {out, last, cursors}
+`,
+);
+
+/**
+ * Starts prefetched deliveries that this worker still owns.
+ *
+ * KEYS: [1] aborting set, then per delivery: [stream]
+ * ARGV: [1] group, [2] consumer, [3] task key prefix, then per delivery: [entry id, task id]
+ * Returns per delivery the task fields as in FETCH_SCRIPT, or {id, -1} when the delivery was
+ * taken over by another worker meanwhile.
+ */
+export const START_SCRIPT = script(
+  "start",
+  // allow-oom: at Redis maxmemory (noeviction), a script whose first write is a command that
+  // may grow memory (the HSET of the try count here) is refused, and no prefetched task could
+  // start, so the queue could never drain. Starting a task adds a few bytes; enqueueing is what
+  // must be refused.
+  "#!lua flags=allow-oom\n" + START_LUA + `
+anyAborting = redis.call('SCARD', KEYS[1]) > 0
+local group, me, prefix = ARGV[1], ARGV[2], ARGV[3]
+local out = {}
+for i = 2, #KEYS do
+  local msg, id = ARGV[2 + (i - 1) * 2], ARGV[3 + (i - 1) * 2]
+  table.insert(out, startOwned(prefix, KEYS[1], group, me, KEYS[i], msg, id))
+end
+return out
+`,
+);
+
+/** Result of one fetch. */
+export interface FetchResult {
+  readonly deliveries: Delivery[];
+  /** Per stream (same order as asked), the id to XREAD after; empty when the fetch was full. */
+  readonly lastIds: string[];
+  /** Per stream, where the next reclaim scan starts; all '0-0' once a scan reached the end. */
+  readonly reclaimCursors: string[];
+}
+
+/** Fetches and starts deliveries in one script call. */
+export async function fetchDeliveries(
+  client: Client,
+  workerId: string,
+  priorities: readonly string[],
+  start: number,
+  prefetch: number,
+  reclaimIdle: number,
+  reclaimFrom: readonly string[] = [],
+): Promise<FetchResult> {
+  const streams = priorities.map((p) => client.keys.stream(p));
+  const [entries, lastIds, cursors] = await runScript(
+    client.redis,
+    FETCH_SCRIPT,
+    [client.keys.aborting, ...streams],
+    [
+      CONSUMER_GROUP,
+      workerId,
+      start,
+      prefetch,
+      reclaimIdle,
+      client.keys.taskPrefix,
+      ...streams.map((_, i) => reclaimFrom[i] ?? "0-0"),
+    ],
+    true,
+  ) as [[number, Buffer, unknown[]][], Buffer[], Buffer[]];
+  return {
+    deliveries: entries.map(([index, messageId, fields]) =>
+      toDelivery(streams[index - 1], priorities[index - 1], messageId.toString(), fields)
+    ),
+    lastIds: lastIds.map(String),
+    reclaimCursors: cursors.map(String),
+  };
+}
+
+/** Starts prefetched deliveries; returns the started ones and those lost to another worker. */
+export async function startDeliveries(
+  client: Client,
+  workerId: string,
+  deliveries: readonly Delivery[],
+): Promise<{ started: Delivery[]; lost: Delivery[] }> {
+  const args: ScriptArg[] = [CONSUMER_GROUP, workerId, client.keys.taskPrefix];
+  for (const d of deliveries) args.push(d.messageId, d.taskId);
+  const replies = await runScript(
+    client.redis,
+    START_SCRIPT,
+    [client.keys.aborting, ...deliveries.map((d) => d.stream)],
+    args,
+    true,
+  ) as unknown[][];
+  const started: Delivery[] = [];
+  const lost: Delivery[] = [];
+  replies.forEach((fields, i) => {
+    const d = deliveries[i];
+    if (fields[1] === -1) lost.push(d);
+    else started.push(toDelivery(d.stream, d.priority, d.messageId, fields));
+  });
+  return { started, lost };
+}
+
+export function toDelivery(
+  stream: string,
+  priority: string,
+  messageId: string,
+  fields: unknown[],
+): Delivery {
+  const [
+    id,
+    started,
+    fn,
+    payload,
+    ,
+    tries,
+    created,
+    entered,
+    previous,
+    last,
+    aborting,
+    crontab,
+    timeZone,
+    scheduled,
+    depfail,
+    input,
+    passthrough,
+    source,
+  ] = fields as (Buffer | number | null)[];
+  return {
+    stream,
+    priority,
+    messageId,
+    taskId: String(id ?? ""),
+    fnName: fn ? String(fn) : "",
+    payload: (payload as Buffer | null) ?? null,
+    tries: Number(tries ?? 0),
+    createdTime: Number(created ?? 0),
+    enqueueTime: Number(entered ?? created ?? 0),
+    started: started === 1,
+    prefetched: started === 2,
+    previousRun: String(previous ?? ""),
+    lastReason: String(last ?? ""),
+    aborting: aborting === 1,
+    crontab: String(crontab ?? ""),
+    timeZone: String(timeZone ?? "") || "UTC",
+    scheduledTime: Number(scheduled ?? 0),
+    dependencyFailure: String(depfail ?? ""),
+    input: input && (input as Buffer).length > 0 ? input as Buffer : null,
+    passthrough: passthrough === 1,
+    source: String(source ?? ""),
+  };
+}

@@ -1,0 +1,137 @@
+/**
+ * The task graph in Redis: tasks that wait for others (`after`), pipeline stages that take the
+ * previous result as input (`pipe`), and fallbacks that run only when a task fails
+ * (`otherwise`). The Lua here is shared by the enqueue, completion and abort scripts, so a
+ * dependent is settled in the same atomic step that settles its dependency.
+ *
+ * A waiting task keeps a hash with `wait` set, a set `deps:<id>` of the dependencies it still
+ * waits for, and is listed in the `waiting` set; each dependency lists its dependents in
+ * `dependents:<id>`. When a dependency finishes, each waiting dependent is settled: satisfied
+ * ones are placed in their own priority's stream (or the delayed set, if they are due later);
+ * one whose dependency failed, was aborted or was unknown is marked `depfail` and placed in its
+ * stream too, so that a worker writes its failure through the ordinary completion path. That
+ * makes failure transitive and leaves nothing stranded.
+ *
+ * Stored results start with one byte saying how the task ended (see `src/envelope.ts`), which
+ * is what these scripts read: `1` succeeded, `0` failed, `c` cancelled.
+ *
+ * @module
+ */
+
+/**
+ * Lua helpers. `P` is the queue's key prefix (`Keys.prefix`); the key names built from it here
+ * mirror those of `src/keys.ts` (`task:`, `deps:`, `dependents:`, `stream:`, `waiting`,
+ * `delayed`). All share the queue's hash tag, so scripts stay on one Cluster slot.
+ */
+export const GRAPH_LUA = `
+-- Moves a task whose dependencies are settled out of waiting: into the delayed set when it is
+-- due later (and not failing), else into its own priority's stream. Returns the due time when
+-- it went to the delayed set.
+local function placeReady(P, id, now)
+  local key = P .. 'task:' .. id
+  redis.call('HDEL', key, 'wait')
+  redis.call('DEL', P .. 'deps:' .. id)
+  redis.call('SREM', P .. 'waiting', id)
+  local f = redis.call('HMGET', key, 'pri', 'due', 'depfail')
+  if f[2] and tonumber(f[2]) > tonumber(now) and not f[3] then
+    redis.call('ZADD', P .. 'delayed', f[2], id)
+    return tonumber(f[2])
+  end
+  redis.call('HDEL', key, 'due')
+  redis.call('HSET', key, 'et', now)
+  redis.call('XADD', P .. 'stream:' .. f[1], '*', 'id', id)
+  return nil
+end
+
+-- Applies how dependency dep ended ('1', '0' or 'c') to the waiting task id. Returns true when
+-- id is ready to be placed.
+local function settleEdge(P, id, dep, ended, result)
+  local key = P .. 'task:' .. id
+  local mode = redis.call('HGET', key, 'mode')
+  if ended == 'c' then
+    redis.call('HSET', key, 'depfail', 'cancel:' .. dep)
+    return true
+  end
+  if mode == 'else' then
+    -- A fallback runs when its task failed; when it succeeded, it passes the result on.
+    if ended == '1' then redis.call('HSET', key, 'input', result, 'pass', 1) end
+    return true
+  end
+  if ended ~= '1' then
+    redis.call('HSET', key, 'depfail', dep)
+    return true
+  end
+  if mode == 'pipe' and redis.call('HGET', key, 'src') == dep then
+    redis.call('HSET', key, 'input', result)
+  end
+  redis.call('SREM', P .. 'deps:' .. id, dep)
+  return redis.call('SCARD', P .. 'deps:' .. id) == 0
+end
+
+-- Settles every waiting dependent of dep, which ended with the stored result given. Returns
+-- the earliest due time of those that went to the delayed set, or nil.
+local function releaseDependents(P, dep, result, now)
+  local ended, earliest = string.sub(result, 1, 1), nil
+  local dependents = redis.call('SMEMBERS', P .. 'dependents:' .. dep)
+  if #dependents == 0 then return nil end
+  for _, id in ipairs(dependents) do
+    if redis.call('HEXISTS', P .. 'task:' .. id, 'wait') == 1
+        and settleEdge(P, id, dep, ended, result) then
+      local due = placeReady(P, id, now)
+      if due and (earliest == nil or due < earliest) then earliest = due end
+    end
+  end
+  redis.call('DEL', P .. 'dependents:' .. dep)
+  return earliest
+end
+
+-- Links a new task id to the dependencies listed in after (ids separated by spaces). A
+-- dependency already finished is settled at once; an unknown one marks the task failing.
+-- Returns true when the task must wait.
+local function linkDependencies(P, id, after)
+  local key = P .. 'task:' .. id
+  for dep in string.gmatch(after, '%S+') do
+    if redis.call('EXISTS', P .. 'task:' .. dep) == 1 then
+      redis.call('SADD', P .. 'deps:' .. id, dep)
+      redis.call('SADD', P .. 'dependents:' .. dep, id)
+    else
+      local result = redis.call('GET', P .. 'result:' .. dep)
+      if result then
+        settleEdge(P, id, dep, string.sub(result, 1, 1), result)
+      else
+        redis.call('HSET', key, 'depfail', 'unknown:' .. dep)
+      end
+    end
+  end
+  local settled = redis.call('HEXISTS', key, 'depfail') == 1 or redis.call('HEXISTS', key, 'pass') == 1
+  if settled or redis.call('SCARD', P .. 'deps:' .. id) == 0 then
+    redis.call('DEL', P .. 'deps:' .. id)
+    return false
+  end
+  redis.call('HSET', key, 'wait', 1)
+  redis.call('SADD', P .. 'waiting', id)
+  return true
+end
+`;
+
+/** How a stored result says the task ended: its first byte. */
+export const ENDED = { success: "1", failure: "0", cancelled: "c" } as const;
+
+/** The reason a dependent fails, from its `depfail` field, for the failure's message. */
+export function dependencyFailure(depfail: string): { cancelled: boolean; message: string } {
+  if (depfail.startsWith("unknown:")) {
+    return {
+      cancelled: false,
+      message: `unknown dependency ${
+        depfail.slice(8)
+      }: no task with that id existed when it was enqueued`,
+    };
+  }
+  if (depfail.startsWith("cancel:")) {
+    return {
+      cancelled: true,
+      message: `dependency failed: ${depfail.slice(7)} was aborted`,
+    };
+  }
+  return { cancelled: false, message: `dependency failed: ${depfail} did not succeed` };
+}

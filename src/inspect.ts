@@ -1,0 +1,311 @@
+/**
+ * Questions about tasks and queues: status, info, results, listings and sizes. Nothing here
+ * changes the queue.
+ *
+ * @module
+ */
+
+import type { Buffer } from "node:buffer";
+import type { Client } from "./client.ts";
+import { CONSUMER_GROUP } from "./keys.ts";
+import { makeTaskResult, type TaskInfo, type TaskResult, TaskStatus } from "./result.ts";
+import type { ResultOptions } from "./task_handle.ts";
+import { checkDuration } from "./_validate.ts";
+import { runScript, script } from "./_script.ts";
+import { scanQueue } from "./scan.ts";
+
+/** Lua deciding a task's status from its keys; shared by the scripts below. */
+const STATUS_LUA = `
+local function taskStatus(resultKey, taskKey, delayed, id)
+  local fields = redis.call('HMGET', taskKey, 'fn', 'run', 'wait')
+  if not fields[1] then
+    return redis.call('EXISTS', resultKey) == 1 and 'done' or 'missing'
+  end
+  if fields[2] and fields[2] ~= '' then return 'running' end
+  if fields[3] then return 'scheduled' end
+  if redis.call('ZSCORE', delayed, id) then return 'scheduled' end
+  return 'queued'
+end
+`;
+
+/**
+ * The status of one task.
+ *
+ * KEYS: [1] result key, [2] task hash, [3] delayed set
+ * ARGV: [1] task id
+ */
+export const STATUS_SCRIPT = script(
+  "status",
+  STATUS_LUA + "return taskStatus(KEYS[1], KEYS[2], KEYS[3], ARGV[1])",
+);
+
+/**
+ * The status and stored fields of one task.
+ *
+ * KEYS: [1] result key, [2] task hash, [3] delayed set, [4] the task's dependents set
+ * ARGV: [1] task id
+ * Returns [status, fn, payload, priority, created, tries, due, crontab, dependency ids,
+ * dependent ids] (fields false when missing).
+ */
+export const INFO_SCRIPT = script(
+  "info",
+  STATUS_LUA + `
+local status = taskStatus(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
+local f = redis.call('HMGET', KEYS[2], 'fn', 'data', 'pri', 'ct', 'tries', 'due', 'cron', 'after')
+return {status, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], redis.call('SMEMBERS', KEYS[4])}
+`,
+);
+
+/** The status of the task with this id. */
+export async function statusById(client: Client, id: string): Promise<TaskStatus> {
+  const { keys } = client;
+  return await runScript(
+    client.redis,
+    STATUS_SCRIPT,
+    [keys.result(id), keys.task(id), keys.delayed],
+    [id],
+  ) as TaskStatus;
+}
+
+/** Info of the task with this id; null when it finished or is unknown. */
+export async function infoById(client: Client, id: string): Promise<TaskInfo | null> {
+  const [info] = await infosByIds(client, [id]);
+  return info;
+}
+
+/** Info of several tasks in one round trip, in order; null for finished or unknown ones. */
+async function infosByIds(client: Client, ids: readonly string[]): Promise<(TaskInfo | null)[]> {
+  const { keys } = client;
+  const pipeline = client.redis.pipeline();
+  for (const id of ids) {
+    runScript(
+      pipeline,
+      INFO_SCRIPT,
+      [keys.result(id), keys.task(id), keys.delayed, keys.dependents(id)],
+      [id],
+      true,
+    );
+  }
+  const replies = await pipeline.exec() ?? [];
+  return await Promise.all(replies.map(async ([error, reply], i) => {
+    if (error) throw error;
+    const fields = reply as (Buffer | null)[];
+    const [status, fn, data, priority, created, tries, due, crontab, after] = fields;
+    const dependents = fields[9] as unknown as Buffer[];
+    const id = ids[i];
+    if (!fn || !data) return null;
+    const fnName = fn.toString();
+    let args: unknown[];
+    try {
+      args = await client.envelope.openArgs(id, fnName, data);
+    } catch (error) {
+      args = [`<undecodable payload: ${(error as Error).message}>`];
+    }
+    return {
+      taskId: id,
+      fnName,
+      createdTime: Number(created),
+      args,
+      tries: Number(tries ?? 0),
+      scheduled: due ? new Date(Number(due)) : null,
+      dependencies: after ? after.toString().split(" ") : [],
+      dependents: dependents.map(String).sort(),
+      status: status!.toString() as TaskStatus,
+      priority: priority?.toString() ?? client.priorities[0],
+      crontab: crontab ? crontab.toString() : null,
+    };
+  }));
+}
+
+/** Waits for the result of the task with this id. */
+export async function resultById<R>(
+  client: Client,
+  id: string,
+  options: ResultOptions = {},
+): Promise<TaskResult<R>> {
+  const { timeout, signal: given } = options;
+  checkDuration("wait for a result", "timeout", timeout);
+  const signals = [given, timeout === undefined ? undefined : AbortSignal.timeout(timeout)]
+    .filter((s) => s !== undefined);
+  const signal = signals.length ? AbortSignal.any(signals) : new AbortController().signal;
+  const blob = await client.waiter.wait(
+    client.keys.doneChannel(id),
+    () => client.redis.getBuffer(client.keys.result(id)),
+    signal,
+  );
+  if (!blob) {
+    if (given?.aborted) throw given.reason;
+    throw new DOMException(
+      `Timed out after ${timeout} ms waiting for the result of task ${id}`,
+      "TimeoutError",
+    );
+  }
+  return makeTaskResult<R>(await client.envelope.openResult(id, blob));
+}
+
+/** Reads the stored result of a task without waiting; null when there is none. */
+export async function storedResult<R>(client: Client, id: string): Promise<TaskResult<R> | null> {
+  const blob = await client.redis.getBuffer(client.keys.result(id));
+  return blob ? makeTaskResult<R>(await client.envelope.openResult(id, blob)) : null;
+}
+
+/** Options of `getTasksByStatus`. */
+export interface ListOptions {
+  /** Only tasks of this priority. */
+  priority?: string;
+  /**
+   * At most this many tasks.
+   *
+   * @default {100}
+   */
+  limit?: number;
+}
+
+const PAGE = 200;
+
+/** Tasks in one status, oldest first for the queue, soonest first for scheduled tasks. */
+export async function listTasks(
+  client: Client,
+  status: TaskStatus,
+  options: ListOptions = {},
+): Promise<(TaskInfo | TaskResult<unknown>)[]> {
+  const { limit = 100, priority } = options;
+  if (!Number.isInteger(limit) || limit < 0) {
+    throw new RangeError(
+      `Cannot list tasks as 'limit' must be an integer ≥ 0: received ${String(limit)}`,
+    );
+  }
+  if (priority !== undefined && !client.priorities.includes(priority)) {
+    throw new RangeError(
+      `Cannot list tasks as 'priority' must be one of ${client.priorities.join(", ")}: received ${
+        JSON.stringify(priority)
+      }`,
+    );
+  }
+  if (!Object.values(TaskStatus).includes(status)) {
+    throw new RangeError(
+      `Cannot list tasks as 'status' must be one of ${
+        Object.values(TaskStatus).join(", ")
+      }: received ${JSON.stringify(status)}`,
+    );
+  }
+  if (status === TaskStatus.DONE && priority !== undefined) {
+    throw new RangeError(
+      `Cannot list done tasks by priority: results do not keep it (received priority ${
+        JSON.stringify(priority)
+      })`,
+    );
+  }
+  if (limit === 0) return [];
+  switch (status) {
+    case TaskStatus.QUEUED:
+    case TaskStatus.RUNNING:
+      return await listFromStreams(client, status, priority, limit);
+    case TaskStatus.SCHEDULED:
+      return await listScheduled(client, priority, limit);
+    case TaskStatus.DONE:
+      return await listDone(client, limit);
+    default:
+      return [];
+  }
+}
+
+async function listFromStreams(
+  client: Client,
+  status: TaskStatus,
+  priority: string | undefined,
+  limit: number,
+): Promise<TaskInfo[]> {
+  const found: TaskInfo[] = [];
+  for (const p of priority ? [priority] : client.prioritiesHighFirst) {
+    let from = "-";
+    while (found.length < limit) {
+      const entries = await client.redis.xrange(client.keys.stream(p), from, "+", "COUNT", PAGE);
+      const ids = entries.map(([, fields]) => fields[1]).filter((id) => id);
+      for (const info of await infosByIds(client, ids)) {
+        if (info?.status === status && found.length < limit) found.push(info);
+      }
+      if (entries.length < PAGE) break;
+      from = "(" + entries[entries.length - 1][0];
+    }
+  }
+  return found;
+}
+
+async function listScheduled(
+  client: Client,
+  priority: string | undefined,
+  limit: number,
+): Promise<TaskInfo[]> {
+  const found: TaskInfo[] = [];
+  const add = (infos: (TaskInfo | null)[]) => {
+    for (const info of infos) {
+      if (info && (!priority || info.priority === priority) && found.length < limit) {
+        found.push(info);
+      }
+    }
+  };
+  for (let start = 0; found.length < limit; start += PAGE) {
+    const ids = await client.redis.zrange(client.keys.delayed, start, start + PAGE - 1);
+    add(await infosByIds(client, ids));
+    if (ids.length < PAGE) break;
+  }
+  // Then the tasks waiting for their dependencies, which have no due time.
+  let cursor = "0";
+  while (found.length < limit) {
+    const [next, ids] = await client.redis.sscan(client.keys.waiting, cursor, "COUNT", PAGE);
+    add(await infosByIds(client, ids));
+    cursor = next;
+    if (cursor === "0") break;
+  }
+  return found;
+}
+
+async function listDone(client: Client, limit: number): Promise<TaskResult<unknown>[]> {
+  const found: TaskResult<unknown>[] = [];
+  const prefix = client.keys.result("");
+  // scanQueue finds the node holding the queue's keys, which matters on Redis Cluster.
+  for await (const keys of scanQueue(client, client.keys.pattern("result:*"))) {
+    const ids = keys.slice(0, limit - found.length).map((key) => key.slice(prefix.length));
+    const pipeline = client.redis.pipeline();
+    for (const id of ids) pipeline.getBuffer(client.keys.result(id));
+    const replies = await pipeline.exec() ?? [];
+    for (let i = 0; i < ids.length; i++) {
+      const blob = replies[i][1] as Buffer | null;
+      if (blob) found.push(makeTaskResult(await client.envelope.openResult(ids[i], blob)));
+    }
+    if (found.length >= limit) break;
+  }
+  return found;
+}
+
+/** Options of `queueSize`. */
+export interface QueueSizeOptions {
+  /**
+   * Count delayed, scheduled and backing-off tasks too.
+   *
+   * @default {false}
+   */
+  includeScheduled?: boolean;
+}
+
+/** How many tasks wait for a worker (not yet delivered), plus scheduled ones if asked. */
+export async function queueSize(client: Client, options: QueueSizeOptions = {}): Promise<number> {
+  const pipeline = client.redis.pipeline();
+  for (const p of client.priorities) {
+    pipeline.xlen(client.keys.stream(p));
+    pipeline.xpending(client.keys.stream(p), CONSUMER_GROUP);
+  }
+  if (options.includeScheduled) pipeline.zcard(client.keys.delayed);
+  const replies = await pipeline.exec() ?? [];
+  let size = 0;
+  for (let i = 0; i < client.priorities.length; i++) {
+    const [, length] = replies[i * 2];
+    const [pendingError, pending] = replies[i * 2 + 1];
+    // A stream without a consumer group yet has nothing delivered.
+    const delivered = pendingError ? 0 : Number((pending as [number])[0] ?? 0);
+    size += Number(length ?? 0) - delivered;
+  }
+  if (options.includeScheduled) size += Number(replies[replies.length - 1][1] ?? 0);
+  return size;
+}

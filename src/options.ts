@@ -1,0 +1,445 @@
+/**
+ * The option bags of the public API: {@linkcode WorkerOptions}, {@linkcode TaskOptions} and
+ * {@linkcode StartOptions}, documented like a manual, with their checks.
+ *
+ * @module
+ */
+
+import type { Deserializer, Serializer } from "./codec.ts";
+import type { Logger, LogLevel } from "./logger.ts";
+import { checkCrontab } from "./crontab.ts";
+import { checkDuration, checkInteger, checkKnownKeys, checkName, describe } from "./_validate.ts";
+import {
+  checkConnectionOptions,
+  type RedisClient,
+  type RedisClusterOptions,
+  type RedisConnectionOptions,
+  type RedisSentinelOptions,
+} from "./connection_options.ts";
+
+export type {
+  RedisClient,
+  RedisClusterOptions,
+  RedisConnectionOptions,
+  RedisNodeAddress,
+  RedisSentinelOptions,
+} from "./connection_options.ts";
+
+/** Options of a {@linkcode Worker}. Every one is optional. */
+export interface WorkerOptions<Context = undefined> {
+  /**
+   * The Redis to connect to. The URL may carry a password, a database number and the `rediss:`
+   * scheme for TLS.
+   *
+   * A worker connects in one of four ways, in this order of precedence: `redis` (a client to
+   * share), `cluster`, `sentinel`, or `redisUrl` (the default when none is given). They exclude
+   * each other: giving two is an error rather than one being silently ignored.
+   *
+   * @default {"redis://localhost:6379"}
+   */
+  redisUrl?: string;
+  /**
+   * Extra ioredis options for the connections the worker opens (with `cluster`: for each node
+   * connection, under the cluster's own `redisOptions`). Not allowed with `redis`.
+   */
+  redisOptions?: RedisConnectionOptions;
+  /**
+   * An existing ioredis `Redis` or `Cluster` to share. The worker uses it for commands and
+   * duplicates it for the blocking read and subscriptions; `close()` never closes the client
+   * passed in here, and `redisTimeout` does not change it (configure its own
+   * `commandTimeout` and `maxRetriesPerRequest`).
+   */
+  redis?: RedisClient;
+  /**
+   * Connect through Redis Sentinel: `{ masterName, nodes: [{ host, port }], ...ioredis options }`.
+   * After a failover the worker reconnects to the new master.
+   */
+  sentinel?: RedisSentinelOptions;
+  /**
+   * Connect to Redis Cluster: `{ nodes: [{ host, port }], ...ioredis cluster options }`. All keys
+   * of a queue share the hash tag `{queueName}`, so each queue lives in one slot and several
+   * queues spread over the shards.
+   */
+  cluster?: RedisClusterOptions;
+  /**
+   * How long a Redis command of this worker (an enqueue, a status query, a completion) may wait
+   * for an answer, time spent reconnecting included, before it fails with a `StreaqError`
+   * saying so. It bounds calls made while Redis is down or failing over, which ioredis would
+   * otherwise keep waiting. A command that gave up may still reach Redis once it is back (an
+   * enqueue is idempotent, so retrying one is safe). The blocking read of a running worker is
+   * not limited by it.
+   *
+   * @default {10_000}
+   */
+  redisTimeout?: number;
+  /**
+   * Namespace of every key; several queues can share one Redis, and on Redis Cluster each
+   * queue lives in its own slot.
+   *
+   * @default {"default"}
+   */
+  queueName?: string;
+  /**
+   * How many tasks run at once in this process. Minimum 1.
+   *
+   * @default {16}
+   */
+  concurrency?: number;
+  /**
+   * How many threads (Web Workers) run synchronous task functions at once. Minimum 1.
+   *
+   * @default {concurrency}
+   */
+  syncConcurrency?: number;
+  /**
+   * How many more tasks are fetched and held ready in memory while all slots are busy. They
+   * are heart-beaten like running tasks and handed back at shutdown. `0` disables prefetch.
+   *
+   * @default {concurrency}
+   */
+  prefetch?: number;
+  /**
+   * The priorities tasks can be enqueued with, from the lowest to the highest. A task of a
+   * higher priority is always fetched before one of a lower priority. Enqueueing uses the
+   * lowest unless told otherwise.
+   *
+   * @default {["normal"]}
+   */
+  priorities?: readonly string[];
+  /**
+   * The IANA time zone of crontabs and log timestamps.
+   *
+   * @default {"UTC"}
+   */
+  tz?: string;
+  /**
+   * Whether SIGINT and SIGTERM start a graceful shutdown while the worker runs.
+   *
+   * @default {true}
+   */
+  handleSignals?: boolean;
+  /**
+   * After a shutdown starts, how long running tasks may take to finish (never longer than their
+   * own `timeout`) before they are aborted and handed back to the queue.
+   *
+   * @default {0}
+   */
+  gracePeriod?: number;
+  /**
+   * A task whose worker stops heart-beating for this long is delivered again to another worker.
+   * Heartbeats happen every third of it. Minimum 1000.
+   *
+   * @default {60_000}
+   */
+  idleTimeout?: number;
+  /**
+   * This worker's id, unique within the queue.
+   *
+   * @default {8 random hex digits}
+   */
+  id?: string;
+  /**
+   * Encodes arguments and results: returns a `Uint8Array` or a `string`, sync or async.
+   *
+   * @default {a tagged JSON codec that keeps Date, Map, Set, BigInt, Uint8Array, undefined and errors}
+   */
+  serializer?: Serializer;
+  /** Decodes what `serializer` produced; it receives the same kind (string or bytes). */
+  deserializer?: Deserializer;
+  /**
+   * A secret for HMAC-SHA256 signatures over the task id, function name and payload. When set,
+   * unsigned or tampered payloads are never deserialized: such tasks fail.
+   */
+  signingSecret?: string | Uint8Array;
+  /**
+   * Runs once when the worker starts: the value it yields becomes `worker.context`, and the code
+   * after the `yield` (a `finally` block) runs at shutdown.
+   */
+  lifespan?: () => AsyncGenerator<Context, void, undefined>;
+  /**
+   * The worker's clock, in milliseconds since the epoch. Every time it stores in Redis (due
+   * times, enqueue and result times) and compares with stored ones comes from it. Workers whose
+   * clocks disagree by a few seconds still run every task (see the README's reliability notes);
+   * this option lets tests give a worker a skewed clock.
+   *
+   * @default {Date.now}
+   */
+  clock?: () => number;
+  /**
+   * Where log lines go.
+   *
+   * @default {console}
+   */
+  logger?: Logger;
+  /**
+   * The least important lines written.
+   *
+   * @default {"info"}
+   */
+  logLevel?: LogLevel;
+}
+
+/** Options of a task, given to `worker.task(fn, options)`. */
+export interface TaskOptions {
+  /**
+   * The name the task is registered and enqueued under.
+   *
+   * @default {fn.name}
+   */
+  name?: string;
+  /** A hard deadline in milliseconds; the task fails with a `TimeoutError` past it. */
+  timeout?: number;
+  /**
+   * Attempts before the task gives up: retries, crashes and shutdown hand-backs all count.
+   *
+   * @default {3}
+   */
+  maxTries?: number;
+  /** If the task has not started this many milliseconds after it became ready, it fails. */
+  expire?: number;
+  /**
+   * How long the result is kept in milliseconds: `null` forever, `0` not stored at all (waiting
+   * callers still receive it).
+   *
+   * @default {300_000}
+   */
+  ttl?: number | null;
+  /**
+   * At most one instance of this task runs at a time across all workers; another that starts
+   * meanwhile fails. Needs a `timeout`, which bounds the lock.
+   *
+   * @default {false}
+   */
+  unique?: boolean;
+  /**
+   * No log line per run.
+   *
+   * @default {false}
+   */
+  silent?: boolean;
+  /**
+   * Run a synchronous function in a task thread (a Web Worker), so that it neither blocks the
+   * worker's event loop nor waits for it, and CPU-bound tasks use every core. `false` runs it
+   * inline on the main thread. Async functions always run inline.
+   *
+   * @default {true for synchronous functions}
+   */
+  thread?: boolean;
+}
+
+/** Options of a cron job, given to `worker.cron(crontab, fn, options)`. */
+export interface CronOptions extends Omit<TaskOptions, "unique"> {
+  /**
+   * At most one instance runs at a time; a cron job's `timeout` bounds the lock.
+   *
+   * @default {true}
+   */
+  unique?: boolean;
+  /**
+   * Skip an occurrence (it fails, saying so) that starts more than this many milliseconds after
+   * it was due, for example because no worker ran at the time. Without it, a late occurrence
+   * runs as soon as a worker can.
+   */
+  maxScheduleDrift?: number;
+  /**
+   * The priority occurrences run at.
+   *
+   * @default {the lowest priority}
+   */
+  priority?: string;
+}
+
+/** When and how an enqueued task is sent: `task.enqueue(...args).start(options)`. */
+export interface StartOptions {
+  /** Run no earlier than this many milliseconds from now. Excludes `schedule`. */
+  delay?: number;
+  /**
+   * A point in time to run at (a past date runs now), or a crontab (`"*\/5 * * * *"`) to run at
+   * each of its occurrences, in the worker's `tz`, until unscheduled. Excludes `delay`.
+   */
+  schedule?: Date | string;
+  /**
+   * One of the worker's `priorities`.
+   *
+   * @default {the lowest priority}
+   */
+  priority?: string;
+  /**
+   * Ids of tasks that must succeed before this one runs. If one of them fails, is aborted, or is
+   * unknown when this task is enqueued, this task fails with "dependency failed" (or "unknown
+   * dependency"), and so do the tasks waiting for it.
+   */
+  after?: string | readonly string[];
+}
+
+const WORKER_OPTIONS = [
+  "redisUrl",
+  "redisOptions",
+  "redis",
+  "sentinel",
+  "cluster",
+  "redisTimeout",
+  "queueName",
+  "concurrency",
+  "syncConcurrency",
+  "prefetch",
+  "priorities",
+  "tz",
+  "handleSignals",
+  "gracePeriod",
+  "idleTimeout",
+  "id",
+  "serializer",
+  "deserializer",
+  "signingSecret",
+  "lifespan",
+  "clock",
+  "logger",
+  "logLevel",
+] as const;
+
+/** Checks worker options; the time zone and log level are checked by the logger. */
+export function checkWorkerOptions(options: WorkerOptions<unknown>): void {
+  const where = "create worker";
+  checkKnownKeys(where, options, WORKER_OPTIONS);
+  checkConnectionOptions(options);
+  checkName(where, "queueName", options.queueName);
+  checkName(where, "id", options.id);
+  checkInteger(where, "concurrency", options.concurrency, 1);
+  checkInteger(where, "syncConcurrency", options.syncConcurrency, 1);
+  checkInteger(where, "prefetch", options.prefetch, 0);
+  checkDuration(where, "gracePeriod", options.gracePeriod);
+  checkDuration(where, "idleTimeout", options.idleTimeout, { min: 1000 });
+  if (options.queueName !== undefined && /[{}]/.test(options.queueName)) {
+    throw new TypeError(
+      `Cannot create worker as 'queueName' must not contain braces (they are the Redis hash tag): received ${
+        describe(options.queueName)
+      }`,
+    );
+  }
+  const { priorities } = options;
+  if (priorities !== undefined) {
+    if (!Array.isArray(priorities) || priorities.length === 0) {
+      throw new TypeError(
+        `Cannot create worker as 'priorities' must be a non-empty array of names: received ${
+          describe(priorities)
+        }`,
+      );
+    }
+    priorities.forEach((p, i) => checkName(where, `priorities[${i}]`, p));
+    if (new Set(priorities).size !== priorities.length) {
+      throw new TypeError(
+        `Cannot create worker as 'priorities' must not repeat a name: received ${
+          describe(priorities)
+        }`,
+      );
+    }
+  }
+  if ((options.serializer === undefined) !== (options.deserializer === undefined)) {
+    throw new TypeError(
+      "Cannot create worker as 'serializer' and 'deserializer' go together: received only one of them",
+    );
+  }
+  for (const key of ["serializer", "deserializer", "lifespan", "clock"] as const) {
+    if (options[key] !== undefined && typeof options[key] !== "function") {
+      throw new TypeError(
+        `Cannot create worker as '${key}' must be a function: received ${describe(options[key])}`,
+      );
+    }
+  }
+}
+
+const TASK_OPTIONS = [
+  "name",
+  "timeout",
+  "maxTries",
+  "expire",
+  "ttl",
+  "unique",
+  "silent",
+  "thread",
+] as const;
+const CRON_OPTIONS = [...TASK_OPTIONS, "maxScheduleDrift", "priority"] as const;
+
+/** Checks task options at registration; `cron` for the options of a cron job. */
+export function checkTaskOptions(
+  fnName: string,
+  options: CronOptions,
+  cron?: { priorities: readonly string[] },
+): void {
+  const where = `register ${cron ? "cron job" : "task"} ${fnName}`;
+  if (!cron && "maxScheduleDrift" in options) {
+    throw new TypeError(
+      `Cannot register task ${fnName} as 'maxScheduleDrift' applies only to cron jobs (worker.cron): received maxScheduleDrift ${
+        describe(options.maxScheduleDrift)
+      }`,
+    );
+  }
+  checkKnownKeys(where, options, cron ? CRON_OPTIONS : TASK_OPTIONS);
+  checkDuration(where, "maxScheduleDrift", options.maxScheduleDrift);
+  if (cron && options.priority !== undefined && !cron.priorities.includes(options.priority)) {
+    throw new RangeError(
+      `Cannot ${where} as 'priority' must be one of ${cron.priorities.join(", ")}: received ${
+        describe(options.priority)
+      }`,
+    );
+  }
+  checkDuration(where, "timeout", options.timeout, { min: 1 });
+  checkInteger(where, "maxTries", options.maxTries, 1);
+  checkDuration(where, "expire", options.expire, { min: 1 });
+  checkDuration(where, "ttl", options.ttl, { allowNull: true });
+  if (options.unique && options.timeout === undefined) {
+    throw new TypeError(
+      `Cannot ${where} as 'unique' needs a 'timeout' (it bounds the lock): received unique: true and no timeout`,
+    );
+  }
+}
+
+const START_OPTIONS = ["delay", "schedule", "priority", "after"] as const;
+
+/** Checks start options at enqueue. */
+export function checkStartOptions(
+  fnName: string,
+  options: StartOptions,
+  priorities: readonly string[],
+): void {
+  const where = `enqueue task ${fnName}`;
+  checkKnownKeys(where, options, START_OPTIONS);
+  checkDuration(where, "delay", options.delay);
+  if (options.delay !== undefined && options.schedule !== undefined) {
+    throw new TypeError(
+      `Cannot enqueue task ${fnName} as 'delay' and 'schedule' exclude each other: received delay ${
+        describe(options.delay)
+      } and schedule ${describe(options.schedule)}`,
+    );
+  }
+  const { schedule } = options;
+  if (typeof schedule === "string") {
+    checkCrontab(`enqueue task ${fnName} with a 'schedule'`, schedule);
+  } else if (schedule !== undefined && !(schedule instanceof Date && !isNaN(schedule.getTime()))) {
+    throw new TypeError(
+      `Cannot enqueue task ${fnName} as 'schedule' must be a valid Date or a crontab: received ${
+        describe(schedule)
+      }`,
+    );
+  }
+  const { after } = options;
+  const ids = typeof after === "string" ? [after] : after;
+  if (
+    after !== undefined &&
+    (!Array.isArray(ids) || ids.some((id) => typeof id !== "string" || !/^\S+$/.test(id)))
+  ) {
+    throw new TypeError(
+      `Cannot enqueue task ${fnName} as 'after' must be a task id or an array of task ids: received ${
+        describe(after)
+      }`,
+    );
+  }
+  if (options.priority !== undefined && !priorities.includes(options.priority)) {
+    throw new RangeError(
+      `Cannot enqueue task ${fnName} as 'priority' must be one of ${
+        priorities.join(", ")
+      }: received ${describe(options.priority)}`,
+    );
+  }
+}

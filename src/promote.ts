@@ -1,0 +1,122 @@
+/**
+ * The scheduler: moves delayed, scheduled and backing-off tasks into their streams when they
+ * are due, with one script call per wake-up. It sleeps until the earliest due time rather than
+ * polling, and the wake channel tells it when an earlier task was added meanwhile.
+ *
+ * @module
+ */
+
+import type { Client } from "./client.ts";
+import { runScript, script } from "./_script.ts";
+
+/**
+ * Promotes due tasks, oldest due first, each into the stream of its own priority.
+ *
+ * KEYS: [1] delayed set, [2..] streams, in the order of the priorities in ARGV
+ * ARGV: [1] now (ms), [2] most tasks to promote, [3] task key prefix, [4..] priority names
+ * Returns {promoted count, due time of the next delayed task or -1}.
+ */
+export const PROMOTE_SCRIPT = script(
+  "promote",
+  `
+local now, limit, prefix = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local streams = {}
+for i = 4, #ARGV do streams[ARGV[i]] = KEYS[i - 2] end
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit)
+for _, id in ipairs(due) do
+  local key = prefix .. id
+  -- pcall: a key of another type under a task's name must not fail every promotion from now on;
+  -- no task can come of it, so it goes. A hash goes to its stream even if fields are missing:
+  -- the fetch fails or drops it there, with a result or a log line, instead of losing it here.
+  local f = redis.pcall('HMGET', key, 'pri', 'fn')
+  if f.err then
+    redis.call('DEL', key)
+  elseif f[1] or f[2] then
+    redis.call('HDEL', key, 'due')
+    redis.call('HSET', key, 'et', now)
+    redis.call('XADD', streams[f[1]] or KEYS[2], '*', 'id', id)
+  end
+  redis.call('ZREM', KEYS[1], id)
+end
+local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {#due, head[2] and tonumber(head[2]) or -1}
+`,
+);
+
+/** Tasks promoted per call; more due tasks make the scheduler call again at once. */
+const PROMOTE_BATCH = 1000;
+/** Longest sleep between promotions, in case a wake message was missed (a reconnect). */
+const MAX_SLEEP = 5_000;
+
+/** Promotes due tasks until stopped. */
+export class Scheduler {
+  readonly #client: Client;
+  readonly #onError: (error: unknown) => void;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #wake: (() => void) | undefined;
+  #nextDue = Infinity;
+  #stopped = false;
+  #loop: Promise<void> | undefined;
+
+  constructor(client: Client, onError: (error: unknown) => void) {
+    this.#client = client;
+    this.#onError = onError;
+  }
+
+  /** Starts the loop. */
+  start(): void {
+    this.#stopped = false;
+    this.#loop = this.#run();
+  }
+
+  /** Wakes the loop if `due` is earlier than the time it sleeps until. */
+  notify(due: number): void {
+    if (due < this.#nextDue) this.#wake?.();
+  }
+
+  /** Stops the loop and waits for it. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#wake?.();
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopped) {
+      let sleep = MAX_SLEEP;
+      try {
+        const [count, next] = await this.#promote();
+        this.#nextDue = next === -1 ? Infinity : next;
+        sleep = count >= PROMOTE_BATCH
+          ? 0
+          : Math.min(MAX_SLEEP, this.#nextDue - this.#client.now());
+      } catch (error) {
+        this.#nextDue = Infinity;
+        this.#onError(error);
+        sleep = 1_000;
+      }
+      if (sleep > 0 && !this.#stopped) await this.#sleep(sleep);
+    }
+  }
+
+  #promote(): Promise<[number, number]> {
+    const { keys, priorities } = this.#client;
+    return runScript(
+      this.#client.redis,
+      PROMOTE_SCRIPT,
+      [keys.delayed, ...priorities.map((p) => keys.stream(p))],
+      [this.#client.now(), PROMOTE_BATCH, keys.taskPrefix, ...priorities],
+    ) as Promise<[number, number]>;
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.#wake = () => {
+        clearTimeout(this.#timer);
+        this.#wake = undefined;
+        resolve();
+      };
+      this.#timer = setTimeout(this.#wake, ms);
+    });
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * A function registered as a task: {@linkcode RegisteredTask} enqueues it with typed
+ * arguments, runs it locally, and exposes its options.
+ *
+ * @module
+ */
+
+import { currentContext, type TaskContext } from "./context.ts";
+import { Task } from "./enqueue.ts";
+import { StreaqError } from "./errors.ts";
+import type { Worker } from "./worker.ts";
+import { DEFAULT_RESULT_TTL } from "./client.ts";
+import type { CronOptions } from "./options.ts";
+import { callerModule, recordThreadTask } from "./threads/registry.ts";
+
+/** A task function: any function, sync or async. */
+// deno-lint-ignore no-explicit-any
+export type TaskFunction<Args extends any[], R> = (...args: Args) => R | Promise<R>;
+
+/** The options of a registered task after defaults are applied. */
+export interface ResolvedTaskOptions {
+  /** The name the task is registered and enqueued under. */
+  readonly name: string;
+  /** Its deadline in milliseconds, if any. */
+  readonly timeout: number | undefined;
+  /** Attempts before giving up. */
+  readonly maxTries: number;
+  /** Milliseconds after becoming ready within which it must start, if any. */
+  readonly expire: number | undefined;
+  /** How long its result is kept (ms); null forever, 0 not stored. */
+  readonly ttl: number | null;
+  /** Whether at most one instance runs at a time. */
+  readonly unique: boolean;
+  /** Whether per-run log lines are left out. */
+  readonly silent: boolean;
+  /** For a cron job: the most an occurrence may start after its due time, if set. */
+  readonly maxScheduleDrift: number | undefined;
+  /** For a cron job: its crontab; undefined for a plain task. */
+  readonly crontab: string | undefined;
+  /**
+   * The module a synchronous function runs from in a task thread; undefined when the task runs
+   * inline.
+   */
+  readonly threadModule: string | undefined;
+}
+
+/**
+ * A function registered on a worker with `worker.task(fn, options)`.
+ *
+ * @typeParam Args The function's parameters.
+ * @typeParam R What the function resolves to.
+ *
+ * @example Registering, enqueueing and running locally
+ * ```ts
+ * import { Worker } from "@streaq/streaq";
+ *
+ * const worker = new Worker();
+ * const add = worker.task(async function add(a: number, b: number): Promise<number> {
+ *   return a + b;
+ * }, { timeout: 1_000 });
+ *
+ * console.log(add.name, add.timeout); // "add" 1000
+ * console.log(await add.run(1, 2)); // 3, called here without the queue
+ * // await add.enqueue(1, 2); // sends it to the queue
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export class RegisteredTask<Args extends any[], R> implements ResolvedTaskOptions {
+  /** The name the task is registered and enqueued under. */
+  readonly name: string;
+  /** The task's deadline in milliseconds, if any. */
+  readonly timeout: number | undefined;
+  /** Attempts before giving up. */
+  readonly maxTries: number;
+  /** Milliseconds after becoming ready within which it must start, if any. */
+  readonly expire: number | undefined;
+  /** How long the result is kept (ms); null forever, 0 not stored. */
+  readonly ttl: number | null;
+  /** Whether at most one instance runs at a time. */
+  readonly unique: boolean;
+  /** Whether per-run log lines are left out. */
+  readonly silent: boolean;
+  /** For a cron job: the most an occurrence may start after its due time, if set. */
+  readonly maxScheduleDrift: number | undefined;
+  /** For a cron job: its crontab; undefined for a plain task. */
+  readonly crontab: string | undefined;
+  /** The module the function runs from in a task thread; undefined when it runs inline. */
+  readonly threadModule: string | undefined;
+  /** The function itself. */
+  readonly fn: TaskFunction<Args, R>;
+  #worker: Worker<unknown>;
+
+  /** @internal Use `worker.task(fn, options)`. */
+  constructor(
+    worker: Worker<unknown>,
+    fn: TaskFunction<Args, R>,
+    options: ResolvedTaskOptions,
+  ) {
+    this.#worker = worker;
+    this.fn = fn;
+    this.name = options.name;
+    this.timeout = options.timeout;
+    this.maxTries = options.maxTries;
+    this.expire = options.expire;
+    this.ttl = options.ttl;
+    this.unique = options.unique;
+    this.silent = options.silent;
+    this.maxScheduleDrift = options.maxScheduleDrift;
+    this.crontab = options.crontab;
+    this.threadModule = options.threadModule;
+  }
+
+  /** The worker this task enqueues through. */
+  get worker(): Worker<unknown> {
+    return this.#worker;
+  }
+
+  /**
+   * Builds a task with these arguments; awaiting it (or passing it to `enqueueMany`) sends it.
+   *
+   * @param args The function's arguments; they must be serializable by the worker's codec.
+   * @returns The unsent task, whose `start()` sets a delay, schedule or priority.
+   */
+  enqueue(...args: Args): Task<R, Args> {
+    return new Task<R, Args>(this.#worker.client, this.name, args);
+  }
+
+  /**
+   * Calls the function here and now, without the queue (no context, no retries).
+   *
+   * @param args The function's arguments.
+   * @returns What the function returns.
+   */
+  async run(...args: Args): Promise<R> {
+    return await this.fn(...args);
+  }
+
+  /**
+   * The context of this task's running instance, inside it.
+   *
+   * @throws {StreaqError} When called anywhere but inside a running instance of this task.
+   */
+  get context(): TaskContext {
+    const context = currentContext();
+    if (!context || context.fnName !== this.name) {
+      throw new StreaqError(
+        `Cannot read the context of task ${this.name} outside a running instance of it${
+          context ? ` (running: ${context.fnName})` : ""
+        }`,
+      );
+    }
+    return context;
+  }
+
+  /** @internal Re-points the task at another worker (for `include`). */
+  repoint(worker: Worker<unknown>): void {
+    this.#worker = worker;
+  }
+}
+
+/** Task options with their defaults, but for the crontab and the thread module. */
+export function resolveTaskOptions(
+  name: string,
+  options: CronOptions,
+): Omit<ResolvedTaskOptions, "crontab" | "threadModule"> {
+  return {
+    name,
+    timeout: options.timeout,
+    maxTries: options.maxTries ?? 3,
+    expire: options.expire,
+    ttl: options.ttl === undefined ? DEFAULT_RESULT_TTL : options.ttl,
+    unique: options.unique ?? false,
+    silent: options.silent ?? false,
+    maxScheduleDrift: options.maxScheduleDrift,
+  };
+}
+
+/**
+ * The module a task function runs from in a task thread, or undefined to run it inline: sync
+ * functions run in threads unless `thread: false`; async ones always inline. The function is
+ * recorded so that a thread that imports the module finds it.
+ */
+export function threadModuleOf(
+  name: string,
+  fn: (...args: never[]) => unknown,
+  thread: boolean | undefined,
+): string | undefined {
+  const sync = fn.constructor.name === "Function";
+  if (!(thread ?? sync) || !sync) return undefined;
+  recordThreadTask(name, fn);
+  return callerModule();
+}

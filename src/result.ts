@@ -1,0 +1,168 @@
+/**
+ * What a caller learns about a task: its {@linkcode TaskStatus}, its {@linkcode TaskInfo}
+ * while it waits or runs, and its {@linkcode TaskResult} once it has finished.
+ *
+ * @module
+ */
+
+import { StreaqError } from "./errors.ts";
+
+/**
+ * Where a task is: waiting in its stream, running, waiting for a time (delayed, scheduled,
+ * backing off), finished, or unknown (never enqueued, or finished and its result expired).
+ *
+ * @example Polling a status
+ * ```ts
+ * import { TaskStatus } from "@streaq/streaq";
+ *
+ * function isPending(status: TaskStatus): boolean {
+ *   return status !== TaskStatus.DONE && status !== TaskStatus.NOT_FOUND;
+ * }
+ * ```
+ */
+export const TaskStatus = {
+  /** In its stream, waiting for a worker. */
+  QUEUED: "queued",
+  /** Started by a worker and not finished. */
+  RUNNING: "running",
+  /** Waiting for its due time (delayed, scheduled or backing off before a retry). */
+  SCHEDULED: "scheduled",
+  /** Finished; the result is kept for the task's `ttl`. */
+  DONE: "done",
+  /** Unknown: never enqueued, or finished with its result gone. */
+  NOT_FOUND: "missing",
+} as const;
+
+/** One of the values of {@linkcode TaskStatus}. */
+export type TaskStatus = typeof TaskStatus[keyof typeof TaskStatus];
+
+/** Timings and bookkeeping shared by both kinds of {@linkcode TaskResult}. */
+export interface TaskResultBase {
+  /** The task's id. */
+  readonly taskId: string;
+  /** The registered name of the task's function. */
+  readonly fnName: string;
+  /** When the task was first enqueued (ms since the epoch). */
+  readonly createdTime: number;
+  /** When the task last entered its stream, ready to run (ms since the epoch). */
+  readonly enqueueTime: number;
+  /** When the last attempt started (ms since the epoch). */
+  readonly startTime: number;
+  /** When the task finished (ms since the epoch). */
+  readonly finishTime: number;
+  /** How many attempts were started, 1-based. */
+  readonly tries: number;
+  /** Id of the worker that wrote this result. */
+  readonly workerId: string;
+}
+
+/** The result of a task that returned a value. */
+export interface TaskSuccess<R> extends TaskResultBase {
+  /** Always true here; narrows the type. */
+  readonly success: true;
+  /** The value the task returned. */
+  readonly result: R;
+  /** Throws a {@linkcode StreaqError}: the task succeeded. */
+  readonly exception: never;
+}
+
+/** The result of a task that failed. */
+export interface TaskFailure extends TaskResultBase {
+  /** Always false here; narrows the type. */
+  readonly success: false;
+  /** Throws a {@linkcode StreaqError} that has the task's exception as its `cause`. */
+  readonly result: never;
+  /**
+   * The error the task failed with, with its original `name`, `message`, `stack` and `cause`;
+   * streaq's own errors come back as their classes.
+   */
+  readonly exception: Error;
+}
+
+/**
+ * The outcome of a finished task. Check `success` to narrow it, then read `result` or
+ * `exception`.
+ *
+ * @example Reading a result
+ * ```ts
+ * import type { TaskResult } from "@streaq/streaq";
+ *
+ * function show(r: TaskResult<number>): string {
+ *   return r.success ? `got ${r.result}` : `failed: ${r.exception.message}`;
+ * }
+ * ```
+ */
+export type TaskResult<R> = TaskSuccess<R> | TaskFailure;
+
+/** The fields a worker records when a task finishes, before encoding. */
+export interface ResultRecord extends TaskResultBase {
+  readonly success: boolean;
+  /** The returned value, or the error when `success` is false. */
+  readonly value: unknown;
+}
+
+/** Builds a {@linkcode TaskResult} whose wrong-side accessor throws. */
+export function makeTaskResult<R>(record: ResultRecord): TaskResult<R> {
+  const { value, success, ...base } = record;
+  const result = { ...base, success } as Record<string, unknown>;
+  Object.defineProperty(result, "result", {
+    enumerable: success,
+    get() {
+      if (success) return value;
+      throw new StreaqError(
+        `Task ${base.fnName} (${base.taskId}) failed, so it has no result: ${
+          (value as Error)?.message
+        }`,
+        { cause: value },
+      );
+    },
+  });
+  Object.defineProperty(result, "exception", {
+    enumerable: !success,
+    get() {
+      if (!success) return value;
+      throw new StreaqError(
+        `Task ${base.fnName} (${base.taskId}) succeeded, so it has no exception`,
+      );
+    },
+  });
+  return Object.freeze(result) as unknown as TaskResult<R>;
+}
+
+/**
+ * What is known of a task that has not finished: what it runs, with which arguments, and
+ * where it is.
+ *
+ * @example Inspecting a waiting task
+ * ```ts
+ * import type { TaskInfo } from "@streaq/streaq";
+ *
+ * function describeTask(info: TaskInfo): string {
+ *   return `${info.fnName}(${info.args.length} args), try ${info.tries}, ${info.status}`;
+ * }
+ * ```
+ */
+export interface TaskInfo {
+  /** The task's id. */
+  readonly taskId: string;
+  /** The registered name of the task's function. */
+  readonly fnName: string;
+  /** When the task was first enqueued (ms since the epoch). */
+  readonly createdTime: number;
+  /** The arguments it will be (or is being) called with. */
+  readonly args: unknown[];
+  /** How many attempts have started so far. */
+  readonly tries: number;
+  /** When it is due, for a delayed, scheduled or backing-off task; otherwise null. */
+  readonly scheduled: Date | null;
+  /** Ids of the tasks this one waits for. */
+  readonly dependencies: string[];
+  /** Ids of the tasks waiting for this one. */
+  readonly dependents: string[];
+  /** Where the task is now. */
+  readonly status: TaskStatus;
+  /** The priority it runs at. */
+  readonly priority: string;
+  /** The crontab of a repeating task (a cron job or a crontab schedule); otherwise null. */
+  readonly crontab: string | null;
+}

@@ -1,0 +1,185 @@
+/**
+ * Repeating tasks: cron jobs registered by workers, tasks enqueued with a crontab schedule,
+ * their listing, and unscheduling. A repeating task keeps one task hash for its whole life;
+ * after each occurrence the completion script puts it back in the delayed set for the next one
+ * (see `src/complete.ts`), so each occurrence is fetched, and run, by exactly one worker.
+ *
+ * @module
+ */
+
+import type { Buffer } from "node:buffer";
+import type { Client } from "./client.ts";
+import { nextOccurrence } from "./crontab.ts";
+import { makeTaskResult, type TaskResult } from "./result.ts";
+import { runScript, script, type ScriptArg } from "./_script.ts";
+
+/** The id of the repeating task behind the cron job `name`: one per queue. */
+export function cronTaskId(name: string): string {
+  return `cron:${name}`;
+}
+
+/**
+ * Registers cron jobs. A job whose crontab, time zone or function is unchanged is left alone,
+ * so any number of workers can register the same jobs and each occurrence stays single. A
+ * changed crontab replaces the old schedule, including the occurrence waiting in the delayed
+ * set; an occurrence already queued or running finishes, and its successor follows the new
+ * crontab.
+ *
+ * KEYS: [1] delayed set, [2] schedules set, then per job: [task hash]
+ * ARGV: [1] now, [2] wake channel, then per job:
+ *       [task id, fn, payload, priority, crontab, time zone, next occurrence]
+ * Returns the number of jobs created or changed.
+ */
+export const REGISTER_CRONS_SCRIPT = script(
+  "register_crons",
+  `
+local changed, earliest = 0, nil
+for i = 3, #KEYS do
+  local key, a = KEYS[i], 3 + (i - 3) * 7
+  local id, crontab, tz, due = ARGV[a], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]
+  local current = redis.call('HMGET', key, 'fn', 'cron', 'tz')
+  if current[1] ~= ARGV[a + 1] or current[2] ~= crontab or current[3] ~= tz then
+    local waiting = redis.call('ZSCORE', KEYS[1], id)
+    redis.call('HSET', key, 'fn', ARGV[a + 1], 'data', ARGV[a + 2], 'pri', ARGV[a + 3],
+      'cron', crontab, 'tz', tz)
+    if not current[1] or waiting then
+      redis.call('HSET', key, 'ct', ARGV[1], 'tries', 0, 'due', due, 'at', due)
+      redis.call('ZADD', KEYS[1], due, id)
+      if earliest == nil or tonumber(due) < earliest then earliest = tonumber(due) end
+    end
+    redis.call('SADD', KEYS[2], id)
+    changed = changed + 1
+  else
+    redis.call('HSET', key, 'pri', ARGV[a + 3])
+  end
+end
+if earliest ~= nil then redis.call('PUBLISH', ARGV[2], earliest) end
+return changed
+`,
+);
+
+/**
+ * Stops a repeating task. Waiting for its next occurrence: removed at once. Queued: its hash
+ * goes, so the fetch drops the entry. Running: it finishes and is not scheduled again.
+ *
+ * KEYS: [1] task hash, [2] delayed set, [3] schedules set
+ * ARGV: [1] task id
+ * Returns 1 if a repeating task was stopped, 0 if the id names none.
+ */
+export const UNSCHEDULE_SCRIPT = script(
+  "unschedule",
+  `
+redis.call('SREM', KEYS[3], ARGV[1])
+local fields = redis.call('HMGET', KEYS[1], 'cron', 'run')
+if not fields[1] then return 0 end
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 and fields[2] and fields[2] ~= '' then
+  redis.call('HDEL', KEYS[1], 'cron')
+else
+  redis.call('DEL', KEYS[1])
+end
+return 1
+`,
+);
+
+/** A cron job of a worker, ready to be registered. */
+export interface CronRegistration {
+  readonly name: string;
+  readonly crontab: string;
+  readonly priority: string;
+}
+
+/** Registers a worker's cron jobs in one round trip. */
+export async function registerCrons(
+  client: Client,
+  crons: readonly CronRegistration[],
+): Promise<number> {
+  if (crons.length === 0) return 0;
+  const { keys } = client;
+  const now = client.now();
+  const args: ScriptArg[] = [now, keys.wakeChannel];
+  for (const cron of crons) {
+    const id = cronTaskId(cron.name);
+    const payload: Buffer = await client.envelope.sealArgs(id, cron.name, []);
+    const due = nextOccurrence(cron.crontab, client.timeZone, now);
+    args.push(id, cron.name, payload, cron.priority, cron.crontab, client.timeZone, due);
+  }
+  return await runScript(
+    client.redis,
+    REGISTER_CRONS_SCRIPT,
+    [keys.delayed, keys.schedules, ...crons.map((c) => keys.task(cronTaskId(c.name)))],
+    args,
+  ) as number;
+}
+
+/** Stops the repeating task with this id; true if there was one. */
+export async function unscheduleById(client: Client, id: string): Promise<boolean> {
+  const { keys } = client;
+  const stopped = await runScript(
+    client.redis,
+    UNSCHEDULE_SCRIPT,
+    [keys.task(id), keys.delayed, keys.schedules],
+    [id],
+  );
+  return stopped === 1;
+}
+
+/** A repeating task as listed by `worker.schedules()`. */
+export interface ScheduleInfo {
+  /** The id of the repeating task (`cron:<name>` for a cron job). */
+  readonly taskId: string;
+  /** The registered name of its function. */
+  readonly fnName: string;
+  /** True for a cron job registered by a worker, false for a task enqueued with a crontab. */
+  readonly cronJob: boolean;
+  /** Its crontab. */
+  readonly crontab: string;
+  /** The time zone its crontab is evaluated in. */
+  readonly timeZone: string;
+  /** The priority its occurrences run at. */
+  readonly priority: string;
+  /** When its next occurrence is due; null while an occurrence is queued or running. */
+  readonly nextRun: Date | null;
+  /** The result of its last occurrence, while it is kept. */
+  readonly lastResult: TaskResult<unknown> | null;
+}
+
+/** Lists the queue's repeating tasks, soonest first. */
+export async function listSchedules(client: Client): Promise<ScheduleInfo[]> {
+  const { keys } = client;
+  const ids = await client.redis.smembers(keys.schedules);
+  const pipeline = client.redis.pipeline();
+  for (const id of ids) {
+    pipeline.hmget(keys.task(id), "fn", "cron", "tz", "pri");
+    pipeline.zscore(keys.delayed, id);
+    pipeline.getBuffer(keys.result(id));
+  }
+  const replies = await pipeline.exec() ?? [];
+  const found: ScheduleInfo[] = [];
+  for (let i = 0; i < ids.length; i++) {
+    const [fn, crontab, tz, priority] = replies[i * 3][1] as (string | null)[];
+    if (!fn || !crontab) continue;
+    const due = replies[i * 3 + 1][1] as string | null;
+    const blob = replies[i * 3 + 2][1] as Buffer | null;
+    let lastResult: TaskResult<unknown> | null = null;
+    if (blob) {
+      try {
+        lastResult = makeTaskResult(await client.envelope.openResult(ids[i], blob));
+      } catch {
+        // An unreadable last result (another secret, another codec) is left out.
+      }
+    }
+    found.push({
+      taskId: ids[i],
+      fnName: fn,
+      cronJob: ids[i] === cronTaskId(fn),
+      crontab,
+      timeZone: tz ?? "UTC",
+      priority: priority ?? client.priorities[0],
+      nextRun: due === null ? null : new Date(Number(due)),
+      lastResult,
+    });
+  }
+  return found.sort((a, b) =>
+    (a.nextRun?.getTime() ?? Infinity) - (b.nextRun?.getTime() ?? Infinity)
+  );
+}

@@ -1,0 +1,101 @@
+/**
+ * The handle of a sent task: its id, and ways to ask about it or act on it.
+ *
+ * @module
+ */
+
+import { abortById } from "./abort.ts";
+import type { Client } from "./client.ts";
+import { infoById, resultById, statusById } from "./inspect.ts";
+import { unscheduleById } from "./schedule.ts";
+import type { TaskInfo, TaskResult, TaskStatus } from "./result.ts";
+
+/** Options of {@linkcode TaskHandle.result}. */
+export interface ResultOptions {
+  /**
+   * How long to wait in milliseconds; past it the promise rejects with an error named
+   * `"TimeoutError"`. Without it, waits for as long as it takes.
+   */
+  timeout?: number;
+  /** Stops waiting when it aborts; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@linkcode TaskHandle.abort}. */
+export interface AbortOptions {
+  /**
+   * How long to wait in milliseconds for the task to be confirmed cancelled.
+   *
+   * @default {5000}
+   */
+  timeout?: number;
+}
+
+/**
+ * A task that was sent. It is deliberately not awaitable itself.
+ *
+ * @typeParam R What the task returns.
+ *
+ * @example Waiting for a result
+ * ```ts
+ * import { Worker } from "@streaq/streaq";
+ *
+ * const worker = new Worker();
+ * const double = worker.task(async function double(n: number): Promise<number> {
+ *   return n * 2;
+ * });
+ *
+ * async function main() {
+ *   const handle = await double.enqueue(21);
+ *   const result = await handle.result({ timeout: 5_000 });
+ *   if (result.success) console.log(result.result); // 42
+ * }
+ * ```
+ */
+export class TaskHandle<R> {
+  readonly #client: Client;
+
+  /** @internal Handles come from awaiting a task or from `enqueueMany`. */
+  constructor(client: Client, readonly id: string, readonly fnName: string) {
+    this.#client = client;
+  }
+
+  /** Where the task is now. */
+  status(): Promise<TaskStatus> {
+    return statusById(this.#client, this.id);
+  }
+
+  /**
+   * Waits for the task to finish and returns its result.
+   *
+   * @throws {DOMException} Named `"TimeoutError"` when `timeout` passes first.
+   */
+  result(options: ResultOptions = {}): Promise<TaskResult<R>> {
+    return resultById<R>(this.#client, this.id, options);
+  }
+
+  /** What is known of the task while it waits or runs; null once it finished or if unknown. */
+  info(): Promise<TaskInfo | null> {
+    return infoById(this.#client, this.id);
+  }
+
+  /**
+   * Aborts the task and waits up to `timeout` for it to be cancelled.
+   *
+   * @returns True once the task has a `StreaqCancelled` result; false if it finished otherwise,
+   * is unknown, or the wait ran out (the request then stays in force).
+   */
+  abort(options: AbortOptions = {}): Promise<boolean> {
+    return abortById(this.#client, this.id, options);
+  }
+
+  /**
+   * Stops a task enqueued with a crontab `schedule` from repeating, including its occurrence
+   * already waiting or queued; a running occurrence finishes.
+   *
+   * @returns True if the task was repeating.
+   */
+  unschedule(): Promise<boolean> {
+    return unscheduleById(this.#client, this.id);
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * The script each task thread runs (a Web Worker). It imports the modules that registered the
+ * threaded tasks, with a flag set so that importing them starts no worker, and runs one task
+ * call at a time on request. Arguments and results cross the thread boundary through the
+ * default codec; errors as plain `{ name, message, stack, cause }`.
+ *
+ * @module
+ */
+
+import { deserialize, errorToPlain, serialize } from "../codec.ts";
+import { runWithContext, type TaskContext } from "../context.ts";
+import { THREAD_FLAG, type ThreadReply, type ThreadRequest } from "./protocol.ts";
+import { findThreadTask } from "./registry.ts";
+
+(globalThis as Record<string, unknown>)[THREAD_FLAG] = true;
+
+const imported = new Map<string, Promise<unknown>>();
+
+/**
+ * Imports the user's module. Through a Function so that `deno publish` does not flag a dynamic
+ * import it cannot analyse: which module a thread loads is only known at run time.
+ */
+const importModule = new Function("url", "return import(url)") as (url: string) => Promise<unknown>;
+
+self.onmessage = async (event: MessageEvent<ThreadRequest>) => {
+  const { call, moduleUrl, fnName, args, context } = event.data;
+  let reply: ThreadReply;
+  try {
+    if (!imported.has(moduleUrl)) imported.set(moduleUrl, importModule(moduleUrl));
+    await imported.get(moduleUrl);
+    const fn = findThreadTask(fnName);
+    if (!fn) {
+      throw new Error(`task ${fnName} is not registered by ${moduleUrl} when loaded in a thread`);
+    }
+    // A thread cannot be aborted from inside: its signal never fires; the main thread
+    // terminates the thread instead.
+    const full: TaskContext = { ...context, signal: new AbortController().signal };
+    const value = await runWithContext(full, () => fn(...(deserialize(args) as unknown[])));
+    reply = { call, ok: true, value: serialize(value) };
+  } catch (error) {
+    reply = { call, ok: false, error: serialize(errorToPlain(error)) };
+  }
+  self.postMessage(reply);
+};

@@ -1,0 +1,73 @@
+/**
+ * Everything the dashboard shows about one task: its info while it waits or runs (with the
+ * worker running it and why its last try did not finish), or its stored result.
+ *
+ * @module
+ */
+
+import type { Client } from "../client.ts";
+import { infoById, storedResult } from "../inspect.ts";
+import type { TaskInfo, TaskResult } from "../result.ts";
+
+/** One task, unfinished or finished. */
+export interface TaskDetail {
+  readonly id: string;
+  /** Set while the task waits or runs. */
+  readonly info: TaskInfo | null;
+  /** Set once it finished, while its result is kept. */
+  readonly result: TaskResult<unknown> | null;
+  /** Why the stored result could not be read (another secret or codec), if so. */
+  readonly unreadable: string | null;
+  /** When it last entered its stream (ms since the epoch). */
+  readonly enqueueTime: number | null;
+  /** The worker running it. */
+  readonly workerId: string | null;
+  /** Why its previous try did not finish (a retry or a hand-back). */
+  readonly lastReason: string | null;
+  /** Whether its abort was requested and is not carried out yet. */
+  readonly aborting: boolean;
+}
+
+/** Task ids longer than this are not looked up. */
+const MAX_ID_LENGTH = 512;
+
+/** The task with this id, or null when it is unknown (or finished and its result is gone). */
+export async function loadTask(client: Client, id: string): Promise<TaskDetail | null> {
+  if (id.length === 0 || id.length > MAX_ID_LENGTH) return null;
+  const info = await infoById(client, id);
+  if (info) {
+    const pipeline = client.redis.pipeline();
+    pipeline.hmget(client.keys.task(id), "et", "run", "last");
+    pipeline.sismember(client.keys.aborting, id);
+    const [[, fields], [, aborting]] = await pipeline.exec() ?? [];
+    const [entered, run, last] = fields as (string | null)[];
+    return {
+      id,
+      info,
+      result: null,
+      unreadable: null,
+      enqueueTime: entered ? Number(entered) : null,
+      workerId: run || null,
+      lastReason: last || null,
+      aborting: aborting === 1,
+    };
+  }
+  let result: TaskResult<unknown> | null = null;
+  let unreadable: string | null = null;
+  try {
+    result = await storedResult(client, id);
+  } catch (error) {
+    unreadable = (error as Error)?.message ?? String(error);
+  }
+  if (!result && unreadable === null) return null;
+  return {
+    id,
+    info: null,
+    result,
+    unreadable,
+    enqueueTime: result?.enqueueTime ?? null,
+    workerId: result?.workerId || null,
+    lastReason: null,
+    aborting: false,
+  };
+}

@@ -1,0 +1,87 @@
+/**
+ * The live workers of the queue, from their health records: where they run, how busy they
+ * are, what they have done and for how long.
+ *
+ * @module
+ */
+
+import { count, duration, empty, time } from "../_components.ts";
+import type { Page, PageContext } from "../_context.ts";
+import { type Html, html } from "../_html.ts";
+import { listWorkers } from "../_workers.ts";
+
+/** The workers page. */
+export async function workersPage(ctx: PageContext): Promise<Page> {
+  const workers = await listWorkers(ctx.client);
+  const counter = (c: Readonly<Record<string, number>>, name: string) => count(c?.[name] ?? 0);
+  const table = workers.length === 0
+    ? html`<div class="table-wrap">${
+      empty("No worker is running on this queue. Workers appear here once they start.")
+    }</div>`
+    : html`
+      <div class="table-wrap">
+        <table class="rtable">
+          <thead>
+            <tr>
+              <th>Worker</th>
+              <th class="opt">Host</th>
+              <th class="num opt">PID</th>
+              <th>Running</th>
+              <th class="num">Completed</th>
+              <th class="num">Failed</th>
+              <th class="num opt">Retried</th>
+              <th class="num opt">Aborted</th>
+              <th class="num opt">Handed back</th>
+              <th>Up for</th>
+              <th class="opt">Last heartbeat</th>
+            </tr>
+          </thead>
+          <tbody>${workers.map((w) =>
+            html`
+              <tr>
+                <td data-label="Worker" class="mono">${w.id}</td>
+                <td data-label="Host" class="opt">${w.host ??
+                  html`<span class="muted" title="the worker may not read its host name (--allow-sys=hostname)">—</span>`}</td>
+                <td data-label="PID" class="num opt">${w.pid}</td>
+                <td data-label="Running">${load(w.running, w.concurrency)}${w.running} / ${w
+                  .concurrency}</td>
+                <td data-label="Completed" class="num">${counter(w.counters, "completed")}</td>
+                <td data-label="Failed" class="num">${counter(w.counters, "failed")}</td>
+                <td data-label="Retried" class="num opt">${counter(w.counters, "retried")}</td>
+                <td data-label="Aborted" class="num opt">${counter(w.counters, "aborted")}</td>
+                <td data-label="Handed back" class="num opt">${counter(
+                  w.counters,
+                  "relinquished",
+                )}</td>
+                <td data-label="Up for">${duration(ctx.now - w.startedAt)}</td>
+                <td data-label="Last heartbeat" class="opt">${time(ctx, w.heartbeatAt)}</td>
+              </tr>
+            `
+          )}</tbody>
+        </table>
+      </div>
+    `;
+  return {
+    title: "Workers",
+    section: "workers",
+    head: html`
+      <h1>Workers</h1>
+      <p class="subtitle">Live workers of the queue, as their last heartbeat reported them.</p>
+    `,
+    body: html`<p class="count-line">${count(workers.length)} ${
+      workers.length === 1 ? "worker" : "workers"
+    }</p>${table}`,
+    json: { workers },
+  };
+}
+
+/** A small bar of how many slots are busy. */
+function load(running: number, concurrency: number): Html {
+  const width = Math.round((concurrency > 0 ? Math.min(1, running / concurrency) : 0) * 100);
+  const bar = html`
+    <svg viewBox="0 0 100 6" preserveAspectRatio="none">
+      <rect width="${width}" height="6" />
+    </svg>
+  `;
+  return html`<span class="bar" aria-hidden="true">${bar}</span>`;
+}

@@ -1,0 +1,649 @@
+/**
+ * The {@linkcode Worker}: where tasks are registered, the process that runs them, and the
+ * client that enqueues them and asks about them.
+ *
+ * @module
+ */
+
+import type { RedisOptions } from "ioredis";
+import { abortById } from "./abort.ts";
+import { Client, DEFAULT_RESULT_TTL } from "./client.ts";
+import { type Middleware, MiddlewareChain, type MiddlewareHandle } from "./middleware.ts";
+import { listenToSignals } from "./signals.ts";
+import { sendTasks, type Task } from "./enqueue.ts";
+import { Envelope } from "./envelope.ts";
+import { StreaqError } from "./errors.ts";
+import type { Counters, WorkerCounters } from "./execute.ts";
+import {
+  infoById,
+  type ListOptions,
+  listTasks,
+  queueSize,
+  type QueueSizeOptions,
+  resultById,
+  statusById,
+} from "./inspect.ts";
+import { checkLogLevel, checkTimeZone, type LogLevel, WorkerLogger } from "./logger.ts";
+import { checkInteger } from "./_validate.ts";
+import {
+  checkTaskOptions,
+  checkWorkerOptions,
+  type CronOptions,
+  type TaskOptions,
+  type WorkerOptions,
+} from "./options.ts";
+import { SCRIPTS } from "./scripts.ts";
+import { checkCrontab, nextOccurrence } from "./crontab.ts";
+import {
+  type CronRegistration,
+  listSchedules,
+  registerCrons,
+  type ScheduleInfo,
+  unscheduleById,
+} from "./schedule.ts";
+import {
+  RegisteredTask,
+  resolveTaskOptions,
+  type TaskFunction,
+  threadModuleOf,
+} from "./registered_task.ts";
+import { checkName } from "./_validate.ts";
+import type { TaskInfo, TaskResult, TaskStatus } from "./result.ts";
+import { Runner } from "./runner.ts";
+import { inTaskThread } from "./threads/protocol.ts";
+import { ThreadPool } from "./threads/pool.ts";
+import type { AbortOptions, ResultOptions, TaskHandle } from "./task_handle.ts";
+import { Task as UnsentTask } from "./enqueue.ts";
+
+/** Options of {@linkcode Worker.run}. */
+export interface RunOptions {
+  /**
+   * Stop once nothing is queued, running or due, instead of waiting for new tasks.
+   *
+   * @default {false}
+   */
+  burst?: boolean;
+  /** Aborting it starts the same graceful shutdown as `stop()`. */
+  signal?: AbortSignal;
+  /**
+   * Tasks running at once during this run, instead of the worker's `concurrency` (the command
+   * line's `--concurrency`). Prefetch follows it unless the worker sets `prefetch`.
+   *
+   * @default {the worker's `concurrency`}
+   */
+  concurrency?: number;
+  /**
+   * The least important log lines written during this run, instead of the worker's
+   * `logLevel` (the command line's `--verbose` and `--quiet`).
+   *
+   * @default {the worker's `logLevel`}
+   */
+  logLevel?: LogLevel;
+}
+
+/** Maps a tuple of unsent tasks to the tuple of their handles. */
+export type Handles<T extends readonly Task<unknown>[]> = {
+  -readonly [K in keyof T]: T[K] extends Task<infer R> ? TaskHandle<R> : never;
+};
+
+/**
+ * A streaq worker: register tasks on it, run it to execute them, and use it from any process
+ * to enqueue tasks and read their results.
+ *
+ * @typeParam Context What the `lifespan` yields, available as `worker.context`.
+ *
+ * @example A worker module
+ * ```ts
+ * import { Worker } from "@streaq/streaq";
+ *
+ * export const worker = new Worker({ redisUrl: "redis://localhost:6379", concurrency: 32 });
+ *
+ * export const wordCount = worker.task(async function wordCount(text: string): Promise<number> {
+ *   return text.split(/\s+/).filter(Boolean).length;
+ * }, { timeout: 5_000 });
+ *
+ * if (import.meta.main) await worker.run();
+ * ```
+ */
+export class Worker<Context = undefined> {
+  /** This worker's id, unique within its queue. */
+  readonly id: string;
+  /** @internal The queue client shared with tasks and handles. */
+  readonly client: Client;
+  readonly #options: WorkerOptions<Context>;
+  // deno-lint-ignore no-explicit-any
+  readonly #registry = new Map<string, RegisteredTask<any, unknown>>();
+  readonly #middleware = new MiddlewareChain();
+  readonly #crons: CronRegistration[] = [];
+  readonly #counters: Counters = {
+    completed: 0,
+    failed: 0,
+    retried: 0,
+    aborted: 0,
+    relinquished: 0,
+  };
+  readonly #logger: WorkerLogger;
+  #runner: Runner | undefined;
+  #context: { value: Context } | undefined;
+
+  /**
+   * Creates a worker. Nothing connects until the first command.
+   *
+   * @param options See {@linkcode WorkerOptions}.
+   * @throws {TypeError | RangeError} For an unknown option or a bad value, naming it.
+   */
+  constructor(options: WorkerOptions<Context> = {}) {
+    checkWorkerOptions(options as WorkerOptions<unknown>);
+    const tz = checkTimeZone(options.tz);
+    const level = checkLogLevel(options.logLevel);
+    this.#options = options;
+    this.id = options.id ?? crypto.randomUUID().slice(0, 8);
+    const queueName = options.queueName ?? "default";
+    this.#logger = new WorkerLogger(
+      options.logger ?? console,
+      level,
+      tz,
+      `[streaq ${queueName}/${this.id}]`,
+    );
+    this.client = new Client(
+      queueName,
+      Object.freeze([...(options.priorities ?? ["normal"])]),
+      new Envelope(options),
+      this.#logger,
+      {
+        redisUrl: options.redisUrl,
+        redisOptions: options.redisOptions as RedisOptions | undefined,
+        redis: options.redis as never,
+        sentinel: options.sentinel,
+        cluster: options.cluster,
+        redisTimeout: options.redisTimeout,
+      },
+      SCRIPTS,
+    );
+    // A registered ttl of null means "forever": it must not fall back to the default.
+    this.client.resultTtl = (name) => {
+      const task = this.#registry.get(name);
+      return task ? task.ttl : DEFAULT_RESULT_TTL;
+    };
+    this.client.timeZone = tz;
+    if (options.clock) this.client.now = options.clock;
+  }
+
+  /** The name of the queue this worker serves. */
+  get queueName(): string {
+    return this.client.keys.queueName;
+  }
+
+  /** The registered tasks by name. */
+  // deno-lint-ignore no-explicit-any
+  get registry(): ReadonlyMap<string, RegisteredTask<any, unknown>> {
+    return this.#registry;
+  }
+
+  /**
+   * What the `lifespan` yielded, while the worker runs.
+   *
+   * @throws {StreaqError} When the worker is not running.
+   */
+  get context(): Context {
+    if (!this.#context) {
+      throw new StreaqError(
+        `Cannot read worker.context of worker ${this.id}: it exists only while the worker runs`,
+      );
+    }
+    return this.#context.value;
+  }
+
+  /** Counts of outcomes handled by this worker: a read-only snapshot. */
+  get counters(): WorkerCounters {
+    return Object.freeze({ ...this.#counters });
+  }
+
+  /**
+   * Registers a function as a task.
+   *
+   * @param fn The function; its name is the task's name unless `options.name` is given.
+   * @param options See {@linkcode TaskOptions}.
+   * @returns The registered task, to enqueue it with typed arguments.
+   * @throws {TypeError} For an anonymous function without `name`, a duplicate name, or bad
+   * options.
+   *
+   * @example Registering a task with options
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   * const resize = worker.task(async (url: string, width: number) => `${url}@${width}`, {
+   *   name: "resize",
+   *   timeout: 30_000,
+   *   maxTries: 5,
+   * });
+   * ```
+   */
+  // deno-lint-ignore no-explicit-any
+  task<Args extends any[], R>(
+    fn: TaskFunction<Args, R>,
+    options: TaskOptions = {},
+  ): RegisteredTask<Args, Awaited<R>> {
+    return this.#register(fn, options);
+  }
+
+  /**
+   * Registers a cron job: the function runs at each occurrence of `crontab` in the worker's
+   * `tz`, once per occurrence however many workers run. Cron jobs default to a 1-hour timeout and
+   * `unique`. A redeployed worker with a changed crontab replaces the old schedule.
+   *
+   * @param crontab 5 fields (minute hour day month weekday), 6 with seconds first, names such as
+   * `mon-fri`, or a macro such as `@hourly`.
+   * @param fn The function, called with no arguments.
+   * @param options See {@linkcode CronOptions}.
+   * @returns The registered task, which can also be enqueued by hand.
+   * @throws {RangeError} For an invalid crontab or options.
+   *
+   * @example A report every weekday at 9:30 in Paris
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker({ tz: "Europe/Paris" });
+   * worker.cron("30 9 * * mon-fri", async function dailyReport(): Promise<void> {
+   *   console.log("sending the report");
+   * }, { maxScheduleDrift: 60_000 });
+   * ```
+   */
+  cron<R>(
+    crontab: string,
+    fn: TaskFunction<[], R>,
+    options: CronOptions = {},
+  ): RegisteredTask<[], Awaited<R>> {
+    checkCrontab(`register cron job ${options.name ?? fn?.name ?? "(anonymous)"}`, crontab);
+    const task = this.#register(fn, { timeout: 3_600_000, unique: true, ...options }, crontab);
+    this.#crons.push({
+      name: task.name,
+      crontab: crontab.trim(),
+      priority: options.priority ?? this.client.priorities[0],
+    });
+    return task;
+  }
+
+  // deno-lint-ignore no-explicit-any
+  #register<Args extends any[], R>(
+    fn: TaskFunction<Args, R>,
+    options: CronOptions,
+    crontab?: string,
+  ): RegisteredTask<Args, Awaited<R>> {
+    if (typeof fn !== "function") {
+      throw new TypeError(
+        `Cannot register a task as 'fn' must be a function: received ${typeof fn}`,
+      );
+    }
+    const name = options.name ?? fn.name;
+    if (!name) {
+      throw new TypeError(
+        "Cannot register task as the function is anonymous: give it a name (async function name() {}) or pass options.name",
+      );
+    }
+    checkTaskOptions(name, options, crontab ? { priorities: this.client.priorities } : undefined);
+    if (this.#registry.has(name)) {
+      throw new TypeError(
+        `Cannot register task ${name} as a task of that name is already registered on worker ${this.id}`,
+      );
+    }
+    const task = new RegisteredTask<Args, Awaited<R>>(
+      this as Worker<unknown>,
+      fn as TaskFunction<Args, Awaited<R>>,
+      {
+        ...resolveTaskOptions(name, options),
+        crontab,
+        threadModule: threadModuleOf(name, fn, options.thread),
+      },
+    );
+    this.#registry.set(name, task);
+    return task;
+  }
+
+  /**
+   * Adds the tasks, cron jobs and middleware of another worker to this one, so that one process
+   * runs the tasks of several modules. The other worker's tasks then enqueue through this
+   * worker, whichever module enqueues them.
+   *
+   * @param other A worker whose tasks are defined in another module.
+   * @throws {TypeError} If a task name exists in both.
+   *
+   * @example Two modules, one worker
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const emails = new Worker();
+   * emails.task(async function sendWelcome(to: string): Promise<void> {});
+   *
+   * const app = new Worker({ concurrency: 32 });
+   * app.include(emails);
+   * // await app.run(); runs sendWelcome too
+   * ```
+   */
+  // deno-lint-ignore no-explicit-any
+  include(other: Worker<any>): void {
+    if (other === this) throw new TypeError("Cannot include a worker into itself");
+    for (const name of other.#registry.keys()) {
+      if (this.#registry.has(name)) {
+        throw new TypeError(
+          `Cannot include worker ${other.id} into worker ${this.id} as both have a task named ${name}`,
+        );
+      }
+    }
+    for (const [name, task] of other.#registry) {
+      task.repoint(this as Worker<unknown>);
+      this.#registry.set(name, task);
+    }
+    this.#crons.push(...other.#crons);
+    this.#middleware.include(other.#middleware);
+  }
+
+  /**
+   * Declares a task that another codebase defines, by name and signature, to enqueue it with
+   * full types from a service that does not import the worker code. A stub is not run here:
+   * calling `run()` on it throws, and this worker does not fetch it.
+   *
+   * @param name The task's registered name on the workers that run it.
+   * @param options The task's options, if the enqueuer needs them (for example its `ttl`).
+   * @returns A task to enqueue, typed by the given parameters and result.
+   *
+   * @example Enqueueing from a separate backend
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const queue = new Worker({ redisUrl: "redis://localhost:6379" });
+   * const fetchLen = queue.stub<[url: string], number>("fetchLen");
+   * // const handle = await fetchLen.enqueue("https://example.com");
+   * // const length: number = (await handle.result()).result;
+   * ```
+   */
+  // deno-lint-ignore no-explicit-any
+  stub<Args extends any[], R>(name: string, options: TaskOptions = {}): RegisteredTask<Args, R> {
+    checkName(`declare a stub`, "name", name);
+    checkTaskOptions(name, options);
+    const body = (): never => {
+      throw new StreaqError(
+        `Cannot run task ${name} here: it is a stub, and its body runs on the workers that define it`,
+      );
+    };
+    return new RegisteredTask<Args, R>(this as Worker<unknown>, body, {
+      ...resolveTaskOptions(name, options),
+      crontab: undefined,
+      threadModule: undefined,
+    });
+  }
+
+  /**
+   * Adds middleware around every task this worker runs; the first added is the outermost.
+   *
+   * @param middleware Receives the next function and returns its replacement.
+   * @returns A handle whose `context` is the running task's context.
+   *
+   * @example Timing every task
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   * const timing = worker.middleware((next) => async (...args) => {
+   *   const started = performance.now();
+   *   try {
+   *     return await next(...args);
+   *   } finally {
+   *     console.log(`${timing.context.fnName} took ${performance.now() - started} ms`);
+   *   }
+   * });
+   * ```
+   */
+  middleware(middleware: Middleware): MiddlewareHandle {
+    return this.#middleware.add(middleware);
+  }
+
+  /**
+   * Runs the worker: fetches and executes tasks until `stop()`, the `signal`, SIGINT or
+   * SIGTERM (with `handleSignals`), or, in burst mode, until the queue is empty; then shuts
+   * down gracefully. The worker can be run again afterwards, and still works as a client;
+   * after SIGINT or SIGTERM it also closes its connections, so that the process can exit.
+   *
+   * @param options `burst` and `signal`.
+   * @throws {StreaqError} If the worker is already running or its id is taken.
+   */
+  async run(options: RunOptions = {}): Promise<void> {
+    // A task thread imports the module that registered its tasks; the module's own
+    // `worker.run()` must not start a second worker inside the thread.
+    if (inTaskThread()) return;
+    if (this.#runner) {
+      throw new StreaqError(`Cannot run worker ${this.id}: it is already running`);
+    }
+    checkInteger(`run worker ${this.id}`, "concurrency", options.concurrency, 1);
+    const concurrency = options.concurrency ?? this.#options.concurrency ?? 16;
+    const defaultLevel = this.#logger.level;
+    if (options.logLevel !== undefined) this.#logger.level = checkLogLevel(options.logLevel);
+    const threads = new ThreadPool(this.#options.syncConcurrency ?? concurrency);
+    const runner = new Runner({
+      client: this.client,
+      workerId: this.id,
+      registry: this.#registry,
+      logger: this.#logger,
+      counters: this.#counters,
+      wrap: (fn) => this.#middleware.wrap(fn),
+      threads,
+    }, {
+      concurrency,
+      prefetch: this.#options.prefetch ?? concurrency,
+      gracePeriod: this.#options.gracePeriod ?? 0,
+      idleTimeout: this.#options.idleTimeout ?? 60_000,
+      burst: options.burst ?? false,
+    });
+    this.#runner = runner;
+    const stop = () => runner.stop();
+    let signalled = false;
+    const removeSignals = this.#options.handleSignals === false ? () => {} : listenToSignals(() => {
+      signalled = true;
+      runner.stop();
+    });
+    options.signal?.addEventListener("abort", stop, { once: true });
+    const lifespan = this.#options.lifespan?.();
+    try {
+      if (options.signal?.aborted) return;
+      if (lifespan) {
+        const first = await lifespan.next();
+        this.#context = { value: first.value as Context };
+      } else {
+        this.#context = { value: undefined as Context };
+      }
+      await registerCrons(this.client, this.#crons);
+      await runner.run();
+    } finally {
+      options.signal?.removeEventListener("abort", stop);
+      removeSignals();
+      threads.close();
+      this.#runner = undefined;
+      try {
+        await lifespan?.return();
+      } finally {
+        this.#context = undefined;
+        this.#logger.level = defaultLevel;
+        // SIGINT or SIGTERM means the process is going down: close the connections too, so that
+        // `if (import.meta.main) await worker.run();` lets the process exit.
+        if (signalled) await this.client.close();
+      }
+    }
+  }
+
+  /** Starts a graceful shutdown of a running worker; `run()` resolves when it is over. */
+  stop(): void {
+    this.#runner?.stop();
+  }
+
+  /** Number of tasks running in this worker now. */
+  running(): number {
+    return this.#runner?.runningCount ?? 0;
+  }
+
+  /**
+   * Connects now rather than on the first command, and checks that Redis answers.
+   *
+   * @throws {Error} When Redis cannot be reached.
+   */
+  async connect(): Promise<void> {
+    await this.client.redis.ping();
+  }
+
+  /**
+   * Stops a running worker gracefully, then closes the connections the worker opened (never a
+   * client passed in as `redis`).
+   */
+  async close(): Promise<void> {
+    if (this.#runner) {
+      const runner = this.#runner;
+      runner.stop();
+      while (this.#runner === runner) await new Promise((r) => setTimeout(r, 10));
+    }
+    await this.client.close();
+  }
+
+  /** Same as {@linkcode Worker.close}, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /**
+   * Sends several tasks in one round trip.
+   *
+   * @param tasks Unsent tasks of this worker's queue.
+   * @returns Their handles, in input order.
+   *
+   * @example Sending a batch
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   * const square = worker.task(async function square(n: number): Promise<number> {
+   *   return n * n;
+   * });
+   * const batch = [1, 2, 3].map((n) => square.enqueue(n));
+   * // const handles = await worker.enqueueMany(batch);
+   * ```
+   */
+  async enqueueMany<const T extends readonly Task<unknown>[]>(tasks: T): Promise<Handles<T>> {
+    for (const task of tasks) {
+      if (task.client !== this.client) {
+        throw new StreaqError(
+          `Cannot enqueue task ${task.fnName} (${task.id}) through worker ${this.id}: it belongs to queue ${task.client.keys.queueName}`,
+        );
+      }
+    }
+    const sent = sendTasks(this.client, tasks);
+    tasks.forEach((t, i) => {
+      const handle = sent.then((handles) => handles[i]);
+      // The failure of a batch reaches the caller here; awaiting one of its tasks later rejects
+      // again, but nobody may ever do so, which must not be an unhandled rejection.
+      handle.catch(() => {});
+      t.markSent(handle);
+    });
+    return await sent as Handles<T>;
+  }
+
+  /**
+   * Builds a task by function name, for a function this process does not have (untyped).
+   *
+   * @param fnName The registered name of the task.
+   * @param args Its arguments.
+   * @returns The unsent task; await it to send it.
+   */
+  enqueueUnsafe<R = unknown>(fnName: string, ...args: unknown[]): Task<R> {
+    if (typeof fnName !== "string" || fnName.length === 0) {
+      throw new TypeError(
+        `Cannot enqueue as 'fnName' must be a non-empty string: received ${String(fnName)}`,
+      );
+    }
+    return new UnsentTask<R>(this.client, fnName, args);
+  }
+
+  /** The status of a task by id. */
+  statusById(taskId: string): Promise<TaskStatus> {
+    return statusById(this.client, taskId);
+  }
+
+  /**
+   * Waits for the result of a task by id.
+   *
+   * @throws {DOMException} Named `"TimeoutError"` when `timeout` passes first.
+   */
+  resultById<R = unknown>(taskId: string, options: ResultOptions = {}): Promise<TaskResult<R>> {
+    return resultById<R>(this.client, taskId, options);
+  }
+
+  /** Info of a waiting or running task by id; null once finished or if unknown. */
+  infoById(taskId: string): Promise<TaskInfo | null> {
+    return infoById(this.client, taskId);
+  }
+
+  /** Aborts a task by id; see `TaskHandle.abort`. */
+  abortById(taskId: string, options: AbortOptions = {}): Promise<boolean> {
+    return abortById(this.client, taskId, options);
+  }
+
+  /**
+   * Tasks in one status: infos for queued, running and scheduled tasks, results for done ones.
+   *
+   * @param status The status to list.
+   * @param options `priority` and `limit` (default 100).
+   */
+  getTasksByStatus(status: "done", options?: ListOptions): Promise<TaskResult<unknown>[]>;
+  /**
+   * Tasks in one status: queued and running ones oldest first, scheduled ones soonest first.
+   *
+   * @param status The status to list.
+   * @param options `priority` and `limit` (default 100).
+   */
+  getTasksByStatus(status: TaskStatus, options?: ListOptions): Promise<TaskInfo[]>;
+  getTasksByStatus(
+    status: TaskStatus,
+    options: ListOptions = {},
+  ): Promise<(TaskInfo | TaskResult<unknown>)[]> {
+    return listTasks(this.client, status, options);
+  }
+
+  /**
+   * Stops a repeating task (a cron job or a task enqueued with a crontab schedule), including
+   * its occurrence already waiting or queued; a running occurrence finishes.
+   *
+   * @returns True if the id named a repeating task.
+   */
+  unscheduleById(taskId: string): Promise<boolean> {
+    return unscheduleById(this.client, taskId);
+  }
+
+  /**
+   * The repeating tasks of the queue (cron jobs and crontab schedules) with their next run and
+   * last result, soonest first.
+   */
+  schedules(): Promise<ScheduleInfo[]> {
+    return listSchedules(this.client);
+  }
+
+  /**
+   * The next occurrence of a crontab after now, in this worker's `tz`.
+   *
+   * @throws {RangeError} For an invalid crontab.
+   *
+   * @example
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker({ tz: "America/New_York" });
+   * console.log(worker.nextRun("0 9 * * mon-fri").toISOString());
+   * ```
+   */
+  nextRun(crontab: string): Date {
+    checkCrontab("compute the next run", crontab);
+    return new Date(nextOccurrence(crontab, this.client.timeZone, Date.now()));
+  }
+
+  /** How many tasks wait for a worker, plus delayed ones with `includeScheduled`. */
+  queueSize(options: QueueSizeOptions = {}): Promise<number> {
+    return queueSize(this.client, options);
+  }
+}

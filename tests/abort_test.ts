@@ -1,0 +1,172 @@
+import assert from "node:assert/strict";
+import { type Logger, StreaqCancelled, taskContext, type TaskResult, TaskStatus } from "../mod.ts";
+import { eventually, runInBackground, sibling, testWorker } from "./_helpers.ts";
+
+/** Asserts that `result` is a failure with a StreaqCancelled exception. */
+function assertCancelled(result: TaskResult<unknown>): void {
+  assert.equal(result.success, false);
+  assert.ok(
+    result.exception instanceof StreaqCancelled,
+    `expected StreaqCancelled, got ${result.exception}`,
+  );
+}
+
+/**
+ * A task body that waits up to 30 s for its signal, reports when it starts, and records the
+ * signal's reason.
+ */
+function signalWaiter() {
+  const started = Promise.withResolvers<void>();
+  const seen: { reason?: unknown } = {};
+  return {
+    started: started.promise,
+    seen,
+    body: async (): Promise<string> => {
+      const { signal } = taskContext();
+      started.resolve();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 30_000);
+        signal.addEventListener("abort", () => {
+          seen.reason = signal.reason;
+          clearTimeout(timer);
+          resolve();
+        }, { once: true });
+      });
+      return "ran to the end";
+    },
+  };
+}
+
+Deno.test("aborting a delayed task cancels it at once", async () => {
+  await using worker = await testWorker();
+  let calls = 0;
+  const later = worker.task(async function later(): Promise<void> {
+    calls++;
+    await Promise.resolve();
+  });
+  const handle = await later.enqueue().start({ delay: 60_000 });
+  assert.equal(await handle.abort({ timeout: 0 }), true);
+  assertCancelled(await handle.result({ timeout: 1_000 }));
+  assert.equal(await handle.status(), TaskStatus.DONE);
+  assert.equal(await handle.info(), null);
+  assert.equal(await worker.queueSize({ includeScheduled: true }), 0);
+  await worker.run({ burst: true });
+  assert.equal(calls, 0);
+});
+
+Deno.test("aborting a queued task stays in force: the worker cancels it without running it", async () => {
+  await using worker = await testWorker();
+  let calls = 0;
+  const queued = worker.task(async function queued(): Promise<void> {
+    calls++;
+    await Promise.resolve();
+  });
+  const handle = await queued.enqueue();
+  assert.equal(await handle.abort({ timeout: 0 }), false, "not confirmed until a worker sees it");
+  const running = runInBackground(worker);
+  const result = await handle.result({ timeout: 5_000 });
+  await running.stop();
+  assertCancelled(result);
+  assert.equal(calls, 0);
+  assert.equal(worker.counters.aborted, 1);
+});
+
+Deno.test("aborting a running task fires its signal with a StreaqCancelled reason", async () => {
+  await using worker = await testWorker();
+  const waiter = signalWaiter();
+  const slow = worker.task(waiter.body, { name: "slow" });
+  const handle = await slow.enqueue();
+  const running = runInBackground(worker);
+  await waiter.started;
+  const before = performance.now();
+  const aborted = await handle.abort();
+  const elapsed = performance.now() - before;
+  await running.stop();
+  assert.equal(aborted, true);
+  assert.ok(elapsed < 2_000, `abort() took ${elapsed} ms`);
+  assert.ok(waiter.seen.reason instanceof StreaqCancelled);
+  assertCancelled(await handle.result({ timeout: 1_000 }));
+});
+
+Deno.test("aborting a finished task or an unknown id returns false", async () => {
+  await using worker = await testWorker();
+  const quick = worker.task(async function quick(): Promise<number> {
+    return await Promise.resolve(1);
+  });
+  const handle = await quick.enqueue();
+  const running = runInBackground(worker);
+  await handle.result({ timeout: 5_000 });
+  await running.stop();
+  assert.equal(await handle.abort({ timeout: 200 }), false);
+  const result = await handle.result({ timeout: 1_000 });
+  assert.equal(result.success && result.result, 1, "the result is left as it was");
+  assert.equal(await worker.abortById("no-such-task", { timeout: 200 }), false);
+});
+
+Deno.test("worker.abortById aborts delayed and running tasks from another client", async () => {
+  await using worker = await testWorker();
+  const waiter = signalWaiter();
+  const slow = worker.task(waiter.body, { name: "slow" });
+  await using client = await sibling(worker);
+  const delayed = await client.enqueueUnsafe("slow").start({ delay: 60_000 });
+  assert.equal(await client.abortById(delayed.id, { timeout: 0 }), true);
+  assertCancelled(await client.resultById(delayed.id, { timeout: 1_000 }));
+
+  const handle = await slow.enqueue();
+  const running = runInBackground(worker);
+  await waiter.started;
+  const aborted = await client.abortById(handle.id, { timeout: 2_000 });
+  await running.stop();
+  assert.equal(aborted, true);
+  assert.ok(waiter.seen.reason instanceof StreaqCancelled);
+  assertCancelled(await client.resultById(handle.id, { timeout: 1_000 }));
+});
+
+Deno.test("a task that ignores its signal is cancelled at once but keeps its slot until it settles", async () => {
+  const lines: string[] = [];
+  const logger: Logger = {
+    debug: (line) => lines.push(line),
+    info: (line) => lines.push(line),
+    warn: (line) => lines.push(line),
+    error: (line) => lines.push(line),
+  };
+  await using worker = await testWorker({ concurrency: 1, prefetch: 0, logger, logLevel: "warn" });
+  const started = Promise.withResolvers<void>();
+  const release = Promise.withResolvers<void>();
+  let nextStartedAt = 0;
+  const stubborn = worker.task(async function stubborn(): Promise<string> {
+    started.resolve();
+    await release.promise; // never looks at its signal
+    return "too late";
+  });
+  const next = worker.task(async function next(): Promise<void> {
+    nextStartedAt = Date.now();
+    await Promise.resolve();
+  });
+  const stubbornHandle = await stubborn.enqueue();
+  const nextHandle = await next.enqueue();
+  const running = runInBackground(worker);
+  let releasedAt = 0;
+  try {
+    await started.promise;
+    const before = performance.now();
+    assert.equal(await stubbornHandle.abort({ timeout: 2_000 }), true);
+    assert.ok(performance.now() - before < 2_000);
+    assertCancelled(await stubbornHandle.result({ timeout: 1_000 }));
+    await eventually(() => lines.some((l) => /stubborn.*has not returned/.test(l)), {
+      timeout: 5_000,
+      what: "the worker to log that the function has not returned",
+    });
+    assert.equal(nextStartedAt, 0, "the second task started while the first held the slot");
+    assert.equal(await nextHandle.status(), TaskStatus.QUEUED);
+    assert.equal(worker.running(), 1);
+  } finally {
+    releasedAt = Date.now();
+    release.resolve();
+  }
+  const nextResult = await nextHandle.result({ timeout: 5_000 });
+  await running.stop();
+  assert.equal(nextResult.success, true);
+  assert.ok(nextStartedAt >= releasedAt, "the second task started only once the first settled");
+  assertCancelled(await stubbornHandle.result({ timeout: 1_000 }));
+});

@@ -1,0 +1,238 @@
+import assert from "node:assert/strict";
+import { StreaqError, TaskStatus, Worker } from "../mod.ts";
+import { connectionsNamed, eventually, runInBackground, sibling, testWorker } from "./_helpers.ts";
+
+Deno.test("awaiting a task sends it once, however often it is awaited", async () => {
+  await using worker = await testWorker();
+  let calls = 0;
+  const count = worker.task(async function count(n: number): Promise<number> {
+    calls++;
+    return await Promise.resolve(n);
+  });
+  const task = count.enqueue(7);
+  assert.match(task.id, /^\S{8,}$/, "the id exists before the task is sent");
+  assert.equal(await worker.statusById(task.id), TaskStatus.NOT_FOUND);
+
+  const [first, second] = await Promise.all([task, task]);
+  const third = await task;
+  assert.equal(first.id, task.id);
+  assert.equal(second.id, task.id);
+  assert.equal(third.id, task.id);
+  assert.equal(await worker.queueSize(), 1);
+
+  await worker.run({ burst: true });
+  assert.equal((await first.result({ timeout: 5_000 })).success, true);
+  assert.equal(calls, 1);
+  assert.equal(worker.counters.completed, 1);
+});
+
+Deno.test("enqueueMany sends a batch in input order and returns the handles in input order", async () => {
+  await using worker = await testWorker({ concurrency: 1, prefetch: 0 });
+  const order: number[] = [];
+  const record = worker.task(async function record(n: number): Promise<number> {
+    order.push(n);
+    return await Promise.resolve(n * 10);
+  });
+  const inputs = Array.from({ length: 10 }, (_, i) => i);
+  const tasks = inputs.map((n) => record.enqueue(n));
+  const handles = await worker.enqueueMany(tasks);
+  assert.deepEqual(handles.map((h) => h.id), tasks.map((t) => t.id));
+  assert.equal((await tasks[3]).id, tasks[3].id, "awaiting a task of the batch does not resend it");
+  assert.equal(await worker.queueSize(), inputs.length);
+  const queued = await worker.getTasksByStatus(TaskStatus.QUEUED);
+  assert.deepEqual(queued.map((info) => info.taskId), tasks.map((t) => t.id));
+
+  await worker.run({ burst: true });
+  assert.deepEqual(order, inputs);
+  const results = await Promise.all(handles.map((h) => h.result({ timeout: 5_000 })));
+  assert.deepEqual(results.map((r) => r.success && r.result), inputs.map((n) => n * 10));
+});
+
+Deno.test("enqueueMany stores a batch of 20,000 tasks", async () => {
+  await using worker = await testWorker();
+  const noop = worker.task(async function noop(_n: number): Promise<void> {});
+  const tasks = Array.from({ length: 20_000 }, (_, i) => noop.enqueue(i));
+  const handles = await worker.enqueueMany(tasks);
+  assert.equal(handles.length, 20_000);
+  assert.equal(handles[19_999].id, tasks[19_999].id);
+  assert.equal(await worker.queueSize(), 20_000);
+});
+
+Deno.test("enqueueUnsafe runs a task registered on the worker by name", async () => {
+  await using worker = await testWorker();
+  worker.task(async function greet(name: string): Promise<string> {
+    return await Promise.resolve(`hello ${name}`);
+  });
+  await using client = await sibling(worker);
+  const handle = await client.enqueueUnsafe<string>("greet", "Ada");
+  const running = runInBackground(worker);
+  const result = await handle.result({ timeout: 5_000 });
+  await running.stop();
+  assert.equal(result.success && result.result, "hello Ada");
+  assert.equal(result.fnName, "greet");
+});
+
+Deno.test("a task under a name nobody registered fails naming it, and the worker keeps serving", async () => {
+  await using worker = await testWorker();
+  const double = worker.task(async function double(n: number): Promise<number> {
+    return await Promise.resolve(n * 2);
+  });
+  const unknown = await worker.enqueueUnsafe("nobodyRegisteredThis", 1);
+  const good = await double.enqueue(2);
+  const running = runInBackground(worker);
+  const failed = await unknown.result({ timeout: 5_000 });
+  const succeeded = await good.result({ timeout: 5_000 });
+  const later = await (await double.enqueue(3)).result({ timeout: 5_000 });
+  await running.stop();
+  assert.equal(failed.success, false);
+  assert.ok(failed.exception instanceof StreaqError);
+  assert.match(failed.exception.message, /nobodyRegisteredThis/);
+  assert.equal(succeeded.success && succeeded.result, 4);
+  assert.equal(later.success && later.result, 6);
+});
+
+Deno.test("start({ delay }) schedules the task and it runs no earlier than due", async () => {
+  await using worker = await testWorker();
+  const stamp = worker.task(async function stamp(): Promise<number> {
+    return await Promise.resolve(Date.now());
+  });
+  const before = Date.now();
+  const handle = await stamp.enqueue().start({ delay: 300 });
+  const after = Date.now();
+  assert.equal(await handle.status(), TaskStatus.SCHEDULED);
+  const info = await handle.info();
+  assert.ok(info?.scheduled instanceof Date, "info().scheduled is a Date");
+  const due = info.scheduled.getTime();
+  assert.ok(due >= before + 300 && due <= after + 300, `due ${due - before} ms after enqueue`);
+  assert.equal(info.status, TaskStatus.SCHEDULED);
+
+  const running = runInBackground(worker);
+  const result = await handle.result({ timeout: 5_000 });
+  await running.stop();
+  assert.equal(result.success, true);
+  assert.ok(result.startTime >= due, `started ${due - result.startTime} ms before due`);
+  assert.ok(result.success && result.result >= due);
+});
+
+Deno.test("start({ schedule }) schedules the task at that Date and it runs no earlier", async () => {
+  await using worker = await testWorker();
+  const stamp = worker.task(async function stamp(): Promise<number> {
+    return await Promise.resolve(Date.now());
+  });
+  const due = new Date(Date.now() + 300);
+  const handle = await stamp.enqueue().start({ schedule: due });
+  assert.equal(await handle.status(), TaskStatus.SCHEDULED);
+  assert.equal((await handle.info())?.scheduled?.getTime(), due.getTime());
+  assert.equal(await worker.queueSize(), 0);
+  assert.equal(await worker.queueSize({ includeScheduled: true }), 1);
+
+  const running = runInBackground(worker);
+  const result = await handle.result({ timeout: 5_000 });
+  await running.stop();
+  assert.ok(result.startTime >= due.getTime(), "started before its schedule");
+  assert.ok(result.success && result.result >= due.getTime());
+});
+
+Deno.test("a schedule in the past runs the task now", async () => {
+  await using worker = await testWorker();
+  const stamp = worker.task(async function stamp(): Promise<number> {
+    return await Promise.resolve(Date.now());
+  });
+  const handle = await stamp.enqueue().start({ schedule: new Date(Date.now() - 60_000) });
+  assert.equal(await handle.status(), TaskStatus.QUEUED);
+  assert.equal((await handle.info())?.scheduled, null);
+  const running = runInBackground(worker);
+  const result = await handle.result({ timeout: 3_000 });
+  await running.stop();
+  assert.equal(result.success, true);
+});
+
+Deno.test("tasks of a higher priority run before lower ones enqueued earlier", async () => {
+  await using worker = await testWorker({
+    priorities: ["low", "high"],
+    concurrency: 1,
+    prefetch: 0,
+  });
+  const order: string[] = [];
+  const record = worker.task(async function record(label: string): Promise<void> {
+    order.push(label);
+    await Promise.resolve();
+  });
+  const first = await record.enqueue("low1");
+  await record.enqueue("low2");
+  await record.enqueue("low3");
+  await record.enqueue("high1").start({ priority: "high" });
+  await record.enqueue("high2").start({ priority: "high" });
+  assert.equal((await first.info())?.priority, "low", "the lowest priority is the default");
+
+  await worker.run({ burst: true });
+  assert.deepEqual(order, ["high1", "high2", "low1", "low2", "low3"]);
+});
+
+Deno.test("enqueueing connects on first use and close() releases every connection", async () => {
+  // Building a worker and an unsent task opens nothing: this Redis URL leads nowhere.
+  const offline = new Worker({ redisUrl: "redis://127.0.0.1:9", handleSignals: false });
+  const unsent = offline.task(async function idle(): Promise<void> {}).enqueue();
+  assert.ok(unsent.id);
+  await offline.close();
+
+  const connectionName = `lazy-${crypto.randomUUID()}`;
+  const worker = await testWorker({ redisOptions: { connectionName } });
+  const noop = worker.task(async function noop(): Promise<void> {});
+  assert.equal((await connectionsNamed(connectionName)).length, 0);
+  const handle = await noop.enqueue();
+  assert.equal(await handle.status(), TaskStatus.QUEUED);
+  await assert.rejects(handle.result({ timeout: 50 }), { name: "TimeoutError" });
+  assert.equal((await connectionsNamed(connectionName)).length, 2, "commands and subscriber");
+  await worker.close();
+  await eventually(async () => (await connectionsNamed(connectionName)).length === 0, {
+    timeout: 2_000,
+    what: "the server to see the worker's connections closed",
+  });
+});
+
+Deno.test("tasks of two priorities sent in one batch run side by side", async () => {
+  // Both stream entries are created in the same millisecond, so they share an entry id.
+  await using worker = await testWorker({
+    priorities: ["low", "high"],
+    concurrency: 2,
+    prefetch: 0,
+  });
+  const opened = Promise.withResolvers<void>();
+  let started = 0;
+  const hold = worker.task(async function hold(_label: string): Promise<void> {
+    started++;
+    await opened.promise;
+  });
+  const handles = await worker.enqueueMany([
+    hold.enqueue("low"),
+    hold.enqueue("high").start({ priority: "high" }),
+  ]);
+  const running = runInBackground(worker);
+  try {
+    await eventually(() => started === 2, { timeout: 3_000, what: "both tasks to start" });
+    assert.equal(worker.running(), 2);
+  } finally {
+    opened.resolve();
+  }
+  const results = await Promise.all(handles.map((h) => h.result({ timeout: 5_000 })));
+  await running.stop();
+  assert.ok(results.every((r) => r.success));
+});
+
+Deno.test("tasks awaited together are sent together, and one with bad arguments fails alone", async () => {
+  await using worker = await testWorker();
+  const echo = worker.task(async function echo(value: unknown): Promise<unknown> {
+    return await Promise.resolve(value);
+  });
+  const sends = [1, 2, () => "not serializable", 4].map((v) => echo.enqueue(v).then((h) => h.id));
+  const settled = await Promise.allSettled(sends);
+  assert.deepEqual(settled.map((s) => s.status), [
+    "fulfilled",
+    "fulfilled",
+    "rejected",
+    "fulfilled",
+  ]);
+  assert.match(String((settled[2] as PromiseRejectedResult).reason), /cannot be serialized/);
+  assert.equal(await worker.queueSize(), 3);
+});

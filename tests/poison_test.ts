@@ -1,0 +1,122 @@
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { type Logger, TaskStatus, type Worker } from "../mod.ts";
+import { eventually, pendingByWorker, runInBackground, testWorker } from "./_helpers.ts";
+
+/** A logger that keeps every line, by level. */
+function collectingLogger(): Logger & { lines: { level: string; message: string }[] } {
+  const lines: { level: string; message: string }[] = [];
+  const add = (level: string) => (message: string) => void lines.push({ level, message });
+  return { lines, debug: add("debug"), info: add("info"), warn: add("warn"), error: add("error") };
+}
+
+function randomId(): string {
+  return crypto.randomUUID().replaceAll("-", "");
+}
+
+/** Keys of the queue, spelled out so that the test checks the documented Redis model. */
+function keysOf(worker: Worker<unknown>) {
+  const prefix = `streaq:{${worker.queueName}}:`;
+  return {
+    stream: `${prefix}stream:normal`,
+    task: (id: string) => `${prefix}task:${id}`,
+  };
+}
+
+/** Stores a task hash with the given payload and queues it, as the enqueue script would. */
+async function writeTask(worker: Worker<unknown>, fnName: string, data: Buffer): Promise<string> {
+  const id = randomId();
+  const keys = keysOf(worker);
+  const now = Date.now();
+  await worker.client.redis.hset(keys.task(id), {
+    fn: fnName,
+    data,
+    pri: "normal",
+    ct: now,
+    et: now,
+    tries: 0,
+  });
+  await worker.client.redis.xadd(keys.stream, "*", "id", id);
+  return id;
+}
+
+Deno.test("poisoned stream entries and payloads fail or are dropped, and the worker keeps serving", async () => {
+  const logger = collectingLogger();
+  await using worker = await testWorker({ logger, logLevel: "warn" });
+  const calls: unknown[][] = [];
+  const echo = worker.task(async function echo(...args: unknown[]): Promise<unknown[]> {
+    calls.push(args);
+    return await Promise.resolve(args);
+  }, { silent: true });
+  const keys = keysOf(worker);
+  const redis = worker.client.redis;
+  // A real payload, enqueued before the worker runs, then cut in half.
+  const truncated = await echo.enqueue("an argument long enough to be cut in half", 12345);
+  const data = (await redis.hgetBuffer(keys.task(truncated.id), "data"))!;
+  await redis.hset(keys.task(truncated.id), "data", data.subarray(0, data.length >> 1));
+
+  let ended = false;
+  const running = runInBackground(worker);
+  running.done.finally(() => (ended = true));
+  try {
+    assert.equal(
+      (await echo.enqueue("warm-up").then((h) => h.result({ timeout: 5_000 }))).success,
+      true,
+    );
+
+    await redis.xadd(keys.stream, "*", "foo", "bar");
+    const ghost = randomId();
+    await redis.xadd(keys.stream, "*", "id", ghost);
+    const garbage = Buffer.from(crypto.getRandomValues(new Uint8Array(64)));
+    garbage[0] = 0x00; // no known envelope kind
+    const randomBytes = await writeTask(worker, "echo", garbage);
+    const notUtf8 = Buffer.concat([Buffer.from("s"), Buffer.from([0xff, 0xfe, 0x00, 0x80])]);
+    const invalidText = await writeTask(worker, "echo", notUtf8);
+    const notAList = await writeTask(worker, "echo", Buffer.from('s{"not":"a list"}'));
+    const unknown = await worker.enqueueUnsafe("noSuchTask", 1);
+    const good = await echo.enqueue("after the poison");
+
+    const goodResult = await good.result({ timeout: 5_000 });
+    assert.equal(goodResult.success, true);
+    assert.deepEqual(goodResult.success && goodResult.result, ["after the poison"]);
+
+    const failures: [string, RegExp][] = [
+      [truncated.id, /Cannot decode payload/],
+      [randomBytes, /Cannot decode payload: unknown envelope/],
+      [invalidText, /Cannot decode payload/],
+      [notAList, /decoded to object, not an argument list/],
+      [unknown.id, /no task named 'noSuchTask'/],
+    ];
+    for (const [id, message] of failures) {
+      const result = await worker.resultById(id, { timeout: 5_000 });
+      assert.equal(result.success, false, id);
+      assert.equal(result.exception.name, "StreaqError", id);
+      assert.match(result.exception.message, message);
+      assert.equal(await redis.exists(keys.task(id)), 0, `task hash of ${id} is deleted`);
+    }
+
+    await eventually(() => logger.lines.length >= 2, { what: "the dropped entries' log lines" });
+    const warnings = logger.lines.filter((l) => l.level === "warn").map((l) => l.message);
+    assert.ok(
+      warnings.some((m) => /dropped stream entry .* it has no task id/.test(m)),
+      warnings.join("\n"),
+    );
+    assert.ok(
+      warnings.some((m) => m.includes(`task ${ghost} has no stored data`)),
+      warnings.join("\n"),
+    );
+    assert.equal(await worker.statusById(ghost), TaskStatus.NOT_FOUND);
+
+    assert.deepEqual(calls, [["warm-up"], ["after the poison"]]);
+    assert.equal(worker.counters.failed, failures.length);
+    assert.equal(worker.counters.completed, 2);
+    await eventually(async () => (await redis.xlen(keys.stream)) === 0, {
+      what: "every poisoned entry to leave the stream",
+    });
+    assert.deepEqual(await pendingByWorker(worker), {});
+    assert.equal(ended, false, "run() is still running");
+    assert.equal(logger.lines.filter((l) => l.level === "error").length, 0);
+  } finally {
+    await running.stop();
+  }
+});

@@ -1,0 +1,69 @@
+import assert from "node:assert/strict";
+import { type Logger, taskContext, TaskStatus } from "../mod.ts";
+import { eventually, pendingByWorker, runInBackground, sibling, testWorker } from "./_helpers.ts";
+
+/** A logger that keeps every line, by level. */
+function collectingLogger(): Logger & { lines: { level: string; message: string }[] } {
+  const lines: { level: string; message: string }[] = [];
+  const add = (level: string) => (message: string) => void lines.push({ level, message });
+  return {
+    lines,
+    debug: add("debug"),
+    info: add("info"),
+    warn: add("warn"),
+    error: add("error"),
+  };
+}
+
+Deno.test("a stalled worker that finishes after its delivery was reclaimed does not overwrite the result", async () => {
+  // Worker A heart-beats every 20 s, so for the next seconds it looks dead to worker B,
+  // which reclaims deliveries idle for more than 1 s.
+  const logger = collectingLogger();
+  await using stalled = await testWorker({ idleTimeout: 60_000, logger, logLevel: "warn" });
+  await using rescuer = await sibling(stalled, { idleTimeout: 1000 });
+  const release = Promise.withResolvers<string>();
+  const startedOnA = Promise.withResolvers<number>();
+  stalled.task(async function answer(): Promise<string> {
+    startedOnA.resolve(taskContext().tries);
+    return await release.promise;
+  });
+  rescuer.task(async function answer(): Promise<string> {
+    return await Promise.resolve(`from ${rescuer.id} on try ${taskContext().tries}`);
+  });
+
+  const runA = runInBackground(stalled);
+  let runB: ReturnType<typeof runInBackground> | undefined;
+  try {
+    const handle = await stalled.enqueueUnsafe<string>("answer");
+    // Only A runs at first: B starts once A holds the task.
+    assert.equal(await startedOnA.promise, 1);
+    assert.equal(await handle.status(), TaskStatus.RUNNING);
+    runB = runInBackground(rescuer);
+
+    const result = await handle.result({ timeout: 10_000 });
+    assert.equal(result.success, true);
+    assert.equal(result.success && result.result, `from ${rescuer.id} on try 2`);
+    assert.equal(result.workerId, rescuer.id);
+    assert.equal(result.tries, 2);
+
+    release.resolve("from A");
+    await eventually(() => logger.lines.some((l) => l.level === "warn"), {
+      what: "worker A to log that it lost the delivery",
+    });
+    const warning = logger.lines.find((l) => l.level === "warn")!.message;
+    assert.match(warning, new RegExp(`answer \\(${handle.id}\\)`));
+    assert.match(warning, /no longer owns the delivery/);
+
+    const stored = await stalled.resultById<string>(handle.id, { timeout: 1000 });
+    assert.equal(stored.success && stored.result, `from ${rescuer.id} on try 2`);
+    assert.equal(stored.workerId, rescuer.id);
+    assert.equal(stalled.counters.completed, 0);
+    assert.equal(stalled.counters.failed, 0);
+    assert.equal(rescuer.counters.completed, 1);
+    assert.equal(await handle.status(), TaskStatus.DONE);
+    assert.deepEqual(await pendingByWorker(stalled), {});
+  } finally {
+    release.resolve("from A");
+    await Promise.all([runA.stop(), runB?.stop()]);
+  }
+});
