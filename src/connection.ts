@@ -266,13 +266,21 @@ export async function closeConnection(connection: Redis): Promise<void> {
     try {
       await connection.quit();
     } catch {
-      connection.disconnect();
+      disconnectNow(connection);
     }
   } else {
     disconnectSafely(connection);
   }
-  if (willEnd) await ended;
+  if (!willEnd) return;
+  // Every path above ends the connection; the limit only keeps a shutdown from hanging on an
+  // ioredis state we have not met.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const limit = new Promise<void>((resolve) => timer = setTimeout(resolve, END_LIMIT));
+  await Promise.race([ended, limit]).finally(() => clearTimeout(timer));
 }
+
+/** How long {@linkcode closeConnection} waits for a closed connection to report its end (ms). */
+const END_LIMIT = 5_000;
 
 /**
  * Waits until none of a Cluster client's node connections is halfway through connecting: the
@@ -306,14 +314,38 @@ async function handshakesOver(cluster: Cluster): Promise<void> {
  */
 export function disconnectSafely(connection: Redis): void {
   if (connection.status !== "connecting" && connection.status !== "connect") {
-    connection.disconnect();
+    disconnectNow(connection);
     return;
   }
   const settled = () => {
     connection.off("ready", settled);
     connection.off("close", settled);
-    connection.disconnect();
+    disconnectNow(connection);
   };
   connection.once("ready", settled);
   connection.once("close", settled);
+}
+
+/** The parts of ioredis's connection that end one waiting to reconnect (ioredis 5). */
+interface Reconnecting {
+  connector?: { stream?: unknown };
+  setStatus?(status: "end"): void;
+  flushQueue?(error: Error): void;
+}
+
+/**
+ * Drops a connection now. ioredis ends a connection when its socket closes; one waiting to
+ * reconnect (Redis down, or a Sentinel master being replaced) has no socket left to close, so
+ * `disconnect()` would only cancel the next attempt, arm a timer to destroy the dead socket,
+ * and never report "end", leaving commands queued for it waiting for their time limit. End it
+ * the way ioredis's own close handler does.
+ */
+function disconnectNow(connection: Redis): void {
+  const internals = connection as unknown as Reconnecting;
+  const waiting = connection.status === "reconnecting" && !clusterOf(connection);
+  if (waiting && internals.connector) internals.connector.stream = undefined;
+  connection.disconnect();
+  if (!waiting) return;
+  internals.setStatus?.("end");
+  internals.flushQueue?.(new StreaqError("The Redis connection was closed while reconnecting"));
 }

@@ -233,3 +233,27 @@ Deno.test("an enqueue while Redis is down fails within redisTimeout, and works a
   const handle = await noop.enqueue();
   assert.equal(await handle.status(), "queued");
 });
+
+Deno.test("a running worker whose Redis is gone for good still stops, and close() returns", async () => {
+  await using server = await startRedis();
+  const worker = new Worker({
+    redisUrl: server.url,
+    queueName: uniqueQueue("gone"),
+    logLevel: "silent",
+    handleSignals: false,
+    redisTimeout: 1_000,
+    gracePeriod: 500,
+  });
+  const noop = worker.task(async function noop(): Promise<void> {});
+  const running = runInBackground(worker);
+  await (await noop.enqueue()).result({ timeout: 5_000 });
+  await server.kill();
+  await sleep(300); // every connection is now waiting to reconnect
+  const started = Date.now();
+  await running.stop();
+  await worker.close();
+  const elapsed = Date.now() - started;
+  console.log(`a worker with its Redis gone stopped and closed in ${elapsed} ms`);
+  // Bounded by the grace period and redisTimeout, not by Redis coming back.
+  assert.ok(elapsed < 10_000, `stopping took ${elapsed} ms`);
+});
