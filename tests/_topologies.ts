@@ -110,11 +110,14 @@ export async function startSentinelSetup(): Promise<SentinelSetup> {
     ));
     started.push(...sentinels);
     // Sentinel's timers, shortened (Redis 7): hellos every 2 s and INFO every 10 s would make
-    // discovery take seconds, and pings every second would slow down failure detection.
+    // discovery take seconds. Pings stay at 400 ms: once the master is down, a replica counts
+    // as a candidate only if its last INFO is younger than 5 ping periods, and Sentinel then
+    // asks replicas for INFO only once a second whatever info-period says, so a shorter ping
+    // period aborts most failovers with -failover-abort-no-good-slave.
     await Promise.all(sentinels.map((s) =>
       s.cli(
         ...["SENTINEL", "DEBUG", "publish-period", "100", "info-period", "250"],
-        ...["ping-period", "100", "ask-period", "100"],
+        ...["ping-period", "400", "ask-period", "100"],
       )
     ));
     await until("the replica to sync", async () => await linkUp(replica));
