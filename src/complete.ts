@@ -30,16 +30,20 @@ import { runScript, script, type ScriptArg } from "./_script.ts";
  * Deliveries this worker prefetched can be started in the same call (see `START_SCRIPT`), so
  * that a slot freed by a finished task is taken by the next one without another round trip.
  *
- * KEYS: [1] delayed set, [2] aborting set, [3] schedules set, then per delivery:
- *       [stream, task hash, result, lock], then per delivery to start: [stream], then the
- *       streams to prefetch from, highest priority first
+ * The keys of each delivery (its stream, task hash and result) are built from the key prefix,
+ * as `src/keys.ts` builds them, rather than declared, as in FETCH_SCRIPT: they share the
+ * queue's hash tag, and a batch of completions sends a fraction of the bytes.
+ *
+ * KEYS: [1] delayed set, [2] aborting set, [3] schedules set, then the streams to prefetch
+ *       from, highest priority first
  * The tasks waiting for a finished task are settled in the same call (`src/graph.ts`).
  *
  * ARGV: [1] group, [2] worker id, [3] now, [4] done channel prefix, [5] wake channel,
- *       [6] key prefix, [7] number of deliveries, then per delivery: [entry id, task id, kind,
- *       result or reason, ttl or due, holds lock, next occurrence ('' = not repeating,
- *       'stop' = repeating no more)], then [task key prefix, number of deliveries to start,
- *       number of deliveries to prefetch], then per delivery to start: [entry id, task id]
+ *       [6] key prefix, [7] number of deliveries, then per delivery: [priority, entry id,
+ *       task id, kind, result or reason, ttl or due, unique lock key held ('' = none), next
+ *       occurrence ('' = not repeating, 'stop' = repeating no more)], then [number of
+ *       deliveries to start, number of deliveries to prefetch], then per delivery to start:
+ *       [priority, entry id, task id]
  * Returns {per delivery 1 if applied, 0 if it was stale; per delivery to start, its task fields
  * as in FETCH_SCRIPT, or {id, -1} if another worker took it over; the deliveries prefetched,
  * as {stream index, entry id, {task id, 2}}}.
@@ -57,10 +61,10 @@ local function delay(taskKey, id, due)
   if earliest == nil or tonumber(due) < earliest then earliest = tonumber(due) end
 end
 for i = 0, n - 1 do
-  local stream, taskKey, resultKey, lockKey = KEYS[4 + i * 4], KEYS[5 + i * 4], KEYS[6 + i * 4],
-    KEYS[7 + i * 4]
-  local a = 8 + i * 7
-  local msg, id, kind, blob, num = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+  local a = 8 + i * 8
+  local stream, msg, id, kind, blob, num = P .. 'stream:' .. ARGV[a], ARGV[a + 1], ARGV[a + 2],
+    ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
+  local taskKey, resultKey, lockKey = P .. 'task:' .. id, P .. 'result:' .. id, ARGV[a + 6]
   local pending = redis.call('XPENDING', stream, group, msg, msg, 1)
   if pending[1] and pending[1][2] == me then
     redis.call('XACK', stream, group, msg)
@@ -75,7 +79,7 @@ for i = 0, n - 1 do
       redis.call('PUBLISH', donePrefix .. id, blob)
       local released = releaseDependents(P, id, blob, now)
       if released and (earliest == nil or released < earliest) then earliest = released end
-      local nextDue = ARGV[a + 6]
+      local nextDue = ARGV[a + 7]
       if tonumber(nextDue) and redis.call('HEXISTS', taskKey, 'cron') == 1 then
         redis.call('HDEL', taskKey, 'run', 'et', 'last')
         redis.call('HSET', taskKey, 'tries', 0, 'due', nextDue, 'at', nextDue)
@@ -98,24 +102,25 @@ for i = 0, n - 1 do
       -- can never run: it goes with its entry rather than stay forever.
       redis.call('DEL', taskKey)
     end
-    if ARGV[a + 5] == '1' and redis.call('GET', lockKey) == id then redis.call('DEL', lockKey) end
+    if lockKey ~= '' and redis.call('GET', lockKey) == id then redis.call('DEL', lockKey) end
     out[i + 1] = 1
   else
     out[i + 1] = 0
   end
 end
 if earliest ~= nil then redis.call('PUBLISH', ARGV[5], earliest) end
-local s = 8 + n * 7
-local prefix, m, refill = ARGV[s], tonumber(ARGV[s + 1]), tonumber(ARGV[s + 2])
+local s = 8 + n * 8
+local prefix, m, refill = P .. 'task:', tonumber(ARGV[s]), tonumber(ARGV[s + 1])
 local started, prefetched = {}, {}
 for k = 0, m - 1 do
-  table.insert(started, startOwned(prefix, KEYS[2], group, me, KEYS[4 + n * 4 + k],
-    ARGV[s + 3 + k * 2], ARGV[s + 4 + k * 2]))
+  local b = s + 2 + k * 3
+  table.insert(started, startOwned(prefix, KEYS[2], group, me, P .. 'stream:' .. ARGV[b],
+    ARGV[b + 1], ARGV[b + 2]))
 end
 -- Refill the prefetch buffer, highest priority first, so that a busy worker needs no separate
 -- fetch. pcall: a stream whose consumer group is gone (a restarted Redis) must not stop the
 -- completions above; the fetch loop re-creates the group.
-local first = 4 + n * 4 + m
+local first = 4
 for i = first, #KEYS do
   if refill <= 0 then break end
   local read = redis.pcall('XREADGROUP', 'GROUP', group, me, 'COUNT', refill, 'STREAMS', KEYS[i], '>')
@@ -222,7 +227,6 @@ export class Completer {
       items.length,
     ];
     for (const { delivery: d, completion: c, lock } of items) {
-      scriptKeys.push(d.stream, keys.task(d.taskId), keys.result(d.taskId), lock ?? keys.lock(""));
       const [blob, num] = c.kind === "final"
         ? [c.result, c.ttl === null ? "" : c.ttl]
         : c.kind === "retry"
@@ -231,15 +235,12 @@ export class Completer {
         ? [c.reason, 0]
         : ["", 0];
       const next = c.kind === "final" && c.next !== undefined ? c.next : "";
-      args.push(d.messageId, d.taskId, c.kind, blob, num, lock ? "1" : "0", next);
+      args.push(d.priority, d.messageId, d.taskId, c.kind, blob, num, lock ?? "", next);
     }
     const starts = items.filter((item) => item.next).map((item) => item.next!);
     const refill = Math.max(...items.map((item) => item.refill));
-    args.push(keys.taskPrefix, starts.length, refill);
-    for (const d of starts) {
-      scriptKeys.push(d.stream);
-      args.push(d.messageId, d.taskId);
-    }
+    args.push(starts.length, refill);
+    for (const d of starts) args.push(d.priority, d.messageId, d.taskId);
     const priorities = this.#client.prioritiesHighFirst;
     if (refill > 0) scriptKeys.push(...priorities.map((p) => keys.stream(p)));
     const [applied, started, prefetched] = await runScript(

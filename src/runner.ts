@@ -258,8 +258,8 @@ export class Runner {
 
   /** Whether this worker already runs or buffers this delivery. */
   #holds(d: Delivery): boolean {
-    const key = deliveryKey(d);
-    return this.#running.has(key) || this.#buffered.some((b) => deliveryKey(b) === key);
+    return this.#running.has(deliveryKey(d)) ||
+      this.#buffered.some((b) => b.messageId === d.messageId && b.stream === d.stream);
   }
 
   #execute(d: Delivery): void {
