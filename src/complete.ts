@@ -11,7 +11,7 @@ import type { Buffer } from "node:buffer";
 import type { Client } from "./client.ts";
 import { CONSUMER_GROUP } from "./keys.ts";
 import { GRAPH_LUA } from "./graph.ts";
-import { type Delivery, START_LUA, toDelivery } from "./fetch.ts";
+import { type Delivery, START_LUA, type StartAnswer, toDelivery, toStartAnswer } from "./fetch.ts";
 import { Batcher } from "./_batch.ts";
 import { runScript, script, type ScriptArg } from "./_script.ts";
 
@@ -27,8 +27,8 @@ import { runScript, script, type ScriptArg } from "./_script.ts";
  *   unreadable).
  * A unique lock held by the task is released if it still holds it.
  *
- * Deliveries this worker prefetched can be started in the same call (see `START_SCRIPT`), so
- * that a slot freed by a finished task is taken by the next one without another round trip.
+ * The start of a prefetched delivery that took the slot of a finished task is written in the
+ * same call (see `START_SCRIPT`), so a busy worker needs no round trip of its own for it.
  *
  * The keys of each delivery (its stream, task hash and result) are built from the key prefix,
  * as `src/keys.ts` builds them, rather than declared, as in FETCH_SCRIPT: they share the
@@ -44,9 +44,9 @@ import { runScript, script, type ScriptArg } from "./_script.ts";
  *       occurrence ('' = not repeating, 'stop' = repeating no more)], then [number of
  *       deliveries to start, number of deliveries to prefetch], then per delivery to start:
  *       [priority, entry id, task id]
- * Returns {per delivery 1 if applied, 0 if it was stale; per delivery to start, its task fields
- * as in FETCH_SCRIPT, or {id, -1} if another worker took it over; the deliveries prefetched,
- * as {stream index, entry id, {task id, 2}}}.
+ * Returns {per delivery 1 if applied, 0 if it was stale; per delivery to start, what
+ * `startOwned` answered; the deliveries prefetched, as {stream index, entry id, task fields
+ * read as in FETCH_SCRIPT}}.
  */
 export const COMPLETE_SCRIPT = script(
   "complete",
@@ -128,7 +128,7 @@ for i = first, #KEYS do
     for _, entry in ipairs(read[1][2]) do
       local id = entryTaskId(entry)
       if id then
-        table.insert(prefetched, {i - first + 1, entry[1], {id, 2}})
+        table.insert(prefetched, {i - first + 1, entry[1], startTask(prefix, KEYS[2], me, id, false)})
       else
         redis.call('XACK', KEYS[i], group, entry[1])
         redis.call('XDEL', KEYS[i], entry[1])
@@ -171,8 +171,8 @@ interface Item {
 export interface Completed {
   /** False when the delivery was stale and nothing was written. */
   readonly applied: boolean;
-  /** The delivery asked to start with it: started, or null if another worker took it over. */
-  readonly next?: Delivery | null;
+  /** What writing the start of the delivery asked to start with it found. */
+  readonly next?: StartAnswer;
 }
 
 /** Writes completions of one worker, batching those that finish together. */
@@ -263,14 +263,10 @@ export class Completer {
       );
     }
     let s = 0;
-    return items.map((item, i) => {
-      if (!item.next) return { applied: applied[i] === 1 };
-      const fields = started[s++];
-      const d = item.next;
-      return {
-        applied: applied[i] === 1,
-        next: fields[1] === -1 ? null : toDelivery(d.stream, d.priority, d.messageId, fields),
-      };
-    });
+    return items.map((item, i) =>
+      item.next
+        ? { applied: applied[i] === 1, next: toStartAnswer(started[s++]) }
+        : { applied: applied[i] === 1 }
+    );
   }
 }

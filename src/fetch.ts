@@ -2,7 +2,10 @@
  * The fetch path: claiming task deliveries from the priority streams, highest priority first,
  * and starting them. Starting a task (counting the try, marking it running) happens in the
  * same script call as fetching it, so an idle worker goes from wake-up to running in one
- * round trip; prefetched tasks are started later by {@linkcode START_SCRIPT}.
+ * round trip. A prefetched task is read when it is claimed, so that the worker can run it the
+ * moment a slot frees, without waiting for Redis; the start is written meanwhile (by
+ * {@linkcode START_SCRIPT}, or with a completion), and its answer can still cancel the run:
+ * an abort requested meanwhile, or the delivery lost to another worker.
  *
  * @module
  */
@@ -20,16 +23,16 @@ export interface Delivery {
   /** The stream entry id; owning it is what entitles this worker to finish the task. */
   readonly messageId: string;
   readonly taskId: string;
-  /** Empty when the task hash is missing (the entry was dropped) or not read yet (prefetched). */
+  /** Empty when the task hash is missing (the entry is dropped). */
   readonly fnName: string;
   readonly payload: Buffer | null;
-  /** Tries so far, this one included once started. */
+  /** Tries so far, this one included (for a prefetched delivery: once it starts). */
   readonly tries: number;
   readonly createdTime: number;
   readonly enqueueTime: number;
   /** True once the try is counted and the task marked running. */
   readonly started: boolean;
-  /** Claimed ahead of a free slot: only its task id is known until it starts. */
+  /** Claimed and read ahead of a free slot: its start is not written yet. */
   readonly prefetched: boolean;
   /** The worker whose earlier try never finished (it died or lost its delivery), if any. */
   readonly previousRun: string;
@@ -54,17 +57,17 @@ export interface Delivery {
 }
 
 /**
- * Reads a task hash, and if `start` counts a try and marks it running. Shared by both scripts.
- * Returns {id, started, fn, payload, priority, tries, created, entered, previous run, last
- * reason, aborting, crontab, time zone, scheduled time, dependency failure, input, passthrough,
- * source}; fn is false when the hash is missing or unreadable.
+ * Reads a task hash, and if `start` counts a try and marks it running; without `start` (a
+ * prefetched delivery) it only reads, with the try it will be. Shared by the scripts that
+ * fetch. Returns {id, started (1, or 2 for read only), fn, payload, priority, tries, created,
+ * entered, previous run, last reason, aborting, crontab, time zone, scheduled time, dependency
+ * failure, input, passthrough, source}, or {id, 0, false} when the hash is missing or
+ * unreadable. {@linkcode startOwned} writes the start of a prefetched delivery later.
  */
 export const START_LUA = `
 -- Whether any abort is pending at all: one SCARD per call spares a SISMEMBER per task.
 local anyAborting = false
 local function startTask(prefix, abortingKey, me, id, start)
-  -- A prefetched delivery is only claimed here; its hash is read when it starts.
-  if not start then return {id, 2} end
   local key = prefix .. id
   -- pcall, and no HINCRBY: a key of another type, or a try count that is not a number, makes
   -- that task unusable (it is dropped, or counts from 0), not the whole fetch fail again and again.
@@ -72,9 +75,9 @@ local function startTask(prefix, abortingKey, me, id, start)
     'cron', 'tz', 'at', 'depfail', 'input', 'pass', 'src')
   if f.err or not f[1] then return {id, 0, false} end
   local tries = math.floor(tonumber(f[4]) or 0) + 1
-  redis.call('HSET', key, 'tries', tries, 'run', me)
+  if start then redis.call('HSET', key, 'tries', tries, 'run', me) end
   local aborting = anyAborting and redis.call('SISMEMBER', abortingKey, id) or 0
-  return {id, 1, f[1], f[2], f[3], tries, f[5], f[6] or f[5], f[7] or '',
+  return {id, start and 1 or 2, f[1], f[2], f[3], tries, f[5], f[6] or f[5], f[7] or '',
     f[8] or '', aborting, f[9] or '', f[10] or '', f[11] or 0,
     f[12] or '', f[13] or '', f[14] and 1 or 0, f[15] or ''}
 end
@@ -89,14 +92,18 @@ local function entryTaskId(entry)
   return nil
 end
 
--- Starts a delivery this worker holds, if it still holds it; {id, -1} when another worker took
--- it over meanwhile.
+-- Writes the start of a prefetched delivery (read by startTask, and maybe running already):
+-- counts the try and marks it running if this worker still holds it. Returns {id, 1, aborting},
+-- {id, -1} when another worker took it over (or it is finished already), or {id, 0} when its
+-- hash is gone.
 local function startOwned(prefix, abortingKey, group, me, stream, msg, id)
   local pending = redis.call('XPENDING', stream, group, msg, msg, 1)
-  if pending[1] and pending[1][2] == me then
-    return startTask(prefix, abortingKey, me, id, true)
-  end
-  return {id, -1}
+  if not (pending[1] and pending[1][2] == me) then return {id, -1} end
+  local key = prefix .. id
+  local tries = redis.pcall('HGET', key, 'tries')
+  if type(tries) ~= 'string' then return {id, 0} end
+  redis.call('HSET', key, 'tries', math.floor(tonumber(tries) or 0) + 1, 'run', me)
+  return {id, 1, anyAborting and redis.call('SISMEMBER', abortingKey, id) or 0}
 end
 `;
 
@@ -175,8 +182,7 @@ return {out, last, cursors}
  *
  * KEYS: [1] aborting set, then per delivery: [stream]
  * ARGV: [1] group, [2] consumer, [3] task key prefix, then per delivery: [entry id, task id]
- * Returns per delivery the task fields as in FETCH_SCRIPT, or {id, -1} when the delivery was
- * taken over by another worker meanwhile.
+ * Returns per delivery what `startOwned` answers (see {@linkcode StartAnswer}).
  */
 export const START_SCRIPT = script(
   "start",
@@ -240,12 +246,30 @@ export async function fetchDeliveries(
   };
 }
 
-/** Starts prefetched deliveries; returns the started ones and those lost to another worker. */
+/**
+ * What writing the start of a prefetched delivery found: it is started (and maybe aborted
+ * meanwhile), another worker holds it now (or it is finished already), or its task is gone.
+ */
+export type StartAnswer = "started" | "aborting" | "lost" | "missing";
+
+/** Reads what `startOwned` answered. */
+export function toStartAnswer(reply: unknown[]): StartAnswer {
+  if (reply[1] === -1) return "lost";
+  if (reply[1] === 0) return "missing";
+  return reply[2] === 1 ? "aborting" : "started";
+}
+
+/** A prefetched delivery as it runs: started, with the try its start counts. */
+export function asStarted(d: Delivery): Delivery {
+  return { ...d, started: true, prefetched: false };
+}
+
+/** Writes the start of prefetched deliveries; answers per delivery, in order. */
 export async function startDeliveries(
   client: Client,
   workerId: string,
   deliveries: readonly Delivery[],
-): Promise<{ started: Delivery[]; lost: Delivery[] }> {
+): Promise<StartAnswer[]> {
   const args: ScriptArg[] = [CONSUMER_GROUP, workerId, client.keys.taskPrefix];
   for (const d of deliveries) args.push(d.messageId, d.taskId);
   const replies = await runScript(
@@ -253,16 +277,8 @@ export async function startDeliveries(
     START_SCRIPT,
     [client.keys.aborting, ...deliveries.map((d) => d.stream)],
     args,
-    true,
   ) as unknown[][];
-  const started: Delivery[] = [];
-  const lost: Delivery[] = [];
-  replies.forEach((fields, i) => {
-    const d = deliveries[i];
-    if (fields[1] === -1) lost.push(d);
-    else started.push(toDelivery(d.stream, d.priority, d.messageId, fields));
-  });
-  return { started, lost };
+  return replies.map(toStartAnswer);
 }
 
 export function toDelivery(

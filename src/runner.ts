@@ -12,7 +12,14 @@ import { type Completed, Completer, type Completion } from "./complete.ts";
 import { closeConnection, disconnectSafely } from "./connection.ts";
 import { StreaqCancelled, StreaqError } from "./errors.ts";
 import { execute, type ExecutionEnv, HandBack } from "./execute.ts";
-import { type Delivery, fetchDeliveries, type FetchResult, startDeliveries } from "./fetch.ts";
+import {
+  asStarted,
+  type Delivery,
+  fetchDeliveries,
+  type FetchResult,
+  type StartAnswer,
+  startDeliveries,
+} from "./fetch.ts";
 import { heartbeat, hostName } from "./heartbeat.ts";
 import { CONSUMER_GROUP } from "./keys.ts";
 import { MinuteMetrics } from "./metrics.ts";
@@ -65,11 +72,10 @@ export class Runner {
   readonly #settings: RunSettings;
   readonly #running = new Map<string, Running>();
   readonly #buffered: Delivery[] = [];
-  readonly #starter: Batcher<Delivery, Delivery | null>;
+  readonly #starter: Batcher<Delivery, StartAnswer>;
   readonly #scheduler: Scheduler;
   readonly #startedAt: number;
   readonly #metrics: MinuteMetrics;
-  #starting = 0;
   /** Abort requests for tasks that were not running here when they came, by arrival time. */
   readonly #recentAborts = new Map<string, number>();
   #stopping = false;
@@ -95,7 +101,7 @@ export class Runner {
     this.#client = env.client;
     this.#startedAt = env.client.now();
     this.#settings = settings;
-    this.#starter = new Batcher((ds) => this.#startBatch(ds));
+    this.#starter = new Batcher((ds) => startDeliveries(this.#client, this.#env.workerId, ds));
     this.#scheduler = new Scheduler(this.#client, (e) => this.#redisError("promote", e));
     this.#metrics = new MinuteMetrics(env.counters);
   }
@@ -151,7 +157,7 @@ export class Runner {
     const { concurrency, prefetch, idleTimeout, burst } = this.#settings;
     const priorities = this.#client.prioritiesHighFirst;
     while (!this.#stopping) {
-      const free = concurrency - this.#running.size - this.#starting;
+      const free = concurrency - this.#running.size;
       const toStart = this.#buffered.length > 0 ? 0 : Math.max(0, free);
       const toPrefetch = Math.max(0, prefetch - this.#buffered.length);
       if (toStart + toPrefetch === 0) {
@@ -208,7 +214,7 @@ export class Runner {
   }
 
   #idle(): boolean {
-    return this.#running.size === 0 && this.#buffered.length === 0 && this.#starting === 0;
+    return this.#running.size === 0 && this.#buffered.length === 0;
   }
 
   /** In burst mode: whether a delayed task is already due (the scheduler will promote it). */
@@ -288,8 +294,8 @@ export class Runner {
   }
 
   /**
-   * Writes a task's outcome and, in the same call, starts the next prefetched delivery in the
-   * slot the task frees: one round trip where there would be two.
+   * Writes a task's outcome and passes its slot to the next prefetched delivery, which runs at
+   * once while its start is written in the same call: the slot never waits for Redis.
    */
   async #completeAndContinue(
     completer: Completer,
@@ -303,28 +309,19 @@ export class Runner {
     const next = this.#stopping || !returned || this.#buffered.length === 0
       ? undefined
       : this.#takeBuffered();
-    if (next) this.#starting++;
+    if (next) {
+      // This task leaves the running tasks as the next one enters, so they never count more
+      // than `concurrency`; its outcome is still written before the worker stops.
+      this.#running.delete(deliveryKey(d));
+      this.#execute(asStarted(next));
+    }
     // Refill the prefetch buffer in the same call, while this worker is busy.
     const refill = this.#stopping
       ? 0
       : Math.max(0, this.#settings.prefetch - this.#buffered.length);
-    let done: Completed;
-    try {
-      done = await completer.complete(d, completion, lock, next, refill);
-    } catch (error) {
-      if (next) {
-        this.#starting--;
-        this.#buffered.unshift(next);
-      }
-      throw error;
-    }
-    if (next) {
-      // The slot passes from this task, whose function has returned, to the next one: this task
-      // leaves the running tasks now, so they never count more than `concurrency`.
-      this.#running.delete(deliveryKey(d));
-      this.#starting--;
-      this.#startedFromBuffer(next, done.next ?? null);
-    }
+    // Queued before the next task can finish: its start is written before its outcome.
+    const done = await completer.complete(d, completion, lock, next, refill);
+    if (next) this.#confirmStart(next, done.next!);
     return done;
   }
 
@@ -339,20 +336,22 @@ export class Runner {
     this.#slotFreed();
   }
 
-  /** Runs a prefetched delivery once started, or accounts for one that could not start. */
-  #startedFromBuffer(asked: Delivery, started: Delivery | null): void {
-    if (!started) {
+  /**
+   * Acts on what writing the start of a prefetched delivery, already running, found: an abort
+   * requested before it started cancels it, and a delivery another worker holds now is handed
+   * back (its outcome would be refused as stale). Nothing is left to do for a task whose
+   * outcome is written already: its start came after it.
+   */
+  #confirmStart(d: Delivery, answer: StartAnswer): void {
+    const entry = this.#running.get(deliveryKey(d));
+    if (!entry || entry.written || answer === "started" || answer === "missing") return;
+    if (answer === "aborting") {
+      this.#cancel(entry);
+    } else if (!entry.controller.signal.aborted) {
       this.#env.logger.warn(
-        `task ${asked.taskId} was taken over by another worker before it started here`,
+        `task ${d.taskId} was taken over by another worker as it started here: stopping it`,
       );
-      this.#slotFreed();
-    } else if (this.#stopping) {
-      this.#handBackUnrun(started);
-    } else if (started.fnName) {
-      this.#execute(started);
-    } else {
-      this.#dispatch(started); // its task hash is gone: dropped
-      this.#slotFreed();
+      entry.controller.abort(new HandBack("another worker took the delivery over"));
     }
   }
 
@@ -386,21 +385,16 @@ export class Runner {
   }
 
   #slotFreed(): void {
-    const free = () => this.#settings.concurrency - this.#running.size - this.#starting;
-    while (free() > 0 && this.#buffered.length > 0 && !this.#stopping) {
+    while (
+      this.#settings.concurrency > this.#running.size && this.#buffered.length > 0 &&
+      !this.#stopping
+    ) {
       const next = this.#takeBuffered();
-      this.#starting++;
-      this.#starter.add(next).then((started) => {
-        this.#starting--;
-        this.#startedFromBuffer(next, started);
-      }, async (error) => {
-        this.#starting--;
-        this.#buffered.unshift(next);
-        await this.#redisError("start", error);
-        // Try again after the pause: nothing else may free a slot (no task may be running), and
-        // the buffered deliveries, still heart-beaten, would wait here forever.
-        this.#slotFreed();
-      });
+      this.#execute(asStarted(next));
+      this.#starter.add(next).then(
+        (answer) => this.#confirmStart(next, answer),
+        (error) => this.#redisError("start", error),
+      );
     }
     this.#capacity?.();
   }
@@ -417,12 +411,6 @@ export class Runner {
       }
     }
     return this.#buffered.splice(best, 1)[0];
-  }
-
-  async #startBatch(deliveries: Delivery[]): Promise<(Delivery | null)[]> {
-    const { started } = await startDeliveries(this.#client, this.#env.workerId, deliveries);
-    const byKey = new Map(started.map((d) => [deliveryKey(d), d]));
-    return deliveries.map((d) => byKey.get(deliveryKey(d)) ?? null);
   }
 
   #onMessage(channel: string, message: string): void {
