@@ -88,6 +88,9 @@ export async function execute(
     const refusal = d.passthrough ? refuseEarly(d) : refuse(env, d, task);
     if (refusal) {
       outcome = { kind: "failure", error: refusal };
+    } else if (controller.signal.aborted) {
+      // Aborted before it began: a request that came while it waited for a slot.
+      outcome = signalOutcome(controller.signal.reason);
     } else if (d.passthrough) {
       outcome = await passOn(env, d);
     } else {

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { type Logger, StreaqCancelled, taskContext, type TaskResult, TaskStatus } from "../mod.ts";
-import { eventually, runInBackground, sibling, testWorker } from "./_helpers.ts";
+import {
+  eventually,
+  pendingByWorker,
+  runInBackground,
+  sibling,
+  sleep,
+  testWorker,
+} from "./_helpers.ts";
 
 /** Asserts that `result` is a failure with a StreaqCancelled exception. */
 function assertCancelled(result: TaskResult<unknown>): void {
@@ -169,4 +176,39 @@ Deno.test("a task that ignores its signal is cancelled at once but keeps its slo
   assert.equal(nextResult.success, true);
   assert.ok(nextStartedAt >= releasedAt, "the second task started only once the first settled");
   assertCancelled(await stubbornHandle.result({ timeout: 1_000 }));
+});
+
+Deno.test("a prefetched task aborted while it waits for a slot is cancelled without running", async () => {
+  await using worker = await testWorker({ concurrency: 1, prefetch: 1 });
+  const started = Promise.withResolvers<void>();
+  const release = Promise.withResolvers<void>();
+  let ran = false;
+  const blocker = worker.task(async function blocker(): Promise<void> {
+    started.resolve();
+    await release.promise;
+  });
+  const waiting = worker.task(async function waiting(): Promise<void> {
+    ran = true;
+    await Promise.resolve();
+  });
+  const running = runInBackground(worker);
+  try {
+    const blocked = await blocker.enqueue();
+    await started.promise;
+    const handle = await waiting.enqueue();
+    await eventually(
+      async () => (await pendingByWorker(worker))[worker.id] === 2,
+      { what: "the second task to be prefetched" },
+    );
+    const aborted = handle.abort({ timeout: 5_000 });
+    await sleep(100); // the request reaches the worker while the task is buffered
+    release.resolve();
+    assert.equal(await aborted, true);
+    assertCancelled(await handle.result({ timeout: 1_000 }));
+    assert.equal((await blocked.result({ timeout: 1_000 })).success, true);
+    assert.equal(ran, false, "the aborted task ran");
+  } finally {
+    release.resolve();
+    await running.stop();
+  }
 });

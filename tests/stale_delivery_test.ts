@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { type Logger, taskContext, TaskStatus } from "../mod.ts";
-import { eventually, pendingByWorker, runInBackground, sibling, testWorker } from "./_helpers.ts";
+import {
+  eventually,
+  pendingByWorker,
+  runInBackground,
+  sibling,
+  sleepUnlessAborted,
+  testWorker,
+} from "./_helpers.ts";
 
 /** A logger that keeps every line, by level. */
 function collectingLogger(): Logger & { lines: { level: string; message: string }[] } {
@@ -65,5 +72,52 @@ Deno.test("a stalled worker that finishes after its delivery was reclaimed does 
   } finally {
     release.resolve("from A");
     await Promise.all([runA.stop(), runB?.stop()]);
+  }
+});
+
+Deno.test("a prefetched task whose delivery another worker took before it started is stopped", async () => {
+  const logger = collectingLogger();
+  await using worker = await testWorker({ concurrency: 1, prefetch: 1, logger, logLevel: "warn" });
+  const started = Promise.withResolvers<void>();
+  const release = Promise.withResolvers<void>();
+  const reasons: unknown[] = [];
+  const blocker = worker.task(async function blocker(): Promise<void> {
+    started.resolve();
+    await release.promise;
+  });
+  const victim = worker.task(async function victim(): Promise<void> {
+    const { signal } = taskContext();
+    await sleepUnlessAborted(5_000, signal);
+    reasons.push(signal.reason);
+  });
+  const running = runInBackground(worker);
+  try {
+    await blocker.enqueue();
+    await started.promise;
+    const handle = await victim.enqueue();
+    await eventually(
+      async () => (await pendingByWorker(worker))[worker.id] === 2,
+      { what: "the second task to be prefetched" },
+    );
+    // Another consumer takes the buffered delivery, as a sibling reclaiming it would.
+    const stream = `streaq:{${worker.queueName}}:stream:normal`;
+    const redis = worker.client.redis;
+    const entries = await redis.xrange(stream, "-", "+");
+    const entry = entries.find(([, fields]) => fields[1] === handle.id)![0];
+    await redis.xclaim(stream, "workers", "another-worker", 0, entry);
+    release.resolve();
+    await eventually(
+      () => logger.lines.some((l) => /taken over by another worker/.test(l.message)),
+      { what: "the worker to notice" },
+    );
+    // The run this worker began (if its function got as far as starting) was stopped, and it
+    // wrote nothing: the delivery, and the task, belong to the other worker now.
+    await eventually(() => worker.running() === 0, { what: "the run to stop" });
+    for (const reason of reasons) assert.match(String(reason), /another worker took/);
+    assert.equal(await handle.status(), TaskStatus.QUEUED);
+    assert.equal((await pendingByWorker(worker))["another-worker"], 1);
+  } finally {
+    release.resolve();
+    await running.stop();
   }
 });
