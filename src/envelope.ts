@@ -24,6 +24,7 @@ import {
 import { KNOWN_ERRORS, StreaqCancelled, StreaqError } from "./errors.ts";
 import { ENDED } from "./graph.ts";
 import type { ResultRecord } from "./result.ts";
+import { packResult, unpackResult } from "./result_record.ts";
 import { SIGNATURE_LENGTH, Signer } from "./signing.ts";
 
 const STRING = 0x73; // "s"
@@ -32,19 +33,6 @@ const SIGNED = 0x20; // subtracting it turns the kind upper case
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** Result fields as stored; `v` holds the value, or a plain error when `s` is false. */
-interface StoredResult {
-  s: boolean;
-  v: unknown;
-  fn: string;
-  ct: number;
-  et: number;
-  st: number;
-  ft: number;
-  tries: number;
-  w: string;
-}
 
 /** Encodes and decodes task arguments and results for one queue. */
 export class Envelope {
@@ -113,45 +101,33 @@ export class Envelope {
 
   /** Decodes a stored result. */
   async openResult(taskId: string, blob: Uint8Array): Promise<ResultRecord> {
-    const stored = await this.#open(
-      `${taskId}\nresult`,
-      blob.subarray(1),
-      "result",
-    ) as StoredResult;
-    if (stored === null || typeof stored !== "object" || typeof stored.s !== "boolean") {
-      throw new StreaqError(`Cannot read the result of task ${taskId}: it is not a result record`);
-    }
+    const { data, isString } = await this.#unwrap(`${taskId}\nresult`, blob.subarray(1), "result");
+    const { value, ...stored } = unpackResult(taskId, data);
+    const decoded = value === undefined ? undefined : await this.#decode(value, isString, "result");
     return {
+      ...stored,
       taskId,
-      fnName: stored.fn,
-      createdTime: stored.ct,
-      enqueueTime: stored.et,
-      startTime: stored.st,
-      finishTime: stored.ft,
-      tries: stored.tries,
-      workerId: stored.w,
-      success: stored.s,
-      value: stored.s ? stored.v : plainToError(stored.v as PlainError, KNOWN_ERRORS),
+      value: stored.success ? decoded : plainToError(decoded as PlainError, KNOWN_ERRORS),
     };
   }
 
   /**
-   * A stored result is the envelope of the record behind one byte saying how the task ended
-   * (`ENDED` in `src/graph.ts`), which the task-graph scripts read without decoding.
+   * A stored result is the envelope of the record (`src/result_record.ts`) behind one byte
+   * saying how the task ended (`ENDED` in `src/graph.ts`), which the task-graph scripts read
+   * without decoding. The codec encodes the value only, and only when there is one.
    */
   async #sealRecord(record: ResultRecord): Promise<Buffer> {
-    const stored: StoredResult = {
-      s: record.success,
-      v: record.success ? record.value : errorToPlain(record.value),
-      fn: record.fnName,
-      ct: record.createdTime,
-      et: record.enqueueTime,
-      st: record.startTime,
-      ft: record.finishTime,
-      tries: record.tries,
-      w: record.workerId,
-    };
-    const sealed = await this.#seal(`${record.taskId}\nresult`, await this.#serialize(stored));
+    const { taskId: _, value, ...fields } = record;
+    let encoded: Encoded | undefined;
+    if (!record.success || value !== undefined) {
+      encoded = await this.#serialize(record.success ? value : errorToPlain(value));
+    }
+    const isString = encoded === undefined || typeof encoded === "string";
+    const data = packResult({
+      ...fields,
+      value: typeof encoded === "string" ? encoder.encode(encoded) : encoded,
+    });
+    const sealed = await this.#sealData(`${record.taskId}\nresult`, data, isString);
     const ended = record.success
       ? ENDED.success
       : record.value instanceof StreaqCancelled
@@ -162,7 +138,11 @@ export class Envelope {
 
   async #seal(context: string, encoded: Encoded): Promise<Buffer> {
     const isString = typeof encoded === "string";
-    const data = isString ? encoder.encode(encoded) : encoded;
+    return await this.#sealData(context, isString ? encoder.encode(encoded) : encoded, isString);
+  }
+
+  /** Wraps data in an envelope; `isString` says the codec's encoding is text. */
+  async #sealData(context: string, data: Uint8Array, isString: boolean): Promise<Buffer> {
     let kind = isString ? STRING : BINARY;
     let signature: Uint8Array | undefined;
     if (this.#signer) {
@@ -177,6 +157,16 @@ export class Envelope {
   }
 
   async #open(context: string, blob: Uint8Array, what: string): Promise<unknown> {
+    const { data, isString } = await this.#unwrap(context, blob, what);
+    return await this.#decode(data, isString, what);
+  }
+
+  /** Checks an envelope (kind, signature) and returns the data in it. */
+  async #unwrap(
+    context: string,
+    blob: Uint8Array,
+    what: string,
+  ): Promise<{ data: Uint8Array; isString: boolean }> {
     const kind = blob[0];
     const signed = kind === STRING - SIGNED || kind === BINARY - SIGNED;
     if (!signed && kind !== STRING && kind !== BINARY) {
@@ -198,7 +188,11 @@ export class Envelope {
         `Refusing to decode ${what}: it is not signed and this worker requires a 'signingSecret' signature`,
       );
     }
-    const isString = (kind | SIGNED) === STRING;
+    return { data, isString: (kind | SIGNED) === STRING };
+  }
+
+  /** Decodes data with the codec. */
+  async #decode(data: Uint8Array, isString: boolean, what: string): Promise<unknown> {
     try {
       return await this.#deserialize(isString ? decoder.decode(data) : data);
     } catch (error) {

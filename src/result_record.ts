@@ -1,0 +1,132 @@
+/**
+ * The stored layout of a finished task's result, inside its envelope: a few bytes of header
+ * (outcome, times, tries, function and worker) in front of the codec's encoding of the value.
+ * Results are what a queue keeps most of, so the header is binary and the value is left out
+ * when there is none (a task returning `undefined`): a no-op task's result fits in 32 bytes,
+ * which Redis keeps in a single allocation with its object, where a JSON record took about 150.
+ *
+ * Layout: flags (bit 0 success, bit 1 value present, bits 4-7 layout version), then varints:
+ * created time, then enqueue, start and finish times each as a signed difference from the one
+ * before (clocks of different machines may disagree), tries, then the function name and the
+ * worker id as a varint length and UTF-8 bytes, then the value's bytes to the end.
+ *
+ * @module
+ */
+
+import { StreaqError } from "./errors.ts";
+import type { ResultRecord } from "./result.ts";
+
+const VERSION = 0x10;
+const SUCCESS = 0x01;
+const HAS_VALUE = 0x02;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** A result record as stored, its value still encoded (undefined when there is none). */
+export interface PackedResult extends Omit<ResultRecord, "value" | "taskId"> {
+  readonly value: Uint8Array | undefined;
+}
+
+/** Lays out a record with its encoded value (undefined: no value). */
+export function packResult(record: PackedResult): Uint8Array {
+  const fn = encoder.encode(record.fnName);
+  const worker = encoder.encode(record.workerId);
+  const value = record.value ?? new Uint8Array(0);
+  const out = new Uint8Array(1 + 5 * 10 + 2 * 5 + fn.length + worker.length + value.length);
+  let at = 0;
+  out[at++] = VERSION | (record.success ? SUCCESS : 0) | (record.value ? HAS_VALUE : 0);
+  const put = (n: number) => (at = writeVarint(out, at, n));
+  put(record.createdTime);
+  put(zigzag(record.enqueueTime - record.createdTime));
+  put(zigzag(record.startTime - record.enqueueTime));
+  put(zigzag(record.finishTime - record.startTime));
+  put(record.tries);
+  put(fn.length);
+  out.set(fn, at);
+  at += fn.length;
+  put(worker.length);
+  out.set(worker, at);
+  at += worker.length;
+  out.set(value, at);
+  return out.subarray(0, at + value.length);
+}
+
+/**
+ * Reads what {@linkcode packResult} laid out.
+ *
+ * @throws {StreaqError} If the bytes are not such a record (another layout, or cut short).
+ */
+export function unpackResult(taskId: string, data: Uint8Array): PackedResult {
+  const bad = (why: string) =>
+    new StreaqError(`Cannot read the result of task ${taskId}: it is not a result record (${why})`);
+  if (data.length === 0 || (data[0] & 0xf0) !== VERSION) {
+    throw bad(`layout byte ${data[0] ?? "missing"}`);
+  }
+  let at = 1;
+  const get = () => {
+    const [n, next] = readVarint(data, at);
+    if (next < 0) throw bad("cut short");
+    at = next;
+    return n;
+  };
+  const text = () => {
+    const length = get();
+    if (at + length > data.length) throw bad("cut short");
+    try {
+      return decoder.decode(data.subarray(at, at += length));
+    } catch {
+      throw bad("a name that is not UTF-8");
+    }
+  };
+  const createdTime = get();
+  const enqueueTime = createdTime + unzigzag(get());
+  const startTime = enqueueTime + unzigzag(get());
+  const finishTime = startTime + unzigzag(get());
+  const tries = get();
+  const fnName = text();
+  const workerId = text();
+  return {
+    success: (data[0] & SUCCESS) !== 0,
+    fnName,
+    createdTime,
+    enqueueTime,
+    startTime,
+    finishTime,
+    tries,
+    workerId,
+    value: (data[0] & HAS_VALUE) !== 0 ? data.subarray(at) : undefined,
+  };
+}
+
+/** Writes a non-negative integer below 2^53, seven bits a byte; returns the next offset. */
+function writeVarint(out: Uint8Array, at: number, n: number): number {
+  let rest = Math.max(0, Math.floor(n));
+  while (rest >= 0x80) {
+    out[at++] = (rest % 0x80) | 0x80;
+    rest = Math.floor(rest / 0x80);
+  }
+  out[at++] = rest;
+  return at;
+}
+
+/** Reads a varint; the next offset is -1 when the data ends inside it. */
+function readVarint(data: Uint8Array, at: number): [number, number] {
+  let n = 0;
+  let scale = 1;
+  for (let i = at; i < data.length && i < at + 8; i++) {
+    n += (data[i] & 0x7f) * scale;
+    if ((data[i] & 0x80) === 0) return [n, i + 1];
+    scale *= 0x80;
+  }
+  return [0, -1];
+}
+
+/** Maps a signed integer to a non-negative one: 0, -1, 1, -2, ... to 0, 1, 2, 3, ... */
+function zigzag(n: number): number {
+  return n >= 0 ? 2 * n : -2 * n - 1;
+}
+
+function unzigzag(n: number): number {
+  return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
+}

@@ -1,0 +1,40 @@
+import assert from "node:assert/strict";
+import { packResult, unpackResult } from "../src/result_record.ts";
+
+const record = {
+  success: true,
+  fnName: "résumé",
+  createdTime: 1_764_871_234_567,
+  enqueueTime: 1_764_871_234_570,
+  // Another machine's clock, behind: the start comes "before" the enqueue.
+  startTime: 1_764_871_234_500,
+  finishTime: 1_764_871_299_999,
+  tries: 300,
+  workerId: "host-a/1234",
+};
+
+Deno.test("a result record keeps every field, times that go backwards included", () => {
+  const value = new TextEncoder().encode('{"answer":42}');
+  const unpacked = unpackResult("t1", packResult({ ...record, value }));
+  assert.deepEqual({ ...unpacked, value: undefined }, { ...record, value: undefined });
+  assert.deepEqual(unpacked.value, value);
+  assert.equal(unpackResult("t1", packResult({ ...record, success: false, value })).success, false);
+});
+
+Deno.test("a result without a value is stored without one, in a few dozen bytes", () => {
+  const packed = packResult({ ...record, fnName: "noop", workerId: "a1b2c3d4", value: undefined });
+  assert.equal(unpackResult("t1", packed).value, undefined);
+  // Redis keeps a string of up to 44 bytes in one allocation with its object; a result adds two
+  // envelope bytes to this.
+  assert.ok(packed.length <= 32, `${packed.length} bytes`);
+});
+
+Deno.test("bytes that are not a result record are refused with an error naming the task", () => {
+  const packed = packResult({ ...record, value: undefined });
+  for (const bad of [new Uint8Array(0), packed.subarray(0, 5), Uint8Array.of(0x7b, 0x22)]) {
+    assert.throws(
+      () => unpackResult("t-bad", bad),
+      /Cannot read the result of task t-bad: it is not a result record/,
+    );
+  }
+});
