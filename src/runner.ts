@@ -23,6 +23,7 @@ import {
 import { heartbeat, hostName } from "./heartbeat.ts";
 import { CONSUMER_GROUP } from "./keys.ts";
 import { MinuteMetrics } from "./metrics.ts";
+import { deliveryKey, PrefetchBuffer } from "./prefetch_buffer.ts";
 import { Scheduler } from "./promote.ts";
 import { Batcher } from "./_batch.ts";
 
@@ -50,14 +51,6 @@ interface Running {
   done: Promise<void>;
 }
 
-/**
- * Identifies a delivery within the worker. Entry ids are unique only within their stream: two
- * priorities' streams can hold the same id when tasks are enqueued in the same millisecond.
- */
-function deliveryKey(d: Pick<Delivery, "stream" | "messageId">): string {
-  return `${d.stream} ${d.messageId}`;
-}
-
 /** How long an abort request for a task not (yet) running here is remembered. */
 const RECENT_ABORT = 10_000;
 /** How long an idle fetch blocks before it looks again (reclaims, burst checks). */
@@ -71,7 +64,7 @@ export class Runner {
   readonly #client: Client;
   readonly #settings: RunSettings;
   readonly #running = new Map<string, Running>();
-  readonly #buffered: Delivery[] = [];
+  readonly #buffered: PrefetchBuffer;
   readonly #starter: Batcher<Delivery, StartAnswer>;
   readonly #scheduler: Scheduler;
   readonly #startedAt: number;
@@ -101,6 +94,7 @@ export class Runner {
     this.#client = env.client;
     this.#startedAt = env.client.now();
     this.#settings = settings;
+    this.#buffered = new PrefetchBuffer(env.client.prioritiesHighFirst);
     this.#starter = new Batcher((ds) => startDeliveries(this.#client, this.#env.workerId, ds));
     this.#scheduler = new Scheduler(this.#client, (e) => this.#redisError("promote", e));
     this.#metrics = new MinuteMetrics(env.counters);
@@ -264,8 +258,7 @@ export class Runner {
 
   /** Whether this worker already runs or buffers this delivery. */
   #holds(d: Delivery): boolean {
-    return this.#running.has(deliveryKey(d)) ||
-      this.#buffered.some((b) => b.messageId === d.messageId && b.stream === d.stream);
+    return this.#running.has(deliveryKey(d)) || this.#buffered.has(d);
   }
 
   #execute(d: Delivery): void {
@@ -308,7 +301,7 @@ export class Runner {
     const returned = this.#running.get(deliveryKey(d))?.controller.signal.aborted === false;
     const next = this.#stopping || !returned || this.#buffered.length === 0
       ? undefined
-      : this.#takeBuffered();
+      : this.#buffered.take();
     if (next) {
       // This task leaves the running tasks as the next one enters, so they never count more
       // than `concurrency`; its outcome is still written before the worker stops.
@@ -389,7 +382,7 @@ export class Runner {
       this.#settings.concurrency > this.#running.size && this.#buffered.length > 0 &&
       !this.#stopping
     ) {
-      const next = this.#takeBuffered();
+      const next = this.#buffered.take()!;
       this.#execute(asStarted(next));
       this.#starter.add(next).then(
         (answer) => this.#confirmStart(next, answer),
@@ -397,20 +390,6 @@ export class Runner {
       );
     }
     this.#capacity?.();
-  }
-
-  /** The buffered delivery of the highest priority, the oldest among equals. */
-  #takeBuffered(): Delivery {
-    const order = this.#client.prioritiesHighFirst;
-    let best = 0;
-    for (let i = 1; i < this.#buffered.length; i++) {
-      if (
-        order.indexOf(this.#buffered[i].priority) < order.indexOf(this.#buffered[best].priority)
-      ) {
-        best = i;
-      }
-    }
-    return this.#buffered.splice(best, 1)[0];
   }
 
   #onMessage(channel: string, message: string): void {
@@ -487,9 +466,7 @@ export class Runner {
           entry.controller.abort(new HandBack("another worker took the delivery over"));
         }
       }
-      for (let i = this.#buffered.length - 1; i >= 0; i--) {
-        if (beat.lost.has(deliveryKey(this.#buffered[i]))) this.#buffered.splice(i, 1);
-      }
+      this.#buffered.remove((d) => beat.lost.has(deliveryKey(d)));
       for (const id of beat.aborting) this.#abortRunning(id);
     } catch (error) {
       this.#redisError("heartbeat", error);
@@ -578,7 +555,7 @@ export class Runner {
     logger.info(`worker ${workerId} shutting down`);
     clearTimeout(this.#heartbeatTimer);
     await this.#starter.drain();
-    const buffered = this.#buffered.splice(0);
+    const buffered = this.#buffered.clear();
     await Promise.all(buffered.map((d) => completer.complete(d, { kind: "back", reason: "" })))
       .catch((e) => this.#redisError("hand back prefetched tasks", e));
     await this.#waitForRunning(this.#settings.gracePeriod);
