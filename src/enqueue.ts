@@ -8,6 +8,7 @@
  */
 
 import type { Buffer } from "node:buffer";
+import { setImmediate } from "node:timers";
 import type { Client } from "./client.ts";
 import { nextOccurrence } from "./crontab.ts";
 import { StreaqError } from "./errors.ts";
@@ -30,7 +31,8 @@ import { runScript, script, type ScriptArg } from "./_script.ts";
  *
  * KEYS: [1] delayed set, [2] schedules set
  * ARGV: [1] now (ms), [2] wake channel, [3] key prefix, then per task:
- *       [id, fn, payload, priority, due (ms, 0 = now), crontab ('' = none), time zone,
+ *       [id, fn, payload, priority, due (ms, 0 = now), links], where links is '' for a task
+ *       that neither repeats nor waits, else the JSON array [crontab ('' = none), time zone,
  *       dependency ids separated by spaces, mode ('', 'pipe' or 'else'), source task id]
  * Returns the number of tasks stored.
  */
@@ -39,12 +41,17 @@ export const ENQUEUE_SCRIPT = script(
   GRAPH_LUA + `
 local now, P = tonumber(ARGV[1]), ARGV[3]
 local stored, earliest = 0, nil
-for a = 4, #ARGV, 10 do
+for a = 4, #ARGV, 6 do
   local taskKey, stream, resultKey = P .. 'task:' .. ARGV[a], P .. 'stream:' .. ARGV[a + 3],
     P .. 'result:' .. ARGV[a]
-  local id, due, after = ARGV[a], tonumber(ARGV[a + 4]), ARGV[a + 7]
+  local id, due = ARGV[a], tonumber(ARGV[a + 4])
+  local crontab, tz, after, mode, source = '', '', '', '', ''
+  if ARGV[a + 5] ~= '' then
+    local links = cjson.decode(ARGV[a + 5])
+    crontab, tz, after, mode, source = links[1], links[2], links[3], links[4], links[5]
+  end
   if redis.call('EXISTS', taskKey, resultKey) == 0 then
-    if due <= now and after == '' and ARGV[a + 5] == '' then
+    if due <= now and after == '' and crontab == '' then
       -- The common case, a task to run now: one write for its hash, one for its stream.
       redis.call('HSET', taskKey, 'fn', ARGV[a + 1], 'data', ARGV[a + 2], 'pri', ARGV[a + 3],
         'ct', now, 'tries', 0, 'et', now)
@@ -52,17 +59,15 @@ for a = 4, #ARGV, 10 do
     else
       redis.call('HSET', taskKey, 'fn', ARGV[a + 1], 'data', ARGV[a + 2], 'pri', ARGV[a + 3],
         'ct', now, 'tries', 0)
-      if ARGV[a + 5] ~= '' then
-        redis.call('HSET', taskKey, 'cron', ARGV[a + 5], 'tz', ARGV[a + 6])
+      if crontab ~= '' then
+        redis.call('HSET', taskKey, 'cron', crontab, 'tz', tz)
         redis.call('SADD', KEYS[2], id)
       end
       if due > now then redis.call('HSET', taskKey, 'due', due, 'at', due) end
       local waits, settled = false, false
       if after ~= '' then
         redis.call('HSET', taskKey, 'after', after)
-        if ARGV[a + 8] ~= '' then
-          redis.call('HSET', taskKey, 'mode', ARGV[a + 8], 'src', ARGV[a + 9])
-        end
+        if mode ~= '' then redis.call('HSET', taskKey, 'mode', mode, 'src', source) end
         waits = linkDependencies(P, id, after)
         -- Linking can settle the task at once: a failed dependency, or a fallback passing on.
         settled = redis.call('HEXISTS', taskKey, 'depfail') == 1
@@ -314,14 +319,14 @@ export async function sendTasks(
   const all = inSendingOrder(tasks);
   // Every payload is encoded before anything is sent: a task whose arguments cannot be encoded
   // fails the batch before any of it is stored.
-  const payloads: Buffer[] = await Promise.all(
+  const payloads: (Buffer | string)[] = await Promise.all(
     all.map((t) => client.envelope.sealArgs(t.id, t.fnName, [...t.args])),
   );
   const now = client.now();
   const { keys } = client;
   const scriptKeys = [keys.delayed, keys.schedules];
   // One script call per BATCH tasks, each sent as soon as it is built: Redis stores one part
-  // while the next is being built, and the parts run in order, dependencies first.
+  // while the next is being built, and the parts run in the order sent, dependencies first.
   const parts: Promise<unknown>[] = [];
   for (let start = 0; start < all.length; start += BATCH) {
     const args: ScriptArg[] = [now, keys.wakeChannel, keys.prefix];
@@ -336,10 +341,17 @@ export async function sendTasks(
         : crontab
         ? nextOccurrence(crontab, client.timeZone, now)
         : 0;
-      args.push(task.id, task.fnName, payloads[i], priority, due, crontab, client.timeZone);
-      args.push(task.dependencies.join(" "), task.link ?? "", task.source?.id ?? "");
+      const after = task.dependencies.join(" ");
+      const links = crontab || after
+        ? JSON.stringify([crontab, client.timeZone, after, task.link ?? "", task.source?.id ?? ""])
+        : "";
+      args.push(task.id, task.fnName, payloads[i], priority, due, links);
     }
-    parts.push(runScript(client.redis, ENQUEUE_SCRIPT, scriptKeys, args));
+    const part = runScript(client.redis, ENQUEUE_SCRIPT, scriptKeys, args);
+    part.catch(() => {}); // read below, once every part is sent
+    parts.push(part);
+    // Let the event loop write this part to the socket before the next one is built.
+    if (start + BATCH < all.length) await new Promise((resolve) => setImmediate(resolve));
   }
   const sent = Promise.allSettled(parts).then((settled) => {
     for (const part of settled) if (part.status === "rejected") throw enqueueError(part.reason);

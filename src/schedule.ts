@@ -99,7 +99,7 @@ export async function registerCrons(
   const args: ScriptArg[] = [now, keys.wakeChannel];
   for (const cron of crons) {
     const id = cronTaskId(cron.name);
-    const payload: Buffer = await client.envelope.sealArgs(id, cron.name, []);
+    const payload = await client.envelope.sealArgs(id, cron.name, []);
     const due = nextOccurrence(cron.crontab, client.timeZone, now);
     args.push(id, cron.name, payload, cron.priority, cron.crontab, client.timeZone, due);
   }

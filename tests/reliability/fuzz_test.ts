@@ -58,8 +58,8 @@ class Poisoner {
   }
 
   /** A payload as a real enqueue would encode it. */
-  validPayload(id: string, n: number): Promise<Buffer> {
-    return this.q.client.client.envelope.sealArgs(id, "job", [{ n }]);
+  async validPayload(id: string, n: number): Promise<Buffer> {
+    return Buffer.from(await this.q.client.client.envelope.sealArgs(id, "job", [{ n }]));
   }
 
   /** Stores a task hash with `fields` (over the usual ones) and queues its id. */
