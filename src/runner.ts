@@ -287,8 +287,9 @@ export class Runner {
   }
 
   /**
-   * Writes a task's outcome and passes its slot to the next prefetched delivery, which runs at
-   * once while its start is written in the same call: the slot never waits for Redis.
+   * Writes a task's outcome and frees its slot at once: the next prefetched delivery runs in
+   * it while its start is written in the same call, or, with none buffered, the slot takes the
+   * next delivery to arrive. A slot never waits for Redis.
    */
   async #completeAndContinue(
     completer: Completer,
@@ -302,11 +303,13 @@ export class Runner {
     const next = this.#stopping || !returned || this.#buffered.length === 0
       ? undefined
       : this.#buffered.take();
-    if (next) {
+    if (returned && !this.#stopping) {
       // This task leaves the running tasks as the next one enters, so they never count more
-      // than `concurrency`; its outcome is still written before the worker stops.
+      // than `concurrency`; its outcome is still written before the worker stops (shutdown
+      // drains the completer).
       this.#running.delete(deliveryKey(d));
-      this.#execute(asStarted(next));
+      if (next) this.#execute(asStarted(next));
+      else this.#slotFreed();
     }
     // Refill the prefetch buffer in the same call, while this worker is busy.
     const refill = this.#stopping
