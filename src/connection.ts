@@ -219,6 +219,9 @@ interface SentCommand {
  * slow, down, reconnecting or failing over. ioredis's own `commandTimeout` does the same for a
  * single connection with a vaguer message, but not for a Cluster, which queues commands while
  * it has no healthy node and waits for as long as that lasts.
+ *
+ * One timer per connection, not one per command: commands are kept in sending order, which is
+ * also the order of their deadlines, and the timer wakes for the oldest one still unanswered.
  */
 function limitCommandTime(connection: Redis | Cluster, ms: number): void {
   const target = connection as unknown as {
@@ -226,18 +229,39 @@ function limitCommandTime(connection: Redis | Cluster, ms: number): void {
     status: string;
   };
   const send = target.sendCommand;
+  const deadlines = new Map<SentCommand, number>();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const arm = () => {
+    if (timer !== undefined || deadlines.size === 0) return;
+    const [, oldest] = deadlines.entries().next().value!;
+    timer = setTimeout(expire, Math.max(0, oldest - Date.now()));
+  };
+  const expire = () => {
+    timer = undefined;
+    const now = Date.now();
+    for (const [command, deadline] of deadlines) {
+      if (deadline > now) break;
+      deadlines.delete(command);
+      command.reject(
+        new StreaqError(
+          `Cannot run Redis command ${command.name.toUpperCase()} as Redis did not answer within ${ms} ms (option 'redisTimeout'); the connection is ${target.status}`,
+        ),
+      );
+    }
+    arm();
+  };
+  // A closed connection answers nothing more: its timer must not outlive it.
+  connection.on("end", () => {
+    clearTimeout(timer);
+    timer = undefined;
+  });
   target.sendCommand = function (command: SentCommand, ...rest: unknown[]) {
     if (!limited.has(command)) {
       limited.add(command);
-      const timer = setTimeout(() => {
-        command.reject(
-          new StreaqError(
-            `Cannot run Redis command ${command.name.toUpperCase()} as Redis did not answer within ${ms} ms (option 'redisTimeout'); the connection is ${target.status}`,
-          ),
-        );
-      }, ms);
-      const clear = () => clearTimeout(timer);
-      command.promise.then(clear, clear);
+      deadlines.set(command, Date.now() + ms);
+      const answered = () => deadlines.delete(command);
+      command.promise.then(answered, answered);
+      arm();
     }
     return send.call(this, command, ...rest);
   };
