@@ -42,11 +42,12 @@ import { runScript, script, type ScriptArg } from "./_script.ts";
  *       [6] key prefix, [7] number of deliveries, then per delivery: [priority, entry id,
  *       task id, kind, result or reason, ttl or due, unique lock key held ('' = none), next
  *       occurrence ('' = not repeating, 'stop' = repeating no more)], then [number of
- *       deliveries to start, number of deliveries to prefetch], then per delivery to start:
- *       [priority, entry id, task id]
+ *       deliveries to start, number of deliveries to prefetch, number of further deliveries
+ *       to claim and start at once (slots free now)], then per delivery to start: [priority,
+ *       entry id, task id]
  * Returns {per delivery 1 if applied, 0 if it was stale; per delivery to start, what
- * `startOwned` answered; the deliveries prefetched, as {stream index, entry id, task fields
- * read as in FETCH_SCRIPT}}.
+ * `startOwned` answered; the deliveries claimed, as {stream index, entry id, task fields as
+ * in FETCH_SCRIPT}, those to start at once first}.
  */
 export const COMPLETE_SCRIPT = script(
   "complete",
@@ -110,30 +111,34 @@ for i = 0, n - 1 do
 end
 if earliest ~= nil then redis.call('PUBLISH', ARGV[5], earliest) end
 local s = 8 + n * 8
-local prefix, m, refill = P .. 'task:', tonumber(ARGV[s]), tonumber(ARGV[s + 1])
+local prefix, m = P .. 'task:', tonumber(ARGV[s])
+local toStart = tonumber(ARGV[s + 2])
+local want = tonumber(ARGV[s + 1]) + toStart
 local started, prefetched = {}, {}
 for k = 0, m - 1 do
-  local b = s + 2 + k * 3
+  local b = s + 3 + k * 3
   table.insert(started, startOwned(prefix, KEYS[2], group, me, P .. 'stream:' .. ARGV[b],
     ARGV[b + 1], ARGV[b + 2]))
 end
--- Refill the prefetch buffer, highest priority first, so that a busy worker needs no separate
--- fetch. pcall: a stream whose consumer group is gone (a restarted Redis) must not stop the
--- completions above; the fetch loop re-creates the group.
+-- Claim deliveries for the slots free now and for the prefetch buffer, highest priority first,
+-- so that a busy worker needs no separate fetch. pcall: a stream whose consumer group is gone
+-- (a restarted Redis) must not stop the completions above; the fetch loop re-creates the group.
 local first = 4
 for i = first, #KEYS do
-  if refill <= 0 then break end
-  local read = redis.pcall('XREADGROUP', 'GROUP', group, me, 'COUNT', refill, 'STREAMS', KEYS[i], '>')
+  if want <= 0 then break end
+  local read = redis.pcall('XREADGROUP', 'GROUP', group, me, 'COUNT', want, 'STREAMS', KEYS[i], '>')
   if type(read) == 'table' and not read.err then
     for _, entry in ipairs(read[1][2]) do
       local id = entryTaskId(entry)
       if id then
-        table.insert(prefetched, {i - first + 1, entry[1], startTask(prefix, KEYS[2], me, id, false)})
+        table.insert(prefetched, {i - first + 1, entry[1],
+          startTask(prefix, KEYS[2], me, id, toStart > 0)})
+        toStart = toStart - 1
       else
         redis.call('XACK', KEYS[i], group, entry[1])
         redis.call('XDEL', KEYS[i], entry[1])
       end
-      refill = refill - 1
+      want = want - 1
     end
   end
 end
@@ -181,16 +186,22 @@ export class Completer {
   readonly #workerId: string;
   readonly #batcher: Batcher<Item, Completed>;
   readonly #onPrefetched: (deliveries: Delivery[]) => void;
+  readonly #freeSlots: () => number;
 
-  /** `onPrefetched` receives the deliveries a completion call prefetched (see `refill`). */
+  /**
+   * `onPrefetched` receives the deliveries a completion call claimed (see `refill`), started
+   * for the slots `freeSlots` counted when the call was sent, the rest only read.
+   */
   constructor(
     client: Client,
     workerId: string,
     onPrefetched: (deliveries: Delivery[]) => void = () => {},
+    freeSlots: () => number = () => 0,
   ) {
     this.#client = client;
     this.#workerId = workerId;
     this.#onPrefetched = onPrefetched;
+    this.#freeSlots = freeSlots;
     this.#batcher = new Batcher((items) => this.#write(items), 2);
   }
 
@@ -239,7 +250,9 @@ export class Completer {
     }
     const starts = items.filter((item) => item.next).map((item) => item.next!);
     const refill = Math.max(...items.map((item) => item.refill));
-    args.push(starts.length, refill);
+    // Slots free now are filled by this call too, but only while the worker is fetching more.
+    const startNow = refill > 0 ? Math.max(0, this.#freeSlots()) : 0;
+    args.push(starts.length, refill, startNow);
     for (const d of starts) args.push(d.priority, d.messageId, d.taskId);
     const priorities = this.#client.prioritiesHighFirst;
     if (refill > 0) scriptKeys.push(...priorities.map((p) => keys.stream(p)));

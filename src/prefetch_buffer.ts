@@ -1,7 +1,7 @@
 /**
- * The deliveries a worker has claimed and read ahead of a free slot, kept per priority so that
- * the next one to run (highest priority, oldest first) is found at once, however many a busy
- * worker holds.
+ * The deliveries a worker has claimed and read ahead of a free slot (and, rarely, started ones
+ * whose slot was taken while their fetch was in flight), kept per priority so that the next one
+ * to run (highest priority, oldest first) is found at once, however many a busy worker holds.
  *
  * @module
  */

@@ -82,7 +82,12 @@ export class Runner {
   #stopped = Promise.withResolvers<void>();
 
   constructor(env: Omit<ExecutionEnv, "completer">, settings: RunSettings) {
-    const completer = new Completer(env.client, env.workerId, (ds) => this.#prefetched(ds));
+    const completer = new Completer(
+      env.client,
+      env.workerId,
+      (ds) => this.#prefetched(ds),
+      () => this.#settings.concurrency - this.#running.size - this.#buffered.length,
+    );
     this.#env = {
       ...env,
       completer: {
@@ -249,9 +254,11 @@ export class Runner {
       logger.debug(`${d.fnName} (${d.taskId}) reclaimed while still held here: ignored`);
     } else if (d.started && this.#stopping) {
       this.#handBackUnrun(d);
-    } else if (d.started) {
+    } else if (d.started && this.#running.size < this.#settings.concurrency) {
       this.#execute(d);
     } else {
+      // A started delivery waits here too when its slot was taken while the fetch was in
+      // flight (by a prefetched one that arrived meanwhile): concurrency is never exceeded.
       this.#buffered.push(d);
     }
   }
@@ -316,8 +323,9 @@ export class Runner {
       ? 0
       : Math.max(0, this.#settings.prefetch - this.#buffered.length);
     // Queued before the next task can finish: its start is written before its outcome.
-    const done = await completer.complete(d, completion, lock, next, refill);
-    if (next) this.#confirmStart(next, done.next!);
+    const toStart = next && !next.started ? next : undefined;
+    const done = await completer.complete(d, completion, lock, toStart, refill);
+    if (toStart) this.#confirmStart(toStart, done.next!);
     return done;
   }
 
@@ -387,6 +395,7 @@ export class Runner {
     ) {
       const next = this.#buffered.take()!;
       this.#execute(asStarted(next));
+      if (next.started) continue;
       this.#starter.add(next).then(
         (answer) => this.#confirmStart(next, answer),
         (error) => this.#redisError("start", error),
