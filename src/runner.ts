@@ -158,7 +158,9 @@ export class Runner {
     while (!this.#stopping) {
       const free = concurrency - this.#running.size;
       const toStart = this.#buffered.length > 0 ? 0 : Math.max(0, free);
-      const toPrefetch = Math.max(0, prefetch - this.#buffered.length);
+      // Slots to fill come first: the tasks for them start sooner, and the loop goes round
+      // again for the prefetch while they run.
+      const toPrefetch = toStart > 0 ? 0 : Math.max(0, prefetch - this.#buffered.length);
       if (toStart + toPrefetch === 0) {
         await new Promise<void>((resolve) => (this.#capacity = resolve));
         this.#capacity = undefined;
