@@ -59,10 +59,11 @@ export interface Delivery {
 /**
  * Reads a task hash, and if `start` counts a try and marks it running; without `start` (a
  * prefetched delivery) it only reads, with the try it will be. Shared by the scripts that
- * fetch. Returns {id, started (1, or 2 for read only), fn, payload, priority, tries, created,
- * entered, previous run, last reason, aborting, crontab, time zone, scheduled time, dependency
- * failure, input, passthrough, source}, or {id, 0, false} when the hash is missing or
- * unreadable. {@linkcode startOwned} writes the start of a prefetched delivery later.
+ * fetch. Returns {id, started (1, or 2 for read only), fn, payload, nil (the priority is the
+ * stream's), tries, created, entered, previous run, last reason, aborting, crontab, time zone,
+ * scheduled time, dependency failure, input, passthrough, source}, with nil (false) for an
+ * absent field, or {id, 0, false} when the hash is missing or unreadable. {@linkcode startOwned}
+ * writes the start of a prefetched delivery later.
  */
 export const START_LUA = `
 -- Whether any abort is pending at all: one SCARD per call spares a SISMEMBER per task.
@@ -77,9 +78,12 @@ local function startTask(prefix, abortingKey, me, id, start)
   local tries = math.floor(tonumber(f[4]) or 0) + 1
   if start then redis.call('HSET', key, 'tries', tries, 'run', me) end
   local aborting = anyAborting and redis.call('SISMEMBER', abortingKey, id) or 0
-  return {id, start and 1 or 2, f[1], f[2], f[3], tries, f[5], f[6] or f[5], f[7] or '',
-    f[8] or '', aborting, f[9] or '', f[10] or '', f[11] or 0,
-    f[12] or '', f[13] or '', f[14] and 1 or 0, f[15] or ''}
+  -- Times as numbers and absent fields as nil (false): the client allocates a buffer for every
+  -- string in the reply, and most of these fields are usually empty.
+  local created = tonumber(f[5]) or 0
+  return {id, start and 1 or 2, f[1], f[2], false, tries, created, tonumber(f[6]) or created,
+    f[7] or false, f[8] or false, aborting, f[9] or false, f[10] or false, tonumber(f[11]) or 0,
+    f[12] or false, f[13] or false, f[14] and 1 or 0, f[15] or false}
 end
 
 -- The task id of a stream entry, or nil for an entry without one, which can never run.
