@@ -67,7 +67,9 @@ export class ResultWaiter {
     } finally {
       signal.removeEventListener("abort", onAbort);
       this.#removeRecheck(recheck);
-      await this.#unsubscribe(channel, listener);
+      // Not awaited: the result is here, and a later SUBSCRIBE to the same channel is sent
+      // after this UNSUBSCRIBE on the same connection, so it cannot be undone by it.
+      this.#unsubscribe(channel, listener);
     }
   }
 
@@ -108,13 +110,16 @@ export class ResultWaiter {
     await entry.ready;
   }
 
-  async #unsubscribe(channel: string, listener: Listener): Promise<void> {
+  #unsubscribe(channel: string, listener: Listener): void {
     const entry = this.#listeners.get(channel);
     if (!entry) return;
     entry.listeners.delete(listener);
     if (entry.listeners.size === 0) {
       this.#listeners.delete(channel);
-      if (this.#subscriber?.status === "ready") await this.#subscriber.unsubscribe(channel);
+      // A failed UNSUBSCRIBE leaves a channel nobody listens to; messages on it are ignored.
+      if (this.#subscriber?.status === "ready") {
+        this.#subscriber.unsubscribe(channel).catch(() => {});
+      }
     }
   }
 
