@@ -30,10 +30,11 @@ export interface Delivery {
   readonly tries: number;
   readonly createdTime: number;
   readonly enqueueTime: number;
-  /** True once the try is counted and the task marked running. */
+  /**
+   * True once the try is counted and the task marked running; false for a delivery claimed and
+   * read ahead of a free slot (prefetched), whose start is not written yet.
+   */
   readonly started: boolean;
-  /** Claimed and read ahead of a free slot: its start is not written yet. */
-  readonly prefetched: boolean;
   /** The worker whose earlier try never finished (it died or lost its delivery), if any. */
   readonly previousRun: string;
   /** Why the previous try did not finish, when it was retried or handed back. */
@@ -72,18 +73,18 @@ local function startTask(prefix, abortingKey, me, id, start)
   local key = prefix .. id
   -- pcall, and no HINCRBY: a key of another type, or a try count that is not a number, makes
   -- that task unusable (it is dropped, or counts from 0), not the whole fetch fail again and again.
-  local f = redis.pcall('HMGET', key, 'fn', 'data', 'pri', 'tries', 'ct', 'et', 'run', 'last',
-    'cron', 'tz', 'at', 'depfail', 'input', 'pass', 'src')
+  local f = redis.pcall('HMGET', key, 'fn', 'data', 'tries', 'ct', 'et', 'run', 'last', 'cron',
+    'tz', 'at', 'depfail', 'input', 'pass', 'src')
   if f.err or not f[1] then return {id, 0, false} end
-  local tries = math.floor(tonumber(f[4]) or 0) + 1
+  local tries = math.floor(tonumber(f[3]) or 0) + 1
   if start then redis.call('HSET', key, 'tries', tries, 'run', me) end
   local aborting = anyAborting and redis.call('SISMEMBER', abortingKey, id) or 0
   -- Times as numbers and absent fields as nil (false): the client allocates a buffer for every
   -- string in the reply, and most of these fields are usually empty.
-  local created = tonumber(f[5]) or 0
-  return {id, start and 1 or 2, f[1], f[2], false, tries, created, tonumber(f[6]) or created,
-    f[7] or false, f[8] or false, aborting, f[9] or false, f[10] or false, tonumber(f[11]) or 0,
-    f[12] or false, f[13] or false, f[14] and 1 or 0, f[15] or false}
+  local created = tonumber(f[4]) or 0
+  return {id, start and 1 or 2, f[1], f[2], false, tries, created, tonumber(f[5]) or created,
+    f[6] or false, f[7] or false, aborting, f[8] or false, f[9] or false, tonumber(f[10]) or 0,
+    f[11] or false, f[12] or false, f[13] and 1 or 0, f[14] or false}
 end
 
 -- The task id of a stream entry, or nil for an entry without one, which can never run.
@@ -265,7 +266,7 @@ export function toStartAnswer(reply: unknown[]): StartAnswer {
 
 /** A prefetched delivery as it runs: started, with the try its start counts. */
 export function asStarted(d: Delivery): Delivery {
-  return { ...d, started: true, prefetched: false };
+  return { ...d, started: true };
 }
 
 /** Writes the start of prefetched deliveries; answers per delivery, in order. */
@@ -322,7 +323,6 @@ export function toDelivery(
     createdTime: Number(created ?? 0),
     enqueueTime: Number(entered ?? created ?? 0),
     started: started === 1,
-    prefetched: started === 2,
     previousRun: String(previous ?? ""),
     lastReason: String(last ?? ""),
     aborting: aborting === 1,

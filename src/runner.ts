@@ -247,7 +247,7 @@ export class Runner {
     const { logger } = this.#env;
     if (!d.taskId) {
       logger.warn(`dropped stream entry ${d.messageId} of ${d.stream}: it has no task id`);
-    } else if (!d.fnName && !d.prefetched) {
+    } else if (!d.fnName) {
       logger.warn(`dropped stream entry ${d.messageId}: task ${d.taskId} has no stored data`);
       this.#env.completer.complete(d, { kind: "drop" }).catch((e) => this.#redisError("drop", e));
     } else if (this.#holds(d)) {
