@@ -1,33 +1,84 @@
 /**
  * Calling Lua scripts. Each script is declared next to the TypeScript function that calls it,
- * as a constant with a header comment listing its KEYS and ARGV; this helper registers it on a
- * connection once (ioredis then runs it by EVALSHA, loading it on NOSCRIPT) and calls it.
+ * as a constant with a header comment listing its KEYS and ARGV; {@linkcode runScript} calls it
+ * by EVALSHA, on a connection or in a pipeline.
+ *
+ * The calls bypass ioredis's own script commands for the encoding only (see `_resp.ts`): the
+ * command is still an ioredis command, so it is routed, timed out, retried and answered as any
+ * other. Loading follows ioredis too: the first call of a script on a socket sends its source by
+ * EVAL, later ones its hash, and a hash Redis does not know (after SCRIPT FLUSH or a failover)
+ * is sent again with the source.
  *
  * @module
  */
 
 import type { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
+import { Command } from "ioredis";
 import type { ChainableCommander, Redis } from "ioredis";
+import { type CommandArg, encodeCommand } from "./_resp.ts";
 
-/** A Lua script and the name it is registered under. */
+/** A Lua script, with the hash Redis knows it by. */
 export interface Script {
   readonly name: string;
   readonly lua: string;
+  readonly sha: string;
+  /** The sockets it was sent on by EVAL: Redis caches it for those, until told otherwise. */
+  readonly loadedOn: WeakSet<object>;
 }
 
-/** Declares a script; `name` must be unique among streaq's scripts. */
+/** Declares a script; `name` says which one it is in errors and logs. */
 export function script(name: string, lua: string): Script {
-  return { name: `streaq_${name}`, lua };
+  const sha = createHash("sha1").update(lua).digest("hex");
+  return { name: `streaq_${name}`, lua, sha, loadedOn: new WeakSet() };
 }
 
 /** An argument of a script: strings and numbers, or bytes for encoded payloads. */
-export type ScriptArg = string | number | Buffer;
+export type ScriptArg = CommandArg;
 
-type Caller = (...args: ScriptArg[]) => Promise<unknown>;
+/** An EVALSHA of one of streaq's scripts, sent as EVAL on a socket that has not seen it. */
+class ScriptCommand extends Command {
+  readonly #script: Script;
+
+  constructor(s: Script, keys: readonly string[], args: readonly ScriptArg[], binary: boolean) {
+    // ioredis flattens nested arrays of arguments: a flat list is passed as it is.
+    super("evalsha", [s.sha, keys.length, ...keys, ...args] as string[], {
+      replyEncoding: binary ? null : "utf8",
+    });
+    this.#script = s;
+  }
+
+  override toWritable(socket: object): string | Buffer {
+    const { lua, sha, loadedOn } = this.#script;
+    if (!loadedOn.has(socket)) {
+      loadedOn.add(socket);
+      this.name = "eval";
+      this.args[0] = lua;
+    } else if (this.name === "eval") {
+      // Written again (a reconnection or a redirection) on a socket that has it now.
+      this.name = "evalsha";
+      this.args[0] = sha;
+    }
+    const reject = this.reject;
+    this.reject = (error: Error) => {
+      if (isNoScript(error)) loadedOn.delete(socket);
+      reject.call(this, error);
+    };
+    return encodeCommand(this.name, this.args as CommandArg[]);
+  }
+}
+
+/** What sends commands: a connection, or a pipeline (which knows its connection). */
+type Target = (Redis | ChainableCommander) & {
+  sendCommand(command: Command): unknown;
+  readonly isPipeline?: boolean;
+  readonly redis?: Redis;
+};
 
 /**
  * Runs `s` with `keys` and `args` on a connection or in a pipeline. With `binary`, strings in
- * the reply come back as Buffers (for replies holding payloads).
+ * the reply come back as Buffers (for replies holding payloads). In a pipeline the answer also
+ * comes in the pipeline's replies, in its place.
  */
 export function runScript(
   target: Redis | ChainableCommander,
@@ -36,19 +87,20 @@ export function runScript(
   args: readonly ScriptArg[],
   binary = false,
 ): Promise<unknown> {
-  const redis = target as unknown as Redis & Record<string, Caller>;
-  if (typeof redis[s.name] !== "function") {
-    // Pipelines carry the commands of the connection they came from; a pipeline can only
-    // miss a script if its connection did, which defineScripts() prevents.
-    redis.defineCommand(s.name, { lua: s.lua });
-  }
-  return redis[binary ? `${s.name}Buffer` : s.name](keys.length, ...keys, ...args);
+  const t = target as Target;
+  const command = new ScriptCommand(s, keys, args, binary);
+  // Replaced before sending, so that a pipeline, which reads this promise, gets the answer of
+  // the call sent again if the first one found the script unknown.
+  command.promise = command.promise.catch((error: Error) => {
+    if (!isNoScript(error)) throw error;
+    const again = new ScriptCommand(s, keys, args, binary);
+    (t.isPipeline ? t.redis! as Target : t).sendCommand(again);
+    return again.promise;
+  });
+  t.sendCommand(command);
+  return command.promise;
 }
 
-/** Registers scripts on a connection so that pipelines made from it can call them. */
-export function defineScripts(redis: Redis, scripts: readonly Script[]): void {
-  const commands = redis as unknown as Record<string, unknown>;
-  for (const s of scripts) {
-    if (typeof commands[s.name] !== "function") redis.defineCommand(s.name, { lua: s.lua });
-  }
+function isNoScript(error: unknown): boolean {
+  return error instanceof Error && error.message.includes("NOSCRIPT");
 }

@@ -12,7 +12,6 @@ import type { Envelope } from "./envelope.ts";
 import { Keys } from "./keys.ts";
 import type { WorkerLogger } from "./logger.ts";
 import { ResultWaiter } from "./result_waiter.ts";
-import type { Script } from "./_script.ts";
 
 /** How long results are kept when the task does not say: five minutes. */
 export const DEFAULT_RESULT_TTL = 300_000;
@@ -38,10 +37,9 @@ export class Client {
     readonly envelope: Envelope,
     readonly logger: WorkerLogger,
     connection: ConnectionOptions,
-    scripts: readonly Script[],
   ) {
     this.keys = new Keys(queueName);
-    this.connections = new ConnectionFactory(connection, scripts, logger);
+    this.connections = new ConnectionFactory(connection, logger);
     this.waiter = new ResultWaiter(() => this.connections.open());
   }
 

@@ -12,7 +12,6 @@
  */
 
 import { Cluster, Redis, type RedisOptions } from "ioredis";
-import { defineScripts, type Script } from "./_script.ts";
 import { DEFAULT_REDIS_TIMEOUT, type RedisClusterOptions } from "./connection_options.ts";
 import type { RedisSentinelOptions } from "./connection_options.ts";
 import { StreaqError } from "./errors.ts";
@@ -59,14 +58,12 @@ export interface ConnectionLog {
 /** Opens connections to one Redis with the same options, and knows which ones it owns. */
 export class ConnectionFactory {
   readonly #options: ConnectionOptions;
-  readonly #scripts: readonly Script[];
   readonly #log: ConnectionLog;
   readonly #owned = new Set<Redis>();
   #main: Redis | undefined;
 
-  constructor(options: ConnectionOptions, scripts: readonly Script[], log: ConnectionLog) {
+  constructor(options: ConnectionOptions, log: ConnectionLog) {
     this.#options = options;
-    this.#scripts = scripts;
     this.#log = log;
   }
 
@@ -75,7 +72,6 @@ export class ConnectionFactory {
     if (!this.#main) {
       if (this.#options.redis) {
         this.#main = asRedis(this.#options.redis);
-        defineScripts(this.#main, this.#scripts);
       } else {
         this.#main = this.open("commands");
       }
@@ -89,7 +85,6 @@ export class ConnectionFactory {
    */
   open(purpose: ConnectionPurpose = "subscriber"): Redis {
     const connection = this.#create(purpose);
-    defineScripts(connection, this.#scripts);
     this.#watch(connection, purpose);
     this.#owned.add(connection);
     connection.once("end", () => {

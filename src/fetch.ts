@@ -22,6 +22,8 @@ export interface Delivery {
   readonly priority: string;
   /** The stream entry id; owning it is what entitles this worker to finish the task. */
   readonly messageId: string;
+  /** Identifies the delivery within the worker: {@linkcode deliveryKey} of the two above. */
+  readonly key: string;
   readonly taskId: string;
   /** Empty when the task hash is missing (the entry is dropped). */
   readonly fnName: string;
@@ -286,6 +288,14 @@ export async function startDeliveries(
   return replies.map(toStartAnswer);
 }
 
+/**
+ * Identifies a delivery within the worker. Entry ids are unique only within their stream: two
+ * priorities' streams can hold the same id when tasks are enqueued in the same millisecond.
+ */
+export function deliveryKey(stream: string, messageId: string): string {
+  return `${stream} ${messageId}`;
+}
+
 export function toDelivery(
   stream: string,
   priority: string,
@@ -316,6 +326,7 @@ export function toDelivery(
     stream,
     priority,
     messageId,
+    key: deliveryKey(stream, messageId),
     taskId: String(id ?? ""),
     fnName: fn ? String(fn) : "",
     payload: (payload as Buffer | null) ?? null,

@@ -8,6 +8,7 @@
  */
 
 import type { Client } from "./client.ts";
+import { deliveryKey } from "./fetch.ts";
 import { CONSUMER_GROUP } from "./keys.ts";
 import { runScript, script } from "./_script.ts";
 
@@ -83,7 +84,7 @@ export async function heartbeat(
   const lost = new Set<string>();
   const streams = [...held.keys()];
   for (let i = 0; i < streams.length; i++) {
-    for (const id of replies[i][1] as string[]) lost.add(`${streams[i]} ${id}`);
+    for (const id of replies[i][1] as string[]) lost.add(deliveryKey(streams[i], id));
   }
   const aborting = new Set<string>();
   if (runningTaskIds.length > 0) {

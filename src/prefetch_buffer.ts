@@ -8,14 +8,6 @@
 
 import type { Delivery } from "./fetch.ts";
 
-/**
- * Identifies a delivery within the worker. Entry ids are unique only within their stream: two
- * priorities' streams can hold the same id when tasks are enqueued in the same millisecond.
- */
-export function deliveryKey(d: Pick<Delivery, "stream" | "messageId">): string {
-  return `${d.stream} ${d.messageId}`;
-}
-
 /** Prefetched deliveries, taken highest priority first and oldest first within a priority. */
 export class PrefetchBuffer {
   /** One queue per priority, highest first; a queue's head is at `#heads[i]`. */
@@ -39,12 +31,12 @@ export class PrefetchBuffer {
   /** Holds a delivery after those of its priority. */
   push(d: Delivery): void {
     this.#queues[this.#rank.get(d.priority) ?? this.#queues.length - 1].push(d);
-    this.#keys.add(deliveryKey(d));
+    this.#keys.add(d.key);
   }
 
   /** Whether this delivery is held. */
-  has(d: Pick<Delivery, "stream" | "messageId">): boolean {
-    return this.#keys.has(deliveryKey(d));
+  has(d: Pick<Delivery, "key">): boolean {
+    return this.#keys.has(d.key);
   }
 
   /** Takes the delivery to run next, if any. */
@@ -58,7 +50,7 @@ export class PrefetchBuffer {
         queue.splice(0, this.#heads[i]);
         this.#heads[i] = 0;
       }
-      this.#keys.delete(deliveryKey(d));
+      this.#keys.delete(d.key);
       return d;
     }
     return undefined;

@@ -28,10 +28,26 @@ export interface PackedResult extends Omit<ResultRecord, "value" | "taskId"> {
   readonly value: Uint8Array | undefined;
 }
 
+/**
+ * Function names and worker ids, encoded: a worker writes the same few for every result, and
+ * an encoding is a call into the runtime. Bounded, should names come from elsewhere.
+ */
+const names = new Map<string, Uint8Array>();
+
+function nameBytes(name: string): Uint8Array {
+  let bytes = names.get(name);
+  if (!bytes) {
+    if (names.size >= 1_000) names.clear();
+    bytes = encoder.encode(name);
+    names.set(name, bytes);
+  }
+  return bytes;
+}
+
 /** Lays out a record with its encoded value (undefined: no value). */
 export function packResult(record: PackedResult): Uint8Array {
-  const fn = encoder.encode(record.fnName);
-  const worker = encoder.encode(record.workerId);
+  const fn = nameBytes(record.fnName);
+  const worker = nameBytes(record.workerId);
   const value = record.value ?? new Uint8Array(0);
   const out = new Uint8Array(1 + 5 * 10 + 2 * 5 + fn.length + worker.length + value.length);
   let at = 0;

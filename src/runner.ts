@@ -23,7 +23,7 @@ import {
 import { heartbeat, hostName } from "./heartbeat.ts";
 import { CONSUMER_GROUP } from "./keys.ts";
 import { MinuteMetrics } from "./metrics.ts";
-import { deliveryKey, PrefetchBuffer } from "./prefetch_buffer.ts";
+import { PrefetchBuffer } from "./prefetch_buffer.ts";
 import { Scheduler } from "./promote.ts";
 import { Batcher } from "./_batch.ts";
 
@@ -267,7 +267,7 @@ export class Runner {
 
   /** Whether this worker already runs or buffers this delivery. */
   #holds(d: Delivery): boolean {
-    return this.#running.has(deliveryKey(d)) || this.#buffered.has(d);
+    return this.#running.has(d.key) || this.#buffered.has(d);
   }
 
   #execute(d: Delivery): void {
@@ -278,7 +278,7 @@ export class Runner {
       outcome: Promise.resolve(),
       done: Promise.resolve(),
     };
-    this.#running.set(deliveryKey(d), entry);
+    this.#running.set(d.key, entry);
     if (this.#recentAborts.delete(d.taskId)) this.#cancel(entry);
     const executed = execute(this.#env, d, entry.controller);
     entry.outcome = executed.catch(() => {});
@@ -290,7 +290,7 @@ export class Runner {
       })
       .catch((error) => this.#redisError(`finish ${d.fnName} (${d.taskId})`, error))
       .finally(() => {
-        this.#running.delete(deliveryKey(d));
+        this.#running.delete(d.key);
         this.#slotFreed();
       });
   }
@@ -308,7 +308,7 @@ export class Runner {
   ): Promise<Completed> {
     // Only a task whose function returned frees its slot now: after an abort or a timeout the
     // function may still be running, and keeps its slot until it settles (see #untilSettled).
-    const returned = this.#running.get(deliveryKey(d))?.controller.signal.aborted === false;
+    const returned = this.#running.get(d.key)?.controller.signal.aborted === false;
     const next = this.#stopping || !returned || this.#buffered.length === 0
       ? undefined
       : this.#buffered.take();
@@ -316,7 +316,7 @@ export class Runner {
       // This task leaves the running tasks as the next one enters, so they never count more
       // than `concurrency`; its outcome is still written before the worker stops (shutdown
       // drains the completer).
-      this.#running.delete(deliveryKey(d));
+      this.#running.delete(d.key);
       if (next) this.#execute(asStarted(next));
       else this.#slotFreed();
     }
@@ -349,7 +349,7 @@ export class Runner {
    * outcome is written already: its start came after it.
    */
   #confirmStart(d: Delivery, answer: StartAnswer): void {
-    const entry = this.#running.get(deliveryKey(d));
+    const entry = this.#running.get(d.key);
     if (!entry || entry.written || answer === "started" || answer === "missing") return;
     if (answer === "aborting") {
       this.#cancel(entry);
@@ -476,11 +476,11 @@ export class Runner {
         this.#settings.idleTimeout * 2,
       );
       for (const entry of this.#running.values()) {
-        if (beat.lost.has(deliveryKey(entry.delivery)) && !entry.controller.signal.aborted) {
+        if (beat.lost.has(entry.delivery.key) && !entry.controller.signal.aborted) {
           entry.controller.abort(new HandBack("another worker took the delivery over"));
         }
       }
-      this.#buffered.remove((d) => beat.lost.has(deliveryKey(d)));
+      this.#buffered.remove((d) => beat.lost.has(d.key));
       for (const id of beat.aborting) this.#abortRunning(id);
     } catch (error) {
       this.#redisError("heartbeat", error);

@@ -32,7 +32,6 @@ import {
   type TaskOptions,
   type WorkerOptions,
 } from "./options.ts";
-import { SCRIPTS } from "./scripts.ts";
 import { checkCrontab, nextOccurrence } from "./crontab.ts";
 import {
   type CronRegistration,
@@ -158,7 +157,6 @@ export class Worker<Context = undefined> {
         cluster: options.cluster,
         redisTimeout: options.redisTimeout,
       },
-      SCRIPTS,
     );
     // A registered ttl of null means "forever": it must not fall back to the default.
     this.client.resultTtl = (name) => {

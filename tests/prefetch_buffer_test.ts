@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
-import type { Delivery } from "../src/fetch.ts";
+import { type Delivery, deliveryKey } from "../src/fetch.ts";
 import { PrefetchBuffer } from "../src/prefetch_buffer.ts";
 
 function delivery(priority: string, messageId: string): Delivery {
-  return { stream: `s:${priority}`, priority, messageId, taskId: messageId } as Delivery;
+  const stream = `s:${priority}`;
+  const key = deliveryKey(stream, messageId);
+  return { stream, priority, messageId, key, taskId: messageId } as Delivery;
 }
 
 Deno.test("the prefetch buffer gives the highest priority first, oldest first within one", () => {
