@@ -133,13 +133,12 @@ export class Envelope {
       ...fields,
       value: typeof encoded === "string" ? encoder.encode(encoded) : encoded,
     });
-    const sealed = await this.#sealData(`${record.taskId}\nresult`, data, isString);
     const ended = record.success
       ? ENDED.success
       : record.value instanceof StreaqCancelled
       ? ENDED.cancelled
       : ENDED.failure;
-    return Buffer.concat([Buffer.from(ended), sealed]);
+    return await this.#sealData(`${record.taskId}\nresult`, data, isString, ended.charCodeAt(0));
   }
 
   async #seal(context: string, encoded: Encoded): Promise<Buffer> {
@@ -147,18 +146,28 @@ export class Envelope {
     return await this.#sealData(context, isString ? encoder.encode(encoded) : encoded, isString);
   }
 
-  /** Wraps data in an envelope; `isString` says the codec's encoding is text. */
-  async #sealData(context: string, data: Uint8Array, isString: boolean): Promise<Buffer> {
+  /**
+   * Wraps data in an envelope; `isString` says the codec's encoding is text. A `lead` byte goes
+   * in front of the envelope (a result's ending), in the same allocation.
+   */
+  async #sealData(
+    context: string,
+    data: Uint8Array,
+    isString: boolean,
+    lead?: number,
+  ): Promise<Buffer> {
     let kind = isString ? STRING : BINARY;
     let signature: Uint8Array | undefined;
     if (this.#signer) {
       kind -= SIGNED;
       signature = await this.#signer.sign(context, data);
     }
-    const out = Buffer.allocUnsafe(1 + (signature?.byteLength ?? 0) + data.byteLength);
-    out[0] = kind;
-    if (signature) out.set(signature, 1);
-    out.set(data, 1 + (signature?.byteLength ?? 0));
+    const at = lead === undefined ? 0 : 1;
+    const out = Buffer.allocUnsafe(at + 1 + (signature?.byteLength ?? 0) + data.byteLength);
+    if (lead !== undefined) out[0] = lead;
+    out[at] = kind;
+    if (signature) out.set(signature, at + 1);
+    out.set(data, at + 1 + (signature?.byteLength ?? 0));
     return out;
   }
 
