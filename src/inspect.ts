@@ -125,14 +125,27 @@ export async function resultById<R>(
 ): Promise<TaskResult<R>> {
   const { timeout, signal: given } = options;
   checkDuration("wait for a result", "timeout", timeout);
-  const signals = [given, timeout === undefined ? undefined : AbortSignal.timeout(timeout)]
-    .filter((s) => s !== undefined);
-  const signal = signals.length ? AbortSignal.any(signals) : new AbortController().signal;
-  const blob = await client.waiter.wait(
-    client.keys.doneChannel(id),
-    () => client.redis.getBuffer(client.keys.result(id)),
-    signal,
-  );
+  // A timer of our own, cleared as soon as the result is here: AbortSignal.timeout() would keep
+  // its timer and signal (and AbortSignal.any() its links) alive for the whole timeout, so that
+  // a server waiting for many results with a long timeout held every one of them that long.
+  const stop = new AbortController();
+  const onGiven = () => stop.abort();
+  given?.addEventListener("abort", onGiven, { once: true });
+  if (given?.aborted) stop.abort();
+  const timer = timeout === undefined ? undefined : setTimeout(() => stop.abort(), timeout);
+  // Like AbortSignal.timeout(), the wait alone does not keep the process alive.
+  if (timer !== undefined) Deno.unrefTimer(timer);
+  let blob;
+  try {
+    blob = await client.waiter.wait(
+      client.keys.doneChannel(id),
+      () => client.redis.getBuffer(client.keys.result(id)),
+      stop.signal,
+    );
+  } finally {
+    clearTimeout(timer);
+    given?.removeEventListener("abort", onGiven);
+  }
   if (!blob) {
     if (given?.aborted) throw given.reason;
     throw new DOMException(
