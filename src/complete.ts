@@ -11,7 +11,14 @@ import type { Buffer } from "node:buffer";
 import type { Client } from "./client.ts";
 import { CONSUMER_GROUP } from "./keys.ts";
 import { GRAPH_LUA } from "./graph.ts";
-import { type Delivery, START_LUA, type StartAnswer, toDelivery, toStartAnswer } from "./fetch.ts";
+import {
+  type Delivery,
+  START_LUA,
+  type StartAnswer,
+  startArg,
+  toDelivery,
+  toStartAnswer,
+} from "./fetch.ts";
 import { Batcher } from "./_batch.ts";
 import { runScript, script, type ScriptArg } from "./_script.ts";
 
@@ -44,7 +51,7 @@ import { runScript, script, type ScriptArg } from "./_script.ts";
  *       occurrence ('' = not repeating, 'stop' = repeating no more)], then [number of
  *       deliveries to start, number of deliveries to prefetch, number of further deliveries
  *       to claim and start at once (slots free now)], then per delivery to start: [priority,
- *       entry id, task id]
+ *       entry id, task id, try count if fresh else '0' (see `startArg` in src/fetch.ts)]
  * Returns {per delivery 1 if applied, 0 if it was stale; per delivery to start, what
  * `startOwned` answered; the deliveries claimed, as {stream index, entry id, task fields as
  * in FETCH_SCRIPT}, those to start at once first}.
@@ -131,9 +138,9 @@ local toStart = tonumber(ARGV[s + 2])
 local want = tonumber(ARGV[s + 1]) + toStart
 local started, prefetched = {}, {}
 for k = 0, m - 1 do
-  local b = s + 3 + k * 3
+  local b = s + 3 + k * 4
   table.insert(started, startOwned(prefix, KEYS[2], group, me, P .. 'stream:' .. ARGV[b],
-    ARGV[b + 1], ARGV[b + 2]))
+    ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]))
 end
 -- Claim deliveries for the slots free now and for the prefetch buffer, highest priority first,
 -- so that a busy worker needs no separate fetch. pcall: a stream whose consumer group is gone
@@ -268,9 +275,10 @@ export class Completer {
     // Slots free now are filled by this call too, but only while the worker is fetching more.
     const startNow = refill > 0 ? Math.max(0, this.#freeSlots()) : 0;
     args.push(starts.length, refill, startNow);
-    for (const d of starts) args.push(d.priority, d.messageId, d.taskId);
+    for (const d of starts) args.push(d.priority, d.messageId, d.taskId, startArg(d));
     const priorities = this.#client.prioritiesHighFirst;
     if (refill > 0) scriptKeys.push(...priorities.map((p) => keys.stream(p)));
+    const sent = performance.now();
     const [applied, started, prefetched] = await runScript(
       this.#client.redis,
       COMPLETE_SCRIPT,
@@ -286,6 +294,7 @@ export class Completer {
             priorities[index - 1],
             String(messageId),
             fields,
+            sent,
           )
         ),
       );

@@ -24,6 +24,8 @@ export interface Delivery {
   readonly messageId: string;
   /** Identifies the delivery within the worker: {@linkcode deliveryKey} of the two above. */
   readonly key: string;
+  /** When the call that claimed it was sent (`performance.now()`). */
+  readonly claimedAt: number;
   readonly taskId: string;
   /** Empty when the task hash is missing (the entry is dropped). */
   readonly fnName: string;
@@ -102,11 +104,17 @@ end
 -- Writes the start of a prefetched delivery (read by startTask, and maybe running already):
 -- counts the try and marks it running if this worker still holds it. Returns {id, 1, aborting},
 -- {id, -1} when another worker took it over (or it is finished already), or {id, 0} when its
--- hash is gone.
-local function startOwned(prefix, abortingKey, group, me, stream, msg, id)
+-- hash is gone. A fresh delivery (fresh: its try count, else '0') was claimed too recently for
+-- any worker to have taken it over (see FRESH_CLAIM), and its try count was read with it: its
+-- start is one write.
+local function startOwned(prefix, abortingKey, group, me, stream, msg, id, fresh)
+  local key = prefix .. id
+  if fresh ~= '0' then
+    redis.call('HSET', key, 'tries', fresh, 'run', me)
+    return {id, 1, anyAborting and redis.call('SISMEMBER', abortingKey, id) or 0}
+  end
   local pending = redis.call('XPENDING', stream, group, msg, msg, 1)
   if not (pending[1] and pending[1][2] == me) then return {id, -1} end
-  local key = prefix .. id
   local tries = redis.pcall('HGET', key, 'tries')
   if type(tries) ~= 'string' then return {id, 0} end
   redis.call('HSET', key, 'tries', math.floor(tonumber(tries) or 0) + 1, 'run', me)
@@ -188,7 +196,8 @@ return {out, last, cursors}
  * Starts prefetched deliveries that this worker still owns.
  *
  * KEYS: [1] aborting set, then per delivery: [stream]
- * ARGV: [1] group, [2] consumer, [3] task key prefix, then per delivery: [entry id, task id]
+ * ARGV: [1] group, [2] consumer, [3] task key prefix, then per delivery: [entry id, task id,
+ *       try count if fresh else '0' (see {@linkcode startArg})]
  * Returns per delivery what `startOwned` answers (see {@linkcode StartAnswer}).
  */
 export const START_SCRIPT = script(
@@ -202,8 +211,9 @@ anyAborting = redis.call('SCARD', KEYS[1]) > 0
 local group, me, prefix = ARGV[1], ARGV[2], ARGV[3]
 local out = {}
 for i = 2, #KEYS do
-  local msg, id = ARGV[2 + (i - 1) * 2], ARGV[3 + (i - 1) * 2]
-  table.insert(out, startOwned(prefix, KEYS[1], group, me, KEYS[i], msg, id))
+  local a = 1 + (i - 1) * 3
+  table.insert(out, startOwned(prefix, KEYS[1], group, me, KEYS[i], ARGV[a], ARGV[a + 1],
+    ARGV[a + 2]))
 end
 return out
 `,
@@ -229,6 +239,7 @@ export async function fetchDeliveries(
   reclaimFrom: readonly string[] = [],
 ): Promise<FetchResult> {
   const streams = priorities.map((p) => client.keys.stream(p));
+  const sent = performance.now();
   const [entries, lastIds, cursors] = await runScript(
     client.redis,
     FETCH_SCRIPT,
@@ -246,7 +257,7 @@ export async function fetchDeliveries(
   ) as [[number, Buffer, unknown[]][], Buffer[], Buffer[]];
   return {
     deliveries: entries.map(([index, messageId, fields]) =>
-      toDelivery(streams[index - 1], priorities[index - 1], messageId.toString(), fields)
+      toDelivery(streams[index - 1], priorities[index - 1], messageId.toString(), fields, sent)
     ),
     lastIds: lastIds.map(String),
     reclaimCursors: cursors.map(String),
@@ -278,7 +289,7 @@ export async function startDeliveries(
   deliveries: readonly Delivery[],
 ): Promise<StartAnswer[]> {
   const args: ScriptArg[] = [CONSUMER_GROUP, workerId, client.keys.taskPrefix];
-  for (const d of deliveries) args.push(d.messageId, d.taskId);
+  for (const d of deliveries) args.push(d.messageId, d.taskId, startArg(d));
   const replies = await runScript(
     client.redis,
     START_SCRIPT,
@@ -296,11 +307,25 @@ export function deliveryKey(stream: string, messageId: string): string {
   return `${stream} ${messageId}`;
 }
 
+/**
+ * How long after its claim a prefetched delivery is fresh: no other worker can have taken it
+ * over, as a worker reclaims only deliveries idle for its `idleTimeout`, at least 1,000 ms (the
+ * option's minimum), and the claim made it idle from 0. Half of that, counted from when the
+ * claim was sent to when the start is sent, leaves the other half for the start to reach Redis.
+ */
+export const FRESH_CLAIM = 500;
+
+/** The start argument of a prefetched delivery: its try count when fresh, else '0'. */
+export function startArg(d: Delivery): number {
+  return performance.now() - d.claimedAt < FRESH_CLAIM ? d.tries : 0;
+}
+
 export function toDelivery(
   stream: string,
   priority: string,
   messageId: string,
   fields: unknown[],
+  claimedAt: number,
 ): Delivery {
   const [
     id,
@@ -327,6 +352,7 @@ export function toDelivery(
     priority,
     messageId,
     key: deliveryKey(stream, messageId),
+    claimedAt,
     taskId: String(id ?? ""),
     fnName: fn ? String(fn) : "",
     payload: (payload as Buffer | null) ?? null,

@@ -5,6 +5,7 @@ import {
   pendingByWorker,
   runInBackground,
   sibling,
+  sleep,
   sleepUnlessAborted,
   testWorker,
 } from "./_helpers.ts";
@@ -99,12 +100,15 @@ Deno.test("a prefetched task whose delivery another worker took before it starte
       async () => (await pendingByWorker(worker))[worker.id] === 2,
       { what: "the second task to be prefetched" },
     );
-    // Another consumer takes the buffered delivery, as a sibling reclaiming it would.
+    // Another consumer takes the buffered delivery, as a sibling reclaiming it would: once it
+    // has been idle for the least idleTimeout a worker may have (a fresher one cannot be taken).
     const stream = `streaq:{${worker.queueName}}:stream:normal`;
     const redis = worker.client.redis;
     const entries = await redis.xrange(stream, "-", "+");
     const entry = entries.find(([, fields]) => fields[1] === handle.id)![0];
-    await redis.xclaim(stream, "workers", "another-worker", 0, entry);
+    await sleep(1_000);
+    const claimed = await redis.xclaim(stream, "workers", "another-worker", 1_000, entry, "JUSTID");
+    assert.deepEqual(claimed, [entry]);
     release.resolve();
     await eventually(
       () => logger.lines.some((l) => /taken over by another worker/.test(l.message)),
