@@ -2,7 +2,8 @@
  * The completion path: the one place where the outcome of a delivery becomes Redis writes.
  * Outcomes of tasks that finish together go to Redis in one script call. The script first
  * checks that this worker still owns the delivery, so a stale delivery (taken over by another
- * worker after this one stalled) never overwrites a result.
+ * worker after this one stalled) never overwrites a result; a delivery claimed too recently for
+ * any other worker to take it over (most of them, on a busy queue) needs no check.
  *
  * @module
  */
@@ -13,6 +14,7 @@ import { CONSUMER_GROUP } from "./keys.ts";
 import { GRAPH_LUA } from "./graph.ts";
 import {
   type Delivery,
+  isFresh,
   START_LUA,
   type StartAnswer,
   startArg,
@@ -48,7 +50,8 @@ import { runScript, script, type ScriptArg } from "./_script.ts";
  * ARGV: [1] group, [2] worker id, [3] now, [4] done channel prefix, [5] wake channel,
  *       [6] key prefix, [7] number of deliveries, then per delivery: [priority, entry id,
  *       task id, kind, result or reason, ttl or due, unique lock key held ('' = none), next
- *       occurrence ('' = not repeating, 'stop' = repeating no more)], then [number of
+ *       occurrence ('' = not repeating, 'stop' = repeating no more), 1 if fresh (claimed too
+ *       recently to be another worker's, see `FRESH_CLAIM` in src/fetch.ts) else 0], then [number of
  *       deliveries to start, number of deliveries to prefetch, number of further deliveries
  *       to claim and start at once (slots free now)], then per delivery to start: [priority,
  *       entry id, task id, try count if fresh else '0' (see `startArg` in src/fetch.ts)]
@@ -73,12 +76,16 @@ local function delay(taskKey, id, due)
   if earliest == nil or tonumber(due) < earliest then earliest = tonumber(due) end
 end
 for i = 0, n - 1 do
-  local a = 8 + i * 8
+  local a = 8 + i * 9
   local stream, msg, id, kind, blob, num = P .. 'stream:' .. ARGV[a], ARGV[a + 1], ARGV[a + 2],
     ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
   local taskKey, resultKey, lockKey = P .. 'task:' .. id, P .. 'result:' .. id, ARGV[a + 6]
-  local pending = redis.call('XPENDING', stream, group, msg, msg, 1)
-  if pending[1] and pending[1][2] == me then
+  local owned = ARGV[a + 8] == '1'
+  if not owned then
+    local pending = redis.call('XPENDING', stream, group, msg, msg, 1)
+    owned = pending[1] and pending[1][2] == me
+  end
+  if owned then
     local ids = finished[stream]
     if not ids then
       ids = {}
@@ -132,7 +139,7 @@ for stream, ids in pairs(finished) do
   end
 end
 if earliest ~= nil then redis.call('PUBLISH', ARGV[5], earliest) end
-local s = 8 + n * 8
+local s = 8 + n * 9
 local prefix, m = P .. 'task:', tonumber(ARGV[s])
 local toStart = tonumber(ARGV[s + 2])
 local want = tonumber(ARGV[s + 1]) + toStart
@@ -269,6 +276,7 @@ export class Completer {
         : ["", 0];
       const next = c.kind === "final" && c.next !== undefined ? c.next : "";
       args.push(d.priority, d.messageId, d.taskId, c.kind, blob, num, lock ?? "", next);
+      args.push(isFresh(d) ? 1 : 0);
     }
     const starts = items.filter((item) => item.next).map((item) => item.next!);
     const refill = Math.max(...items.map((item) => item.refill));

@@ -308,16 +308,22 @@ export function deliveryKey(stream: string, messageId: string): string {
 }
 
 /**
- * How long after its claim a prefetched delivery is fresh: no other worker can have taken it
- * over, as a worker reclaims only deliveries idle for its `idleTimeout`, at least 1,000 ms (the
- * option's minimum), and the claim made it idle from 0. Half of that, counted from when the
- * claim was sent to when the start is sent, leaves the other half for the start to reach Redis.
+ * How long after its claim a delivery is fresh: no other worker can have taken it over, as a
+ * worker reclaims only deliveries idle for its `idleTimeout`, at least 1,000 ms (the option's
+ * minimum), and the claim made it idle from 0. Half of that, counted from when the claim was
+ * sent to when the call relying on it is sent, leaves the other half for that call to reach
+ * Redis. A fresh delivery's start or outcome is written without checking who holds it.
  */
 export const FRESH_CLAIM = 500;
 
-/** The start argument of a prefetched delivery: its try count when fresh, else '0'. */
+/** Whether no other worker can have taken `d` over yet (see {@linkcode FRESH_CLAIM}). */
+export function isFresh(d: Delivery): boolean {
+  return performance.now() - d.claimedAt < FRESH_CLAIM;
+}
+
+/** The start argument of a prefetched delivery: its try count when fresh, else 0. */
 export function startArg(d: Delivery): number {
-  return performance.now() - d.claimedAt < FRESH_CLAIM ? d.tries : 0;
+  return isFresh(d) ? d.tries : 0;
 }
 
 export function toDelivery(
