@@ -7,7 +7,7 @@
  */
 
 import type { Redis } from "ioredis";
-import { ConnectionFactory, type ConnectionOptions } from "./connection.ts";
+import { clusterOf, ConnectionFactory, type ConnectionOptions } from "./connection.ts";
 import type { Envelope } from "./envelope.ts";
 import { Keys } from "./keys.ts";
 import type { WorkerLogger } from "./logger.ts";
@@ -46,6 +46,11 @@ export class Client {
   /** The connection for ordinary commands, opened on first use. */
   get redis(): Redis {
     return this.connections.main;
+  }
+
+  /** Whether that connection is to a Redis Cluster. */
+  get isCluster(): boolean {
+    return clusterOf(this.redis) !== undefined;
   }
 
   /** Priorities from the highest to the lowest: the order in which tasks are fetched. */

@@ -48,7 +48,8 @@ import { runScript, script, type ScriptArg } from "./_script.ts";
  * The tasks waiting for a finished task are settled in the same call (`src/graph.ts`).
  *
  * ARGV: [1] group, [2] worker id, [3] now, [4] done channel prefix, [5] wake channel,
- *       [6] key prefix, [7] number of deliveries, then per delivery: [priority, entry id,
+ *       [6] key prefix, [7] number of deliveries, [8] 1 to publish results only to channels
+ *       with subscribers (not in a Cluster: see below), then per delivery: [priority, entry id,
  *       task id, kind, result or reason, ttl or due, unique lock key held ('' = none), next
  *       occurrence ('' = not repeating, 'stop' = repeating no more), 1 if fresh (claimed too
  *       recently to be another worker's, see `FRESH_CLAIM` in src/fetch.ts) else 0], then [number of
@@ -64,6 +65,26 @@ export const COMPLETE_SCRIPT = script(
   GRAPH_LUA + START_LUA + `
 local group, me, now, donePrefix, P = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6]
 local n = tonumber(ARGV[7])
+-- Who waits for which result: one PUBSUB NUMSUB for the call spares a PUBLISH per task that
+-- nobody hears (a waiter subscribes before it reads the result, so one that subscribes after
+-- this call finds the result stored). A Cluster node counts only its own subscribers: there,
+-- every result is published.
+local listening = nil
+if ARGV[8] == '1' then
+  listening = {}
+  local channels = {}
+  for i = 0, n - 1 do
+    local a = 9 + i * 9
+    if ARGV[a + 3] == 'final' then table.insert(channels, donePrefix .. ARGV[a + 2]) end
+  end
+  for from = 1, #channels, 1000 do
+    local counts = redis.call('PUBSUB', 'NUMSUB',
+      unpack(channels, from, math.min(from + 999, #channels)))
+    for j = 1, #counts, 2 do
+      if counts[j + 1] > 0 then listening[counts[j]] = true end
+    end
+  end
+end
 local out, earliest = {}, nil
 -- Entries to acknowledge and delete, per stream. One XDEL for all of a call's entries: after
 -- deleting a stream's first entry, Redis looks for the next one past every deleted entry left
@@ -76,7 +97,7 @@ local function delay(taskKey, id, due)
   if earliest == nil or tonumber(due) < earliest then earliest = tonumber(due) end
 end
 for i = 0, n - 1 do
-  local a = 8 + i * 9
+  local a = 9 + i * 9
   local stream, msg, id, kind, blob, num = P .. 'stream:' .. ARGV[a], ARGV[a + 1], ARGV[a + 2],
     ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
   local taskKey, resultKey, lockKey = P .. 'task:' .. id, P .. 'result:' .. id, ARGV[a + 6]
@@ -99,7 +120,9 @@ for i = 0, n - 1 do
         redis.call('SET', resultKey, blob, 'PX', num)
       end
       if anyAborting then redis.call('SREM', KEYS[2], id) end
-      redis.call('PUBLISH', donePrefix .. id, blob)
+      if listening == nil or listening[donePrefix .. id] then
+        redis.call('PUBLISH', donePrefix .. id, blob)
+      end
       local released = releaseDependents(P, id, blob, now)
       if released and (earliest == nil or released < earliest) then earliest = released end
       local nextDue = ARGV[a + 7]
@@ -139,7 +162,7 @@ for stream, ids in pairs(finished) do
   end
 end
 if earliest ~= nil then redis.call('PUBLISH', ARGV[5], earliest) end
-local s = 8 + n * 9
+local s = 9 + n * 9
 local prefix, m = P .. 'task:', tonumber(ARGV[s])
 local toStart = tonumber(ARGV[s + 2])
 local want = tonumber(ARGV[s + 1]) + toStart
@@ -265,6 +288,7 @@ export class Completer {
       keys.wakeChannel,
       keys.prefix,
       items.length,
+      this.#client.isCluster ? 0 : 1,
     ];
     for (const { delivery: d, completion: c, lock } of items) {
       const [blob, num] = c.kind === "final"
