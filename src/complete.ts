@@ -49,7 +49,7 @@ import { runScript, script, type ScriptArg } from "./_script.ts";
  *
  * ARGV: [1] group, [2] worker id, [3] now, [4] done channel prefix, [5] wake channel,
  *       [6] key prefix, [7] number of deliveries, [8] 1 to publish results only to channels
- *       with subscribers (not in a Cluster: see below), then per delivery: [priority, entry id,
+ *       with subscribers (not in a Cluster: see the script), then per delivery: [priority, entry id,
  *       task id, kind, result or reason, ttl or due, unique lock key held ('' = none), next
  *       occurrence ('' = not repeating, 'stop' = repeating no more), 1 if fresh (claimed too
  *       recently to be another worker's, see `FRESH_CLAIM` in src/fetch.ts) else 0], then [number of
@@ -62,15 +62,19 @@ import { runScript, script, type ScriptArg } from "./_script.ts";
  */
 export const COMPLETE_SCRIPT = script(
   "complete",
-  GRAPH_LUA + START_LUA + `
+  // allow-oom: at Redis maxmemory (noeviction), a script is refused at its first write that may
+  // grow memory (the SET of a result here). A completion frees more than it stores (the entry
+  // and the task hash go), and refusing it would leave every running task without its result.
+  "#!lua flags=allow-oom\n" + GRAPH_LUA + START_LUA + `
 local group, me, now, donePrefix, P = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6]
 local n = tonumber(ARGV[7])
 -- Who waits for which result: one PUBSUB NUMSUB for the call spares a PUBLISH per task that
 -- nobody hears (a waiter subscribes before it reads the result, so one that subscribes after
--- this call finds the result stored). A Cluster node counts only its own subscribers: there,
--- every result is published.
+-- this call finds the result stored). Pattern subscribers are not counted per channel, and a
+-- Cluster node counts only its own subscribers: with any pattern subscription on the server, or
+-- in a Cluster, every result is published.
 local listening = nil
-if ARGV[8] == '1' then
+if ARGV[8] == '1' and redis.call('PUBSUB', 'NUMPAT') == 0 then
   listening = {}
   local channels = {}
   for i = 0, n - 1 do
@@ -90,6 +94,10 @@ local out, earliest = {}, nil
 -- deleting a stream's first entry, Redis looks for the next one past every deleted entry left
 -- in its node (up to a hundred), once per call rather than once per entry.
 local finished = {}
+-- The deliveries whose outcome this call wrote: a prefetched task can run and finish before
+-- the call that writes its start is sent, and then both are in this call, its outcome first.
+-- Its start must not write the try count back into the hash its outcome just deleted.
+local handled = {}
 -- One SCARD per call spares an SREM (and a SISMEMBER) per task when no abort is pending.
 anyAborting = redis.call('SCARD', KEYS[2]) > 0
 local function delay(taskKey, id, due)
@@ -113,6 +121,7 @@ for i = 0, n - 1 do
       finished[stream] = ids
     end
     table.insert(ids, msg)
+    handled[stream .. ' ' .. msg] = true
     if kind == 'final' then
       if num == '' then
         redis.call('SET', resultKey, blob)
@@ -169,8 +178,13 @@ local want = tonumber(ARGV[s + 1]) + toStart
 local started, prefetched = {}, {}
 for k = 0, m - 1 do
   local b = s + 3 + k * 4
-  table.insert(started, startOwned(prefix, KEYS[2], group, me, P .. 'stream:' .. ARGV[b],
-    ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]))
+  local stream = P .. 'stream:' .. ARGV[b]
+  if handled[stream .. ' ' .. ARGV[b + 1]] then
+    table.insert(started, {ARGV[b + 2], 1, 0})
+  else
+    table.insert(started, startOwned(prefix, KEYS[2], group, me, stream, ARGV[b + 1],
+      ARGV[b + 2], ARGV[b + 3]))
+  end
 end
 -- Claim deliveries for the slots free now and for the prefetch buffer, highest priority first,
 -- so that a busy worker needs no separate fetch. pcall: a stream whose consumer group is gone

@@ -197,7 +197,7 @@ return {out, last, cursors}
  *
  * KEYS: [1] aborting set, then per delivery: [stream]
  * ARGV: [1] group, [2] consumer, [3] task key prefix, then per delivery: [entry id, task id,
- *       try count if fresh else '0' (see {@linkcode startArg})]
+ *       '0' (fresh starts are written only by completion calls)]
  * Returns per delivery what `startOwned` answers (see {@linkcode StartAnswer}).
  */
 export const START_SCRIPT = script(
@@ -289,7 +289,10 @@ export async function startDeliveries(
   deliveries: readonly Delivery[],
 ): Promise<StartAnswer[]> {
   const args: ScriptArg[] = [CONSUMER_GROUP, workerId, client.keys.taskPrefix];
-  for (const d of deliveries) args.push(d.messageId, d.taskId, startArg(d));
+  // Never fresh here: a start sent on its own may reach Redis after the outcome of its task,
+  // which ran meanwhile (a completion call orders the two, see COMPLETE_SCRIPT); only the check
+  // of who holds the delivery tells that its outcome is written already.
+  for (const d of deliveries) args.push(d.messageId, d.taskId, 0);
   const replies = await runScript(
     client.redis,
     START_SCRIPT,
