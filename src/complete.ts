@@ -37,7 +37,8 @@ import { runScript, script, type ScriptArg } from "./_script.ts";
  * A unique lock held by the task is released if it still holds it.
  *
  * The start of a prefetched delivery that took the slot of a finished task is written in the
- * same call (see `START_SCRIPT`), so a busy worker needs no round trip of its own for it.
+ * same call (see `startOwned` in `src/fetch.ts`), so a busy worker needs no round trip of its
+ * own for it; so is the start of a prefetched delivery that took a slot freed otherwise.
  *
  * The keys of each delivery (its stream, task hash and result) are built from the key prefix,
  * as `src/keys.ts` builds them, rather than declared, as in FETCH_SCRIPT: they share the
@@ -230,7 +231,8 @@ export type Completion =
 
 interface Item {
   readonly delivery: Delivery;
-  readonly completion: Completion;
+  /** Undefined for an item that only starts `next`. */
+  readonly completion: Completion | undefined;
   readonly lock: string | undefined;
   /** A prefetched delivery to start in the same call. */
   readonly next: Delivery | undefined;
@@ -286,6 +288,22 @@ export class Completer {
     return this.#batcher.add({ delivery, completion, lock, next, refill });
   }
 
+  /**
+   * Writes the start of a prefetched delivery that took a free slot, with the next completions.
+   * Going through the same calls as the outcomes orders the two: the start of a task that runs
+   * before it is written always reaches Redis no later than the task's outcome.
+   */
+  async start(delivery: Delivery): Promise<StartAnswer> {
+    const { next } = await this.#batcher.add({
+      delivery,
+      completion: undefined,
+      lock: undefined,
+      next: delivery,
+      refill: 0,
+    });
+    return next!;
+  }
+
   /** Resolves once every completion handed in so far is written. */
   drain(): Promise<void> {
     return this.#batcher.drain();
@@ -301,10 +319,13 @@ export class Completer {
       keys.doneChannelPrefix,
       keys.wakeChannel,
       keys.prefix,
-      items.length,
+      0, // the number of completions, set below
       this.#client.isCluster ? 0 : 1,
     ];
-    for (const { delivery: d, completion: c, lock } of items) {
+    const completions = items.filter((item) => item.completion);
+    args[6] = completions.length;
+    for (const { delivery: d, completion, lock } of completions) {
+      const c = completion!;
       const [blob, num] = c.kind === "final"
         ? [c.result, c.ttl === null ? "" : c.ttl]
         : c.kind === "retry"
@@ -345,11 +366,11 @@ export class Completer {
         ),
       );
     }
+    let c = 0;
     let s = 0;
-    return items.map((item, i) =>
-      item.next
-        ? { applied: applied[i] === 1, next: toStartAnswer(started[s++]) }
-        : { applied: applied[i] === 1 }
-    );
+    return items.map((item) => {
+      const done = item.completion ? applied[c++] === 1 : true;
+      return item.next ? { applied: done, next: toStartAnswer(started[s++]) } : { applied: done };
+    });
   }
 }

@@ -3,9 +3,9 @@
  * and starting them. Starting a task (counting the try, marking it running) happens in the
  * same script call as fetching it, so an idle worker goes from wake-up to running in one
  * round trip. A prefetched task is read when it is claimed, so that the worker can run it the
- * moment a slot frees, without waiting for Redis; the start is written meanwhile (by
- * {@linkcode START_SCRIPT}, or with a completion), and its answer can still cancel the run:
- * an abort requested meanwhile, or the delivery lost to another worker.
+ * moment a slot frees, without waiting for Redis; the start is written meanwhile, by the next
+ * completion call (`src/complete.ts`), and its answer can still cancel the run: an abort
+ * requested meanwhile, or the delivery lost to another worker.
  *
  * @module
  */
@@ -13,7 +13,7 @@
 import type { Buffer } from "node:buffer";
 import type { Client } from "./client.ts";
 import { CONSUMER_GROUP } from "./keys.ts";
-import { runScript, script, type ScriptArg } from "./_script.ts";
+import { runScript, script } from "./_script.ts";
 
 /** One delivery of a task to this worker. */
 export interface Delivery {
@@ -67,7 +67,7 @@ export interface Delivery {
  * fetch. Returns {id, started (1, or 2 for read only), fn, payload, nil (the priority is the
  * stream's), tries, created, entered, previous run, last reason, aborting, crontab, time zone,
  * scheduled time, dependency failure, input, passthrough, source}, with nil (false) for an
- * absent field, or {id, 0, false} when the hash is missing or unreadable. {@linkcode startOwned}
+ * absent field, or {id, 0, false} when the hash is missing or unreadable. `startOwned`
  * writes the start of a prefetched delivery later.
  */
 export const START_LUA = `
@@ -192,33 +192,6 @@ return {out, last, cursors}
 `,
 );
 
-/**
- * Starts prefetched deliveries that this worker still owns.
- *
- * KEYS: [1] aborting set, then per delivery: [stream]
- * ARGV: [1] group, [2] consumer, [3] task key prefix, then per delivery: [entry id, task id,
- *       '0' (fresh starts are written only by completion calls)]
- * Returns per delivery what `startOwned` answers (see {@linkcode StartAnswer}).
- */
-export const START_SCRIPT = script(
-  "start",
-  // allow-oom: at Redis maxmemory (noeviction), a script whose first write is a command that
-  // may grow memory (the HSET of the try count here) is refused, and no prefetched task could
-  // start, so the queue could never drain. Starting a task adds a few bytes; enqueueing is what
-  // must be refused.
-  "#!lua flags=allow-oom\n" + START_LUA + `
-anyAborting = redis.call('SCARD', KEYS[1]) > 0
-local group, me, prefix = ARGV[1], ARGV[2], ARGV[3]
-local out = {}
-for i = 2, #KEYS do
-  local a = 1 + (i - 1) * 3
-  table.insert(out, startOwned(prefix, KEYS[1], group, me, KEYS[i], ARGV[a], ARGV[a + 1],
-    ARGV[a + 2]))
-end
-return out
-`,
-);
-
 /** Result of one fetch. */
 export interface FetchResult {
   readonly deliveries: Delivery[];
@@ -280,26 +253,6 @@ export function toStartAnswer(reply: unknown[]): StartAnswer {
 /** A prefetched delivery as it runs: started, with the try its start counts. */
 export function asStarted(d: Delivery): Delivery {
   return { ...d, started: true };
-}
-
-/** Writes the start of prefetched deliveries; answers per delivery, in order. */
-export async function startDeliveries(
-  client: Client,
-  workerId: string,
-  deliveries: readonly Delivery[],
-): Promise<StartAnswer[]> {
-  const args: ScriptArg[] = [CONSUMER_GROUP, workerId, client.keys.taskPrefix];
-  // Never fresh here: a start sent on its own may reach Redis after the outcome of its task,
-  // which ran meanwhile (a completion call orders the two, see COMPLETE_SCRIPT); only the check
-  // of who holds the delivery tells that its outcome is written already.
-  for (const d of deliveries) args.push(d.messageId, d.taskId, 0);
-  const replies = await runScript(
-    client.redis,
-    START_SCRIPT,
-    [client.keys.aborting, ...deliveries.map((d) => d.stream)],
-    args,
-  ) as unknown[][];
-  return replies.map(toStartAnswer);
 }
 
 /**

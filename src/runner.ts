@@ -18,14 +18,12 @@ import {
   fetchDeliveries,
   type FetchResult,
   type StartAnswer,
-  startDeliveries,
 } from "./fetch.ts";
 import { heartbeat, hostName } from "./heartbeat.ts";
 import { CONSUMER_GROUP } from "./keys.ts";
 import { MinuteMetrics } from "./metrics.ts";
 import { PrefetchBuffer } from "./prefetch_buffer.ts";
 import { Scheduler } from "./promote.ts";
-import { Batcher } from "./_batch.ts";
 
 /** Whether Redis refused a command for want of memory (maxmemory with noeviction). */
 function isOutOfMemory(error: unknown): boolean {
@@ -65,7 +63,7 @@ export class Runner {
   readonly #settings: RunSettings;
   readonly #running = new Map<string, Running>();
   readonly #buffered: PrefetchBuffer;
-  readonly #starter: Batcher<Delivery, StartAnswer>;
+  readonly #completer: Completer;
   readonly #scheduler: Scheduler;
   readonly #startedAt: number;
   readonly #metrics: MinuteMetrics;
@@ -100,7 +98,7 @@ export class Runner {
     this.#startedAt = env.client.now();
     this.#settings = settings;
     this.#buffered = new PrefetchBuffer(env.client.prioritiesHighFirst);
-    this.#starter = new Batcher((ds) => startDeliveries(this.#client, this.#env.workerId, ds));
+    this.#completer = completer;
     this.#scheduler = new Scheduler(this.#client, (e) => this.#redisError("promote", e));
     this.#metrics = new MinuteMetrics(env.counters);
   }
@@ -398,7 +396,7 @@ export class Runner {
       const next = this.#buffered.take()!;
       this.#execute(asStarted(next));
       if (next.started) continue;
-      this.#starter.add(next).then(
+      this.#completer.start(next).then(
         (answer) => this.#confirmStart(next, answer),
         (error) => this.#redisError("start", error),
       );
@@ -568,7 +566,7 @@ export class Runner {
     const started = Date.now();
     logger.info(`worker ${workerId} shutting down`);
     clearTimeout(this.#heartbeatTimer);
-    await this.#starter.drain();
+    await this.#completer.drain();
     const buffered = this.#buffered.clear();
     await Promise.all(buffered.map((d) => completer.complete(d, { kind: "back", reason: "" })))
       .catch((e) => this.#redisError("hand back prefetched tasks", e));
