@@ -20,17 +20,16 @@ import { type CommandArg, encodeCommand } from "./_resp.ts";
 
 /** A Lua script, with the hash Redis knows it by. */
 export interface Script {
-  readonly name: string;
   readonly lua: string;
   readonly sha: string;
   /** The sockets it was sent on by EVAL: Redis caches it for those, until told otherwise. */
   readonly loadedOn: WeakSet<object>;
 }
 
-/** Declares a script; `name` says which one it is in errors and logs. */
-export function script(name: string, lua: string): Script {
+/** Declares a script. */
+export function script(lua: string): Script {
   const sha = createHash("sha1").update(lua).digest("hex");
-  return { name: `streaq_${name}`, lua, sha, loadedOn: new WeakSet() };
+  return { lua, sha, loadedOn: new WeakSet() };
 }
 
 /** An argument of a script: strings and numbers, or bytes for encoded payloads. */

@@ -29,7 +29,6 @@ import { runScript, script } from "./_script.ts";
  * result) or 'requested' (queued or running: the worker will cancel it).
  */
 export const ABORT_SCRIPT = script(
-  "abort",
   GRAPH_LUA + `
 if redis.call('HEXISTS', KEYS[2], 'fn') == 0 then
   return redis.call('EXISTS', KEYS[1]) == 1 and 'done' or 'missing'

@@ -50,19 +50,18 @@ import { runScript, script, type ScriptArg } from "./_script.ts";
  *
  * ARGV: [1] group, [2] worker id, [3] now, [4] done channel prefix, [5] wake channel,
  *       [6] key prefix, [7] number of deliveries, [8] 1 to publish results only to channels
- *       with subscribers (not in a Cluster: see the script), then per delivery: [priority, entry id,
- *       task id, kind, result or reason, ttl or due, unique lock key held ('' = none), next
- *       occurrence ('' = not repeating, 'stop' = repeating no more), 1 if fresh (claimed too
- *       recently to be another worker's, see `FRESH_CLAIM` in src/fetch.ts) else 0], then [number of
- *       deliveries to start, number of deliveries to prefetch, number of further deliveries
- *       to claim and start at once (slots free now)], then per delivery to start: [priority,
- *       entry id, task id, try count if fresh else '0' (see `startArg` in src/fetch.ts)]
+ *       with subscribers (not in a Cluster: see the script), then per delivery: [priority,
+ *       entry id, task id, kind, result or reason, ttl or due, unique lock key held ('' =
+ *       none), next occurrence ('' = not repeating, 'stop' = repeating no more), 1 if fresh
+ *       (claimed too recently to be another worker's, see `FRESH_CLAIM` in src/fetch.ts) else
+ *       0], then [number of deliveries to start, number of deliveries to prefetch, number of
+ *       further deliveries to claim and start at once (slots free now)], then per delivery to
+ *       start: [priority, entry id, task id, try count if fresh else 0 (see `startArg`)]
  * Returns {per delivery 1 if applied, 0 if it was stale; per delivery to start, what
  * `startOwned` answered; the deliveries claimed, as {stream index, entry id, task fields as
  * in FETCH_SCRIPT}, those to start at once first}.
  */
 export const COMPLETE_SCRIPT = script(
-  "complete",
   // allow-oom: at Redis maxmemory (noeviction), a script is refused at its first write that may
   // grow memory (the SET of a result here). A completion frees more than it stores (the entry
   // and the task hash go), and refusing it would leave every running task without its result.
@@ -166,9 +165,9 @@ for i = 0, n - 1 do
 end
 for stream, ids in pairs(finished) do
   for from = 1, #ids, 1000 do
-    local part = {unpack(ids, from, math.min(from + 999, #ids))}
-    redis.call('XACK', stream, group, unpack(part))
-    redis.call('XDEL', stream, unpack(part))
+    local to = math.min(from + 999, #ids)
+    redis.call('XACK', stream, group, unpack(ids, from, to))
+    redis.call('XDEL', stream, unpack(ids, from, to))
   end
 end
 if earliest ~= nil then redis.call('PUBLISH', ARGV[5], earliest) end
@@ -312,6 +311,7 @@ export class Completer {
   async #write(items: Item[]): Promise<Completed[]> {
     const { keys } = this.#client;
     const scriptKeys: string[] = [keys.delayed, keys.aborting, keys.schedules];
+    const completions = items.filter((item) => item.completion);
     const args: ScriptArg[] = [
       CONSUMER_GROUP,
       this.#workerId,
@@ -319,11 +319,9 @@ export class Completer {
       keys.doneChannelPrefix,
       keys.wakeChannel,
       keys.prefix,
-      0, // the number of completions, set below
+      completions.length,
       this.#client.isCluster ? 0 : 1,
     ];
-    const completions = items.filter((item) => item.completion);
-    args[6] = completions.length;
     for (const { delivery: d, completion, lock } of completions) {
       const c = completion!;
       const [blob, num] = c.kind === "final"
@@ -366,11 +364,13 @@ export class Completer {
         ),
       );
     }
-    let c = 0;
-    let s = 0;
+    let completed = 0;
+    let startedAt = 0;
     return items.map((item) => {
-      const done = item.completion ? applied[c++] === 1 : true;
-      return item.next ? { applied: done, next: toStartAnswer(started[s++]) } : { applied: done };
+      const done = item.completion ? applied[completed++] === 1 : true;
+      return item.next
+        ? { applied: done, next: toStartAnswer(started[startedAt++]) }
+        : { applied: done };
     });
   }
 }

@@ -37,7 +37,6 @@ import { runScript, script, type ScriptArg } from "./_script.ts";
  * Returns the number of tasks stored.
  */
 export const ENQUEUE_SCRIPT = script(
-  "enqueue",
   GRAPH_LUA + `
 local now, P = tonumber(ARGV[1]), ARGV[3]
 local stored, earliest = 0, nil

@@ -143,7 +143,6 @@ end
  * are where the next reclaim scan starts, '0-0' once a scan has reached the end.
  */
 export const FETCH_SCRIPT = script(
-  "fetch",
   START_LUA + `
 anyAborting = redis.call('SCARD', KEYS[1]) > 0
 local group, me, prefix = ARGV[1], ARGV[2], ARGV[6]

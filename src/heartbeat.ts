@@ -20,7 +20,6 @@ import { runScript, script } from "./_script.ts";
  * Returns the entry ids this worker no longer owns.
  */
 export const HEARTBEAT_SCRIPT = script(
-  "heartbeat",
   `
 local owned, lost = {}, {}
 for i = 3, #ARGV do

@@ -35,7 +35,6 @@ end
  * ARGV: [1] task id
  */
 export const STATUS_SCRIPT = script(
-  "status",
   STATUS_LUA + "return taskStatus(KEYS[1], KEYS[2], KEYS[3], ARGV[1])",
 );
 
@@ -48,7 +47,6 @@ export const STATUS_SCRIPT = script(
  * dependent ids] (fields false when missing).
  */
 export const INFO_SCRIPT = script(
-  "info",
   STATUS_LUA + `
 local status = taskStatus(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
 local f = redis.call('HMGET', KEYS[2], 'fn', 'data', 'pri', 'ct', 'tries', 'due', 'cron', 'after')

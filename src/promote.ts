@@ -17,7 +17,6 @@ import { runScript, script } from "./_script.ts";
  * Returns {promoted count, due time of the next delayed task or -1}.
  */
 export const PROMOTE_SCRIPT = script(
-  "promote",
   `
 local now, limit, prefix = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local streams = {}

@@ -80,7 +80,7 @@ export class Runner {
   #stopped = Promise.withResolvers<void>();
 
   constructor(env: Omit<ExecutionEnv, "completer">, settings: RunSettings) {
-    const completer = new Completer(
+    this.#completer = new Completer(
       env.client,
       env.workerId,
       (ds) => this.#prefetched(ds),
@@ -89,16 +89,14 @@ export class Runner {
     this.#env = {
       ...env,
       completer: {
-        complete: (d, completion, lock) =>
-          this.#completeAndContinue(completer, d, completion, lock),
-        drain: () => completer.drain(),
+        complete: (d, completion, lock) => this.#completeAndContinue(d, completion, lock),
+        drain: () => this.#completer.drain(),
       },
     };
     this.#client = env.client;
     this.#startedAt = env.client.now();
     this.#settings = settings;
     this.#buffered = new PrefetchBuffer(env.client.prioritiesHighFirst);
-    this.#completer = completer;
     this.#scheduler = new Scheduler(this.#client, (e) => this.#redisError("promote", e));
     this.#metrics = new MinuteMetrics(env.counters);
   }
@@ -299,7 +297,6 @@ export class Runner {
    * next delivery to arrive. A slot never waits for Redis.
    */
   async #completeAndContinue(
-    completer: Completer,
     d: Delivery,
     completion: Completion,
     lock: string | undefined,
@@ -324,7 +321,7 @@ export class Runner {
       : Math.max(0, this.#settings.prefetch - this.#buffered.length);
     // Queued before the next task can finish: its start is written before its outcome.
     const toStart = next && !next.started ? next : undefined;
-    const done = await completer.complete(d, completion, lock, toStart, refill);
+    const done = await this.#completer.complete(d, completion, lock, toStart, refill);
     if (toStart) this.#confirmStart(toStart, done.next!);
     return done;
   }

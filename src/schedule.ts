@@ -31,7 +31,6 @@ export function cronTaskId(name: string): string {
  * Returns the number of jobs created or changed.
  */
 export const REGISTER_CRONS_SCRIPT = script(
-  "register_crons",
   `
 local changed, earliest = 0, nil
 for i = 3, #KEYS do
@@ -67,7 +66,6 @@ return changed
  * Returns 1 if a repeating task was stopped, 0 if the id names none.
  */
 export const UNSCHEDULE_SCRIPT = script(
-  "unschedule",
   `
 redis.call('SREM', KEYS[3], ARGV[1])
 local fields = redis.call('HMGET', KEYS[1], 'cron', 'run')

@@ -5,7 +5,7 @@ import { encodeCommand } from "../src/_resp.ts";
 import { runScript, script } from "../src/_script.ts";
 import { runInBackground, testWorker } from "./_helpers.ts";
 
-const ECHO = script("test_echo", "return {KEYS[1], unpack(ARGV)}");
+const ECHO = script("return {KEYS[1], unpack(ARGV)}");
 
 const awkward = [
   "",

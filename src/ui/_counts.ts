@@ -27,7 +27,6 @@ const RESULT_SCAN_CALLS = 100;
  * tasks (empty when more than the limit), schedules count, waiting count, aborting count}.
  */
 const COUNT_SCRIPT = script(
-  "ui_count",
   `
 local group, prefix, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local streams = {}
