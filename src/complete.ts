@@ -273,18 +273,16 @@ export class Completer {
   }
 
   /**
-   * Writes one completion; `lock` names the unique lock the task holds, if any. With `next`, a
-   * prefetched delivery is started in the same call, taking the slot this task frees; with
-   * `refill`, up to that many deliveries are prefetched too (the most asked in a batch).
+   * Writes one completion; `lock` names the unique lock the task holds, if any. With `refill`,
+   * up to that many deliveries are prefetched too (the most asked in a batch).
    */
   complete(
     delivery: Delivery,
     completion: Completion,
     lock?: string,
-    next?: Delivery,
     refill = 0,
   ): Promise<Completed> {
-    return this.#batcher.add({ delivery, completion, lock, next, refill });
+    return this.#batcher.add({ delivery, completion, lock, next: undefined, refill });
   }
 
   /**

@@ -49,8 +49,13 @@ export interface ExecutionEnv {
   readonly registry: ReadonlyMap<string, RegisteredTask<any, unknown>>;
   readonly logger: WorkerLogger;
   readonly counters: Counters;
-  /** Writes outcomes (the runner's, which may start the next prefetched task with one). */
+  /** Writes outcomes. */
   readonly completer: Pick<Completer, "complete" | "drain">;
+  /**
+   * Told when a task's function has settled on its own: frees its slot for the next task. The
+   * outcome is written once what it returns has resolved.
+   */
+  readonly release: (d: Delivery) => Promise<void> | undefined;
   /** The threads that run synchronous task functions. */
   readonly threads: ThreadPool;
   /** Wraps the task function in the worker's middleware. */
@@ -112,6 +117,7 @@ export async function execute(
       const run = call(env, d, task!, args, controller);
       settled = run.settled;
       outcome = await run.outcome;
+      await env.release(d);
     }
   } catch (error) {
     outcome = { kind: "failure", error };

@@ -79,7 +79,7 @@ export class Runner {
   #reclaimFrom: readonly string[] = [];
   #stopped = Promise.withResolvers<void>();
 
-  constructor(env: Omit<ExecutionEnv, "completer">, settings: RunSettings) {
+  constructor(env: Omit<ExecutionEnv, "completer" | "release">, settings: RunSettings) {
     this.#completer = new Completer(
       env.client,
       env.workerId,
@@ -89,9 +89,10 @@ export class Runner {
     this.#env = {
       ...env,
       completer: {
-        complete: (d, completion, lock) => this.#completeAndContinue(d, completion, lock),
+        complete: (d, completion, lock) => this.#complete(d, completion, lock),
         drain: () => this.#completer.drain(),
       },
+      release: (d) => this.#release(d),
     };
     this.#client = env.client;
     this.#startedAt = env.client.now();
@@ -292,38 +293,39 @@ export class Runner {
   }
 
   /**
-   * Writes a task's outcome and frees its slot at once: the next prefetched delivery runs in
-   * it while its start is written in the same call, or, with none buffered, the slot takes the
-   * next delivery to arrive. A slot never waits for Redis.
+   * Frees the slot of a task whose function settled on its own, as soon as it did: the next
+   * prefetched delivery runs in it at once, its start written with the next completion call
+   * (queued before that task can finish, so never after its outcome), or the slot takes the next
+   * delivery to arrive. A slot never waits for Redis. While other tasks run, the outcome of this
+   * one is written after the callbacks already due: tasks that end together (timers of one
+   * wave) all start their successors before any of their outcomes is encoded.
    */
-  async #completeAndContinue(
+  #release(d: Delivery): Promise<void> | undefined {
+    const entry = this.#running.get(d.key);
+    // After an abort or a timeout the function may still be running: it keeps its slot until it
+    // settles (see #untilSettled). A stopping worker starts nothing new.
+    if (!entry || entry.controller.signal.aborted || this.#stopping) return undefined;
+    this.#running.delete(d.key);
+    this.#slotFreed();
+    if (this.#running.size === 0) return undefined;
+    return new Promise((resolve) => setImmediate(resolve));
+  }
+
+  /**
+   * Writes a task's outcome, refilling the prefetch buffer in the same call. A task refused
+   * before its function ran frees its slot here. Its outcome is still written before the worker
+   * stops (shutdown drains the completer).
+   */
+  async #complete(
     d: Delivery,
     completion: Completion,
     lock: string | undefined,
   ): Promise<Completed> {
-    // Only a task whose function returned frees its slot now: after an abort or a timeout the
-    // function may still be running, and keeps its slot until it settles (see #untilSettled).
-    const returned = this.#running.get(d.key)?.controller.signal.aborted === false;
-    const next = this.#stopping || !returned || this.#buffered.length === 0
-      ? undefined
-      : this.#buffered.take();
-    if (returned && !this.#stopping) {
-      // This task leaves the running tasks as the next one enters, so they never count more
-      // than `concurrency`; its outcome is still written before the worker stops (shutdown
-      // drains the completer).
-      this.#running.delete(d.key);
-      if (next) this.#execute(asStarted(next));
-      else this.#slotFreed();
-    }
-    // Refill the prefetch buffer in the same call, while this worker is busy.
+    this.#release(d);
     const refill = this.#stopping
       ? 0
       : Math.max(0, this.#settings.prefetch - this.#buffered.length);
-    // Queued before the next task can finish: its start is written before its outcome.
-    const toStart = next && !next.started ? next : undefined;
-    const done = await this.#completer.complete(d, completion, lock, toStart, refill);
-    if (toStart) this.#confirmStart(toStart, done.next!);
-    return done;
+    return await this.#completer.complete(d, completion, lock, refill);
   }
 
   /** Takes the deliveries a completion call prefetched. */
