@@ -56,6 +56,9 @@ export class MiddlewareChain {
   /** Wraps a task function in the middleware, the first added outermost. */
   // deno-lint-ignore no-explicit-any
   wrap(fn: (...args: any[]) => unknown): Next {
+    // Without middleware the function is called as it is: the caller makes its result a promise
+    // (and a synchronous throw a rejection), sparing every task an async wrapper.
+    if (this.#middleware.length === 0) return fn as Next;
     // deno-lint-ignore no-explicit-any
     const base: Next = async (...args: any[]) => await fn(...args);
     return this.#middleware.reduceRight((next, middleware) => middleware(next), base);
