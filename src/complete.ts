@@ -68,6 +68,15 @@ export const COMPLETE_SCRIPT = script(
   "#!lua flags=allow-oom\n" + GRAPH_LUA + START_LUA + `
 local group, me, now, donePrefix, P = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6]
 local n = tonumber(ARGV[7])
+-- The tasks finishing for good in this call, and the keys that name who waits for them.
+local channels, dependents = {}, {}
+for i = 0, n - 1 do
+  local a = 9 + i * 9
+  if ARGV[a + 3] == 'final' then
+    table.insert(channels, donePrefix .. ARGV[a + 2])
+    table.insert(dependents, P .. 'dependents:' .. ARGV[a + 2])
+  end
+end
 -- Who waits for which result: one PUBSUB NUMSUB for the call spares a PUBLISH per task that
 -- nobody hears (a waiter subscribes before it reads the result, so one that subscribes after
 -- this call finds the result stored). Pattern subscribers are not counted per channel, and a
@@ -76,17 +85,20 @@ local n = tonumber(ARGV[7])
 local listening = nil
 if ARGV[8] == '1' and redis.call('PUBSUB', 'NUMPAT') == 0 then
   listening = {}
-  local channels = {}
-  for i = 0, n - 1 do
-    local a = 9 + i * 9
-    if ARGV[a + 3] == 'final' then table.insert(channels, donePrefix .. ARGV[a + 2]) end
-  end
   for from = 1, #channels, 1000 do
     local counts = redis.call('PUBSUB', 'NUMSUB',
       unpack(channels, from, math.min(from + 999, #channels)))
     for j = 1, #counts, 2 do
       if counts[j + 1] > 0 then listening[counts[j]] = true end
     end
+  end
+end
+-- Whether any of them has dependents: one EXISTS for the call spares an SMEMBERS per task in
+-- the common case of a call without any.
+local anyDependents = false
+for from = 1, #dependents, 1000 do
+  if redis.call('EXISTS', unpack(dependents, from, math.min(from + 999, #dependents))) > 0 then
+    anyDependents = true
   end
 end
 local out, earliest = {}, nil
@@ -132,7 +144,7 @@ for i = 0, n - 1 do
       if listening == nil or listening[donePrefix .. id] then
         redis.call('PUBLISH', donePrefix .. id, blob)
       end
-      local released = releaseDependents(P, id, blob, now)
+      local released = anyDependents and releaseDependents(P, id, blob, now)
       if released and (earliest == nil or released < earliest) then earliest = released end
       local nextDue = ARGV[a + 7]
       if tonumber(nextDue) and redis.call('HEXISTS', taskKey, 'cron') == 1 then
