@@ -106,9 +106,9 @@ local out, earliest = {}, nil
 -- deleting a stream's first entry, Redis looks for the next one past every deleted entry left
 -- in its node (up to a hundred), once per call rather than once per entry.
 local finished = {}
--- The deliveries whose outcome this call wrote: a prefetched task can run and finish before
--- the call that writes its start is sent, and then both are in this call, its outcome first.
--- Its start must not write the try count back into the hash its outcome just deleted.
+-- The deliveries whose outcome this call wrote, with its kind: a prefetched task can run and
+-- finish before the call that writes its start is sent, and then both are in this call, its
+-- outcome first. Its start must not write into the hash its outcome just deleted.
 local handled = {}
 -- One SCARD per call spares an SREM (and a SISMEMBER) per task when no abort is pending.
 anyAborting = redis.call('SCARD', KEYS[2]) > 0
@@ -133,7 +133,7 @@ for i = 0, n - 1 do
       finished[stream] = ids
     end
     table.insert(ids, msg)
-    handled[stream .. ' ' .. msg] = true
+    handled[stream .. ' ' .. msg] = kind
     if kind == 'final' then
       if num == '' then
         redis.call('SET', resultKey, blob)
@@ -191,7 +191,12 @@ local started, prefetched = {}, {}
 for k = 0, m - 1 do
   local b = s + 3 + k * 4
   local stream = P .. 'stream:' .. ARGV[b]
-  if handled[stream .. ' ' .. ARGV[b + 1]] then
+  local outcome = handled[stream .. ' ' .. ARGV[b + 1]]
+  if outcome then
+    -- A try that ended in a retry or a hand-back still counts: the next one reads the count.
+    if outcome == 'retry' or outcome == 'back' then
+      redis.call('HINCRBY', prefix .. ARGV[b + 2], 'tries', 1)
+    end
     table.insert(started, {ARGV[b + 2], 1, 0})
   else
     table.insert(started, startOwned(prefix, KEYS[2], group, me, stream, ARGV[b + 1],
