@@ -245,13 +245,11 @@ export type Completion =
   | { readonly kind: "back"; readonly reason: string }
   | { readonly kind: "drop" };
 
+/** A completion of a delivery to write, or (without `completion`) the start of one. */
 interface Item {
   readonly delivery: Delivery;
-  /** Undefined for an item that only starts `next`. */
   readonly completion: Completion | undefined;
   readonly lock: string | undefined;
-  /** A prefetched delivery to start in the same call. */
-  readonly next: Delivery | undefined;
   /** How many more deliveries to prefetch in the same call. */
   readonly refill: number;
 }
@@ -260,8 +258,8 @@ interface Item {
 export interface Completed {
   /** False when the delivery was stale and nothing was written. */
   readonly applied: boolean;
-  /** What writing the start of the delivery asked to start with it found. */
-  readonly next?: StartAnswer;
+  /** For a start: what writing it found. */
+  readonly started?: StartAnswer;
 }
 
 /** Writes completions of one worker, batching those that finish together. */
@@ -299,7 +297,7 @@ export class Completer {
     lock?: string,
     refill = 0,
   ): Promise<Completed> {
-    return this.#batcher.add({ delivery, completion, lock, next: undefined, refill });
+    return this.#batcher.add({ delivery, completion, lock, refill });
   }
 
   /**
@@ -308,14 +306,13 @@ export class Completer {
    * before it is written always reaches Redis no later than the task's outcome.
    */
   async start(delivery: Delivery): Promise<StartAnswer> {
-    const { next } = await this.#batcher.add({
+    const { started } = await this.#batcher.add({
       delivery,
       completion: undefined,
       lock: undefined,
-      next: delivery,
       refill: 0,
     });
-    return next!;
+    return started!;
   }
 
   /** Resolves once every completion handed in so far is written. */
@@ -350,7 +347,7 @@ export class Completer {
       args.push(d.priority, d.messageId, d.taskId, c.kind, blob, num, lock ?? "", next);
       args.push(isFresh(d) ? 1 : 0);
     }
-    const starts = items.filter((item) => item.next).map((item) => item.next!);
+    const starts = items.filter((item) => !item.completion).map((item) => item.delivery);
     const refill = Math.max(...items.map((item) => item.refill));
     // Slots free now are filled by this call too, but only while the worker is fetching more.
     const startNow = refill > 0 ? Math.max(0, this.#freeSlots()) : 0;
@@ -381,11 +378,10 @@ export class Completer {
     }
     let completed = 0;
     let startedAt = 0;
-    return items.map((item) => {
-      const done = item.completion ? applied[completed++] === 1 : true;
-      return item.next
-        ? { applied: done, next: toStartAnswer(started[startedAt++]) }
-        : { applied: done };
-    });
+    return items.map((item) =>
+      item.completion
+        ? { applied: applied[completed++] === 1 }
+        : { applied: true, started: toStartAnswer(started[startedAt++]) }
+    );
   }
 }

@@ -301,14 +301,19 @@ export class Runner {
    * wave) all start their successors before any of their outcomes is encoded.
    */
   #release(d: Delivery): Promise<void> | undefined {
+    if (!this.#freeSlot(d) || this.#running.size === 0) return undefined;
+    return new Promise((resolve) => setImmediate(resolve));
+  }
+
+  /** Frees the slot of a task whose function settled on its own; false if it keeps it. */
+  #freeSlot(d: Delivery): boolean {
     const entry = this.#running.get(d.key);
     // After an abort or a timeout the function may still be running: it keeps its slot until it
     // settles (see #untilSettled). A stopping worker starts nothing new.
-    if (!entry || entry.controller.signal.aborted || this.#stopping) return undefined;
+    if (!entry || entry.controller.signal.aborted || this.#stopping) return false;
     this.#running.delete(d.key);
     this.#slotFreed();
-    if (this.#running.size === 0) return undefined;
-    return new Promise((resolve) => setImmediate(resolve));
+    return true;
   }
 
   /**
@@ -321,7 +326,7 @@ export class Runner {
     completion: Completion,
     lock: string | undefined,
   ): Promise<Completed> {
-    this.#release(d);
+    this.#freeSlot(d);
     const refill = this.#stopping
       ? 0
       : Math.max(0, this.#settings.prefetch - this.#buffered.length);
