@@ -65,6 +65,11 @@ export class ConnectionFactory {
   constructor(options: ConnectionOptions, log: ConnectionLog) {
     this.#options = options;
     this.#log = log;
+    if (options.redis && readsPackageMeta(options.redis)) {
+      log.warn(
+        "The Redis client passed as 'redis' reads ioredis's package.json when it connects, which needs read access that streaq's documented permissions do not include (in a terminal, Deno prompts for it and the connection waits): create it with { disableClientInfo: true } (for a Cluster, in its redisOptions)",
+      );
+    }
   }
 
   /** The connection for ordinary commands: the one passed as `redis`, or one opened here. */
@@ -135,6 +140,10 @@ export class ConnectionFactory {
     const own: RedisOptions = blocking
       ? { maxRetriesPerRequest: null, blockingTimeout: BLOCKED_READ }
       : { maxRetriesPerRequest: null };
+    // ioredis reads its own package.json for CLIENT SETINFO when a connection opens: a file
+    // read that the documented permissions do not grant, and in a terminal a prompt that holds
+    // the connection (and a shutdown waiting for it) until someone answers.
+    own.disableClientInfo = true;
     if (purpose === "subscriber") {
       // No ready check (INFO) on a subscriber: a SUBSCRIBE sent while the connection opens can
       // overtake it (ioredis 5.8.2 and later, issue #2037), and the INFO is then refused with an
@@ -144,10 +153,12 @@ export class ConnectionFactory {
     let connection: Redis | Cluster;
     if (redis) {
       connection = isCluster(redis)
-        ? redis.duplicate(
-          [],
-          blocking ? { redisOptions: { ...redis.options.redisOptions, ...own } } : {},
-        )
+        ? redis.duplicate([], {
+          redisOptions: {
+            ...redis.options.redisOptions,
+            ...(blocking ? own : { disableClientInfo: true }),
+          },
+        })
         : redis.duplicate(purpose === "commands" ? {} : own);
     } else if (cluster) {
       const { nodes, redisOptions: nodeOptions, ...clusterOptions } = cluster;
@@ -182,6 +193,20 @@ export class ConnectionFactory {
     }
     if (!blocking) limitCommandTime(connection, timeout);
     return asRedis(connection);
+  }
+}
+
+/**
+ * True when a client passed in will read ioredis's package.json as it connects (for CLIENT
+ * SETINFO) and the process cannot read it without asking.
+ */
+function readsPackageMeta(client: Redis | Cluster): boolean {
+  const options = isCluster(client) ? client.options.redisOptions : client.options;
+  if (options?.disableClientInfo) return false;
+  try {
+    return Deno.permissions.querySync({ name: "read" }).state !== "granted";
+  } catch {
+    return true;
   }
 }
 
