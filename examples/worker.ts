@@ -42,8 +42,10 @@ export const fetchLength = worker.task(
 );
 
 /**
- * CPU: a deliberately naive Fibonacci. A synchronous task runs on the worker's event loop and
- * holds it while it computes, so keep such tasks short (or move the work to a Web Worker).
+ * CPU: a deliberately naive Fibonacci. A synchronous task runs in one of the worker's task
+ * threads (`syncConcurrency` of them), so it never holds the event loop that fetches, heart-beats
+ * and runs the async tasks. The thread imports this module to find the function: register such
+ * tasks at the module's top level, and grant read access to it (`--allow-read=.`).
  */
 export const fibonacci = worker.task(function fibonacci(n: number): number {
   const fib = (k: number): number => (k < 2 ? k : fib(k - 1) + fib(k - 2));
