@@ -113,7 +113,9 @@ export async function execute(
           );
         }
       }
-      if (!task!.silent) env.logger.info(`→ ${d.fnName} (${d.taskId}) try ${d.tries}`);
+      if (!task!.silent) {
+        env.logger.info(`→ ${d.fnName} (${d.taskId}) try ${d.tries}`, taskFields(d));
+      }
       const run = call(env, d, task!, args, controller);
       settled = run.settled;
       outcome = await run.outcome;
@@ -328,24 +330,29 @@ async function finish(
   count(env.counters, finalOutcome);
   const silent = task?.silent ?? false;
   const ms = env.client.now() - startTime;
+  const fields = { ...taskFields(d), durationMs: ms };
   switch (finalOutcome.kind) {
     case "success":
-      if (!silent) env.logger.info(`✓ ${label} in ${ms} ms`);
+      if (!silent) env.logger.info(`✓ ${label} in ${ms} ms`, fields);
       break;
     case "failure":
       if (!silent) {
-        env.logger.warn(`✗ ${label} failed in ${ms} ms: ${describeError(finalOutcome.error)}`);
+        env.logger.warn(
+          `✗ ${label} failed in ${ms} ms: ${describeError(finalOutcome.error)}`,
+          fields,
+        );
       }
       break;
     case "retry":
       if (!silent) {
         env.logger.info(
           `↻ ${label} retries in ${finalOutcome.due - env.client.now()} ms: ${finalOutcome.reason}`,
+          fields,
         );
       }
       break;
     case "back":
-      env.logger.info(`↩ ${label} handed back: ${finalOutcome.reason}`);
+      env.logger.info(`↩ ${label} handed back: ${finalOutcome.reason}`, fields);
   }
 }
 
@@ -378,6 +385,11 @@ function count(counters: Counters, outcome: Outcome): void {
   else if (outcome.kind === "back") counters.relinquished++;
   else if (outcome.error instanceof StreaqCancelled) counters.aborted++;
   else counters.failed++;
+}
+
+/** The structured fields of a log line about a delivery (see `logFormat: "json"`). */
+function taskFields(d: Delivery): { taskId: string; fnName: string; tries: number } {
+  return { taskId: d.taskId, fnName: d.fnName, tries: d.tries };
 }
 
 /** `Name: message` of anything thrown. */

@@ -6,7 +6,7 @@
  */
 
 import type { Deserializer, Serializer } from "./codec.ts";
-import type { Logger, LogLevel } from "./logger.ts";
+import type { Logger, LogFormat, LogLevel } from "./logger.ts";
 import { checkCrontab } from "./crontab.ts";
 import { checkDuration, checkInteger, checkKnownKeys, checkName, describe } from "./_validate.ts";
 import {
@@ -177,6 +177,16 @@ export interface WorkerOptions<Context = undefined> {
    * @default {"info"}
    */
   logLevel?: LogLevel;
+  /**
+   * How log lines are written: `"text"` (time, `[streaq <queue>/<worker id>]`, message) for
+   * people, or `"json"`, one JSON object a line for log collectors, with `time`, `level`,
+   * `queue`, `workerId`, `message` and, where a line is about a task, `taskId`, `fnName`,
+   * `tries` and `durationMs`. Times are ISO 8601 with milliseconds in the worker's `tz` either
+   * way. Control characters in text lines are escaped (`\n` is written as `\\n`).
+   *
+   * @default {"text"}
+   */
+  logFormat?: LogFormat;
 }
 
 /** Options of a task, given to `worker.task(fn, options)`. */
@@ -296,6 +306,7 @@ const WORKER_OPTIONS = [
   "clock",
   "logger",
   "logLevel",
+  "logFormat",
 ] as const;
 
 /** Checks worker options; the time zone and log level are checked by the logger. */

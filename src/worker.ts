@@ -23,7 +23,14 @@ import {
   resultById,
   statusById,
 } from "./inspect.ts";
-import { checkLogLevel, checkTimeZone, type LogLevel, WorkerLogger } from "./logger.ts";
+import {
+  checkLogFormat,
+  checkLogLevel,
+  checkTimeZone,
+  type LogFormat,
+  type LogLevel,
+  WorkerLogger,
+} from "./logger.ts";
 import { checkInteger } from "./_validate.ts";
 import {
   checkTaskOptions,
@@ -78,6 +85,13 @@ export interface RunOptions {
    * @default {the worker's `logLevel`}
    */
   logLevel?: LogLevel;
+  /**
+   * How log lines are written during this run, instead of the worker's `logFormat` (the
+   * command line's `--log-format`).
+   *
+   * @default {the worker's `logFormat`}
+   */
+  logFormat?: LogFormat;
 }
 
 /** Maps a tuple of unsent tasks to the tuple of their handles. */
@@ -142,7 +156,8 @@ export class Worker<Context = undefined> {
       options.logger ?? console,
       level,
       tz,
-      `[streaq ${queueName}/${this.id}]`,
+      { queue: queueName, workerId: this.id },
+      checkLogFormat(options.logFormat),
     );
     this.client = new Client(
       queueName,
@@ -416,6 +431,10 @@ export class Worker<Context = undefined> {
     checkInteger(`run worker ${this.id}`, "concurrency", options.concurrency, 1);
     const concurrency = options.concurrency ?? this.#options.concurrency ?? 16;
     const defaultLevel = this.#logger.level;
+    const defaultFormat = this.#logger.format;
+    if (options.logFormat !== undefined) {
+      this.#logger.format = checkLogFormat(options.logFormat, `run worker ${this.id}`);
+    }
     if (options.logLevel !== undefined) this.#logger.level = checkLogLevel(options.logLevel);
     const threads = new ThreadPool(this.#options.syncConcurrency ?? concurrency);
     const runner = new Runner({
@@ -462,6 +481,7 @@ export class Worker<Context = undefined> {
       } finally {
         this.#context = undefined;
         this.#logger.level = defaultLevel;
+        this.#logger.format = defaultFormat;
         // SIGINT or SIGTERM means the process is going down: close the connections too, so that
         // `if (import.meta.main) await worker.run();` lets the process exit.
         if (signalled) await this.client.close();

@@ -7,6 +7,7 @@
  */
 
 import { parseArgs } from "node:util";
+import type { LogFormat } from "../logger.ts";
 
 /** The exit codes of the command line. */
 export const ExitCode = {
@@ -44,6 +45,19 @@ export interface RunCommand {
   readonly watch: boolean;
   readonly concurrency?: number;
   readonly logLevel?: "debug" | "warn";
+  /** How log lines are written (`--log-format`); undefined for the Worker's own `logFormat`. */
+  readonly logFormat?: LogFormat;
+  /**
+   * Flags of `deno run` for the worker processes of `--workers` and `--watch`
+   * (`--deno-flags`): Deno does not tell a program the flags it was started with, so the
+   * supervisor cannot pass its own on.
+   */
+  readonly denoFlags: readonly string[];
+  /**
+   * The permission set (`-P=<name>`) worker processes run with (`--permission-set`), instead of
+   * the permissions the supervisor probes in itself.
+   */
+  readonly permissionSet?: string;
   /**
    * Set by the supervisor on the processes it starts (`--supervised`, not in `--help`): the
    * process shuts down when its standard input closes, which happens when the supervisor dies.
@@ -83,6 +97,9 @@ const OPTIONS = {
   concurrency: { type: "string" },
   verbose: { type: "boolean" },
   quiet: { type: "boolean" },
+  "log-format": { type: "string" },
+  "deno-flags": { type: "string", multiple: true },
+  "permission-set": { type: "string" },
   supervised: { type: "boolean" },
   once: { type: "boolean" },
   port: { type: "string" },
@@ -99,6 +116,9 @@ const OPTION_COMMANDS: Record<string, readonly string[]> = {
   concurrency: ["run"],
   verbose: ["run"],
   quiet: ["run"],
+  "log-format": ["run"],
+  "deno-flags": ["run"],
+  "permission-set": ["run"],
   supervised: ["run"],
   once: ["status"],
   port: ["web"],
@@ -154,14 +174,25 @@ export function parseCommandLine(args: readonly string[]): Command {
   if (values.watch && values.burst) {
     throw new UsageError("Options '--watch' and '--burst' cannot be combined");
   }
+  const workers = positiveInteger("workers", values.workers) ?? 1;
+  for (const option of ["deno-flags", "permission-set"] as const) {
+    if (values[option] !== undefined && workers === 1 && !values.watch) {
+      throw new UsageError(
+        `Option '--${option}' applies to worker processes: add '--workers N' (N ≥ 2) or '--watch'`,
+      );
+    }
+  }
   return {
     command,
     target: where,
-    workers: positiveInteger("workers", values.workers) ?? 1,
+    workers,
     burst: values.burst ?? false,
     watch: values.watch ?? false,
     concurrency: positiveInteger("concurrency", values.concurrency),
     logLevel: values.verbose ? "debug" : values.quiet ? "warn" : undefined,
+    logFormat: logFormat(values["log-format"]),
+    denoFlags: (values["deno-flags"] ?? []).flatMap(denoFlags),
+    permissionSet: permissionSet(values["permission-set"]),
     supervised: values.supervised ?? false,
   };
 }
@@ -203,6 +234,62 @@ function port(value: string | undefined): number | undefined {
     );
   }
   return Number(value);
+}
+
+function logFormat(value: string | undefined): LogFormat | undefined {
+  if (value === undefined || value === "text" || value === "json") return value;
+  throw new UsageError(
+    `Option '--log-format' must be text or json: received ${JSON.stringify(value)}`,
+  );
+}
+
+/**
+ * Splits the value of `--deno-flags` into arguments of `deno run` at white space, keeping
+ * what is quoted ('...' or "...") together, as a shell would: `--v8-flags=--a --unstable-kv`
+ * is two flags.
+ */
+export function denoFlags(value: string): string[] {
+  const flags: string[] = [];
+  const pattern = /([^\s'"]+)|'([^']*)'|"([^"]*)"|(\s+)|(['"])/g;
+  let current: string | undefined;
+  for (const [, bare, single, double, space, unmatched] of value.matchAll(pattern)) {
+    if (unmatched) {
+      throw new UsageError(
+        `Option '--deno-flags' has an unmatched ${unmatched}: received ${JSON.stringify(value)}`,
+      );
+    }
+    if (space !== undefined) {
+      if (current !== undefined) flags.push(current);
+      current = undefined;
+    } else {
+      current = (current ?? "") + (bare ?? single ?? double);
+    }
+  }
+  if (current !== undefined) flags.push(current);
+  for (const flag of flags) {
+    // A module or script argument here would end `deno run`'s flags: everything after it
+    // would be passed to the worker's module as its arguments.
+    if (!flag.startsWith("-")) {
+      throw new UsageError(
+        `Option '--deno-flags' must hold only flags of deno run, each starting with '-': received ${
+          JSON.stringify(flag)
+        } in ${JSON.stringify(value)}`,
+      );
+    }
+  }
+  return flags;
+}
+
+function permissionSet(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[\w.-]+$/.test(value)) {
+    throw new UsageError(
+      `Option '--permission-set' must be the name of a permission set of deno.json: received ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  return value;
 }
 
 /** The first sentence of a `parseArgs` error, which is the part that applies here. */

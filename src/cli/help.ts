@@ -32,6 +32,19 @@ Options of run:
   --concurrency N   tasks running at once in each process, instead of the Worker's own
   --verbose         log debug lines too
   --quiet           log only warnings and errors
+  --log-format F    text (time, [streaq <queue>/<worker>], message) or json (one object a
+                    line: time, level, queue, workerId, message, taskId, fnName, ...) for
+                    log collectors [default: the Worker's logFormat, text]; times are
+                    ISO 8601 with milliseconds in the Worker's tz
+  --deno-flags "F"  flags of deno run for the worker processes of --workers and --watch,
+                    which do not inherit this process's own (Deno does not tell a program
+                    its flags): --unstable-*, --v8-flags, --config, --lock, --import-map,
+                    --cached-only, ... Quote to pass several; may be repeated. Example:
+                    --deno-flags="--v8-flags=--max-old-space-size=512 --unstable-kv"
+  --permission-set NAME
+                    worker processes run with -P=NAME (a permission set of deno.json)
+                    instead of the permissions this process finds granted to itself
+                    (a scoped grant it cannot see, such as an API host, is not passed on)
 
 Options of status:
   --once            print once and exit, instead of refreshing every second

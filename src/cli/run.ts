@@ -35,6 +35,7 @@ export async function runInProcess(
       signal,
       concurrency: command.concurrency,
       logLevel: command.logLevel,
+      logFormat: command.logFormat,
     });
     return ExitCode.OK;
   } catch (error) {
@@ -57,7 +58,11 @@ export async function runSupervised(
   command: RunCommand,
   signals: ShutdownSignals,
 ): Promise<number> {
-  const log = new CliLog("supervisor", cliLevel(command));
+  const log = new CliLog("supervisor", {
+    level: cliLevel(command),
+    format: command.logFormat,
+    timeZone: loaded.worker.client.timeZone,
+  });
   let deno: string;
   try {
     deno = denoExecutable();
@@ -65,18 +70,19 @@ export async function runSupervised(
     console.error(`streaq: ${describe(error)}`);
     return ExitCode.FAILURE;
   }
-  const permissions = childPermissionFlags({
-    moduleUrl: loaded.url,
-    redis: redisAddress(loaded),
-  });
+  // Deno does not tell a program its own flags (`--unstable-*`, `--v8-flags`, `--config`, a
+  // permission set): the user passes them with `--deno-flags` and `--permission-set`.
+  const permissions = command.permissionSet !== undefined
+    ? [`--permission-set=${command.permissionSet}`]
+    : childPermissionFlags({ moduleUrl: loaded.url, redis: redisAddress(loaded) });
+  const flags = ["--no-prompt", ...command.denoFlags, ...permissions];
   await loaded.worker.close(); // This process only supervises: it never talks to Redis.
   const supervisor = new Supervisor({
     processes: command.workers,
     command: deno,
     args: [
       "run",
-      "--no-prompt",
-      ...permissions,
+      ...flags,
       cliSpecifier(),
       ...childArguments(loaded, command),
     ],
@@ -84,7 +90,7 @@ export async function runSupervised(
     watch: command.watch,
     log,
   });
-  log.debug(`worker processes run: ${deno} run --no-prompt ${permissions.join(" ")} ...`);
+  log.debug(`worker processes run: ${deno} run ${flags.join(" ")} ...`);
   signals.onSignal((signal) => supervisor.stop(signal));
   if (signals.signal.aborted) return ExitCode.OK;
   supervisor.start();
@@ -150,6 +156,7 @@ function childArguments(loaded: LoadedWorker, command: RunCommand): string[] {
   if (command.concurrency !== undefined) args.push("--concurrency", String(command.concurrency));
   if (command.logLevel === "debug") args.push("--verbose");
   if (command.logLevel === "warn") args.push("--quiet");
+  if (command.logFormat !== undefined) args.push("--log-format", command.logFormat);
   return args;
 }
 
