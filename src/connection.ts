@@ -126,8 +126,16 @@ export class ConnectionFactory {
     connection.on("node error", (error: Error, node: string) => report(error, node));
     connection.on("ready", () => {
       if (quietUntil === 0) return;
-      quietUntil = 0;
-      this.#log.info(`Redis connection (${purpose}) is back`);
+      // "ready" alone proves nothing: a connection without a ready check (the subscriber) is
+      // "ready" as soon as its socket opens, before Redis has answered its AUTH, and with a
+      // wrong password it fails again at once. Only an answered command shows it is back.
+      connection.ping().then(() => {
+        if (quietUntil === 0) return;
+        quietUntil = 0;
+        this.#log.info(`Redis connection (${purpose}) is back`);
+      }, () => {
+        // Not back after all: the failure has been or will be reported by its "error" event.
+      });
     });
   }
 
@@ -250,6 +258,12 @@ function limitCommandTime(connection: Redis | Cluster, ms: number): void {
   };
   const send = target.sendCommand;
   const deadlines = new Map<SentCommand, number>();
+  // Why the connection is not answering, for the message of a command that times out: the
+  // last connection error since Redis last answered a command (ECONNREFUSED, WRONGPASS, ...).
+  let lastError: Error | undefined;
+  const remember = (error: Error) => lastError = error;
+  connection.on("error", remember);
+  connection.on("node error", remember);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const arm = () => {
     if (timer !== undefined || deadlines.size === 0) return;
@@ -264,7 +278,9 @@ function limitCommandTime(connection: Redis | Cluster, ms: number): void {
       deadlines.delete(command);
       command.reject(
         new StreaqError(
-          `Cannot run Redis command ${command.name.toUpperCase()} as Redis did not answer within ${ms} ms (option 'redisTimeout'); the connection is ${target.status}`,
+          `Cannot run Redis command ${command.name.toUpperCase()} as Redis did not answer within ${ms} ms (option 'redisTimeout'); the connection is ${target.status}${
+            lastError ? `; last connection error: ${describeConnectionError(lastError)}` : ""
+          }`,
         ),
       );
     }
@@ -280,11 +296,22 @@ function limitCommandTime(connection: Redis | Cluster, ms: number): void {
       limited.add(command);
       deadlines.set(command, Date.now() + ms);
       const answered = () => deadlines.delete(command);
-      command.promise.then(answered, answered);
+      command.promise.then(() => {
+        answered();
+        lastError = undefined;
+      }, answered);
       arm();
     }
     return send.call(this, command, ...rest);
   };
+}
+
+/** An error's message, with its code (`ECONNREFUSED`, ...) when the message leaves it out. */
+function describeConnectionError(error: Error): string {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string" && !error.message.includes(code)
+    ? `${code}: ${error.message}`
+    : error.message;
 }
 
 /**
