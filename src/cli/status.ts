@@ -1,11 +1,15 @@
 /**
  * `status <module>`: a live view of a queue. Queue sizes per priority, delayed tasks, the
- * live workers (from their health keys), the tasks running now and the throughput, refreshed
- * every second in the terminal; `--once` prints one view and exits.
+ * throughput, the live workers (from their health keys) and the tasks running now, refreshed
+ * every second; `--once` prints one view and exits. In a terminal the view is drawn on the
+ * alternate screen, in colour (unless `NO_COLOR` is set), and the terminal is restored when it
+ * ends; elsewhere it is plain text, one view per refresh.
  *
- * Workers refresh their health record at each heartbeat (every third of `idleTimeout`), so the
- * per-worker numbers and the throughput are as of each worker's last heartbeat. Everything is
- * read with a bounded number of commands, whatever the size of the queue.
+ * The throughput is measured at each refresh from the streams themselves, not from the
+ * workers' health records (refreshed only at each heartbeat, every third of `idleTimeout`):
+ * a stream's `entries-added` counter (Redis 7 and later) counts tasks added, and since
+ * finished tasks are deleted from it, added minus the change of its length counts finished
+ * ones. Everything is read with a bounded number of commands, whatever the size of the queue.
  *
  * @module
  */
@@ -15,6 +19,9 @@ import { CONSUMER_GROUP } from "../keys.ts";
 import type { TaskInfo } from "../result.ts";
 import type { Worker } from "../worker.ts";
 import { scanQueue } from "../scan.ts";
+import { escapeControl } from "../logger.ts";
+import { ANSI, type Paint, PLAIN, Screen } from "./screen.ts";
+import { type Rates, StreamRates, type StreamThroughput, ThroughputMeter } from "./status_rates.ts";
 
 /** One priority's stream. */
 export interface PriorityStatus {
@@ -23,6 +30,11 @@ export interface PriorityStatus {
   readonly queued: number;
   /** Delivered to a worker: running, or prefetched and about to run. */
   readonly delivered: number;
+  /**
+   * Entries ever added to the stream (`XINFO STREAM` `entries-added`); undefined when the
+   * server does not say (before Redis 7) or the stream does not exist yet.
+   */
+  readonly added?: number;
 }
 
 /** What the view shows, read in one go. */
@@ -53,15 +65,18 @@ export async function readStatus(worker: Worker<any>): Promise<QueueStatus> {
   for (const p of priorities) {
     pipeline.xlen(keys.stream(p));
     pipeline.xpending(keys.stream(p), CONSUMER_GROUP);
+    pipeline.xinfo("STREAM", keys.stream(p));
   }
   pipeline.zcard(keys.delayed);
   const replies = await pipeline.exec() ?? [];
   const sizes = priorities.map((name, i) => {
-    const length = Number(replies[i * 2][1] ?? 0);
-    const [pendingError, pending] = replies[i * 2 + 1];
+    const length = Number(replies[i * 3][1] ?? 0);
+    const [pendingError, pending] = replies[i * 3 + 1];
     // A stream that no worker has read yet has no consumer group: nothing is delivered.
     const delivered = pendingError ? 0 : Number((pending as [number])[0] ?? 0);
-    return { name, queued: length - delivered, delivered };
+    const [infoError, info] = replies[i * 3 + 2];
+    const added = infoError ? undefined : entriesAdded(info);
+    return { name, queued: length - delivered, delivered, added };
   });
   const scheduled = Number(replies[replies.length - 1][1] ?? 0);
   const [workers, running] = await Promise.all([
@@ -76,6 +91,14 @@ export async function readStatus(worker: Worker<any>): Promise<QueueStatus> {
     workers,
     running,
   };
+}
+
+/** `entries-added` of an `XINFO STREAM` reply (a flat list of names and values). */
+function entriesAdded(info: unknown): number | undefined {
+  if (!Array.isArray(info)) return undefined;
+  const at = info.indexOf("entries-added");
+  const value = at >= 0 ? Number(info[at + 1]) : NaN;
+  return Number.isFinite(value) ? value : undefined;
 }
 
 // deno-lint-ignore no-explicit-any
@@ -124,98 +147,85 @@ async function readRunning(
   return running;
 }
 
-/** Throughput from the workers' counters: the change between two heartbeats of each. */
-export class ThroughputMeter {
-  readonly #last = new Map<string, { at: number; finished: number; rate?: number }>();
+/** The throughput shown: from the streams, or from the heartbeats where they cannot say. */
+export type Throughput =
+  | { readonly source: "streams"; readonly rates: StreamThroughput }
+  | { readonly source: "heartbeats"; readonly recent?: number; readonly average?: number };
 
-  /**
-   * Takes the latest health records and returns tasks finished per second: `recent` from the
-   * change since each worker's previous heartbeat (undefined until one was seen), `average`
-   * since the workers started.
-   */
-  update(workers: readonly HealthRecord[]): { recent?: number; average?: number } {
-    let recent: number | undefined;
-    let finishedTotal = 0;
-    let upTotal = 0;
-    const seen = new Set<string>();
-    for (const health of workers) {
-      seen.add(health.id);
-      const finished = finishedOf(health);
-      finishedTotal += finished;
-      upTotal += Math.max(0, health.heartbeatAt - health.startedAt);
-      const last = this.#last.get(health.id);
-      let rate = last?.rate;
-      if (last && health.heartbeatAt > last.at) {
-        rate = (finished - last.finished) / ((health.heartbeatAt - last.at) / 1000);
-      }
-      if (!last || health.heartbeatAt > last.at) {
-        this.#last.set(health.id, { at: health.heartbeatAt, finished, rate });
-      }
-      if (rate !== undefined) recent = (recent ?? 0) + rate;
-    }
-    for (const id of this.#last.keys()) if (!seen.has(id)) this.#last.delete(id);
-    // Each worker's own average, summed: total finished over the mean uptime.
-    const average = upTotal > 0 ? finishedTotal / (upTotal / workers.length / 1000) : undefined;
-    return { recent, average };
-  }
-}
-
-function finishedOf(health: HealthRecord): number {
-  const c = health.counters;
-  return (c.completed ?? 0) + (c.failed ?? 0) + (c.aborted ?? 0);
-}
-
-/** The view as text lines. */
+/** The view as text lines, coloured with `paint`. */
 export function formatStatus(
   status: QueueStatus,
-  throughput: { recent?: number; average?: number },
+  throughput: Throughput,
+  paint: Paint = PLAIN,
 ): string {
+  const { bold, dim } = paint;
   const lines = [
-    `queue ${status.queue} at ${new Date(status.at).toISOString()}`,
+    `${bold(`queue ${clean(status.queue)}`)} at ${dim(new Date(status.at).toISOString())}`,
     "",
     table(
       ["priority", "queued", "in workers"],
-      status.priorities.map((p) => [p.name, String(p.queued), String(p.delivered)]),
+      status.priorities.map((p) => [
+        clean(p.name),
+        count(p.queued, paint.yellow),
+        count(p.delivered, paint.cyan),
+      ]),
+      paint,
     ),
-    `scheduled (delayed, scheduled or backing off): ${status.scheduled}`,
+    `scheduled (delayed, scheduled or backing off): ${count(status.scheduled, paint.yellow)}`,
     "",
-    `workers: ${status.workers.length} live`,
+    formatThroughput(throughput, paint),
+    "",
+    `${bold("workers")}: ${status.workers.length} live`,
   ];
   if (status.workers.length > 0) {
     lines.push(table(
       ["id", "host", "pid", "running", "completed", "failed", "retried", "up", "last beat"],
       status.workers.map((w) => [
-        w.id,
-        w.host ?? "-",
+        clean(w.id),
+        clean(w.host ?? "-"),
         String(w.pid),
         `${w.running}/${w.concurrency}`,
-        String(w.counters.completed ?? 0),
-        String(w.counters.failed ?? 0),
-        String(w.counters.retried ?? 0),
+        count(w.counters.completed ?? 0, paint.green),
+        count(w.counters.failed ?? 0, paint.red),
+        count(w.counters.retried ?? 0, paint.yellow),
         duration(status.at - w.startedAt),
         `${duration(status.at - w.heartbeatAt)} ago`,
       ]),
+      paint,
     ));
   }
-  lines.push(
-    `throughput: ${rate(throughput.recent)} tasks/s between heartbeats, ${
-      rate(throughput.average)
-    } tasks/s on average`,
-    "",
-    `running tasks: ${runningCount(status.running.length)}`,
-  );
+  lines.push("", `${bold("running tasks")}: ${runningCount(status.running.length)}`);
   if (status.running.length > 0) {
     lines.push(table(
       ["id", "function", "try", "enqueued"],
       status.running.map((t) => [
-        t.taskId,
-        t.fnName,
+        clean(t.taskId),
+        clean(t.fnName),
         String(t.tries),
         `${duration(status.at - t.createdTime)} ago`,
       ]),
+      paint,
     ));
   }
   return lines.join("\n");
+}
+
+function formatThroughput(throughput: Throughput, paint: Paint): string {
+  const label = paint.bold("throughput");
+  if (throughput.source === "heartbeats") {
+    return `${label}: ${rate(throughput.recent)} tasks/s between heartbeats, ${
+      rate(throughput.average)
+    } tasks/s on average (this Redis does not count stream entries: Redis 7 does)`;
+  }
+  const { last, window, windowMs } = throughput.rates;
+  const each = (r: Rates | undefined) =>
+    `${rate(r?.added)} added/s, ${rate(r?.started)} started/s, ${
+      paint.green(rate(r?.finished))
+    } finished/s`;
+  const span = windowMs === undefined ? "" : ` over ${Math.round(windowMs / 1000)} s`;
+  return `${label}: ${each(last)} ${paint.dim("(last second)")}\n            ${each(window)} ${
+    paint.dim(`(average${span})`)
+  }`;
 }
 
 /** Options of {@linkcode showStatus}. */
@@ -227,20 +237,49 @@ export interface ShowStatusOptions {
 }
 
 /**
- * Prints the view once, or every second until the signal aborts (clearing the terminal
- * between views when stdout is one).
+ * Prints the view once, or every second until the signal aborts: on the alternate screen,
+ * redrawn in place and coloured (unless `NO_COLOR` is set) when stdout is a terminal, else as
+ * plain text, one view per refresh.
  */
 // deno-lint-ignore no-explicit-any
 export async function showStatus(worker: Worker<any>, options: ShowStatusOptions): Promise<void> {
-  const meter = new ThroughputMeter();
-  const clear = !options.once && Deno.stdout.isTerminal();
+  const streams = new StreamRates();
+  const heartbeats = new ThroughputMeter();
+  const throughput = (status: QueueStatus): Throughput => {
+    const rates = streams.update(status.at, status.priorities);
+    return rates
+      ? { source: "streams", rates }
+      : { source: "heartbeats", ...heartbeats.update(status.workers) };
+  };
+  if (options.once || !Deno.stdout.isTerminal()) {
+    while (!options.signal.aborted) {
+      const status = await untilAborted(readStatus(worker), options.signal);
+      if (!status) return;
+      console.log(`${formatStatus(status, throughput(status))}\n`);
+      if (options.once) return;
+      await pause(REFRESH, options.signal);
+    }
+    return;
+  }
+  const paint = Deno.noColor ? PLAIN : ANSI;
+  using screen = new Screen();
   while (!options.signal.aborted) {
-    const status = await readStatus(worker);
-    const text = formatStatus(status, meter.update(status.workers));
-    console.log(clear ? `\x1b[2J\x1b[H${text}\n\n(Ctrl-C to quit)` : `${text}\n`);
-    if (options.once) return;
+    const status = await untilAborted(readStatus(worker), options.signal);
+    if (!status) return;
+    const text = formatStatus(status, throughput(status), paint);
+    screen.draw([...text.split("\n"), "", paint.dim("(Ctrl-C to quit)")]);
     await pause(REFRESH, options.signal);
   }
+}
+
+/** The value of `promise`, or undefined as soon as the signal aborts (Ctrl-C is not kept waiting). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise((resolve, reject) => {
+    const abort = () => resolve(undefined);
+    signal.addEventListener("abort", abort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", abort));
+  });
 }
 
 function pause(ms: number, signal: AbortSignal): Promise<void> {
@@ -255,12 +294,30 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ")
-      .trimEnd();
-  return [line(header), ...rows.map(line)].join("\n");
+/** A value from Redis made safe for the terminal: control characters made visible. */
+function clean(text: string): string {
+  return escapeControl(String(text));
+}
+
+/** A number, coloured when it is not zero. */
+function count(n: number, colour: (text: string) => string): string {
+  return n === 0 ? "0" : colour(String(n));
+}
+
+function table(header: string[], rows: string[][], paint: Paint): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => width(r[i]))));
+  const pad = (c: string, i: number) => {
+    const room = " ".repeat(widths[i] - width(c));
+    return i === 0 ? c + room : room + c;
+  };
+  const line = (cells: string[]) => cells.map(pad).join("  ").trimEnd();
+  return [paint.dim(line(header)), ...rows.map(line)].join("\n");
+}
+
+/** The visible width of a cell: colour codes take no room. */
+function width(text: string): number {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/\x1b\[[0-9;]*m/g, "").length;
 }
 
 function duration(ms: number): string {
