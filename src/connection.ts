@@ -11,6 +11,7 @@
  * @module
  */
 
+import "./_env_access.ts"; // before ioredis: see there
 import { Cluster, Redis, type RedisOptions } from "ioredis";
 import { DEFAULT_REDIS_TIMEOUT, type RedisClusterOptions } from "./connection_options.ts";
 import type { RedisSentinelOptions } from "./connection_options.ts";
@@ -250,7 +251,14 @@ function limitCommandTime(connection: Redis | Cluster, ms: number): void {
   };
   const send = target.sendCommand;
   const deadlines = new Map<SentCommand, number>();
+  const hold = holdProcessWhileBusy(connection);
   let timer: ReturnType<typeof setTimeout> | undefined;
+  // Nothing in flight: no timer or socket may keep the process alive.
+  const idle = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    hold(false);
+  };
   const arm = () => {
     if (timer !== undefined || deadlines.size === 0) return;
     const [, oldest] = deadlines.entries().next().value!;
@@ -262,6 +270,7 @@ function limitCommandTime(connection: Redis | Cluster, ms: number): void {
     for (const [command, deadline] of deadlines) {
       if (deadline > now) break;
       deadlines.delete(command);
+      if (deadlines.size === 0) idle();
       command.reject(
         new StreaqError(
           `Cannot run Redis command ${command.name.toUpperCase()} as Redis did not answer within ${ms} ms (option 'redisTimeout'); the connection is ${target.status}`,
@@ -278,13 +287,57 @@ function limitCommandTime(connection: Redis | Cluster, ms: number): void {
   target.sendCommand = function (command: SentCommand, ...rest: unknown[]) {
     if (!limited.has(command)) {
       limited.add(command);
+      if (deadlines.size === 0) hold(true);
       deadlines.set(command, Date.now() + ms);
-      const answered = () => deadlines.delete(command);
+      const answered = () => {
+        if (deadlines.delete(command) && deadlines.size === 0) idle();
+      };
       command.promise.then(answered, answered);
       arm();
     }
     return send.call(this, command, ...rest);
   };
+}
+
+/**
+ * Lets the sockets of `connection` keep the process alive only while it has commands in
+ * flight: a script that has enqueued its tasks and read its results exits by itself, like a
+ * script whose `fetch` calls are done, instead of being held by connections it forgot to close.
+ * Whatever still waits holds the process by other means: a result wait by its recheck timer,
+ * a running worker by its blocking read (a connection without this hold).
+ *
+ * @returns A function to call with true when the first command is sent, false when the last
+ * one is answered.
+ */
+function holdProcessWhileBusy(connection: Redis | Cluster): (busy: boolean) => void {
+  let busy = false;
+  const apply = () => {
+    const nodes: Redis[] = isCluster(connection)
+      ? [...connection.nodes(), ...clusterSubscriber(connection)]
+      : [connection];
+    for (const node of nodes) {
+      const socket = (node as unknown as { stream?: { ref?(): void; unref?(): void } }).stream;
+      if (busy) socket?.ref?.();
+      else socket?.unref?.();
+    }
+  };
+  // A new socket (connect, reconnect, a Cluster's new node) starts out holding the process.
+  connection.on("connect", apply);
+  connection.on("ready", apply);
+  if (isCluster(connection)) {
+    connection.on("+node", (node: Redis) => node.on("connect", apply));
+  }
+  return (now) => {
+    busy = now;
+    apply();
+  };
+}
+
+/** The connection a Cluster client subscribes on, internal to ioredis: looked up defensively. */
+function clusterSubscriber(cluster: Cluster): Redis[] {
+  const subscriber = (cluster as unknown as { subscriber?: { getInstance?(): Redis | null } })
+    .subscriber?.getInstance?.();
+  return subscriber ? [subscriber] : [];
 }
 
 /**
@@ -333,9 +386,7 @@ const END_LIMIT = 5_000;
  * subscriber connection is internal to ioredis; it is looked up defensively.
  */
 async function handshakesOver(cluster: Cluster): Promise<void> {
-  const subscriber = (cluster as unknown as { subscriber?: { getInstance?(): Redis | null } })
-    .subscriber?.getInstance?.();
-  const nodes = subscriber ? [...cluster.nodes(), subscriber] : cluster.nodes();
+  const nodes = [...cluster.nodes(), ...clusterSubscriber(cluster)];
   await Promise.all(
     nodes.filter((n) => n.status === "connecting" || n.status === "connect").map((node) =>
       new Promise<void>((resolve) => {
