@@ -12,6 +12,7 @@
  * @module
  */
 
+import "./_env_access.ts"; // before ioredis: see there
 import type { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { Command } from "ioredis";

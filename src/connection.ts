@@ -11,6 +11,7 @@
  * @module
  */
 
+import "./_env_access.ts"; // before ioredis: see there
 import { Cluster, Redis, type RedisOptions } from "ioredis";
 import { DEFAULT_REDIS_TIMEOUT, type RedisClusterOptions } from "./connection_options.ts";
 import type { RedisSentinelOptions } from "./connection_options.ts";
@@ -258,6 +259,7 @@ function limitCommandTime(connection: Redis | Cluster, ms: number): void {
   };
   const send = target.sendCommand;
   const deadlines = new Map<SentCommand, number>();
+  const hold = holdProcessWhileBusy(connection);
   // Why the connection is not answering, for the message of a command that times out: the
   // last connection error since Redis last answered a command (ECONNREFUSED, WRONGPASS, ...).
   let lastError: Error | undefined;
@@ -265,6 +267,12 @@ function limitCommandTime(connection: Redis | Cluster, ms: number): void {
   connection.on("error", remember);
   connection.on("node error", remember);
   let timer: ReturnType<typeof setTimeout> | undefined;
+  // Nothing in flight: no timer or socket may keep the process alive.
+  const idle = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    hold(false);
+  };
   const arm = () => {
     if (timer !== undefined || deadlines.size === 0) return;
     const [, oldest] = deadlines.entries().next().value!;
@@ -276,6 +284,7 @@ function limitCommandTime(connection: Redis | Cluster, ms: number): void {
     for (const [command, deadline] of deadlines) {
       if (deadline > now) break;
       deadlines.delete(command);
+      if (deadlines.size === 0) idle();
       command.reject(
         new StreaqError(
           `Cannot run Redis command ${command.name.toUpperCase()} as Redis did not answer within ${ms} ms (option 'redisTimeout'); the connection is ${target.status}${
@@ -294,8 +303,11 @@ function limitCommandTime(connection: Redis | Cluster, ms: number): void {
   target.sendCommand = function (command: SentCommand, ...rest: unknown[]) {
     if (!limited.has(command)) {
       limited.add(command);
+      if (deadlines.size === 0) hold(true);
       deadlines.set(command, Date.now() + ms);
-      const answered = () => deadlines.delete(command);
+      const answered = () => {
+        if (deadlines.delete(command) && deadlines.size === 0) idle();
+      };
       command.promise.then(() => {
         answered();
         lastError = undefined;
@@ -312,6 +324,47 @@ function describeConnectionError(error: Error): string {
   return typeof code === "string" && !error.message.includes(code)
     ? `${code}: ${error.message}`
     : error.message;
+}
+
+/**
+ * Lets the sockets of `connection` keep the process alive only while it has commands in
+ * flight: a script that has enqueued its tasks and read its results exits by itself, like a
+ * script whose `fetch` calls are done, instead of being held by connections it forgot to close.
+ * Whatever still waits holds the process by other means: a result wait by its recheck timer,
+ * a running worker by its blocking read (a connection without this hold).
+ *
+ * @returns A function to call with true when the first command is sent, false when the last
+ * one is answered.
+ */
+function holdProcessWhileBusy(connection: Redis | Cluster): (busy: boolean) => void {
+  let busy = false;
+  const apply = () => {
+    const nodes: Redis[] = isCluster(connection)
+      ? [...connection.nodes(), ...clusterSubscriber(connection)]
+      : [connection];
+    for (const node of nodes) {
+      const socket = (node as unknown as { stream?: { ref?(): void; unref?(): void } }).stream;
+      if (busy) socket?.ref?.();
+      else socket?.unref?.();
+    }
+  };
+  // A new socket (connect, reconnect, a Cluster's new node) starts out holding the process.
+  connection.on("connect", apply);
+  connection.on("ready", apply);
+  if (isCluster(connection)) {
+    connection.on("+node", (node: Redis) => node.on("connect", apply));
+  }
+  return (now) => {
+    busy = now;
+    apply();
+  };
+}
+
+/** The connection a Cluster client subscribes on, internal to ioredis: looked up defensively. */
+function clusterSubscriber(cluster: Cluster): Redis[] {
+  const subscriber = (cluster as unknown as { subscriber?: { getInstance?(): Redis | null } })
+    .subscriber?.getInstance?.();
+  return subscriber ? [subscriber] : [];
 }
 
 /**
@@ -360,9 +413,7 @@ const END_LIMIT = 5_000;
  * subscriber connection is internal to ioredis; it is looked up defensively.
  */
 async function handshakesOver(cluster: Cluster): Promise<void> {
-  const subscriber = (cluster as unknown as { subscriber?: { getInstance?(): Redis | null } })
-    .subscriber?.getInstance?.();
-  const nodes = subscriber ? [...cluster.nodes(), subscriber] : cluster.nodes();
+  const nodes = [...cluster.nodes(), ...clusterSubscriber(cluster)];
   await Promise.all(
     nodes.filter((n) => n.status === "connecting" || n.status === "connect").map((node) =>
       new Promise<void>((resolve) => {

@@ -107,6 +107,13 @@ type Link = "pipe" | "else";
  * when, after what, and at which priority it runs. Its `id` exists before it is sent, so
  * another task of the same batch can refer to it.
  *
+ * A task is never lost for want of an `await`: one that is not awaited, batched with
+ * `enqueueMany`, or taken into a pipeline (`pipe`, `otherwise`) by the time the code that
+ * created it awaits anything (the end of the current microtask) is sent by itself, and a failure
+ * to send it is logged. So `start()`, `pipe()` and `otherwise()` belong right after
+ * `enqueue()`, in the same expression or before the next `await`. A task whose `start()` threw
+ * is never sent.
+ *
  * @typeParam R What the task returns.
  * @typeParam Args The arguments of its function.
  *
@@ -138,6 +145,10 @@ export class Task<R, Args extends any[] = any[]> implements PromiseLike<TaskHand
   // deno-lint-ignore no-explicit-any
   #source: Task<any> | undefined;
   #link: Link | undefined;
+  /** Taken into a pipeline, or refused by `start()`: it must not send itself. */
+  #taken = false;
+  /** Someone awaits it: they see a failure to send it, so it need not be logged. */
+  #awaited = false;
 
   /** @internal Use `registeredTask.enqueue(...)` or `worker.enqueueUnsafe(...)`. */
   constructor(client: Client, fnName: string, args: readonly unknown[]) {
@@ -145,6 +156,25 @@ export class Task<R, Args extends any[] = any[]> implements PromiseLike<TaskHand
     this.fnName = fnName;
     this.args = args;
     this.id = crypto.randomUUID().replaceAll("-", "");
+    if (created.push(this) === 1) queueMicrotask(Task.#sendForgotten);
+  }
+
+  /** Sends the tasks created since the last call that nothing has sent or taken. */
+  static #sendForgotten(): void {
+    const tasks = created;
+    created = [];
+    for (const task of tasks) {
+      if (task.#sent || task.#taken) continue;
+      task.#sent = coalescedSend(task.#client, task) as Promise<TaskHandle<unknown>>;
+      task.#sent.catch((error) => {
+        if (task.#awaited) return;
+        task.#client.logger.error(
+          `Cannot send task ${task.fnName} (${task.id}), which was never awaited: ${
+            error instanceof Error ? error.message : String(error)
+          }`,
+        );
+      });
+    }
   }
 
   /**
@@ -156,9 +186,16 @@ export class Task<R, Args extends any[] = any[]> implements PromiseLike<TaskHand
    * @throws {RangeError} For a negative delay or an unknown priority.
    */
   start(options: StartOptions): this {
-    checkStartOptions(this.fnName, options, this.#client.priorities);
     if (this.#sent) {
-      throw new TypeError(`Cannot change the start options of task ${this.id}: it was sent`);
+      throw new TypeError(
+        `Cannot change the start options of task ${this.fnName} (${this.id}) as it was sent: a task is sent when it is awaited or batched, or by itself once the code that created it awaits anything; call start() right after enqueue()`,
+      );
+    }
+    try {
+      checkStartOptions(this.fnName, options, this.#client.priorities);
+    } catch (error) {
+      this.#taken = true; // A task with refused options is not sent without them.
+      throw error;
     }
     this.#options = { ...this.#options, ...options };
     return this;
@@ -230,6 +267,7 @@ export class Task<R, Args extends any[] = any[]> implements PromiseLike<TaskHand
     const next = new Task<R2, A>(this.#client, fnName, args);
     next.#source = this;
     next.#link = link;
+    this.#taken = true; // Sent with `next`, unless it was sent already.
     return next;
   }
 
@@ -249,6 +287,11 @@ export class Task<R, Args extends any[] = any[]> implements PromiseLike<TaskHand
     return this.#source;
   }
 
+  /** @internal Its send, once it was awaited, batched or sent by itself; undefined before. */
+  get sending(): Promise<TaskHandle<R>> | undefined {
+    return this.#sent;
+  }
+
   /** @internal The ids this task waits for: its source, then those given as `after`. */
   get dependencies(): string[] {
     const { after = [] } = this.#options;
@@ -266,6 +309,7 @@ export class Task<R, Args extends any[] = any[]> implements PromiseLike<TaskHand
     onfulfilled?: ((value: TaskHandle<R>) => A | PromiseLike<A>) | null,
     onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
   ): Promise<A | B> {
+    this.#awaited = true;
     this.#sent ??= coalescedSend(this.#client, this) as Promise<TaskHandle<R>>;
     return this.#sent.then(onfulfilled, onrejected);
   }
@@ -276,6 +320,10 @@ export class Task<R, Args extends any[] = any[]> implements PromiseLike<TaskHand
     this.#sent ??= sent;
   }
 }
+
+/** Tasks created in the current microtask, checked for a send at its end. */
+// deno-lint-ignore no-explicit-any
+let created: Task<any>[] = [];
 
 type Sent = PromiseSettledResult<TaskHandle<unknown>>;
 // deno-lint-ignore no-explicit-any
@@ -390,7 +438,11 @@ function inSendingOrder(tasks: readonly Task<any>[]): Task<any>[] {
   const byId = new Map<string, Task<any>>();
   // deno-lint-ignore no-explicit-any
   const collect = (t: Task<any> | undefined): void => {
-    for (; t && !byId.has(t.id); t = t.source) byId.set(t.id, t);
+    for (; t && !byId.has(t.id); t = t.source) {
+      byId.set(t.id, t);
+      // A stage whose source went earlier (sent by itself, or awaited) waits for it in Redis.
+      if (t.source?.sending) break;
+    }
   };
   tasks.forEach(collect);
   // deno-lint-ignore no-explicit-any

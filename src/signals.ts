@@ -3,17 +3,51 @@
  * command line. Listening needs no permission; a platform without a signal (SIGTERM on
  * Windows) is skipped.
  *
+ * The first signal starts a graceful shutdown. A second one exits at once, as most servers do:
+ * a shutdown can wait on a task that ignores its signal, or on a Redis that does not answer,
+ * and whoever presses Ctrl-C twice wants the process gone. Nothing is lost by it: the tasks
+ * this process held are delivered again after their `idleTimeout`, as after a crash.
+ *
  * @module
  */
 
 /** The signals that start a graceful shutdown. */
 export const SHUTDOWN_SIGNALS: readonly Deno.Signal[] = ["SIGINT", "SIGTERM"];
 
-/** Calls `handler` on SIGINT and SIGTERM; returns a function that stops listening. */
-export function listenToSignals(handler: (signal: Deno.Signal) => void): () => void {
+/** The exit code of a process ended by `signal`, as a shell reports it (128 + its number). */
+export function signalExitCode(signal: Deno.Signal): number {
+  return signal === "SIGTERM" ? 143 : 130;
+}
+
+/** What {@linkcode listenToSignals} says and does at a second signal. */
+export interface SecondSignal {
+  /** Says why the process exits now (to stderr, or a worker's log). */
+  report(message: string): void;
+  /** Ends the process; `Deno.exit` unless replaced (by a test). */
+  exit?(code: number): void;
+}
+
+/**
+ * Calls `handler` on the first SIGINT or SIGTERM; at the second, reports it and exits at once
+ * (with `onSecond`), or calls `handler` again (without). Returns a function that stops
+ * listening.
+ */
+export function listenToSignals(
+  handler: (signal: Deno.Signal) => void,
+  onSecond?: SecondSignal,
+): () => void {
   const added: [Deno.Signal, () => void][] = [];
+  let received = 0;
   for (const signal of SHUTDOWN_SIGNALS) {
-    const listener = () => handler(signal);
+    const listener = () => {
+      received++;
+      if (received > 1 && onSecond) {
+        onSecond.report(`received ${signal} again: exiting now, without waiting for the shutdown`);
+        (onSecond.exit ?? Deno.exit)(signalExitCode(signal));
+        return;
+      }
+      handler(signal);
+    };
     try {
       Deno.addSignalListener(signal, listener);
       added.push([signal, listener]);

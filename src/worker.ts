@@ -455,10 +455,15 @@ export class Worker<Context = undefined> {
     this.#runner = runner;
     const stop = () => runner.stop();
     let signalled = false;
-    const removeSignals = this.#options.handleSignals === false ? () => {} : listenToSignals(() => {
-      signalled = true;
-      runner.stop();
-    });
+    const removeSignals = this.#options.handleSignals === false
+      ? () => {}
+      : listenToSignals((signal) => {
+        signalled = true;
+        this.#logger.info(
+          `received ${signal}: shutting down gracefully (a second ${signal} exits at once)`,
+        );
+        runner.stop();
+      }, { report: (message) => this.#logger.warn(message) });
     options.signal?.addEventListener("abort", stop, { once: true });
     const lifespan = this.#options.lifespan?.();
     try {
@@ -552,15 +557,18 @@ export class Worker<Context = undefined> {
         );
       }
     }
-    const sent = sendTasks(this.client, tasks);
-    tasks.forEach((t, i) => {
+    // A task sent already (awaited, or sent by itself) is not sent twice: it keeps its send.
+    const unsent = tasks.filter((t) => !t.sending);
+    const sent = sendTasks(this.client, unsent);
+    unsent.forEach((t, i) => {
       const handle = sent.then((handles) => handles[i]);
       // The failure of a batch reaches the caller here; awaiting one of its tasks later rejects
       // again, but nobody may ever do so, which must not be an unhandled rejection.
       handle.catch(() => {});
       t.markSent(handle);
     });
-    return await sent as Handles<T>;
+    await sent;
+    return await Promise.all(tasks.map((t) => t.sending!)) as Handles<T>;
   }
 
   /**

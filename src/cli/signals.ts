@@ -1,11 +1,13 @@
 /**
  * SIGINT and SIGTERM for the command line: listened to from the start, so that a signal that
- * comes while the module is still loading shuts down as gracefully as a later one.
+ * comes while the module is still loading shuts down as gracefully as a later one. A second
+ * signal exits at once, unless a listener takes it (the supervisor passes it on to its worker
+ * processes, which then exit at once themselves).
  *
  * @module
  */
 
-import { listenToSignals } from "../signals.ts";
+import { listenToSignals, signalExitCode } from "../signals.ts";
 
 /** The shutdown signals received by this process. */
 export class ShutdownSignals implements Disposable {
@@ -29,7 +31,14 @@ export class ShutdownSignals implements Disposable {
   }
 
   #receive(name: Deno.Signal): void {
-    if (!this.#controller.signal.aborted) this.#controller.abort(name);
+    if (!this.#controller.signal.aborted) {
+      this.#controller.abort(name);
+    } else if (this.#listeners.size === 0) {
+      console.error(
+        `streaq: received ${name} again: exiting now, without waiting for the shutdown`,
+      );
+      Deno.exit(signalExitCode(name));
+    }
     for (const listener of this.#listeners) listener(name);
   }
 

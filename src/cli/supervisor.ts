@@ -124,6 +124,10 @@ export class Supervisor {
         stdin: "piped",
         stdout: "inherit",
         stderr: "inherit",
+        // Its own process group: a Ctrl-C in the terminal reaches only this process, which
+        // passes each signal on once. In the terminal's group a worker process would get every
+        // Ctrl-C twice, and take the first for the second that exits at once.
+        detached: true,
       }).spawn();
     } catch (error) {
       slot.quickDeaths++;
