@@ -66,7 +66,7 @@ export class Screen implements Disposable {
   draw(lines: readonly string[]): void {
     const { columns, rows } = size(this.#out);
     const shown = lines.slice(0, rows).map((line) => fit(line, columns) + CLEAR_LINE_END);
-    this.#write(HOME + shown.join("\r\n") + CLEAR_BELOW);
+    this.#write(HOME + shown.join("\n") + CLEAR_BELOW);
   }
 
   /** Leaves the alternate screen and shows the cursor again. */
@@ -84,12 +84,18 @@ export class Screen implements Disposable {
   }
 }
 
+/** The terminal's size; a terminal that reports none (0) is not cut. */
 function size(out: typeof Deno.stdout): { columns: number; rows: number } {
+  let reported = { columns: 0, rows: 0 };
   try {
-    return out === Deno.stdout ? Deno.consoleSize() : { columns: 80, rows: 24 };
+    if (out === Deno.stdout) reported = Deno.consoleSize();
   } catch {
-    return { columns: 80, rows: 24 };
+    // Not a terminal after all: nothing to fit.
   }
+  return {
+    columns: reported.columns || Infinity,
+    rows: reported.rows || Infinity,
+  };
 }
 
 /**
