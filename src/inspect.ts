@@ -131,7 +131,7 @@ export async function resultById<R>(
   given?.addEventListener("abort", onGiven, { once: true });
   if (given?.aborted) stop.abort();
   const timer = timeout === undefined ? undefined : setTimeout(() => stop.abort(), timeout);
-  // Like AbortSignal.timeout(), the wait alone does not keep the process alive.
+  // Like AbortSignal.timeout(), the timer alone does not keep the process alive: the wait does.
   if (timer !== undefined) Deno.unrefTimer(timer);
   let blob;
   try {

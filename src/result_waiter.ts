@@ -76,9 +76,10 @@ export class ResultWaiter {
   #addRecheck(recheck: () => void): void {
     this.#rechecks.add(recheck);
     if (this.#recheckTimer === undefined) {
+      // This timer is what keeps the process alive while results are awaited: an idle
+      // connection does not (see `holdProcessWhileBusy`), so that a script exits once it has
+      // what it waited for.
       this.#recheckTimer = setInterval(() => this.#rechecks.forEach((r) => r()), RECHECK_INTERVAL);
-      // A wait left pending (no timeout) must not keep the process alive on its own.
-      Deno.unrefTimer(this.#recheckTimer);
     }
   }
 

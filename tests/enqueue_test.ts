@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { StreaqError, TaskStatus, Worker } from "../mod.ts";
+import { StreaqError, type Task, TaskStatus, Worker } from "../mod.ts";
 import { connectionsNamed, eventually, runInBackground, sibling, testWorker } from "./_helpers.ts";
 
 Deno.test("awaiting a task sends it once, however often it is awaited", async () => {
@@ -11,7 +11,6 @@ Deno.test("awaiting a task sends it once, however often it is awaited", async ()
   });
   const task = count.enqueue(7);
   assert.match(task.id, /^\S{8,}$/, "the id exists before the task is sent");
-  assert.equal(await worker.statusById(task.id), TaskStatus.NOT_FOUND);
 
   const [first, second] = await Promise.all([task, task]);
   const third = await task;
@@ -170,10 +169,9 @@ Deno.test("tasks of a higher priority run before lower ones enqueued earlier", a
 });
 
 Deno.test("enqueueing connects on first use and close() releases every connection", async () => {
-  // Building a worker and an unsent task opens nothing: this Redis URL leads nowhere.
+  // Building a worker and registering a task opens nothing: this Redis URL leads nowhere.
   const offline = new Worker({ redisUrl: "redis://127.0.0.1:9", handleSignals: false });
-  const unsent = offline.task(async function idle(): Promise<void> {}).enqueue();
-  assert.ok(unsent.id);
+  offline.task(async function idle(): Promise<void> {});
   await offline.close();
 
   const connectionName = `lazy-${crypto.randomUUID()}`;
@@ -235,4 +233,92 @@ Deno.test("tasks awaited together are sent together, and one with bad arguments 
   ]);
   assert.match(String((settled[2] as PromiseRejectedResult).reason), /cannot be serialized/);
   assert.equal(await worker.queueSize(), 3);
+});
+
+Deno.test("a task that is never awaited is sent by itself, once", async () => {
+  await using worker = await testWorker();
+  const count = worker.task(async function count(n: number): Promise<number> {
+    return await Promise.resolve(n);
+  });
+  // The forgotten `await` of a new user: nothing else ever sends these.
+  const forgotten = count.enqueue(1);
+  const started = count.enqueue(2).start({ priority: "normal" });
+  const piped = count.enqueue(3).pipe(count);
+  await eventually(async () => (await worker.queueSize()) === 3, { what: "three tasks queued" });
+  assert.equal(await worker.statusById(forgotten.id), TaskStatus.QUEUED);
+  assert.equal(await worker.statusById(started.id), TaskStatus.QUEUED);
+  assert.equal(await worker.statusById(piped.id), TaskStatus.SCHEDULED, "waits for its source");
+
+  // Awaiting one later, or batching it, gives its handle without sending it again.
+  assert.equal((await forgotten).id, forgotten.id);
+  const [again] = await worker.enqueueMany([started]);
+  assert.equal(again.id, started.id);
+  assert.equal(await worker.queueSize(), 3);
+  await worker.run({ burst: true });
+  assert.equal(worker.counters.completed, 4, "each task ran once, the pipeline's two stages too");
+});
+
+Deno.test("a stage added after its source was sent waits for that source without sending it again", async () => {
+  await using worker = await testWorker();
+  const double = worker.task(async function double(n: number): Promise<number> {
+    return await Promise.resolve(n * 2);
+  });
+  const first = double.enqueue(2);
+  await first; // sent now
+  const second = await first.pipe(double);
+  assert.equal(await worker.queueSize(), 1, "only the first stage is queued");
+  await worker.run({ burst: true });
+  const result = await second.result({ timeout: 5_000 });
+  assert.equal(result.success && result.result, 8);
+  assert.equal(worker.counters.completed, 2);
+});
+
+Deno.test("a task whose start() was refused is never sent", async () => {
+  await using worker = await testWorker();
+  const noop = worker.task(async function noop(): Promise<void> {});
+  let refused: Task<void> | undefined;
+  assert.throws(() => {
+    refused = noop.enqueue();
+    refused.start({ delay: -1 });
+  }, RangeError);
+  const sent = await noop.enqueue(); // a later task, sent after anything the first could do
+  assert.equal(await worker.statusById(sent.id), TaskStatus.QUEUED);
+  assert.equal(await worker.statusById(refused!.id), TaskStatus.NOT_FOUND);
+  assert.equal(await worker.queueSize(), 1);
+});
+
+Deno.test("a task that is never awaited and cannot be sent is reported in the log", async () => {
+  const lines: string[] = [];
+  const collect = (line: string) => lines.push(line);
+  await using worker = await testWorker({
+    logger: { debug: collect, info: collect, warn: collect, error: collect },
+    logLevel: "error",
+  });
+  const echo = worker.task(async function echo(value: unknown): Promise<unknown> {
+    return await Promise.resolve(value);
+  });
+  const task = echo.enqueue(() => "a function cannot be encoded");
+  await eventually(() => lines.some((line) => line.includes(task.id)), {
+    what: "the failed send in the log",
+  });
+  const line = lines.find((l) => l.includes(task.id))!;
+  assert.match(line, /Cannot send task echo .* which was never awaited/);
+  // Awaiting it still shows the failure to whoever does.
+  await assert.rejects(Promise.resolve(task), TypeError);
+});
+
+Deno.test("awaiting a task that cannot be sent rejects without a log line", async () => {
+  const lines: string[] = [];
+  const collect = (line: string) => lines.push(line);
+  await using worker = await testWorker({
+    logger: { debug: collect, info: collect, warn: collect, error: collect },
+    logLevel: "error",
+  });
+  const echo = worker.task(async function echo(value: unknown): Promise<unknown> {
+    return await Promise.resolve(value);
+  });
+  await assert.rejects(async () => await echo.enqueue(Symbol("unencodable")), TypeError);
+  const later = await echo.enqueue("fine"); // one more round trip: a log line would be there
+  assert.ok(later.id);
+  assert.deepEqual(lines, []);
 });
