@@ -469,3 +469,134 @@ Deno.test("web serves the dashboard of the module's queue on loopback until SIGT
   assert.equal((await open.exit()).code, 2, open.output);
   assert.match(open.output, /streaq: cannot serve the dashboard: .*without 'auth'/);
 });
+
+const FLAGS_MODULE = `${ROOT}tests/fixtures/cli_flags_module.ts`;
+const FLAGS_REPORT = /flags of pid (\d+): openKv=(\w+) heapLimitMb=(\d+) osRelease=(\w+)/;
+/** A log line of streaq in text form: an ISO 8601 time with milliseconds, then the source. */
+const TEXT_LOG_LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|[+-]\d\d:\d\d) \[streaq /;
+
+/** The fixture's report of each process: the supervisor's own, then its worker processes'. */
+function flagReports(cli: Process): { supervisor: string[]; workers: string[][] } {
+  const reports = cli.matching(FLAGS_REPORT);
+  const supervisor = reports.find((r) => Number(r[1]) === cli.child.pid);
+  assert.ok(supervisor, `the supervisor loads the module too:\n${cli.output}`);
+  return { supervisor, workers: reports.filter((r) => r !== supervisor) };
+}
+
+Deno.test("--log-format, --deno-flags and --permission-set with a bad value, or without worker processes, are usage errors naming it", async () => {
+  const cases: [string[], RegExp][] = [
+    [
+      ["run", MODULE, "--log-format", "xml"],
+      /Option '--log-format' must be text or json: received "xml"/,
+    ],
+    [
+      ["run", MODULE, "--workers", "2", "--deno-flags=--unstable-kv worker.ts"],
+      /Option '--deno-flags' must hold only flags of deno run, each starting with '-': received "worker\.ts" in "--unstable-kv worker\.ts"/,
+    ],
+    [
+      ["run", MODULE, "--workers", "2", `--deno-flags=--v8-flags="--a`],
+      /Option '--deno-flags' has an unmatched ": received/,
+    ],
+    [
+      ["run", MODULE, "--deno-flags=--unstable-kv"],
+      /Option '--deno-flags' applies to worker processes: add '--workers N' \(N ≥ 2\) or '--watch'/,
+    ],
+    [
+      ["run", MODULE, "--workers", "2", "--permission-set", "a b"],
+      /Option '--permission-set' must be the name of a permission set of deno\.json: received "a b"/,
+    ],
+    [["status", MODULE, "--log-format", "json"], /Option '--log-format' applies to run, not status/],
+  ];
+  for (const [args, message] of cases) {
+    await using cli = Process.cli(args);
+    const { code } = await cli.exit();
+    assert.equal(code, 2, `${args.join(" ")}: ${cli.output}`);
+    assert.match(cli.output, message);
+  }
+});
+
+Deno.test("run --workers 2 --deno-flags gives the worker processes --unstable-kv and --v8-flags, and all log lines share one time format", async () => {
+  await using client = await testWorker();
+  await using cli = Process.cli(
+    [
+      "run",
+      FLAGS_MODULE,
+      "--workers",
+      "2",
+      "--deno-flags=--v8-flags=--max-old-space-size=256 --unstable-kv",
+    ],
+    await moduleEnv(client),
+  );
+  await cli.waitFor(STARTED_WORKER, { count: 2 });
+  await cli.waitFor(FLAGS_REPORT, { count: 3 });
+  const { supervisor, workers } = flagReports(cli);
+  // Started without the flags itself, the supervisor cannot pass them on by itself.
+  assert.equal(supervisor[2], "undefined");
+  assert.ok(Number(supervisor[3]) > 512, supervisor[0]);
+  assert.equal(workers.length, 2);
+  for (const report of workers) {
+    assert.equal(report[2], "function", report[0]);
+    assert.ok(Number(report[3]) < 512, `a heap limit near 256 MB: ${report[0]}`);
+  }
+  cli.signal("SIGTERM");
+  assert.equal((await cli.exit()).code, 0, cli.output);
+  const logLines = cli.lines.filter((line) => line.includes("[streaq "));
+  assert.ok(logLines.some((line) => line.includes("[streaq supervisor]")), cli.output);
+  assert.ok(logLines.some((line) => STARTED_WORKER.test(line)), cli.output);
+  for (const line of logLines) assert.match(line, TEXT_LOG_LINE);
+});
+
+Deno.test("run --workers 2 --permission-set=test runs the worker processes with -P=test instead of the permissions the supervisor sees", async () => {
+  await using client = await testWorker();
+  await using cli = Process.cli(
+    ["run", FLAGS_MODULE, "--workers", "2", "--permission-set=test", "--verbose"],
+    await moduleEnv(client),
+  );
+  await cli.waitFor(STARTED_WORKER, { count: 2 });
+  await cli.waitFor(FLAGS_REPORT, { count: 3 });
+  const { supervisor, workers } = flagReports(cli);
+  // The supervisor runs under -P=cli, which does not grant sys osRelease; the test set does.
+  assert.equal(supervisor[4], "prompt", supervisor[0]);
+  assert.deepEqual(workers.map((r) => r[4]), ["granted", "granted"]);
+  assert.match(cli.output, /worker processes run: \S+ run --no-prompt --permission-set=test \.\.\./);
+  const [handle] = await enqueueRecords(client, [7], 0);
+  assert.equal((await results([handle]))[0].n, 7);
+  cli.signal("SIGTERM");
+  assert.equal((await cli.exit()).code, 0, cli.output);
+});
+
+Deno.test("run --workers 2 --burst --log-format json writes the supervisor's and the workers' lines as JSON objects, task lines with task id and function name", async () => {
+  await using client = await testWorker();
+  const handles = await enqueueRecords(client, [1, 2, 3, 4], 50);
+  await using cli = Process.cli(
+    ["run", MODULE, "--workers", "2", "--burst", "--log-format", "json"],
+    await moduleEnv(client),
+  );
+  assert.equal((await cli.exit()).code, 0, cli.output);
+  await results(handles, 1_000);
+  assert.equal(cli.lines.some((line) => TEXT_LOG_LINE.test(line)), false, cli.output);
+  const records = cli.lines.filter((line) => line.startsWith("{")).map((line) =>
+    JSON.parse(line) as Record<string, unknown>
+  );
+  for (const record of records) {
+    assert.match(String(record.time), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    assert.ok(["debug", "info", "warn", "error"].includes(String(record.level)));
+    assert.equal(typeof record.message, "string");
+  }
+  assert.ok(
+    records.some((r) =>
+      r.source === "streaq supervisor" && /worker process #1 started/.test(String(r.message))
+    ),
+    cli.output,
+  );
+  const finished = records.filter((r) => String(r.message).startsWith("✓"));
+  assert.deepEqual(
+    finished.map((r) => r.taskId).sort(),
+    handles.map((h) => h.id).sort(),
+  );
+  for (const record of finished) {
+    assert.equal(record.fnName, "record");
+    assert.equal(record.queue, client.queueName);
+    assert.match(String(record.workerId), /^\w+$/);
+  }
+});
