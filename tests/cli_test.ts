@@ -20,6 +20,8 @@ const DENIED = /NotCapable|PermissionDenied|Requires \w+ access/;
 class Process implements AsyncDisposable {
   readonly child: Deno.ChildProcess;
   readonly lines: string[] = [];
+  /** Everything written to stdout, escape codes included. */
+  stdout = "";
   readonly #reading: Promise<void>;
   readonly #readers: ReadableStreamDefaultReader<string>[] = [];
   #status: Deno.CommandStatus | undefined;
@@ -35,7 +37,7 @@ class Process implements AsyncDisposable {
     }).spawn();
     this.child.status.then((status) => this.#status = status);
     this.#reading = Promise.all([
-      this.#collect(this.child.stdout),
+      this.#collect(this.child.stdout, (text) => this.stdout += text),
       this.#collect(this.child.stderr),
     ])
       .then(() => {});
@@ -129,7 +131,10 @@ class Process implements AsyncDisposable {
     }
   }
 
-  async #collect(stream: ReadableStream<Uint8Array>): Promise<void> {
+  async #collect(
+    stream: ReadableStream<Uint8Array>,
+    keep: (text: string) => void = () => {},
+  ): Promise<void> {
     const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
     this.#readers.push(reader);
     let partial = "";
@@ -137,6 +142,7 @@ class Process implements AsyncDisposable {
       while (true) {
         const { done, value } = await reader.read();
         if (done) break;
+        keep(value);
         const parts = (partial + value).split("\n");
         partial = parts.pop()!;
         // deno-lint-ignore no-control-regex
@@ -598,5 +604,123 @@ Deno.test("run --workers 2 --burst --log-format json writes the supervisor's and
     assert.equal(record.fnName, "record");
     assert.equal(record.queue, client.queueName);
     assert.match(String(record.workerId), /^\w+$/);
+  }
+});
+
+/** The command line in a real terminal (a pseudo-terminal from `script`), typed at. */
+class Terminal implements AsyncDisposable {
+  readonly #child: Deno.ChildProcess;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #reading: Promise<void>;
+  output = "";
+
+  constructor(args: string[], env: Record<string, string>) {
+    const command = [denoExecutable(), "run", `--config=${CONFIG}`, "-P=cli", CLI, ...args]
+      .map((arg) => `'${arg.replaceAll("'", `'\\''`)}'`).join(" ");
+    this.#child = new Deno.Command("script", {
+      args: ["-qec", command, "/dev/null"],
+      cwd: ROOT,
+      env,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#writer = this.#child.stdin.getWriter();
+    this.#reading = Promise.all([this.#child.stdout, this.#child.stderr].map(async (stream) => {
+      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) this.output += chunk;
+    })).then(() => {});
+  }
+
+  /** Types `keys`: Ctrl-C ("\x03") becomes a SIGINT from the terminal. */
+  async type(keys: string): Promise<void> {
+    await this.#writer.write(new TextEncoder().encode(keys));
+  }
+
+  async waitFor(text: string, timeout = 20_000): Promise<void> {
+    await eventually(() => this.output.includes(text), {
+      timeout,
+      what: `${JSON.stringify(text)} in the terminal; it shows:\n${JSON.stringify(this.output)}`,
+    });
+  }
+
+  async exit(): Promise<number> {
+    const { code } = await this.#child.status;
+    await this.#reading;
+    return code;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      this.#child.kill("SIGKILL");
+    } catch {
+      // It has exited.
+    }
+    await this.#writer.close().catch(() => {});
+    await this.#child.status;
+    await this.#reading;
+  }
+}
+
+const ALTERNATE_SCREEN = "\x1b[?1049h";
+const MAIN_SCREEN = "\x1b[?1049l";
+const CURSOR_SHOWN = "\x1b[?25h";
+// deno-lint-ignore no-control-regex
+const COLOUR = /\x1b\[\d+m/;
+
+Deno.test("status in a terminal draws on the alternate screen in colour, and Ctrl-C ends it with the terminal restored", async () => {
+  await using client = await testWorker();
+  await client.enqueueUnsafe("record", 1, 0);
+  await using terminal = new Terminal(["status", MODULE], await moduleEnv(client));
+  await terminal.waitFor("(Ctrl-C to quit)");
+  const view = terminal.output;
+  const entered = view.indexOf(ALTERNATE_SCREEN);
+  assert.ok(entered >= 0 && entered < view.indexOf("queue "), JSON.stringify(view));
+  assert.ok(view.includes(`\x1b[1mqueue ${client.queueName}\x1b[22m`), JSON.stringify(view));
+  assert.match(view, /normal +\x1b\[33m1\x1b\[39m/); // one queued task, in yellow
+
+  await terminal.type("\x03");
+  assert.equal(await terminal.exit(), 0, JSON.stringify(terminal.output));
+  const { output } = terminal;
+  const restored = output.lastIndexOf(`${CURSOR_SHOWN}${MAIN_SCREEN}`);
+  assert.ok(restored > output.lastIndexOf("(Ctrl-C to quit)"), JSON.stringify(output.slice(-200)));
+  assert.equal(output.split(ALTERNATE_SCREEN).length, 2, "entered once");
+});
+
+Deno.test("status in a terminal with NO_COLOR set draws no colour", async () => {
+  await using client = await testWorker();
+  await using terminal = new Terminal(["status", MODULE], {
+    ...await moduleEnv(client),
+    NO_COLOR: "1",
+  });
+  await terminal.waitFor("(Ctrl-C to quit)");
+  await terminal.type("\x03");
+  assert.equal(await terminal.exit(), 0, JSON.stringify(terminal.output));
+  assert.ok(terminal.output.includes(ALTERNATE_SCREEN) && terminal.output.includes(MAIN_SCREEN));
+  assert.doesNotMatch(terminal.output, COLOUR);
+  assert.match(terminal.output, new RegExp(`queue ${client.queueName} at `));
+});
+
+Deno.test("status without a terminal prints plain text once per refresh, with tasks finished per second measured between refreshes", async () => {
+  // Heartbeats come every 20 s (the default idleTimeout): a live rate cannot come from them.
+  await using worker = await testWorker({ concurrency: 2 });
+  registerRecord(worker);
+  await enqueueRecords(worker, [...Array(400).keys()], 50);
+  const background = runInBackground(worker);
+  try {
+    await using cli = Process.cli(["status", MODULE], await moduleEnv(worker));
+    const views = new RegExp(`^queue ${worker.queueName} at `);
+    const live = /^throughput: [\d.]+ added\/s, [\d.]+ started\/s, ([\d.]+) finished\/s \(last second\)$/;
+    await eventually(() => cli.matching(live).some((m) => Number(m[1]) > 0), {
+      what: `a view with tasks finished in the last second:\n${cli.output}`,
+    });
+    await cli.waitFor(views, { count: 3 });
+    cli.signal("SIGINT");
+    assert.equal((await cli.exit()).code, 0, cli.output);
+    assert.equal(cli.stdout.includes("\x1b"), false, JSON.stringify(cli.stdout.slice(0, 300)));
+    const finished = cli.matching(live).map((m) => Number(m[1]));
+    assert.ok(finished.length >= 2, cli.output);
+    assert.ok(finished.every((rate) => rate < 200), `at most 2 tasks of 50 ms at once: ${finished}`);
+  } finally {
+    await background.stop();
   }
 });
