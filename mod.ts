@@ -65,4 +65,4 @@ export type { ListOptions, QueueSizeOptions } from "./src/inspect.ts";
 export { StreaqCancelled, StreaqError, StreaqRetry } from "./src/errors.ts";
 export type { StreaqRetryOptions } from "./src/errors.ts";
 export type { Deserializer, Encoded, Serializer } from "./src/codec.ts";
-export type { Logger, LogFormat, LogLevel } from "./src/logger.ts";
+export type { LogFormat, Logger, LogLevel } from "./src/logger.ts";

@@ -6,7 +6,7 @@
  */
 
 import type { Deserializer, Serializer } from "./codec.ts";
-import type { Logger, LogFormat, LogLevel } from "./logger.ts";
+import type { LogFormat, Logger, LogLevel } from "./logger.ts";
 import { checkCrontab } from "./crontab.ts";
 import { checkDuration, checkInteger, checkKnownKeys, checkName, describe } from "./_validate.ts";
 import {

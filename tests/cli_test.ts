@@ -511,7 +511,10 @@ Deno.test("--log-format, --deno-flags and --permission-set with a bad value, or 
       ["run", MODULE, "--workers", "2", "--permission-set", "a b"],
       /Option '--permission-set' must be the name of a permission set of deno\.json: received "a b"/,
     ],
-    [["status", MODULE, "--log-format", "json"], /Option '--log-format' applies to run, not status/],
+    [
+      ["status", MODULE, "--log-format", "json"],
+      /Option '--log-format' applies to run, not status/,
+    ],
   ];
   for (const [args, message] of cases) {
     await using cli = Process.cli(args);
@@ -564,7 +567,10 @@ Deno.test("run --workers 2 --permission-set=test runs the worker processes with 
   // The supervisor runs under -P=cli, which does not grant sys osRelease; the test set does.
   assert.equal(supervisor[4], "prompt", supervisor[0]);
   assert.deepEqual(workers.map((r) => r[4]), ["granted", "granted"]);
-  assert.match(cli.output, /worker processes run: \S+ run --no-prompt --permission-set=test \.\.\./);
+  assert.match(
+    cli.output,
+    /worker processes run: \S+ run --no-prompt --permission-set=test \.\.\./,
+  );
   const [handle] = await enqueueRecords(client, [7], 0);
   assert.equal((await results([handle]))[0].n, 7);
   cli.signal("SIGTERM");
@@ -676,6 +682,7 @@ Deno.test("status in a terminal draws on the alternate screen in colour, and Ctr
   const entered = view.indexOf(ALTERNATE_SCREEN);
   assert.ok(entered >= 0 && entered < view.indexOf("queue "), JSON.stringify(view));
   assert.ok(view.includes(`\x1b[1mqueue ${client.queueName}\x1b[22m`), JSON.stringify(view));
+  // deno-lint-ignore no-control-regex
   assert.match(view, /normal +\x1b\[33m1\x1b\[39m/); // one queued task, in yellow
 
   await terminal.type("\x03");
@@ -709,7 +716,8 @@ Deno.test("status without a terminal prints plain text once per refresh, with ta
   try {
     await using cli = Process.cli(["status", MODULE], await moduleEnv(worker));
     const views = new RegExp(`^queue ${worker.queueName} at `);
-    const live = /^throughput: [\d.]+ added\/s, [\d.]+ started\/s, ([\d.]+) finished\/s \(last second\)$/;
+    const live =
+      /^throughput: [\d.]+ added\/s, [\d.]+ started\/s, ([\d.]+) finished\/s \(last second\)$/;
     await eventually(() => cli.matching(live).some((m) => Number(m[1]) > 0), {
       what: `a view with tasks finished in the last second:\n${cli.output}`,
     });
@@ -719,7 +727,10 @@ Deno.test("status without a terminal prints plain text once per refresh, with ta
     assert.equal(cli.stdout.includes("\x1b"), false, JSON.stringify(cli.stdout.slice(0, 300)));
     const finished = cli.matching(live).map((m) => Number(m[1]));
     assert.ok(finished.length >= 2, cli.output);
-    assert.ok(finished.every((rate) => rate < 200), `at most 2 tasks of 50 ms at once: ${finished}`);
+    assert.ok(
+      finished.every((rate) => rate < 200),
+      `at most 2 tasks of 50 ms at once: ${finished}`,
+    );
   } finally {
     await background.stop();
   }

@@ -129,4 +129,3 @@ function finishedOf(health: HealthRecord): number {
   const c = health.counters;
   return (c.completed ?? 0) + (c.failed ?? 0) + (c.aborted ?? 0);
 }
-
