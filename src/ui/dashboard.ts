@@ -87,6 +87,8 @@ export interface DashboardOptions {
    *   auth: { token: "a-long-random-token" },
    *   secureCookies: true,
    * });
+   * // The proxy forwards https://queues.example.com to this port.
+   * if (import.meta.main) Deno.serve({ hostname: "127.0.0.1", port: 8080 }, dashboard);
    * ```
    */
   secureCookies?: boolean | "auto";
@@ -108,6 +110,7 @@ export interface DashboardOptions {
    *   auth: { token: "a-long-random-token" },
    *   trustProxy: true,
    * });
+   * if (import.meta.main) Deno.serve({ hostname: "127.0.0.1", port: 8080 }, dashboard);
    * ```
    */
   trustProxy?: boolean;
