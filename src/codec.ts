@@ -76,20 +76,21 @@ export function serialize(value: unknown): string {
  * @param data Tagged JSON text, or its UTF-8 bytes.
  * @returns The original value.
  * @throws {TypeError} If the data is not valid UTF-8 or JSON, or holds an unknown tag or a tag
- * of the wrong shape; the message starts with `Cannot decode payload:`.
+ * of the wrong shape. The message says what is wrong, such as `not valid JSON: received "x"`;
+ * the caller, who knows what the data was (a payload, a result), puts that in front.
  */
 export function deserialize(data: Encoded): unknown {
   let text = data;
   try {
     if (typeof text !== "string") text = new TextDecoder("utf-8", { fatal: true }).decode(text);
   } catch {
-    throw new TypeError(`Cannot decode payload: not valid UTF-8 (${data.length} bytes)`);
+    throw new TypeError(`not valid UTF-8 (${data.length} bytes)`);
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw new TypeError(`Cannot decode payload: not valid JSON: received ${preview(text)}`);
+    throw new TypeError(`not valid JSON: received ${preview(text)}`);
   }
   return decode(parsed);
 }
@@ -348,7 +349,7 @@ function decodeTagged(object: Entries): unknown {
     case "Error":
       return decodeError(v);
   }
-  throw new TypeError(`Cannot decode payload: unknown tag ${preview(tag)}`);
+  throw new TypeError(`unknown tag ${preview(tag)}`);
 }
 
 function decodeError(v: unknown): Error {
@@ -362,7 +363,7 @@ function decodeError(v: unknown): Error {
 
 function badShape(tag: string, expected: string, received: unknown): TypeError {
   return new TypeError(
-    `Cannot decode payload: tag "${tag}" expects ${expected}: received ${preview(received)}`,
+    `tag "${tag}" expects ${expected}: received ${preview(received)}`,
   );
 }
 

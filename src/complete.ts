@@ -59,7 +59,8 @@ import { runScript, script, type ScriptArg } from "./_script.ts";
  *       start: [priority, entry id, task id, try count if fresh else 0 (see `startArg`)]
  * Returns {per delivery 1 if applied, 0 if it was stale; per delivery to start, what
  * `startOwned` answered; the deliveries claimed, as {stream index, entry id, task fields as
- * in FETCH_SCRIPT}, those to start at once first}.
+ * in FETCH_SCRIPT (an empty task id for an entry without one, dropped)}, those to start at
+ * once first}.
  */
 export const COMPLETE_SCRIPT = script(
   // allow-oom: at Redis maxmemory (noeviction), a script is refused at its first write that may
@@ -218,8 +219,10 @@ for i = first, #KEYS do
           startTask(prefix, KEYS[2], me, id, toStart > 0)})
         toStart = toStart - 1
       else
+        -- Dropped, and returned without a task id so that the worker warns about it.
         redis.call('XACK', KEYS[i], group, entry[1])
         redis.call('XDEL', KEYS[i], entry[1])
+        table.insert(prefetched, {i - first + 1, entry[1], {'', 0, false}})
       end
       want = want - 1
     end

@@ -25,7 +25,7 @@ import { KNOWN_ERRORS, StreaqCancelled, StreaqError } from "./errors.ts";
 import { ENDED } from "./graph.ts";
 import type { ResultRecord } from "./result.ts";
 import { packResult, unpackResult } from "./result_record.ts";
-import { SIGNATURE_LENGTH, Signer } from "./signing.ts";
+import { SIGNATURE_LENGTH, Signer, type SigningContext } from "./signing.ts";
 
 const STRING = 0x73; // "s"
 const BINARY = 0x62; // "b"
@@ -71,12 +71,12 @@ export class Envelope {
       );
     }
     if (typeof encoded === "string" && !this.#signer) return STRING_KIND + encoded;
-    return await this.#seal(`${taskId}\n${fnName}`, encoded);
+    return await this.#seal({ kind: "payload", taskId, fnName }, encoded);
   }
 
   /** Decodes the arguments of a task; throws StreaqError for unsigned, tampered or bad data. */
   async openArgs(taskId: string, fnName: string, blob: Uint8Array): Promise<unknown[]> {
-    const args = await this.#open(`${taskId}\n${fnName}`, blob, "payload");
+    const args = await this.#open({ kind: "payload", taskId, fnName }, blob, "payload");
     if (!Array.isArray(args)) {
       throw new StreaqError(
         `Cannot run task ${fnName} (${taskId}): its payload decoded to ${typeof args}, not an argument list`,
@@ -107,7 +107,11 @@ export class Envelope {
 
   /** Decodes a stored result. */
   async openResult(taskId: string, blob: Uint8Array): Promise<ResultRecord> {
-    const { data, isString } = await this.#unwrap(`${taskId}\nresult`, blob.subarray(1), "result");
+    const { data, isString } = await this.#unwrap(
+      { kind: "result", taskId },
+      blob.subarray(1),
+      "result",
+    );
     const { value, ...stored } = unpackResult(taskId, data);
     const decoded = value === undefined ? undefined : await this.#decode(value, isString, "result");
     return {
@@ -138,10 +142,11 @@ export class Envelope {
       : record.value instanceof StreaqCancelled
       ? ENDED.cancelled
       : ENDED.failure;
-    return await this.#sealData(`${record.taskId}\nresult`, data, isString, ended.charCodeAt(0));
+    const context: SigningContext = { kind: "result", taskId: record.taskId };
+    return await this.#sealData(context, data, isString, ended.charCodeAt(0));
   }
 
-  async #seal(context: string, encoded: Encoded): Promise<Buffer> {
+  async #seal(context: SigningContext, encoded: Encoded): Promise<Buffer> {
     const isString = typeof encoded === "string";
     return await this.#sealData(context, isString ? encoder.encode(encoded) : encoded, isString);
   }
@@ -151,7 +156,7 @@ export class Envelope {
    * in front of the envelope (a result's ending), in the same allocation.
    */
   async #sealData(
-    context: string,
+    context: SigningContext,
     data: Uint8Array,
     isString: boolean,
     lead?: number,
@@ -171,14 +176,14 @@ export class Envelope {
     return out;
   }
 
-  async #open(context: string, blob: Uint8Array, what: string): Promise<unknown> {
+  async #open(context: SigningContext, blob: Uint8Array, what: string): Promise<unknown> {
     const { data, isString } = await this.#unwrap(context, blob, what);
     return await this.#decode(data, isString, what);
   }
 
   /** Checks an envelope (kind, signature) and returns the data in it. */
   async #unwrap(
-    context: string,
+    context: SigningContext,
     blob: Uint8Array,
     what: string,
   ): Promise<{ data: Uint8Array; isString: boolean }> {

@@ -166,6 +166,12 @@ function refuse(
       })`,
     );
   }
+  if (d.payload === null) {
+    // Only a hand-edited or half-deleted hash lacks it: every enqueue writes one.
+    return new StreaqError(
+      `Cannot run task ${label}: it has no payload in Redis (field 'data' of its hash is missing)`,
+    );
+  }
   if (d.tries > task.maxTries) {
     const last = d.previousRun
       ? `worker ${d.previousRun} stopped before finishing try ${d.tries - 1}`

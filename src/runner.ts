@@ -336,8 +336,9 @@ export class Runner {
   /** Takes the deliveries a completion call prefetched. */
   #prefetched(deliveries: Delivery[]): void {
     if (this.#stopping) {
-      // The buffer may have been handed back already: these go back at once.
-      for (const d of deliveries) this.#handBackUnrun(d);
+      // The buffer may have been handed back already: these go back at once. An entry without
+      // a task id has nothing to hand back: it is dropped already, and only warned about.
+      for (const d of deliveries) d.taskId ? this.#handBackUnrun(d) : this.#dispatch(d);
       return;
     }
     for (const d of deliveries) this.#dispatch(d);

@@ -476,6 +476,34 @@ Deno.test("web serves the dashboard of the module's queue on loopback until SIGT
   assert.match(open.output, /streaq: cannot serve the dashboard: .*without 'auth'/);
 });
 
+Deno.test("web --trust-proxy makes the dashboard's cookies Secure for requests its proxy marks https, and only those", async () => {
+  await using client = await testWorker();
+  const env = await moduleEnv(client);
+  const csrfCookie = async (url: string, headers: Record<string, string> = {}) => {
+    const response = await fetch(url, { headers });
+    await response.body?.cancel();
+    assert.equal(response.status, 200);
+    return response.headers.getSetCookie().find((c) => c.startsWith("streaq_csrf=")) ?? "";
+  };
+  const proxied = { "x-forwarded-proto": "https" };
+  await using trusting = Process.cli(["web", MODULE, "--port", "0", "--trust-proxy"], env);
+  const [, url] = await trusting.waitFor(/streaq dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/);
+  assert.match(await csrfCookie(url, proxied), /; Secure$/);
+  assert.doesNotMatch(await csrfCookie(url), /Secure/);
+  trusting.signal("SIGTERM");
+  assert.equal((await trusting.exit()).code, 0, trusting.output);
+
+  await using plain = Process.cli(["web", MODULE, "--port", "0"], env);
+  const [, plainUrl] = await plain.waitFor(/streaq dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/);
+  assert.doesNotMatch(await csrfCookie(plainUrl, proxied), /Secure/, "not trusted by default");
+  plain.signal("SIGTERM");
+  assert.equal((await plain.exit()).code, 0, plain.output);
+
+  await using misplaced = Process.cli(["status", MODULE, "--trust-proxy"], env);
+  assert.equal((await misplaced.exit()).code, 2, misplaced.output);
+  assert.match(misplaced.output, /Option '--trust-proxy' applies to web, not status/);
+});
+
 const FLAGS_MODULE = `${ROOT}tests/fixtures/cli_flags_module.ts`;
 const FLAGS_REPORT = /flags of pid (\d+): openKv=(\w+) heapLimitMb=(\d+) osRelease=(\w+)/;
 /** A log line of streaq in text form: an ISO 8601 time with milliseconds, then the source. */

@@ -263,19 +263,19 @@ Deno.test("deserialize() accepts UTF-8 bytes", () => {
   assert.deepStrictEqual(deserialize(new TextEncoder().encode(text)), { word: "héllo", n: 5n });
 });
 
-Deno.test("deserialize() rejects garbage with a 'Cannot decode payload' TypeError", () => {
+Deno.test("deserialize() rejects garbage with a TypeError saying what is wrong, which its caller prefixes with what it decoded", () => {
   const cases: [string, RegExp][] = [
-    ["not json at all", /^Cannot decode payload: not valid JSON: received "not json at all"$/],
-    ['{"$t":"nope"}', /^Cannot decode payload: unknown tag "nope"$/],
-    ['{"$t":"bigint","v":"12x"}', /^Cannot decode payload: tag "bigint" expects .*"12x"$/],
-    ['{"$t":"number","v":"5"}', /^Cannot decode payload: tag "number" expects/],
-    ['{"$t":"Date","v":"yesterday"}', /^Cannot decode payload: tag "Date" expects/],
-    ['{"$t":"Map","v":[[1]]}', /^Cannot decode payload: tag "Map" expects/],
-    ['{"$t":"Set","v":{}}', /^Cannot decode payload: tag "Set" expects an array/],
-    ['{"$t":"Uint8Array","v":"***"}', /^Cannot decode payload: tag "Uint8Array" expects/],
-    ['{"$t":"RegExp","v":["(", ""]}', /^Cannot decode payload: tag "RegExp" expects/],
-    ['{"$t":"Error","v":{"name":1}}', /^Cannot decode payload: tag "Error" expects/],
-    ['{"$t":"object","v":[1]}', /^Cannot decode payload: tag "object" expects an object/],
+    ["not json at all", /^not valid JSON: received "not json at all"$/],
+    ['{"$t":"nope"}', /^unknown tag "nope"$/],
+    ['{"$t":"bigint","v":"12x"}', /^tag "bigint" expects .*"12x"$/],
+    ['{"$t":"number","v":"5"}', /^tag "number" expects/],
+    ['{"$t":"Date","v":"yesterday"}', /^tag "Date" expects/],
+    ['{"$t":"Map","v":[[1]]}', /^tag "Map" expects/],
+    ['{"$t":"Set","v":{}}', /^tag "Set" expects an array/],
+    ['{"$t":"Uint8Array","v":"***"}', /^tag "Uint8Array" expects/],
+    ['{"$t":"RegExp","v":["(", ""]}', /^tag "RegExp" expects/],
+    ['{"$t":"Error","v":{"name":1}}', /^tag "Error" expects/],
+    ['{"$t":"object","v":[1]}', /^tag "object" expects an object/],
   ];
   for (const [text, message] of cases) {
     assert.throws(() => deserialize(text), (error: unknown) => {

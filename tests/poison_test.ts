@@ -120,3 +120,107 @@ Deno.test("poisoned stream entries and payloads fail or are dropped, and the wor
     await running.stop();
   }
 });
+
+Deno.test("a task hash without its payload fails that task alone, saying which field is missing", async () => {
+  const logger = collectingLogger();
+  await using worker = await testWorker({ logger, logLevel: "warn" });
+  const echo = worker.task(async function echo(...args: unknown[]): Promise<unknown[]> {
+    return await Promise.resolve(args);
+  }, { silent: true });
+  const keys = keysOf(worker);
+  const redis = worker.client.redis;
+  const before = await echo.enqueue("before");
+  const hollow = await echo.enqueue("its payload goes missing");
+  const after = await echo.enqueue("after");
+  await redis.hdel(keys.task(hollow.id), "data");
+
+  const running = runInBackground(worker);
+  try {
+    const failed = await hollow.result({ timeout: 5_000 });
+    assert.equal(failed.success, false);
+    assert.equal(failed.exception.name, "StreaqError");
+    assert.equal(
+      failed.exception.message,
+      `Cannot run task echo (${hollow.id}): it has no payload in Redis (field 'data' of its hash is missing)`,
+    );
+    for (const handle of [before, after]) {
+      assert.equal((await handle.result({ timeout: 5_000 })).success, true, handle.id);
+    }
+    assert.equal(
+      (await echo.enqueue("still serving").then((h) => h.result({ timeout: 5_000 }))).success,
+      true,
+    );
+    assert.equal(await redis.exists(keys.task(hollow.id)), 0, "its hash is deleted");
+    assert.deepEqual(await pendingByWorker(worker), {});
+    assert.deepEqual(logger.lines.filter((l) => l.level === "error"), []);
+  } finally {
+    await running.stop();
+  }
+});
+
+Deno.test("each stream entry without a task id is dropped with its own warning naming it, however the worker reads it", async () => {
+  const logger = collectingLogger();
+  await using worker = await testWorker({ logger, logLevel: "warn", concurrency: 2 });
+  const echo = worker.task(async function echo(...args: unknown[]): Promise<unknown[]> {
+    return await Promise.resolve(args);
+  }, { silent: true });
+  const keys = keysOf(worker);
+  const redis = worker.client.redis;
+  // Between tasks, so that a busy worker reads most of them with the calls that complete the
+  // tasks before them (which claim the next deliveries), the rest with its fetches.
+  const entries: string[] = [];
+  const good: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    for (let j = 0; j < 6; j++) good.push((await echo.enqueue(i, j)).id);
+    entries.push((await redis.xadd(keys.stream, "*", "foo", `${i}`))!);
+  }
+  for (let j = 0; j < 6; j++) good.push((await echo.enqueue("last", j)).id);
+  await worker.run({ burst: true });
+
+  for (const id of good) assert.equal((await worker.resultById(id)).success, true, id);
+  const warnings = logger.lines.filter((l) => l.level === "warn").map((l) => l.message);
+  for (const entry of entries) {
+    assert.equal(
+      warnings.filter((m) =>
+        m.endsWith(`] dropped stream entry ${entry} of ${keys.stream}: it has no task id`)
+      ).length,
+      1,
+      `one warning for ${entry}:\n${warnings.join("\n")}`,
+    );
+  }
+  assert.equal(warnings.length, entries.length, warnings.join("\n"));
+  assert.equal(await redis.xlen(keys.stream), 0, "the entries left the stream");
+  assert.deepEqual(await pendingByWorker(worker), {});
+});
+
+Deno.test("an undecodable payload or result says 'Cannot decode' once, naming what it decoded", async () => {
+  await using worker = await testWorker();
+  const echo = worker.task(async function echo(...args: unknown[]): Promise<unknown[]> {
+    return await Promise.resolve(args);
+  }, { silent: true });
+  const redis = worker.client.redis;
+  const notJson = await writeTask(worker, "echo", Buffer.from("s[not json"));
+  const notUtf8 = await writeTask(worker, "echo", Buffer.from([0x62, 0xff, 0xfe, 0x00]));
+  const done = await echo.enqueue("a result to spoil");
+  await worker.run({ burst: true });
+
+  for (const [id, reason] of [[notJson, "not valid JSON"], [notUtf8, "not valid UTF-8"]]) {
+    const result = await worker.resultById(id, { timeout: 5_000 });
+    assert.equal(result.success, false);
+    assert.match(result.exception.message, new RegExp(`^Cannot decode payload: ${reason}`));
+    assert.doesNotMatch(result.exception.message, /Cannot decode.*Cannot decode/);
+  }
+
+  // A stored result whose value is cut short: the header reads, the value does not.
+  const resultKey = `streaq:{${worker.queueName}}:result:${done.id}`;
+  const stored = (await redis.getBuffer(resultKey))!;
+  await redis.set(resultKey, stored.subarray(0, stored.length - 3));
+  await assert.rejects(
+    worker.resultById(done.id, { timeout: 1_000 }),
+    (error: Error) => {
+      assert.match(error.message, /^Cannot decode result: not valid JSON/);
+      assert.doesNotMatch(error.message, /Cannot decode.*Cannot decode/);
+      return true;
+    },
+  );
+});

@@ -156,3 +156,49 @@ Deno.test("a result signed with one secret cannot be read with another", async (
     await running.stop();
   }
 });
+
+Deno.test("a signed result copied in as the payload of a task named 'result' fails the signature check", async () => {
+  const { worker, echo, decoded } = await signingWorker();
+  await using _ = worker;
+  const calls: unknown[][] = [];
+  const result = worker.task(async function result(...args: unknown[]): Promise<unknown[]> {
+    calls.push(args);
+    return await Promise.resolve(args);
+  });
+  const running = runInBackground(worker);
+  try {
+    const done = await echo.enqueue("a result worth copying");
+    assert.equal((await done.result({ timeout: 5_000 })).success, true);
+    const redis = worker.client.redis;
+    // The stored result is one byte saying how the task ended, then its signed envelope: the
+    // envelope goes in as the payload of a task of the same id named `result`.
+    const stored = (await redis.getBuffer(resultKey(worker, done.id)))!;
+    await redis.del(resultKey(worker, done.id));
+    const now = Date.now();
+    await redis.hset(taskKey(worker, done.id), {
+      fn: "result",
+      data: stored.subarray(1),
+      pri: "normal",
+      ct: now,
+      et: now,
+      tries: 0,
+    });
+    const copied = () => decoded.filter((text) => text.includes("worth copying")).length;
+    const seen = copied();
+    await redis.xadd(`streaq:{${worker.queueName}}:stream:normal`, "*", "id", done.id);
+
+    const forged = await worker.resultById(done.id, { timeout: 5_000 });
+    assert.equal(forged.success, false);
+    assert.match(forged.exception.message, /signature does not match/);
+    assert.equal(copied(), seen, "the copied result was not handed to the deserializer");
+    assert.deepEqual(calls, []);
+
+    // A genuine task named `result` still runs, and its result still reads.
+    const genuine = await result.enqueue("genuine");
+    const outcome = await genuine.result({ timeout: 5_000 });
+    assert.deepEqual(outcome.success && outcome.result, ["genuine"]);
+    await assertStillServing(echo);
+  } finally {
+    await running.stop();
+  }
+});

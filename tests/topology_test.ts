@@ -13,9 +13,17 @@ import {
   Worker,
   type WorkerOptions,
 } from "../mod.ts";
-import { runInBackground, sleep, sleepUnlessAborted } from "./_helpers.ts";
+import {
+  denoExecutable,
+  runInBackground,
+  sleep,
+  sleepUnlessAborted,
+  workerProcessArgs,
+} from "./_helpers.ts";
 import { uniqueQueue } from "./_redis.ts";
 import { startTopology, type Topology, type TopologyKind } from "./_topologies.ts";
+
+const CLIENT = new URL("./fixtures/topology_client.ts", import.meta.url).pathname;
 
 const NAMES: Record<TopologyKind, string> = {
   standalone: "a standalone Redis",
@@ -65,6 +73,30 @@ const BEHAVIOURS: [string, Behaviour][] = [
     assert.equal(result.success && result.result, 42);
     assert.equal(await handle.status(), TaskStatus.DONE);
     await running.stop();
+  }],
+
+  ["a client process that read its result exits by itself, without close()", async (topology) => {
+    await using worker = workerOn(topology);
+    worker.task(async function double(n: number): Promise<number> {
+      return await Promise.resolve(n * 2);
+    });
+    const running = runInBackground(worker);
+    try {
+      const { code, stdout, stderr } = await new Deno.Command(denoExecutable(), {
+        args: workerProcessArgs(CLIENT),
+        env: {
+          STREAQ_CONNECTION: JSON.stringify(topology.connection),
+          STREAQ_QUEUE: worker.queueName,
+        },
+        stdin: "null",
+        signal: AbortSignal.timeout(30_000), // a client that does not exit is killed, and fails
+      }).output();
+      const printed = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
+      assert.equal(code, 0, printed);
+      assert.match(printed, /result: 42/);
+    } finally {
+      await running.stop();
+    }
   }],
 
   ["a delayed task runs after its delay, not before", async (topology) => {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { StreaqCancelled, StreaqRetry, TaskStatus } from "../mod.ts";
 import { createDashboard, serveDashboard } from "../src/ui/mod.ts";
+import { localPath } from "../src/ui/_responses.ts";
 import { eventually, runInBackground, testWorker } from "./_helpers.ts";
 
 type Handler = (request: Request) => Promise<Response>;
@@ -392,6 +393,238 @@ Deno.test("results and errors are shown by the default formatters or by the ones
   const api = await json(await get(custom, `/api/tasks/${failed.id}`));
   assert.equal(api.error, "custom error no such row");
   assert.equal(api.success, false);
+});
+
+Deno.test("a path that a browser reads as another host is never where signing in redirects or the sign-in form goes", async () => {
+  await using worker = await testWorker();
+  const handler = createDashboard(worker, { auth: { token: "correct-horse-battery" } });
+  // Each is a path the dashboard, mounted at "/", is asked for; as a Location or a form's
+  // action, a browser would go to evil.example with them.
+  const hostile = [
+    "//evil.example/",
+    "//evil.example/tasks?status=queued",
+    "///evil.example/",
+    "/\\evil.example/",
+    "/\t/evil.example/",
+    "//evil.example@127.0.0.1:8080/",
+  ];
+  const isLocal = (target: string) =>
+    /^\/(?![/\\])/.test(target) && new URL(target, ORIGIN).origin === ORIGIN;
+  for (const path of hostile) {
+    const login = await get(
+      handler,
+      `${path}${path.includes("?") ? "&" : "?"}token=correct-horse-battery`,
+    );
+    assert.equal(login.status, 303, path);
+    const location = login.headers.get("location") ?? "";
+    assert.ok(isLocal(location), `${path} redirected to ${location}`);
+    assert.equal(location, "/", `${path}: the dashboard's root instead`);
+
+    const signIn = await get(handler, path);
+    assert.equal(signIn.status, 401, path);
+    const action = /<form method="get" action="([^"]*)"/.exec(await signIn.text())?.[1];
+    assert.equal(action, "/", `${path}: the sign-in form's action`);
+  }
+  // An ordinary page keeps its path and query.
+  const login = await get(handler, "/tasks?status=queued&token=correct-horse-battery");
+  assert.equal(login.headers.get("location"), "/tasks?status=queued");
+});
+
+Deno.test("localPath() accepts a path of this origin only, and anything else becomes the fallback", () => {
+  for (const path of ["/", "/tasks?status=queued", "/admin/queues/tasks/abc%2F%2Fdef", "/a//b"]) {
+    assert.equal(localPath(path, "/fallback/"), path);
+  }
+  const hostile = [
+    "//evil.example/",
+    "/\\evil.example/",
+    "/\\/evil.example",
+    "/x\\y",
+    "https://evil.example/",
+    "javascript:alert(1)",
+    "evil.example",
+    "",
+    "/\t/evil.example",
+    "/\n/evil.example",
+    "/tasks\r\nSet-Cookie: x=1",
+    "/\x00",
+    "/\x7f",
+  ];
+  for (const path of hostile) assert.equal(localPath(path, "/fallback/"), "/fallback/", path);
+});
+
+/** A request body of `total` bytes streamed on demand (no length), counting what was pulled. */
+function countingBody(total: number, chunk = 64 * 1024) {
+  const counter = { pulled: 0 };
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (counter.pulled >= total) return controller.close();
+      counter.pulled += chunk;
+      controller.enqueue(new Uint8Array(chunk).fill("a".charCodeAt(0)));
+    },
+  }, { highWaterMark: 0 });
+  return { stream, counter };
+}
+
+const FORM = "application/x-www-form-urlencoded";
+
+Deno.test("a POST body over 8 KB is refused with 413 and never buffered, whether its length is declared or it streams without one", async () => {
+  await using worker = await testWorker();
+  const later = worker.task(async function later(): Promise<void> {});
+  const delayed = await later.enqueue().start({ delay: 60_000 });
+  const handler = createDashboard(worker);
+  const { cookie } = await session(handler);
+  const abortPath = `${ORIGIN}/tasks/${delayed.id}/abort`;
+
+  const declared = countingBody(150 * 1024 * 1024);
+  const refused = await handler(
+    new Request(abortPath, {
+      method: "POST",
+      headers: { cookie, "content-type": FORM, "content-length": String(150 * 1024 * 1024) },
+      body: declared.stream,
+    }),
+  );
+  assert.equal(refused.status, 413);
+  assert.match(await refused.text(), /Request body too large/);
+  assert.equal(declared.counter.pulled, 0, "a body declared too large is not read at all");
+
+  const streamed = countingBody(32 * 1024 * 1024);
+  const cut = await handler(
+    new Request(abortPath, {
+      method: "POST",
+      headers: { cookie, "content-type": FORM, accept: "application/json" },
+      body: streamed.stream,
+    }),
+  );
+  assert.equal(cut.status, 413);
+  assert.match(String((await json(cut)).error), /at most 8192 bytes/);
+  assert.ok(
+    streamed.counter.pulled <= 8 * 1024 + 64 * 1024,
+    `reading stopped past the bound: ${streamed.counter.pulled} bytes pulled`,
+  );
+  assert.equal(await delayed.status(), TaskStatus.SCHEDULED, "nothing was aborted");
+});
+
+Deno.test("a POST without a valid CSRF token is refused without its body being read", async () => {
+  await using worker = await testWorker();
+  const later = worker.task(async function later(): Promise<void> {});
+  const delayed = await later.enqueue().start({ delay: 60_000 });
+  const handler = createDashboard(worker);
+  const { cookie, token } = await session(handler);
+  const abortPath = `${ORIGIN}/tasks/${delayed.id}/abort`;
+
+  const cases: [string, Record<string, string>][] = [
+    ["a form without the CSRF cookie", { "content-type": FORM }],
+    ["a forged cookie", { cookie: "streaq_csrf=forged", "content-type": FORM }],
+    ["a wrong token in the header", { cookie, "x-csrf-token": "wrong", "content-type": FORM }],
+    ["a body that is not a form", { cookie, "content-type": "application/json" }],
+  ];
+  for (const [what, headers] of cases) {
+    const body = countingBody(1024 * 1024);
+    const response = await handler(
+      new Request(abortPath, { method: "POST", headers, body: body.stream }),
+    );
+    assert.equal(response.status, 403, what);
+    await response.body?.cancel();
+    assert.equal(body.counter.pulled, 0, `${what}: the body was read`);
+  }
+  assert.equal(await delayed.status(), TaskStatus.SCHEDULED, "nothing was aborted");
+
+  // The right token in a form streamed without a length still works.
+  const form = new TextEncoder().encode(new URLSearchParams({ csrf: token }).toString());
+  const accepted = await handler(
+    new Request(abortPath, {
+      method: "POST",
+      headers: { cookie, "content-type": FORM },
+      body: new ReadableStream({
+        start(controller) {
+          controller.enqueue(form);
+          controller.close();
+        },
+      }),
+    }),
+  );
+  assert.equal(accepted.status, 303);
+  assert.equal(await delayed.status(), TaskStatus.DONE);
+});
+
+Deno.test("cookies are Secure over https, with secureCookies: true, and behind a proxy saying https only with trustProxy", async () => {
+  await using worker = await testWorker();
+  const secure = async (
+    options: Parameters<typeof createDashboard>[1],
+    url: string,
+    headers: Record<string, string> = {},
+  ) => {
+    const response = await createDashboard(worker, options)(new Request(url, { headers }));
+    assert.equal(response.status, 200);
+    await response.body?.cancel();
+    const [csrf] = response.headers.getSetCookie();
+    assert.match(csrf, /^streaq_csrf=/);
+    return /; Secure(;|$)/.test(csrf);
+  };
+  const http = `${ORIGIN}/`;
+  const https = "https://127.0.0.1:8443/";
+  const proxied = { "x-forwarded-proto": "https" };
+  assert.equal(await secure({}, http), false);
+  assert.equal(await secure({}, https), true);
+  assert.equal(
+    await secure({}, http, proxied),
+    false,
+    "X-Forwarded-Proto is not trusted by default",
+  );
+  assert.equal(await secure({ trustProxy: true }, http, proxied), true);
+  assert.equal(
+    await secure({ trustProxy: true }, http, { "x-forwarded-proto": "https, http" }),
+    true,
+  );
+  assert.equal(await secure({ trustProxy: true }, http, { "x-forwarded-proto": "http" }), false);
+  assert.equal(await secure({ trustProxy: true }, http), false);
+  assert.equal(await secure({ secureCookies: true }, http), true);
+  assert.equal(await secure({ secureCookies: false }, https), false);
+  assert.equal(await secure({ secureCookies: false, trustProxy: true }, http, proxied), false);
+
+  // The sign-in cookie follows the same rule.
+  const handler = createDashboard(worker, {
+    auth: { token: "correct-horse-battery" },
+    secureCookies: true,
+  });
+  const login = await get(handler, "/?token=correct-horse-battery");
+  assert.equal(login.status, 303);
+  assert.match(login.headers.getSetCookie()[0], /^streaq_auth=.*; Secure$/);
+
+  assert.throws(
+    // @ts-expect-error: not one of the values
+    () => createDashboard(worker, { secureCookies: "yes" }),
+    /Cannot create dashboard as 'secureCookies' must be true, false or "auto": received "yes" \(string\)/,
+  );
+  assert.throws(
+    // @ts-expect-error: not a boolean
+    () => createDashboard(worker, { trustProxy: "true" }),
+    /Cannot create dashboard as 'trustProxy' must be a boolean: received "true" \(string\)/,
+  );
+});
+
+Deno.test("a tasks page past the last one shows no range, says so and links to the last page", async () => {
+  await using worker = await testWorker();
+  const later = worker.task(async function later(_n: number): Promise<void> {});
+  await worker.enqueueMany(
+    Array.from({ length: 20 }, (_, i) => later.enqueue(i).start({ delay: 60_000 })),
+  );
+  const handler = createDashboard(worker);
+  const first = await (await get(handler, "/tasks")).text();
+  assert.match(first, /1–20 of 20 tasks/);
+
+  const past = await get(handler, "/tasks?page=2");
+  assert.equal(past.status, 200);
+  const html = await past.text();
+  assert.doesNotMatch(html, /26–|of 20 tasks/, "no range past the end");
+  assert.match(html, /Page 2 is past the end: 20 tasks fit on 1 page\./);
+  assert.match(html, /<a href="\/tasks\?page=1">Go to page 1<\/a>/);
+  assert.doesNotMatch(html, /Page 2 of 1/, "no pager counting past the end");
+
+  const api = await json(await get(handler, "/api/tasks?page=3"));
+  assert.equal(api.total, 20);
+  assert.equal(api.pages, 1);
+  assert.deepEqual(api.tasks, []);
 });
 
 /** Sends a raw HTTP/1.1 GET with this Host header and returns the status code. */

@@ -80,6 +80,8 @@ export interface WebCommand {
   readonly hostname?: string;
   /** The TCP port; undefined for the dashboard's default. */
   readonly port?: number;
+  /** Trust `X-Forwarded-Proto: https` from a TLS-terminating proxy (secure cookies). */
+  readonly trustProxy?: boolean;
 }
 
 /** What the command line asks for. */
@@ -104,6 +106,7 @@ const OPTIONS = {
   once: { type: "boolean" },
   port: { type: "string" },
   hostname: { type: "string" },
+  "trust-proxy": { type: "boolean" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 } as const;
@@ -123,6 +126,7 @@ const OPTION_COMMANDS: Record<string, readonly string[]> = {
   once: ["status"],
   port: ["web"],
   hostname: ["web"],
+  "trust-proxy": ["web"],
 };
 
 const COMMANDS = ["run", "status", "web"] as const;
@@ -166,7 +170,13 @@ export function parseCommandLine(args: readonly string[]): Command {
   const where = parseTarget(target);
   if (command === "status") return { command, target: where, once: values.once ?? false };
   if (command === "web") {
-    return { command, target: where, hostname: values.hostname, port: port(values.port) };
+    return {
+      command,
+      target: where,
+      hostname: values.hostname,
+      port: port(values.port),
+      trustProxy: values["trust-proxy"],
+    };
   }
   if (values.verbose && values.quiet) {
     throw new UsageError("Options '--verbose' and '--quiet' cannot be combined");

@@ -53,6 +53,8 @@ Options of web:
   --port N          the port to listen on [default: 8080; 0 picks a free one]
   --hostname H      the address to listen on [default: 127.0.0.1]; the command line serves
                     loopback addresses only (the dashboard needs auth elsewhere)
+  --trust-proxy     behind a proxy that terminates TLS: its X-Forwarded-Proto: https
+                    makes the dashboard's cookies Secure
 
   -h, --help        print this help
   --version         print the version

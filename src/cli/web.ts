@@ -29,6 +29,7 @@ export async function serveWeb(
       server = serveDashboard(worker, {
         hostname: command.hostname,
         port: command.port,
+        trustProxy: command.trustProxy,
         signal: signals.signal,
       });
     } catch (error) {

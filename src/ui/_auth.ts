@@ -5,7 +5,7 @@
  * @module
  */
 
-import { cookie, hmac, hmacKey, readCookie, sameSecret } from "./_crypto.ts";
+import { cookie, type CookieScope, hmac, hmacKey, readCookie, sameSecret } from "./_crypto.ts";
 
 /**
  * How the dashboard checks requests:
@@ -35,13 +35,13 @@ const ALLOW: AuthDecision = { kind: "allow" };
 /** Checks requests against a {@linkcode DashboardAuth}. */
 export class Authenticator {
   readonly #auth: DashboardAuth | undefined;
-  readonly #cookiePath: string;
+  readonly #cookies: CookieScope;
   #session: Promise<string> | undefined;
 
-  constructor(auth: DashboardAuth | undefined, cookiePath: string) {
+  constructor(auth: DashboardAuth | undefined, cookies: CookieScope) {
     checkAuth(auth);
     this.#auth = auth;
-    this.#cookiePath = cookiePath;
+    this.#cookies = cookies;
   }
 
   /** Decides whether `request` may proceed. */
@@ -65,7 +65,7 @@ export class Authenticator {
       return {
         kind: "login",
         location: clean.pathname + clean.search,
-        setCookie: cookie(AUTH_COOKIE, value, this.#cookiePath, request, COOKIE_MAX_AGE),
+        setCookie: cookie(AUTH_COOKIE, value, this.#cookies, request, COOKIE_MAX_AGE),
       };
     }
     const header = request.headers.get("authorization");

@@ -58,15 +58,43 @@ export function readCookie(request: Request, name: string): string | null {
   return null;
 }
 
+/**
+ * Whether the dashboard is served over https, which decides the cookies' `Secure` flag:
+ * `true` or `false` as configured, or with `"auto"` when the request URL is https, or (only
+ * when `trustProxy`) when a TLS-terminating proxy says so in `X-Forwarded-Proto`. The header is
+ * never trusted by default: a client reaching the server directly could set it.
+ */
+export function httpsCheck(
+  secureCookies: boolean | "auto",
+  trustProxy: boolean,
+): (request: Request) => boolean {
+  if (secureCookies !== "auto") return () => secureCookies;
+  return (request) => {
+    if (new URL(request.url).protocol === "https:") return true;
+    if (!trustProxy) return false;
+    // The first value is what the client used when several proxies each added theirs.
+    const forwarded = request.headers.get("x-forwarded-proto")?.split(",")[0];
+    return forwarded?.trim().toLowerCase() === "https";
+  };
+}
+
+/** Where the dashboard's cookies apply, and whether a request came over https. */
+export interface CookieScope {
+  /** The path the cookies are sent to: the dashboard's base path. */
+  readonly path: string;
+  /** Whether `request` was served over https, so its cookies are `Secure`. */
+  readonly isHttps: (request: Request) => boolean;
+}
+
 /** A `Set-Cookie` value that only this dashboard's pages receive, never sent cross-site. */
 export function cookie(
   name: string,
   value: string,
-  path: string,
+  scope: CookieScope,
   request: Request,
   maxAge?: number,
 ): string {
-  const secure = new URL(request.url).protocol === "https:" ? "; Secure" : "";
+  const secure = scope.isHttps(request) ? "; Secure" : "";
   const age = maxAge === undefined ? "" : `; Max-Age=${maxAge}`;
-  return `${name}=${value}; Path=${path}; HttpOnly; SameSite=Strict${age}${secure}`;
+  return `${name}=${value}; Path=${scope.path}; HttpOnly; SameSite=Strict${age}${secure}`;
 }

@@ -59,12 +59,29 @@ function jsonReplacer(_key: string, value: unknown): unknown {
   return typeof value === "bigint" ? value.toString() : value;
 }
 
-/** A 303 redirect (after a POST, or after signing in). */
-export function redirect(location: string, extra: ExtraHeaders = []): Response {
+/**
+ * A 303 redirect (after a POST, or after signing in) to `location` when it is a path of this
+ * origin, else to `fallback`: a location taken from the request must not lead elsewhere.
+ */
+export function redirect(location: string, fallback: string, extra: ExtraHeaders = []): Response {
   return new Response(null, {
     status: 303,
-    headers: headers("text/plain; charset=utf-8", [["location", location], ...extra]),
+    headers: headers("text/plain; charset=utf-8", [
+      ["location", localPath(location, fallback)],
+      ...extra,
+    ]),
   });
+}
+
+/**
+ * `candidate` when it is a path of this origin, else `fallback`. A browser reads `//host` and
+ * `/\host` as another host, ignores tabs and newlines in a URL and turns backslashes into
+ * slashes, so a path must start with one `/` not followed by `/` or `\`, and hold no control
+ * character or backslash; anything else (a scheme, a host, an empty string) is refused.
+ */
+export function localPath(candidate: string, fallback: string): string {
+  // deno-lint-ignore no-control-regex -- control characters are what it refuses
+  return /^\/(?![/\\])[^\\\x00-\x1f\x7f]*$/.test(candidate) ? candidate : fallback;
 }
 
 /** A static asset, cacheable for good: its name changes with its content. */

@@ -11,7 +11,8 @@ import type { Worker } from "../worker.ts";
 import { ASSETS } from "./_assets.ts";
 import { type AuthDecision, Authenticator, type DashboardAuth } from "./_auth.ts";
 import { HttpError, type Page, type PageContext } from "./_context.ts";
-import { Csrf, submittedToken } from "./_csrf.ts";
+import { httpsCheck } from "./_crypto.ts";
+import { Csrf, MAX_FORM_BYTES } from "./_csrf.ts";
 import { errorPage, layout, signInPage } from "./_layout.ts";
 import { type Action, actionFor } from "./_actions.ts";
 import {
@@ -19,6 +20,7 @@ import {
   type ExtraHeaders,
   htmlResponse,
   jsonResponse,
+  localPath,
   redirect,
   wantsJson,
 } from "./_responses.ts";
@@ -66,6 +68,52 @@ export interface DashboardOptions {
    * @default {"streaq"}
    */
   title?: string;
+  /**
+   * Whether the dashboard's cookies (the sign-in session and the CSRF nonce) carry the
+   * `Secure` flag, which keeps browsers from sending them over plain http. `"auto"` sets it
+   * when the request arrived over https: behind a TLS-terminating proxy the request the
+   * dashboard sees is http, so say `true` there, or set {@linkcode trustProxy}. `true` over
+   * plain http makes browsers drop the cookies (no sign-in, no actions).
+   *
+   * @default {"auto"}
+   *
+   * @example Behind a proxy that terminates TLS
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   * import { createDashboard } from "@streaq/streaq/ui";
+   *
+   * const worker = new Worker({ redisUrl: "redis://localhost:6379" });
+   * const dashboard = createDashboard(worker, {
+   *   auth: { token: "a-long-random-token" },
+   *   secureCookies: true,
+   * });
+   * // The proxy forwards https://queues.example.com to this port.
+   * if (import.meta.main) Deno.serve({ hostname: "127.0.0.1", port: 8080 }, dashboard);
+   * ```
+   */
+  secureCookies?: boolean | "auto";
+  /**
+   * With `secureCookies: "auto"`, also count a request as https when its
+   * `X-Forwarded-Proto` header says `https`. Only set it when every request comes through a
+   * proxy that sets (or overwrites) that header: a client that reaches the dashboard directly
+   * could send it too. Never trusted by default.
+   *
+   * @default {false}
+   *
+   * @example Trusting the proxy's X-Forwarded-Proto header
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   * import { createDashboard } from "@streaq/streaq/ui";
+   *
+   * const worker = new Worker({ redisUrl: "redis://localhost:6379" });
+   * const dashboard = createDashboard(worker, {
+   *   auth: { token: "a-long-random-token" },
+   *   trustProxy: true,
+   * });
+   * if (import.meta.main) Deno.serve({ hostname: "127.0.0.1", port: 8080 }, dashboard);
+   * ```
+   */
+  trustProxy?: boolean;
 }
 
 /** A standard request handler, as `Deno.serve`, Hono, Oak and Fresh take. */
@@ -79,7 +127,7 @@ const FRAGMENT_HEADER = "x-streaq-fragment";
  * `api/`. It needs nothing but the worker's Redis connection: no CDN, no files.
  *
  * @param worker The worker whose queue to show (it need not be running).
- * @param options Base path, authentication, formatters and title.
+ * @param options Base path, authentication, formatters, title and cookie security.
  * @returns The request handler.
  * @throws {TypeError} For an invalid option, naming it.
  *
@@ -116,8 +164,12 @@ class Dashboard {
     this.#worker = worker;
     this.#base = (options.basePath ?? "/").replace(/\/+$/, "");
     this.#title = options.title ?? "streaq";
-    this.#authenticator = new Authenticator(options.auth, this.#base || "/");
-    this.#csrf = new Csrf(this.#base || "/");
+    const cookies = {
+      path: this.#base || "/",
+      isHttps: httpsCheck(options.secureCookies ?? "auto", options.trustProxy ?? false),
+    };
+    this.#authenticator = new Authenticator(options.auth, cookies);
+    this.#csrf = new Csrf(cookies);
     this.#formatResult = guard(options.formatResult ?? ((value) => formatValue(value)));
     this.#formatError = guard(options.formatError ?? ((error) => formatError(error)));
   }
@@ -166,15 +218,32 @@ class Dashboard {
     return await this.#show(request, url, load, json);
   }
 
-  /** Runs an action once the request proved it comes from a page of the dashboard. */
+  /**
+   * Runs an action once the request proved it comes from a page of the dashboard. A refused
+   * request's body is left unread: its sender may be anyone.
+   */
   async #act(request: Request, url: URL, action: Action, json: boolean): Promise<Response> {
-    if (!await this.#csrf.verify(request, await submittedToken(request))) {
-      return this.#failure(url, json, 403, "Missing or invalid CSRF token: reload the page");
+    const check = await this.#csrf.check(request);
+    if (check !== "valid") {
+      await request.body?.cancel().catch(() => {});
+      return check === "too large"
+        ? this.#failure(
+          url,
+          json,
+          413,
+          `Request body too large: the dashboard's forms send at most ${MAX_FORM_BYTES} bytes`,
+        )
+        : this.#failure(url, json, 403, "Missing or invalid CSRF token: reload the page");
     }
     const done = await action(this.#worker);
     if (json) return jsonResponse(done, done.status);
     if (!done.ok) return this.#failure(url, json, done.status, done.message);
-    return redirect(`${this.#base}${done.back}`);
+    return redirect(`${this.#base}${done.back}`, this.#root());
+  }
+
+  /** The overview's path: where a redirect goes when the one asked for is not a local path. */
+  #root(): string {
+    return `${this.#base}/`;
   }
 
   /** A page: whole, as the fragment the page's script refreshes, or as JSON. */
@@ -202,7 +271,7 @@ class Dashboard {
 
   #denied(url: URL, decision: AuthDecision, json: boolean): Response {
     if (decision.kind === "login") {
-      return redirect(decision.location, [["set-cookie", decision.setCookie]]);
+      return redirect(decision.location, this.#root(), [["set-cookie", decision.setCookie]]);
     }
     if (decision.kind !== "deny") throw new Error("unreachable");
     const extra: ExtraHeaders = decision.challenge
@@ -210,7 +279,9 @@ class Dashboard {
       : [];
     // A browser without the token gets a form that sends it as ?token=, which sets the cookie.
     if (!json && decision.challenge?.startsWith("Bearer")) {
-      return htmlResponse(signInPage(this.#context(url, ""), url.pathname), 401, extra);
+      // The form goes back to the page asked for, unless that path would lead to another host.
+      const action = localPath(url.pathname, this.#root());
+      return htmlResponse(signInPage(this.#context(url, ""), action), 401, extra);
     }
     const message = decision.status === 401 ? "Sign in" : "Forbidden";
     return this.#failure(url, json, decision.status, message, extra);
@@ -294,7 +365,7 @@ function guard(
 }
 
 function checkOptions(options: DashboardOptions): void {
-  const { basePath, title, formatResult, formatError } = options;
+  const { basePath, title, formatResult, formatError, secureCookies, trustProxy } = options;
   if (
     basePath !== undefined &&
     (typeof basePath !== "string" || !basePath.startsWith("/") || /[?#\s]/.test(basePath))
@@ -308,6 +379,22 @@ function checkOptions(options: DashboardOptions): void {
   if (title !== undefined && typeof title !== "string") {
     throw new TypeError(
       `Cannot create dashboard as 'title' must be a string: received ${typeof title}`,
+    );
+  }
+  if (
+    secureCookies !== undefined && typeof secureCookies !== "boolean" && secureCookies !== "auto"
+  ) {
+    throw new TypeError(
+      `Cannot create dashboard as 'secureCookies' must be true, false or "auto": received ${
+        JSON.stringify(secureCookies) ?? String(secureCookies)
+      } (${typeof secureCookies})`,
+    );
+  }
+  if (trustProxy !== undefined && typeof trustProxy !== "boolean") {
+    throw new TypeError(
+      `Cannot create dashboard as 'trustProxy' must be a boolean: received ${
+        JSON.stringify(trustProxy) ?? String(trustProxy)
+      } (${typeof trustProxy})`,
     );
   }
   for (const [name, value] of [["formatResult", formatResult], ["formatError", formatError]]) {

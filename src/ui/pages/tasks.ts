@@ -50,13 +50,16 @@ export async function tasksPage(ctx: PageContext): Promise<Page> {
   const pages = Math.max(1, Math.ceil(found.total / PAGE_SIZE));
   const link = (p: number) => href(ctx, "/tasks", { ...filter, page: p });
   const first = (page - 1) * PAGE_SIZE + 1;
-  const summary = found.total === 0
+  // A page past the end (an old link, or tasks that finished meanwhile) shows no range.
+  const summary = found.rows.length === 0
     ? null
     : html`<p class="count-line">${count(first)}–${count(first + found.rows.length - 1)} of ${
       count(found.total)
     }${found.capped ? "+" : ""} tasks</p>`;
   const table = found.rows.length === 0
-    ? html`<div class="table-wrap">${empty("No tasks match.")}</div>`
+    ? html`<div class="table-wrap">${
+      found.total === 0 ? empty("No tasks match.") : pastTheEnd(page, pages, found.total, link)
+    }</div>`
     : html`
       <div class="table-wrap">
         <table class="rtable">
@@ -96,11 +99,12 @@ export async function tasksPage(ctx: PageContext): Promise<Page> {
     title: "Tasks",
     section: "tasks",
     head: html`<h1>Tasks</h1>${filters(ctx, filter)}`,
-    body: html`${summary}${table}${pagination(page, pages, link)}`,
+    body: html`${summary}${table}${page <= pages ? pagination(page, pages, link) : null}`,
     json: {
       total: found.total,
       capped: found.capped,
       page,
+      pages,
       pageSize: PAGE_SIZE,
       tasks: found.rows.map((row) => ({
         id: row.id,
@@ -115,6 +119,23 @@ export async function tasksPage(ctx: PageContext): Promise<Page> {
       })),
     },
   };
+}
+
+/** The message of a page past the last one, with a link to the last. */
+function pastTheEnd(
+  page: number,
+  pages: number,
+  total: number,
+  link: (p: number) => string,
+): Html {
+  return html`
+    <p
+      class="empty-state">Page ${page} is past the end: ${count(total)} ${total === 1
+        ? "task fits"
+        : "tasks fit"} on ${count(pages)} ${pages === 1 ? "page" : "pages"}. <a href="${link(
+          pages,
+        )}">Go to page ${pages}</a></p>
+  `;
 }
 
 /** A generated id cut to 12 digits (the page shows it whole); other ids cut at 32. */
