@@ -8,13 +8,17 @@
  * deno run -P jsr:@streaq/streaq/cli run worker.ts --workers 4  # four supervised processes
  * deno run -P jsr:@streaq/streaq/cli run worker.ts --burst      # drain the queue, then exit
  * deno run -P jsr:@streaq/streaq/cli run worker.ts:emails --watch --verbose
+ * deno run -P jsr:@streaq/streaq/cli run worker.ts --workers 4 --log-format json \
+ *   --deno-flags="--unstable-kv --v8-flags=--max-old-space-size=512" --permission-set=worker
  * deno run -P jsr:@streaq/streaq/cli status worker.ts           # live queue view
  * deno run -P jsr:@streaq/streaq/cli web worker.ts --port 8080   # the dashboard
  * ```
  *
  * `-P` reads the `permissions` of your `deno.json`: a worker needs network access to Redis,
  * environment access and (optionally) `sys` `hostname`; the command line also reads the
- * module, and runs `deno` for `--workers` and `--watch`. Exit codes: 0 done (including a
+ * module, and runs `deno` for `--workers` and `--watch`. Worker processes do not inherit the
+ * command line's own Deno flags (a program cannot see them): pass them with `--deno-flags`, and
+ * a permission set with `--permission-set`. Exit codes: 0 done (including a
  * graceful shutdown on SIGINT or SIGTERM), 1 failure at run time, 2 usage error. `--help`
  * prints everything.
  *
