@@ -31,8 +31,8 @@ export interface PriorityStatus {
   /** Delivered to a worker: running, or prefetched and about to run. */
   readonly delivered: number;
   /**
-   * Entries ever added to the stream (`XINFO STREAM` `entries-added`); undefined when the
-   * server does not say (before Redis 7) or the stream does not exist yet.
+   * Entries ever added to the stream (`XINFO STREAM` `entries-added`), 0 while it does not
+   * exist; undefined when the server does not say (before Redis 7).
    */
   readonly added?: number;
 }
@@ -75,7 +75,8 @@ export async function readStatus(worker: Worker<any>): Promise<QueueStatus> {
     // A stream that no worker has read yet has no consumer group: nothing is delivered.
     const delivered = pendingError ? 0 : Number((pending as [number])[0] ?? 0);
     const [infoError, info] = replies[i * 3 + 2];
-    const added = infoError ? undefined : entriesAdded(info);
+    // No stream yet (XINFO fails on a missing key) has had nothing added.
+    const added = infoError ? (length === 0 ? 0 : undefined) : entriesAdded(info);
     return { name, queued: length - delivered, delivered, added };
   });
   const scheduled = Number(replies[replies.length - 1][1] ?? 0);
