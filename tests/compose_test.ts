@@ -1,3 +1,11 @@
+/**
+ * compose.yaml, parsed with the yaml package: what `docker compose up` starts and which ports it
+ * publishes. It runs under `tests/tools.json`, which holds yaml outside the library's
+ * configuration: `deno task test` runs it.
+ *
+ * @module
+ */
+
 import assert from "node:assert/strict";
 import { parse } from "yaml";
 
