@@ -1,7 +1,7 @@
 /**
  * compose.yaml, parsed with the yaml package: what `docker compose up` starts and which ports it
  * publishes. It runs under `tests/tools.json`, which holds yaml outside the library's
- * configuration: `deno task test` runs it.
+ * configuration: `deno task test:tools` runs it (and `deno task test`, after the rest).
  *
  * @module
  */

@@ -1,7 +1,7 @@
 /**
  * The dashboard in a real browser: the installed Chromium (`CHROME_PATH` or the usual locations,
  * see `_chromium.ts`) driven by playwright-core. It runs under `tests/tools.json`, which holds
- * playwright-core outside the library's configuration: `deno task test` runs it. Each test
+ * playwright-core outside the library's configuration: `deno task test:tools` runs it. Each test
  * serves the dashboard of a running worker on a free loopback port. The first test also saves
  * screenshots of every page at desktop and phone widths under docs/screenshots/ (git-ignored).
  */
