@@ -313,7 +313,8 @@ async function runInfo(redis: RedisServer): Promise<{ machine: string; versions:
   // node:os needs --allow-sys=cpus,systemMemoryInfo; without them the line says less.
   const cpu = tryOr(() => os.cpus()[0]?.model, undefined);
   const memory = tryOr(() => os.totalmem() / 2 ** 30, NaN);
-  const lock = await Deno.readTextFile(new URL("../deno.lock", import.meta.url))
+  // The benchmarks have their own lockfile, the one that holds BullMQ.
+  const lock = await Deno.readTextFile(new URL("./deno.lock", import.meta.url))
     .then((text) => JSON.parse(text) as { specifiers?: Record<string, string> })
     .catch(() => ({ specifiers: undefined }));
   const locked = (name: string) =>

@@ -19,6 +19,9 @@ import { type RedisServer, startRedis } from "../tests/_redis.ts";
 const DEFAULT_URL = "redis://localhost:6379";
 const PING_TIMEOUT = 500;
 
+/** A reason the demo cannot start that the user can fix: printed alone, without a stack trace. */
+class DemoSetupError extends Error {}
+
 /** Whether something answers a RESP PING at `url` within `PING_TIMEOUT` ms (NOAUTH counts). */
 async function answersPing(url: string): Promise<boolean> {
   const { hostname: host, port, protocol } = new URL(url);
@@ -45,7 +48,14 @@ async function answersPing(url: string): Promise<boolean> {
     }
   } catch (error) {
     // The demo's permissions allow only local hosts: say so rather than fall back silently.
-    if (error instanceof Deno.errors.NotCapable) throw error;
+    if (error instanceof Deno.errors.NotCapable) {
+      throw new DemoSetupError(
+        "The demo may connect only to a Redis on this machine (`deno task demo` allows " +
+          `127.0.0.1 and localhost): received ${redact(url)}. Point REDIS_URL at a local ` +
+          "Redis, or run examples/demo.ts with --allow-net for that host.",
+        { cause: error },
+      );
+    }
     return false; // Refused, unreachable, or reset.
   } finally {
     clearTimeout(timer);
@@ -61,15 +71,32 @@ async function chooseRedis(): Promise<RedisServer | undefined> {
     console.log(`Using the Redis at ${redact(url)} (queue ${queue})`);
     return undefined;
   }
-  console.log(
-    `Nothing answers at ${redact(url)}${
-      given ? " (REDIS_URL)" : ""
-    }: starting a private redis-server`,
-  );
-  const server = await startRedis();
+  const where = `${redact(url)}${given ? " (REDIS_URL)" : ""}`;
+  const server = await startRedis().catch((error) => {
+    // The harness words a missing redis-server for the tests ("run the tests again").
+    if (error?.cause instanceof Deno.errors.NotFound) throw noRedisError(where);
+    throw error;
+  });
   Deno.env.set("REDIS_URL", server.url);
-  console.log(`Private redis-server on ${server.url}, stopped when the demo ends`);
+  console.log(
+    `Nothing answers at ${where}: started a private redis-server on ${server.url}, stopped when ` +
+      "the demo ends",
+  );
   return server;
+}
+
+/** What to do when nothing answers at `where` and there is no redis-server to start. */
+function noRedisError(where: string): DemoSetupError {
+  return new DemoSetupError(
+    `The demo needs a Redis and found none: nothing answers at ${where}, and ` +
+      "redis-server, which the demo starts for itself when nothing answers, is not installed " +
+      "(it is not on PATH). Install it and run `deno task demo` again:\n" +
+      "  Debian/Ubuntu: sudo apt-get install redis-server\n" +
+      "  macOS:         brew install redis\n" +
+      "or start a Redis of your own on this machine (`docker compose up -d redis` publishes one " +
+      "on localhost:6379) and point REDIS_URL at it, for example " +
+      "`REDIS_URL=redis://127.0.0.1:6380 deno task demo`.",
+  );
 }
 
 /** The URL without its password, for printing. */
@@ -122,5 +149,13 @@ async function main(): Promise<boolean> {
   return !interrupted;
 }
 
-// After an interruption the result waits still hold timers: exit rather than wait for them.
-if (import.meta.main && !await main()) Deno.exit(130);
+if (import.meta.main) {
+  try {
+    // After an interruption the result waits still hold timers: exit rather than wait for them.
+    if (!await main()) Deno.exit(130);
+  } catch (error) {
+    if (!(error instanceof DemoSetupError)) throw error;
+    console.error(error.message);
+    Deno.exitCode = 1; // Nothing was started yet: the process ends by itself.
+  }
+}

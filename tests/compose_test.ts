@@ -1,3 +1,11 @@
+/**
+ * compose.yaml, parsed with the yaml package: what `docker compose up` starts and which ports it
+ * publishes. It runs under `tests/tools.json`, which holds yaml outside the library's
+ * configuration: `deno task test:tools` runs it (and `deno task test`, after the rest).
+ *
+ * @module
+ */
+
 import assert from "node:assert/strict";
 import { parse } from "yaml";
 

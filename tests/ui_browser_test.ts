@@ -1,5 +1,7 @@
 /**
- * The dashboard in a real browser: Debian's chromium driven by playwright-core. Each test
+ * The dashboard in a real browser: the installed Chromium (`CHROME_PATH` or the usual locations,
+ * see `_chromium.ts`) driven by playwright-core. It runs under `tests/tools.json`, which holds
+ * playwright-core outside the library's configuration: `deno task test:tools` runs it. Each test
  * serves the dashboard of a running worker on a free loopback port. The first test also saves
  * screenshots of every page at desktop and phone widths under docs/screenshots/ (git-ignored).
  */
@@ -8,9 +10,9 @@ import assert from "node:assert/strict";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { StreaqCancelled, taskContext, type TaskHandle, TaskStatus, type Worker } from "../mod.ts";
 import { createDashboard } from "../src/ui/mod.ts";
+import { findChromium } from "./_chromium.ts";
 import { eventually, runInBackground, sleepUnlessAborted, testWorker } from "./_helpers.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_ARGS = [
   "--headless",
   "--no-sandbox",
@@ -42,9 +44,7 @@ interface Fixture extends AsyncDisposable {
 }
 
 async function dashboardFixture(queueName?: string): Promise<Fixture> {
-  await Deno.stat(CHROMIUM).catch(() => {
-    throw new Error(`${CHROMIUM} is missing: install it (apt-get install chromium)`);
-  });
+  const executablePath = await findChromium();
   const worker = await testWorker({
     ...(queueName ? { queueName } : {}),
     concurrency: 3,
@@ -105,7 +105,7 @@ async function dashboardFixture(queueName?: string): Promise<Fixture> {
       schedule: "0 */6 * * *",
     });
     await eventually(async () => (await worker.schedules()).length === 2);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS });
   } catch (error) {
     await dispose();
     throw error;
