@@ -180,7 +180,8 @@ export async function checkTsBlocks(root: string, files: readonly string[]): Pro
       stdin: "null",
     }).output();
     if (!output.success) {
-      const text = new TextDecoder().decode(output.stderr) + new TextDecoder().decode(output.stdout);
+      const text = new TextDecoder().decode(output.stderr) +
+        new TextDecoder().decode(output.stdout);
       problems.push(...diagnostics(text, modules));
     }
     return problems;
