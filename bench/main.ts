@@ -408,13 +408,30 @@ async function main(): Promise<void> {
       lastDrainCommands.size ? [breakdown, ""] : [],
     );
     await Deno.mkdir(flags.values.out, { recursive: true });
-    await Deno.writeTextFile(`${flags.values.out}/benchmarks.md`, page);
+    const pagePath = `${flags.values.out}/benchmarks.md`;
+    await Deno.writeTextFile(pagePath, page + await handWritten(pagePath));
     await Deno.writeTextFile(
       `${flags.values.out}/bench.svg`,
       throughputSvg(rows, NAMES, RUNS, `${n(TASKS)} tasks unless said.`),
     );
     console.log(`wrote ${flags.values.out}/benchmarks.md and ${flags.values.out}/bench.svg`);
   }
+}
+
+/**
+ * The hand-written part of the benchmarks page (how to run them, how to read them), from the
+ * marker comment on: kept when the page is written again, so that only the figures change.
+ */
+async function handWritten(path: string): Promise<string> {
+  let previous;
+  try {
+    previous = await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return "";
+    throw error;
+  }
+  const start = previous.indexOf("<!-- Everything above this line is written by `deno task bench`");
+  return start < 0 ? "" : "\n" + previous.slice(start);
 }
 
 if (import.meta.main) await main();

@@ -159,7 +159,7 @@ export interface WorkerOptions<Context = undefined> {
   /**
    * The worker's clock, in milliseconds since the epoch. Every time it stores in Redis (due
    * times, enqueue and result times) and compares with stored ones comes from it. Workers whose
-   * clocks disagree by a few seconds still run every task (see the README's reliability notes);
+   * clocks disagree by a few seconds still run every task (see `docs/reliability.md`);
    * this option lets tests give a worker a skewed clock.
    *
    * @default {Date.now}

@@ -1,0 +1,182 @@
+/**
+ * The README's quick start, run as a new user would run it: its `worker.ts` and `client.ts`
+ * blocks written to a fresh directory with a `deno.json` holding the README's permission sets,
+ * and its commands run exactly as shown, in a real pseudo-terminal (`script`), where Deno would
+ * prompt for any permission the sets lack. Only two things differ from a user's machine: the
+ * Redis is a private test server (its address replaces `localhost:6379` in the permission sets,
+ * and `REDIS_URL` points at it, which the quick start reads), and `jsr:@streaq/streaq` is mapped
+ * to this checkout.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { codeBlocks } from "../tools/_markdown.ts";
+import { eventually } from "./_helpers.ts";
+import { startRedis } from "./_redis.ts";
+
+const CHECKOUT = new URL("../", import.meta.url);
+const PROMPT = "Deno requests";
+const README_REDIS = "localhost:6379";
+
+/** What the README's quick start section holds. */
+interface QuickStart {
+  /** The ts blocks named by their first line (`// worker.ts`), by file name. */
+  modules: Map<string, string>;
+  /** The json block: the `deno.json` with the permission sets. */
+  config: { permissions: Record<string, { net?: string[] }> };
+  /** The `deno run` lines of the sh block. */
+  commands: string[];
+}
+
+function readQuickStart(): QuickStart {
+  const readme = Deno.readTextFileSync(new URL("README.md", CHECKOUT));
+  const start = readme.indexOf("\n## Quick start\n");
+  assert.ok(start >= 0, "the README has a '## Quick start' section");
+  const end = readme.indexOf("\n## ", start + 1);
+  const blocks = codeBlocks(readme.slice(start, end < 0 ? undefined : end));
+  const modules = new Map<string, string>();
+  for (const block of blocks.filter((b) => b.lang === "ts")) {
+    const name = block.text.match(/^\/\/ ([\w.-]+\.ts)/)?.[1];
+    if (name) modules.set(name, block.text + "\n");
+  }
+  const json = blocks.find((b) => b.lang === "json");
+  assert.ok(json, "the quick start has a json block with the permission sets");
+  const commands = blocks.filter((b) => b.lang === "sh")
+    .flatMap((b) => b.text.split("\n"))
+    .map((line) => line.replace(/\s+#.*$/, "").trim())
+    .filter((line) => line.startsWith("deno run"));
+  return { modules, config: JSON.parse(json.text), commands };
+}
+
+/** A command running in a pseudo-terminal, its output collected as it comes. */
+class Terminal {
+  output = "";
+  readonly status: Promise<Deno.CommandStatus>;
+  readonly #child: Deno.ChildProcess;
+  readonly #keyboard: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #reading: Promise<void>[];
+
+  constructor(command: string, cwd: string, env: Record<string, string>) {
+    // `script -qec CMD /dev/null` runs CMD with a pseudo-terminal as its standard input, output
+    // and error; what is written to script's standard input is typed into that terminal.
+    this.#child = new Deno.Command("script", {
+      args: ["-qec", command, "/dev/null"],
+      cwd,
+      env,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#keyboard = this.#child.stdin.getWriter();
+    this.#reading = [this.#collect(this.#child.stdout), this.#collect(this.#child.stderr)];
+    this.status = this.#child.status;
+  }
+
+  async #collect(stream: ReadableStream<Uint8Array>): Promise<void> {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) this.output += decoder.decode(chunk, { stream: true });
+  }
+
+  /** Types `text` into the terminal: `"\x03"` is Ctrl-C, a SIGINT to the program. */
+  async type(text: string): Promise<void> {
+    await this.#keyboard.write(new TextEncoder().encode(text));
+  }
+
+  /** Whether the program ended within `ms` milliseconds. */
+  async endsWithin(ms: number): Promise<boolean> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
+    const ended = await Promise.race([this.status.then(() => true), timeout]);
+    clearTimeout(timer);
+    return ended;
+  }
+
+  /** Waits for the end (killing it if it is still running) and releases the streams. */
+  async close(): Promise<void> {
+    if (!(await this.endsWithin(0))) this.#child.kill("SIGKILL");
+    await this.status;
+    await this.#keyboard.close().catch(() => {});
+    await Promise.all(this.#reading);
+  }
+}
+
+/** Throws if a permission prompt appeared in `terminal`'s output. */
+function assertNoPrompt(terminal: Terminal, who: string): void {
+  assert.equal(
+    terminal.output.includes(PROMPT),
+    false,
+    `the ${who} asked for a permission:\n${terminal.output}`,
+  );
+}
+
+Deno.test("the README's quick start runs as written in a terminal: no prompt, the client prints its result and exits, Ctrl-C ends the worker", async () => {
+  const quickStart = readQuickStart();
+  assert.ok(quickStart.modules.has("worker.ts"), "the quick start has a `// worker.ts` block");
+  assert.ok(quickStart.modules.has("client.ts"), "the quick start has a `// client.ts` block");
+  const workerCommand = quickStart.commands.find((c) => c.endsWith(" worker.ts"));
+  const clientCommand = quickStart.commands.find((c) => c.endsWith(" client.ts"));
+  assert.ok(workerCommand && clientCommand, `commands found: ${quickStart.commands.join(" | ")}`);
+
+  await using redis = await startRedis();
+  const dir = await Deno.makeTempDir({ prefix: "streaq-readme-" });
+  try {
+    for (const [name, text] of quickStart.modules) await Deno.writeTextFile(`${dir}/${name}`, text);
+    await Deno.writeTextFile(`${dir}/deno.json`, JSON.stringify(userConfig(quickStart, redis)));
+    await Deno.copyFile(new URL("deno.lock", CHECKOUT), `${dir}/deno.lock`);
+    const env = { REDIS_URL: redis.url };
+
+    const worker = new Terminal(workerCommand, dir, env);
+    try {
+      await eventually(() => {
+        assertNoPrompt(worker, "worker");
+        return worker.output.includes("started on queue");
+      }, { timeout: 30_000, what: "the worker to start" });
+
+      const client = new Terminal(clientCommand, dir, env);
+      try {
+        const exited = await client.endsWithin(30_000);
+        assertNoPrompt(client, "client");
+        assert.ok(exited, `the client did not exit by itself:\n${client.output}`);
+        const { code } = await client.status;
+        assert.equal(code, 0, `the client exited with code ${code}:\n${client.output}`);
+        assert.match(client.output, /^4 words\r?$/m);
+      } finally {
+        await client.close();
+      }
+
+      await worker.type("\x03");
+      const ended = await worker.endsWithin(15_000);
+      assertNoPrompt(worker, "worker");
+      assert.ok(ended, `Ctrl-C did not end the worker:\n${worker.output}`);
+    } finally {
+      await worker.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/**
+ * The user's `deno.json`: the README's permission sets with the test Redis in place of
+ * `localhost:6379`, and this checkout in place of the published package.
+ */
+function userConfig(quickStart: QuickStart, redis: { host: string; port: number }) {
+  const checkout = JSON.parse(Deno.readTextFileSync(new URL("deno.json", CHECKOUT)));
+  const permissions = structuredClone(quickStart.config.permissions);
+  let replaced = 0;
+  for (const set of Object.values(permissions)) {
+    set.net = set.net?.map((host) => {
+      if (host !== README_REDIS) return host;
+      replaced++;
+      return `${redis.host}:${redis.port}`;
+    });
+  }
+  assert.ok(replaced > 0, `the README's permission sets grant net to ${README_REDIS}`);
+  return {
+    ...quickStart.config,
+    permissions,
+    imports: { ...checkout.imports, "jsr:@streaq/streaq": new URL("mod.ts", CHECKOUT).href },
+    nodeModulesDir: "none",
+  };
+}
