@@ -38,7 +38,7 @@ import {
   listSchedules,
   registerCrons,
   type ScheduleInfo,
-  unscheduleById,
+  unscheduleByIdOrName,
 } from "./schedule.ts";
 import {
   RegisteredTask,
@@ -608,10 +608,21 @@ export class Worker<Context = undefined> {
    * Stops a repeating task (a cron job or a task enqueued with a crontab schedule), including
    * its occurrence already waiting or queued; a running occurrence finishes.
    *
-   * @returns True if the id named a repeating task.
+   * @param taskId The id of the repeating task, or the name of a cron job (its id is
+   * `cron:<name>`; both work).
+   * @returns True if it named a repeating task; false for an unknown id or name.
+   *
+   * @example Stopping a cron job by its name
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   * worker.cron("* * * * * *", async function everySecond(): Promise<void> {});
+   * // await worker.unscheduleById("everySecond"); // true once the worker has registered it
+   * ```
    */
   unscheduleById(taskId: string): Promise<boolean> {
-    return unscheduleById(this.client, taskId);
+    return unscheduleByIdOrName(this.client, taskId);
   }
 
   /**
