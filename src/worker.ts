@@ -593,8 +593,10 @@ export class Worker<Context = undefined> {
   /**
    * Tasks in one status: queued and running ones oldest first, scheduled ones soonest first.
    *
-   * @param status The status to list.
+   * @param status The status to list: queued, running, scheduled or done.
    * @param options `priority` and `limit` (default 100).
+   * @throws {RangeError} For any other status (`missing` included: nothing is kept of a task
+   * that is not there), a priority the worker does not declare, or a bad limit.
    */
   getTasksByStatus(status: TaskStatus, options?: ListOptions): Promise<TaskInfo[]>;
   getTasksByStatus(

@@ -219,7 +219,6 @@ Deno.test("getTasksByStatus lists queued and scheduled tasks, honouring limit an
   assert.deepEqual(await list(TaskStatus.SCHEDULED, { priority: "low", limit: 1 }), [s1]);
   assert.deepEqual(await list(TaskStatus.RUNNING), []);
   assert.deepEqual(await list(TaskStatus.DONE), []);
-  assert.deepEqual(await list(TaskStatus.NOT_FOUND), []);
   const infos = await worker.getTasksByStatus(TaskStatus.SCHEDULED, { limit: 1 });
   assert.equal(infos[0].status, TaskStatus.SCHEDULED);
   assert.deepEqual(infos[0].args, ["s1"]);
@@ -264,6 +263,24 @@ Deno.test("getTasksByStatus lists running and done tasks, honouring limit and pr
   assert.ok(done.every((r) => r.success && r.fnName === "hold"));
   assert.equal((await worker.getTasksByStatus(TaskStatus.DONE, { limit: 2 })).length, 2);
   assert.deepEqual(await list(TaskStatus.RUNNING), []);
+});
+
+Deno.test("getTasksByStatus refuses a status it cannot list, naming the value and the statuses it lists", async () => {
+  await using worker = await testWorker();
+  const noop = worker.task(async function noop(): Promise<void> {});
+  await noop.enqueue();
+  for (const status of [TaskStatus.NOT_FOUND, "finished", "", 3]) {
+    await assert.rejects(worker.getTasksByStatus(status as TaskStatus), (error: Error) => {
+      assert.ok(error instanceof RangeError, `unexpected error class ${error?.constructor?.name}`);
+      assert.equal(
+        error.message,
+        "Cannot list tasks as 'status' must be one of queued, running, scheduled, done: " +
+          `received ${JSON.stringify(status)} (${typeof status})`,
+      );
+      return true;
+    });
+  }
+  assert.equal((await worker.getTasksByStatus(TaskStatus.QUEUED)).length, 1);
 });
 
 Deno.test("queueSize() counts tasks waiting for a worker, and scheduled ones when asked", async () => {
