@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { StreaqCancelled, StreaqError, taskContext } from "../mod.ts";
 import { runInBackground, sleep, testWorker } from "./_helpers.ts";
 import { cpu, endless, explode, forever, spin, type Spun, whoami } from "./fixtures/cpu_tasks.ts";
+import { registerAdd } from "./fixtures/nested_sync_task.ts";
 
 /** A worker on the test Redis running the fixture's threaded tasks. */
 async function threadedWorker(options: { syncConcurrency?: number } = {}) {
@@ -101,6 +102,29 @@ Deno.test("thread: false runs a sync function inline on the main thread", async 
   const result = await handle.result({ timeout: 5_000 });
   await running.stop();
   assert.equal(result.result, "Window inline");
+});
+
+Deno.test("a sync task registered inside a function fails saying how to fix it; thread: false runs it", async () => {
+  await using worker = await testWorker();
+  const add = registerAdd(worker);
+  const handle = await add.enqueue(2, 3);
+  const running = runInBackground(worker);
+  const result = await handle.result({ timeout: 10_000 });
+  await running.stop();
+  assert.equal(result.success, false);
+  const { message } = result.exception;
+  assert.match(message, /^task add is not registered by file:.*nested_sync_task\.ts when loaded/);
+  assert.match(message, /sees only the tasks registered at its top level/);
+  assert.match(message, /Register the task at the module's top level/);
+  assert.match(message, /pass \{ thread: false \} to run it on the event loop/);
+  assert.match(message, /see docs\/testing\.md/);
+
+  // The fix it names works.
+  await using inline = await testWorker();
+  const inlineAdd = registerAdd(inline, { thread: false });
+  const fixed = await inlineAdd.enqueue(2, 3);
+  await inline.run({ burst: true });
+  assert.equal((await fixed.result({ timeout: 1_000 })).result, 5);
 });
 
 Deno.test("middleware runs on the main thread around a threaded task", async () => {
