@@ -300,21 +300,34 @@ export class Worker<Context = undefined> {
   }
 
   /**
-   * Adds the tasks, cron jobs and middleware of another worker to this one, so that one process
-   * runs the tasks of several modules. The other worker's tasks then enqueue through this
-   * worker, whichever module enqueues them.
+   * Adds the tasks and cron jobs of another worker to this one, so that one process runs the
+   * tasks of several modules. The other worker's tasks then enqueue through this worker,
+   * whichever module enqueues them.
+   *
+   * Middleware stays with the tasks it was added for: the other worker's middleware wraps its
+   * own tasks only, never this worker's; this worker's middleware wraps every task it runs,
+   * the included ones too, outside the other worker's.
    *
    * @param other A worker whose tasks are defined in another module.
    * @throws {TypeError} If a task name exists in both.
    *
-   * @example Two modules, one worker
+   * @example Two modules, one worker, and whose middleware wraps what
    * ```ts
    * import { Worker } from "@streaq/streaq";
    *
    * const emails = new Worker();
+   * emails.middleware((next) => async (...args) => {
+   *   console.log("emails middleware"); // around sendWelcome only
+   *   return await next(...args);
+   * });
    * emails.task(async function sendWelcome(to: string): Promise<void> {});
    *
    * const app = new Worker({ concurrency: 32 });
+   * app.middleware((next) => async (...args) => {
+   *   console.log("app middleware"); // around resize and sendWelcome, outermost
+   *   return await next(...args);
+   * });
+   * app.task(async function resize(url: string): Promise<void> {});
    * app.include(emails);
    * // await app.run(); runs sendWelcome too
    * ```
@@ -334,7 +347,7 @@ export class Worker<Context = undefined> {
       this.#registry.set(name, task);
     }
     this.#crons.push(...other.#crons);
-    this.#middleware.include(other.#middleware);
+    this.#middleware.include(other.#middleware, other.#registry.keys());
   }
 
   /**
@@ -373,7 +386,10 @@ export class Worker<Context = undefined> {
   }
 
   /**
-   * Adds middleware around every task this worker runs; the first added is the outermost.
+   * Adds middleware around the tasks of this worker, the first added outermost. It wraps the
+   * tasks registered on this worker and those it includes (see {@linkcode Worker.include}),
+   * outside their own worker's middleware. When another worker includes this one, it goes on
+   * wrapping this worker's tasks there, and none of the including worker's own.
    *
    * @param middleware Receives the next function and returns its replacement.
    * @returns A handle whose `context` is the running task's context.
@@ -391,6 +407,24 @@ export class Worker<Context = undefined> {
    *     console.log(`${timing.context.fnName} took ${performance.now() - started} ms`);
    *   }
    * });
+   * ```
+   *
+   * @example Middleware of an included worker stays around its own tasks
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const billing = new Worker();
+   * const audit = billing.middleware((next) => async (...args) => {
+   *   console.log(`audit: ${audit.context.fnName}`); // charge only, not the app's tasks
+   *   return await next(...args);
+   * });
+   * billing.task(async function charge(cents: number): Promise<void> {});
+   *
+   * const app = new Worker();
+   * app.task(async function ping(): Promise<string> {
+   *   return "pong";
+   * });
+   * app.include(billing);
    * ```
    */
   middleware(middleware: Middleware): MiddlewareHandle {
@@ -424,7 +458,7 @@ export class Worker<Context = undefined> {
       registry: this.#registry,
       logger: this.#logger,
       counters: this.#counters,
-      wrap: (fn) => this.#middleware.wrap(fn),
+      wrap: (fn, name) => this.#middleware.wrap(fn, name),
       threads,
     }, {
       concurrency,

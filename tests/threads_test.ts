@@ -170,6 +170,49 @@ Deno.test("include() adds another worker's tasks, cron jobs and middleware", asy
   assert.throws(() => app.include(app), /into itself/);
 });
 
+Deno.test("include() keeps middleware around its own worker's tasks, the including worker's outermost", async () => {
+  await using app = await testWorker();
+  const billing = await testWorker();
+  const audit = await testWorker();
+  await using _billing = billing;
+  await using _audit = audit;
+  const trace: string[] = [];
+  for (const [worker, layer] of [[app, "app"], [billing, "billing"], [audit, "audit"]] as const) {
+    const handle = worker.middleware((next) => async (...args) => {
+      trace.push(`${layer} around ${handle.context.fnName}`);
+      return await next(...args);
+    });
+  }
+  const ping = app.task(async function ping(): Promise<string> {
+    return await Promise.resolve("pong");
+  });
+  const charge = billing.task(async function charge(cents: number): Promise<number> {
+    return await Promise.resolve(cents);
+  });
+  const log = audit.task(async function log(line: string): Promise<string> {
+    return await Promise.resolve(line);
+  });
+  billing.include(audit);
+  app.include(billing);
+  const run = async (send: () => PromiseLike<{ result(): Promise<unknown> }>) => {
+    trace.length = 0;
+    const handle = await send();
+    await app.run({ burst: true });
+    await handle.result();
+    return [...trace];
+  };
+  assert.deepEqual(await run(() => ping.enqueue()), ["app around ping"]);
+  assert.deepEqual(await run(() => charge.enqueue(5)), [
+    "app around charge",
+    "billing around charge",
+  ]);
+  assert.deepEqual(await run(() => log.enqueue("x")), [
+    "app around log",
+    "billing around log",
+    "audit around log",
+  ]);
+});
+
 Deno.test("include() refuses a task name both workers have", async () => {
   await using app = await testWorker();
   await using other = await testWorker();
