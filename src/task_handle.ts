@@ -69,6 +69,8 @@ export class TaskHandle<R> {
    * Waits for the task to finish and returns its result.
    *
    * @throws {DOMException} Named `"TimeoutError"` when `timeout` passes first.
+   * @throws {StreaqError} When the task does not exist: its result expired (or, with `ttl: 0`,
+   * was published before the wait began), or Redis lost it.
    */
   result(options: ResultOptions = {}): Promise<TaskResult<R>> {
     return resultById<R>(this.#client, this.id, options);

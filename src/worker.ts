@@ -599,9 +599,12 @@ export class Worker<Context = undefined> {
   }
 
   /**
-   * Waits for the result of a task by id.
+   * Waits for the result of a task by id. A wait may start just before the task's enqueue
+   * lands; a task still absent after a grace period of 2 s ends the wait.
    *
    * @throws {DOMException} Named `"TimeoutError"` when `timeout` passes first.
+   * @throws {StreaqError} When the task does not exist: never enqueued, its result expired (or,
+   * with `ttl: 0`, was published before the wait began), or Redis lost it.
    */
   resultById<R = unknown>(taskId: string, options: ResultOptions = {}): Promise<TaskResult<R>> {
     return resultById<R>(this.client, taskId, options);
