@@ -109,6 +109,7 @@ type Link = "pipe" | "else";
  *
  * @typeParam R What the task returns.
  * @typeParam Args The arguments of its function.
+ * @typeParam Priority The priorities of its worker.
  *
  * @example Sending a task later
  * ```ts
@@ -125,7 +126,8 @@ type Link = "pipe" | "else";
  * ```
  */
 // deno-lint-ignore no-explicit-any
-export class Task<R, Args extends any[] = any[]> implements PromiseLike<TaskHandle<R>> {
+export class Task<R, Args extends any[] = any[], Priority extends string = string>
+  implements PromiseLike<TaskHandle<R>> {
   /** The task's id, assigned on the client. */
   readonly id: string;
   /** The registered name of the function it runs. */
@@ -133,7 +135,7 @@ export class Task<R, Args extends any[] = any[]> implements PromiseLike<TaskHand
   /** The arguments it will be called with (a pipeline stage gets the previous result first). */
   readonly args: readonly unknown[];
   readonly #client: Client;
-  #options: StartOptions = {};
+  #options: StartOptions<Priority> = {};
   #sent: Promise<TaskHandle<R>> | undefined;
   // deno-lint-ignore no-explicit-any
   #source: Task<any> | undefined;
@@ -155,7 +157,7 @@ export class Task<R, Args extends any[] = any[]> implements PromiseLike<TaskHand
    * @throws {TypeError} For conflicting options, a bad date or bad ids.
    * @throws {RangeError} For a negative delay or an unknown priority.
    */
-  start(options: StartOptions): this {
+  start(options: StartOptions<Priority>): this {
     checkStartOptions(this.fnName, options, this.#client.priorities);
     if (this.#sent) {
       throw new TypeError(`Cannot change the start options of task ${this.id}: it was sent`);
@@ -191,9 +193,9 @@ export class Task<R, Args extends any[] = any[]> implements PromiseLike<TaskHand
    */
   // deno-lint-ignore no-explicit-any
   pipe<Extra extends any[], R2>(
-    next: RegisteredTask<[R, ...Extra], R2>,
+    next: RegisteredTask<[R, ...Extra], R2, Priority>,
     ...extra: Extra
-  ): Task<R2, [R, ...Extra]> {
+  ): Task<R2, [R, ...Extra], Priority> {
     return this.#then<R2, [R, ...Extra]>(next.name, extra, "pipe");
   }
 
@@ -218,7 +220,9 @@ export class Task<R, Args extends any[] = any[]> implements PromiseLike<TaskHand
    * const task = fromCache.enqueue("user:1").otherwise(fromDb);
    * ```
    */
-  otherwise<R2>(fallback: RegisteredTask<Args, R2>): Task<R | R2, Args> {
+  otherwise<R2>(
+    fallback: RegisteredTask<Args, R2, Priority>,
+  ): Task<R | R2, Args, Priority> {
     return this.#then<R | R2, Args>(fallback.name, this.args, "else");
   }
 
@@ -226,15 +230,15 @@ export class Task<R, Args extends any[] = any[]> implements PromiseLike<TaskHand
     fnName: string,
     args: readonly unknown[],
     link: Link,
-  ): Task<R2, A> {
-    const next = new Task<R2, A>(this.#client, fnName, args);
+  ): Task<R2, A, Priority> {
+    const next = new Task<R2, A, Priority>(this.#client, fnName, args);
     next.#source = this;
     next.#link = link;
     return next;
   }
 
   /** The start options given so far. */
-  get options(): Readonly<StartOptions> {
+  get options(): Readonly<StartOptions<Priority>> {
     return this.#options;
   }
 

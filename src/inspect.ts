@@ -213,10 +213,14 @@ export async function storedResult<R>(client: Client, id: string): Promise<TaskR
   return blob ? makeTaskResult<R>(await client.envelope.openResult(id, blob)) : null;
 }
 
-/** Options of `getTasksByStatus`. */
-export interface ListOptions {
+/**
+ * Options of `getTasksByStatus`.
+ *
+ * @typeParam Priority The worker's priorities.
+ */
+export interface ListOptions<Priority extends string = string> {
   /** Only tasks of this priority. */
-  priority?: string;
+  priority?: Priority;
   /**
    * At most this many tasks.
    *

@@ -90,6 +90,9 @@ export type Handles<T extends readonly Task<unknown>[]> = {
  * to enqueue tasks and read their results.
  *
  * @typeParam Context What the `lifespan` yields, available as `worker.context`.
+ * @typeParam Priority The names in `priorities`, inferred from them: declared `as const`, a
+ * priority the worker does not have is a compile error in `start()`, `cron()` and
+ * `getTasksByStatus()`. Any string otherwise.
  *
  * @example A worker module
  * ```ts
@@ -104,12 +107,15 @@ export type Handles<T extends readonly Task<unknown>[]> = {
  * if (import.meta.main) await worker.run();
  * ```
  */
-export class Worker<Context = undefined> {
+// Priority has no `extends string` on purpose: with it, a plain `priorities: ["low", "high"]`
+// would be inferred as the literal union too, and code passing a string-typed priority to such
+// a worker, which compiles today, would not; `as const` opts in.
+export class Worker<Context = undefined, Priority = string> {
   /** This worker's id, unique within its queue. */
   readonly id: string;
   /** @internal The queue client shared with tasks and handles. */
   readonly client: Client;
-  readonly #options: WorkerOptions<Context>;
+  readonly #options: WorkerOptions<Context, Priority & string>;
   // deno-lint-ignore no-explicit-any
   readonly #registry = new Map<string, RegisteredTask<any, unknown>>();
   readonly #middleware = new MiddlewareChain();
@@ -131,7 +137,7 @@ export class Worker<Context = undefined> {
    * @param options See {@linkcode WorkerOptions}.
    * @throws {TypeError | RangeError} For an unknown option or a bad value, naming it.
    */
-  constructor(options: WorkerOptions<Context> = {}) {
+  constructor(options: WorkerOptions<Context, Priority & string> = {}) {
     checkWorkerOptions(options as WorkerOptions<unknown>);
     const tz = checkTimeZone(options.tz);
     const level = checkLogLevel(options.logLevel);
@@ -222,7 +228,7 @@ export class Worker<Context = undefined> {
   task<Args extends any[], R>(
     fn: TaskFunction<Args, R>,
     options: TaskOptions = {},
-  ): RegisteredTask<Args, Awaited<R>> {
+  ): RegisteredTask<Args, Awaited<R>, Priority & string> {
     return this.#register(fn, options);
   }
 
@@ -251,8 +257,8 @@ export class Worker<Context = undefined> {
   cron<R>(
     crontab: string,
     fn: TaskFunction<[], R>,
-    options: CronOptions = {},
-  ): RegisteredTask<[], Awaited<R>> {
+    options: CronOptions<Priority & string> = {},
+  ): RegisteredTask<[], Awaited<R>, Priority & string> {
     checkCrontab(`register cron job ${options.name ?? fn?.name ?? "(anonymous)"}`, crontab);
     const task = this.#register(fn, { timeout: 3_600_000, unique: true, ...options }, crontab);
     this.#crons.push({
@@ -268,7 +274,7 @@ export class Worker<Context = undefined> {
     fn: TaskFunction<Args, R>,
     options: CronOptions,
     crontab?: string,
-  ): RegisteredTask<Args, Awaited<R>> {
+  ): RegisteredTask<Args, Awaited<R>, Priority & string> {
     if (typeof fn !== "function") {
       throw new TypeError(
         `Cannot register a task as 'fn' must be a function: received ${typeof fn}`,
@@ -286,7 +292,7 @@ export class Worker<Context = undefined> {
         `Cannot register task ${name} as a task of that name is already registered on worker ${this.id}`,
       );
     }
-    const task = new RegisteredTask<Args, Awaited<R>>(
+    const task = new RegisteredTask<Args, Awaited<R>, Priority & string>(
       this as Worker<unknown>,
       fn as TaskFunction<Args, Awaited<R>>,
       {
@@ -370,7 +376,10 @@ export class Worker<Context = undefined> {
    * ```
    */
   // deno-lint-ignore no-explicit-any
-  stub<Args extends any[], R>(name: string, options: TaskOptions = {}): RegisteredTask<Args, R> {
+  stub<Args extends any[], R>(
+    name: string,
+    options: TaskOptions = {},
+  ): RegisteredTask<Args, R, Priority & string> {
     checkName(`declare a stub`, "name", name);
     checkTaskOptions(name, options);
     const body = (): never => {
@@ -378,7 +387,7 @@ export class Worker<Context = undefined> {
         `Cannot run task ${name} here: it is a stub, and its body runs on the workers that define it`,
       );
     };
-    return new RegisteredTask<Args, R>(this as Worker<unknown>, body, {
+    return new RegisteredTask<Args, R, Priority & string>(this as Worker<unknown>, body, {
       ...resolveTaskOptions(name, options),
       crontab: undefined,
       threadModule: undefined,
@@ -584,13 +593,17 @@ export class Worker<Context = undefined> {
    * @param args Its arguments.
    * @returns The unsent task; await it to send it.
    */
-  enqueueUnsafe<R = unknown>(fnName: string, ...args: unknown[]): Task<R> {
+  enqueueUnsafe<R = unknown>(
+    fnName: string,
+    ...args: unknown[]
+    // deno-lint-ignore no-explicit-any
+  ): Task<R, any[], Priority & string> {
     if (typeof fnName !== "string" || fnName.length === 0) {
       throw new TypeError(
         `Cannot enqueue as 'fnName' must be a non-empty string: received ${String(fnName)}`,
       );
     }
-    return new UnsentTask<R>(this.client, fnName, args);
+    return new UnsentTask<R, unknown[], Priority & string>(this.client, fnName, args);
   }
 
   /** The status of a task by id. */
@@ -626,7 +639,10 @@ export class Worker<Context = undefined> {
    * @param status The status to list.
    * @param options `priority` and `limit` (default 100).
    */
-  getTasksByStatus(status: "done", options?: ListOptions): Promise<TaskResult<unknown>[]>;
+  getTasksByStatus(
+    status: "done",
+    options?: ListOptions<Priority & string>,
+  ): Promise<TaskResult<unknown>[]>;
   /**
    * Tasks in one status: queued and running ones oldest first, scheduled ones soonest first.
    *
@@ -635,10 +651,13 @@ export class Worker<Context = undefined> {
    * @throws {RangeError} For any other status (`missing` included: nothing is kept of a task
    * that is not there), a priority the worker does not declare, or a bad limit.
    */
-  getTasksByStatus(status: TaskStatus, options?: ListOptions): Promise<TaskInfo[]>;
   getTasksByStatus(
     status: TaskStatus,
-    options: ListOptions = {},
+    options?: ListOptions<Priority & string>,
+  ): Promise<TaskInfo[]>;
+  getTasksByStatus(
+    status: TaskStatus,
+    options: ListOptions<Priority & string> = {},
   ): Promise<(TaskInfo | TaskResult<unknown>)[]> {
     return listTasks(this.client, status, options);
   }
