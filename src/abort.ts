@@ -1,7 +1,9 @@
 /**
  * Aborting tasks. A task still waiting for its time is cancelled by the request itself; a
  * queued or running one is marked in the aborting set (so a worker that starts it cancels it)
- * and announced on the abort channel (so a worker running it aborts its signal at once).
+ * and announced on the abort channel (so a worker running it aborts its signal at once). The
+ * caller listens for the task's outcome before it sends the request: the confirmation may be
+ * published at once, and for a task whose result is not kept it is all there is.
  *
  * @module
  */
