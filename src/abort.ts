@@ -1,14 +1,17 @@
 /**
  * Aborting tasks. A task still waiting for its time is cancelled by the request itself; a
  * queued or running one is marked in the aborting set (so a worker that starts it cancels it)
- * and announced on the abort channel (so a worker running it aborts its signal at once).
+ * and announced on the abort channel (so a worker running it aborts its signal at once). The
+ * caller listens for the task's outcome before it sends the request: the confirmation may be
+ * published at once, and for a task whose result is not kept it is all there is.
  *
  * @module
  */
 
 import type { Client } from "./client.ts";
 import { StreaqCancelled } from "./errors.ts";
-import { resultById, storedResult } from "./inspect.ts";
+import { awaitOutcome, storedResult } from "./inspect.ts";
+import { makeTaskResult } from "./result.ts";
 import type { AbortOptions } from "./task_handle.ts";
 import { checkDuration } from "./_validate.ts";
 import { GRAPH_LUA } from "./graph.ts";
@@ -63,6 +66,35 @@ export async function abortById(
   const { timeout = 5000 } = options;
   checkDuration("abort a task", "timeout", timeout);
   const { keys } = client;
+  // Subscribed before the request is sent: a worker may cancel the task and publish its outcome
+  // at once, and for a task whose result is not kept (ttl 0) that message is all there is.
+  using subscription = timeout > 0
+    ? await client.waiter.subscribe(keys.doneChannel(id))
+    : undefined;
+  const outcome = await requestAbort(client, id);
+  if (outcome === "missing") return false;
+  if (outcome === "cancelled") return true;
+  if (outcome === "done") return isCancelled(await storedResult(client, id));
+  if (!subscription) return false;
+  let blob;
+  try {
+    blob = await awaitOutcome(client, id, subscription, { timeout });
+  } catch (error) {
+    // The request stays in force: a worker cancels the task when it gets to it.
+    if ((error as Error)?.name === "TimeoutError") return false;
+    throw error;
+  }
+  // Gone without an outcome to read: not confirmed cancelled.
+  if (blob === "gone") return false;
+  return isCancelled(makeTaskResult(await client.envelope.openResult(id, blob)));
+}
+
+/** Sends the abort request; answers as {@linkcode ABORT_SCRIPT} does. */
+async function requestAbort(
+  client: Client,
+  id: string,
+): Promise<"done" | "missing" | "cancelled" | "requested"> {
+  const { keys } = client;
   const [fn, created, tries, entered] = await client.redis.hmget(
     keys.task(id),
     "fn",
@@ -85,7 +117,7 @@ export async function abortById(
     success: false,
     value: new StreaqCancelled(`Task ${fnName} (${id}) was aborted before it started`),
   });
-  const outcome = await runScript(
+  return await runScript(
     client.redis,
     ABORT_SCRIPT,
     [
@@ -106,17 +138,7 @@ export async function abortById(
       keys.prefix,
       client.now(),
     ],
-  );
-  if (outcome === "missing") return false;
-  if (outcome === "cancelled") return true;
-  if (outcome === "done") return isCancelled(await storedResult(client, id));
-  if (timeout === 0) return false;
-  try {
-    return isCancelled(await resultById(client, id, { timeout }));
-  } catch (error) {
-    if ((error as Error)?.name === "TimeoutError") return false;
-    throw error;
-  }
+  ) as "done" | "missing" | "cancelled" | "requested";
 }
 
 function isCancelled(result: { success: boolean; exception?: unknown } | null): boolean {

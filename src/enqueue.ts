@@ -116,6 +116,7 @@ type Link = "pipe" | "else";
  *
  * @typeParam R What the task returns.
  * @typeParam Args The arguments of its function.
+ * @typeParam Priority The priorities of its worker.
  *
  * @example Sending a task later
  * ```ts
@@ -132,7 +133,8 @@ type Link = "pipe" | "else";
  * ```
  */
 // deno-lint-ignore no-explicit-any
-export class Task<R, Args extends any[] = any[]> implements PromiseLike<TaskHandle<R>> {
+export class Task<R, Args extends any[] = any[], Priority extends string = string>
+  implements PromiseLike<TaskHandle<R>> {
   /** The task's id, assigned on the client. */
   readonly id: string;
   /** The registered name of the function it runs. */
@@ -140,7 +142,7 @@ export class Task<R, Args extends any[] = any[]> implements PromiseLike<TaskHand
   /** The arguments it will be called with (a pipeline stage gets the previous result first). */
   readonly args: readonly unknown[];
   readonly #client: Client;
-  #options: StartOptions = {};
+  #options: StartOptions<Priority> = {};
   #sent: Promise<TaskHandle<R>> | undefined;
   // deno-lint-ignore no-explicit-any
   #source: Task<any> | undefined;
@@ -185,7 +187,7 @@ export class Task<R, Args extends any[] = any[]> implements PromiseLike<TaskHand
    * @throws {TypeError} For conflicting options, a bad date or bad ids.
    * @throws {RangeError} For a negative delay or an unknown priority.
    */
-  start(options: StartOptions): this {
+  start(options: StartOptions<Priority>): this {
     if (this.#sent) {
       throw new TypeError(
         `Cannot change the start options of task ${this.fnName} (${this.id}) as it was sent: a task is sent when it is awaited or batched, or by itself once the code that created it awaits anything; call start() right after enqueue()`,
@@ -228,9 +230,9 @@ export class Task<R, Args extends any[] = any[]> implements PromiseLike<TaskHand
    */
   // deno-lint-ignore no-explicit-any
   pipe<Extra extends any[], R2>(
-    next: RegisteredTask<[R, ...Extra], R2>,
+    next: RegisteredTask<[R, ...Extra], R2, Priority>,
     ...extra: Extra
-  ): Task<R2, [R, ...Extra]> {
+  ): Task<R2, [R, ...Extra], Priority> {
     return this.#then<R2, [R, ...Extra]>(next.name, extra, "pipe");
   }
 
@@ -255,7 +257,9 @@ export class Task<R, Args extends any[] = any[]> implements PromiseLike<TaskHand
    * const task = fromCache.enqueue("user:1").otherwise(fromDb);
    * ```
    */
-  otherwise<R2>(fallback: RegisteredTask<Args, R2>): Task<R | R2, Args> {
+  otherwise<R2>(
+    fallback: RegisteredTask<Args, R2, Priority>,
+  ): Task<R | R2, Args, Priority> {
     return this.#then<R | R2, Args>(fallback.name, this.args, "else");
   }
 
@@ -263,8 +267,8 @@ export class Task<R, Args extends any[] = any[]> implements PromiseLike<TaskHand
     fnName: string,
     args: readonly unknown[],
     link: Link,
-  ): Task<R2, A> {
-    const next = new Task<R2, A>(this.#client, fnName, args);
+  ): Task<R2, A, Priority> {
+    const next = new Task<R2, A, Priority>(this.#client, fnName, args);
     next.#source = this;
     next.#link = link;
     this.#taken = true; // Sent with `next`, unless it was sent already.
@@ -272,7 +276,7 @@ export class Task<R, Args extends any[] = any[]> implements PromiseLike<TaskHand
   }
 
   /** The start options given so far. */
-  get options(): Readonly<StartOptions> {
+  get options(): Readonly<StartOptions<Priority>> {
     return this.#options;
   }
 

@@ -58,9 +58,13 @@ export interface ExecutionEnv {
   readonly release: (d: Delivery) => Promise<void> | undefined;
   /** The threads that run synchronous task functions. */
   readonly threads: ThreadPool;
-  /** Wraps the task function in the worker's middleware. */
-  // deno-lint-ignore no-explicit-any
-  readonly wrap: (fn: (...args: any[]) => unknown) => (...args: any[]) => Promise<unknown>;
+  /** Wraps the function of the task of this name in the middleware that applies to it. */
+  readonly wrap: (
+    // deno-lint-ignore no-explicit-any
+    fn: (...args: any[]) => unknown,
+    name: string,
+    // deno-lint-ignore no-explicit-any
+  ) => (...args: any[]) => Promise<unknown>;
 }
 
 /** Reason given to a running task's signal when its worker hands it back at shutdown. */
@@ -238,6 +242,7 @@ function call(
     threadModule === undefined
       ? task.fn
       : (...args: unknown[]) => env.threads.run(threadModule, task.name, args, context),
+    task.name,
   );
   const running = runWithContext(context, () => {
     try {

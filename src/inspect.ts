@@ -9,8 +9,10 @@ import type { Buffer } from "node:buffer";
 import type { Client } from "./client.ts";
 import { CONSUMER_GROUP } from "./keys.ts";
 import { makeTaskResult, type TaskInfo, type TaskResult, TaskStatus } from "./result.ts";
+import { StreaqError } from "./errors.ts";
+import type { Reading, Subscription } from "./result_waiter.ts";
 import type { ResultOptions } from "./task_handle.ts";
-import { checkDuration } from "./_validate.ts";
+import { checkDuration, describe } from "./_validate.ts";
 import { runScript, script } from "./_script.ts";
 import { scanQueue } from "./scan.ts";
 
@@ -115,14 +117,71 @@ async function infosByIds(client: Client, ids: readonly string[]): Promise<(Task
   }));
 }
 
-/** Waits for the result of the task with this id. */
+/**
+ * The stored result of a task, or whether the task is still there: in one call, so that a task
+ * finishing in between is not taken for gone.
+ *
+ * KEYS: [1] result key, [2] task hash
+ * Returns the encoded result; else 1 if the task exists (queued, scheduled, running, waiting
+ * for its dependencies, repeating), 0 if it does not.
+ */
+export const READ_RESULT_SCRIPT = script(`
+local blob = redis.call('GET', KEYS[1])
+if blob then return blob end
+return redis.call('HEXISTS', KEYS[2], 'fn')
+`);
+
+/** Looks for the result of a task, or for the task. */
+async function readResult(client: Client, id: string): Promise<Reading> {
+  const { keys } = client;
+  const reply = await runScript(
+    client.redis,
+    READ_RESULT_SCRIPT,
+    [keys.result(id), keys.task(id)],
+    [],
+    true,
+  ) as Buffer | number;
+  if (typeof reply !== "number") return reply;
+  return reply === 1 ? "pending" : "gone";
+}
+
+/**
+ * Waits for the result of the task with this id.
+ *
+ * @throws {StreaqError} When the task does not exist (never enqueued, expired or lost).
+ * @throws {DOMException} Named `"TimeoutError"` when `timeout` passes first.
+ */
 export async function resultById<R>(
   client: Client,
   id: string,
   options: ResultOptions = {},
 ): Promise<TaskResult<R>> {
+  checkDuration("wait for a result", "timeout", options.timeout);
+  using subscription = await client.waiter.subscribe(client.keys.doneChannel(id));
+  const outcome = await awaitOutcome(client, id, subscription, options);
+  if (outcome === "gone") {
+    throw new StreaqError(
+      `Cannot wait for the result of task ${id} as it does not exist: never enqueued, expired, or lost`,
+    );
+  }
+  return makeTaskResult<R>(await client.envelope.openResult(id, outcome));
+}
+
+/**
+ * Waits for the encoded outcome of a task, on a subscription to its channel made before
+ * anything that may finish it: published, or stored. `"gone"` when the task has been gone for
+ * a grace period (see `src/result_waiter.ts`).
+ *
+ * @throws {DOMException} Named `"TimeoutError"` when `timeout` passes first.
+ * @throws {unknown} The reason of `signal` when it aborts first.
+ */
+export async function awaitOutcome(
+  client: Client,
+  id: string,
+  subscription: Subscription,
+  options: ResultOptions,
+): Promise<Buffer | "gone"> {
   const { timeout, signal: given } = options;
-  checkDuration("wait for a result", "timeout", timeout);
   // A timer of our own, cleared as soon as the result is here: AbortSignal.timeout() would keep
   // its timer and signal (and AbortSignal.any() its links) alive for the whole timeout, so that
   // a server waiting for many results with a long timeout held every one of them that long.
@@ -133,25 +192,19 @@ export async function resultById<R>(
   const timer = timeout === undefined ? undefined : setTimeout(() => stop.abort(), timeout);
   // Like AbortSignal.timeout(), the timer alone does not keep the process alive: the wait does.
   if (timer !== undefined) Deno.unrefTimer(timer);
-  let blob;
+  let outcome;
   try {
-    blob = await client.waiter.wait(
-      client.keys.doneChannel(id),
-      () => client.redis.getBuffer(client.keys.result(id)),
-      stop.signal,
-    );
+    outcome = await client.waiter.wait(subscription, () => readResult(client, id), stop.signal);
   } finally {
     clearTimeout(timer);
     given?.removeEventListener("abort", onGiven);
   }
-  if (!blob) {
-    if (given?.aborted) throw given.reason;
-    throw new DOMException(
-      `Timed out after ${timeout} ms waiting for the result of task ${id}`,
-      "TimeoutError",
-    );
-  }
-  return makeTaskResult<R>(await client.envelope.openResult(id, blob));
+  if (outcome) return outcome;
+  if (given?.aborted) throw given.reason;
+  throw new DOMException(
+    `Timed out after ${timeout} ms waiting for the result of task ${id}`,
+    "TimeoutError",
+  );
 }
 
 /** Reads the stored result of a task without waiting; null when there is none. */
@@ -160,10 +213,14 @@ export async function storedResult<R>(client: Client, id: string): Promise<TaskR
   return blob ? makeTaskResult<R>(await client.envelope.openResult(id, blob)) : null;
 }
 
-/** Options of `getTasksByStatus`. */
-export interface ListOptions {
+/**
+ * Options of `getTasksByStatus`.
+ *
+ * @typeParam Priority The worker's priorities.
+ */
+export interface ListOptions<Priority extends string = string> {
   /** Only tasks of this priority. */
-  priority?: string;
+  priority?: Priority;
   /**
    * At most this many tasks.
    *
@@ -173,6 +230,14 @@ export interface ListOptions {
 }
 
 const PAGE = 200;
+
+/** The statuses `getTasksByStatus` lists. */
+const LISTABLE: readonly TaskStatus[] = [
+  TaskStatus.QUEUED,
+  TaskStatus.RUNNING,
+  TaskStatus.SCHEDULED,
+  TaskStatus.DONE,
+];
 
 /** Tasks in one status, oldest first for the queue, soonest first for scheduled tasks. */
 export async function listTasks(
@@ -193,11 +258,13 @@ export async function listTasks(
       }`,
     );
   }
-  if (!Object.values(TaskStatus).includes(status)) {
+  // "missing" is a status a task can have, but no task is listed under it: nothing is kept of
+  // a task that is not there.
+  if (!LISTABLE.includes(status)) {
     throw new RangeError(
-      `Cannot list tasks as 'status' must be one of ${
-        Object.values(TaskStatus).join(", ")
-      }: received ${JSON.stringify(status)}`,
+      `Cannot list tasks as 'status' must be one of ${LISTABLE.join(", ")}: received ${
+        describe(status)
+      }`,
     );
   }
   if (status === TaskStatus.DONE && priority !== undefined) {

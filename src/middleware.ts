@@ -1,5 +1,7 @@
 /**
- * Middleware: functions that wrap every task a worker runs, the first registered outermost.
+ * Middleware: functions that wrap the tasks of the worker they are added to, the first added
+ * outermost: its own tasks and those it includes, but not the tasks of a worker that includes
+ * it. Around an included task, the included worker's middleware is inside the including one's.
  * They run on the main thread, around the call (a threaded task's call goes to its thread in
  * the innermost function), and read the running task's context from their handle.
  *
@@ -28,6 +30,8 @@ export interface MiddlewareHandle {
 /** The middleware of one worker. */
 export class MiddlewareChain {
   readonly #middleware: Middleware[] = [];
+  /** The chains of included workers, by the names of the tasks they wrap. */
+  readonly #included = new Map<string, MiddlewareChain>();
 
   /** Adds middleware inside those added before; returns its handle. */
   add(middleware: Middleware): MiddlewareHandle {
@@ -48,14 +52,22 @@ export class MiddlewareChain {
     };
   }
 
-  /** Adds another chain's middleware inside this one's (for `include`). */
-  include(other: MiddlewareChain): void {
-    this.#middleware.push(...other.#middleware);
+  /**
+   * Wraps the tasks named `names` in another chain, inside this one's middleware (for
+   * `include`): the included worker's middleware stays around its own tasks only.
+   */
+  include(other: MiddlewareChain, names: Iterable<string>): void {
+    for (const name of names) this.#included.set(name, other);
   }
 
-  /** Wraps a task function in the middleware, the first added outermost. */
+  /**
+   * Wraps the function of task `name` in the middleware, the first added outermost, around the
+   * middleware of the worker it was included from, if any.
+   */
   // deno-lint-ignore no-explicit-any
-  wrap(fn: (...args: any[]) => unknown): Next {
+  wrap(fn: (...args: any[]) => unknown, name: string): Next {
+    const included = this.#included.get(name);
+    if (included) fn = included.wrap(fn, name);
     // Without middleware the function is called as it is: the caller makes its result a promise
     // (and a synchronous throw a rejection), sparing every task an async wrapper.
     if (this.#middleware.length === 0) return fn as Next;

@@ -25,8 +25,14 @@ export type {
   RedisSentinelOptions,
 } from "./connection_options.ts";
 
-/** Options of a {@linkcode Worker}. Every one is optional. */
-export interface WorkerOptions<Context = undefined> {
+/**
+ * Options of a {@linkcode Worker}. Every one is optional.
+ *
+ * @typeParam Context What the `lifespan` yields.
+ * @typeParam Priority The names in `priorities`: declared `as const`, an unknown priority is a
+ * compile error wherever a priority is given.
+ */
+export interface WorkerOptions<Context = undefined, Priority extends string = string> {
   /**
    * The Redis to connect to. The URL may carry a password, a database number and the `rediss:`
    * scheme for TLS.
@@ -105,7 +111,7 @@ export interface WorkerOptions<Context = undefined> {
    *
    * @default {["normal"]}
    */
-  priorities?: readonly string[];
+  priorities?: readonly Priority[];
   /**
    * The IANA time zone of crontabs and log timestamps.
    *
@@ -237,8 +243,12 @@ export interface TaskOptions {
   thread?: boolean;
 }
 
-/** Options of a cron job, given to `worker.cron(crontab, fn, options)`. */
-export interface CronOptions extends Omit<TaskOptions, "unique"> {
+/**
+ * Options of a cron job, given to `worker.cron(crontab, fn, options)`.
+ *
+ * @typeParam Priority The worker's priorities.
+ */
+export interface CronOptions<Priority extends string = string> extends Omit<TaskOptions, "unique"> {
   /**
    * At most one instance runs at a time; a cron job's `timeout` bounds the lock.
    *
@@ -256,11 +266,15 @@ export interface CronOptions extends Omit<TaskOptions, "unique"> {
    *
    * @default {the lowest priority}
    */
-  priority?: string;
+  priority?: Priority;
 }
 
-/** When and how an enqueued task is sent: `task.enqueue(...args).start(options)`. */
-export interface StartOptions {
+/**
+ * When and how an enqueued task is sent: `task.enqueue(...args).start(options)`.
+ *
+ * @typeParam Priority The worker's priorities.
+ */
+export interface StartOptions<Priority extends string = string> {
   /** Run no earlier than this many milliseconds from now. Excludes `schedule`. */
   delay?: number;
   /**
@@ -273,7 +287,7 @@ export interface StartOptions {
    *
    * @default {the lowest priority}
    */
-  priority?: string;
+  priority?: Priority;
   /**
    * Ids of tasks that must succeed before this one runs. If one of them fails, is aborted, or is
    * unknown when this task is enqueued, this task fails with "dependency failed" (or "unknown

@@ -49,6 +49,7 @@ export interface ResolvedTaskOptions {
  *
  * @typeParam Args The function's parameters.
  * @typeParam R What the function resolves to.
+ * @typeParam Priority The priorities of its worker (see {@linkcode Worker}).
  *
  * @example Registering, enqueueing and running locally
  * ```ts
@@ -65,7 +66,8 @@ export interface ResolvedTaskOptions {
  * ```
  */
 // deno-lint-ignore no-explicit-any
-export class RegisteredTask<Args extends any[], R> implements ResolvedTaskOptions {
+export class RegisteredTask<Args extends any[], R, Priority extends string = string>
+  implements ResolvedTaskOptions {
   /** The name the task is registered and enqueued under. */
   readonly name: string;
   /** The task's deadline in milliseconds, if any. */
@@ -121,8 +123,8 @@ export class RegisteredTask<Args extends any[], R> implements ResolvedTaskOption
    * @param args The function's arguments; they must be serializable by the worker's codec.
    * @returns The unsent task, whose `start()` sets a delay, schedule or priority.
    */
-  enqueue(...args: Args): Task<R, Args> {
-    return new Task<R, Args>(this.#worker.client, this.name, args);
+  enqueue(...args: Args): Task<R, Args, Priority> {
+    return new Task<R, Args, Priority>(this.#worker.client, this.name, args);
   }
 
   /**

@@ -4,6 +4,11 @@
  * between is never missed. Pub/sub does not replay messages sent while the subscriber was
  * reconnecting (a Redis restart, a failover), so waits also re-read their key now and then.
  *
+ * A wait also ends when its task is gone: neither result nor task in Redis (never enqueued,
+ * expired, a result with `ttl: 0` published before the wait subscribed, or lost with a Redis
+ * that restarted empty). Only after a grace period, though: a wait may start just before the
+ * enqueue of its task lands.
+ *
  * @module
  */
 
@@ -19,6 +24,25 @@ type Listener = (blob: Buffer) => void;
  * subscriber was reconnecting: the longest such a result can go unnoticed.
  */
 const RECHECK_INTERVAL = 5_000;
+
+/**
+ * How long a task must stay gone before a wait on it ends: longer than an enqueue sent just
+ * before the wait started takes to land, even on a loaded machine or a distant Redis.
+ */
+export const GONE_GRACE = 2_000;
+
+/**
+ * What a look at a task's keys found: its stored result, `"pending"` while the task is there
+ * without one (queued, scheduled, running, waiting for its dependencies, repeating), or
+ * `"gone"` when neither is.
+ */
+export type Reading = Buffer | "pending" | "gone";
+
+/** One wait's subscription to its task's channel, made before anything that may finish it. */
+export interface Subscription extends Disposable {
+  /** The first message published on the channel after the subscription was made. */
+  readonly message: Promise<Buffer>;
+}
 
 /** One subscriber connection shared by every result wait of a client. */
 export class ResultWaiter {
@@ -44,32 +68,73 @@ export class ResultWaiter {
   }
 
   /**
-   * Waits for the blob published on `channel`, reading `read()` once subscribed. Resolves to
-   * the blob, or undefined when `signal` aborts first.
+   * Subscribes to `channel`; resolves once Redis has confirmed it, so that whatever is
+   * published from then on is caught. Dispose of the subscription when done with it.
    */
-  async wait(
-    channel: string,
-    read: () => Promise<Buffer | null>,
-    signal: AbortSignal,
-  ): Promise<Buffer | undefined> {
-    const { promise, resolve } = Promise.withResolvers<Buffer | undefined>();
+  async subscribe(channel: string): Promise<Subscription> {
+    const { promise, resolve } = Promise.withResolvers<Buffer>();
     const listener: Listener = (blob) => resolve(blob);
-    const onAbort = () => resolve(undefined);
-    const recheck = () => read().then((blob) => blob && resolve(blob), () => {});
-    signal.addEventListener("abort", onAbort, { once: true });
     try {
       await this.#subscribe(channel, listener);
-      const stored = await read();
+    } catch (error) {
+      this.#unsubscribe(channel, listener);
+      throw error;
+    }
+    return {
+      message: promise,
+      // Not awaited: a later SUBSCRIBE to the same channel is sent after this UNSUBSCRIBE on the
+      // same connection, so it cannot be undone by it.
+      [Symbol.dispose]: () => this.#unsubscribe(channel, listener),
+    };
+  }
+
+  /**
+   * Waits for the outcome of the task `subscription` listens for: the message published on its
+   * channel, or the result `read()` finds, once now and again at each recheck. Resolves to the
+   * blob, to `"gone"` when `read()` has found the task gone for {@linkcode GONE_GRACE}, or to
+   * undefined when `signal` aborts first.
+   */
+  async wait(
+    subscription: Subscription,
+    read: () => Promise<Reading>,
+    signal: AbortSignal,
+  ): Promise<Buffer | "gone" | undefined> {
+    const { promise, resolve } = Promise.withResolvers<Buffer | "gone" | undefined>();
+    subscription.message.then(resolve);
+    const onAbort = () => resolve(undefined);
+    let over = false;
+    let goneSince: number | undefined;
+    let graceTimer: ReturnType<typeof setTimeout> | undefined;
+    const judge = (reading: Reading): void => {
+      if (over) return;
+      if (reading === "pending") {
+        goneSince = undefined;
+      } else if (reading !== "gone") {
+        resolve(reading);
+      } else {
+        const now = Date.now();
+        goneSince ??= now;
+        if (now - goneSince >= GONE_GRACE) return resolve("gone");
+        clearTimeout(graceTimer);
+        graceTimer = setTimeout(look, GONE_GRACE - (now - goneSince));
+      }
+    };
+    // A failed read (Redis away) decides nothing: the next recheck reads again.
+    const look = () => void read().then(judge, () => {});
+    signal.addEventListener("abort", onAbort, { once: true });
+    if (signal.aborted) onAbort();
+    try {
+      const first = await read();
       // A stored result wins even if the wait ran out meanwhile (timeout 0 on a finished task).
-      if (stored) return stored;
-      this.#addRecheck(recheck);
+      if (typeof first !== "string") return first;
+      judge(first);
+      this.#addRecheck(look);
       return await promise;
     } finally {
+      over = true;
+      clearTimeout(graceTimer);
       signal.removeEventListener("abort", onAbort);
-      this.#removeRecheck(recheck);
-      // Not awaited: the result is here, and a later SUBSCRIBE to the same channel is sent
-      // after this UNSUBSCRIBE on the same connection, so it cannot be undone by it.
-      this.#unsubscribe(channel, listener);
+      this.#removeRecheck(look);
     }
   }
 

@@ -12,6 +12,7 @@ import type { Client } from "./client.ts";
 import { nextOccurrence } from "./crontab.ts";
 import { makeTaskResult, type TaskResult } from "./result.ts";
 import { runScript, script, type ScriptArg } from "./_script.ts";
+import { describe } from "./_validate.ts";
 
 /** The id of the repeating task behind the cron job `name`: one per queue. */
 export function cronTaskId(name: string): string {
@@ -119,6 +120,23 @@ export async function unscheduleById(client: Client, id: string): Promise<boolea
     [id],
   );
   return stopped === 1;
+}
+
+/**
+ * Stops the repeating task with this id, or else the cron job of this name (whose id is
+ * `cron:<name>`): users know a cron job by the name they registered it under.
+ */
+export async function unscheduleByIdOrName(client: Client, idOrName: string): Promise<boolean> {
+  if (typeof idOrName !== "string" || idOrName === "") {
+    throw new TypeError(
+      `Cannot unschedule as 'taskId' must be a task id or a cron job's name: received ${
+        describe(idOrName)
+      }`,
+    );
+  }
+  if (await unscheduleById(client, idOrName)) return true;
+  return !idOrName.startsWith(cronTaskId("")) &&
+    await unscheduleById(client, cronTaskId(idOrName));
 }
 
 /** A repeating task as listed by `worker.schedules()`. */

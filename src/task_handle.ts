@@ -69,6 +69,8 @@ export class TaskHandle<R> {
    * Waits for the task to finish and returns its result.
    *
    * @throws {DOMException} Named `"TimeoutError"` when `timeout` passes first.
+   * @throws {StreaqError} When the task does not exist: its result expired (or, with `ttl: 0`,
+   * was published before the wait began), or Redis lost it.
    */
   result(options: ResultOptions = {}): Promise<TaskResult<R>> {
     return resultById<R>(this.#client, this.id, options);
@@ -82,8 +84,9 @@ export class TaskHandle<R> {
   /**
    * Aborts the task and waits up to `timeout` for it to be cancelled.
    *
-   * @returns True once the task has a `StreaqCancelled` result; false if it finished otherwise,
-   * is unknown, or the wait ran out (the request then stays in force).
+   * @returns True once the task is cancelled (a `StreaqCancelled` outcome, kept or, with
+   * `ttl: 0`, only published); false if it finished otherwise, is unknown, or the wait ran out
+   * (the request then stays in force).
    */
   abort(options: AbortOptions = {}): Promise<boolean> {
     return abortById(this.#client, this.id, options);

@@ -45,7 +45,7 @@ import {
   listSchedules,
   registerCrons,
   type ScheduleInfo,
-  unscheduleById,
+  unscheduleByIdOrName,
 } from "./schedule.ts";
 import {
   RegisteredTask,
@@ -104,6 +104,9 @@ export type Handles<T extends readonly Task<unknown>[]> = {
  * to enqueue tasks and read their results.
  *
  * @typeParam Context What the `lifespan` yields, available as `worker.context`.
+ * @typeParam Priority The names in `priorities`, inferred from them: declared `as const`, a
+ * priority the worker does not have is a compile error in `start()`, `cron()` and
+ * `getTasksByStatus()`. Any string otherwise.
  *
  * @example A worker module
  * ```ts
@@ -118,12 +121,15 @@ export type Handles<T extends readonly Task<unknown>[]> = {
  * if (import.meta.main) await worker.run();
  * ```
  */
-export class Worker<Context = undefined> {
+// Priority has no `extends string` on purpose: with it, a plain `priorities: ["low", "high"]`
+// would be inferred as the literal union too, and code passing a string-typed priority to such
+// a worker, which compiles today, would not; `as const` opts in.
+export class Worker<Context = undefined, Priority = string> {
   /** This worker's id, unique within its queue. */
   readonly id: string;
   /** @internal The queue client shared with tasks and handles. */
   readonly client: Client;
-  readonly #options: WorkerOptions<Context>;
+  readonly #options: WorkerOptions<Context, Priority & string>;
   // deno-lint-ignore no-explicit-any
   readonly #registry = new Map<string, RegisteredTask<any, unknown>>();
   readonly #middleware = new MiddlewareChain();
@@ -145,7 +151,7 @@ export class Worker<Context = undefined> {
    * @param options See {@linkcode WorkerOptions}.
    * @throws {TypeError | RangeError} For an unknown option or a bad value, naming it.
    */
-  constructor(options: WorkerOptions<Context> = {}) {
+  constructor(options: WorkerOptions<Context, Priority & string> = {}) {
     checkWorkerOptions(options as WorkerOptions<unknown>);
     const tz = checkTimeZone(options.tz);
     const level = checkLogLevel(options.logLevel);
@@ -237,7 +243,7 @@ export class Worker<Context = undefined> {
   task<Args extends any[], R>(
     fn: TaskFunction<Args, R>,
     options: TaskOptions = {},
-  ): RegisteredTask<Args, Awaited<R>> {
+  ): RegisteredTask<Args, Awaited<R>, Priority & string> {
     return this.#register(fn, options);
   }
 
@@ -266,8 +272,8 @@ export class Worker<Context = undefined> {
   cron<R>(
     crontab: string,
     fn: TaskFunction<[], R>,
-    options: CronOptions = {},
-  ): RegisteredTask<[], Awaited<R>> {
+    options: CronOptions<Priority & string> = {},
+  ): RegisteredTask<[], Awaited<R>, Priority & string> {
     checkCrontab(`register cron job ${options.name ?? fn?.name ?? "(anonymous)"}`, crontab);
     const task = this.#register(fn, { timeout: 3_600_000, unique: true, ...options }, crontab);
     this.#crons.push({
@@ -283,7 +289,7 @@ export class Worker<Context = undefined> {
     fn: TaskFunction<Args, R>,
     options: CronOptions,
     crontab?: string,
-  ): RegisteredTask<Args, Awaited<R>> {
+  ): RegisteredTask<Args, Awaited<R>, Priority & string> {
     if (typeof fn !== "function") {
       throw new TypeError(
         `Cannot register a task as 'fn' must be a function: received ${typeof fn}`,
@@ -301,7 +307,7 @@ export class Worker<Context = undefined> {
         `Cannot register task ${name} as a task of that name is already registered on worker ${this.id}`,
       );
     }
-    const task = new RegisteredTask<Args, Awaited<R>>(
+    const task = new RegisteredTask<Args, Awaited<R>, Priority & string>(
       this as Worker<unknown>,
       fn as TaskFunction<Args, Awaited<R>>,
       {
@@ -315,21 +321,34 @@ export class Worker<Context = undefined> {
   }
 
   /**
-   * Adds the tasks, cron jobs and middleware of another worker to this one, so that one process
-   * runs the tasks of several modules. The other worker's tasks then enqueue through this
-   * worker, whichever module enqueues them.
+   * Adds the tasks and cron jobs of another worker to this one, so that one process runs the
+   * tasks of several modules. The other worker's tasks then enqueue through this worker,
+   * whichever module enqueues them.
+   *
+   * Middleware stays with the tasks it was added for: the other worker's middleware wraps its
+   * own tasks only, never this worker's; this worker's middleware wraps every task it runs,
+   * the included ones too, outside the other worker's.
    *
    * @param other A worker whose tasks are defined in another module.
    * @throws {TypeError} If a task name exists in both.
    *
-   * @example Two modules, one worker
+   * @example Two modules, one worker, and whose middleware wraps what
    * ```ts
    * import { Worker } from "@streaq/streaq";
    *
    * const emails = new Worker();
+   * emails.middleware((next) => async (...args) => {
+   *   console.log("emails middleware"); // around sendWelcome only
+   *   return await next(...args);
+   * });
    * emails.task(async function sendWelcome(to: string): Promise<void> {});
    *
    * const app = new Worker({ concurrency: 32 });
+   * app.middleware((next) => async (...args) => {
+   *   console.log("app middleware"); // around resize and sendWelcome, outermost
+   *   return await next(...args);
+   * });
+   * app.task(async function resize(url: string): Promise<void> {});
    * app.include(emails);
    * // await app.run(); runs sendWelcome too
    * ```
@@ -349,7 +368,7 @@ export class Worker<Context = undefined> {
       this.#registry.set(name, task);
     }
     this.#crons.push(...other.#crons);
-    this.#middleware.include(other.#middleware);
+    this.#middleware.include(other.#middleware, other.#registry.keys());
   }
 
   /**
@@ -372,7 +391,10 @@ export class Worker<Context = undefined> {
    * ```
    */
   // deno-lint-ignore no-explicit-any
-  stub<Args extends any[], R>(name: string, options: TaskOptions = {}): RegisteredTask<Args, R> {
+  stub<Args extends any[], R>(
+    name: string,
+    options: TaskOptions = {},
+  ): RegisteredTask<Args, R, Priority & string> {
     checkName(`declare a stub`, "name", name);
     checkTaskOptions(name, options);
     const body = (): never => {
@@ -380,7 +402,7 @@ export class Worker<Context = undefined> {
         `Cannot run task ${name} here: it is a stub, and its body runs on the workers that define it`,
       );
     };
-    return new RegisteredTask<Args, R>(this as Worker<unknown>, body, {
+    return new RegisteredTask<Args, R, Priority & string>(this as Worker<unknown>, body, {
       ...resolveTaskOptions(name, options),
       crontab: undefined,
       threadModule: undefined,
@@ -388,7 +410,10 @@ export class Worker<Context = undefined> {
   }
 
   /**
-   * Adds middleware around every task this worker runs; the first added is the outermost.
+   * Adds middleware around the tasks of this worker, the first added outermost. It wraps the
+   * tasks registered on this worker and those it includes (see {@linkcode Worker.include}),
+   * outside their own worker's middleware. When another worker includes this one, it goes on
+   * wrapping this worker's tasks there, and none of the including worker's own.
    *
    * @param middleware Receives the next function and returns its replacement.
    * @returns A handle whose `context` is the running task's context.
@@ -406,6 +431,24 @@ export class Worker<Context = undefined> {
    *     console.log(`${timing.context.fnName} took ${performance.now() - started} ms`);
    *   }
    * });
+   * ```
+   *
+   * @example Middleware of an included worker stays around its own tasks
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const billing = new Worker();
+   * const audit = billing.middleware((next) => async (...args) => {
+   *   console.log(`audit: ${audit.context.fnName}`); // charge only, not the app's tasks
+   *   return await next(...args);
+   * });
+   * billing.task(async function charge(cents: number): Promise<void> {});
+   *
+   * const app = new Worker();
+   * app.task(async function ping(): Promise<string> {
+   *   return "pong";
+   * });
+   * app.include(billing);
    * ```
    */
   middleware(middleware: Middleware): MiddlewareHandle {
@@ -443,7 +486,7 @@ export class Worker<Context = undefined> {
       registry: this.#registry,
       logger: this.#logger,
       counters: this.#counters,
-      wrap: (fn) => this.#middleware.wrap(fn),
+      wrap: (fn, name) => this.#middleware.wrap(fn, name),
       threads,
     }, {
       concurrency,
@@ -578,13 +621,17 @@ export class Worker<Context = undefined> {
    * @param args Its arguments.
    * @returns The unsent task; await it to send it.
    */
-  enqueueUnsafe<R = unknown>(fnName: string, ...args: unknown[]): Task<R> {
+  enqueueUnsafe<R = unknown>(
+    fnName: string,
+    ...args: unknown[]
+    // deno-lint-ignore no-explicit-any
+  ): Task<R, any[], Priority & string> {
     if (typeof fnName !== "string" || fnName.length === 0) {
       throw new TypeError(
         `Cannot enqueue as 'fnName' must be a non-empty string: received ${String(fnName)}`,
       );
     }
-    return new UnsentTask<R>(this.client, fnName, args);
+    return new UnsentTask<R, unknown[], Priority & string>(this.client, fnName, args);
   }
 
   /** The status of a task by id. */
@@ -593,9 +640,12 @@ export class Worker<Context = undefined> {
   }
 
   /**
-   * Waits for the result of a task by id.
+   * Waits for the result of a task by id. A wait may start just before the task's enqueue
+   * lands; a task still absent after a grace period of 2 s ends the wait.
    *
    * @throws {DOMException} Named `"TimeoutError"` when `timeout` passes first.
+   * @throws {StreaqError} When the task does not exist: never enqueued, its result expired (or,
+   * with `ttl: 0`, was published before the wait began), or Redis lost it.
    */
   resultById<R = unknown>(taskId: string, options: ResultOptions = {}): Promise<TaskResult<R>> {
     return resultById<R>(this.client, taskId, options);
@@ -617,17 +667,25 @@ export class Worker<Context = undefined> {
    * @param status The status to list.
    * @param options `priority` and `limit` (default 100).
    */
-  getTasksByStatus(status: "done", options?: ListOptions): Promise<TaskResult<unknown>[]>;
+  getTasksByStatus(
+    status: "done",
+    options?: ListOptions<Priority & string>,
+  ): Promise<TaskResult<unknown>[]>;
   /**
    * Tasks in one status: queued and running ones oldest first, scheduled ones soonest first.
    *
-   * @param status The status to list.
+   * @param status The status to list: queued, running, scheduled or done.
    * @param options `priority` and `limit` (default 100).
+   * @throws {RangeError} For any other status (`missing` included: nothing is kept of a task
+   * that is not there), a priority the worker does not declare, or a bad limit.
    */
-  getTasksByStatus(status: TaskStatus, options?: ListOptions): Promise<TaskInfo[]>;
   getTasksByStatus(
     status: TaskStatus,
-    options: ListOptions = {},
+    options?: ListOptions<Priority & string>,
+  ): Promise<TaskInfo[]>;
+  getTasksByStatus(
+    status: TaskStatus,
+    options: ListOptions<Priority & string> = {},
   ): Promise<(TaskInfo | TaskResult<unknown>)[]> {
     return listTasks(this.client, status, options);
   }
@@ -636,10 +694,21 @@ export class Worker<Context = undefined> {
    * Stops a repeating task (a cron job or a task enqueued with a crontab schedule), including
    * its occurrence already waiting or queued; a running occurrence finishes.
    *
-   * @returns True if the id named a repeating task.
+   * @param taskId The id of the repeating task, or the name of a cron job (its id is
+   * `cron:<name>`; both work).
+   * @returns True if it named a repeating task; false for an unknown id or name.
+   *
+   * @example Stopping a cron job by its name
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   * worker.cron("* * * * * *", async function everySecond(): Promise<void> {});
+   * // await worker.unscheduleById("everySecond"); // true once the worker has registered it
+   * ```
    */
   unscheduleById(taskId: string): Promise<boolean> {
-    return unscheduleById(this.client, taskId);
+    return unscheduleByIdOrName(this.client, taskId);
   }
 
   /**

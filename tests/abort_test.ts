@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { type Logger, StreaqCancelled, taskContext, type TaskResult, TaskStatus } from "../mod.ts";
+import {
+  type Logger,
+  StreaqCancelled,
+  taskContext,
+  type TaskResult,
+  TaskStatus,
+  Worker,
+} from "../mod.ts";
 import {
   eventually,
   pendingByWorker,
@@ -8,6 +15,8 @@ import {
   sleep,
   testWorker,
 } from "./_helpers.ts";
+import { uniqueQueue } from "./_redis.ts";
+import { startTopology } from "./_topologies.ts";
 
 /** Asserts that `result` is a failure with a StreaqCancelled exception. */
 function assertCancelled(result: TaskResult<unknown>): void {
@@ -212,3 +221,55 @@ Deno.test("a prefetched task aborted while it waits for a slot is cancelled with
     await running.stop();
   }
 });
+
+// A task whose result is not kept (ttl 0) leaves only the message its worker publishes: abort()
+// must be listening before it sends the request, whichever topology carries the message.
+for (const kind of ["standalone", "Sentinel", "Cluster"] as const) {
+  Deno.test(`aborting running and queued tasks with ttl 0 answers true on ${kind}`, async () => {
+    await using topology = await startTopology(kind);
+    await using worker = new Worker({
+      ...topology.connection,
+      queueName: uniqueQueue(kind.toLowerCase()),
+      logLevel: "error",
+      handleSignals: false,
+      concurrency: 1,
+      prefetch: 0,
+    });
+    const waiter = signalWaiter();
+    const slow = worker.task(waiter.body, { name: "slow", ttl: 0 });
+    let queuedRuns = 0;
+    const later = worker.task(async function later(): Promise<void> {
+      queuedRuns++;
+      await Promise.resolve();
+    }, { ttl: 0 });
+    const running = runInBackground(worker);
+    try {
+      // Running: the worker cancels it as soon as the request reaches it.
+      const runningTask = await slow.enqueue();
+      await waiter.started;
+      assert.equal(await runningTask.abort({ timeout: 10_000 }), true);
+      assert.ok(waiter.seen.reason instanceof StreaqCancelled);
+
+      // Queued behind a running task: cancelled when the worker gets to it.
+      const blocker = signalWaiter();
+      const block = worker.task(blocker.body, { name: "block", ttl: 0 });
+      const blocking = await block.enqueue();
+      await blocker.started;
+      const queued = await later.enqueue();
+      assert.equal(await queued.status(), TaskStatus.QUEUED);
+      const aborted = queued.abort({ timeout: 10_000 });
+      await eventually(
+        async () =>
+          await worker.client.redis.sismember(worker.client.keys.aborting, queued.id) === 1,
+        { what: "the abort request to be recorded" },
+      );
+      assert.equal(await blocking.abort({ timeout: 10_000 }), true, "the blocker frees the slot");
+      assert.equal(await aborted, true);
+      assert.equal(queuedRuns, 0, "the aborted task ran");
+      assert.equal(await queued.status(), TaskStatus.NOT_FOUND, "no result kept");
+    } finally {
+      await running.stop();
+    }
+    if (kind === "Cluster") await sleep(1_500); // see tests/topology_test.ts
+  });
+}

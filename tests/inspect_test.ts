@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
-import { StreaqError, TaskStatus } from "../mod.ts";
-import { sharedRedis } from "./_redis.ts";
-import { connectionsNamed, eventually, runInBackground, sibling, testWorker } from "./_helpers.ts";
+import { StreaqError, TaskStatus, Worker } from "../mod.ts";
+import { sharedRedis, startRedis, uniqueQueue } from "./_redis.ts";
+import {
+  connectionsNamed,
+  eventually,
+  runInBackground,
+  sibling,
+  sleep,
+  testWorker,
+} from "./_helpers.ts";
 
 /** A task body that reports when it starts and returns only once `open()` is called. */
 function gate() {
@@ -61,6 +68,8 @@ Deno.test("a result with ttl 0 reaches a waiting caller but is not stored", asyn
   assert.equal(result.success && result.result, "seen once");
   assert.equal(await handle.status(), TaskStatus.NOT_FOUND);
   assert.equal(await resultKeyTtl(worker.queueName, handle.id), -2, "no result key");
+  // Nothing is left of it: a later wait says so rather than wait for ever.
+  await assertGone(handle.result(), handle.id);
 });
 
 Deno.test("a result is kept for its ttl and then gone", async () => {
@@ -145,6 +154,67 @@ Deno.test("result({ timeout }) rejects with a TimeoutError when the task never r
   assert.ok(elapsed >= 40 && elapsed < 2_000, `rejected after ${elapsed} ms`);
 });
 
+/** Asserts that `waiting` rejects with the StreaqError of a wait for a task that is gone. */
+async function assertGone(waiting: Promise<unknown>, id: string): Promise<void> {
+  await assert.rejects(waiting, (error: Error) => {
+    assert.ok(error instanceof StreaqError, `expected a StreaqError, got ${error}`);
+    assert.equal(
+      error.message,
+      `Cannot wait for the result of task ${id} as it does not exist: never enqueued, expired, or lost`,
+    );
+    return true;
+  });
+}
+
+Deno.test("result() of a task never enqueued rejects, saying the task does not exist, long before its timeout", async () => {
+  await using worker = await testWorker();
+  worker.task(async function noop(): Promise<void> {});
+  const id = crypto.randomUUID();
+  // A TimeoutError after 60 s would fail the assertion: the rejection comes from the check.
+  await assertGone(worker.resultById(id, { timeout: 60_000 }), id);
+  await assertGone(worker.resultById("cron:neverRegistered"), "cron:neverRegistered");
+  assert.equal(await pubsubSubscribers(worker.queueName, id), 0, "the wait unsubscribed");
+});
+
+Deno.test("a result wait started before its task's enqueue lands resolves with the result", async () => {
+  await using worker = await testWorker();
+  const double = worker.task(async function double(n: number): Promise<number> {
+    return await Promise.resolve(n * 2);
+  });
+  const unsent = double.enqueue(21);
+  const waiting = worker.resultById<number>(unsent.id, { timeout: 10_000 });
+  await eventually(async () => (await pubsubSubscribers(worker.queueName, unsent.id)) === 1, {
+    what: "the wait to subscribe",
+  });
+  await sleep(300); // the wait's first look finds no task
+  assert.equal(await worker.statusById(unsent.id), TaskStatus.NOT_FOUND);
+  await unsent;
+  const running = runInBackground(worker);
+  const result = await waiting;
+  await running.stop();
+  assert.equal(result.success && result.result, 42);
+});
+
+Deno.test("a result wait rejects when its task's keys are lost (a Redis emptied under it)", async () => {
+  await using server = await startRedis();
+  await using worker = new Worker({
+    redisUrl: server.url,
+    queueName: uniqueQueue(),
+    logLevel: "error",
+    handleSignals: false,
+  });
+  const never = worker.task(async function never(): Promise<void> {});
+  const handle = await never.enqueue();
+  const waiting = handle.result({ timeout: 60_000 });
+  const channel = `streaq:{${worker.queueName}}:done:${handle.id}`;
+  await eventually(async () => (await server.cli("PUBSUB", "NUMSUB", channel)).endsWith("\n1"), {
+    what: "the wait to subscribe",
+  });
+  assert.equal(await handle.status(), TaskStatus.QUEUED);
+  await server.cli("FLUSHDB");
+  await assertGone(waiting, handle.id);
+});
+
 Deno.test("concurrent result() waiters share one subscriber connection and all get results", async () => {
   const connectionName = `waiters-${crypto.randomUUID()}`;
   await using client = await testWorker({ redisOptions: { connectionName } });
@@ -219,7 +289,6 @@ Deno.test("getTasksByStatus lists queued and scheduled tasks, honouring limit an
   assert.deepEqual(await list(TaskStatus.SCHEDULED, { priority: "low", limit: 1 }), [s1]);
   assert.deepEqual(await list(TaskStatus.RUNNING), []);
   assert.deepEqual(await list(TaskStatus.DONE), []);
-  assert.deepEqual(await list(TaskStatus.NOT_FOUND), []);
   const infos = await worker.getTasksByStatus(TaskStatus.SCHEDULED, { limit: 1 });
   assert.equal(infos[0].status, TaskStatus.SCHEDULED);
   assert.deepEqual(infos[0].args, ["s1"]);
@@ -264,6 +333,24 @@ Deno.test("getTasksByStatus lists running and done tasks, honouring limit and pr
   assert.ok(done.every((r) => r.success && r.fnName === "hold"));
   assert.equal((await worker.getTasksByStatus(TaskStatus.DONE, { limit: 2 })).length, 2);
   assert.deepEqual(await list(TaskStatus.RUNNING), []);
+});
+
+Deno.test("getTasksByStatus refuses a status it cannot list, naming the value and the statuses it lists", async () => {
+  await using worker = await testWorker();
+  const noop = worker.task(async function noop(): Promise<void> {});
+  await noop.enqueue();
+  for (const status of [TaskStatus.NOT_FOUND, "finished", "", 3]) {
+    await assert.rejects(worker.getTasksByStatus(status as TaskStatus), (error: Error) => {
+      assert.ok(error instanceof RangeError, `unexpected error class ${error?.constructor?.name}`);
+      assert.equal(
+        error.message,
+        "Cannot list tasks as 'status' must be one of queued, running, scheduled, done: " +
+          `received ${JSON.stringify(status)} (${typeof status})`,
+      );
+      return true;
+    });
+  }
+  assert.equal((await worker.getTasksByStatus(TaskStatus.QUEUED)).length, 1);
 });
 
 Deno.test("queueSize() counts tasks waiting for a worker, and scheduled ones when asked", async () => {

@@ -190,6 +190,32 @@ Deno.test("a cron job whose function no longer exists stops being scheduled", as
   assert.deepEqual(await worker.getTasksByStatus(TaskStatus.SCHEDULED), []);
 });
 
+Deno.test("unscheduleById() stops a cron job named as registered or by its id; an unknown name answers false", async () => {
+  await using worker = await testWorker();
+  let runs = 0;
+  worker.cron("* * * * * *", async function everySecond() {
+    runs++;
+    await Promise.resolve();
+  });
+  worker.cron("0 0 1 1 *", async function yearly() {});
+  const running = runInBackground(worker);
+  await eventually(() => runs >= 1, { timeout: 4_000, what: "a first run of everySecond" });
+  assert.equal(await worker.unscheduleById("everySecond"), true, "by the name it was given");
+  assert.equal(await worker.unscheduleById("cron:yearly"), true, "by its id");
+  assert.equal(await worker.unscheduleById("everySecond"), false, "already unscheduled");
+  assert.equal(await worker.unscheduleById("neverRegistered"), false);
+  assert.equal(await worker.unscheduleById("cron:neverRegistered"), false);
+  // An occurrence running when it was unscheduled finishes and is not scheduled again.
+  await eventually(async () => (await worker.schedules()).length === 0, {
+    timeout: 4_000,
+    what: "both cron jobs to leave the schedules",
+  });
+  const count = runs;
+  await sleep(1_500);
+  await running.stop();
+  assert.ok(runs <= count + 1, `everySecond ran ${runs - count} times after it was unscheduled`);
+});
+
 Deno.test("cron occurrences run at the priority the cron job names", async () => {
   await using worker = await testWorker({ priorities: ["low", "high"] });
   const seen: string[] = [];

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { StreaqCancelled, StreaqError, taskContext } from "../mod.ts";
 import { runInBackground, sleep, testWorker } from "./_helpers.ts";
 import { cpu, endless, explode, forever, spin, type Spun, whoami } from "./fixtures/cpu_tasks.ts";
+import { registerAdd } from "./fixtures/nested_sync_task.ts";
 
 /** A worker on the test Redis running the fixture's threaded tasks. */
 async function threadedWorker(options: { syncConcurrency?: number } = {}) {
@@ -103,6 +104,29 @@ Deno.test("thread: false runs a sync function inline on the main thread", async 
   assert.equal(result.result, "Window inline");
 });
 
+Deno.test("a sync task registered inside a function fails saying how to fix it; thread: false runs it", async () => {
+  await using worker = await testWorker();
+  const add = registerAdd(worker);
+  const handle = await add.enqueue(2, 3);
+  const running = runInBackground(worker);
+  const result = await handle.result({ timeout: 10_000 });
+  await running.stop();
+  assert.equal(result.success, false);
+  const { message } = result.exception;
+  assert.match(message, /^task add is not registered by file:.*nested_sync_task\.ts when loaded/);
+  assert.match(message, /sees only the tasks registered at its top level/);
+  assert.match(message, /Register the task at the module's top level/);
+  assert.match(message, /pass \{ thread: false \} to run it on the event loop/);
+  assert.match(message, /see docs\/testing\.md/);
+
+  // The fix it names works.
+  await using inline = await testWorker();
+  const inlineAdd = registerAdd(inline, { thread: false });
+  const fixed = await inlineAdd.enqueue(2, 3);
+  await inline.run({ burst: true });
+  assert.equal((await fixed.result({ timeout: 1_000 })).result, 5);
+});
+
 Deno.test("middleware runs on the main thread around a threaded task", async () => {
   await using worker = await threadedWorker();
   const seen: string[] = [];
@@ -144,6 +168,49 @@ Deno.test("include() adds another worker's tasks, cron jobs and middleware", asy
   assert.deepEqual(trace, ["other middleware"]);
   assert.deepEqual((await app.schedules()).map((s) => s.fnName), ["yearly"]);
   assert.throws(() => app.include(app), /into itself/);
+});
+
+Deno.test("include() keeps middleware around its own worker's tasks, the including worker's outermost", async () => {
+  await using app = await testWorker();
+  const billing = await testWorker();
+  const audit = await testWorker();
+  await using _billing = billing;
+  await using _audit = audit;
+  const trace: string[] = [];
+  for (const [worker, layer] of [[app, "app"], [billing, "billing"], [audit, "audit"]] as const) {
+    const handle = worker.middleware((next) => async (...args) => {
+      trace.push(`${layer} around ${handle.context.fnName}`);
+      return await next(...args);
+    });
+  }
+  const ping = app.task(async function ping(): Promise<string> {
+    return await Promise.resolve("pong");
+  });
+  const charge = billing.task(async function charge(cents: number): Promise<number> {
+    return await Promise.resolve(cents);
+  });
+  const log = audit.task(async function log(line: string): Promise<string> {
+    return await Promise.resolve(line);
+  });
+  billing.include(audit);
+  app.include(billing);
+  const run = async (send: () => PromiseLike<{ result(): Promise<unknown> }>) => {
+    trace.length = 0;
+    const handle = await send();
+    await app.run({ burst: true });
+    await handle.result();
+    return [...trace];
+  };
+  assert.deepEqual(await run(() => ping.enqueue()), ["app around ping"]);
+  assert.deepEqual(await run(() => charge.enqueue(5)), [
+    "app around charge",
+    "billing around charge",
+  ]);
+  assert.deepEqual(await run(() => log.enqueue("x")), [
+    "app around log",
+    "billing around log",
+    "audit around log",
+  ]);
 });
 
 Deno.test("include() refuses a task name both workers have", async () => {

@@ -30,7 +30,14 @@ self.onmessage = async (event: MessageEvent<ThreadRequest>) => {
     await imported.get(moduleUrl);
     const fn = findThreadTask(fnName);
     if (!fn) {
-      throw new Error(`task ${fnName} is not registered by ${moduleUrl} when loaded in a thread`);
+      // Typically a task registered inside a function (a test body, a factory): the thread runs
+      // the module's top level only, so it never registers the task.
+      throw new Error(
+        `task ${fnName} is not registered by ${moduleUrl} when loaded in a thread: a task thread ` +
+          "imports that module and sees only the tasks registered at its top level. Register " +
+          "the task at the module's top level, or pass { thread: false } to run it on the " +
+          "event loop instead of a thread (see docs/testing.md)",
+      );
     }
     // A thread cannot be aborted from inside: its signal never fires; the main thread
     // terminates the thread instead.
