@@ -64,6 +64,7 @@ Deno.test("a worker with Sentinel or Cluster options connects nothing until its 
   ) {
     await using worker = new Worker({ ...options, handleSignals: false, logLevel: "silent" });
     const idle = worker.task(async function idle(): Promise<void> {});
-    assert.equal(typeof idle.enqueue().id, "string");
+    assert.equal(idle.name, "idle");
+    assert.equal(worker.running(), 0);
   }
 });

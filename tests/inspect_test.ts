@@ -177,7 +177,16 @@ Deno.test("result() of a task never enqueued rejects, saying the task does not e
 });
 
 Deno.test("a result wait started before its task's enqueue lands resolves with the result", async () => {
-  await using worker = await testWorker();
+  // The task's payload is encoded by a serializer that waits for the test: the task is on its
+  // way, and lands only once the wait has looked for it and found nothing.
+  const encoding = Promise.withResolvers<void>();
+  await using worker = await testWorker({
+    serializer: async (value) => {
+      await encoding.promise;
+      return JSON.stringify(value);
+    },
+    deserializer: (text) => JSON.parse(text as string),
+  });
   const double = worker.task(async function double(n: number): Promise<number> {
     return await Promise.resolve(n * 2);
   });
@@ -188,6 +197,7 @@ Deno.test("a result wait started before its task's enqueue lands resolves with t
   });
   await sleep(300); // the wait's first look finds no task
   assert.equal(await worker.statusById(unsent.id), TaskStatus.NOT_FOUND);
+  encoding.resolve();
   await unsent;
   const running = runInBackground(worker);
   const result = await waiting;
