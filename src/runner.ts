@@ -215,10 +215,17 @@ export class Runner {
     return this.#running.size === 0 && this.#buffered.length === 0;
   }
 
-  /** In burst mode: whether a delayed task is already due (the scheduler will promote it). */
+  /**
+   * In burst mode: whether a delayed task is already due (the scheduler will promote it), on
+   * Redis's clock, the one due times are computed with.
+   */
   async #dueSoon(): Promise<boolean> {
-    const head = await this.#client.redis.zrange(this.#client.keys.delayed, 0, 0, "WITHSCORES");
-    return head.length > 0 && Number(head[1]) <= this.#client.now();
+    const { redis, keys } = this.#client;
+    const [head, [seconds, micros]] = await Promise.all([
+      redis.zrange(keys.delayed, 0, 0, "WITHSCORES"),
+      redis.time(),
+    ]);
+    return head.length > 0 && Number(head[1]) <= Number(seconds) * 1000 + Number(micros) / 1000;
   }
 
   /** Blocks on the streams until an entry newer than `lastIds` arrives or `ms` pass. */
