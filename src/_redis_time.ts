@@ -11,6 +11,17 @@
  * @module
  */
 
+import type { Client } from "./client.ts";
+
+/**
+ * Redis's clock (ms since the epoch), one round trip: for what must be computed here rather
+ * than in a script, a crontab's next occurrence.
+ */
+export async function redisNow(client: Client): Promise<number> {
+  const [seconds, micros] = await client.redis.time();
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}
+
 /** When a task is due: at an instant (ms since the epoch), or `{ in: ms }` from now. */
 export type Due = { readonly at: number } | { readonly in: number };
 

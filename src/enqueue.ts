@@ -17,7 +17,7 @@ import { checkStartOptions, type StartOptions } from "./options.ts";
 import type { RegisteredTask } from "./registered_task.ts";
 import { TaskHandle } from "./task_handle.ts";
 import { Batcher } from "./_batch.ts";
-import { dueArg } from "./_redis_time.ts";
+import { dueArg, redisNow } from "./_redis_time.ts";
 import { runScript, script, type ScriptArg } from "./_script.ts";
 
 /**
@@ -332,6 +332,10 @@ export async function sendTasks(
     all.map((t) => client.envelope.sealArgs(t.id, t.fnName, [...t.args])),
   );
   const now = client.now();
+  // A crontab's next occurrence follows Redis's clock, the one due times are compared with;
+  // reading it costs a round trip, which only a batch with a crontab schedule pays.
+  const crontabs = all.some((t) => typeof t.options.schedule === "string");
+  const present = crontabs ? await redisNow(client) : now;
   const { keys } = client;
   const scriptKeys = [keys.delayed, keys.schedules];
   // One script call per BATCH tasks, each sent as soon as it is built: Redis stores one part
@@ -348,7 +352,7 @@ export async function sendTasks(
         : schedule instanceof Date
         ? dueArg({ at: schedule.getTime() })
         : crontab
-        ? dueArg({ at: nextOccurrence(crontab, client.timeZone, now) })
+        ? dueArg({ at: nextOccurrence(crontab, client.timeZone, present) })
         : 0;
       const after = task.dependencies.join(" ");
       const links = crontab || after

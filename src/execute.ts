@@ -173,7 +173,7 @@ function refuse(
       `Task ${label} failed after ${task.maxTries} tries (maxTries); last reason: ${last}`,
     );
   }
-  const late = env.client.now() - d.scheduledTime;
+  const late = Math.round(lateness(d));
   if (task.maxScheduleDrift !== undefined && d.scheduledTime > 0 && late > task.maxScheduleDrift) {
     return new StreaqError(
       `Task ${label} skipped: it started ${late} ms after it was due, more than its maxScheduleDrift of ${task.maxScheduleDrift} ms`,
@@ -368,13 +368,24 @@ function nextRun(
   if (!d.crontab) return undefined;
   if (!task) return "stop";
   if (outcome.kind === "failure" && outcome.error instanceof StreaqCancelled) return "stop";
+  // From the present on Redis's clock, the one due times are on: a worker whose clock is ahead
+  // must not skip occurrences.
+  const present = d.scheduledTime > 0 ? d.scheduledTime + lateness(d) : now;
   try {
-    return nextOccurrence(d.crontab, d.timeZone, Math.max(now, d.scheduledTime));
+    return nextOccurrence(d.crontab, d.timeZone, Math.max(present, d.scheduledTime));
   } catch {
     // A stored crontab or time zone that does not parse (corrupted data): the schedule ends
     // here, rather than the outcome failing to be written on every delivery, forever.
     return "stop";
   }
+}
+
+/**
+ * How late a delayed or scheduled delivery is now (ms): on Redis's clock when it was claimed
+ * (the clock its due time is on), plus the time since, a duration on any clock.
+ */
+function lateness(d: Delivery): number {
+  return d.lateAtClaim + performance.now() - d.claimedAt;
 }
 
 /** How long until a retry is due, for the log line (a point in time on this worker's clock). */

@@ -24,6 +24,7 @@ import { CONSUMER_GROUP } from "./keys.ts";
 import { MinuteMetrics } from "./metrics.ts";
 import { PrefetchBuffer } from "./prefetch_buffer.ts";
 import { Scheduler } from "./promote.ts";
+import { redisNow } from "./_redis_time.ts";
 
 /** Whether Redis refused a command for want of memory (maxmemory with noeviction). */
 function isOutOfMemory(error: unknown): boolean {
@@ -221,11 +222,11 @@ export class Runner {
    */
   async #dueSoon(): Promise<boolean> {
     const { redis, keys } = this.#client;
-    const [head, [seconds, micros]] = await Promise.all([
+    const [head, now] = await Promise.all([
       redis.zrange(keys.delayed, 0, 0, "WITHSCORES"),
-      redis.time(),
+      redisNow(this.#client),
     ]);
-    return head.length > 0 && Number(head[1]) <= Number(seconds) * 1000 + Number(micros) / 1000;
+    return head.length > 0 && Number(head[1]) <= now;
   }
 
   /** Blocks on the streams until an entry newer than `lastIds` arrives or `ms` pass. */
