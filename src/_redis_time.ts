@@ -33,7 +33,7 @@ export function dueArg(due: Due): string | number {
   return "in" in due ? `+${Math.ceil(due.in)}` : due.at;
 }
 
-/** Lua helpers: `redisTime()` and `dueTime(arg)`. */
+/** Lua helpers: `redisTime()` and `dueTime(arg, now)`. */
 export const REDIS_TIME_LUA = `
 -- Redis's clock, in ms since the epoch.
 local function redisTime()
@@ -42,9 +42,9 @@ local function redisTime()
 end
 
 -- The due time (ms since the epoch) of an argument as dueArg() sends it: '+ms' is that long
--- from now on Redis's clock, anything else an instant. Only a delay reads the clock.
-local function dueTime(arg)
-  if string.sub(arg, 1, 1) == '+' then return redisTime() + tonumber(string.sub(arg, 2)) end
+-- after now (redisTime()), anything else an instant.
+local function dueTime(arg, now)
+  if string.sub(arg, 1, 1) == '+' then return now + tonumber(string.sub(arg, 2)) end
   return tonumber(arg)
 end
 `;

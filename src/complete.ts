@@ -158,7 +158,7 @@ for i = 0, n - 1 do
         if nextDue ~= '' then redis.call('SREM', KEYS[3], id) end
       end
     elseif kind == 'retry' then
-      local due = dueTime(num)
+      local due = dueTime(num, redisTime())
       redis.call('HDEL', taskKey, 'run', 'et')
       redis.call('HSET', taskKey, 'last', blob, 'due', due)
       delay(taskKey, id, due)

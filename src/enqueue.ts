@@ -65,8 +65,9 @@ for a = 4, #ARGV, 6 do
         'ct', now, 'tries', 0)
       local due, later = 0, false
       if dueArg ~= '0' then
-        due = dueTime(dueArg)
-        later = due > redisTime()
+        local present = redisTime()
+        due = dueTime(dueArg, present)
+        later = due > present
       end
       if crontab ~= '' then
         redis.call('HSET', taskKey, 'cron', crontab, 'tz', tz)

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { StreaqRetry, taskContext } from "../mod.ts";
+import { StreaqRetry, taskContext, Worker } from "../mod.ts";
 import { eventually, runInBackground, sibling, testWorker } from "./_helpers.ts";
+import { startRedis, uniqueQueue } from "./_redis.ts";
 
 // The private redis-server of these tests runs on this machine: its clock is the test's.
 const HOUR = 3_600_000;
@@ -89,4 +90,30 @@ Deno.test("a worker whose clock is ahead runs each cron occurrence within maxSch
   } finally {
     await running.stop();
   }
+});
+
+/** How many TIME commands the server ran (scripts' calls included) since its stats were reset. */
+async function timeCalls(server: { cli(...args: string[]): Promise<string> }): Promise<number> {
+  const stats = await server.cli("INFO", "commandstats");
+  return Number(/cmdstat_time:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+}
+
+Deno.test("enqueuing tasks to run now reads no clock in Redis; a delayed task reads it once", async () => {
+  await using server = await startRedis();
+  await using client = new Worker({
+    redisUrl: server.url,
+    queueName: uniqueQueue(),
+    logLevel: "error",
+    handleSignals: false,
+  });
+  const job = client.task(async function job(n: number) {
+    return await Promise.resolve(n);
+  });
+  await job.enqueue(0); // connected, scripts loaded
+  await server.cli("CONFIG", "RESETSTAT");
+  await client.enqueueMany(Array.from({ length: 50 }, (_, n) => job.enqueue(n)));
+  await Promise.all(Array.from({ length: 50 }, (_, n) => job.enqueue(n)));
+  assert.equal(await timeCalls(server), 0);
+  await job.enqueue(1).start({ delay: 60_000 });
+  assert.equal(await timeCalls(server), 1);
 });
