@@ -25,7 +25,8 @@ export class Client {
   resultTtl: (fnName: string) => number | null = () => DEFAULT_RESULT_TTL;
   /**
    * The clock of this client (ms since the epoch): the worker's `clock` option, `Date.now` by
-   * default. Every time that is stored in Redis or compared with a stored one comes from it.
+   * default. Enqueue, start and finish times come from it; due times come from Redis's clock
+   * (`src/_redis_time.ts`).
    */
   now: () => number = Date.now;
   /** The IANA time zone crontab schedules are evaluated in (the worker's `tz`). */

@@ -22,6 +22,7 @@ import {
   toStartAnswer,
 } from "./fetch.ts";
 import { Batcher } from "./_batch.ts";
+import { type Due, dueArg } from "./_redis_time.ts";
 import { runScript, script, type ScriptArg } from "./_script.ts";
 
 /**
@@ -30,7 +31,8 @@ import { runScript, script, type ScriptArg } from "./_script.ts";
  * - 'final': store the result (ttl '' forever, '0' not stored), publish it on the task's
  *   channel, and delete the task hash; a repeating task that is still scheduled (its hash has a
  *   crontab) is put back in the delayed set for its next occurrence instead;
- * - 'retry': put the task in the delayed set at `due`, keeping the reason;
+ * - 'retry': put the task in the delayed set at its due time (a delay counts from Redis's
+ *   clock, see `src/_redis_time.ts`), keeping the reason;
  * - 'back': put the task back at the end of its stream (shutdown hand-back);
  * - 'drop': delete whatever is left under the task's name (an entry whose task is gone or
  *   unreadable).
@@ -51,8 +53,8 @@ import { runScript, script, type ScriptArg } from "./_script.ts";
  * ARGV: [1] group, [2] worker id, [3] now, [4] done channel prefix, [5] wake channel,
  *       [6] key prefix, [7] number of deliveries, [8] 1 to publish results only to channels
  *       with subscribers (not in a Cluster: see the script), then per delivery: [priority,
- *       entry id, task id, kind, result or reason, ttl or due, unique lock key held ('' =
- *       none), next occurrence ('' = not repeating, 'stop' = repeating no more), 1 if fresh
+ *       entry id, task id, kind, result or reason, ttl or due (as `dueArg` sends it), unique
+ *       lock key held ('' = none), next occurrence ('' = not repeating, 'stop' = repeating no more), 1 if fresh
  *       (claimed too recently to be another worker's, see `FRESH_CLAIM` in src/fetch.ts) else
  *       0], then [number of deliveries to start, number of deliveries to prefetch, number of
  *       further deliveries to claim and start at once (slots free now)], then per delivery to
@@ -157,9 +159,10 @@ for i = 0, n - 1 do
         if nextDue ~= '' then redis.call('SREM', KEYS[3], id) end
       end
     elseif kind == 'retry' then
+      local due = dueTime(num, redisTime())
       redis.call('HDEL', taskKey, 'run', 'et')
-      redis.call('HSET', taskKey, 'last', blob, 'due', num)
-      delay(taskKey, id, num)
+      redis.call('HSET', taskKey, 'last', blob, 'due', due)
+      delay(taskKey, id, due)
     elseif kind == 'back' then
       redis.call('HDEL', taskKey, 'run')
       if blob ~= '' then redis.call('HSET', taskKey, 'last', blob) end
@@ -244,7 +247,7 @@ export type Completion =
      */
     readonly next?: number | "stop";
   }
-  | { readonly kind: "retry"; readonly due: number; readonly reason: string }
+  | { readonly kind: "retry"; readonly due: Due; readonly reason: string }
   | { readonly kind: "back"; readonly reason: string }
   | { readonly kind: "drop" };
 
@@ -342,7 +345,7 @@ export class Completer {
       const [blob, num] = c.kind === "final"
         ? [c.result, c.ttl === null ? "" : c.ttl]
         : c.kind === "retry"
-        ? [c.reason, c.due]
+        ? [c.reason, dueArg(c.due)]
         : c.kind === "back"
         ? [c.reason, 0]
         : ["", 0];

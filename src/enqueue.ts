@@ -17,6 +17,7 @@ import { checkStartOptions, type StartOptions } from "./options.ts";
 import type { RegisteredTask } from "./registered_task.ts";
 import { TaskHandle } from "./task_handle.ts";
 import { Batcher } from "./_batch.ts";
+import { dueArg, redisNow } from "./_redis_time.ts";
 import { runScript, script, type ScriptArg } from "./_script.ts";
 
 /**
@@ -29,9 +30,13 @@ import { runScript, script, type ScriptArg } from "./_script.ts";
  * `src/keys.ts` builds them, rather than declared: they share the queue's hash tag, so the
  * script stays on one Cluster slot, and a batch sends a fifth of the bytes it would otherwise.
  *
+ * A task due later gets its due time on Redis's clock (see `src/_redis_time.ts`): a delay is
+ * sent as '+ms' and counted from Redis's `TIME`, and an instant is compared with it.
+ *
  * KEYS: [1] delayed set, [2] schedules set
- * ARGV: [1] now (ms), [2] wake channel, [3] key prefix, then per task:
- *       [id, fn, payload, priority, due (ms, 0 = now), links], where links is '' for a task
+ * ARGV: [1] now (ms, the enqueue time stored), [2] wake channel, [3] key prefix, then per task:
+ *       [id, fn, payload, priority, due ('0' = now, else as `dueArg` sends it), links], where
+ *       links is '' for a task
  *       that neither repeats nor waits, else the JSON array [crontab ('' = none), time zone,
  *       dependency ids separated by spaces, mode ('', 'pipe' or 'else'), source task id]
  * Returns the number of tasks stored.
@@ -43,14 +48,14 @@ local stored, earliest = 0, nil
 for a = 4, #ARGV, 6 do
   local taskKey, stream, resultKey = P .. 'task:' .. ARGV[a], P .. 'stream:' .. ARGV[a + 3],
     P .. 'result:' .. ARGV[a]
-  local id, due = ARGV[a], tonumber(ARGV[a + 4])
+  local id, dueArg = ARGV[a], ARGV[a + 4]
   local crontab, tz, after, mode, source = '', '', '', '', ''
   if ARGV[a + 5] ~= '' then
     local links = cjson.decode(ARGV[a + 5])
     crontab, tz, after, mode, source = links[1], links[2], links[3], links[4], links[5]
   end
   if redis.call('EXISTS', taskKey, resultKey) == 0 then
-    if due <= now and after == '' and crontab == '' then
+    if dueArg == '0' and after == '' and crontab == '' then
       -- The common case, a task to run now: one write for its hash, one for its stream.
       redis.call('HSET', taskKey, 'fn', ARGV[a + 1], 'data', ARGV[a + 2], 'pri', ARGV[a + 3],
         'ct', now, 'tries', 0, 'et', now)
@@ -58,11 +63,17 @@ for a = 4, #ARGV, 6 do
     else
       redis.call('HSET', taskKey, 'fn', ARGV[a + 1], 'data', ARGV[a + 2], 'pri', ARGV[a + 3],
         'ct', now, 'tries', 0)
+      local due, later = 0, false
+      if dueArg ~= '0' then
+        local present = redisTime()
+        due = dueTime(dueArg, present)
+        later = due > present
+      end
       if crontab ~= '' then
         redis.call('HSET', taskKey, 'cron', crontab, 'tz', tz)
         redis.call('SADD', KEYS[2], id)
       end
-      if due > now then redis.call('HSET', taskKey, 'due', due, 'at', due) end
+      if later then redis.call('HSET', taskKey, 'due', due, 'at', due) end
       local waits, settled = false, false
       if after ~= '' then
         redis.call('HSET', taskKey, 'after', after)
@@ -73,11 +84,11 @@ for a = 4, #ARGV, 6 do
           or redis.call('HEXISTS', taskKey, 'pass') == 1
       end
       if not waits then
-        if due > now and not settled then
+        if later and not settled then
           redis.call('ZADD', KEYS[1], due, id)
           if earliest == nil or due < earliest then earliest = due end
         else
-          if due > now then redis.call('HDEL', taskKey, 'due') end
+          if later then redis.call('HDEL', taskKey, 'due') end
           redis.call('HSET', taskKey, 'et', now)
           redis.call('XADD', stream, '*', 'id', id)
         end
@@ -374,6 +385,10 @@ export async function sendTasks(
     all.map((t) => client.envelope.sealArgs(t.id, t.fnName, [...t.args])),
   );
   const now = client.now();
+  // A crontab's next occurrence follows Redis's clock, the one due times are compared with;
+  // reading it costs a round trip, which only a batch with a crontab schedule pays.
+  const crontabs = all.some((t) => typeof t.options.schedule === "string");
+  const present = crontabs ? await redisNow(client) : now;
   const { keys } = client;
   const scriptKeys = [keys.delayed, keys.schedules];
   // One script call per BATCH tasks, each sent as soon as it is built: Redis stores one part
@@ -386,11 +401,11 @@ export async function sendTasks(
       const { delay, schedule, priority = client.priorities[0] } = task.options;
       const crontab = typeof schedule === "string" ? schedule : "";
       const due = delay
-        ? now + delay
+        ? dueArg({ in: delay })
         : schedule instanceof Date
-        ? schedule.getTime()
+        ? dueArg({ at: schedule.getTime() })
         : crontab
-        ? nextOccurrence(crontab, client.timeZone, now)
+        ? dueArg({ at: nextOccurrence(crontab, client.timeZone, present) })
         : 0;
       const after = task.dependencies.join(" ");
       const links = crontab || after

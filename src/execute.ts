@@ -13,6 +13,7 @@ import { StreaqCancelled, StreaqError, StreaqRetry, timeoutError } from "./error
 import type { Delivery } from "./fetch.ts";
 import { nextOccurrence } from "./crontab.ts";
 import { dependencyFailure } from "./graph.ts";
+import type { Due } from "./_redis_time.ts";
 import type { ThreadPool } from "./threads/pool.ts";
 import type { WorkerLogger } from "./logger.ts";
 import type { RegisteredTask } from "./registered_task.ts";
@@ -21,7 +22,7 @@ import type { RegisteredTask } from "./registered_task.ts";
 export type Outcome =
   | { readonly kind: "success"; readonly value: unknown }
   | { readonly kind: "failure"; readonly error: unknown }
-  | { readonly kind: "retry"; readonly due: number; readonly reason: string }
+  | { readonly kind: "retry"; readonly due: Due; readonly reason: string }
   | { readonly kind: "back"; readonly reason: string };
 
 /** Counts of the outcomes a worker handled, as `worker.counters` shows them. */
@@ -184,7 +185,7 @@ function refuse(
       `Task ${label} failed after ${task.maxTries} tries (maxTries); last reason: ${last}`,
     );
   }
-  const late = env.client.now() - d.scheduledTime;
+  const late = Math.round(lateness(d));
   if (task.maxScheduleDrift !== undefined && d.scheduledTime > 0 && late > task.maxScheduleDrift) {
     return new StreaqError(
       `Task ${label} skipped: it started ${late} ms after it was due, more than its maxScheduleDrift of ${task.maxScheduleDrift} ms`,
@@ -258,7 +259,7 @@ function call(
   const outcome = Promise.race([
     running.then(
       (value): Outcome => ({ kind: "success", value }),
-      (error): Outcome => thrownOutcome(d, task, error, env.client.now()),
+      (error): Outcome => thrownOutcome(d, task, error),
     ),
     aborted,
   ]).finally(() => {
@@ -278,7 +279,6 @@ function thrownOutcome(
   // deno-lint-ignore no-explicit-any
   task: RegisteredTask<any, unknown>,
   error: unknown,
-  now: number,
 ): Outcome {
   if (!(error instanceof StreaqRetry)) return { kind: "failure", error };
   if (d.tries >= task.maxTries) {
@@ -290,7 +290,10 @@ function thrownOutcome(
       ),
     };
   }
-  const due = error.schedule?.getTime() ?? now + (error.delay ?? d.tries ** 2 * 1000);
+  // A delay counts from Redis's clock when the retry is stored, not from this worker's.
+  const due: Due = error.schedule
+    ? { at: error.schedule.getTime() }
+    : { in: error.delay ?? d.tries ** 2 * 1000 };
   return { kind: "retry", due, reason: `StreaqRetry: ${error.message}` };
 }
 
@@ -357,7 +360,9 @@ async function finish(
     case "retry":
       if (!silent) {
         env.logger.info(
-          `↻ ${label} retries in ${finalOutcome.due - env.client.now()} ms: ${finalOutcome.reason}`,
+          `↻ ${label} retries in ${
+            retryDelay(finalOutcome.due, env.client.now())
+          } ms: ${finalOutcome.reason}`,
           fields,
         );
       }
@@ -381,13 +386,29 @@ function nextRun(
   if (!d.crontab) return undefined;
   if (!task) return "stop";
   if (outcome.kind === "failure" && outcome.error instanceof StreaqCancelled) return "stop";
+  // From the present on Redis's clock, the one due times are on: a worker whose clock is ahead
+  // must not skip occurrences.
+  const present = d.scheduledTime > 0 ? d.scheduledTime + lateness(d) : now;
   try {
-    return nextOccurrence(d.crontab, d.timeZone, Math.max(now, d.scheduledTime));
+    return nextOccurrence(d.crontab, d.timeZone, Math.max(present, d.scheduledTime));
   } catch {
     // A stored crontab or time zone that does not parse (corrupted data): the schedule ends
     // here, rather than the outcome failing to be written on every delivery, forever.
     return "stop";
   }
+}
+
+/**
+ * How late a delayed or scheduled delivery is now (ms): on Redis's clock when it was claimed
+ * (the clock its due time is on), plus the time since, a duration on any clock.
+ */
+function lateness(d: Delivery): number {
+  return d.lateAtClaim + performance.now() - d.claimedAt;
+}
+
+/** How long until a retry is due, for the log line (a point in time on this worker's clock). */
+function retryDelay(due: Due, now: number): number {
+  return "in" in due ? due.in : due.at - now;
 }
 
 function count(counters: Counters, outcome: Outcome): void {

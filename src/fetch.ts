@@ -51,6 +51,11 @@ export interface Delivery {
   readonly timeZone: string;
   /** When this occurrence was due, for a delayed or scheduled task; else 0. */
   readonly scheduledTime: number;
+  /**
+   * For a delayed or scheduled task, how late it was when claimed (ms, on Redis's clock, the
+   * one its due time is on); add the time since `claimedAt` for how late it is now.
+   */
+  readonly lateAtClaim: number;
   /** Why the task must fail instead of running: a dependency that failed (see `src/graph.ts`). */
   readonly dependencyFailure: string;
   /** The stored result of its source: a pipeline stage's input, or a fallback's passthrough. */
@@ -66,8 +71,10 @@ export interface Delivery {
  * prefetched delivery) it only reads, with the try it will be. Shared by the scripts that
  * fetch. Returns {id, started (1, or 2 for read only), fn, payload, nil (the priority is the
  * stream's), tries, created, entered, previous run, last reason, aborting, crontab, time zone,
- * scheduled time, dependency failure, input, passthrough, source}, with nil (false) for an
- * absent field, or {id, 0, false} when the hash is missing or unreadable. `startOwned`
+ * scheduled time, dependency failure, input, passthrough, source, how late it is}, with nil
+ * (false) for an absent field, or {id, 0, false} when the hash is missing or unreadable. How
+ * late a scheduled task is (ms past its scheduled time) is read on Redis's clock, the one its
+ * due time is on, and only for a scheduled task: a task to run now reads no clock. `startOwned`
  * writes the start of a prefetched delivery later.
  */
 export const START_LUA = `
@@ -86,9 +93,14 @@ local function startTask(prefix, abortingKey, me, id, start)
   -- Times as numbers and absent fields as nil (false): the client allocates a buffer for every
   -- string in the reply, and most of these fields are usually empty.
   local created = tonumber(f[4]) or 0
+  local scheduled, late = tonumber(f[10]), false
+  if scheduled then
+    local t = redis.call('TIME')
+    late = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - scheduled
+  end
   return {id, start and 1 or 2, f[1], f[2], false, tries, created, tonumber(f[5]) or created,
-    f[6] or false, f[7] or false, aborting, f[8] or false, f[9] or false, tonumber(f[10]) or 0,
-    f[11] or false, f[12] or false, f[13] and 1 or 0, f[14] or false}
+    f[6] or false, f[7] or false, aborting, f[8] or false, f[9] or false, scheduled or 0,
+    f[11] or false, f[12] or false, f[13] and 1 or 0, f[14] or false, late}
 end
 
 -- The task id of a stream entry, or nil for an entry without one, which can never run.
@@ -307,6 +319,7 @@ export function toDelivery(
     input,
     passthrough,
     source,
+    late,
   ] = fields as (Buffer | number | null)[];
   return {
     stream,
@@ -327,6 +340,7 @@ export function toDelivery(
     crontab: String(crontab ?? ""),
     timeZone: String(timeZone ?? "") || "UTC",
     scheduledTime: Number(scheduled ?? 0),
+    lateAtClaim: Number(late ?? 0),
     dependencyFailure: String(depfail ?? ""),
     input: input && (input as Buffer).length > 0 ? input as Buffer : null,
     passthrough: passthrough === 1,

@@ -18,22 +18,24 @@
  * @module
  */
 
+import { REDIS_TIME_LUA } from "./_redis_time.ts";
+
 /**
  * Lua helpers. `P` is the queue's key prefix (`Keys.prefix`); the key names built from it here
  * mirror those of `src/keys.ts` (`task:`, `deps:`, `dependents:`, `stream:`, `waiting`,
  * `delayed`). All share the queue's hash tag, so scripts stay on one Cluster slot.
  */
-export const GRAPH_LUA = `
+export const GRAPH_LUA = REDIS_TIME_LUA + `
 -- Moves a task whose dependencies are settled out of waiting: into the delayed set when it is
--- due later (and not failing), else into its own priority's stream. Returns the due time when
--- it went to the delayed set.
+-- due later on Redis's clock (and not failing), else into its own priority's stream. Returns
+-- the due time when it went to the delayed set.
 local function placeReady(P, id, now)
   local key = P .. 'task:' .. id
   redis.call('HDEL', key, 'wait')
   redis.call('DEL', P .. 'deps:' .. id)
   redis.call('SREM', P .. 'waiting', id)
   local f = redis.call('HMGET', key, 'pri', 'due', 'depfail')
-  if f[2] and tonumber(f[2]) > tonumber(now) and not f[3] then
+  if f[2] and not f[3] and tonumber(f[2]) > redisTime() then
     redis.call('ZADD', P .. 'delayed', f[2], id)
     return tonumber(f[2])
   end

@@ -163,10 +163,10 @@ export interface WorkerOptions<Context = undefined, Priority extends string = st
    */
   lifespan?: () => AsyncGenerator<Context, void, undefined>;
   /**
-   * The worker's clock, in milliseconds since the epoch. Every time it stores in Redis (due
-   * times, enqueue and result times) and compares with stored ones comes from it. Workers whose
-   * clocks disagree by a few seconds still run every task (see `docs/reliability.md`);
-   * this option lets tests give a worker a skewed clock.
+   * The worker's clock, in milliseconds since the epoch: the enqueue, start and finish times it
+   * stores, and `expire`. Due times do not use it: delays and retry back-offs are counted, and
+   * compared, on Redis's clock (see `docs/reliability.md`, "Clock skew"). This option lets tests give a
+   * worker a skewed clock.
    *
    * @default {Date.now}
    */

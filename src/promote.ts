@@ -7,20 +7,23 @@
  */
 
 import type { Client } from "./client.ts";
+import { REDIS_TIME_LUA } from "./_redis_time.ts";
 import { runScript, script } from "./_script.ts";
 
 /**
- * Promotes due tasks, oldest due first, each into the stream of its own priority.
+ * Promotes due tasks, oldest due first, each into the stream of its own priority. Due times
+ * are compared with Redis's clock, the one they were computed with (see `src/_redis_time.ts`),
+ * not the promoting worker's.
  *
  * KEYS: [1] delayed set, [2..] streams, in the order of the priorities in ARGV
- * ARGV: [1] now (ms), [2] most tasks to promote, [3] task key prefix, [4..] priority names
- * Returns {promoted count, due time of the next delayed task or -1}.
+ * ARGV: [1] most tasks to promote, [2] task key prefix, [3..] priority names
+ * Returns {promoted count, due time of the next delayed task or -1, Redis's time (ms)}.
  */
 export const PROMOTE_SCRIPT = script(
-  `
-local now, limit, prefix = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+  REDIS_TIME_LUA + `
+local now, limit, prefix = redisTime(), tonumber(ARGV[1]), ARGV[2]
 local streams = {}
-for i = 4, #ARGV do streams[ARGV[i]] = KEYS[i - 2] end
+for i = 3, #ARGV do streams[ARGV[i]] = KEYS[i - 1] end
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit)
 for _, id in ipairs(due) do
   local key = prefix .. id
@@ -38,7 +41,7 @@ for _, id in ipairs(due) do
   redis.call('ZREM', KEYS[1], id)
 end
 local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {#due, head[2] and tonumber(head[2]) or -1}
+return {#due, head[2] and tonumber(head[2]) or -1, now}
 `,
 );
 
@@ -84,11 +87,10 @@ export class Scheduler {
     while (!this.#stopped) {
       let sleep = MAX_SLEEP;
       try {
-        const [count, next] = await this.#promote();
+        const [count, next, redisNow] = await this.#promote();
         this.#nextDue = next === -1 ? Infinity : next;
-        sleep = count >= PROMOTE_BATCH
-          ? 0
-          : Math.min(MAX_SLEEP, this.#nextDue - this.#client.now());
+        // Until the next due time on Redis's clock: a duration, the same on every clock.
+        sleep = count >= PROMOTE_BATCH ? 0 : Math.min(MAX_SLEEP, this.#nextDue - redisNow);
       } catch (error) {
         this.#nextDue = Infinity;
         this.#onError(error);
@@ -98,14 +100,14 @@ export class Scheduler {
     }
   }
 
-  #promote(): Promise<[number, number]> {
+  #promote(): Promise<[number, number, number]> {
     const { keys, priorities } = this.#client;
     return runScript(
       this.#client.redis,
       PROMOTE_SCRIPT,
       [keys.delayed, ...priorities.map((p) => keys.stream(p))],
-      [this.#client.now(), PROMOTE_BATCH, keys.taskPrefix, ...priorities],
-    ) as Promise<[number, number]>;
+      [PROMOTE_BATCH, keys.taskPrefix, ...priorities],
+    ) as Promise<[number, number, number]>;
   }
 
   #sleep(ms: number): Promise<void> {

@@ -24,6 +24,7 @@ import { CONSUMER_GROUP } from "./keys.ts";
 import { MinuteMetrics } from "./metrics.ts";
 import { PrefetchBuffer } from "./prefetch_buffer.ts";
 import { Scheduler } from "./promote.ts";
+import { redisNow } from "./_redis_time.ts";
 
 /** Whether Redis refused a command for want of memory (maxmemory with noeviction). */
 function isOutOfMemory(error: unknown): boolean {
@@ -215,10 +216,17 @@ export class Runner {
     return this.#running.size === 0 && this.#buffered.length === 0;
   }
 
-  /** In burst mode: whether a delayed task is already due (the scheduler will promote it). */
+  /**
+   * In burst mode: whether a delayed task is already due (the scheduler will promote it), on
+   * Redis's clock, the one due times are computed with.
+   */
   async #dueSoon(): Promise<boolean> {
-    const head = await this.#client.redis.zrange(this.#client.keys.delayed, 0, 0, "WITHSCORES");
-    return head.length > 0 && Number(head[1]) <= this.#client.now();
+    const { redis, keys } = this.#client;
+    const [head, now] = await Promise.all([
+      redis.zrange(keys.delayed, 0, 0, "WITHSCORES"),
+      redisNow(this.#client),
+    ]);
+    return head.length > 0 && Number(head[1]) <= now;
   }
 
   /** Blocks on the streams until an entry newer than `lastIds` arrives or `ms` pass. */

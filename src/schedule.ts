@@ -11,6 +11,7 @@ import type { Buffer } from "node:buffer";
 import type { Client } from "./client.ts";
 import { nextOccurrence } from "./crontab.ts";
 import { makeTaskResult, type TaskResult } from "./result.ts";
+import { redisNow } from "./_redis_time.ts";
 import { runScript, script, type ScriptArg } from "./_script.ts";
 import { describe } from "./_validate.ts";
 
@@ -96,10 +97,12 @@ export async function registerCrons(
   const { keys } = client;
   const now = client.now();
   const args: ScriptArg[] = [now, keys.wakeChannel];
+  // The first occurrences follow Redis's clock, the one due times are compared with.
+  const present = await redisNow(client);
   for (const cron of crons) {
     const id = cronTaskId(cron.name);
     const payload = await client.envelope.sealArgs(id, cron.name, []);
-    const due = nextOccurrence(cron.crontab, client.timeZone, now);
+    const due = nextOccurrence(cron.crontab, client.timeZone, present);
     args.push(id, cron.name, payload, cron.priority, cron.crontab, client.timeZone, due);
   }
   return await runScript(

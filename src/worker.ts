@@ -57,7 +57,7 @@ import { checkName } from "./_validate.ts";
 import type { TaskInfo, TaskResult, TaskStatus } from "./result.ts";
 import { Runner } from "./runner.ts";
 import { inTaskThread } from "./threads/protocol.ts";
-import { ThreadPool } from "./threads/pool.ts";
+import { checkThreadReadAccess, ThreadPool } from "./threads/pool.ts";
 import type { AbortOptions, ResultOptions, TaskHandle } from "./task_handle.ts";
 import { Task as UnsentTask } from "./enqueue.ts";
 
@@ -510,6 +510,8 @@ export class Worker<Context = undefined, Priority = string> {
     options.signal?.addEventListener("abort", stop, { once: true });
     const lifespan = this.#options.lifespan?.();
     try {
+      // Before the lifespan and any fetch: a task taken now would fail in its thread.
+      await checkThreadReadAccess(`run worker ${this.id}`, this.#threadedTasks());
       if (options.signal?.aborted) return;
       if (lifespan) {
         const first = await lifespan.next();
@@ -535,6 +537,13 @@ export class Worker<Context = undefined, Priority = string> {
         if (signalled) await this.client.close();
       }
     }
+  }
+
+  /** The tasks that run in task threads, with the module each thread imports for it. */
+  #threadedTasks(): { name: string; threadModule: string }[] {
+    return [...this.#registry.values()].flatMap(({ name, threadModule }) =>
+      threadModule === undefined ? [] : [{ name, threadModule }]
+    );
   }
 
   /** Starts a graceful shutdown of a running worker; `run()` resolves when it is over. */

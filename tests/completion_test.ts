@@ -26,7 +26,7 @@ async function startAndEndTogether(
   const started = completer.start(d);
   const completed = outcome === "final"
     ? completer.complete(asStarted(d), { kind: "final", result: Buffer.from("1"), ttl: 60_000 })
-    : completer.complete(asStarted(d), { kind: "retry", due: Date.now() + 60_000, reason: "r" });
+    : completer.complete(asStarted(d), { kind: "retry", due: { in: 60_000 }, reason: "r" });
   const [answer, done] = await Promise.all([started, completed]);
   assert.equal(done.applied, true);
   return {

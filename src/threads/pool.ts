@@ -8,12 +8,57 @@
  * @module
  */
 
+import { dirname, sep as SEP } from "node:path";
+import { fileURLToPath } from "node:url";
 import { deserialize, type PlainError, plainToError, serialize } from "../codec.ts";
 import type { TaskContext } from "../context.ts";
-import { KNOWN_ERRORS } from "../errors.ts";
+import { KNOWN_ERRORS, StreaqError } from "../errors.ts";
 import type { ThreadReply, ThreadRequest } from "./protocol.ts";
 
 const ENTRY = new URL("./entry.ts", import.meta.url).href;
+
+/**
+ * Throws a StreaqError unless this process may read the local modules that task threads load:
+ * streaq's own, and those of the modules that registered `tasks`, taken to lie in their
+ * directories. Without it each task would fail when it runs, after being taken from the queue;
+ * checked when the worker starts, the missing flag is named before any task is fetched. Only a
+ * granted permission passes: a prompt from a thread would stop the worker until answered.
+ *
+ * @param where What was being done, for the message: `"run worker a1b2c3d4"`.
+ * @param tasks The threaded tasks: their names and the modules that registered them.
+ */
+export async function checkThreadReadAccess(
+  where: string,
+  tasks: readonly { readonly name: string; readonly threadModule: string }[],
+): Promise<void> {
+  if (tasks.length === 0) return;
+  // Remote modules (streaq from JSR, say) are fetched, not read: no permission involved.
+  const local = (url: string) => url.startsWith("file:");
+  const modules = [...new Set(tasks.map((t) => t.threadModule))].filter(local);
+  const dirs = new Set(modules.map((url) => dirname(fileURLToPath(url))));
+  if (local(ENTRY)) dirs.add(dirname(fileURLToPath(new URL("../../mod.ts", ENTRY))));
+  const unreadable: string[] = [];
+  for (const path of dirs) {
+    const { state } = await Deno.permissions.query({ name: "read", path });
+    if (state !== "granted") unreadable.push(path);
+  }
+  // A directory inside another one listed is covered by it.
+  const needed = unreadable.filter((dir) =>
+    !unreadable.some((other) => other !== dir && dir.startsWith(other + SEP))
+  );
+  if (needed.length === 0) return;
+  throw new StreaqError(
+    `Cannot ${where}: its synchronous tasks (${
+      tasks.map((t) => t.name).join(", ")
+    }) run in task threads, which load ${
+      modules.map((url) => fileURLToPath(url)).join(", ") || "them"
+    } and streaq's own modules, and this process may not read ${
+      needed.join(", ")
+    }. Add --allow-read=${needed.join(",")} (or add ${
+      needed.length === 1 ? "it" : "them"
+    } to "read" in the permission set), or register the tasks with thread: false to run them on the event loop`,
+  );
+}
 
 /** A call running in a thread. */
 interface Call {
