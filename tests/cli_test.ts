@@ -3,6 +3,7 @@ import config from "../deno.json" with { type: "json" };
 import { taskContext, type TaskHandle, TaskStatus, type Worker } from "../mod.ts";
 import type { Recorded } from "./fixtures/cli_worker_module.ts";
 import { denoExecutable, eventually, runInBackground, testWorker } from "./_helpers.ts";
+import { CTRL_C, Terminal } from "./_terminal.ts";
 import { sharedRedis } from "./_redis.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -642,57 +643,9 @@ Deno.test("run --workers 2 --burst --log-format json writes the supervisor's and
 });
 
 /** The command line in a real terminal (a pseudo-terminal from `script`), typed at. */
-class Terminal implements AsyncDisposable {
-  readonly #child: Deno.ChildProcess;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  readonly #reading: Promise<void>;
-  output = "";
-
-  constructor(args: string[], env: Record<string, string>) {
-    const command = [denoExecutable(), "run", `--config=${CONFIG}`, "-P=cli", CLI, ...args]
-      .map((arg) => `'${arg.replaceAll("'", `'\\''`)}'`).join(" ");
-    this.#child = new Deno.Command("script", {
-      args: ["-qec", command, "/dev/null"],
-      cwd: ROOT,
-      env,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    this.#writer = this.#child.stdin.getWriter();
-    this.#reading = Promise.all([this.#child.stdout, this.#child.stderr].map(async (stream) => {
-      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) this.output += chunk;
-    })).then(() => {});
-  }
-
-  /** Types `keys`: Ctrl-C ("\x03") becomes a SIGINT from the terminal. */
-  async type(keys: string): Promise<void> {
-    await this.#writer.write(new TextEncoder().encode(keys));
-  }
-
-  async waitFor(text: string, timeout = 20_000): Promise<void> {
-    await eventually(() => this.output.includes(text), {
-      timeout,
-      what: `${JSON.stringify(text)} in the terminal; it shows:\n${JSON.stringify(this.output)}`,
-    });
-  }
-
-  async exit(): Promise<number> {
-    const { code } = await this.#child.status;
-    await this.#reading;
-    return code;
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    try {
-      this.#child.kill("SIGKILL");
-    } catch {
-      // It has exited.
-    }
-    await this.#writer.close().catch(() => {});
-    await this.#child.status;
-    await this.#reading;
-  }
+function cliInTerminal(args: string[], env: Record<string, string>): Terminal {
+  const command = [denoExecutable(), "run", `--config=${CONFIG}`, "-P=cli", CLI, ...args];
+  return new Terminal(command, { cwd: ROOT, env });
 }
 
 const ALTERNATE_SCREEN = "\x1b[?1049h";
@@ -704,7 +657,7 @@ const COLOUR = /\x1b\[\d+m/;
 Deno.test("status in a terminal draws on the alternate screen in colour, and Ctrl-C ends it with the terminal restored", async () => {
   await using client = await testWorker();
   await client.enqueueUnsafe("record", 1, 0);
-  await using terminal = new Terminal(["status", MODULE], await moduleEnv(client));
+  await using terminal = cliInTerminal(["status", MODULE], await moduleEnv(client));
   await terminal.waitFor("(Ctrl-C to quit)");
   const view = terminal.output;
   const entered = view.indexOf(ALTERNATE_SCREEN);
@@ -713,8 +666,8 @@ Deno.test("status in a terminal draws on the alternate screen in colour, and Ctr
   // deno-lint-ignore no-control-regex
   assert.match(view, /normal +\x1b\[33m1\x1b\[39m/); // one queued task, in yellow
 
-  await terminal.type("\x03");
-  assert.equal(await terminal.exit(), 0, JSON.stringify(terminal.output));
+  await terminal.type(CTRL_C);
+  assert.equal((await terminal.exit()).code, 0, JSON.stringify(terminal.output));
   const { output } = terminal;
   const restored = output.lastIndexOf(`${CURSOR_SHOWN}${MAIN_SCREEN}`);
   assert.ok(restored > output.lastIndexOf("(Ctrl-C to quit)"), JSON.stringify(output.slice(-200)));
@@ -723,13 +676,13 @@ Deno.test("status in a terminal draws on the alternate screen in colour, and Ctr
 
 Deno.test("status in a terminal with NO_COLOR set draws no colour", async () => {
   await using client = await testWorker();
-  await using terminal = new Terminal(["status", MODULE], {
+  await using terminal = cliInTerminal(["status", MODULE], {
     ...await moduleEnv(client),
     NO_COLOR: "1",
   });
   await terminal.waitFor("(Ctrl-C to quit)");
-  await terminal.type("\x03");
-  assert.equal(await terminal.exit(), 0, JSON.stringify(terminal.output));
+  await terminal.type(CTRL_C);
+  assert.equal((await terminal.exit()).code, 0, JSON.stringify(terminal.output));
   assert.ok(terminal.output.includes(ALTERNATE_SCREEN) && terminal.output.includes(MAIN_SCREEN));
   assert.doesNotMatch(terminal.output, COLOUR);
   assert.match(terminal.output, new RegExp(`queue ${client.queueName} at `));

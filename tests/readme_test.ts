@@ -14,9 +14,9 @@ import assert from "node:assert/strict";
 import { codeBlocks } from "../tools/_markdown.ts";
 import { eventually } from "./_helpers.ts";
 import { startRedis } from "./_redis.ts";
+import { CTRL_C, PROMPT, Terminal } from "./_terminal.ts";
 
 const CHECKOUT = new URL("../", import.meta.url);
-const PROMPT = "Deno requests";
 const README_REDIS = "localhost:6379";
 
 /** What the README's quick start section holds. */
@@ -49,58 +49,6 @@ function readQuickStart(): QuickStart {
   return { modules, config: JSON.parse(json.text), commands };
 }
 
-/** A command running in a pseudo-terminal, its output collected as it comes. */
-class Terminal {
-  output = "";
-  readonly status: Promise<Deno.CommandStatus>;
-  readonly #child: Deno.ChildProcess;
-  readonly #keyboard: WritableStreamDefaultWriter<Uint8Array>;
-  readonly #reading: Promise<void>[];
-
-  constructor(command: string, cwd: string, env: Record<string, string>) {
-    // `script -qec CMD /dev/null` runs CMD with a pseudo-terminal as its standard input, output
-    // and error; what is written to script's standard input is typed into that terminal.
-    this.#child = new Deno.Command("script", {
-      args: ["-qec", command, "/dev/null"],
-      cwd,
-      env,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    this.#keyboard = this.#child.stdin.getWriter();
-    this.#reading = [this.#collect(this.#child.stdout), this.#collect(this.#child.stderr)];
-    this.status = this.#child.status;
-  }
-
-  async #collect(stream: ReadableStream<Uint8Array>): Promise<void> {
-    const decoder = new TextDecoder();
-    for await (const chunk of stream) this.output += decoder.decode(chunk, { stream: true });
-  }
-
-  /** Types `text` into the terminal: `"\x03"` is Ctrl-C, a SIGINT to the program. */
-  async type(text: string): Promise<void> {
-    await this.#keyboard.write(new TextEncoder().encode(text));
-  }
-
-  /** Whether the program ended within `ms` milliseconds. */
-  async endsWithin(ms: number): Promise<boolean> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
-    const ended = await Promise.race([this.status.then(() => true), timeout]);
-    clearTimeout(timer);
-    return ended;
-  }
-
-  /** Waits for the end (killing it if it is still running) and releases the streams. */
-  async close(): Promise<void> {
-    if (!(await this.endsWithin(0))) this.#child.kill("SIGKILL");
-    await this.status;
-    await this.#keyboard.close().catch(() => {});
-    await Promise.all(this.#reading);
-  }
-}
-
 /** Throws if a permission prompt appeared in `terminal`'s output. */
 function assertNoPrompt(terminal: Terminal, who: string): void {
   assert.equal(
@@ -126,31 +74,31 @@ Deno.test("the README's quick start runs as written in a terminal: no prompt, th
     await Deno.copyFile(new URL("deno.lock", CHECKOUT), `${dir}/deno.lock`);
     const env = { REDIS_URL: redis.url };
 
-    const worker = new Terminal(workerCommand, dir, env);
+    const worker = new Terminal(workerCommand, { cwd: dir, env });
     try {
       await eventually(() => {
         assertNoPrompt(worker, "worker");
         return worker.output.includes("started on queue");
       }, { timeout: 30_000, what: "the worker to start" });
 
-      const client = new Terminal(clientCommand, dir, env);
+      const client = new Terminal(clientCommand, { cwd: dir, env });
       try {
         const exited = await client.endsWithin(30_000);
         assertNoPrompt(client, "client");
         assert.ok(exited, `the client did not exit by itself:\n${client.output}`);
-        const { code } = await client.status;
+        const { code } = await client.exit();
         assert.equal(code, 0, `the client exited with code ${code}:\n${client.output}`);
         assert.match(client.output, /^4 words\r?$/m);
       } finally {
-        await client.close();
+        await client[Symbol.asyncDispose]();
       }
 
-      await worker.type("\x03");
+      await worker.type(CTRL_C);
       const ended = await worker.endsWithin(15_000);
       assertNoPrompt(worker, "worker");
       assert.ok(ended, `Ctrl-C did not end the worker:\n${worker.output}`);
     } finally {
-      await worker.close();
+      await worker[Symbol.asyncDispose]();
     }
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -12,12 +12,11 @@ import assert from "node:assert/strict";
 import { TaskStatus } from "../mod.ts";
 import { denoExecutable, eventually, testWorker } from "./_helpers.ts";
 import { type RedisServer, sharedRedis } from "./_redis.ts";
+import { CTRL_C, PROMPT, Terminal } from "./_terminal.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const WORKER = new URL("./fixtures/terminal_worker.ts", import.meta.url).pathname;
 const CLIENT = new URL("./fixtures/terminal_client.ts", import.meta.url).pathname;
-const PROMPT = "Deno requests";
-const CTRL_C = "\x03";
 
 /** The flags the docs list for an enqueueing client: the Redis host, and the environment. */
 function clientFlags(redis: RedisServer): string[] {
@@ -29,60 +28,10 @@ function workerFlags(redis: RedisServer): string[] {
   return [...clientFlags(redis), "--allow-sys=hostname", `--allow-read=${ROOT}`];
 }
 
-/** A command running in a pseudo-terminal, with what it has printed so far. */
-class Terminal implements AsyncDisposable {
-  readonly #child: Deno.ChildProcess;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  readonly #reading: Promise<void>;
-  output = "";
-
-  constructor(args: string[], env: Record<string, string>) {
-    const command = [denoExecutable(), "run", "--cached-only", `--config=${ROOT}deno.json`, ...args]
-      .map((arg) => `'${arg.replaceAll("'", `'\\''`)}'`).join(" ");
-    this.#child = new Deno.Command("script", {
-      args: ["-qec", command, "/dev/null"],
-      cwd: ROOT,
-      env: { ...env, NO_COLOR: "1" },
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    this.#writer = this.#child.stdin.getWriter();
-    this.#reading = Promise.all([this.#child.stdout, this.#child.stderr].map(async (stream) => {
-      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) this.output += chunk;
-    })).then(() => {});
-  }
-
-  /** Types `keys` at the terminal. */
-  async type(keys: string): Promise<void> {
-    await this.#writer.write(new TextEncoder().encode(keys));
-  }
-
-  /** Waits until the output contains `text`; fails early, with the output, at a prompt. */
-  async waitFor(text: string, timeout = 20_000): Promise<void> {
-    await eventually(() => {
-      if (this.output.includes(PROMPT)) throw new Error(`a permission prompt:\n${this.output}`);
-      return this.output.includes(text);
-    }, { timeout, what: `"${text}" in the terminal; it shows:\n${this.output}` });
-  }
-
-  /** Waits for the process to exit; returns its exit code and everything it printed. */
-  async exit(): Promise<{ code: number; output: string }> {
-    const { code } = await this.#child.status;
-    await this.#reading;
-    return { code, output: this.output };
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    try {
-      this.#child.kill("SIGKILL");
-    } catch {
-      // It has exited.
-    }
-    await this.#writer.close().catch(() => {});
-    await this.#child.status;
-    await this.#reading;
-  }
+/** `deno run ARGS` with this checkout's configuration, in a terminal. */
+function denoInTerminal(args: string[], env: Record<string, string>): Terminal {
+  const command = [denoExecutable(), "run", "--cached-only", `--config=${ROOT}deno.json`, ...args];
+  return new Terminal(command, { cwd: ROOT, env: { ...env, NO_COLOR: "1" } });
 }
 
 function environment(redis: RedisServer, queue: string, extra: Record<string, string> = {}) {
@@ -93,13 +42,13 @@ Deno.test("in a terminal, with the documented permissions, a worker and a client
   const redis = await sharedRedis();
   const queue = `terminal-${crypto.randomUUID()}`;
   const gracePeriod = 10_000;
-  await using worker = new Terminal(
+  await using worker = denoInTerminal(
     [...workerFlags(redis), WORKER],
     environment(redis, queue, { STREAQ_GRACE_PERIOD: String(gracePeriod) }),
   );
   await worker.waitFor("started on queue");
 
-  await using client = new Terminal([...clientFlags(redis), CLIENT], environment(redis, queue));
+  await using client = denoInTerminal([...clientFlags(redis), CLIENT], environment(redis, queue));
   const { code, output } = await client.exit();
   assert.equal(code, 0, output);
   assert.match(output, /results: 42 144/);
@@ -118,7 +67,7 @@ Deno.test("in a terminal, a second Ctrl-C ends a worker at once while its shutdo
   const redis = await sharedRedis();
   await using enqueuer = await testWorker();
   const stubborn = enqueuer.task(async function stubborn(_ms: number): Promise<void> {});
-  await using worker = new Terminal(
+  await using worker = denoInTerminal(
     [...workerFlags(redis), WORKER],
     environment(redis, enqueuer.queueName, { STREAQ_GRACE_PERIOD: "600000" }),
   );
@@ -140,9 +89,9 @@ Deno.test("in a terminal, a second Ctrl-C ends a worker at once while its shutdo
 Deno.test("in a terminal, a client that forgets to await an enqueue still sends the task and exits", async () => {
   const redis = await sharedRedis();
   const queue = `terminal-${crypto.randomUUID()}`;
-  await using worker = new Terminal([...workerFlags(redis), WORKER], environment(redis, queue));
+  await using worker = denoInTerminal([...workerFlags(redis), WORKER], environment(redis, queue));
   await worker.waitFor("started on queue");
-  await using client = new Terminal(
+  await using client = denoInTerminal(
     [...clientFlags(redis), CLIENT, "forget"],
     environment(redis, queue),
   );
