@@ -28,13 +28,20 @@ export class Terminal implements AsyncDisposable {
   readonly #keyboard: WritableStreamDefaultWriter<Uint8Array>;
   readonly #reading: Promise<void>;
 
-  /** Starts `command` (a shell command line, or arguments to quote) in a terminal. */
+  /**
+   * Starts `command` (a shell command line, or arguments to quote) in a terminal, with `env`
+   * added to this process's environment and the variables of `unset` taken out of it.
+   */
   constructor(
     command: string | readonly string[],
-    options: { cwd?: string; env?: Record<string, string> } = {},
+    options: { cwd?: string; env?: Record<string, string>; unset?: readonly string[] } = {},
   ) {
+    let line = typeof command === "string" ? command : shellCommand(command);
+    if (options.unset?.length) {
+      line = `${shellCommand(["env", ...options.unset.flatMap((name) => ["-u", name])])} ${line}`;
+    }
     this.#child = new Deno.Command("script", {
-      args: ["-qec", typeof command === "string" ? command : shellCommand(command), "/dev/null"],
+      args: ["-qec", line, "/dev/null"],
       cwd: options.cwd,
       env: options.env,
       stdin: "piped",

@@ -642,10 +642,13 @@ Deno.test("run --workers 2 --burst --log-format json writes the supervisor's and
   }
 });
 
-/** The command line in a real terminal (a pseudo-terminal from `script`), typed at. */
+/**
+ * The command line in a real terminal (a pseudo-terminal from `script`), typed at. NO_COLOR
+ * (which CI sets) reaches it only when `env` sets it.
+ */
 function cliInTerminal(args: string[], env: Record<string, string>): Terminal {
   const command = [denoExecutable(), "run", `--config=${CONFIG}`, "-P=cli", CLI, ...args];
-  return new Terminal(command, { cwd: ROOT, env });
+  return new Terminal(command, { cwd: ROOT, env, unset: "NO_COLOR" in env ? [] : ["NO_COLOR"] });
 }
 
 const ALTERNATE_SCREEN = "\x1b[?1049h";

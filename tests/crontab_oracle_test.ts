@@ -191,4 +191,3 @@ Deno.test("around Lord Howe's half-hour changes every occurrence is found where 
     "2026-10-03T15:38:00.000Z",
   );
 });
-
