@@ -267,16 +267,15 @@ function limitCommandTime(connection: Redis | Cluster, ms: number): void {
   connection.on("error", remember);
   connection.on("node error", remember);
   let timer: ReturnType<typeof setTimeout> | undefined;
-  // Nothing in flight: no timer or socket may keep the process alive.
-  const idle = () => {
-    clearTimeout(timer);
-    timer = undefined;
-    hold(false);
-  };
+  const idle = () => hold(false);
   const arm = () => {
     if (timer !== undefined || deadlines.size === 0) return;
     const [, oldest] = deadlines.entries().next().value!;
     timer = setTimeout(expire, Math.max(0, oldest - Date.now()));
+    // While a command waits, its socket (or ioredis's timer to reconnect) keeps the process
+    // alive; this timer must not, once nothing waits. Left to run out rather than cleared at
+    // every idle moment: a client sending one command at a time would set a timer per command.
+    Deno.unrefTimer(timer);
   };
   const expire = () => {
     timer = undefined;

@@ -619,6 +619,7 @@ export class Worker<Context = undefined, Priority = string> {
       handle.catch(() => {});
       t.markSent(handle);
     });
+    if (unsent.length === tasks.length) return await sent as Handles<T>;
     await sent;
     return await Promise.all(tasks.map((t) => t.sending!)) as Handles<T>;
   }
