@@ -14,6 +14,7 @@ import type { Buffer } from "node:buffer";
 import type { Client } from "./client.ts";
 import { CONSUMER_GROUP } from "./keys.ts";
 import { runScript, script } from "./_script.ts";
+import { REDIS_TIME_LUA } from "./_redis_time.ts";
 
 /** One delivery of a task to this worker. */
 export interface Delivery {
@@ -77,7 +78,7 @@ export interface Delivery {
  * due time is on, and only for a scheduled task: a task to run now reads no clock. `startOwned`
  * writes the start of a prefetched delivery later.
  */
-export const START_LUA = `
+export const START_LUA = REDIS_TIME_LUA + `
 -- Whether any abort is pending at all: one SCARD per call spares a SISMEMBER per task.
 local anyAborting = false
 local function startTask(prefix, abortingKey, me, id, start)
@@ -94,10 +95,7 @@ local function startTask(prefix, abortingKey, me, id, start)
   -- string in the reply, and most of these fields are usually empty.
   local created = tonumber(f[4]) or 0
   local scheduled, late = tonumber(f[10]), false
-  if scheduled then
-    local t = redis.call('TIME')
-    late = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - scheduled
-  end
+  if scheduled then late = redisTime() - scheduled end
   return {id, start and 1 or 2, f[1], f[2], false, tries, created, tonumber(f[5]) or created,
     f[6] or false, f[7] or false, aborting, f[8] or false, f[9] or false, scheduled or 0,
     f[11] or false, f[12] or false, f[13] and 1 or 0, f[14] or false, late}
