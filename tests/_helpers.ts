@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Worker, type WorkerOptions } from "../mod.ts";
+import { type Logger, Worker, type WorkerOptions } from "../mod.ts";
 import { sharedRedis, uniqueQueue } from "./_redis.ts";
 
 /** A worker on this test module's Redis, on a queue no other test uses, quiet and signal-free. */
@@ -137,4 +137,11 @@ export function workerProcessArgs(script: string, ...args: string[]): string[] {
     script,
     ...args,
   ];
+}
+
+/** A logger that keeps every line it is given, of any level, in `lines`. */
+export function collectingLogger(): { lines: string[]; logger: Logger } {
+  const lines: string[] = [];
+  const collect = (line: string) => void lines.push(line);
+  return { lines, logger: { debug: collect, info: collect, warn: collect, error: collect } };
 }

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { StreaqError, type Task, TaskStatus, Worker } from "../mod.ts";
-import { connectionsNamed, eventually, runInBackground, sibling, testWorker } from "./_helpers.ts";
+import {
+  collectingLogger,
+  connectionsNamed,
+  eventually,
+  runInBackground,
+  sibling,
+  testWorker,
+} from "./_helpers.ts";
 
 Deno.test("awaiting a task sends it once, however often it is awaited", async () => {
   await using worker = await testWorker();
@@ -288,12 +295,8 @@ Deno.test("a task whose start() was refused is never sent", async () => {
 });
 
 Deno.test("a task that is never awaited and cannot be sent is reported in the log", async () => {
-  const lines: string[] = [];
-  const collect = (line: string) => lines.push(line);
-  await using worker = await testWorker({
-    logger: { debug: collect, info: collect, warn: collect, error: collect },
-    logLevel: "error",
-  });
+  const { lines, logger } = collectingLogger();
+  await using worker = await testWorker({ logger, logLevel: "error" });
   const echo = worker.task(async function echo(value: unknown): Promise<unknown> {
     return await Promise.resolve(value);
   });
@@ -308,12 +311,8 @@ Deno.test("a task that is never awaited and cannot be sent is reported in the lo
 });
 
 Deno.test("awaiting a task that cannot be sent rejects without a log line", async () => {
-  const lines: string[] = [];
-  const collect = (line: string) => lines.push(line);
-  await using worker = await testWorker({
-    logger: { debug: collect, info: collect, warn: collect, error: collect },
-    logLevel: "error",
-  });
+  const { lines, logger } = collectingLogger();
+  await using worker = await testWorker({ logger, logLevel: "error" });
   const echo = worker.task(async function echo(value: unknown): Promise<unknown> {
     return await Promise.resolve(value);
   });
