@@ -12,11 +12,10 @@
  * @module
  */
 
-import "./_env_access.ts"; // before ioredis: see there
 import type { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
-import { Command } from "ioredis";
-import type { ChainableCommander, Redis } from "ioredis";
+import type { ChainableCommander } from "ioredis";
+import { Command, type Redis } from "./_ioredis.ts";
 import { type CommandArg, encodeCommand } from "./_resp.ts";
 
 /** A Lua script, with the hash Redis knows it by. */

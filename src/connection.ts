@@ -11,8 +11,16 @@
  * @module
  */
 
-import "./_env_access.ts"; // before ioredis: see there
-import { Cluster, Redis, type RedisOptions } from "ioredis";
+import type { RedisOptions } from "ioredis";
+import {
+  Cluster,
+  clusterSubscriber,
+  endWhileReconnecting,
+  onEverySend,
+  Redis,
+  type SentCommand,
+  socketOf,
+} from "./_ioredis.ts";
 import { DEFAULT_REDIS_TIMEOUT, type RedisClusterOptions } from "./connection_options.ts";
 import type { RedisSentinelOptions } from "./connection_options.ts";
 import { StreaqError } from "./errors.ts";
@@ -237,12 +245,6 @@ function asRedis(connection: Redis | Cluster): Redis {
 /** Marks commands whose time limit is already running (a command can be sent more than once). */
 const limited = new WeakSet<object>();
 
-interface SentCommand {
-  readonly name: string;
-  readonly promise: Promise<unknown>;
-  reject(error: Error): void;
-}
-
 /**
  * Makes every command sent on `connection` fail after `ms` with a StreaqError, whether Redis is
  * slow, down, reconnecting or failing over. ioredis's own `commandTimeout` does the same for a
@@ -253,11 +255,6 @@ interface SentCommand {
  * also the order of their deadlines, and the timer wakes for the oldest one still unanswered.
  */
 function limitCommandTime(connection: Redis | Cluster, ms: number): void {
-  const target = connection as unknown as {
-    sendCommand(command: SentCommand, ...rest: unknown[]): unknown;
-    status: string;
-  };
-  const send = target.sendCommand;
   const deadlines = new Map<SentCommand, number>();
   const hold = holdProcessWhileBusy(connection);
   // Why the connection is not answering, for the message of a command that times out: the
@@ -286,7 +283,7 @@ function limitCommandTime(connection: Redis | Cluster, ms: number): void {
       if (deadlines.size === 0) idle();
       command.reject(
         new StreaqError(
-          `Cannot run Redis command ${command.name.toUpperCase()} as Redis did not answer within ${ms} ms (option 'redisTimeout'); the connection is ${target.status}${
+          `Cannot run Redis command ${command.name.toUpperCase()} as Redis did not answer within ${ms} ms (option 'redisTimeout'); the connection is ${connection.status}${
             lastError ? `; last connection error: ${describeConnectionError(lastError)}` : ""
           }`,
         ),
@@ -299,7 +296,7 @@ function limitCommandTime(connection: Redis | Cluster, ms: number): void {
     clearTimeout(timer);
     timer = undefined;
   });
-  target.sendCommand = function (command: SentCommand, ...rest: unknown[]) {
+  onEverySend(connection, (command) => {
     if (!limited.has(command)) {
       limited.add(command);
       if (deadlines.size === 0) hold(true);
@@ -313,8 +310,7 @@ function limitCommandTime(connection: Redis | Cluster, ms: number): void {
       }, answered);
       arm();
     }
-    return send.call(this, command, ...rest);
-  };
+  });
 }
 
 /** An error's message, with its code (`ECONNREFUSED`, ...) when the message leaves it out. */
@@ -342,7 +338,7 @@ function holdProcessWhileBusy(connection: Redis | Cluster): (busy: boolean) => v
       ? [...connection.nodes(), ...clusterSubscriber(connection)]
       : [connection];
     for (const node of nodes) {
-      const socket = (node as unknown as { stream?: { ref?(): void; unref?(): void } }).stream;
+      const socket = socketOf(node);
       if (busy) socket?.ref?.();
       else socket?.unref?.();
     }
@@ -357,13 +353,6 @@ function holdProcessWhileBusy(connection: Redis | Cluster): (busy: boolean) => v
     busy = now;
     apply();
   };
-}
-
-/** The connection a Cluster client subscribes on, internal to ioredis: looked up defensively. */
-function clusterSubscriber(cluster: Cluster): Redis[] {
-  const subscriber = (cluster as unknown as { subscriber?: { getInstance?(): Redis | null } })
-    .subscriber?.getInstance?.();
-  return subscriber ? [subscriber] : [];
 }
 
 /**
@@ -447,13 +436,6 @@ export function disconnectSafely(connection: Redis): void {
   connection.once("close", settled);
 }
 
-/** The parts of ioredis's connection that end one waiting to reconnect (ioredis 5). */
-interface Reconnecting {
-  connector?: { stream?: unknown };
-  setStatus?(status: "end"): void;
-  flushQueue?(error: Error): void;
-}
-
 /**
  * Drops a connection now. ioredis ends a connection when its socket closes; one waiting to
  * reconnect (Redis down, or a Sentinel master being replaced) has no socket left to close, so
@@ -462,11 +444,12 @@ interface Reconnecting {
  * the way ioredis's own close handler does.
  */
 function disconnectNow(connection: Redis): void {
-  const internals = connection as unknown as Reconnecting;
-  const waiting = connection.status === "reconnecting" && !clusterOf(connection);
-  if (waiting && internals.connector) internals.connector.stream = undefined;
-  connection.disconnect();
-  if (!waiting) return;
-  internals.setStatus?.("end");
-  internals.flushQueue?.(new StreaqError("The Redis connection was closed while reconnecting"));
+  if (connection.status === "reconnecting" && !clusterOf(connection)) {
+    endWhileReconnecting(
+      connection,
+      new StreaqError("The Redis connection was closed while reconnecting"),
+    );
+  } else {
+    connection.disconnect();
+  }
 }
