@@ -296,32 +296,41 @@ export interface StartOptions<Priority extends string = string> {
   after?: string | readonly string[];
 }
 
-const WORKER_OPTIONS = [
-  "redisUrl",
-  "redisOptions",
-  "redis",
-  "sentinel",
-  "cluster",
-  "redisTimeout",
-  "queueName",
-  "concurrency",
-  "syncConcurrency",
-  "prefetch",
-  "priorities",
-  "tz",
-  "handleSignals",
-  "gracePeriod",
-  "idleTimeout",
-  "id",
-  "serializer",
-  "deserializer",
-  "signingSecret",
-  "lifespan",
-  "clock",
-  "logger",
-  "logLevel",
-  "logFormat",
-] as const;
+/**
+ * The names of an options interface, from a record that the compiler holds to the interface:
+ * an option missing from it, or one the interface lacks, is a type error, not a refusal at run
+ * time of an option the types accept.
+ */
+function optionNames<T>(names: { readonly [K in keyof Required<T>]: true }): readonly string[] {
+  return Object.keys(names);
+}
+
+const WORKER_OPTIONS = optionNames<WorkerOptions<unknown>>({
+  redisUrl: true,
+  redisOptions: true,
+  redis: true,
+  sentinel: true,
+  cluster: true,
+  redisTimeout: true,
+  queueName: true,
+  concurrency: true,
+  syncConcurrency: true,
+  prefetch: true,
+  priorities: true,
+  tz: true,
+  handleSignals: true,
+  gracePeriod: true,
+  idleTimeout: true,
+  id: true,
+  serializer: true,
+  deserializer: true,
+  signingSecret: true,
+  lifespan: true,
+  clock: true,
+  logger: true,
+  logLevel: true,
+  logFormat: true,
+});
 
 /** Checks worker options; the time zone and log level are checked by the logger. */
 export function checkWorkerOptions(options: WorkerOptions<unknown>): void {
@@ -374,17 +383,28 @@ export function checkWorkerOptions(options: WorkerOptions<unknown>): void {
   }
 }
 
-const TASK_OPTIONS = [
-  "name",
-  "timeout",
-  "maxTries",
-  "expire",
-  "ttl",
-  "unique",
-  "silent",
-  "thread",
-] as const;
-const CRON_OPTIONS = [...TASK_OPTIONS, "maxScheduleDrift", "priority"] as const;
+const TASK_OPTIONS = optionNames<TaskOptions>({
+  name: true,
+  timeout: true,
+  maxTries: true,
+  expire: true,
+  ttl: true,
+  unique: true,
+  silent: true,
+  thread: true,
+});
+const CRON_OPTIONS = optionNames<CronOptions>({
+  name: true,
+  timeout: true,
+  maxTries: true,
+  expire: true,
+  ttl: true,
+  unique: true,
+  silent: true,
+  thread: true,
+  maxScheduleDrift: true,
+  priority: true,
+});
 
 /** Checks task options at registration; `cron` for the options of a cron job. */
 export function checkTaskOptions(
@@ -420,7 +440,12 @@ export function checkTaskOptions(
   }
 }
 
-const START_OPTIONS = ["delay", "schedule", "priority", "after"] as const;
+const START_OPTIONS = optionNames<StartOptions>({
+  delay: true,
+  schedule: true,
+  priority: true,
+  after: true,
+});
 
 /** Checks start options at enqueue. */
 export function checkStartOptions(
