@@ -8,11 +8,21 @@
  * and whoever presses Ctrl-C twice wants the process gone. Nothing is lost by it: the tasks
  * this process held are delivered again after their `idleTimeout`, as after a crash.
  *
+ * One Ctrl-C can arrive twice: `deno task` passes the terminal's SIGINT on to its command, which
+ * gets it from the terminal too, a millisecond apart. A signal that follows the first within
+ * {@linkcode SAME_PRESS} ms is taken for the same press.
+ *
  * @module
  */
 
 /** The signals that start a graceful shutdown. */
 export const SHUTDOWN_SIGNALS: readonly Deno.Signal[] = ["SIGINT", "SIGTERM"];
+
+/**
+ * How soon after the first signal another one is taken for the same (ms): far longer than the
+ * millisecond between the two copies of one Ctrl-C, shorter than anyone presses it twice.
+ */
+export const SAME_PRESS = 150;
 
 /** The exit code of a process ended by `signal`, as a shell reports it (128 + its number). */
 export function signalExitCode(signal: Deno.Signal): number {
@@ -38,9 +48,12 @@ export function listenToSignals(
 ): () => void {
   const added: [Deno.Signal, () => void][] = [];
   let received = 0;
+  let firstAt = 0;
   for (const signal of SHUTDOWN_SIGNALS) {
     const listener = () => {
-      received++;
+      const now = performance.now();
+      if (received > 0 && now - firstAt < SAME_PRESS) return;
+      if (received++ === 0) firstAt = now;
       if (received > 1 && onSecond) {
         onSecond.report(`received ${signal} again: exiting now, without waiting for the shutdown`);
         (onSecond.exit ?? Deno.exit)(signalExitCode(signal));

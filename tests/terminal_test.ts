@@ -10,9 +10,10 @@
 
 import assert from "node:assert/strict";
 import { TaskStatus } from "../mod.ts";
-import { denoExecutable, eventually, testWorker } from "./_helpers.ts";
+import { denoExecutable, eventually, sleep, testWorker } from "./_helpers.ts";
+import { SAME_PRESS } from "../src/signals.ts";
 import { type RedisServer, sharedRedis } from "./_redis.ts";
-import { CTRL_C, PROMPT, Terminal } from "./_terminal.ts";
+import { CTRL_C, PROMPT, shellCommand, Terminal } from "./_terminal.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const WORKER = new URL("./fixtures/terminal_worker.ts", import.meta.url).pathname;
@@ -79,6 +80,7 @@ Deno.test("in a terminal, a second Ctrl-C ends a worker at once while its shutdo
 
   await worker.type(CTRL_C);
   await worker.waitFor("shutting down gracefully");
+  await sleep(SAME_PRESS); // a second press, not the same one passed on twice
   await worker.type(CTRL_C);
   const { code, output } = await worker.exit();
   assert.equal(code, 130, output);
@@ -103,4 +105,36 @@ Deno.test("in a terminal, a client that forgets to await an enqueue still sends 
   });
   await worker.type(CTRL_C);
   assert.equal((await worker.exit()).code, 0);
+});
+
+Deno.test("under deno task, which passes a Ctrl-C on to its command as the terminal sends it too, one Ctrl-C is one press", async () => {
+  const redis = await sharedRedis();
+  const queue = `terminal-${crypto.randomUUID()}`;
+  const dir = await Deno.makeTempDir({ prefix: "streaq-task-" });
+  try {
+    const command = [
+      denoExecutable(),
+      "run",
+      "--cached-only",
+      `--config=${ROOT}deno.json`,
+      ...workerFlags(redis),
+      WORKER,
+    ];
+    await Deno.writeTextFile(
+      `${dir}/deno.json`,
+      JSON.stringify({ tasks: { worker: shellCommand(command) } }),
+    );
+    await using worker = new Terminal([denoExecutable(), "task", "worker"], {
+      cwd: dir,
+      env: { ...environment(redis, queue), NO_COLOR: "1" },
+    });
+    await worker.waitFor("started on queue");
+    await worker.type(CTRL_C);
+    const { code, output } = await worker.exit();
+    assert.equal(code, 0, output);
+    assert.match(output, /stopped/);
+    assert.doesNotMatch(output, /exiting now/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
