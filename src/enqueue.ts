@@ -138,9 +138,12 @@ type Link = "pipe" | "else";
  *   return `hello ${name}`;
  * });
  *
- * const task = greet.enqueue("Ada").start({ delay: 60_000 });
- * console.log(task.id); // known before sending
- * // const handle = await task; // sends it
+ * export async function greetLater(name: string): Promise<string> {
+ *   const task = greet.enqueue(name).start({ delay: 60_000 });
+ *   console.log(task.id); // known before sending
+ *   const handle = await task; // sends it
+ *   return handle.id;
+ * }
  * ```
  */
 // deno-lint-ignore no-explicit-any
@@ -197,6 +200,21 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
    * @returns This task, still unsent.
    * @throws {TypeError} For conflicting options, a bad date or bad ids.
    * @throws {RangeError} For a negative delay or an unknown priority.
+   *
+   * @example High priority, in ten seconds
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker({ priorities: ["low", "high"] as const });
+   * const report = worker.task(async function report(day: string): Promise<void> {
+   *   console.log(`report for ${day}`);
+   * });
+   *
+   * export async function sendReport(day: string): Promise<string> {
+   *   const handle = await report.enqueue(day).start({ delay: 10_000, priority: "high" });
+   *   return handle.id;
+   * }
+   * ```
    */
   start(options: StartOptions<Priority>): this {
     if (this.#sent) {
@@ -233,10 +251,15 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
    *   return [url];
    * });
    * const load = worker.task(async function load(rows: string[], table: string): Promise<number> {
+   *   console.log(`${rows.length} rows into ${table}`);
    *   return rows.length;
    * });
-   * const pipeline = extract.enqueue("https://example.com/data.csv").pipe(load, "events");
-   * // const handle = await pipeline; (await handle.result()).result is a number
+   *
+   * export async function importEvents(url: string): Promise<number | undefined> {
+   *   const handle = await extract.enqueue(url).pipe(load, "events"); // sends both stages
+   *   const result = await handle.result(); // the last stage's
+   *   return result.success ? result.result : undefined;
+   * }
    * ```
    */
   // deno-lint-ignore no-explicit-any
@@ -265,7 +288,12 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
    * const fromDb = worker.task(async function fromDb(key: string): Promise<string> {
    *   return `${key} from the database`;
    * });
-   * const task = fromCache.enqueue("user:1").otherwise(fromDb);
+   *
+   * export async function lookUp(key: string): Promise<string | undefined> {
+   *   const handle = await fromCache.enqueue(key).otherwise(fromDb);
+   *   const result = await handle.result({ timeout: 5_000 });
+   *   return result.success ? result.result : undefined;
+   * }
    * ```
    */
   otherwise<R2>(
@@ -286,7 +314,25 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
     return next;
   }
 
-  /** The start options given so far. */
+  /**
+   * The start options given so far.
+   *
+   * @example Reading back the start options
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   * const ping = worker.task(async function ping(): Promise<string> {
+   *   return "pong";
+   * });
+   *
+   * export async function delayedPing(): Promise<string> {
+   *   const task = ping.enqueue().start({ delay: 5_000 });
+   *   console.log(task.options.delay); // 5000
+   *   return (await task).id;
+   * }
+   * ```
+   */
   get options(): Readonly<StartOptions<Priority>> {
     return this.#options;
   }
@@ -319,7 +365,24 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
     return this.#link;
   }
 
-  /** Sends the task (once, however often it is awaited) and resolves to its handle. */
+  /**
+   * Sends the task (once, however often it is awaited) and resolves to its handle.
+   *
+   * @example Sending by awaiting
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   * const ping = worker.task(async function ping(): Promise<string> {
+   *   return "pong";
+   * });
+   *
+   * export async function sendPing(): Promise<string> {
+   *   const handle = await ping.enqueue(); // calls then(): sends once, resolves to the handle
+   *   return handle.id;
+   * }
+   * ```
+   */
   then<A = TaskHandle<R>, B = never>(
     onfulfilled?: ((value: TaskHandle<R>) => A | PromiseLike<A>) | null,
     onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null,

@@ -27,6 +27,19 @@ export class StreaqError extends Error {
    *
    * @param message What went wrong, naming the value that was received.
    * @param options The standard `cause` of the error.
+   *
+   * @example Wrapping a lower-level error
+   * ```ts
+   * import { StreaqError } from "@streaq/streaq";
+   *
+   * export function parsePayload(text: string): unknown {
+   *   try {
+   *     return JSON.parse(text);
+   *   } catch (cause) {
+   *     throw new StreaqError(`Cannot decode the payload: received ${text.slice(0, 20)}`, { cause });
+   *   }
+   * }
+   * ```
    */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
@@ -82,6 +95,16 @@ export class StreaqRetry extends StreaqError {
    * @param options When to try again.
    * @throws {RangeError} If `delay` is negative or not a finite number, or both `delay` and
    * `schedule` are given.
+   *
+   * @example Retrying at a given time
+   * ```ts
+   * import { StreaqRetry } from "@streaq/streaq";
+   *
+   * export function retryTomorrow(): never {
+   *   const tomorrow = new Date(Date.now() + 86_400_000);
+   *   throw new StreaqRetry("rate limit reached for today", { schedule: tomorrow });
+   * }
+   * ```
    */
   constructor(
     message: string | StreaqRetryOptions = "retry requested",
@@ -139,6 +162,15 @@ export class StreaqCancelled extends StreaqError {
    *
    * @param message Which task was cancelled.
    * @param options The standard `cause` of the error.
+   *
+   * @example The reason a running task's signal aborts with
+   * ```ts
+   * import { StreaqCancelled } from "@streaq/streaq";
+   *
+   * const controller = new AbortController();
+   * controller.abort(new StreaqCancelled("task 1234 was aborted"));
+   * console.log(controller.signal.reason instanceof StreaqCancelled); // true
+   * ```
    */
   constructor(message = "task was aborted", options?: ErrorOptions) {
     super(message, options);

@@ -112,7 +112,20 @@ export class RegisteredTask<Args extends any[], R, Priority extends string = str
     this.threadModule = options.threadModule;
   }
 
-  /** The worker this task enqueues through. */
+  /**
+   * The worker this task enqueues through.
+   *
+   * @example The worker behind a task
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   * const ping = worker.task(async function ping(): Promise<string> {
+   *   return "pong";
+   * });
+   * console.log(ping.worker === worker); // true
+   * ```
+   */
   get worker(): Worker<unknown> {
     return this.#worker;
   }
@@ -122,6 +135,22 @@ export class RegisteredTask<Args extends any[], R, Priority extends string = str
    *
    * @param args The function's arguments; they must be serializable by the worker's codec.
    * @returns The unsent task, whose `start()` sets a delay, schedule or priority.
+   *
+   * @example Sending a task and waiting for its result
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   * const add = worker.task(async function add(a: number, b: number): Promise<number> {
+   *   return a + b;
+   * });
+   *
+   * export async function sum(a: number, b: number): Promise<number | undefined> {
+   *   const handle = await add.enqueue(a, b); // the arguments are typed as add's parameters
+   *   const result = await handle.result({ timeout: 5_000 });
+   *   return result.success ? result.result : undefined;
+   * }
+   * ```
    */
   enqueue(...args: Args): Task<R, Args, Priority> {
     return new Task<R, Args, Priority>(this.#worker.client, this.name, args);
@@ -132,6 +161,18 @@ export class RegisteredTask<Args extends any[], R, Priority extends string = str
    *
    * @param args The function's arguments.
    * @returns What the function returns.
+   *
+   * @example Testing a task's function without Redis
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   * const slugify = worker.task(async function slugify(title: string): Promise<string> {
+   *   return title.toLowerCase().replaceAll(" ", "-");
+   * });
+   *
+   * console.log(await slugify.run("Hello World")); // "hello-world"
+   * ```
    */
   async run(...args: Args): Promise<R> {
     return await this.fn(...args);
@@ -141,6 +182,17 @@ export class RegisteredTask<Args extends any[], R, Priority extends string = str
    * The context of this task's running instance, inside it.
    *
    * @throws {StreaqError} When called anywhere but inside a running instance of this task.
+   *
+   * @example Reading the try count inside the task
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * export const worker = new Worker();
+   *
+   * export const sync = worker.task(async (): Promise<number> => {
+   *   return sync.context.tries; // 1 on the first try
+   * }, { name: "sync", maxTries: 3 });
+   * ```
    */
   get context(): TaskContext {
     const context = currentContext();

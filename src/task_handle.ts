@@ -60,7 +60,18 @@ export class TaskHandle<R> {
     this.#client = client;
   }
 
-  /** Where the task is now. */
+  /**
+   * Where the task is now.
+   *
+   * @example Checking whether a task runs
+   * ```ts
+   * import { type TaskHandle, TaskStatus } from "@streaq/streaq";
+   *
+   * export async function isRunning(handle: TaskHandle<unknown>): Promise<boolean> {
+   *   return (await handle.status()) === TaskStatus.RUNNING;
+   * }
+   * ```
+   */
   status(): Promise<TaskStatus> {
     return statusById(this.#client, this.id);
   }
@@ -71,12 +82,36 @@ export class TaskHandle<R> {
    * @throws {DOMException} Named `"TimeoutError"` when `timeout` passes first.
    * @throws {StreaqError} When the task does not exist: its result expired (or, with `ttl: 0`,
    * was published before the wait began), or Redis lost it.
+   *
+   * @example Waiting at most five seconds
+   * ```ts
+   * import type { TaskHandle } from "@streaq/streaq";
+   *
+   * export async function valueOf(handle: TaskHandle<number>): Promise<number> {
+   *   const result = await handle.result({ timeout: 5_000 }); // else a TimeoutError
+   *   if (!result.success) throw result.exception;
+   *   return result.result;
+   * }
+   * ```
    */
   result(options: ResultOptions = {}): Promise<TaskResult<R>> {
     return resultById<R>(this.#client, this.id, options);
   }
 
-  /** What is known of the task while it waits or runs; null once it finished or if unknown. */
+  /**
+   * What is known of the task while it waits or runs; null once it finished or if unknown.
+   *
+   * @example Showing when a waiting task is due
+   * ```ts
+   * import type { TaskHandle } from "@streaq/streaq";
+   *
+   * export async function dueAt(handle: TaskHandle<unknown>): Promise<string> {
+   *   const info = await handle.info();
+   *   if (!info) return "finished or unknown";
+   *   return info.scheduled?.toISOString() ?? "due now";
+   * }
+   * ```
+   */
   info(): Promise<TaskInfo | null> {
     return infoById(this.#client, this.id);
   }
@@ -87,6 +122,16 @@ export class TaskHandle<R> {
    * @returns True once the task is cancelled (a `StreaqCancelled` outcome, kept or, with
    * `ttl: 0`, only published); false if it finished otherwise, is unknown, or the wait ran out
    * (the request then stays in force).
+   *
+   * @example Cancelling a task
+   * ```ts
+   * import type { TaskHandle } from "@streaq/streaq";
+   *
+   * export async function cancel(handle: TaskHandle<unknown>): Promise<void> {
+   *   const cancelled = await handle.abort({ timeout: 2_000 });
+   *   if (!cancelled) console.warn(`task ${handle.id} was not cancelled`);
+   * }
+   * ```
    */
   abort(options: AbortOptions = {}): Promise<boolean> {
     return abortById(this.#client, this.id, options);
@@ -97,6 +142,20 @@ export class TaskHandle<R> {
    * already waiting or queued; a running occurrence finishes.
    *
    * @returns True if the task was repeating.
+   *
+   * @example Stopping a repeating task
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   * const poll = worker.task(async function poll(): Promise<void> {});
+   *
+   * export async function pollFor(ms: number): Promise<boolean> {
+   *   const handle = await poll.enqueue().start({ schedule: "* * * * * *" });
+   *   await new Promise((resolve) => setTimeout(resolve, ms));
+   *   return await handle.unschedule(); // true: it was repeating
+   * }
+   * ```
    */
   unschedule(): Promise<boolean> {
     return unscheduleById(this.#client, this.id);

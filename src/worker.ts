@@ -150,6 +150,18 @@ export class Worker<Context = undefined, Priority = string> {
    *
    * @param options See {@linkcode WorkerOptions}.
    * @throws {TypeError | RangeError} For an unknown option or a bad value, naming it.
+   *
+   * @example Options for a worker
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * export const worker = new Worker({
+   *   redisUrl: "redis://localhost:6379",
+   *   queueName: "emails",
+   *   concurrency: 8,
+   *   priorities: ["low", "normal", "high"] as const,
+   * });
+   * ```
    */
   constructor(options: WorkerOptions<Context, Priority & string> = {}) {
     checkWorkerOptions(options as WorkerOptions<unknown>);
@@ -188,12 +200,35 @@ export class Worker<Context = undefined, Priority = string> {
     if (options.clock) this.client.now = options.clock;
   }
 
-  /** The name of the queue this worker serves. */
+  /**
+   * The name of the queue this worker serves.
+   *
+   * @example The queue a worker serves
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker({ queueName: "emails" });
+   * console.log(worker.queueName); // "emails"
+   * ```
+   */
   get queueName(): string {
     return this.client.keys.queueName;
   }
 
-  /** The registered tasks by name. */
+  /**
+   * The registered tasks by name.
+   *
+   * @example Listing the registered tasks
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   * worker.task(async function ping(): Promise<string> {
+   *   return "pong";
+   * });
+   * console.log([...worker.registry.keys()]); // ["ping"]
+   * ```
+   */
   // deno-lint-ignore no-explicit-any
   get registry(): ReadonlyMap<string, RegisteredTask<any, unknown>> {
     return this.#registry;
@@ -203,6 +238,21 @@ export class Worker<Context = undefined, Priority = string> {
    * What the `lifespan` yielded, while the worker runs.
    *
    * @throws {StreaqError} When the worker is not running.
+   *
+   * @example Reading what the lifespan yielded
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * export const worker = new Worker({
+   *   async *lifespan() {
+   *     yield { startedAt: Date.now() };
+   *   },
+   * });
+   *
+   * export const uptime = worker.task(async function uptime(): Promise<number> {
+   *   return Date.now() - worker.context.startedAt;
+   * });
+   * ```
    */
   get context(): Context {
     if (!this.#context) {
@@ -213,7 +263,22 @@ export class Worker<Context = undefined, Priority = string> {
     return this.#context.value;
   }
 
-  /** Counts of outcomes handled by this worker: a read-only snapshot. */
+  /**
+   * Counts of outcomes handled by this worker: a read-only snapshot.
+   *
+   * @example Reporting outcomes after a burst
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   *
+   * export async function drain(): Promise<void> {
+   *   await worker.run({ burst: true });
+   *   const { completed, failed } = worker.counters;
+   *   console.log(`${completed} done, ${failed} failed`);
+   * }
+   * ```
+   */
   get counters(): WorkerCounters {
     return Object.freeze({ ...this.#counters });
   }
@@ -463,6 +528,18 @@ export class Worker<Context = undefined, Priority = string> {
    *
    * @param options `burst` and `signal`.
    * @throws {StreaqError} If the worker is already running or its id is taken.
+   *
+   * @example Running until the queue is empty
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * export const worker = new Worker();
+   * worker.task(async function ping(): Promise<string> {
+   *   return "pong";
+   * });
+   *
+   * if (import.meta.main) await worker.run({ burst: true });
+   * ```
    */
   async run(options: RunOptions = {}): Promise<void> {
     // A task thread imports the module that registered its tasks; the module's own
@@ -546,12 +623,40 @@ export class Worker<Context = undefined, Priority = string> {
     );
   }
 
-  /** Starts a graceful shutdown of a running worker; `run()` resolves when it is over. */
+  /**
+   * Starts a graceful shutdown of a running worker; `run()` resolves when it is over.
+   *
+   * @example Running for a while
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   *
+   * export async function runFor(ms: number): Promise<void> {
+   *   const timer = setTimeout(() => worker.stop(), ms);
+   *   await worker.run(); // resolves once the running tasks have finished
+   *   clearTimeout(timer);
+   * }
+   * ```
+   */
   stop(): void {
     this.#runner?.stop();
   }
 
-  /** Number of tasks running in this worker now. */
+  /**
+   * Number of tasks running in this worker now.
+   *
+   * @example Reporting load
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker({ concurrency: 16 });
+   *
+   * export function load(): string {
+   *   return `${worker.running()} of 16 tasks running`;
+   * }
+   * ```
+   */
   running(): number {
     return this.#runner?.runningCount ?? 0;
   }
@@ -560,6 +665,17 @@ export class Worker<Context = undefined, Priority = string> {
    * Connects now rather than on the first command, and checks that Redis answers.
    *
    * @throws {Error} When Redis cannot be reached.
+   *
+   * @example Failing fast at start-up
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker({ redisUrl: "redis://localhost:6379" });
+   *
+   * export async function ready(): Promise<void> {
+   *   await worker.connect(); // throws now if Redis does not answer
+   * }
+   * ```
    */
   async connect(): Promise<void> {
     await this.client.redis.ping();
@@ -568,6 +684,24 @@ export class Worker<Context = undefined, Priority = string> {
   /**
    * Stops a running worker gracefully, then closes the connections the worker opened (never a
    * client passed in as `redis`).
+   *
+   * @example Closing a client when it is done
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   * const ping = worker.task(async function ping(): Promise<string> {
+   *   return "pong";
+   * });
+   *
+   * export async function sendPing(): Promise<string> {
+   *   try {
+   *     return (await ping.enqueue()).id;
+   *   } finally {
+   *     await worker.close();
+   *   }
+   * }
+   * ```
    */
   async close(): Promise<void> {
     if (this.#runner) {
@@ -578,7 +712,19 @@ export class Worker<Context = undefined, Priority = string> {
     await this.client.close();
   }
 
-  /** Same as {@linkcode Worker.close}, for `await using`. */
+  /**
+   * Same as {@linkcode Worker.close}, for `await using`.
+   *
+   * @example A worker for one block
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * export async function backlog(): Promise<number> {
+   *   await using worker = new Worker();
+   *   return await worker.queueSize(); // the worker closes when the block ends
+   * }
+   * ```
+   */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
@@ -597,8 +743,12 @@ export class Worker<Context = undefined, Priority = string> {
    * const square = worker.task(async function square(n: number): Promise<number> {
    *   return n * n;
    * });
-   * const batch = [1, 2, 3].map((n) => square.enqueue(n));
-   * // const handles = await worker.enqueueMany(batch);
+   *
+   * export async function squares(): Promise<string[]> {
+   *   const batch = [1, 2, 3].map((n) => square.enqueue(n));
+   *   const handles = await worker.enqueueMany(batch); // one round trip
+   *   return handles.map((handle) => handle.id);
+   * }
    * ```
    */
   async enqueueMany<const T extends readonly Task<unknown>[]>(tasks: T): Promise<Handles<T>> {
@@ -630,6 +780,18 @@ export class Worker<Context = undefined, Priority = string> {
    * @param fnName The registered name of the task.
    * @param args Its arguments.
    * @returns The unsent task; await it to send it.
+   *
+   * @example Enqueuing a task another service registered
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker({ queueName: "mailer" });
+   *
+   * export async function sendWelcome(to: string): Promise<string> {
+   *   const handle = await worker.enqueueUnsafe<void>("sendEmail", to, "welcome");
+   *   return handle.id;
+   * }
+   * ```
    */
   enqueueUnsafe<R = unknown>(
     fnName: string,
@@ -644,7 +806,20 @@ export class Worker<Context = undefined, Priority = string> {
     return new UnsentTask<R, unknown[], Priority & string>(this.client, fnName, args);
   }
 
-  /** The status of a task by id. */
+  /**
+   * The status of a task by id.
+   *
+   * @example Checking on a task by id
+   * ```ts
+   * import { TaskStatus, Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   *
+   * export async function isFinished(taskId: string): Promise<boolean> {
+   *   return (await worker.statusById(taskId)) === TaskStatus.DONE;
+   * }
+   * ```
+   */
   statusById(taskId: string): Promise<TaskStatus> {
     return statusById(this.client, taskId);
   }
@@ -656,17 +831,58 @@ export class Worker<Context = undefined, Priority = string> {
    * @throws {DOMException} Named `"TimeoutError"` when `timeout` passes first.
    * @throws {StreaqError} When the task does not exist: never enqueued, its result expired (or,
    * with `ttl: 0`, was published before the wait began), or Redis lost it.
+   *
+   * @example Waiting for a task sent by another process
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   *
+   * export async function total(taskId: string): Promise<number> {
+   *   const result = await worker.resultById<number>(taskId, { timeout: 5_000 });
+   *   if (!result.success) throw result.exception;
+   *   return result.result;
+   * }
+   * ```
    */
   resultById<R = unknown>(taskId: string, options: ResultOptions = {}): Promise<TaskResult<R>> {
     return resultById<R>(this.client, taskId, options);
   }
 
-  /** Info of a waiting or running task by id; null once finished or if unknown. */
+  /**
+   * Info of a waiting or running task by id; null once finished or if unknown.
+   *
+   * @example Showing how often a task was tried
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   *
+   * export async function tries(taskId: string): Promise<number | undefined> {
+   *   const info = await worker.infoById(taskId);
+   *   return info?.tries; // undefined once it finished
+   * }
+   * ```
+   */
   infoById(taskId: string): Promise<TaskInfo | null> {
     return infoById(this.client, taskId);
   }
 
-  /** Aborts a task by id; see `TaskHandle.abort`. */
+  /**
+   * Aborts a task by id; see `TaskHandle.abort`.
+   *
+   * @example Cancelling a task from an API handler
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   *
+   * export async function cancel(taskId: string): Promise<Response> {
+   *   const cancelled = await worker.abortById(taskId, { timeout: 2_000 });
+   *   return new Response(cancelled ? "cancelled" : "too late", { status: cancelled ? 200 : 409 });
+   * }
+   * ```
+   */
   abortById(taskId: string, options: AbortOptions = {}): Promise<boolean> {
     return abortById(this.client, taskId, options);
   }
@@ -676,6 +892,18 @@ export class Worker<Context = undefined, Priority = string> {
    *
    * @param status The status to list.
    * @param options `priority` and `limit` (default 100).
+   *
+   * @example Counting recent failures
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   *
+   * export async function recentFailures(): Promise<number> {
+   *   const done = await worker.getTasksByStatus("done", { limit: 50 });
+   *   return done.filter((result) => !result.success).length;
+   * }
+   * ```
    */
   getTasksByStatus(
     status: "done",
@@ -688,6 +916,18 @@ export class Worker<Context = undefined, Priority = string> {
    * @param options `priority` and `limit` (default 100).
    * @throws {RangeError} For any other status (`missing` included: nothing is kept of a task
    * that is not there), a priority the worker does not declare, or a bad limit.
+   *
+   * @example Listing what waits in the queue
+   * ```ts
+   * import { TaskStatus, Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   *
+   * export async function waiting(): Promise<string[]> {
+   *   const infos = await worker.getTasksByStatus(TaskStatus.QUEUED, { limit: 10 });
+   *   return infos.map((info) => `${info.fnName} (${info.taskId})`);
+   * }
+   * ```
    */
   getTasksByStatus(
     status: TaskStatus,
@@ -724,6 +964,19 @@ export class Worker<Context = undefined, Priority = string> {
   /**
    * The repeating tasks of the queue (cron jobs and crontab schedules) with their next run and
    * last result, soonest first.
+   *
+   * @example Printing the next runs
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   *
+   * export async function printSchedules(): Promise<void> {
+   *   for (const schedule of await worker.schedules()) {
+   *     console.log(schedule.fnName, schedule.crontab, schedule.nextRun?.toISOString());
+   *   }
+   * }
+   * ```
    */
   schedules(): Promise<ScheduleInfo[]> {
     return listSchedules(this.client);
@@ -734,7 +987,7 @@ export class Worker<Context = undefined, Priority = string> {
    *
    * @throws {RangeError} For an invalid crontab.
    *
-   * @example
+   * @example The next weekday at 9:00 in New York
    * ```ts
    * import { Worker } from "@streaq/streaq";
    *
@@ -747,7 +1000,20 @@ export class Worker<Context = undefined, Priority = string> {
     return new Date(nextOccurrence(crontab, this.client.timeZone, Date.now()));
   }
 
-  /** How many tasks wait for a worker, plus delayed ones with `includeScheduled`. */
+  /**
+   * How many tasks wait for a worker, plus delayed ones with `includeScheduled`.
+   *
+   * @example Scaling on the backlog
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   *
+   * export async function backlog(): Promise<number> {
+   *   return await worker.queueSize({ includeScheduled: true });
+   * }
+   * ```
+   */
   queueSize(options: QueueSizeOptions = {}): Promise<number> {
     return queueSize(this.client, options);
   }
