@@ -43,7 +43,7 @@ export interface RedisNodeAddress {
  * ```ts
  * import type { RedisSentinelOptions } from "@streaq/streaq";
  *
- * const sentinel: RedisSentinelOptions = {
+ * export const sentinel: RedisSentinelOptions = {
  *   masterName: "mymaster",
  *   nodes: [
  *     { host: "sentinel-1", port: 26379 },
@@ -72,7 +72,7 @@ export interface RedisSentinelOptions {
  * ```ts
  * import type { RedisClusterOptions } from "@streaq/streaq";
  *
- * const cluster: RedisClusterOptions = {
+ * export const cluster: RedisClusterOptions = {
  *   nodes: [{ host: "redis-1", port: 6379 }, { host: "redis-2", port: 6379 }],
  *   redisOptions: { password: "secret" },
  * };

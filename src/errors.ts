@@ -36,7 +36,9 @@ export class StreaqError extends Error {
    *   try {
    *     return JSON.parse(text);
    *   } catch (cause) {
-   *     throw new StreaqError(`Cannot decode the payload: received ${text.slice(0, 20)}`, { cause });
+   *     throw new StreaqError(`Cannot decode the payload: received ${text.slice(0, 20)}`, {
+   *       cause,
+   *     });
    *   }
    * }
    * ```
@@ -71,7 +73,7 @@ export interface StreaqRetryOptions {
  * ```ts
  * import { StreaqRetry, taskContext } from "@streaq/streaq";
  *
- * async function fetchPage(url: string): Promise<string> {
+ * export async function fetchPage(url: string): Promise<string> {
  *   const res = await fetch(url);
  *   if (res.status === 503) {
  *     throw new StreaqRetry("busy", { delay: taskContext().tries * 5_000 });
@@ -151,7 +153,7 @@ export class StreaqRetry extends StreaqError {
  * ```ts
  * import { StreaqCancelled, type TaskResult } from "@streaq/streaq";
  *
- * function wasCancelled(result: TaskResult<unknown>): boolean {
+ * export function wasCancelled(result: TaskResult<unknown>): boolean {
  *   return !result.success && result.exception instanceof StreaqCancelled;
  * }
  * ```

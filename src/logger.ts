@@ -63,7 +63,7 @@ export function checkTimeZone(value: unknown): string {
  * ```ts
  * import { Worker } from "@streaq/streaq";
  *
- * const worker = new Worker({ logFormat: "json" });
+ * export const worker = new Worker({ logFormat: "json" });
  * ```
  */
 export type LogFormat = "text" | "json";

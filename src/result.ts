@@ -15,7 +15,7 @@ import { StreaqError } from "./errors.ts";
  * ```ts
  * import { TaskStatus } from "@streaq/streaq";
  *
- * function isPending(status: TaskStatus): boolean {
+ * export function isPending(status: TaskStatus): boolean {
  *   return status !== TaskStatus.DONE && status !== TaskStatus.NOT_FOUND;
  * }
  * ```
@@ -87,7 +87,7 @@ export interface TaskFailure extends TaskResultBase {
  * ```ts
  * import type { TaskResult } from "@streaq/streaq";
  *
- * function show(r: TaskResult<number>): string {
+ * export function show(r: TaskResult<number>): string {
  *   return r.success ? `got ${r.result}` : `failed: ${r.exception.message}`;
  * }
  * ```
@@ -137,7 +137,7 @@ export function makeTaskResult<R>(record: ResultRecord): TaskResult<R> {
  * ```ts
  * import type { TaskInfo } from "@streaq/streaq";
  *
- * function describeTask(info: TaskInfo): string {
+ * export function describeTask(info: TaskInfo): string {
  *   return `${info.fnName}(${info.args.length} args), try ${info.tries}, ${info.status}`;
  * }
  * ```

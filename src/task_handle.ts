@@ -45,7 +45,7 @@ export interface AbortOptions {
  *   return n * 2;
  * });
  *
- * async function main() {
+ * export async function main() {
  *   const handle = await double.enqueue(21);
  *   const result = await handle.result({ timeout: 5_000 });
  *   if (result.success) console.log(result.result); // 42

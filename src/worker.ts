@@ -296,8 +296,8 @@ export class Worker<Context = undefined, Priority = string> {
    * ```ts
    * import { Worker } from "@streaq/streaq";
    *
-   * const worker = new Worker();
-   * const resize = worker.task(async (url: string, width: number) => `${url}@${width}`, {
+   * export const worker = new Worker();
+   * export const resize = worker.task(async (url: string, width: number) => `${url}@${width}`, {
    *   name: "resize",
    *   timeout: 30_000,
    *   maxTries: 5,
@@ -406,14 +406,18 @@ export class Worker<Context = undefined, Priority = string> {
    *   console.log("emails middleware"); // around sendWelcome only
    *   return await next(...args);
    * });
-   * emails.task(async function sendWelcome(to: string): Promise<void> {});
+   * emails.task(async function sendWelcome(to: string): Promise<void> {
+   *   console.log(`welcome, ${to}`);
+   * });
    *
    * const app = new Worker({ concurrency: 32 });
    * app.middleware((next) => async (...args) => {
    *   console.log("app middleware"); // around resize and sendWelcome, outermost
    *   return await next(...args);
    * });
-   * app.task(async function resize(url: string): Promise<void> {});
+   * app.task(async function resize(url: string): Promise<void> {
+   *   console.log(`resizing ${url}`);
+   * });
    * app.include(emails);
    * // await app.run(); runs sendWelcome too
    * ```
@@ -449,8 +453,8 @@ export class Worker<Context = undefined, Priority = string> {
    * ```ts
    * import { Worker } from "@streaq/streaq";
    *
-   * const queue = new Worker({ redisUrl: "redis://localhost:6379" });
-   * const fetchLen = queue.stub<[url: string], number>("fetchLen");
+   * export const queue = new Worker({ redisUrl: "redis://localhost:6379" });
+   * export const fetchLen = queue.stub<[url: string], number>("fetchLen");
    * // const handle = await fetchLen.enqueue("https://example.com");
    * // const length: number = (await handle.result()).result;
    * ```
@@ -507,7 +511,9 @@ export class Worker<Context = undefined, Priority = string> {
    *   console.log(`audit: ${audit.context.fnName}`); // charge only, not the app's tasks
    *   return await next(...args);
    * });
-   * billing.task(async function charge(cents: number): Promise<void> {});
+   * billing.task(async function charge(cents: number): Promise<void> {
+   *   console.log(`charging ${cents} cents`);
+   * });
    *
    * const app = new Worker();
    * app.task(async function ping(): Promise<string> {

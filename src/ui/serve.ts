@@ -49,11 +49,12 @@ const LOOPBACK_HOSTS = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/i;
  * @example Serving the dashboard of a worker module on port 8080
  * ```ts
  * import { Worker } from "@streaq/streaq";
- * import { serveDashboard } from "@streaq/streaq/ui";
+ * import { serveDashboard, type ServeDashboardOptions } from "@streaq/streaq/ui";
  *
  * const worker = new Worker({ redisUrl: "redis://localhost:6379" });
+ * const options: ServeDashboardOptions = { port: 8080 };
  * if (import.meta.main) {
- *   const server = serveDashboard(worker, { port: 8080 });
+ *   const server = serveDashboard(worker, options);
  *   await server.finished;
  * }
  * ```
