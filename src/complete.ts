@@ -10,7 +10,7 @@
 
 import type { Buffer } from "node:buffer";
 import type { Client } from "./client.ts";
-import { CONSUMER_GROUP } from "./keys.ts";
+import { CONSUMER_GROUP, KEY } from "./keys.ts";
 import { GRAPH_LUA } from "./graph.ts";
 import {
   type Delivery,
@@ -77,7 +77,7 @@ for i = 0, n - 1 do
   local a = 9 + i * 9
   if ARGV[a + 3] == 'final' then
     table.insert(channels, donePrefix .. ARGV[a + 2])
-    table.insert(dependents, P .. 'dependents:' .. ARGV[a + 2])
+    table.insert(dependents, P .. '${KEY.dependents}' .. ARGV[a + 2])
   end
 end
 -- Who waits for which result: one PUBSUB NUMSUB for the call spares a PUBLISH per task that
@@ -121,9 +121,9 @@ local function delay(taskKey, id, due)
 end
 for i = 0, n - 1 do
   local a = 9 + i * 9
-  local stream, msg, id, kind, blob, num = P .. 'stream:' .. ARGV[a], ARGV[a + 1], ARGV[a + 2],
+  local stream, msg, id, kind, blob, num = P .. '${KEY.stream}' .. ARGV[a], ARGV[a + 1], ARGV[a + 2],
     ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
-  local taskKey, resultKey, lockKey = P .. 'task:' .. id, P .. 'result:' .. id, ARGV[a + 6]
+  local taskKey, resultKey, lockKey = P .. '${KEY.task}' .. id, P .. '${KEY.result}' .. id, ARGV[a + 6]
   local owned = ARGV[a + 8] == '1'
   if not owned then
     local pending = redis.call('XPENDING', stream, group, msg, msg, 1)
@@ -188,13 +188,13 @@ for stream, ids in pairs(finished) do
 end
 if earliest ~= nil then redis.call('PUBLISH', ARGV[5], earliest) end
 local s = 9 + n * 9
-local prefix, m = P .. 'task:', tonumber(ARGV[s])
+local prefix, m = P .. '${KEY.task}', tonumber(ARGV[s])
 local toStart = tonumber(ARGV[s + 2])
 local want = tonumber(ARGV[s + 1]) + toStart
 local started, prefetched = {}, {}
 for k = 0, m - 1 do
   local b = s + 3 + k * 4
-  local stream = P .. 'stream:' .. ARGV[b]
+  local stream = P .. '${KEY.stream}' .. ARGV[b]
   local outcome = handled[stream .. ' ' .. ARGV[b + 1]]
   if outcome then
     -- A try that ended in a retry or a hand-back still counts: the next one reads the count.

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { KEY } from "./keys.ts";
 import type { Buffer } from "node:buffer";
 import { setImmediate } from "node:timers";
 import type { Client } from "./client.ts";
@@ -46,8 +47,8 @@ export const ENQUEUE_SCRIPT = script(
 local now, P = tonumber(ARGV[1]), ARGV[3]
 local stored, earliest = 0, nil
 for a = 4, #ARGV, 6 do
-  local taskKey, stream, resultKey = P .. 'task:' .. ARGV[a], P .. 'stream:' .. ARGV[a + 3],
-    P .. 'result:' .. ARGV[a]
+  local taskKey, stream, resultKey = P .. '${KEY.task}' .. ARGV[a], P .. '${KEY.stream}' .. ARGV[a + 3],
+    P .. '${KEY.result}' .. ARGV[a]
   local id, dueArg = ARGV[a], ARGV[a + 4]
   local crontab, tz, after, mode, source = '', '', '', '', ''
   if ARGV[a + 5] ~= '' then

@@ -18,6 +18,7 @@
  * @module
  */
 
+import { KEY } from "./keys.ts";
 import { REDIS_TIME_LUA } from "./_redis_time.ts";
 
 /**
@@ -30,25 +31,25 @@ export const GRAPH_LUA = REDIS_TIME_LUA + `
 -- due later on Redis's clock (and not failing), else into its own priority's stream. Returns
 -- the due time when it went to the delayed set.
 local function placeReady(P, id, now)
-  local key = P .. 'task:' .. id
+  local key = P .. '${KEY.task}' .. id
   redis.call('HDEL', key, 'wait')
-  redis.call('DEL', P .. 'deps:' .. id)
-  redis.call('SREM', P .. 'waiting', id)
+  redis.call('DEL', P .. '${KEY.deps}' .. id)
+  redis.call('SREM', P .. '${KEY.waiting}', id)
   local f = redis.call('HMGET', key, 'pri', 'due', 'depfail')
   if f[2] and not f[3] and tonumber(f[2]) > redisTime() then
-    redis.call('ZADD', P .. 'delayed', f[2], id)
+    redis.call('ZADD', P .. '${KEY.delayed}', f[2], id)
     return tonumber(f[2])
   end
   redis.call('HDEL', key, 'due')
   redis.call('HSET', key, 'et', now)
-  redis.call('XADD', P .. 'stream:' .. f[1], '*', 'id', id)
+  redis.call('XADD', P .. '${KEY.stream}' .. f[1], '*', 'id', id)
   return nil
 end
 
 -- Applies how dependency dep ended ('1', '0' or 'c') to the waiting task id. Returns true when
 -- id is ready to be placed.
 local function settleEdge(P, id, dep, ended, result)
-  local key = P .. 'task:' .. id
+  local key = P .. '${KEY.task}' .. id
   local mode = redis.call('HGET', key, 'mode')
   if ended == 'c' then
     redis.call('HSET', key, 'depfail', 'cancel:' .. dep)
@@ -66,24 +67,24 @@ local function settleEdge(P, id, dep, ended, result)
   if mode == 'pipe' and redis.call('HGET', key, 'src') == dep then
     redis.call('HSET', key, 'input', result)
   end
-  redis.call('SREM', P .. 'deps:' .. id, dep)
-  return redis.call('SCARD', P .. 'deps:' .. id) == 0
+  redis.call('SREM', P .. '${KEY.deps}' .. id, dep)
+  return redis.call('SCARD', P .. '${KEY.deps}' .. id) == 0
 end
 
 -- Settles every waiting dependent of dep, which ended with the stored result given. Returns
 -- the earliest due time of those that went to the delayed set, or nil.
 local function releaseDependents(P, dep, result, now)
   local ended, earliest = string.sub(result, 1, 1), nil
-  local dependents = redis.call('SMEMBERS', P .. 'dependents:' .. dep)
+  local dependents = redis.call('SMEMBERS', P .. '${KEY.dependents}' .. dep)
   if #dependents == 0 then return nil end
   for _, id in ipairs(dependents) do
-    if redis.call('HEXISTS', P .. 'task:' .. id, 'wait') == 1
+    if redis.call('HEXISTS', P .. '${KEY.task}' .. id, 'wait') == 1
         and settleEdge(P, id, dep, ended, result) then
       local due = placeReady(P, id, now)
       if due and (earliest == nil or due < earliest) then earliest = due end
     end
   end
-  redis.call('DEL', P .. 'dependents:' .. dep)
+  redis.call('DEL', P .. '${KEY.dependents}' .. dep)
   return earliest
 end
 
@@ -91,13 +92,13 @@ end
 -- dependency already finished is settled at once; an unknown one marks the task failing.
 -- Returns true when the task must wait.
 local function linkDependencies(P, id, after)
-  local key = P .. 'task:' .. id
+  local key = P .. '${KEY.task}' .. id
   for dep in string.gmatch(after, '%S+') do
-    if redis.call('EXISTS', P .. 'task:' .. dep) == 1 then
-      redis.call('SADD', P .. 'deps:' .. id, dep)
-      redis.call('SADD', P .. 'dependents:' .. dep, id)
+    if redis.call('EXISTS', P .. '${KEY.task}' .. dep) == 1 then
+      redis.call('SADD', P .. '${KEY.deps}' .. id, dep)
+      redis.call('SADD', P .. '${KEY.dependents}' .. dep, id)
     else
-      local result = redis.call('GET', P .. 'result:' .. dep)
+      local result = redis.call('GET', P .. '${KEY.result}' .. dep)
       if result then
         settleEdge(P, id, dep, string.sub(result, 1, 1), result)
       else
@@ -106,12 +107,12 @@ local function linkDependencies(P, id, after)
     end
   end
   local settled = redis.call('HEXISTS', key, 'depfail') == 1 or redis.call('HEXISTS', key, 'pass') == 1
-  if settled or redis.call('SCARD', P .. 'deps:' .. id) == 0 then
-    redis.call('DEL', P .. 'deps:' .. id)
+  if settled or redis.call('SCARD', P .. '${KEY.deps}' .. id) == 0 then
+    redis.call('DEL', P .. '${KEY.deps}' .. id)
     return false
   end
   redis.call('HSET', key, 'wait', 1)
-  redis.call('SADD', P .. 'waiting', id)
+  redis.call('SADD', P .. '${KEY.waiting}', id)
   return true
 end
 `;

@@ -1,5 +1,6 @@
 /**
- * Every Redis key and channel of a queue is built here, and only here. Each carries the hash
+ * Every Redis key and channel of a queue is named here, and only here: built by {@linkcode Keys},
+ * or, in the Lua scripts that build keys from the queue's prefix, from {@linkcode KEY}. Each carries the hash
  * tag `{queueName}` so that all keys of one queue live in one Cluster slot (scripts touching
  * several of them stay legal) while different queues spread over the shards.
  *
@@ -8,6 +9,44 @@
 
 /** The consumer group every worker of a queue reads the priority streams through. */
 export const CONSUMER_GROUP = "workers";
+
+/**
+ * What follows the queue's prefix in each kind of key: `streaq:{queue}:` + part (+ an id, a
+ * priority, a name). {@linkcode Keys} builds keys from these, and so do the Lua scripts that
+ * build keys from the prefix, by interpolating them: `P .. '${KEY.task}' .. id`.
+ */
+export const KEY = {
+  /** Hash of a task not yet finished, by task id. */
+  task: "task:",
+  /** Stream of queued tasks, by priority. */
+  stream: "stream:",
+  /** Encoded result of a finished task, by task id. */
+  result: "result:",
+  /** Set of the dependencies a waiting task still waits for, by task id. */
+  deps: "deps:",
+  /** Set of the tasks waiting for a task, by task id. */
+  dependents: "dependents:",
+  /** Channel of a task's outcome, by task id. */
+  done: "done:",
+  /** Lock of the running instance of a unique task, by function name. */
+  lock: "lock:",
+  /** Health record of a running worker, by worker id. */
+  health: "health:",
+  /** Outcome counts of one minute, by minutes since the epoch. */
+  metrics: "metrics:",
+  /** Sorted set of delayed, scheduled and backing-off task ids, scored by due time (ms). */
+  delayed: "delayed",
+  /** Set of ids of repeating tasks. */
+  schedules: "schedules",
+  /** Set of ids of tasks waiting for their dependencies. */
+  waiting: "waiting",
+  /** Set of task ids whose abort was requested while they were queued or running. */
+  aborting: "aborting",
+  /** Channel of abort requests. */
+  abort: "abort",
+  /** Channel that wakes schedulers for an earlier delayed task. */
+  wake: "wake",
+} as const;
 
 /** Key and channel names of one queue. */
 export class Keys {
@@ -32,19 +71,19 @@ export class Keys {
 
   constructor(readonly queueName: string) {
     this.prefix = `streaq:{${queueName}}:`;
-    this.delayed = this.prefix + "delayed";
-    this.aborting = this.prefix + "aborting";
-    this.schedules = this.prefix + "schedules";
-    this.waiting = this.prefix + "waiting";
-    this.abortChannel = this.prefix + "abort";
-    this.wakeChannel = this.prefix + "wake";
-    this.doneChannelPrefix = this.prefix + "done:";
-    this.taskPrefix = this.prefix + "task:";
+    this.delayed = this.prefix + KEY.delayed;
+    this.aborting = this.prefix + KEY.aborting;
+    this.schedules = this.prefix + KEY.schedules;
+    this.waiting = this.prefix + KEY.waiting;
+    this.abortChannel = this.prefix + KEY.abort;
+    this.wakeChannel = this.prefix + KEY.wake;
+    this.doneChannelPrefix = this.prefix + KEY.done;
+    this.taskPrefix = this.prefix + KEY.task;
   }
 
   /** The stream holding queued tasks of one priority. */
   stream(priority: string): string {
-    return `${this.prefix}stream:${priority}`;
+    return this.prefix + KEY.stream + priority;
   }
 
   /** Hash of a task not yet finished: function name, payload, priority, tries, times. */
@@ -52,23 +91,19 @@ export class Keys {
     return this.taskPrefix + id;
   }
 
-  /**
-   * The dependencies a waiting task still waits for. The task-graph Lua (`src/graph.ts`) builds
-   * this key, `dependents`, `task`, `result`, `stream`, `waiting` and `delayed` from the prefix
-   * the same way.
-   */
+  /** The dependencies a waiting task still waits for. */
   deps(id: string): string {
-    return `${this.prefix}deps:${id}`;
+    return this.prefix + KEY.deps + id;
   }
 
   /** The tasks waiting for this one. */
   dependents(id: string): string {
-    return `${this.prefix}dependents:${id}`;
+    return this.prefix + KEY.dependents + id;
   }
 
   /** The encoded result of a finished task, kept for its `ttl`. */
   result(id: string): string {
-    return `${this.prefix}result:${id}`;
+    return this.prefix + KEY.result + id;
   }
 
   /** Channel on which the result of one task is published when it finishes. */
@@ -78,17 +113,17 @@ export class Keys {
 
   /** Lock held by the running instance of a `unique` task. */
   lock(fnName: string): string {
-    return `${this.prefix}lock:${fnName}`;
+    return this.prefix + KEY.lock + fnName;
   }
 
   /** Health record of a running worker; it expires when the worker stops heart-beating. */
   health(workerId: string): string {
-    return `${this.prefix}health:${workerId}`;
+    return this.prefix + KEY.health + workerId;
   }
 
   /** Outcome counts of one minute (minutes since the epoch), kept two hours for dashboards. */
   metrics(minute: number): string {
-    return `${this.prefix}metrics:${minute}`;
+    return this.prefix + KEY.metrics + minute;
   }
 
   /** Pattern matching every key of this queue (for SCAN). */
