@@ -8,6 +8,7 @@
  * @module
  */
 
+import { TASK_FIELD } from "./keys.ts";
 import type { Client } from "./client.ts";
 import { StreaqCancelled } from "./errors.ts";
 import { awaitOutcome, storedResult } from "./inspect.ts";
@@ -33,10 +34,10 @@ import { runScript, script } from "./_script.ts";
  */
 export const ABORT_SCRIPT = script(
   GRAPH_LUA + `
-if redis.call('HEXISTS', KEYS[2], 'fn') == 0 then
+if redis.call('HEXISTS', KEYS[2], '${TASK_FIELD.fn}') == 0 then
   return redis.call('EXISTS', KEYS[1]) == 1 and 'done' or 'missing'
 end
-local waiting = redis.call('HEXISTS', KEYS[2], 'wait') == 1
+local waiting = redis.call('HEXISTS', KEYS[2], '${TASK_FIELD.waiting}') == 1
 if redis.call('ZREM', KEYS[3], ARGV[1]) == 1 or waiting then
   if ARGV[5] == '' then
     redis.call('SET', KEYS[1], ARGV[4])
@@ -97,10 +98,10 @@ async function requestAbort(
   const { keys } = client;
   const [fn, created, tries, entered] = await client.redis.hmget(
     keys.task(id),
-    "fn",
-    "ct",
-    "tries",
-    "et",
+    TASK_FIELD.fn,
+    TASK_FIELD.created,
+    TASK_FIELD.tries,
+    TASK_FIELD.entered,
   );
   const now = client.now();
   const fnName = fn ?? "";

@@ -10,7 +10,7 @@
 
 import type { Buffer } from "node:buffer";
 import type { Client } from "./client.ts";
-import { CONSUMER_GROUP, KEY } from "./keys.ts";
+import { CONSUMER_GROUP, KEY, TASK_FIELD } from "./keys.ts";
 import { GRAPH_LUA } from "./graph.ts";
 import {
   type Delivery,
@@ -150,9 +150,9 @@ for i = 0, n - 1 do
       local released = anyDependents and releaseDependents(P, id, blob, now)
       if released and (earliest == nil or released < earliest) then earliest = released end
       local nextDue = ARGV[a + 7]
-      if tonumber(nextDue) and redis.call('HEXISTS', taskKey, 'cron') == 1 then
-        redis.call('HDEL', taskKey, 'run', 'et', 'last')
-        redis.call('HSET', taskKey, 'tries', 0, 'due', nextDue, 'at', nextDue)
+      if tonumber(nextDue) and redis.call('HEXISTS', taskKey, '${TASK_FIELD.crontab}') == 1 then
+        redis.call('HDEL', taskKey, '${TASK_FIELD.runner}', '${TASK_FIELD.entered}', '${TASK_FIELD.lastReason}')
+        redis.call('HSET', taskKey, '${TASK_FIELD.tries}', 0, '${TASK_FIELD.due}', nextDue, '${TASK_FIELD.scheduled}', nextDue)
         delay(taskKey, id, nextDue)
       else
         redis.call('DEL', taskKey)
@@ -160,13 +160,13 @@ for i = 0, n - 1 do
       end
     elseif kind == 'retry' then
       local due = dueTime(num, redisTime())
-      redis.call('HDEL', taskKey, 'run', 'et')
-      redis.call('HSET', taskKey, 'last', blob, 'due', due)
+      redis.call('HDEL', taskKey, '${TASK_FIELD.runner}', '${TASK_FIELD.entered}')
+      redis.call('HSET', taskKey, '${TASK_FIELD.lastReason}', blob, '${TASK_FIELD.due}', due)
       delay(taskKey, id, due)
     elseif kind == 'back' then
-      redis.call('HDEL', taskKey, 'run')
-      if blob ~= '' then redis.call('HSET', taskKey, 'last', blob) end
-      redis.call('HSET', taskKey, 'et', now)
+      redis.call('HDEL', taskKey, '${TASK_FIELD.runner}')
+      if blob ~= '' then redis.call('HSET', taskKey, '${TASK_FIELD.lastReason}', blob) end
+      redis.call('HSET', taskKey, '${TASK_FIELD.entered}', now)
       redis.call('XADD', stream, '*', 'id', id)
     elseif kind == 'drop' then
       -- What is left under the task's name (a hash without a function, a key of another type)
@@ -199,7 +199,7 @@ for k = 0, m - 1 do
   if outcome then
     -- A try that ended in a retry or a hand-back still counts: the next one reads the count.
     if outcome == 'retry' or outcome == 'back' then
-      redis.call('HINCRBY', prefix .. ARGV[b + 2], 'tries', 1)
+      redis.call('HINCRBY', prefix .. ARGV[b + 2], '${TASK_FIELD.tries}', 1)
     end
     table.insert(started, {ARGV[b + 2], 1, 0})
   else

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { KEY } from "./keys.ts";
+import { KEY, TASK_FIELD } from "./keys.ts";
 import type { Buffer } from "node:buffer";
 import { setImmediate } from "node:timers";
 import type { Client } from "./client.ts";
@@ -58,12 +58,12 @@ for a = 4, #ARGV, 6 do
   if redis.call('EXISTS', taskKey, resultKey) == 0 then
     if dueArg == '0' and after == '' and crontab == '' then
       -- The common case, a task to run now: one write for its hash, one for its stream.
-      redis.call('HSET', taskKey, 'fn', ARGV[a + 1], 'data', ARGV[a + 2], 'pri', ARGV[a + 3],
-        'ct', now, 'tries', 0, 'et', now)
+      redis.call('HSET', taskKey, '${TASK_FIELD.fn}', ARGV[a + 1], '${TASK_FIELD.data}', ARGV[a + 2], '${TASK_FIELD.priority}', ARGV[a + 3],
+        '${TASK_FIELD.created}', now, '${TASK_FIELD.tries}', 0, '${TASK_FIELD.entered}', now)
       redis.call('XADD', stream, '*', 'id', id)
     else
-      redis.call('HSET', taskKey, 'fn', ARGV[a + 1], 'data', ARGV[a + 2], 'pri', ARGV[a + 3],
-        'ct', now, 'tries', 0)
+      redis.call('HSET', taskKey, '${TASK_FIELD.fn}', ARGV[a + 1], '${TASK_FIELD.data}', ARGV[a + 2], '${TASK_FIELD.priority}', ARGV[a + 3],
+        '${TASK_FIELD.created}', now, '${TASK_FIELD.tries}', 0)
       local due, later = 0, false
       if dueArg ~= '0' then
         local present = redisTime()
@@ -71,26 +71,26 @@ for a = 4, #ARGV, 6 do
         later = due > present
       end
       if crontab ~= '' then
-        redis.call('HSET', taskKey, 'cron', crontab, 'tz', tz)
+        redis.call('HSET', taskKey, '${TASK_FIELD.crontab}', crontab, '${TASK_FIELD.timeZone}', tz)
         redis.call('SADD', KEYS[2], id)
       end
-      if later then redis.call('HSET', taskKey, 'due', due, 'at', due) end
+      if later then redis.call('HSET', taskKey, '${TASK_FIELD.due}', due, '${TASK_FIELD.scheduled}', due) end
       local waits, settled = false, false
       if after ~= '' then
-        redis.call('HSET', taskKey, 'after', after)
-        if mode ~= '' then redis.call('HSET', taskKey, 'mode', mode, 'src', source) end
+        redis.call('HSET', taskKey, '${TASK_FIELD.after}', after)
+        if mode ~= '' then redis.call('HSET', taskKey, '${TASK_FIELD.link}', mode, '${TASK_FIELD.source}', source) end
         waits = linkDependencies(P, id, after)
         -- Linking can settle the task at once: a failed dependency, or a fallback passing on.
-        settled = redis.call('HEXISTS', taskKey, 'depfail') == 1
-          or redis.call('HEXISTS', taskKey, 'pass') == 1
+        settled = redis.call('HEXISTS', taskKey, '${TASK_FIELD.dependencyFailure}') == 1
+          or redis.call('HEXISTS', taskKey, '${TASK_FIELD.passthrough}') == 1
       end
       if not waits then
         if later and not settled then
           redis.call('ZADD', KEYS[1], due, id)
           if earliest == nil or due < earliest then earliest = due end
         else
-          if later then redis.call('HDEL', taskKey, 'due') end
-          redis.call('HSET', taskKey, 'et', now)
+          if later then redis.call('HDEL', taskKey, '${TASK_FIELD.due}') end
+          redis.call('HSET', taskKey, '${TASK_FIELD.entered}', now)
           redis.call('XADD', stream, '*', 'id', id)
         end
       end

@@ -12,7 +12,7 @@
 
 import type { Buffer } from "node:buffer";
 import type { Client } from "./client.ts";
-import { CONSUMER_GROUP } from "./keys.ts";
+import { CONSUMER_GROUP, TASK_FIELD } from "./keys.ts";
 import { runScript, script } from "./_script.ts";
 import { REDIS_TIME_LUA } from "./_redis_time.ts";
 
@@ -85,11 +85,11 @@ local function startTask(prefix, abortingKey, me, id, start)
   local key = prefix .. id
   -- pcall, and no HINCRBY: a key of another type, or a try count that is not a number, makes
   -- that task unusable (it is dropped, or counts from 0), not the whole fetch fail again and again.
-  local f = redis.pcall('HMGET', key, 'fn', 'data', 'tries', 'ct', 'et', 'run', 'last', 'cron',
-    'tz', 'at', 'depfail', 'input', 'pass', 'src')
+  local f = redis.pcall('HMGET', key, '${TASK_FIELD.fn}', '${TASK_FIELD.data}', '${TASK_FIELD.tries}', '${TASK_FIELD.created}', '${TASK_FIELD.entered}', '${TASK_FIELD.runner}', '${TASK_FIELD.lastReason}', '${TASK_FIELD.crontab}',
+    '${TASK_FIELD.timeZone}', '${TASK_FIELD.scheduled}', '${TASK_FIELD.dependencyFailure}', '${TASK_FIELD.input}', '${TASK_FIELD.passthrough}', '${TASK_FIELD.source}')
   if f.err or not f[1] then return {id, 0, false} end
   local tries = math.floor(tonumber(f[3]) or 0) + 1
-  if start then redis.call('HSET', key, 'tries', tries, 'run', me) end
+  if start then redis.call('HSET', key, '${TASK_FIELD.tries}', tries, '${TASK_FIELD.runner}', me) end
   local aborting = anyAborting and redis.call('SISMEMBER', abortingKey, id) or 0
   -- Times as numbers and absent fields as nil (false): the client allocates a buffer for every
   -- string in the reply, and most of these fields are usually empty.
@@ -120,14 +120,14 @@ end
 local function startOwned(prefix, abortingKey, group, me, stream, msg, id, fresh)
   local key = prefix .. id
   if fresh ~= '0' then
-    redis.call('HSET', key, 'tries', fresh, 'run', me)
+    redis.call('HSET', key, '${TASK_FIELD.tries}', fresh, '${TASK_FIELD.runner}', me)
     return {id, 1, anyAborting and redis.call('SISMEMBER', abortingKey, id) or 0}
   end
   local pending = redis.call('XPENDING', stream, group, msg, msg, 1)
   if not (pending[1] and pending[1][2] == me) then return {id, -1} end
-  local tries = redis.pcall('HGET', key, 'tries')
+  local tries = redis.pcall('HGET', key, '${TASK_FIELD.tries}')
   if type(tries) ~= 'string' then return {id, 0} end
-  redis.call('HSET', key, 'tries', math.floor(tonumber(tries) or 0) + 1, 'run', me)
+  redis.call('HSET', key, '${TASK_FIELD.tries}', math.floor(tonumber(tries) or 0) + 1, '${TASK_FIELD.runner}', me)
   return {id, 1, anyAborting and redis.call('SISMEMBER', abortingKey, id) or 0}
 end
 `;

@@ -18,7 +18,7 @@
  * @module
  */
 
-import { KEY } from "./keys.ts";
+import { KEY, TASK_FIELD } from "./keys.ts";
 import { REDIS_TIME_LUA } from "./_redis_time.ts";
 
 /**
@@ -32,16 +32,16 @@ export const GRAPH_LUA = REDIS_TIME_LUA + `
 -- the due time when it went to the delayed set.
 local function placeReady(P, id, now)
   local key = P .. '${KEY.task}' .. id
-  redis.call('HDEL', key, 'wait')
+  redis.call('HDEL', key, '${TASK_FIELD.waiting}')
   redis.call('DEL', P .. '${KEY.deps}' .. id)
   redis.call('SREM', P .. '${KEY.waiting}', id)
-  local f = redis.call('HMGET', key, 'pri', 'due', 'depfail')
+  local f = redis.call('HMGET', key, '${TASK_FIELD.priority}', '${TASK_FIELD.due}', '${TASK_FIELD.dependencyFailure}')
   if f[2] and not f[3] and tonumber(f[2]) > redisTime() then
     redis.call('ZADD', P .. '${KEY.delayed}', f[2], id)
     return tonumber(f[2])
   end
-  redis.call('HDEL', key, 'due')
-  redis.call('HSET', key, 'et', now)
+  redis.call('HDEL', key, '${TASK_FIELD.due}')
+  redis.call('HSET', key, '${TASK_FIELD.entered}', now)
   redis.call('XADD', P .. '${KEY.stream}' .. f[1], '*', 'id', id)
   return nil
 end
@@ -50,22 +50,22 @@ end
 -- id is ready to be placed.
 local function settleEdge(P, id, dep, ended, result)
   local key = P .. '${KEY.task}' .. id
-  local mode = redis.call('HGET', key, 'mode')
+  local mode = redis.call('HGET', key, '${TASK_FIELD.link}')
   if ended == 'c' then
-    redis.call('HSET', key, 'depfail', 'cancel:' .. dep)
+    redis.call('HSET', key, '${TASK_FIELD.dependencyFailure}', 'cancel:' .. dep)
     return true
   end
   if mode == 'else' then
     -- A fallback runs when its task failed; when it succeeded, it passes the result on.
-    if ended == '1' then redis.call('HSET', key, 'input', result, 'pass', 1) end
+    if ended == '1' then redis.call('HSET', key, '${TASK_FIELD.input}', result, '${TASK_FIELD.passthrough}', 1) end
     return true
   end
   if ended ~= '1' then
-    redis.call('HSET', key, 'depfail', dep)
+    redis.call('HSET', key, '${TASK_FIELD.dependencyFailure}', dep)
     return true
   end
-  if mode == 'pipe' and redis.call('HGET', key, 'src') == dep then
-    redis.call('HSET', key, 'input', result)
+  if mode == 'pipe' and redis.call('HGET', key, '${TASK_FIELD.source}') == dep then
+    redis.call('HSET', key, '${TASK_FIELD.input}', result)
   end
   redis.call('SREM', P .. '${KEY.deps}' .. id, dep)
   return redis.call('SCARD', P .. '${KEY.deps}' .. id) == 0
@@ -78,7 +78,7 @@ local function releaseDependents(P, dep, result, now)
   local dependents = redis.call('SMEMBERS', P .. '${KEY.dependents}' .. dep)
   if #dependents == 0 then return nil end
   for _, id in ipairs(dependents) do
-    if redis.call('HEXISTS', P .. '${KEY.task}' .. id, 'wait') == 1
+    if redis.call('HEXISTS', P .. '${KEY.task}' .. id, '${TASK_FIELD.waiting}') == 1
         and settleEdge(P, id, dep, ended, result) then
       local due = placeReady(P, id, now)
       if due and (earliest == nil or due < earliest) then earliest = due end
@@ -102,16 +102,16 @@ local function linkDependencies(P, id, after)
       if result then
         settleEdge(P, id, dep, string.sub(result, 1, 1), result)
       else
-        redis.call('HSET', key, 'depfail', 'unknown:' .. dep)
+        redis.call('HSET', key, '${TASK_FIELD.dependencyFailure}', 'unknown:' .. dep)
       end
     end
   end
-  local settled = redis.call('HEXISTS', key, 'depfail') == 1 or redis.call('HEXISTS', key, 'pass') == 1
+  local settled = redis.call('HEXISTS', key, '${TASK_FIELD.dependencyFailure}') == 1 or redis.call('HEXISTS', key, '${TASK_FIELD.passthrough}') == 1
   if settled or redis.call('SCARD', P .. '${KEY.deps}' .. id) == 0 then
     redis.call('DEL', P .. '${KEY.deps}' .. id)
     return false
   end
-  redis.call('HSET', key, 'wait', 1)
+  redis.call('HSET', key, '${TASK_FIELD.waiting}', 1)
   redis.call('SADD', P .. '${KEY.waiting}', id)
   return true
 end

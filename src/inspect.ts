@@ -7,7 +7,7 @@
 
 import type { Buffer } from "node:buffer";
 import type { Client } from "./client.ts";
-import { CONSUMER_GROUP } from "./keys.ts";
+import { CONSUMER_GROUP, TASK_FIELD } from "./keys.ts";
 import { makeTaskResult, type TaskInfo, type TaskResult, TaskStatus } from "./result.ts";
 import { StreaqError } from "./errors.ts";
 import type { Reading, Subscription } from "./result_waiter.ts";
@@ -19,7 +19,7 @@ import { scanQueue } from "./scan.ts";
 /** Lua deciding a task's status from its keys; shared by the scripts below. */
 const STATUS_LUA = `
 local function taskStatus(resultKey, taskKey, delayed, id)
-  local fields = redis.call('HMGET', taskKey, 'fn', 'run', 'wait')
+  local fields = redis.call('HMGET', taskKey, '${TASK_FIELD.fn}', '${TASK_FIELD.runner}', '${TASK_FIELD.waiting}')
   if not fields[1] then
     return redis.call('EXISTS', resultKey) == 1 and 'done' or 'missing'
   end
@@ -51,7 +51,7 @@ export const STATUS_SCRIPT = script(
 export const INFO_SCRIPT = script(
   STATUS_LUA + `
 local status = taskStatus(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
-local f = redis.call('HMGET', KEYS[2], 'fn', 'data', 'pri', 'ct', 'tries', 'due', 'cron', 'after')
+local f = redis.call('HMGET', KEYS[2], '${TASK_FIELD.fn}', '${TASK_FIELD.data}', '${TASK_FIELD.priority}', '${TASK_FIELD.created}', '${TASK_FIELD.tries}', '${TASK_FIELD.due}', '${TASK_FIELD.crontab}', '${TASK_FIELD.after}')
 return {status, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], redis.call('SMEMBERS', KEYS[4])}
 `,
 );
@@ -128,7 +128,7 @@ async function infosByIds(client: Client, ids: readonly string[]): Promise<(Task
 export const READ_RESULT_SCRIPT = script(`
 local blob = redis.call('GET', KEYS[1])
 if blob then return blob end
-return redis.call('HEXISTS', KEYS[2], 'fn')
+return redis.call('HEXISTS', KEYS[2], '${TASK_FIELD.fn}')
 `);
 
 /** Looks for the result of a task, or for the task. */

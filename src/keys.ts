@@ -48,6 +48,54 @@ export const KEY = {
   wake: "wake",
 } as const;
 
+/**
+ * The fields of a task's hash (`KEY.task` + id), the one record of a task from its enqueue until
+ * it finishes, when the hash is deleted (a repeating task's hash stays for its next occurrence).
+ * TypeScript reads them by these names, and the Lua scripts by these names interpolated:
+ * `redis.call('HGET', key, '${TASK_FIELD.fn}')`. The stored names are short: every task
+ * carries them.
+ */
+export const TASK_FIELD = {
+  /** The registered name of the function it runs; written at enqueue. */
+  fn: "fn",
+  /** Its encoded (and, with a secret, signed) arguments; written at enqueue. */
+  data: "data",
+  /** Its priority; written at enqueue. */
+  priority: "pri",
+  /** When it was created (ms, the enqueuer's clock); written at enqueue. */
+  created: "ct",
+  /** When it entered its stream (ms): at enqueue, or when promoted or released by its dependencies; `expire` counts from it. */
+  entered: "et",
+  /** The due time of its current occurrence (ms), kept after it is promoted, for `maxScheduleDrift` and lateness. */
+  scheduled: "at",
+  /** Its due time (ms) while it waits in the delayed set; deleted when it is promoted. */
+  due: "due",
+  /** The tries started so far; each start (claim) writes it. */
+  tries: "tries",
+  /** The id of the worker running it now; written at its start, deleted when the try ends. */
+  runner: "run",
+  /** The encoded reason the last try ended in a retry, for the failure after `maxTries`. */
+  lastReason: "last",
+  /** The crontab of a repeating task; written at enqueue or cron registration. */
+  crontab: "cron",
+  /** The time zone of its crontab. */
+  timeZone: "tz",
+  /** The ids it runs after, space-separated; written at enqueue. */
+  after: "after",
+  /** How it is tied to its source: "pipe" (a pipeline stage) or "else" (a fallback). */
+  link: "mode",
+  /** The id of its source: the stage before it, or the task it is a fallback for. */
+  source: "src",
+  /** Present (1) while it waits for its dependencies; deleted when they are all settled. */
+  waiting: "wait",
+  /** Why it fails instead of running: a failed dependency's id, "cancel:<id>" or "unknown:<id>". */
+  dependencyFailure: "depfail",
+  /** The stored result of its source: a pipeline stage's input, a fallback's passthrough. */
+  input: "input",
+  /** Present (1) when a fallback passes its source's success on instead of running. */
+  passthrough: "pass",
+} as const;
+
 /** Key and channel names of one queue. */
 export class Keys {
   /** `streaq:{queueName}:`, the prefix of everything below. */

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { TASK_FIELD } from "./keys.ts";
 import type { Client } from "./client.ts";
 import { REDIS_TIME_LUA } from "./_redis_time.ts";
 import { runScript, script } from "./_script.ts";
@@ -30,12 +31,12 @@ for _, id in ipairs(due) do
   -- pcall: a key of another type under a task's name must not fail every promotion from now on;
   -- no task can come of it, so it goes. A hash goes to its stream even if fields are missing:
   -- the fetch fails or drops it there, with a result or a log line, instead of losing it here.
-  local f = redis.pcall('HMGET', key, 'pri', 'fn')
+  local f = redis.pcall('HMGET', key, '${TASK_FIELD.priority}', '${TASK_FIELD.fn}')
   if f.err then
     redis.call('DEL', key)
   elseif f[1] or f[2] then
-    redis.call('HDEL', key, 'due')
-    redis.call('HSET', key, 'et', now)
+    redis.call('HDEL', key, '${TASK_FIELD.due}')
+    redis.call('HSET', key, '${TASK_FIELD.entered}', now)
     redis.call('XADD', streams[f[1]] or KEYS[2], '*', 'id', id)
   end
   redis.call('ZREM', KEYS[1], id)

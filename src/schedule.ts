@@ -7,6 +7,7 @@
  * @module
  */
 
+import { TASK_FIELD } from "./keys.ts";
 import type { Buffer } from "node:buffer";
 import type { Client } from "./client.ts";
 import { nextOccurrence } from "./crontab.ts";
@@ -38,20 +39,20 @@ local changed, earliest = 0, nil
 for i = 3, #KEYS do
   local key, a = KEYS[i], 3 + (i - 3) * 7
   local id, crontab, tz, due = ARGV[a], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]
-  local current = redis.call('HMGET', key, 'fn', 'cron', 'tz')
+  local current = redis.call('HMGET', key, '${TASK_FIELD.fn}', '${TASK_FIELD.crontab}', '${TASK_FIELD.timeZone}')
   if current[1] ~= ARGV[a + 1] or current[2] ~= crontab or current[3] ~= tz then
     local waiting = redis.call('ZSCORE', KEYS[1], id)
-    redis.call('HSET', key, 'fn', ARGV[a + 1], 'data', ARGV[a + 2], 'pri', ARGV[a + 3],
-      'cron', crontab, 'tz', tz)
+    redis.call('HSET', key, '${TASK_FIELD.fn}', ARGV[a + 1], '${TASK_FIELD.data}', ARGV[a + 2], '${TASK_FIELD.priority}', ARGV[a + 3],
+      '${TASK_FIELD.crontab}', crontab, '${TASK_FIELD.timeZone}', tz)
     if not current[1] or waiting then
-      redis.call('HSET', key, 'ct', ARGV[1], 'tries', 0, 'due', due, 'at', due)
+      redis.call('HSET', key, '${TASK_FIELD.created}', ARGV[1], '${TASK_FIELD.tries}', 0, '${TASK_FIELD.due}', due, '${TASK_FIELD.scheduled}', due)
       redis.call('ZADD', KEYS[1], due, id)
       if earliest == nil or tonumber(due) < earliest then earliest = tonumber(due) end
     end
     redis.call('SADD', KEYS[2], id)
     changed = changed + 1
   else
-    redis.call('HSET', key, 'pri', ARGV[a + 3])
+    redis.call('HSET', key, '${TASK_FIELD.priority}', ARGV[a + 3])
   end
 end
 if earliest ~= nil then redis.call('PUBLISH', ARGV[2], earliest) end
@@ -70,10 +71,10 @@ return changed
 export const UNSCHEDULE_SCRIPT = script(
   `
 redis.call('SREM', KEYS[3], ARGV[1])
-local fields = redis.call('HMGET', KEYS[1], 'cron', 'run')
+local fields = redis.call('HMGET', KEYS[1], '${TASK_FIELD.crontab}', '${TASK_FIELD.runner}')
 if not fields[1] then return 0 end
 if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 and fields[2] and fields[2] ~= '' then
-  redis.call('HDEL', KEYS[1], 'cron')
+  redis.call('HDEL', KEYS[1], '${TASK_FIELD.crontab}')
 else
   redis.call('DEL', KEYS[1])
 end
@@ -168,7 +169,13 @@ export async function listSchedules(client: Client): Promise<ScheduleInfo[]> {
   const ids = await client.redis.smembers(keys.schedules);
   const pipeline = client.redis.pipeline();
   for (const id of ids) {
-    pipeline.hmget(keys.task(id), "fn", "cron", "tz", "pri");
+    pipeline.hmget(
+      keys.task(id),
+      TASK_FIELD.fn,
+      TASK_FIELD.crontab,
+      TASK_FIELD.timeZone,
+      TASK_FIELD.priority,
+    );
     pipeline.zscore(keys.delayed, id);
     pipeline.getBuffer(keys.result(id));
   }

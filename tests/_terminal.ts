@@ -56,7 +56,17 @@ export class Terminal implements AsyncDisposable {
 
   /** Types `keys` into the terminal ({@linkcode CTRL_C} is a SIGINT to the program). */
   async type(keys: string): Promise<void> {
-    await this.#keyboard.write(new TextEncoder().encode(keys));
+    try {
+      await this.#keyboard.write(new TextEncoder().encode(keys));
+    } catch (error) {
+      const { code } = await this.exit();
+      throw new Error(
+        `Cannot type ${
+          JSON.stringify(keys)
+        }: the program has ended with code ${code}; it printed:\n${this.output}`,
+        { cause: error },
+      );
+    }
   }
 
   /** Waits until the output contains `text`; fails at once, with the output, at a prompt. */

@@ -7,6 +7,7 @@
 
 import type { Client } from "../client.ts";
 import { infoById, storedResult } from "../inspect.ts";
+import { TASK_FIELD } from "../keys.ts";
 import type { TaskInfo, TaskResult } from "../result.ts";
 
 /** One task, unfinished or finished. */
@@ -37,7 +38,12 @@ export async function loadTask(client: Client, id: string): Promise<TaskDetail |
   const info = await infoById(client, id);
   if (info) {
     const pipeline = client.redis.pipeline();
-    pipeline.hmget(client.keys.task(id), "et", "run", "last");
+    pipeline.hmget(
+      client.keys.task(id),
+      TASK_FIELD.entered,
+      TASK_FIELD.runner,
+      TASK_FIELD.lastReason,
+    );
     pipeline.sismember(client.keys.aborting, id);
     const [[, fields], [, aborting]] = await pipeline.exec() ?? [];
     const [entered, run, last] = fields as (string | null)[];

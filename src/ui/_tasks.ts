@@ -10,6 +10,7 @@
 
 import type { Buffer } from "node:buffer";
 import type { Client } from "../client.ts";
+import { TASK_FIELD } from "../keys.ts";
 import { makeTaskResult, type TaskResult } from "../result.ts";
 import { scanQueue } from "../scan.ts";
 
@@ -85,7 +86,14 @@ export async function listTaskRows(
   return { rows: matching.slice(offset, offset + limit), total: matching.length, capped };
 }
 
-const FIELDS = ["fn", "pri", "run", "ct", "tries", "due"] as const;
+const FIELDS = [
+  TASK_FIELD.fn,
+  TASK_FIELD.priority,
+  TASK_FIELD.runner,
+  TASK_FIELD.created,
+  TASK_FIELD.tries,
+  TASK_FIELD.due,
+] as const;
 
 /** Rows of tasks with these ids, from their hashes; ids without a hash are left out. */
 async function hashRows(
