@@ -6,6 +6,7 @@
  * @module
  */
 
+import { TASK_FIELD } from "./keys.ts";
 import type { Client } from "./client.ts";
 import type { Completer, Completion } from "./complete.ts";
 import { runWithContext, type TaskContext } from "./context.ts";
@@ -174,7 +175,7 @@ function refuse(
   if (d.payload === null) {
     // Only a hand-edited or half-deleted hash lacks it: every enqueue writes one.
     return new StreaqError(
-      `Cannot run task ${label}: it has no payload in Redis (field 'data' of its hash is missing)`,
+      `Cannot run task ${label}: it has no payload in Redis (field '${TASK_FIELD.data}' of its hash is missing)`,
     );
   }
   if (d.tries > task.maxTries) {

@@ -7,7 +7,7 @@
  */
 
 import type { Client } from "../client.ts";
-import { CONSUMER_GROUP } from "../keys.ts";
+import { CONSUMER_GROUP, TASK_FIELD } from "../keys.ts";
 import { scanQueue } from "../scan.ts";
 import { runScript, script } from "../_script.ts";
 
@@ -40,7 +40,7 @@ for i = 5, #KEYS do
         local fields = entry[2]
         for j = 1, #fields, 2 do
           if fields[j] == 'id' then
-            local run = redis.call('HGET', prefix .. fields[j + 1], 'run')
+            local run = redis.call('HGET', prefix .. fields[j + 1], '${TASK_FIELD.runner}')
             if run and run ~= '' then running = running + 1 end
           end
         end
@@ -53,7 +53,7 @@ local delayed, byPriority = redis.call('ZCARD', KEYS[1]), {}
 if delayed <= limit then
   local counts = {}
   for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-    local p = redis.call('HGET', prefix .. id, 'pri') or ''
+    local p = redis.call('HGET', prefix .. id, '${TASK_FIELD.priority}') or ''
     counts[p] = (counts[p] or 0) + 1
   end
   for p, n in pairs(counts) do table.insert(byPriority, p); table.insert(byPriority, n) end
