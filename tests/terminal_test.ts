@@ -74,9 +74,9 @@ Deno.test("in a terminal, a second Ctrl-C ends a worker at once while its shutdo
   );
   await worker.waitFor("started on queue");
   const task = await stubborn.enqueue(600_000);
-  await eventually(async () => (await task.status()) === TaskStatus.RUNNING, {
-    what: "the stubborn task to run",
-  });
+  // Its function has begun: a status of "running" is written when the worker claims the task,
+  // a moment before it calls the function, and a shutdown in between hands the task back.
+  await worker.waitFor("stubborn is running");
 
   await worker.type(CTRL_C);
   await worker.waitFor("shutting down gracefully");
