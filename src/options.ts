@@ -383,7 +383,7 @@ export function checkWorkerOptions(options: WorkerOptions<unknown>): void {
   }
 }
 
-const TASK_OPTIONS = optionNames<TaskOptions>({
+const TASK_OPTION_NAMES = {
   name: true,
   timeout: true,
   maxTries: true,
@@ -392,16 +392,10 @@ const TASK_OPTIONS = optionNames<TaskOptions>({
   unique: true,
   silent: true,
   thread: true,
-});
+} as const;
+const TASK_OPTIONS = optionNames<TaskOptions>(TASK_OPTION_NAMES);
 const CRON_OPTIONS = optionNames<CronOptions>({
-  name: true,
-  timeout: true,
-  maxTries: true,
-  expire: true,
-  ttl: true,
-  unique: true,
-  silent: true,
-  thread: true,
+  ...TASK_OPTION_NAMES,
   maxScheduleDrift: true,
   priority: true,
 });
