@@ -40,6 +40,10 @@ export class Terminal implements AsyncDisposable {
     if (options.unset?.length) {
       line = `${shellCommand(["env", ...options.unset.flatMap((name) => ["-u", name])])} ${line}`;
     }
+    // script runs the line with $SHELL, or /bin/sh where it is unset (as in CI). Debian's sh
+    // (dash) stays as the program's parent, gets the terminal's SIGINT too and dies of it, so
+    // script would report the shell's 130, not the program's code: exec the program in its place.
+    line = `exec ${line}`;
     this.#child = new Deno.Command("script", {
       args: ["-qec", line, "/dev/null"],
       cwd: options.cwd,

@@ -87,7 +87,7 @@ Deno.test("deno task demo in a real terminal runs to the end with no permission 
   const url = `redis://127.0.0.1:${closedPort()}`;
   const { code, output } = await run(
     "script",
-    ["-qec", `'${Deno.execPath()}' task demo`, "/dev/null"],
+    ["-qec", `exec '${Deno.execPath()}' task demo`, "/dev/null"],
     { REDIS_URL: url },
   );
   assert.doesNotMatch(output, /Deno requests|Allow\?/, "no permission prompt");
