@@ -33,7 +33,7 @@
 export { Worker } from "./src/worker.ts";
 export type { Handles, RunOptions } from "./src/worker.ts";
 export type { Middleware, MiddlewareHandle, Next } from "./src/middleware.ts";
-export type { WorkerCounters } from "./src/execute.ts";
+export type { WorkerCounters } from "./src/run/execute.ts";
 export type {
   CronOptions,
   RedisClient,
@@ -45,10 +45,10 @@ export type {
   TaskOptions,
   WorkerOptions,
 } from "./src/options.ts";
-export type { ScheduleInfo } from "./src/schedule.ts";
+export type { ScheduleInfo } from "./src/client/schedule.ts";
 export { RegisteredTask } from "./src/registered_task.ts";
 export type { ResolvedTaskOptions, TaskFunction } from "./src/registered_task.ts";
-export { Task } from "./src/enqueue.ts";
+export { Task } from "./src/client/enqueue.ts";
 export { TaskHandle } from "./src/task_handle.ts";
 export type { AbortOptions, ResultOptions } from "./src/task_handle.ts";
 export { taskContext } from "./src/context.ts";
@@ -61,8 +61,8 @@ export type {
   TaskResultBase,
   TaskSuccess,
 } from "./src/result.ts";
-export type { ListOptions, QueueSizeOptions } from "./src/inspect.ts";
+export type { ListOptions, QueueSizeOptions } from "./src/client/inspect.ts";
 export { StreaqCancelled, StreaqError, StreaqRetry } from "./src/errors.ts";
 export type { StreaqRetryOptions } from "./src/errors.ts";
-export type { Deserializer, Encoded, Serializer } from "./src/codec.ts";
+export type { Deserializer, Encoded, Serializer } from "./src/payload/codec.ts";
 export type { LogFormat, Logger, LogLevel } from "./src/logger.ts";

@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { Deserializer, Serializer } from "./codec.ts";
+import type { Deserializer, Serializer } from "./payload/codec.ts";
 import type { LogFormat, Logger, LogLevel } from "./logger.ts";
-import { checkCrontab } from "./crontab.ts";
+import { checkCrontab } from "./cron/crontab.ts";
 import { checkDuration, checkInteger, checkKnownKeys, checkName, describe } from "./_validate.ts";
 import {
   checkConnectionOptions,
@@ -15,7 +15,7 @@ import {
   type RedisClusterOptions,
   type RedisConnectionOptions,
   type RedisSentinelOptions,
-} from "./connection_options.ts";
+} from "./redis/connection_options.ts";
 
 export type {
   RedisClient,
@@ -23,7 +23,7 @@ export type {
   RedisConnectionOptions,
   RedisNodeAddress,
   RedisSentinelOptions,
-} from "./connection_options.ts";
+} from "./redis/connection_options.ts";
 
 /**
  * Options of a {@linkcode Worker}. Every one is optional.

@@ -6,12 +6,12 @@
  */
 
 import { currentContext, type TaskContext } from "./context.ts";
-import { Task } from "./enqueue.ts";
+import { Task } from "./client/enqueue.ts";
 import { StreaqError } from "./errors.ts";
 import type { Worker } from "./worker.ts";
-import { DEFAULT_RESULT_TTL } from "./client.ts";
+import { DEFAULT_RESULT_TTL } from "./queue_context.ts";
 import type { CronOptions } from "./options.ts";
-import { callerModule, recordThreadTask } from "./threads/registry.ts";
+import { callerModule, recordThreadTask } from "./run/threads/registry.ts";
 
 /** A task function: any function, sync or async. */
 // deno-lint-ignore no-explicit-any

@@ -4,10 +4,10 @@
  * @module
  */
 
-import { abortById } from "./abort.ts";
-import type { Client } from "./client.ts";
-import { infoById, resultById, statusById } from "./inspect.ts";
-import { unscheduleById } from "./schedule.ts";
+import { abortById } from "./client/abort.ts";
+import type { QueueContext } from "./queue_context.ts";
+import { infoById, resultById, statusById } from "./client/inspect.ts";
+import { unscheduleById } from "./client/schedule.ts";
 import type { TaskInfo, TaskResult, TaskStatus } from "./result.ts";
 
 /** Options of {@linkcode TaskHandle.result}. */
@@ -53,10 +53,10 @@ export interface AbortOptions {
  * ```
  */
 export class TaskHandle<R> {
-  readonly #client: Client;
+  readonly #client: QueueContext;
 
   /** @internal Handles come from awaiting a task or from `enqueueMany`. */
-  constructor(client: Client, readonly id: string, readonly fnName: string) {
+  constructor(client: QueueContext, readonly id: string, readonly fnName: string) {
     this.#client = client;
   }
 

@@ -6,14 +6,14 @@
  */
 
 import type { RedisOptions } from "ioredis";
-import { abortById } from "./abort.ts";
-import { Client, DEFAULT_RESULT_TTL } from "./client.ts";
+import { abortById } from "./client/abort.ts";
+import { QueueContext, DEFAULT_RESULT_TTL } from "./queue_context.ts";
 import { type Middleware, MiddlewareChain, type MiddlewareHandle } from "./middleware.ts";
 import { listenToSignals } from "./signals.ts";
-import { sendTasks, type Task } from "./enqueue.ts";
-import { Envelope } from "./envelope.ts";
+import { sendTasks, type Task } from "./client/enqueue.ts";
+import { Envelope } from "./payload/envelope.ts";
 import { StreaqError } from "./errors.ts";
-import type { Counters, WorkerCounters } from "./execute.ts";
+import type { Counters, WorkerCounters } from "./run/execute.ts";
 import {
   infoById,
   type ListOptions,
@@ -22,7 +22,7 @@ import {
   type QueueSizeOptions,
   resultById,
   statusById,
-} from "./inspect.ts";
+} from "./client/inspect.ts";
 import {
   checkLogFormat,
   checkLogLevel,
@@ -39,14 +39,14 @@ import {
   type TaskOptions,
   type WorkerOptions,
 } from "./options.ts";
-import { checkCrontab, nextOccurrence } from "./crontab.ts";
+import { checkCrontab, nextOccurrence } from "./cron/crontab.ts";
 import {
   type CronRegistration,
   listSchedules,
   registerCrons,
   type ScheduleInfo,
   unscheduleByIdOrName,
-} from "./schedule.ts";
+} from "./client/schedule.ts";
 import {
   RegisteredTask,
   resolveTaskOptions,
@@ -55,11 +55,11 @@ import {
 } from "./registered_task.ts";
 import { checkName } from "./_validate.ts";
 import type { TaskInfo, TaskResult, TaskStatus } from "./result.ts";
-import { Runner } from "./runner.ts";
-import { inTaskThread } from "./threads/protocol.ts";
-import { checkThreadReadAccess, ThreadPool } from "./threads/pool.ts";
+import { Runner } from "./run/runner.ts";
+import { inTaskThread } from "./run/threads/protocol.ts";
+import { checkThreadReadAccess, ThreadPool } from "./run/threads/pool.ts";
 import type { AbortOptions, ResultOptions, TaskHandle } from "./task_handle.ts";
-import { Task as UnsentTask } from "./enqueue.ts";
+import { Task as UnsentTask } from "./client/enqueue.ts";
 
 /** Options of {@linkcode Worker.run}. */
 export interface RunOptions {
@@ -128,7 +128,7 @@ export class Worker<Context = undefined, Priority = string> {
   /** This worker's id, unique within its queue. */
   readonly id: string;
   /** @internal The queue client shared with tasks and handles. */
-  readonly client: Client;
+  readonly client: QueueContext;
   readonly #options: WorkerOptions<Context, Priority & string>;
   // deno-lint-ignore no-explicit-any
   readonly #registry = new Map<string, RegisteredTask<any, unknown>>();
@@ -177,7 +177,7 @@ export class Worker<Context = undefined, Priority = string> {
       { queue: queueName, workerId: this.id },
       checkLogFormat(options.logFormat),
     );
-    this.client = new Client(
+    this.client = new QueueContext(
       queueName,
       Object.freeze([...(options.priorities ?? ["normal"])]),
       new Envelope(options),

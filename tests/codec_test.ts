@@ -5,7 +5,7 @@ import {
   type PlainError,
   plainToError,
   serialize,
-} from "../src/codec.ts";
+} from "../src/payload/codec.ts";
 import { KNOWN_ERRORS, StreaqCancelled, StreaqError, StreaqRetry } from "../src/errors.ts";
 
 function roundTrip<T>(value: T): T {

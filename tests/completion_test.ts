@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { Completer } from "../src/complete.ts";
-import { asStarted, type Delivery, fetchDeliveries } from "../src/fetch.ts";
-import { CONSUMER_GROUP } from "../src/keys.ts";
+import { Completer } from "../src/run/complete.ts";
+import { asStarted, type Delivery, fetchDeliveries } from "../src/run/fetch.ts";
+import { CONSUMER_GROUP } from "../src/redis/keys.ts";
 import { testWorker } from "./_helpers.ts";
 
 /**

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 // The implementation streaq used before its own, kept as the reference to agree with.
 import { CronExpressionParser } from "cron-parser";
-import { nextOccurrence } from "../src/crontab.ts";
+import { nextOccurrence } from "../src/cron/crontab.ts";
 
 const ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"];
 const HOUR = 3_600_000;

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { checkCrontab, nextOccurrence } from "../src/crontab.ts";
+import { checkCrontab, nextOccurrence } from "../src/cron/crontab.ts";
 import { denoExecutable } from "./_helpers.ts";
 
 /** `nextOccurrence` as an ISO string, for readable expectations. */

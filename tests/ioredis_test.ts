@@ -1,5 +1,5 @@
 /**
- * The ioredis internals streaq relies on (`src/_ioredis.ts`) are those of the version its import
+ * The ioredis internals streaq relies on (`src/redis/_ioredis.ts`) are those of the version its import
  * map pins, and a version without them is refused with a message that names the one to use.
  *
  * @module
@@ -14,7 +14,7 @@ import {
   Command,
   IOREDIS_VERSION,
   Redis,
-} from "../src/_ioredis.ts";
+} from "../src/redis/_ioredis.ts";
 
 Deno.test("the import map pins the ioredis version whose internals streaq checks", () => {
   assert.equal(config.imports.ioredis, `npm:ioredis@${IOREDIS_VERSION}`);

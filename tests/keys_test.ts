@@ -112,7 +112,7 @@ Deno.test("every key a queue writes carries its hash tag, and finished tasks lea
       `${prefix}stream:high`,
       `${prefix}health:${worker.id}`,
     ].sort();
-    // Per-minute outcome counts (src/metrics.ts) may be flushed by a heartbeat meanwhile: they
+    // Per-minute outcome counts (src/run/metrics.ts) may be flushed by a heartbeat meanwhile: they
     // expire on their own within two hours.
     const metrics = (await allKeys(redis)).filter((key) => key.startsWith(`${prefix}metrics:`));
     for (const key of metrics) {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { type Delivery, deliveryKey } from "../src/fetch.ts";
-import { PrefetchBuffer } from "../src/prefetch_buffer.ts";
+import { type Delivery, deliveryKey } from "../src/run/fetch.ts";
+import { PrefetchBuffer } from "../src/run/prefetch_buffer.ts";
 
 function delivery(priority: string, messageId: string): Delivery {
   const stream = `s:${priority}`;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { packResult, unpackResult } from "../src/result_record.ts";
+import { packResult, unpackResult } from "../src/payload/result_record.ts";
 
 const record = {
   success: true,

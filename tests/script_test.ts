@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { Command } from "ioredis";
-import { encodeCommand } from "../src/_resp.ts";
-import { runScript, script } from "../src/_script.ts";
+import { encodeCommand } from "../src/redis/_resp.ts";
+import { runScript, script } from "../src/redis/_script.ts";
 import { runInBackground, testWorker } from "./_helpers.ts";
 
 const ECHO = script("return {KEYS[1], unpack(ARGV)}");

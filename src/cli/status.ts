@@ -14,11 +14,11 @@
  * @module
  */
 
-import type { HealthRecord } from "../heartbeat.ts";
-import { CONSUMER_GROUP } from "../keys.ts";
+import type { HealthRecord } from "../run/heartbeat.ts";
+import { CONSUMER_GROUP } from "../redis/keys.ts";
 import type { TaskInfo } from "../result.ts";
 import type { Worker } from "../worker.ts";
-import { scanQueue } from "../scan.ts";
+import { scanQueue } from "../client/scan.ts";
 import { escapeControl } from "../logger.ts";
 import { ANSI, type Paint, PLAIN, Screen } from "./screen.ts";
 import { type Rates, StreamRates, type StreamThroughput, ThroughputMeter } from "./status_rates.ts";

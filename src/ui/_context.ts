@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Client } from "../client.ts";
+import type { QueueContext } from "../queue_context.ts";
 import type { TaskResult } from "../result.ts";
 import type { Worker } from "../worker.ts";
 import type { Html } from "./_html.ts";
@@ -16,7 +16,7 @@ export type Section = "overview" | "tasks" | "workers" | "schedules";
 export interface PageContext {
   readonly worker: Worker<unknown>;
   /** The worker's queue client. */
-  readonly client: Client;
+  readonly client: QueueContext;
   /** The names of the tasks registered on the worker, for the function filter. */
   readonly functions: readonly string[];
   readonly url: URL;

@@ -6,10 +6,10 @@
  * @module
  */
 
-import type { Client } from "../client.ts";
-import { CONSUMER_GROUP, TASK_FIELD } from "../keys.ts";
-import { scanQueue } from "../scan.ts";
-import { runScript, script } from "../_script.ts";
+import type { QueueContext } from "../queue_context.ts";
+import { CONSUMER_GROUP, TASK_FIELD } from "../redis/keys.ts";
+import { scanQueue } from "../client/scan.ts";
+import { runScript, script } from "../redis/_script.ts";
 
 /** Up to this many delivered entries per stream, or delayed tasks, are examined one by one. */
 const EXAMINE_LIMIT = 10_000;
@@ -93,7 +93,7 @@ export interface QueueCounts {
 }
 
 /** Counts the tasks of a queue. */
-export async function countTasks(client: Client): Promise<QueueCounts> {
+export async function countTasks(client: QueueContext): Promise<QueueCounts> {
   const { keys, priorities } = client;
   const [reply, results] = await Promise.all([
     runScript(
@@ -143,7 +143,7 @@ export async function countTasks(client: Client): Promise<QueueCounts> {
 }
 
 /** Counts stored results by SCAN, giving up after a bounded number of calls. */
-async function countResults(client: Client): Promise<{ count: number; exact: boolean }> {
+async function countResults(client: QueueContext): Promise<{ count: number; exact: boolean }> {
   let count = 0;
   let calls = 0;
   for await (const keys of scanQueue(client, client.keys.pattern("result:*"))) {

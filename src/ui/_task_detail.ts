@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { Client } from "../client.ts";
-import { infoById, storedResult } from "../inspect.ts";
-import { TASK_FIELD } from "../keys.ts";
+import type { QueueContext } from "../queue_context.ts";
+import { infoById, storedResult } from "../client/inspect.ts";
+import { TASK_FIELD } from "../redis/keys.ts";
 import type { TaskInfo, TaskResult } from "../result.ts";
 
 /** One task, unfinished or finished. */
@@ -33,7 +33,7 @@ export interface TaskDetail {
 const MAX_ID_LENGTH = 512;
 
 /** The task with this id, or null when it is unknown (or finished and its result is gone). */
-export async function loadTask(client: Client, id: string): Promise<TaskDetail | null> {
+export async function loadTask(client: QueueContext, id: string): Promise<TaskDetail | null> {
   if (id.length === 0 || id.length > MAX_ID_LENGTH) return null;
   const info = await infoById(client, id);
   if (info) {

@@ -9,10 +9,10 @@
  */
 
 import type { Buffer } from "node:buffer";
-import type { Client } from "../client.ts";
-import { TASK_FIELD } from "../keys.ts";
+import type { QueueContext } from "../queue_context.ts";
+import { TASK_FIELD } from "../redis/keys.ts";
 import { makeTaskResult, type TaskResult } from "../result.ts";
-import { scanQueue } from "../scan.ts";
+import { scanQueue } from "../client/scan.ts";
 
 /** Statuses the list can be filtered by: those of `TaskStatus`, plus `failed` (done, failed). */
 export const LIST_STATUSES = ["running", "queued", "scheduled", "waiting", "done", "failed"];
@@ -56,7 +56,7 @@ export interface TaskPage {
 
 /** Lists the tasks matching `filter`, skipping `offset` and returning at most `limit`. */
 export async function listTaskRows(
-  client: Client,
+  client: QueueContext,
   filter: TaskFilter,
   offset: number,
   limit: number,
@@ -97,7 +97,7 @@ const FIELDS = [
 
 /** Rows of tasks with these ids, from their hashes; ids without a hash are left out. */
 async function hashRows(
-  client: Client,
+  client: QueueContext,
   ids: string[],
   status: (fields: (string | null)[]) => string,
   due: (i: number) => number | null = () => null,
@@ -125,7 +125,7 @@ async function hashRows(
   return rows;
 }
 
-async function streamRows(client: Client, priority: string | undefined) {
+async function streamRows(client: QueueContext, priority: string | undefined) {
   const rows: TaskRow[] = [];
   let full = false;
   for (const p of priority ? [priority] : client.prioritiesHighFirst) {
@@ -149,7 +149,7 @@ function entryTaskId(fields: string[]): string {
   return i >= 0 && i % 2 === 0 ? fields[i + 1] ?? "" : "";
 }
 
-async function delayedRows(client: Client) {
+async function delayedRows(client: QueueContext) {
   const rows: TaskRow[] = [];
   for (let start = 0; start < EXAMINE_LIMIT; start += BATCH) {
     const reply = await client.redis.zrange(
@@ -166,7 +166,7 @@ async function delayedRows(client: Client) {
   return { rows, full: true };
 }
 
-async function waitingRows(client: Client) {
+async function waitingRows(client: QueueContext) {
   const ids: string[] = [];
   let cursor = "0";
   do {
@@ -180,7 +180,7 @@ async function waitingRows(client: Client) {
 }
 
 /** Stored results, newest first. */
-async function resultRows(client: Client) {
+async function resultRows(client: QueueContext) {
   const prefix = client.keys.result("");
   const ids = new Set<string>();
   let full = false;

@@ -5,15 +5,15 @@
  * @module
  */
 
-import type { Client } from "../client.ts";
-import type { HealthRecord } from "../heartbeat.ts";
-import { scanQueue } from "../scan.ts";
+import type { QueueContext } from "../queue_context.ts";
+import type { HealthRecord } from "../run/heartbeat.ts";
+import { scanQueue } from "../client/scan.ts";
 
 /** At most this many SCAN calls look for health keys. */
 const SCAN_CALLS = 100;
 
 /** The health records of the queue's live workers, by id. */
-export async function listWorkers(client: Client): Promise<HealthRecord[]> {
+export async function listWorkers(client: QueueContext): Promise<HealthRecord[]> {
   const keys = new Set<string>();
   let calls = 0;
   for await (const found of scanQueue(client, client.keys.pattern("health:*"))) {

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { readMetrics } from "../../metrics.ts";
-import type { MinuteCounts } from "../../metrics.ts";
+import { readMetrics } from "../../run/metrics.ts";
+import type { MinuteCounts } from "../../run/metrics.ts";
 import { throughputChart, type Totals, totals } from "../_chart.ts";
 import { count } from "../_components.ts";
 import { href, type Page, type PageContext } from "../_context.ts";

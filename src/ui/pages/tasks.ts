@@ -4,7 +4,7 @@
  * @module
  */
 
-import { infoById } from "../../inspect.ts";
+import { infoById } from "../../client/inspect.ts";
 import {
   count,
   empty,

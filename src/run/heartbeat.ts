@@ -7,10 +7,10 @@
  * @module
  */
 
-import type { Client } from "./client.ts";
+import type { QueueContext } from "../queue_context.ts";
 import { deliveryKey } from "./fetch.ts";
-import { CONSUMER_GROUP } from "./keys.ts";
-import { runScript, script } from "./_script.ts";
+import { CONSUMER_GROUP } from "../redis/keys.ts";
+import { runScript, script } from "../redis/_script.ts";
 
 /**
  * Resets the idle time of the deliveries this worker still owns in one stream.
@@ -65,7 +65,7 @@ export interface Beat {
 
 /** Sends one heartbeat in one round trip. */
 export async function heartbeat(
-  client: Client,
+  client: QueueContext,
   workerId: string,
   held: ReadonlyMap<string, readonly string[]>,
   runningTaskIds: readonly string[],

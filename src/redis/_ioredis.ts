@@ -15,7 +15,7 @@
 
 import "./_env_access.ts"; // before ioredis: see there
 import { Cluster, Command, Redis } from "ioredis";
-import { StreaqError } from "./errors.ts";
+import { StreaqError } from "../errors.ts";
 
 export { Cluster, Command, Redis };
 

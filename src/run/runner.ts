@@ -7,10 +7,10 @@
  */
 
 import type { Redis } from "ioredis";
-import type { Client } from "./client.ts";
+import type { QueueContext } from "../queue_context.ts";
 import { type Completed, Completer, type Completion } from "./complete.ts";
-import { closeConnection, disconnectSafely } from "./connection.ts";
-import { StreaqCancelled, StreaqError } from "./errors.ts";
+import { closeConnection, disconnectSafely } from "../redis/connection.ts";
+import { StreaqCancelled, StreaqError } from "../errors.ts";
 import { execute, type ExecutionEnv, HandBack } from "./execute.ts";
 import {
   asStarted,
@@ -20,11 +20,11 @@ import {
   type StartAnswer,
 } from "./fetch.ts";
 import { heartbeat, hostName } from "./heartbeat.ts";
-import { CONSUMER_GROUP } from "./keys.ts";
+import { CONSUMER_GROUP } from "../redis/keys.ts";
 import { MinuteMetrics } from "./metrics.ts";
 import { PrefetchBuffer } from "./prefetch_buffer.ts";
 import { Scheduler } from "./promote.ts";
-import { redisNow } from "./_redis_time.ts";
+import { redisNow } from "../redis/_redis_time.ts";
 
 /** Whether Redis refused a command for want of memory (maxmemory with noeviction). */
 function isOutOfMemory(error: unknown): boolean {
@@ -60,7 +60,7 @@ const HANDBACK_WAIT = 5_000;
 /** A run of a worker. */
 export class Runner {
   readonly #env: ExecutionEnv;
-  readonly #client: Client;
+  readonly #client: QueueContext;
   readonly #settings: RunSettings;
   readonly #running = new Map<string, Running>();
   readonly #buffered: PrefetchBuffer;

@@ -2,19 +2,19 @@
  * Repeating tasks: cron jobs registered by workers, tasks enqueued with a crontab schedule,
  * their listing, and unscheduling. A repeating task keeps one task hash for its whole life;
  * after each occurrence the completion script puts it back in the delayed set for the next one
- * (see `src/complete.ts`), so each occurrence is fetched, and run, by exactly one worker.
+ * (see `src/run/complete.ts`), so each occurrence is fetched, and run, by exactly one worker.
  *
  * @module
  */
 
-import { TASK_FIELD } from "./keys.ts";
+import { TASK_FIELD } from "../redis/keys.ts";
 import type { Buffer } from "node:buffer";
-import type { Client } from "./client.ts";
-import { nextOccurrence } from "./crontab.ts";
-import { makeTaskResult, type TaskResult } from "./result.ts";
-import { redisNow } from "./_redis_time.ts";
-import { runScript, script, type ScriptArg } from "./_script.ts";
-import { describe } from "./_validate.ts";
+import type { QueueContext } from "../queue_context.ts";
+import { nextOccurrence } from "../cron/crontab.ts";
+import { makeTaskResult, type TaskResult } from "../result.ts";
+import { redisNow } from "../redis/_redis_time.ts";
+import { runScript, script, type ScriptArg } from "../redis/_script.ts";
+import { describe } from "../_validate.ts";
 
 /** The id of the repeating task behind the cron job `name`: one per queue. */
 export function cronTaskId(name: string): string {
@@ -91,7 +91,7 @@ export interface CronRegistration {
 
 /** Registers a worker's cron jobs in one round trip. */
 export async function registerCrons(
-  client: Client,
+  client: QueueContext,
   crons: readonly CronRegistration[],
 ): Promise<number> {
   if (crons.length === 0) return 0;
@@ -115,7 +115,7 @@ export async function registerCrons(
 }
 
 /** Stops the repeating task with this id; true if there was one. */
-export async function unscheduleById(client: Client, id: string): Promise<boolean> {
+export async function unscheduleById(client: QueueContext, id: string): Promise<boolean> {
   const { keys } = client;
   const stopped = await runScript(
     client.redis,
@@ -130,7 +130,7 @@ export async function unscheduleById(client: Client, id: string): Promise<boolea
  * Stops the repeating task with this id, or else the cron job of this name (whose id is
  * `cron:<name>`): users know a cron job by the name they registered it under.
  */
-export async function unscheduleByIdOrName(client: Client, idOrName: string): Promise<boolean> {
+export async function unscheduleByIdOrName(client: QueueContext, idOrName: string): Promise<boolean> {
   if (typeof idOrName !== "string" || idOrName === "") {
     throw new TypeError(
       `Cannot unschedule as 'taskId' must be a task id or a cron job's name: received ${
@@ -164,7 +164,7 @@ export interface ScheduleInfo {
 }
 
 /** Lists the queue's repeating tasks, soonest first. */
-export async function listSchedules(client: Client): Promise<ScheduleInfo[]> {
+export async function listSchedules(client: QueueContext): Promise<ScheduleInfo[]> {
   const { keys } = client;
   const ids = await client.redis.smembers(keys.schedules);
   const pipeline = client.redis.pipeline();

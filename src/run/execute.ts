@@ -6,18 +6,18 @@
  * @module
  */
 
-import { TASK_FIELD } from "./keys.ts";
-import type { Client } from "./client.ts";
+import { TASK_FIELD } from "../redis/keys.ts";
+import type { QueueContext } from "../queue_context.ts";
 import type { Completer, Completion } from "./complete.ts";
-import { runWithContext, type TaskContext } from "./context.ts";
-import { StreaqCancelled, StreaqError, StreaqRetry, timeoutError } from "./errors.ts";
+import { runWithContext, type TaskContext } from "../context.ts";
+import { StreaqCancelled, StreaqError, StreaqRetry, timeoutError } from "../errors.ts";
 import type { Delivery } from "./fetch.ts";
-import { nextOccurrence } from "./crontab.ts";
-import { dependencyFailure } from "./graph.ts";
-import type { Due } from "./_redis_time.ts";
+import { nextOccurrence } from "../cron/crontab.ts";
+import { dependencyFailure } from "../client/graph.ts";
+import type { Due } from "../redis/_redis_time.ts";
 import type { ThreadPool } from "./threads/pool.ts";
-import type { WorkerLogger } from "./logger.ts";
-import type { RegisteredTask } from "./registered_task.ts";
+import type { WorkerLogger } from "../logger.ts";
+import type { RegisteredTask } from "../registered_task.ts";
 
 /** What happened to a task. */
 export type Outcome =
@@ -45,7 +45,7 @@ export type Counters = { -readonly [K in keyof WorkerCounters]: number };
 
 /** What running a task needs from its worker. */
 export interface ExecutionEnv {
-  readonly client: Client;
+  readonly client: QueueContext;
   readonly workerId: string;
   // deno-lint-ignore no-explicit-any
   readonly registry: ReadonlyMap<string, RegisteredTask<any, unknown>>;
@@ -203,7 +203,7 @@ function refuse(
 
 /** Takes the unique lock of a task; returns the id of the task holding it afterwards. */
 async function acquireLock(
-  client: Client,
+  client: QueueContext,
   lock: string,
   taskId: string,
   timeout: number,

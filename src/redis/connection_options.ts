@@ -6,7 +6,7 @@
  * @module
  */
 
-import { checkDuration, describe } from "./_validate.ts";
+import { checkDuration, describe } from "../_validate.ts";
 
 /**
  * Extra ioredis connection options (ioredis `RedisOptions`), such as `password`, `db`, `tls`,

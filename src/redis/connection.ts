@@ -23,7 +23,7 @@ import {
 } from "./_ioredis.ts";
 import { DEFAULT_REDIS_TIMEOUT, type RedisClusterOptions } from "./connection_options.ts";
 import type { RedisSentinelOptions } from "./connection_options.ts";
-import { StreaqError } from "./errors.ts";
+import { StreaqError } from "../errors.ts";
 
 /** How to reach Redis, from the worker options (checked by `checkConnectionOptions`). */
 export interface ConnectionOptions {

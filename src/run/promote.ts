@@ -6,14 +6,14 @@
  * @module
  */
 
-import { TASK_FIELD } from "./keys.ts";
-import type { Client } from "./client.ts";
-import { REDIS_TIME_LUA } from "./_redis_time.ts";
-import { runScript, script } from "./_script.ts";
+import { TASK_FIELD } from "../redis/keys.ts";
+import type { QueueContext } from "../queue_context.ts";
+import { REDIS_TIME_LUA } from "../redis/_redis_time.ts";
+import { runScript, script } from "../redis/_script.ts";
 
 /**
  * Promotes due tasks, oldest due first, each into the stream of its own priority. Due times
- * are compared with Redis's clock, the one they were computed with (see `src/_redis_time.ts`),
+ * are compared with Redis's clock, the one they were computed with (see `src/redis/_redis_time.ts`),
  * not the promoting worker's.
  *
  * KEYS: [1] delayed set, [2..] streams, in the order of the priorities in ARGV
@@ -53,7 +53,7 @@ const MAX_SLEEP = 5_000;
 
 /** Promotes due tasks until stopped. */
 export class Scheduler {
-  readonly #client: Client;
+  readonly #client: QueueContext;
   readonly #onError: (error: unknown) => void;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #wake: (() => void) | undefined;
@@ -61,7 +61,7 @@ export class Scheduler {
   #stopped = false;
   #loop: Promise<void> | undefined;
 
-  constructor(client: Client, onError: (error: unknown) => void) {
+  constructor(client: QueueContext, onError: (error: unknown) => void) {
     this.#client = client;
     this.#onError = onError;
   }

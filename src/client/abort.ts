@@ -8,21 +8,21 @@
  * @module
  */
 
-import { TASK_FIELD } from "./keys.ts";
-import type { Client } from "./client.ts";
-import { StreaqCancelled } from "./errors.ts";
+import { TASK_FIELD } from "../redis/keys.ts";
+import type { QueueContext } from "../queue_context.ts";
+import { StreaqCancelled } from "../errors.ts";
 import { awaitOutcome, storedResult } from "./inspect.ts";
-import { makeTaskResult } from "./result.ts";
-import type { AbortOptions } from "./task_handle.ts";
-import { checkDuration } from "./_validate.ts";
+import { makeTaskResult } from "../result.ts";
+import type { AbortOptions } from "../task_handle.ts";
+import { checkDuration } from "../_validate.ts";
 import { GRAPH_LUA } from "./graph.ts";
-import { runScript, script } from "./_script.ts";
+import { runScript, script } from "../redis/_script.ts";
 
 /**
  * Aborts one task.
  *
  * A task waiting for its time or for its dependencies is cancelled by the request itself, and
- * the tasks waiting for it are cancelled in turn (`src/graph.ts`). A waiting repeating task is
+ * the tasks waiting for it are cancelled in turn (`src/client/graph.ts`). A waiting repeating task is
  * cancelled for good: it leaves the schedules set.
  *
  * KEYS: [1] result key, [2] task hash, [3] delayed set, [4] aborting set, [5] schedules set,
@@ -60,7 +60,7 @@ return 'requested'
 
 /** Aborts the task with this id; see `TaskHandle.abort` for what the answer means. */
 export async function abortById(
-  client: Client,
+  client: QueueContext,
   id: string,
   options: AbortOptions = {},
 ): Promise<boolean> {
@@ -92,7 +92,7 @@ export async function abortById(
 
 /** Sends the abort request; answers as {@linkcode ABORT_SCRIPT} does. */
 async function requestAbort(
-  client: Client,
+  client: QueueContext,
   id: string,
 ): Promise<"done" | "missing" | "cancelled" | "requested"> {
   const { keys } = client;

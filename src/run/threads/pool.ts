@@ -10,9 +10,9 @@
 
 import { dirname, sep as SEP } from "node:path";
 import { fileURLToPath } from "node:url";
-import { deserialize, type PlainError, plainToError, serialize } from "../codec.ts";
-import type { TaskContext } from "../context.ts";
-import { KNOWN_ERRORS, StreaqError } from "../errors.ts";
+import { deserialize, type PlainError, plainToError, serialize } from "../../payload/codec.ts";
+import type { TaskContext } from "../../context.ts";
+import { KNOWN_ERRORS, StreaqError } from "../../errors.ts";
 import type { ThreadReply, ThreadRequest } from "./protocol.ts";
 
 const ENTRY = new URL("./entry.ts", import.meta.url).href;
@@ -36,7 +36,7 @@ export async function checkThreadReadAccess(
   const local = (url: string) => url.startsWith("file:");
   const modules = [...new Set(tasks.map((t) => t.threadModule))].filter(local);
   const dirs = new Set(modules.map((url) => dirname(fileURLToPath(url))));
-  if (local(ENTRY)) dirs.add(dirname(fileURLToPath(new URL("../../mod.ts", ENTRY))));
+  if (local(ENTRY)) dirs.add(dirname(fileURLToPath(new URL("../../../mod.ts", ENTRY))));
   const unreadable: string[] = [];
   for (const path of dirs) {
     const { state } = await Deno.permissions.query({ name: "read", path });

@@ -6,14 +6,14 @@
  */
 
 import type { Buffer } from "node:buffer";
-import type { Client } from "./client.ts";
-import { CONSUMER_GROUP, TASK_FIELD } from "./keys.ts";
-import { makeTaskResult, type TaskInfo, type TaskResult, TaskStatus } from "./result.ts";
-import { StreaqError } from "./errors.ts";
+import type { QueueContext } from "../queue_context.ts";
+import { CONSUMER_GROUP, TASK_FIELD } from "../redis/keys.ts";
+import { makeTaskResult, type TaskInfo, type TaskResult, TaskStatus } from "../result.ts";
+import { StreaqError } from "../errors.ts";
 import type { Reading, Subscription } from "./result_waiter.ts";
-import type { ResultOptions } from "./task_handle.ts";
-import { checkDuration, describe } from "./_validate.ts";
-import { runScript, script } from "./_script.ts";
+import type { ResultOptions } from "../task_handle.ts";
+import { checkDuration, describe } from "../_validate.ts";
+import { runScript, script } from "../redis/_script.ts";
 import { scanQueue } from "./scan.ts";
 
 /** Lua deciding a task's status from its keys; shared by the scripts below. */
@@ -57,7 +57,7 @@ return {status, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], redis.call('SMEM
 );
 
 /** The status of the task with this id. */
-export async function statusById(client: Client, id: string): Promise<TaskStatus> {
+export async function statusById(client: QueueContext, id: string): Promise<TaskStatus> {
   const { keys } = client;
   return await runScript(
     client.redis,
@@ -68,13 +68,13 @@ export async function statusById(client: Client, id: string): Promise<TaskStatus
 }
 
 /** Info of the task with this id; null when it finished or is unknown. */
-export async function infoById(client: Client, id: string): Promise<TaskInfo | null> {
+export async function infoById(client: QueueContext, id: string): Promise<TaskInfo | null> {
   const [info] = await infosByIds(client, [id]);
   return info;
 }
 
 /** Info of several tasks in one round trip, in order; null for finished or unknown ones. */
-async function infosByIds(client: Client, ids: readonly string[]): Promise<(TaskInfo | null)[]> {
+async function infosByIds(client: QueueContext, ids: readonly string[]): Promise<(TaskInfo | null)[]> {
   const { keys } = client;
   const pipeline = client.redis.pipeline();
   for (const id of ids) {
@@ -132,7 +132,7 @@ return redis.call('HEXISTS', KEYS[2], '${TASK_FIELD.fn}')
 `);
 
 /** Looks for the result of a task, or for the task. */
-async function readResult(client: Client, id: string): Promise<Reading> {
+async function readResult(client: QueueContext, id: string): Promise<Reading> {
   const { keys } = client;
   const reply = await runScript(
     client.redis,
@@ -152,7 +152,7 @@ async function readResult(client: Client, id: string): Promise<Reading> {
  * @throws {DOMException} Named `"TimeoutError"` when `timeout` passes first.
  */
 export async function resultById<R>(
-  client: Client,
+  client: QueueContext,
   id: string,
   options: ResultOptions = {},
 ): Promise<TaskResult<R>> {
@@ -170,13 +170,13 @@ export async function resultById<R>(
 /**
  * Waits for the encoded outcome of a task, on a subscription to its channel made before
  * anything that may finish it: published, or stored. `"gone"` when the task has been gone for
- * a grace period (see `src/result_waiter.ts`).
+ * a grace period (see `src/client/result_waiter.ts`).
  *
  * @throws {DOMException} Named `"TimeoutError"` when `timeout` passes first.
  * @throws {unknown} The reason of `signal` when it aborts first.
  */
 export async function awaitOutcome(
-  client: Client,
+  client: QueueContext,
   id: string,
   subscription: Subscription,
   options: ResultOptions,
@@ -208,7 +208,7 @@ export async function awaitOutcome(
 }
 
 /** Reads the stored result of a task without waiting; null when there is none. */
-export async function storedResult<R>(client: Client, id: string): Promise<TaskResult<R> | null> {
+export async function storedResult<R>(client: QueueContext, id: string): Promise<TaskResult<R> | null> {
   const blob = await client.redis.getBuffer(client.keys.result(id));
   return blob ? makeTaskResult<R>(await client.envelope.openResult(id, blob)) : null;
 }
@@ -241,7 +241,7 @@ const LISTABLE: readonly TaskStatus[] = [
 
 /** Tasks in one status, oldest first for the queue, soonest first for scheduled tasks. */
 export async function listTasks(
-  client: Client,
+  client: QueueContext,
   status: TaskStatus,
   options: ListOptions = {},
 ): Promise<(TaskInfo | TaskResult<unknown>)[]> {
@@ -289,7 +289,7 @@ export async function listTasks(
 }
 
 async function listFromStreams(
-  client: Client,
+  client: QueueContext,
   status: TaskStatus,
   priority: string | undefined,
   limit: number,
@@ -311,7 +311,7 @@ async function listFromStreams(
 }
 
 async function listScheduled(
-  client: Client,
+  client: QueueContext,
   priority: string | undefined,
   limit: number,
 ): Promise<TaskInfo[]> {
@@ -339,7 +339,7 @@ async function listScheduled(
   return found;
 }
 
-async function listDone(client: Client, limit: number): Promise<TaskResult<unknown>[]> {
+async function listDone(client: QueueContext, limit: number): Promise<TaskResult<unknown>[]> {
   const found: TaskResult<unknown>[] = [];
   const prefix = client.keys.result("");
   // scanQueue finds the node holding the queue's keys, which matters on Redis Cluster.
@@ -368,7 +368,7 @@ export interface QueueSizeOptions {
 }
 
 /** How many tasks wait for a worker (not yet delivered), plus scheduled ones if asked. */
-export async function queueSize(client: Client, options: QueueSizeOptions = {}): Promise<number> {
+export async function queueSize(client: QueueContext, options: QueueSizeOptions = {}): Promise<number> {
   const pipeline = client.redis.pipeline();
   for (const p of client.priorities) {
     pipeline.xlen(client.keys.stream(p));

@@ -14,7 +14,7 @@
 
 import type { Buffer } from "node:buffer";
 import type { Redis } from "ioredis";
-import { closeConnection } from "./connection.ts";
+import { closeConnection } from "../redis/connection.ts";
 import { Batcher } from "./_batch.ts";
 
 type Listener = (blob: Buffer) => void;

@@ -21,9 +21,9 @@ import {
   serialize,
   type Serializer,
 } from "./codec.ts";
-import { KNOWN_ERRORS, StreaqCancelled, StreaqError } from "./errors.ts";
-import { ENDED } from "./graph.ts";
-import type { ResultRecord } from "./result.ts";
+import { KNOWN_ERRORS, StreaqCancelled, StreaqError } from "../errors.ts";
+import { ENDED } from "../client/graph.ts";
+import type { ResultRecord } from "../result.ts";
 import { packResult, unpackResult } from "./result_record.ts";
 import { SIGNATURE_LENGTH, Signer, type SigningContext } from "./signing.ts";
 
@@ -122,8 +122,8 @@ export class Envelope {
   }
 
   /**
-   * A stored result is the envelope of the record (`src/result_record.ts`) behind one byte
-   * saying how the task ended (`ENDED` in `src/graph.ts`), which the task-graph scripts read
+   * A stored result is the envelope of the record (`src/payload/result_record.ts`) behind one byte
+   * saying how the task ended (`ENDED` in `src/client/graph.ts`), which the task-graph scripts read
    * without decoding. The codec encodes the value only, and only when there is one.
    */
   async #sealRecord(record: ResultRecord): Promise<Buffer> {

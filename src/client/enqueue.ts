@@ -7,31 +7,31 @@
  * @module
  */
 
-import { KEY, TASK_FIELD } from "./keys.ts";
+import { KEY, TASK_FIELD } from "../redis/keys.ts";
 import type { Buffer } from "node:buffer";
 import { setImmediate } from "node:timers";
-import type { Client } from "./client.ts";
-import { nextOccurrence } from "./crontab.ts";
-import { StreaqError } from "./errors.ts";
+import type { QueueContext } from "../queue_context.ts";
+import { nextOccurrence } from "../cron/crontab.ts";
+import { StreaqError } from "../errors.ts";
 import { GRAPH_LUA } from "./graph.ts";
-import { checkStartOptions, type StartOptions } from "./options.ts";
-import type { RegisteredTask } from "./registered_task.ts";
-import { TaskHandle } from "./task_handle.ts";
+import { checkStartOptions, type StartOptions } from "../options.ts";
+import type { RegisteredTask } from "../registered_task.ts";
+import { TaskHandle } from "../task_handle.ts";
 import { Batcher } from "./_batch.ts";
-import { dueArg, redisNow } from "./_redis_time.ts";
-import { runScript, script, type ScriptArg } from "./_script.ts";
+import { dueArg, redisNow } from "../redis/_redis_time.ts";
+import { runScript, script, type ScriptArg } from "../redis/_script.ts";
 
 /**
  * Stores new tasks: each goes into the stream of its priority, into the delayed set when it is
- * due later, or waits for its dependencies (see `src/graph.ts`). A task whose id is already
+ * due later, or waits for its dependencies (see `src/client/graph.ts`). A task whose id is already
  * known (hash or result present) is left alone. A task with a crontab repeats: it keeps its
  * hash between occurrences and is listed in the schedules set.
  *
  * The keys of each task (its hash, result and stream) are built here from the key prefix, as
- * `src/keys.ts` builds them, rather than declared: they share the queue's hash tag, so the
+ * `src/redis/keys.ts` builds them, rather than declared: they share the queue's hash tag, so the
  * script stays on one Cluster slot, and a batch sends a fifth of the bytes it would otherwise.
  *
- * A task due later gets its due time on Redis's clock (see `src/_redis_time.ts`): a delay is
+ * A task due later gets its due time on Redis's clock (see `src/redis/_redis_time.ts`): a delay is
  * sent as '+ms' and counted from Redis's `TIME`, and an instant is compared with it.
  *
  * KEYS: [1] delayed set, [2] schedules set
@@ -156,7 +156,7 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
   readonly fnName: string;
   /** The arguments it will be called with (a pipeline stage gets the previous result first). */
   readonly args: readonly unknown[];
-  readonly #client: Client;
+  readonly #client: QueueContext;
   #options: StartOptions<Priority> = {};
   #sent: Promise<TaskHandle<R>> | undefined;
   // deno-lint-ignore no-explicit-any
@@ -168,7 +168,7 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
   #awaited = false;
 
   /** @internal Use `registeredTask.enqueue(...)` or `worker.enqueueUnsafe(...)`. */
-  constructor(client: Client, fnName: string, args: readonly unknown[]) {
+  constructor(client: QueueContext, fnName: string, args: readonly unknown[]) {
     this.#client = client;
     this.fnName = fnName;
     this.args = args;
@@ -339,7 +339,7 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
   }
 
   /** @internal The client this task is sent through. */
-  get client(): Client {
+  get client(): QueueContext {
     return this.#client;
   }
 
@@ -406,7 +406,7 @@ let created: Task<any>[] = [];
 
 type Sent = PromiseSettledResult<TaskHandle<unknown>>;
 // deno-lint-ignore no-explicit-any
-const senders = new WeakMap<Client, Batcher<Task<any>, Sent>>();
+const senders = new WeakMap<QueueContext, Batcher<Task<any>, Sent>>();
 
 /**
  * Sends one awaited task together with the others awaited in the same tick (and, under load,
@@ -415,7 +415,7 @@ const senders = new WeakMap<Client, Batcher<Task<any>, Sent>>();
  * arguments cannot be encoded fails alone.
  */
 // deno-lint-ignore no-explicit-any
-async function coalescedSend(client: Client, task: Task<any>): Promise<TaskHandle<unknown>> {
+async function coalescedSend(client: QueueContext, task: Task<any>): Promise<TaskHandle<unknown>> {
   let sender = senders.get(client);
   if (!sender) {
     sender = new Batcher(async (tasks): Promise<Sent[]> => {
@@ -438,7 +438,7 @@ async function coalescedSend(client: Client, task: Task<any>): Promise<TaskHandl
  * come with, dependencies first; returns the handles of the given tasks in input order.
  */
 export async function sendTasks(
-  client: Client,
+  client: QueueContext,
   // deno-lint-ignore no-explicit-any
   tasks: readonly Task<any>[],
 ): Promise<TaskHandle<unknown>[]> {

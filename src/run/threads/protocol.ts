@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { TaskContext } from "../context.ts";
+import type { TaskContext } from "../../context.ts";
 
 /** Set on `globalThis` inside a task thread: `worker.run()` does nothing there. */
 export const THREAD_FLAG = "__streaqTaskThread";

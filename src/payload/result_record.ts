@@ -13,8 +13,8 @@
  * @module
  */
 
-import { StreaqError } from "./errors.ts";
-import type { ResultRecord } from "./result.ts";
+import { StreaqError } from "../errors.ts";
+import type { ResultRecord } from "../result.ts";
 
 const VERSION = 0x10;
 const SUCCESS = 0x01;

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { StreaqError } from "./errors.ts";
+import { StreaqError } from "../errors.ts";
 
 /** The state of full environment access, or "granted" where permissions cannot be queried. */
 function fullEnvAccess(): Deno.PermissionState {

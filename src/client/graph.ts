@@ -12,18 +12,18 @@
  * stream too, so that a worker writes its failure through the ordinary completion path. That
  * makes failure transitive and leaves nothing stranded.
  *
- * Stored results start with one byte saying how the task ended (see `src/envelope.ts`), which
+ * Stored results start with one byte saying how the task ended (see `src/payload/envelope.ts`), which
  * is what these scripts read: `1` succeeded, `0` failed, `c` cancelled.
  *
  * @module
  */
 
-import { KEY, TASK_FIELD } from "./keys.ts";
-import { REDIS_TIME_LUA } from "./_redis_time.ts";
+import { KEY, TASK_FIELD } from "../redis/keys.ts";
+import { REDIS_TIME_LUA } from "../redis/_redis_time.ts";
 
 /**
  * Lua helpers. `P` is the queue's key prefix (`Keys.prefix`); the key names built from it here
- * mirror those of `src/keys.ts` (`task:`, `deps:`, `dependents:`, `stream:`, `waiting`,
+ * mirror those of `src/redis/keys.ts` (`task:`, `deps:`, `dependents:`, `stream:`, `waiting`,
  * `delayed`). All share the queue's hash tag, so scripts stay on one Cluster slot.
  */
 export const GRAPH_LUA = REDIS_TIME_LUA + `

@@ -11,13 +11,13 @@
  * @module
  */
 
-import type { Client } from "./client.ts";
+import type { QueueContext } from "../queue_context.ts";
 
 /**
  * Redis's clock (ms since the epoch), one round trip: for what must be computed here rather
  * than in a script, a crontab's next occurrence.
  */
-export async function redisNow(client: Client): Promise<number> {
+export async function redisNow(client: QueueContext): Promise<number> {
   const [seconds, micros] = await client.redis.time();
   return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }

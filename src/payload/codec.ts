@@ -9,7 +9,7 @@
  * @module
  */
 
-import { KNOWN_ERRORS } from "./errors.ts";
+import { KNOWN_ERRORS } from "../errors.ts";
 
 /** What a serializer produces and a deserializer receives. */
 export type Encoded = string | Uint8Array;

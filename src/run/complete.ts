@@ -9,9 +9,9 @@
  */
 
 import type { Buffer } from "node:buffer";
-import type { Client } from "./client.ts";
-import { CONSUMER_GROUP, KEY, TASK_FIELD } from "./keys.ts";
-import { GRAPH_LUA } from "./graph.ts";
+import type { QueueContext } from "../queue_context.ts";
+import { CONSUMER_GROUP, KEY, TASK_FIELD } from "../redis/keys.ts";
+import { GRAPH_LUA } from "../client/graph.ts";
 import {
   type Delivery,
   isFresh,
@@ -21,9 +21,9 @@ import {
   toDelivery,
   toStartAnswer,
 } from "./fetch.ts";
-import { Batcher } from "./_batch.ts";
-import { type Due, dueArg } from "./_redis_time.ts";
-import { runScript, script, type ScriptArg } from "./_script.ts";
+import { Batcher } from "../client/_batch.ts";
+import { type Due, dueArg } from "../redis/_redis_time.ts";
+import { runScript, script, type ScriptArg } from "../redis/_script.ts";
 
 /**
  * Applies outcomes. Per delivery, when this worker still owns it: acknowledge and delete the
@@ -32,30 +32,30 @@ import { runScript, script, type ScriptArg } from "./_script.ts";
  *   channel, and delete the task hash; a repeating task that is still scheduled (its hash has a
  *   crontab) is put back in the delayed set for its next occurrence instead;
  * - 'retry': put the task in the delayed set at its due time (a delay counts from Redis's
- *   clock, see `src/_redis_time.ts`), keeping the reason;
+ *   clock, see `src/redis/_redis_time.ts`), keeping the reason;
  * - 'back': put the task back at the end of its stream (shutdown hand-back);
  * - 'drop': delete whatever is left under the task's name (an entry whose task is gone or
  *   unreadable).
  * A unique lock held by the task is released if it still holds it.
  *
  * The start of a prefetched delivery that took the slot of a finished task is written in the
- * same call (see `startOwned` in `src/fetch.ts`), so a busy worker needs no round trip of its
+ * same call (see `startOwned` in `src/run/fetch.ts`), so a busy worker needs no round trip of its
  * own for it; so is the start of a prefetched delivery that took a slot freed otherwise.
  *
  * The keys of each delivery (its stream, task hash and result) are built from the key prefix,
- * as `src/keys.ts` builds them, rather than declared, as in FETCH_SCRIPT: they share the
+ * as `src/redis/keys.ts` builds them, rather than declared, as in FETCH_SCRIPT: they share the
  * queue's hash tag, and a batch of completions sends a fraction of the bytes.
  *
  * KEYS: [1] delayed set, [2] aborting set, [3] schedules set, then the streams to prefetch
  *       from, highest priority first
- * The tasks waiting for a finished task are settled in the same call (`src/graph.ts`).
+ * The tasks waiting for a finished task are settled in the same call (`src/client/graph.ts`).
  *
  * ARGV: [1] group, [2] worker id, [3] now, [4] done channel prefix, [5] wake channel,
  *       [6] key prefix, [7] number of deliveries, [8] 1 to publish results only to channels
  *       with subscribers (not in a Cluster: see the script), then per delivery: [priority,
  *       entry id, task id, kind, result or reason, ttl or due (as `dueArg` sends it), unique
  *       lock key held ('' = none), next occurrence ('' = not repeating, 'stop' = repeating no more), 1 if fresh
- *       (claimed too recently to be another worker's, see `FRESH_CLAIM` in src/fetch.ts) else
+ *       (claimed too recently to be another worker's, see `FRESH_CLAIM` in src/run/fetch.ts) else
  *       0], then [number of deliveries to start, number of deliveries to prefetch, number of
  *       further deliveries to claim and start at once (slots free now)], then per delivery to
  *       start: [priority, entry id, task id, try count if fresh else 0 (see `startArg`)]
@@ -270,7 +270,7 @@ export interface Completed {
 
 /** Writes completions of one worker, batching those that finish together. */
 export class Completer {
-  readonly #client: Client;
+  readonly #client: QueueContext;
   readonly #workerId: string;
   readonly #batcher: Batcher<Item, Completed>;
   readonly #onPrefetched: (deliveries: Delivery[]) => void;
@@ -281,7 +281,7 @@ export class Completer {
    * for the slots `freeSlots` counted when the call was sent, the rest only read.
    */
   constructor(
-    client: Client,
+    client: QueueContext,
     workerId: string,
     onPrefetched: (deliveries: Delivery[]) => void = () => {},
     freeSlots: () => number = () => 0,

@@ -4,17 +4,17 @@
  * same script call as fetching it, so an idle worker goes from wake-up to running in one
  * round trip. A prefetched task is read when it is claimed, so that the worker can run it the
  * moment a slot frees, without waiting for Redis; the start is written meanwhile, by the next
- * completion call (`src/complete.ts`), and its answer can still cancel the run: an abort
+ * completion call (`src/run/complete.ts`), and its answer can still cancel the run: an abort
  * requested meanwhile, or the delivery lost to another worker.
  *
  * @module
  */
 
 import type { Buffer } from "node:buffer";
-import type { Client } from "./client.ts";
-import { CONSUMER_GROUP, TASK_FIELD } from "./keys.ts";
-import { runScript, script } from "./_script.ts";
-import { REDIS_TIME_LUA } from "./_redis_time.ts";
+import type { QueueContext } from "../queue_context.ts";
+import { CONSUMER_GROUP, TASK_FIELD } from "../redis/keys.ts";
+import { runScript, script } from "../redis/_script.ts";
+import { REDIS_TIME_LUA } from "../redis/_redis_time.ts";
 
 /** One delivery of a task to this worker. */
 export interface Delivery {
@@ -57,7 +57,7 @@ export interface Delivery {
    * one its due time is on); add the time since `claimedAt` for how late it is now.
    */
   readonly lateAtClaim: number;
-  /** Why the task must fail instead of running: a dependency that failed (see `src/graph.ts`). */
+  /** Why the task must fail instead of running: a dependency that failed (see `src/client/graph.ts`). */
   readonly dependencyFailure: string;
   /** The stored result of its source: a pipeline stage's input, or a fallback's passthrough. */
   readonly input: Buffer | null;
@@ -212,7 +212,7 @@ export interface FetchResult {
 
 /** Fetches and starts deliveries in one script call. */
 export async function fetchDeliveries(
-  client: Client,
+  client: QueueContext,
   workerId: string,
   priorities: readonly string[],
   start: number,

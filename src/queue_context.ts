@@ -7,11 +7,11 @@
  */
 
 import type { Redis } from "ioredis";
-import { clusterOf, ConnectionFactory, type ConnectionOptions } from "./connection.ts";
-import type { Envelope } from "./envelope.ts";
-import { Keys } from "./keys.ts";
+import { clusterOf, ConnectionFactory, type ConnectionOptions } from "./redis/connection.ts";
+import type { Envelope } from "./payload/envelope.ts";
+import { Keys } from "./redis/keys.ts";
 import type { WorkerLogger } from "./logger.ts";
-import { ResultWaiter } from "./result_waiter.ts";
+import { ResultWaiter } from "./client/result_waiter.ts";
 
 /** How long results are kept when the task does not say: five minutes. */
 export const DEFAULT_RESULT_TTL = 300_000;
@@ -26,7 +26,7 @@ export class Client {
   /**
    * The clock of this client (ms since the epoch): the worker's `clock` option, `Date.now` by
    * default. Enqueue, start and finish times come from it; due times come from Redis's clock
-   * (`src/_redis_time.ts`).
+   * (`src/redis/_redis_time.ts`).
    */
   now: () => number = Date.now;
   /** The IANA time zone crontab schedules are evaluated in (the worker's `tz`). */

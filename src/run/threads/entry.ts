@@ -7,8 +7,8 @@
  * @module
  */
 
-import { deserialize, errorToPlain, serialize } from "../codec.ts";
-import { runWithContext, type TaskContext } from "../context.ts";
+import { deserialize, errorToPlain, serialize } from "../../payload/codec.ts";
+import { runWithContext, type TaskContext } from "../../context.ts";
 import { THREAD_FLAG, type ThreadReply, type ThreadRequest } from "./protocol.ts";
 import { findThreadTask } from "./registry.ts";
 

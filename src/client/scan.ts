@@ -7,9 +7,9 @@
  */
 
 import type { Redis } from "ioredis";
-import type { Client } from "./client.ts";
-import { clusterOf } from "./connection.ts";
-import { StreaqError } from "./errors.ts";
+import type { QueueContext } from "../queue_context.ts";
+import { clusterOf } from "../redis/connection.ts";
+import { StreaqError } from "../errors.ts";
 
 /** Options of {@linkcode scanQueue}. */
 export interface ScanOptions {
@@ -26,7 +26,7 @@ export interface ScanOptions {
  * per SCAN call; a key may come twice, as with SCAN. Stop iterating to stop scanning.
  */
 export async function* scanQueue(
-  client: Client,
+  client: QueueContext,
   pattern: string,
   options: ScanOptions = {},
 ): AsyncGenerator<string[], void, undefined> {
@@ -40,7 +40,7 @@ export async function* scanQueue(
 }
 
 /** The connection holding the queue's keys: the client itself, or a Cluster's master for them. */
-async function nodeOfQueue(client: Client): Promise<Redis> {
+async function nodeOfQueue(client: QueueContext): Promise<Redis> {
   const redis = clusterOf(client.redis);
   if (!redis) return client.redis;
   // Asking the slot connects the cluster if it is not yet, and so fills its slot table.

@@ -19,7 +19,7 @@
  */
 
 import { nextTransition, offsetAt } from "./_time_zone.ts";
-import { describe } from "./_validate.ts";
+import { describe } from "../_validate.ts";
 
 const MACROS: Record<string, string> = {
   "@yearly": "0 0 1 1 *",

@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { Client } from "./client.ts";
+import type { QueueContext } from "../queue_context.ts";
 import type { WorkerCounters } from "./execute.ts";
 
 /** The counters kept per minute. */
@@ -70,7 +70,7 @@ export class MinuteMetrics {
    * Notes the latest changes and writes all pending ones in one round trip. Changes that could
    * not be written stay pending for the next flush, unless they are older than the counts kept.
    */
-  async flush(client: Client, counters: WorkerCounters, now: number = client.now()): Promise<void> {
+  async flush(client: QueueContext, counters: WorkerCounters, now: number = client.now()): Promise<void> {
     this.observe(counters, now);
     const oldest = Math.floor(now / MINUTE) - METRICS_TTL_SECONDS / 60;
     for (const minute of this.#pending.keys()) {
@@ -117,7 +117,7 @@ function pick(counters: WorkerCounters): Deltas {
  * minutes without data count zero.
  */
 export async function readMetrics(
-  client: Client,
+  client: QueueContext,
   minutes = 60,
   now: number = client.now(),
 ): Promise<MinuteCounts[]> {
