@@ -7,7 +7,7 @@
 
 import type { RedisOptions } from "ioredis";
 import { abortById } from "./client/abort.ts";
-import { QueueContext, DEFAULT_RESULT_TTL } from "./queue_context.ts";
+import { DEFAULT_RESULT_TTL, QueueContext } from "./queue_context.ts";
 import { type Middleware, MiddlewareChain, type MiddlewareHandle } from "./middleware.ts";
 import { listenToSignals } from "./signals.ts";
 import { sendTasks, type Task } from "./client/enqueue.ts";

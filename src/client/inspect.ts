@@ -74,7 +74,10 @@ export async function infoById(client: QueueContext, id: string): Promise<TaskIn
 }
 
 /** Info of several tasks in one round trip, in order; null for finished or unknown ones. */
-async function infosByIds(client: QueueContext, ids: readonly string[]): Promise<(TaskInfo | null)[]> {
+async function infosByIds(
+  client: QueueContext,
+  ids: readonly string[],
+): Promise<(TaskInfo | null)[]> {
   const { keys } = client;
   const pipeline = client.redis.pipeline();
   for (const id of ids) {
@@ -208,7 +211,10 @@ export async function awaitOutcome(
 }
 
 /** Reads the stored result of a task without waiting; null when there is none. */
-export async function storedResult<R>(client: QueueContext, id: string): Promise<TaskResult<R> | null> {
+export async function storedResult<R>(
+  client: QueueContext,
+  id: string,
+): Promise<TaskResult<R> | null> {
   const blob = await client.redis.getBuffer(client.keys.result(id));
   return blob ? makeTaskResult<R>(await client.envelope.openResult(id, blob)) : null;
 }
@@ -368,7 +374,10 @@ export interface QueueSizeOptions {
 }
 
 /** How many tasks wait for a worker (not yet delivered), plus scheduled ones if asked. */
-export async function queueSize(client: QueueContext, options: QueueSizeOptions = {}): Promise<number> {
+export async function queueSize(
+  client: QueueContext,
+  options: QueueSizeOptions = {},
+): Promise<number> {
   const pipeline = client.redis.pipeline();
   for (const p of client.priorities) {
     pipeline.xlen(client.keys.stream(p));

@@ -130,7 +130,10 @@ export async function unscheduleById(client: QueueContext, id: string): Promise<
  * Stops the repeating task with this id, or else the cron job of this name (whose id is
  * `cron:<name>`): users know a cron job by the name they registered it under.
  */
-export async function unscheduleByIdOrName(client: QueueContext, idOrName: string): Promise<boolean> {
+export async function unscheduleByIdOrName(
+  client: QueueContext,
+  idOrName: string,
+): Promise<boolean> {
   if (typeof idOrName !== "string" || idOrName === "") {
     throw new TypeError(
       `Cannot unschedule as 'taskId' must be a task id or a cron job's name: received ${

@@ -70,7 +70,11 @@ export class MinuteMetrics {
    * Notes the latest changes and writes all pending ones in one round trip. Changes that could
    * not be written stay pending for the next flush, unless they are older than the counts kept.
    */
-  async flush(client: QueueContext, counters: WorkerCounters, now: number = client.now()): Promise<void> {
+  async flush(
+    client: QueueContext,
+    counters: WorkerCounters,
+    now: number = client.now(),
+  ): Promise<void> {
     this.observe(counters, now);
     const oldest = Math.floor(now / MINUTE) - METRICS_TTL_SECONDS / 60;
     for (const minute of this.#pending.keys()) {
