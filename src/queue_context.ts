@@ -17,7 +17,7 @@ import { ResultWaiter } from "./client/result_waiter.ts";
 export const DEFAULT_RESULT_TTL = 300_000;
 
 /** The client side of one queue. */
-export class Client {
+export class QueueContext {
   readonly keys: Keys;
   readonly connections: ConnectionFactory;
   readonly waiter: ResultWaiter;
