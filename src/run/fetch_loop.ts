@@ -1,0 +1,180 @@
+/**
+ * The fetch loop of a run: it claims deliveries for the free slots and the prefetch buffer
+ * (`fetchDeliveries` in `fetch.ts`), reclaims deliveries that a dead worker left idle, and while
+ * nothing is to be had blocks on the streams (XREAD BLOCK, on a connection of its own) so that
+ * an idle worker answers a new task in about a millisecond without polling. With every slot and
+ * the buffer full it sleeps until the slots wake it. In burst mode it ends once the queue is
+ * empty and nothing is due.
+ *
+ * @module
+ */
+
+import type { Redis } from "ioredis";
+import type { QueueContext } from "../queue_context.ts";
+import { closeConnection, disconnectSafely } from "../redis/connection.ts";
+import { type Delivery, fetchDeliveries, type FetchResult } from "./fetch.ts";
+import { redisNow } from "../redis/_redis_time.ts";
+import type { OnRedisError } from "./redis_errors.ts";
+import type { StopFlag } from "./shutdown.ts";
+
+/** How long an idle fetch blocks before it looks again (reclaims, burst checks). */
+const MAX_BLOCK = 2_000;
+/** How long a burst-mode fetch blocks before it checks whether the queue is empty. */
+const BURST_BLOCK = 50;
+
+/** What the fetch loop needs from the slots (see `src/run/slots.ts`). */
+export interface SlotsToFill {
+  /** Whether nothing runs and nothing is buffered. */
+  readonly idle: boolean;
+  /** How many deliveries to start now. */
+  readonly freeToStart: number;
+  /** How many deliveries to read ahead. */
+  readonly freeToPrefetch: number;
+  /** Takes in fetched deliveries. */
+  admitFetched(deliveries: readonly Delivery[]): void;
+}
+
+/** What the fetch loop needs from its run. */
+export interface FetchLoopOptions {
+  readonly client: QueueContext;
+  readonly workerId: string;
+  /** Deliveries idle this long are reclaimed from the worker that holds them. */
+  readonly idleTimeout: number;
+  /** End once the queue is empty and nothing is due. */
+  readonly burst: boolean;
+  readonly slots: SlotsToFill;
+  readonly stop: StopFlag;
+  readonly onRedisError: OnRedisError;
+}
+
+/** Fetches deliveries into the slots until the run stops. */
+export class FetchLoop {
+  readonly #options: FetchLoopOptions;
+  #blocking: Redis | undefined;
+  /** Resolves the sleep of a loop that found every slot and the buffer full. */
+  #wakeUp: (() => void) | undefined;
+  /** When the next fetch reclaims idle deliveries (ms since the epoch). */
+  #nextReclaim = 0;
+  /** Per priority stream (highest first), where the next reclaim scan starts. */
+  #reclaimFrom: readonly string[] = [];
+
+  /** A loop for the run these options describe. */
+  constructor(options: FetchLoopOptions) {
+    this.#options = options;
+  }
+
+  /** Opens the connection the loop blocks on; the loop runs from {@linkcode FetchLoop.run}. */
+  open(): void {
+    this.#blocking = this.#options.client.connections.open("blocking");
+  }
+
+  /** Runs until the run stops, or in burst mode until the queue is empty. */
+  async run(): Promise<void> {
+    const { client, workerId, idleTimeout, burst, slots, stop } = this.#options;
+    const priorities = client.prioritiesHighFirst;
+    while (!stop.stopping) {
+      const toStart = slots.freeToStart;
+      // Slots to fill come first: the tasks for them start sooner, and the loop goes round
+      // again for the prefetch while they run.
+      const toPrefetch = toStart > 0 ? 0 : slots.freeToPrefetch;
+      if (toStart + toPrefetch === 0) {
+        await new Promise<void>((resolve) => (this.#wakeUp = resolve));
+        this.#wakeUp = undefined;
+        continue;
+      }
+      const reclaim = Date.now() >= this.#nextReclaim ? idleTimeout : 0;
+      let fetched;
+      try {
+        fetched = await fetchDeliveries(
+          client,
+          workerId,
+          priorities,
+          toStart,
+          toPrefetch,
+          reclaim,
+          this.#reclaimFrom,
+        );
+      } catch (error) {
+        if (stop.stopping) break;
+        await this.#options.onRedisError("fetch", error);
+        continue;
+      }
+      if (reclaim) this.#reclaimed(fetched, toStart + toPrefetch);
+      slots.admitFetched(fetched.deliveries);
+      if (fetched.lastIds.length === 0) continue;
+      if (burst && fetched.deliveries.length === 0 && slots.idle && !await this.#dueSoon()) {
+        break;
+      }
+      await this.#waitForEntries(
+        priorities,
+        fetched.lastIds,
+        burst ? BURST_BLOCK : Math.max(1, Math.min(MAX_BLOCK, this.#nextReclaim - Date.now())),
+      );
+    }
+  }
+
+  /** Wakes a loop that sleeps because every slot and the buffer were full. */
+  wake(): void {
+    this.#wakeUp?.();
+  }
+
+  /** Wakes the loop and cuts its blocking read short, for a stop. */
+  interrupt(): void {
+    this.wake();
+    if (this.#blocking) disconnectSafely(this.#blocking);
+  }
+
+  /** Closes the connection the loop blocked on. */
+  async close(): Promise<void> {
+    if (this.#blocking) await closeConnection(this.#blocking);
+  }
+
+  /**
+   * Schedules the next reclaim. XAUTOCLAIM takes at most what a fetch asks for, and looks at
+   * ten pending entries per delivery asked for: while a fetch comes back full, or a stream's
+   * scan has not reached the end, stale deliveries may remain, so the next fetch reclaims
+   * again (from where the scan stopped). Otherwise a busy worker, asking for one delivery at a
+   * time, would bring a dead worker's tasks back one per half idleTimeout, or never reach
+   * those behind many live ones.
+   */
+  #reclaimed(fetched: FetchResult, asked: number): void {
+    this.#reclaimFrom = fetched.reclaimCursors;
+    const full = fetched.deliveries.length >= asked;
+    const scanned = fetched.reclaimCursors.every((cursor) => cursor === "0-0");
+    if (!full && scanned) this.#nextReclaim = Date.now() + this.#options.idleTimeout / 2;
+  }
+
+  /**
+   * In burst mode: whether a delayed task is already due (the scheduler will promote it), on
+   * Redis's clock, the one due times are computed with.
+   */
+  async #dueSoon(): Promise<boolean> {
+    const { redis, keys } = this.#options.client;
+    const [head, now] = await Promise.all([
+      redis.zrange(keys.delayed, 0, 0, "WITHSCORES"),
+      redisNow(this.#options.client),
+    ]);
+    return head.length > 0 && Number(head[1]) <= now;
+  }
+
+  /** Blocks on the streams until an entry newer than `lastIds` arrives or `ms` pass. */
+  async #waitForEntries(
+    priorities: readonly string[],
+    lastIds: string[],
+    ms: number,
+  ): Promise<void> {
+    try {
+      await this.#blocking!.xread(
+        "BLOCK",
+        ms,
+        "STREAMS",
+        ...priorities.map((p) => this.#options.client.keys.stream(p)),
+        ...lastIds,
+      );
+    } catch (error) {
+      if (!this.#options.stop.stopping) {
+        await this.#options.onRedisError("wait for tasks", error);
+      }
+    }
+  }
+}
