@@ -61,14 +61,7 @@ export class Runner {
       (ds) => this.#slots.admitPrefetched(ds),
       () => this.#slots.unpromised,
     );
-    this.#env = {
-      ...env,
-      completer: {
-        complete: (d, completion, lock) => this.#slots.writeOutcome(d, completion, lock),
-        drain: () => this.#completer.drain(),
-      },
-      release: (d) => this.#slots.freeSlotAndYield(d),
-    };
+    this.#env = this.#executionEnv(env);
     this.#slots = new Slots({
       concurrency,
       prefetch,
@@ -108,6 +101,18 @@ export class Runner {
       onRedisError,
     });
     this.#scheduler = new Scheduler(client, (e) => onRedisError("promote", e));
+  }
+
+  /** What running a task needs: outcomes are written, and slots freed, through the slots. */
+  #executionEnv(env: Omit<ExecutionEnv, "completer" | "release">): ExecutionEnv {
+    return {
+      ...env,
+      completer: {
+        complete: (d, completion, lock) => this.#slots.writeOutcome(d, completion, lock),
+        drain: () => this.#completer.drain(),
+      },
+      release: (d) => this.#slots.freeSlotAndYield(d),
+    };
   }
 
   /** Runs until `stop()` (or, in burst mode, until the queue is empty) and shuts down. */
