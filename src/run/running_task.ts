@@ -20,14 +20,32 @@ export class RunningTask {
   readonly delivery: Delivery;
   /** Behind the task's signal: aborts on an abort request, a timeout or a hand-back. */
   readonly controller: AbortController = new AbortController();
-  /** Set once the outcome is written; the function may still be running. */
-  written = false;
-  /** Settles once the outcome is written, or writing it failed (set when it starts). */
-  outcome!: Promise<unknown>;
+  #written = false;
+  #outcome: Promise<unknown> | undefined;
 
   /** `delivery`: the started delivery it runs. */
   constructor(delivery: Delivery) {
     this.delivery = delivery;
+  }
+
+  /** True once the outcome is written; the function may still be running. */
+  get written(): boolean {
+    return this.#written;
+  }
+
+  /** Settles once the outcome is written, or writing it failed. */
+  get outcome(): Promise<unknown> {
+    return this.#outcome ?? Promise.resolve();
+  }
+
+  /** Follows the run that `executed` stands for: it settles once the outcome is written. */
+  follow(executed: Promise<unknown>): void {
+    this.#outcome = executed.catch(() => {});
+  }
+
+  /** Notes that the outcome is written. */
+  markWritten(): void {
+    this.#written = true;
   }
 
   /** Whether its signal has fired (abort, timeout or hand-back). */

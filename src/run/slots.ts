@@ -8,13 +8,21 @@
  * @module
  */
 
-import type { Completed, Completer, Completion } from "./complete.ts";
+import type { Completed, Completion } from "./complete.ts";
 import { asStarted, type Delivery, type StartAnswer } from "./fetch.ts";
 import type { WorkerLogger } from "../logger.ts";
 import { PrefetchBuffer } from "./prefetch_buffer.ts";
 import type { OnRedisError } from "./redis_errors.ts";
 import { RunningTask, untilSettled } from "./running_task.ts";
 import type { StopFlag } from "./shutdown.ts";
+
+/** Where the slots write outcomes and the starts of prefetched deliveries (`complete.ts`). */
+export interface OutcomeWriter {
+  /** Writes an outcome; with `refill`, prefetches up to that many deliveries in the same call. */
+  complete(d: Delivery, completion: Completion, lock?: string, refill?: number): Promise<Completed>;
+  /** Writes the start of a prefetched delivery that took a free slot. */
+  start(d: Delivery): Promise<StartAnswer>;
+}
 
 /** What the slots need from the run they belong to. */
 export interface SlotsOptions {
@@ -25,7 +33,7 @@ export interface SlotsOptions {
   /** Every priority of the queue, highest first. */
   readonly priorities: readonly string[];
   /** Writes outcomes, and starts of prefetched deliveries. */
-  readonly completer: Pick<Completer, "complete" | "start">;
+  readonly completer: OutcomeWriter;
   /** Runs a started delivery; resolves once its outcome is written (see `execute.ts`). */
   readonly execute: (
     d: Delivery,
@@ -137,10 +145,10 @@ export class Slots {
     this.#running.set(d.key, task);
     if (this.#options.takeEarlyAbort(d.taskId)) task.cancel();
     const executed = this.#options.execute(d, task.controller);
-    task.outcome = executed.catch(() => {});
+    task.follow(executed);
     executed
       .then(async ({ settled }) => {
-        task.written = true;
+        task.markWritten();
         this.#options.onOutcomeWritten();
         await untilSettled(d, settled, this.#options.logger);
       })
