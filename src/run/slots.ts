@@ -96,7 +96,7 @@ export class Slots {
   admitFetched(deliveries: readonly Delivery[]): void {
     for (const d of deliveries) this.#admit(d);
     // Slots freed while the fetch was in flight take the deliveries it prefetched.
-    this.fillFreeSlots();
+    this.#fillFreeSlots();
   }
 
   /** Takes in the deliveries a completion call prefetched. */
@@ -108,7 +108,7 @@ export class Slots {
       return;
     }
     for (const d of deliveries) this.#admit(d);
-    this.fillFreeSlots();
+    this.#fillFreeSlots();
   }
 
   /** Runs a delivery in a free slot, buffers it, hands it back or drops it. */
@@ -155,7 +155,7 @@ export class Slots {
       .catch((error) => this.#options.onRedisError(`finish ${d.fnName} (${d.taskId})`, error))
       .finally(() => {
         this.#running.delete(d.key);
-        this.fillFreeSlots();
+        this.#fillFreeSlots();
       });
   }
 
@@ -164,7 +164,7 @@ export class Slots {
    * stopping, then tells the fetch loop. A prefetched delivery runs at once; its start is
    * written with the next completion call, whose answer may still stop it.
    */
-  fillFreeSlots(): void {
+  #fillFreeSlots(): void {
     const { concurrency, stop, completer, onRedisError } = this.#options;
     while (concurrency > this.#running.size && this.#buffered.length > 0 && !stop.stopping) {
       const next = this.#buffered.take()!;
@@ -217,7 +217,7 @@ export class Slots {
     // settles (see untilSettled). A stopping worker starts nothing new.
     if (!task || task.stopped || this.#options.stop.stopping) return false;
     this.#running.delete(d.key);
-    this.fillFreeSlots();
+    this.#fillFreeSlots();
     return true;
   }
 
