@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { Completer } from "../src/run/complete.ts";
+import { DeliveryWriter } from "../src/run/complete.ts";
 import { asStarted, type Delivery, fetchDeliveries } from "../src/run/fetch.ts";
 import { CONSUMER_GROUP } from "../src/redis/keys.ts";
 import { testWorker } from "./_helpers.ts";
@@ -22,7 +22,7 @@ async function startAndEndTogether(
   assert.equal(deliveries.length, 1);
   const d: Delivery = deliveries[0];
   assert.equal(d.started, false, "claimed ahead of a slot, not started");
-  const completer = new Completer(client, "w1");
+  const completer = new DeliveryWriter(client, "w1");
   const started = completer.start(d);
   const completed = outcome === "final"
     ? completer.complete(asStarted(d), { kind: "final", result: Buffer.from("1"), ttl: 60_000 })

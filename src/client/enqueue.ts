@@ -13,13 +13,29 @@ import { setImmediate } from "node:timers";
 import type { QueueContext } from "../queue_context.ts";
 import { nextOccurrence } from "../cron/crontab.ts";
 import { StreaqError } from "../errors.ts";
-import { GRAPH_LUA } from "./graph.ts";
 import { checkStartOptions, type StartOptions } from "../options.ts";
 import type { RegisteredTask } from "../registered_task.ts";
 import { TaskHandle } from "../task_handle.ts";
 import { Batcher } from "./_batch.ts";
 import { dueArg, redisNow } from "../redis/_redis_time.ts";
 import { runScript, script, type ScriptArg } from "../redis/_script.ts";
+import { lua } from "../redis/lua/compose.ts";
+import { linkDependencies } from "../redis/lua/graph.ts";
+import { argvSlots, layout, pushRecord } from "../redis/lua/layout.ts";
+import { addStreamEntry, dueTime, enterStream, redisTime } from "../redis/lua/steps.ts";
+
+/** The fixed arguments of {@linkcode ENQUEUE_SCRIPT}; {@linkcode NEW_TASK} records follow. */
+export const ENQUEUE_ARGS = layout("now", "wakeChannel", "keyPrefix");
+
+/**
+ * A task to store: `due` is '0' to run now, else as `dueArg` sends it; `links` is '' for a task
+ * that neither repeats nor waits, else the JSON array [crontab ('' = none), time zone,
+ * dependency ids separated by spaces, mode ('', 'pipe' or 'else'), source task id].
+ */
+export const NEW_TASK = layout("id", "fn", "payload", "priority", "due", "links");
+
+const ARG = argvSlots(ENQUEUE_ARGS, 1);
+const T = argvSlots(NEW_TASK, "a");
 
 /**
  * Stores new tasks: each goes into the stream of its priority, into the delayed set when it is
@@ -35,34 +51,36 @@ import { runScript, script, type ScriptArg } from "../redis/_script.ts";
  * sent as '+ms' and counted from Redis's `TIME`, and an instant is compared with it.
  *
  * KEYS: [1] delayed set, [2] schedules set
- * ARGV: [1] now (ms, the enqueue time stored), [2] wake channel, [3] key prefix, then per task:
- *       [id, fn, payload, priority, due ('0' = now, else as `dueArg` sends it), links], where
- *       links is '' for a task
- *       that neither repeats nor waits, else the JSON array [crontab ('' = none), time zone,
- *       dependency ids separated by spaces, mode ('', 'pipe' or 'else'), source task id]
+ * ARGV: {@linkcode ENQUEUE_ARGS} (now: ms, the enqueue time stored; wake channel; key prefix),
+ *       then a {@linkcode NEW_TASK} record per task (id, fn, payload, priority, due, links)
  * Returns the number of tasks stored.
  */
-export const ENQUEUE_SCRIPT = script(
-  GRAPH_LUA + `
-local now, P = tonumber(ARGV[1]), ARGV[3]
+export const ENQUEUE_SCRIPT = script(lua(
+  redisTime,
+  dueTime,
+  addStreamEntry,
+  enterStream,
+  linkDependencies,
+  `
+local now, P = tonumber(${ARG.now}), ${ARG.keyPrefix}
 local stored, earliest = 0, nil
-for a = 4, #ARGV, 6 do
-  local taskKey, stream, resultKey = P .. '${KEY.task}' .. ARGV[a], P .. '${KEY.stream}' .. ARGV[a + 3],
-    P .. '${KEY.result}' .. ARGV[a]
-  local id, dueArg = ARGV[a], ARGV[a + 4]
+for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, ${NEW_TASK.size} do
+  local id, priority, dueArg = ${T.id}, ${T.priority}, ${T.due}
+  local taskKey, stream, resultKey = P .. '${KEY.task}' .. id, P .. '${KEY.stream}' .. priority,
+    P .. '${KEY.result}' .. id
   local crontab, tz, after, mode, source = '', '', '', '', ''
-  if ARGV[a + 5] ~= '' then
-    local links = cjson.decode(ARGV[a + 5])
+  if ${T.links} ~= '' then
+    local links = cjson.decode(${T.links})
     crontab, tz, after, mode, source = links[1], links[2], links[3], links[4], links[5]
   end
   if redis.call('EXISTS', taskKey, resultKey) == 0 then
     if dueArg == '0' and after == '' and crontab == '' then
       -- The common case, a task to run now: one write for its hash, one for its stream.
-      redis.call('HSET', taskKey, '${TASK_FIELD.fn}', ARGV[a + 1], '${TASK_FIELD.data}', ARGV[a + 2], '${TASK_FIELD.priority}', ARGV[a + 3],
+      redis.call('HSET', taskKey, '${TASK_FIELD.fn}', ${T.fn}, '${TASK_FIELD.data}', ${T.payload}, '${TASK_FIELD.priority}', priority,
         '${TASK_FIELD.created}', now, '${TASK_FIELD.tries}', 0, '${TASK_FIELD.entered}', now)
-      redis.call('XADD', stream, '*', 'id', id)
+      addStreamEntry(stream, id)
     else
-      redis.call('HSET', taskKey, '${TASK_FIELD.fn}', ARGV[a + 1], '${TASK_FIELD.data}', ARGV[a + 2], '${TASK_FIELD.priority}', ARGV[a + 3],
+      redis.call('HSET', taskKey, '${TASK_FIELD.fn}', ${T.fn}, '${TASK_FIELD.data}', ${T.payload}, '${TASK_FIELD.priority}', priority,
         '${TASK_FIELD.created}', now, '${TASK_FIELD.tries}', 0)
       local due, later = 0, false
       if dueArg ~= '0' then
@@ -90,8 +108,7 @@ for a = 4, #ARGV, 6 do
           if earliest == nil or due < earliest then earliest = due end
         else
           if later then redis.call('HDEL', taskKey, '${TASK_FIELD.due}') end
-          redis.call('HSET', taskKey, '${TASK_FIELD.entered}', now)
-          redis.call('XADD', stream, '*', 'id', id)
+          enterStream(taskKey, stream, id, now)
         end
       end
     end
@@ -101,11 +118,11 @@ end
 if earliest ~= nil then
   -- Wake sleeping schedulers only when this is now the earliest delayed task.
   local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  if tonumber(head[2]) >= earliest then redis.call('PUBLISH', ARGV[2], earliest) end
+  if tonumber(head[2]) >= earliest then redis.call('PUBLISH', ${ARG.wakeChannel}, earliest) end
 end
 return stored
 `,
-);
+));
 
 /** Scripts per call: keeps each script call short so Redis stays responsive to others. */
 const BATCH = 500;
@@ -459,7 +476,8 @@ export async function sendTasks(
   // while the next is being built, and the parts run in the order sent, dependencies first.
   const parts: Promise<unknown>[] = [];
   for (let start = 0; start < all.length; start += BATCH) {
-    const args: ScriptArg[] = [now, keys.wakeChannel, keys.prefix];
+    const args: ScriptArg[] = [];
+    pushRecord(args, ENQUEUE_ARGS, { now, wakeChannel: keys.wakeChannel, keyPrefix: keys.prefix });
     for (let i = start; i < Math.min(start + BATCH, all.length); i++) {
       const task = all[i];
       const { delay, schedule, priority = client.priorities[0] } = task.options;
@@ -475,7 +493,14 @@ export async function sendTasks(
       const links = crontab || after
         ? JSON.stringify([crontab, client.timeZone, after, task.link ?? "", task.source?.id ?? ""])
         : "";
-      args.push(task.id, task.fnName, payloads[i], priority, due, links);
+      pushRecord(args, NEW_TASK, {
+        id: task.id,
+        fn: task.fnName,
+        payload: payloads[i],
+        priority,
+        due,
+        links,
+      });
     }
     const part = runScript(client.redis, ENQUEUE_SCRIPT, scriptKeys, args);
     part.catch(() => {}); // read below, once every part is sent

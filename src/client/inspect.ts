@@ -14,21 +14,31 @@ import type { Reading, Subscription } from "./result_waiter.ts";
 import type { ResultOptions } from "../task_handle.ts";
 import { checkDuration, describe } from "../_validate.ts";
 import { runScript, script } from "../redis/_script.ts";
+import { lua, luaFunction } from "../redis/lua/compose.ts";
 import { scanQueue } from "./scan.ts";
 
-/** Lua deciding a task's status from its keys; shared by the scripts below. */
-const STATUS_LUA = `
+/**
+ * `taskStatus(resultKey, taskKey, delayed, id)`: a task's status from its keys, as a
+ * `TaskStatus` string; shared by the scripts below.
+ */
+const taskStatus = luaFunction(
+  "taskStatus",
+  [],
+  `
+-- The status of task id from its result key, task hash and the delayed set: 'done', 'missing',
+-- 'running', 'scheduled' (delayed, or waiting for its dependencies) or 'queued'.
 local function taskStatus(resultKey, taskKey, delayed, id)
   local fields = redis.call('HMGET', taskKey, '${TASK_FIELD.fn}', '${TASK_FIELD.runner}', '${TASK_FIELD.waiting}')
   if not fields[1] then
-    return redis.call('EXISTS', resultKey) == 1 and 'done' or 'missing'
+    return redis.call('EXISTS', resultKey) == 1 and '${TaskStatus.DONE}' or '${TaskStatus.NOT_FOUND}'
   end
-  if fields[2] and fields[2] ~= '' then return 'running' end
-  if fields[3] then return 'scheduled' end
-  if redis.call('ZSCORE', delayed, id) then return 'scheduled' end
-  return 'queued'
+  if fields[2] and fields[2] ~= '' then return '${TaskStatus.RUNNING}' end
+  if fields[3] then return '${TaskStatus.SCHEDULED}' end
+  if redis.call('ZSCORE', delayed, id) then return '${TaskStatus.SCHEDULED}' end
+  return '${TaskStatus.QUEUED}'
 end
-`;
+`,
+);
 
 /**
  * The status of one task.
@@ -37,7 +47,7 @@ end
  * ARGV: [1] task id
  */
 export const STATUS_SCRIPT = script(
-  STATUS_LUA + "return taskStatus(KEYS[1], KEYS[2], KEYS[3], ARGV[1])",
+  lua(taskStatus, "return taskStatus(KEYS[1], KEYS[2], KEYS[3], ARGV[1])"),
 );
 
 /**
@@ -48,13 +58,14 @@ export const STATUS_SCRIPT = script(
  * Returns [status, fn, payload, priority, created, tries, due, crontab, dependency ids,
  * dependent ids] (fields false when missing).
  */
-export const INFO_SCRIPT = script(
-  STATUS_LUA + `
+export const INFO_SCRIPT = script(lua(
+  taskStatus,
+  `
 local status = taskStatus(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
 local f = redis.call('HMGET', KEYS[2], '${TASK_FIELD.fn}', '${TASK_FIELD.data}', '${TASK_FIELD.priority}', '${TASK_FIELD.created}', '${TASK_FIELD.tries}', '${TASK_FIELD.due}', '${TASK_FIELD.crontab}', '${TASK_FIELD.after}')
 return {status, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], redis.call('SMEMBERS', KEYS[4])}
 `,
-);
+));
 
 /** The status of the task with this id. */
 export async function statusById(client: QueueContext, id: string): Promise<TaskStatus> {

@@ -26,10 +26,42 @@ export interface Script {
   readonly loadedOn: WeakSet<object>;
 }
 
-/** Declares a script. */
-export function script(lua: string): Script {
-  const sha = createHash("sha1").update(lua).digest("hex");
-  return { lua, sha, loadedOn: new WeakSet() };
+/** How a script runs, besides its text. */
+export interface ScriptOptions {
+  /**
+   * Redis script flags (`allow-oom`, ...), written as the `#!lua flags=...` shebang.
+   * @default none (no shebang: Redis's defaults for scripts without one)
+   */
+  readonly redisFlags?: readonly string[];
+}
+
+/**
+ * Dragonfly's flag line: its scripts may touch only the keys they declare unless they say
+ * otherwise in their first line, and streaq's scripts build keys from the queue's hash-tagged
+ * prefix. Dragonfly reads `--!df flags=...` only at the very start of a script (after blank
+ * space) and it is a comment to Redis and Valkey. See
+ * https://www.dragonflydb.io/docs/managing-dragonfly/scripting ("Script flags", "Allowing
+ * undeclared keys"). Dragonfly runs such a script as a global transaction.
+ */
+const DRAGONFLY_FLAGS = "--!df flags=allow-undeclared-keys\n";
+
+/**
+ * Declares a script: its text with the flag lines every streaq script carries. Redis reads a
+ * `#!lua` shebang only as a script's first line, and Dragonfly its `--!df` line only there too:
+ * a script with Redis flags keeps the shebang first (Dragonfly does not accept a shebang at all,
+ * so such a script cannot run on Dragonfly: `#` is not Lua; dragonflydb/dragonfly#3517), and
+ * every other script starts with Dragonfly's line.
+ *
+ * @param lua The script's Lua, headed by its KEYS/ARGV/Returns comment in TypeScript.
+ * @param options Its Redis flags.
+ * @returns The script, with its hash.
+ */
+export function script(lua: string, options: ScriptOptions = {}): Script {
+  const { redisFlags = [] } = options;
+  const shebang = redisFlags.length > 0 ? `#!lua flags=${redisFlags.join(",")}\n` : "";
+  const text = shebang + DRAGONFLY_FLAGS + lua;
+  const sha = createHash("sha1").update(text).digest("hex");
+  return { lua: text, sha, loadedOn: new WeakSet() };
 }
 
 /** An argument of a script: strings and numbers, or bytes for encoded payloads. */

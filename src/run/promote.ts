@@ -8,8 +8,9 @@
 
 import { TASK_FIELD } from "../redis/keys.ts";
 import type { QueueContext } from "../queue_context.ts";
-import { REDIS_TIME_LUA } from "../redis/_redis_time.ts";
 import { runScript, script } from "../redis/_script.ts";
+import { lua } from "../redis/lua/compose.ts";
+import { enterStream, redisTime } from "../redis/lua/steps.ts";
 
 /**
  * Promotes due tasks, oldest due first, each into the stream of its own priority. Due times
@@ -20,8 +21,10 @@ import { runScript, script } from "../redis/_script.ts";
  * ARGV: [1] most tasks to promote, [2] task key prefix, [3..] priority names
  * Returns {promoted count, due time of the next delayed task or -1, Redis's time (ms)}.
  */
-export const PROMOTE_SCRIPT = script(
-  REDIS_TIME_LUA + `
+export const PROMOTE_SCRIPT = script(lua(
+  redisTime,
+  enterStream,
+  `
 local now, limit, prefix = redisTime(), tonumber(ARGV[1]), ARGV[2]
 local streams = {}
 for i = 3, #ARGV do streams[ARGV[i]] = KEYS[i - 1] end
@@ -36,15 +39,14 @@ for _, id in ipairs(due) do
     redis.call('DEL', key)
   elseif f[1] or f[2] then
     redis.call('HDEL', key, '${TASK_FIELD.due}')
-    redis.call('HSET', key, '${TASK_FIELD.entered}', now)
-    redis.call('XADD', streams[f[1]] or KEYS[2], '*', 'id', id)
+    enterStream(key, streams[f[1]] or KEYS[2], id, now)
   end
   redis.call('ZREM', KEYS[1], id)
 end
 local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {#due, head[2] and tonumber(head[2]) or -1, now}
 `,
-);
+));
 
 /** Tasks promoted per call; more due tasks make the scheduler call again at once. */
 const PROMOTE_BATCH = 1000;

@@ -8,7 +8,7 @@
 
 import type { Redis } from "ioredis";
 import type { QueueContext } from "../queue_context.ts";
-import { type Completed, Completer, type Completion } from "./complete.ts";
+import { type Completed, type Completion, DeliveryWriter } from "./complete.ts";
 import { closeConnection, disconnectSafely } from "../redis/connection.ts";
 import { StreaqCancelled, StreaqError } from "../errors.ts";
 import { execute, type ExecutionEnv, HandBack } from "./execute.ts";
@@ -64,7 +64,7 @@ export class Runner {
   readonly #settings: RunSettings;
   readonly #running = new Map<string, Running>();
   readonly #buffered: PrefetchBuffer;
-  readonly #completer: Completer;
+  readonly #completer: DeliveryWriter;
   readonly #scheduler: Scheduler;
   readonly #startedAt: number;
   readonly #metrics: MinuteMetrics;
@@ -81,7 +81,7 @@ export class Runner {
   #stopped = Promise.withResolvers<void>();
 
   constructor(env: Omit<ExecutionEnv, "completer" | "release">, settings: RunSettings) {
-    this.#completer = new Completer(
+    this.#completer = new DeliveryWriter(
       env.client,
       env.workerId,
       (ds) => this.#prefetched(ds),
