@@ -13,9 +13,19 @@ import {
 import { COMPLETE_SCRIPT } from "../src/run/complete.ts";
 import { ENQUEUE_ARGS, ENQUEUE_SCRIPT, NEW_TASK } from "../src/client/enqueue.ts";
 import { ABORT_SCRIPT } from "../src/client/abort.ts";
-import { INFO_SCRIPT, READ_RESULT_SCRIPT, STATUS_SCRIPT } from "../src/client/inspect.ts";
-import { REGISTER_CRONS_SCRIPT, UNSCHEDULE_SCRIPT } from "../src/client/schedule.ts";
-import { PROMOTE_SCRIPT } from "../src/run/promote.ts";
+import {
+  INFO_SCRIPT,
+  READ_RESULT_SCRIPT,
+  STATUS_SCRIPT,
+  TASK_INFO,
+} from "../src/client/inspect.ts";
+import {
+  CRON_JOB,
+  REGISTER_CRONS_ARGS,
+  REGISTER_CRONS_SCRIPT,
+  UNSCHEDULE_SCRIPT,
+} from "../src/client/schedule.ts";
+import { PROMOTE_REPLY, PROMOTE_SCRIPT } from "../src/run/promote.ts";
 import { HEARTBEAT_SCRIPT } from "../src/run/heartbeat.ts";
 import { CLAIM, START_ANSWER, TASK_READ } from "../src/redis/lua/task_start.ts";
 import {
@@ -46,6 +56,10 @@ const LAYOUTS: Record<string, Layout<string>> = {
   TASK_READ,
   START_ANSWER,
   CLAIM,
+  TASK_INFO,
+  REGISTER_CRONS_ARGS,
+  CRON_JOB,
+  PROMOTE_REPLY,
 };
 
 /** Every script of streaq. */

@@ -20,7 +20,7 @@ import { Batcher } from "./_batch.ts";
 import { dueArg, redisNow } from "../redis/_redis_time.ts";
 import { runScript, script, type ScriptArg } from "../redis/_script.ts";
 import { lua } from "../redis/lua/compose.ts";
-import { linkDependencies } from "../redis/lua/graph.ts";
+import { LINK, linkDependencies } from "../redis/lua/graph.ts";
 import { argvSlots, layout, pushRecord } from "../redis/lua/layout.ts";
 import { addStreamEntry, dueTime, enterStream, redisTime } from "../redis/lua/steps.ts";
 
@@ -128,7 +128,7 @@ return stored
 const BATCH = 500;
 
 /** How a task is tied to the task before it: a pipeline stage or a fallback. */
-type Link = "pipe" | "else";
+type Link = typeof LINK[keyof typeof LINK];
 
 /**
  * A task that is built but not sent yet. Awaiting it sends it (with the pipeline stages or the
@@ -285,7 +285,7 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
     next: RegisteredTask<[R, ...Extra], R2, Priority>,
     ...extra: Extra
   ): Task<R2, [R, ...Extra], Priority> {
-    return this.#then<R2, [R, ...Extra]>(next.name, extra, "pipe");
+    return this.#then<R2, [R, ...Extra]>(next.name, extra, LINK.pipe);
   }
 
   /**
@@ -317,7 +317,7 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
   otherwise<R2>(
     fallback: RegisteredTask<Args, R2, Priority>,
   ): Task<R | R2, Args, Priority> {
-    return this.#then<R | R2, Args>(fallback.name, this.args, "else");
+    return this.#then<R | R2, Args>(fallback.name, this.args, LINK.fallback);
   }
 
   #then<R2, A extends unknown[]>(

@@ -19,22 +19,25 @@
  * @module
  */
 
+import { DEPENDENCY_FAILURE } from "../redis/lua/graph.ts";
+
 export { ENDED } from "../redis/lua/graph.ts";
 
 /** The reason a dependent fails, from its `depfail` field, for the failure's message. */
 export function dependencyFailure(depfail: string): { cancelled: boolean; message: string } {
-  if (depfail.startsWith("unknown:")) {
+  const { unknown, cancelled } = DEPENDENCY_FAILURE;
+  if (depfail.startsWith(unknown)) {
     return {
       cancelled: false,
       message: `unknown dependency ${
-        depfail.slice(8)
+        depfail.slice(unknown.length)
       }: no task with that id existed when it was enqueued`,
     };
   }
-  if (depfail.startsWith("cancel:")) {
+  if (depfail.startsWith(cancelled)) {
     return {
       cancelled: true,
-      message: `dependency failed: ${depfail.slice(7)} was aborted`,
+      message: `dependency failed: ${depfail.slice(cancelled.length)} was aborted`,
     };
   }
   return { cancelled: false, message: `dependency failed: ${depfail} did not succeed` };

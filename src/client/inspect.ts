@@ -15,6 +15,7 @@ import type { ResultOptions } from "../task_handle.ts";
 import { checkDuration, describe } from "../_validate.ts";
 import { runScript, script } from "../redis/_script.ts";
 import { lua, luaFunction } from "../redis/lua/compose.ts";
+import { argvSlots, layout, luaTuple } from "../redis/lua/layout.ts";
 import { scanQueue } from "./scan.ts";
 
 /**
@@ -50,20 +51,37 @@ export const STATUS_SCRIPT = script(
   lua(taskStatus, "return taskStatus(KEYS[1], KEYS[2], KEYS[3], ARGV[1])"),
 );
 
+/** The task-hash fields {@linkcode INFO_SCRIPT} returns, in order, after the status. */
+const INFO_FIELDS = layout("fn", "data", "priority", "created", "tries", "due", "crontab", "after");
+
+/**
+ * The reply of {@linkcode INFO_SCRIPT}: the status, the {@linkcode INFO_FIELDS} (false when
+ * missing), and the ids of the task's dependents.
+ */
+export const TASK_INFO = layout("status", ...INFO_FIELDS.fields, "dependents");
+
 /**
  * The status and stored fields of one task.
  *
  * KEYS: [1] result key, [2] task hash, [3] delayed set, [4] the task's dependents set
  * ARGV: [1] task id
- * Returns [status, fn, payload, priority, created, tries, due, crontab, dependency ids,
- * dependent ids] (fields false when missing).
+ * Returns {@linkcode TASK_INFO}: [status, fn, payload, priority, created, tries, due, crontab,
+ * dependency ids, dependent ids] (fields false when missing).
  */
 export const INFO_SCRIPT = script(lua(
   taskStatus,
   `
 local status = taskStatus(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
-local f = redis.call('HMGET', KEYS[2], '${TASK_FIELD.fn}', '${TASK_FIELD.data}', '${TASK_FIELD.priority}', '${TASK_FIELD.created}', '${TASK_FIELD.tries}', '${TASK_FIELD.due}', '${TASK_FIELD.crontab}', '${TASK_FIELD.after}')
-return {status, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], redis.call('SMEMBERS', KEYS[4])}
+local f = redis.call('HMGET', KEYS[2], ${
+    INFO_FIELDS.fields.map((name) => `'${TASK_FIELD[name]}'`).join(", ")
+  })
+return ${
+    luaTuple(TASK_INFO, {
+      status: "status",
+      ...argvSlots(INFO_FIELDS, 1, "f"),
+      dependents: "redis.call('SMEMBERS', KEYS[4])",
+    })
+  }
 `,
 ));
 
@@ -104,8 +122,19 @@ async function infosByIds(
   return await Promise.all(replies.map(async ([error, reply], i) => {
     if (error) throw error;
     const fields = reply as (Buffer | null)[];
-    const [status, fn, data, priority, created, tries, due, crontab, after] = fields;
-    const dependents = fields[9] as unknown as Buffer[];
+    const at = TASK_INFO.at;
+    const [status, fn, data, priority, created, tries, due, crontab, after] = [
+      fields[at.status],
+      fields[at.fn],
+      fields[at.data],
+      fields[at.priority],
+      fields[at.created],
+      fields[at.tries],
+      fields[at.due],
+      fields[at.crontab],
+      fields[at.after],
+    ];
+    const dependents = fields[at.dependents] as unknown as Buffer[];
     const id = ids[i];
     if (!fn || !data) return null;
     const fnName = fn.toString();

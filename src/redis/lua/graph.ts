@@ -18,6 +18,15 @@ import { enterStream, redisTime } from "./steps.ts";
  */
 export const ENDED = { success: "1", failure: "0", cancelled: "c" } as const;
 
+/** How a task is tied to its source (`TASK_FIELD.link`): a pipeline stage or a fallback. */
+export const LINK = { pipe: "pipe", fallback: "else" } as const;
+
+/**
+ * What `TASK_FIELD.dependencyFailure` starts with when the dependency did not simply fail (then
+ * it is the dependency's id alone): it was aborted, or unknown at enqueue.
+ */
+export const DEPENDENCY_FAILURE = { cancelled: "cancel:", unknown: "unknown:" } as const;
+
 /**
  * `placeReady(P, id, now)`: moves a task whose dependencies are settled out of waiting: into the
  * delayed set when it is due later on Redis's clock (and not failing), else into its own
@@ -63,10 +72,10 @@ local function settleEdge(P, id, dep, ended, result)
   local key = P .. '${KEY.task}' .. id
   local mode = redis.call('HGET', key, '${TASK_FIELD.link}')
   if ended == '${ENDED.cancelled}' then
-    redis.call('HSET', key, '${TASK_FIELD.dependencyFailure}', 'cancel:' .. dep)
+    redis.call('HSET', key, '${TASK_FIELD.dependencyFailure}', '${DEPENDENCY_FAILURE.cancelled}' .. dep)
     return true
   end
-  if mode == 'else' then
+  if mode == '${LINK.fallback}' then
     -- A fallback runs when its task failed; when it succeeded, it passes the result on.
     if ended == '${ENDED.success}' then redis.call('HSET', key, '${TASK_FIELD.input}', result, '${TASK_FIELD.passthrough}', 1) end
     return true
@@ -75,7 +84,7 @@ local function settleEdge(P, id, dep, ended, result)
     redis.call('HSET', key, '${TASK_FIELD.dependencyFailure}', dep)
     return true
   end
-  if mode == 'pipe' and redis.call('HGET', key, '${TASK_FIELD.source}') == dep then
+  if mode == '${LINK.pipe}' and redis.call('HGET', key, '${TASK_FIELD.source}') == dep then
     redis.call('HSET', key, '${TASK_FIELD.input}', result)
   end
   redis.call('SREM', P .. '${KEY.deps}' .. id, dep)
@@ -135,7 +144,7 @@ local function linkDependencies(P, id, after)
       if result then
         settleEdge(P, id, dep, string.sub(result, 1, 1), result)
       else
-        redis.call('HSET', key, '${TASK_FIELD.dependencyFailure}', 'unknown:' .. dep)
+        redis.call('HSET', key, '${TASK_FIELD.dependencyFailure}', '${DEPENDENCY_FAILURE.unknown}' .. dep)
       end
     end
   end
