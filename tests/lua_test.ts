@@ -11,7 +11,7 @@ import {
   START_RECORD,
 } from "../src/run/_complete_lua.ts";
 import { COMPLETE_SCRIPT } from "../src/run/complete.ts";
-import { ENQUEUE_ARGS, ENQUEUE_SCRIPT, NEW_TASK } from "../src/client/enqueue.ts";
+import { ENQUEUE_ARGS, ENQUEUE_SCRIPT, NEW_TASK } from "../src/client/_enqueue_script.ts";
 import { ABORT_SCRIPT } from "../src/client/abort.ts";
 import {
   INFO_SCRIPT,
