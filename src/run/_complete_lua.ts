@@ -181,19 +181,18 @@ end
 );
 
 /**
- * `finishTask(c, id, result, ttl, nextDue)`: what a final outcome writes: the result, its
+ * `finishTask(c, taskKey, id, result, ttl, nextDue)`: what a final outcome writes: the result, its
  * publication, the dependents, and the task hash's end or its next occurrence.
  */
 const finishTask = luaFunction(
   "finishTask",
   [storeResult, releaseDependents, delayTask],
   `
--- Finishes task id for good with its encoded result (kept ttl ms, see storeResult): publishes
+-- Finishes task id (hash taskKey) for good with its encoded result (kept ttl ms, see storeResult): publishes
 -- it, settles the tasks waiting for it, and deletes its hash; a repeating task still scheduled
 -- (its hash has a crontab) goes back to the delayed set for nextDue instead. nextDue: '' for a
 -- task that does not repeat, 'stop' for one that repeats no more.
-local function finishTask(c, id, result, ttl, nextDue)
-  local taskKey = c.P .. '${KEY.task}' .. id
+local function finishTask(c, taskKey, id, result, ttl, nextDue)
   storeResult(c.P .. '${KEY.result}' .. id, result, ttl)
   if c.anyAborting then redis.call('SREM', c.abortingKey, id) end
   if c.listening == nil or c.listening[c.donePrefix .. id] then
@@ -227,7 +226,8 @@ const applyOutcome = luaFunction(
 -- handled['stream entryId']. Returns APPLIED.applied, or APPLIED.stale when it was not owned.
 local function applyOutcome(c, a, finished, handled)
   local stream, entryId, id, kind = c.P .. '${KEY.stream}' .. ${D.priority}, ${D.entryId}, ${D.taskId}, ${D.kind}
-  if not ownsDelivery(stream, c.group, entryId, c.me, ${D.fresh} == '1') then
+  -- A fresh delivery is owned without asking (and without a call).
+  if ${D.fresh} ~= '1' and not ownsDelivery(stream, c.group, entryId, c.me, false) then
     return ${APPLIED.stale}
   end
   local ids = finished[stream]
@@ -239,7 +239,7 @@ local function applyOutcome(c, a, finished, handled)
   handled[stream .. ' ' .. entryId] = kind
   local taskKey, value = c.P .. '${KEY.task}' .. id, ${D.value}
   if kind == '${KIND.final}' then
-    finishTask(c, id, value, ${D.ttlOrDue}, ${D.nextOccurrence})
+    finishTask(c, taskKey, id, value, ${D.ttlOrDue}, ${D.nextOccurrence})
   elseif kind == '${KIND.retry}' then
     local due = dueTime(${D.ttlOrDue}, redisTime())
     redis.call('HDEL', taskKey, '${TASK_FIELD.runner}', '${TASK_FIELD.entered}')
