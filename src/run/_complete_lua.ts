@@ -93,142 +93,115 @@ const S = argvSlots(START_RECORD, "b");
 const COUNTS = argvSlots(START_COUNTS, "s");
 const KIND = COMPLETION_KIND;
 
-/**
- * `whoListens(channels, publishOnlyHeard)`: which of `channels` have subscribers, as a set, or
- * nil when every result must be published.
- */
-const whoListens = luaFunction(
-  "whoListens",
-  [],
-  `
--- Which of channels (a list) have subscribers, as a set {channel = true}; nil when every result
--- must be published. One PUBSUB NUMSUB for the call spares a PUBLISH per task that nobody hears
--- (a waiter subscribes before it reads the result, so one that subscribes after this call finds
--- the result stored). Pattern subscribers are not counted per channel, and a Cluster node counts
--- only its own subscribers: with any pattern subscription on the server, or in a Cluster
--- (publishOnlyHeard false), every result is published.
-local function whoListens(channels, publishOnlyHeard)
-  if not publishOnlyHeard or redis.call('PUBSUB', 'NUMPAT') ~= 0 then return nil end
-  local listening = {}
-  for from = 1, #channels, 1000 do
-    local counts = redis.call('PUBSUB', 'NUMSUB',
-      unpack(channels, from, math.min(from + 999, #channels)))
-    for j = 1, #counts, 2 do
-      if counts[j + 1] > 0 then listening[counts[j]] = true end
-    end
-  end
-  return listening
-end
-`,
-);
-
-/** `anyExists(keys)`: whether any of `keys` exists. */
-const anyExists = luaFunction(
-  "anyExists",
-  [],
-  `
--- Whether any of keys (a list) exists, a thousand per EXISTS.
-local function anyExists(keys)
-  for from = 1, #keys, 1000 do
-    if redis.call('EXISTS', unpack(keys, from, math.min(from + 999, #keys))) > 0 then
-      return true
-    end
-  end
-  return false
-end
-`,
-);
+// The functions below read the call's fixed inputs (key prefix, group, worker id, now, channels,
+// the declared keys) from their named slots of ARGV and KEYS, and take what the call computes
+// (whether an abort is pending, who listens, whether any task has dependents) as parameters:
+// no table of shared state, which every call would allocate (the Lua heap's garbage collector
+// makes each allocated byte cost, and a busy worker makes many calls).
 
 /**
- * `surveyFinals(c, n)`: for the tasks finishing for good among the `n` completions, who listens
- * for their results and whether any has dependents; sets `c.listening` and `c.anyDependents`.
+ * `surveyFinals(n)`: for the tasks finishing for good among the `n` completions, who listens for
+ * their results and whether any has dependents.
  */
 const surveyFinals = luaFunction(
   "surveyFinals",
-  [whoListens, anyExists],
+  [],
   `
--- Looks at the tasks finishing for good among the n completions: sets c.listening (who listens
--- for their results, see whoListens) and c.anyDependents (whether any has dependents: one
--- EXISTS for the call spares an SMEMBERS per task in the common case of a call without any).
-local function surveyFinals(c, n)
+-- Looks at the tasks finishing for good among the n completions. Returns who listens for their
+-- results, as a set {channel = true}, or nil when every result must be published; and whether
+-- any of them has dependents: one EXISTS for the call spares an SMEMBERS per task in the common
+-- case of a call without any. One PUBSUB NUMSUB for the call spares a PUBLISH per task that
+-- nobody hears (a waiter subscribes before it reads the result, so one that subscribes after
+-- this call finds the result stored). Pattern subscribers are not counted per channel, and a
+-- Cluster node counts only its own subscribers: with any pattern subscription on the server, or
+-- in a Cluster (publishOnlyHeard '0'), every result is published.
+local function surveyFinals(n)
+  local P, donePrefix = ${ARG.keyPrefix}, ${ARG.doneChannelPrefix}
   local channels, dependents = {}, {}
   for i = 0, n - 1 do
     local a = ${FIRST_COMPLETION} + i * ${COMPLETION.size}
     if ${D.kind} == '${KIND.final}' then
-      table.insert(channels, c.donePrefix .. ${D.taskId})
-      table.insert(dependents, c.P .. '${KEY.dependents}' .. ${D.taskId})
+      table.insert(channels, donePrefix .. ${D.taskId})
+      table.insert(dependents, P .. '${KEY.dependents}' .. ${D.taskId})
     end
   end
-  c.listening = whoListens(channels, c.publishOnlyHeard)
-  c.anyDependents = anyExists(dependents)
-end
-`,
-);
-
-/** `delayTask(c, id, due)`: puts task `id` in the delayed set; notes the earliest due time. */
-const delayTask = luaFunction(
-  "delayTask",
-  [],
-  `
--- Puts task id in the delayed set at due (ms), and keeps in c.earliest the earliest due time
--- this call added, to wake the schedulers with.
-local function delayTask(c, id, due)
-  redis.call('ZADD', c.delayedKey, due, id)
-  due = tonumber(due)
-  if c.earliest == nil or due < c.earliest then c.earliest = due end
+  local listening = nil
+  if ${ARG.publishOnlyHeard} == '1' and redis.call('PUBSUB', 'NUMPAT') == 0 then
+    listening = {}
+    for from = 1, #channels, 1000 do
+      local counts = redis.call('PUBSUB', 'NUMSUB',
+        unpack(channels, from, math.min(from + 999, #channels)))
+      for j = 1, #counts, 2 do
+        if counts[j + 1] > 0 then listening[counts[j]] = true end
+      end
+    end
+  end
+  local anyDependents = false
+  for from = 1, #dependents, 1000 do
+    if redis.call('EXISTS', unpack(dependents, from, math.min(from + 999, #dependents))) > 0 then
+      anyDependents = true
+    end
+  end
+  return listening, anyDependents
 end
 `,
 );
 
 /**
- * `finishTask(c, taskKey, id, result, ttl, nextDue)`: what a final outcome writes: the result, its
- * publication, the dependents, and the task hash's end or its next occurrence.
+ * `finishTask(taskKey, id, result, ttl, nextDue, anyAborting, listening, anyDependents)`: what a
+ * final outcome writes: the result, its publication, the dependents, and the task hash's end or
+ * its next occurrence. Returns the earliest due time it put in the delayed set, or nil.
  */
 const finishTask = luaFunction(
   "finishTask",
-  [storeResult, releaseDependents, delayTask],
+  [storeResult, releaseDependents],
   `
--- Finishes task id (hash taskKey) for good with its encoded result (kept ttl ms, see storeResult): publishes
--- it, settles the tasks waiting for it, and deletes its hash; a repeating task still scheduled
--- (its hash has a crontab) goes back to the delayed set for nextDue instead. nextDue: '' for a
--- task that does not repeat, 'stop' for one that repeats no more.
-local function finishTask(c, taskKey, id, result, ttl, nextDue)
-  storeResult(c.P .. '${KEY.result}' .. id, result, ttl)
-  if c.anyAborting then redis.call('SREM', c.abortingKey, id) end
-  if c.listening == nil or c.listening[c.donePrefix .. id] then
-    redis.call('PUBLISH', c.donePrefix .. id, result)
-  end
-  local released = c.anyDependents and releaseDependents(c.P, id, result, c.now)
-  if released and (c.earliest == nil or released < c.earliest) then c.earliest = released end
+-- Finishes task id (hash taskKey) for good with its encoded result (kept ttl ms, see
+-- storeResult): publishes it (unless listening says nobody listens), settles the tasks waiting
+-- for it (when anyDependents), and deletes its hash; a repeating task still scheduled (its hash
+-- has a crontab) goes back to the delayed set for nextDue instead. nextDue: '' for a task that
+-- does not repeat, 'stop' for one that repeats no more. Returns the earliest due time it put in
+-- the delayed set (a dependent, or the next occurrence), or nil.
+local function finishTask(taskKey, id, result, ttl, nextDue, anyAborting, listening, anyDependents)
+  local P, channel = ${ARG.keyPrefix}, ${ARG.doneChannelPrefix} .. id
+  storeResult(P .. '${KEY.result}' .. id, result, ttl)
+  if anyAborting then redis.call('SREM', ${KEYS.aborting}, id) end
+  if listening == nil or listening[channel] then redis.call('PUBLISH', channel, result) end
+  local earliest = anyDependents and releaseDependents(P, id, result, ${ARG.now}) or nil
   if tonumber(nextDue) and redis.call('HEXISTS', taskKey, '${TASK_FIELD.crontab}') == 1 then
     redis.call('HDEL', taskKey, '${TASK_FIELD.runner}', '${TASK_FIELD.entered}', '${TASK_FIELD.lastReason}')
     redis.call('HSET', taskKey, '${TASK_FIELD.tries}', 0, '${TASK_FIELD.due}', nextDue, '${TASK_FIELD.scheduled}', nextDue)
-    delayTask(c, id, nextDue)
+    redis.call('ZADD', ${KEYS.delayed}, nextDue, id)
+    if earliest == nil or tonumber(nextDue) < earliest then earliest = tonumber(nextDue) end
   else
     redis.call('DEL', taskKey)
-    if nextDue ~= '' then redis.call('SREM', c.schedulesKey, id) end
+    if nextDue ~= '' then redis.call('SREM', ${KEYS.schedules}, id) end
   end
+  return earliest
 end
 `,
 );
 
 /**
- * `applyOutcome(c, a, finished, handled)`: writes the completion record at ARGV[a] if this
- * worker still owns its delivery. Returns an `APPLIED` code.
+ * `applyOutcome(a, finished, handled, anyAborting, listening, anyDependents)`: writes the
+ * completion record at ARGV[a] if this worker still owns its delivery. Returns an `APPLIED`
+ * code, and the earliest due time it put in the delayed set, or nil.
  */
 const applyOutcome = luaFunction(
   "applyOutcome",
-  [ownsDelivery, finishTask, dueTime, redisTime, delayTask, enterStream],
+  [ownsDelivery, finishTask, dueTime, redisTime, enterStream],
   `
--- Writes the outcome of the COMPLETION record at ARGV[a], if this worker (c.me) still owns its
+-- Writes the outcome of the COMPLETION record at ARGV[a], if this worker still owns its
 -- delivery: by kind (see complete.ts), then the release of its unique lock if it still holds
 -- it. Notes its entry in finished[stream] (to acknowledge and delete) and its kind in
--- handled['stream entryId']. Returns APPLIED.applied, or APPLIED.stale when it was not owned.
-local function applyOutcome(c, a, finished, handled)
-  local stream, entryId, id, kind = c.P .. '${KEY.stream}' .. ${D.priority}, ${D.entryId}, ${D.taskId}, ${D.kind}
+-- handled['stream entryId']. Returns APPLIED.applied, or APPLIED.stale when it was not owned,
+-- and the earliest due time it put in the delayed set, or nil.
+local function applyOutcome(a, finished, handled, anyAborting, listening, anyDependents)
+  local P, group = ${ARG.keyPrefix}, ${ARG.group}
+  local stream, entryId, id, kind = P .. '${KEY.stream}' .. ${D.priority}, ${D.entryId}, ${D.taskId}, ${D.kind}
   -- A fresh delivery is owned without asking (and without a call).
-  if ${D.fresh} ~= '1' and not ownsDelivery(stream, c.group, entryId, c.me, false) then
-    return ${APPLIED.stale}
+  if ${D.fresh} ~= '1' and not ownsDelivery(stream, group, entryId, ${ARG.workerId}, false) then
+    return ${APPLIED.stale}, nil
   end
   local ids = finished[stream]
   if not ids then
@@ -237,18 +210,19 @@ local function applyOutcome(c, a, finished, handled)
   end
   table.insert(ids, entryId)
   handled[stream .. ' ' .. entryId] = kind
-  local taskKey, value = c.P .. '${KEY.task}' .. id, ${D.value}
+  local taskKey, value, due = P .. '${KEY.task}' .. id, ${D.value}, nil
   if kind == '${KIND.final}' then
-    finishTask(c, taskKey, id, value, ${D.ttlOrDue}, ${D.nextOccurrence})
+    due = finishTask(taskKey, id, value, ${D.ttlOrDue}, ${D.nextOccurrence}, anyAborting, listening,
+      anyDependents)
   elseif kind == '${KIND.retry}' then
-    local due = dueTime(${D.ttlOrDue}, redisTime())
+    due = dueTime(${D.ttlOrDue}, redisTime())
     redis.call('HDEL', taskKey, '${TASK_FIELD.runner}', '${TASK_FIELD.entered}')
     redis.call('HSET', taskKey, '${TASK_FIELD.lastReason}', value, '${TASK_FIELD.due}', due)
-    delayTask(c, id, due)
+    redis.call('ZADD', ${KEYS.delayed}, due, id)
   elseif kind == '${KIND.back}' then
     redis.call('HDEL', taskKey, '${TASK_FIELD.runner}')
     if value ~= '' then redis.call('HSET', taskKey, '${TASK_FIELD.lastReason}', value) end
-    enterStream(taskKey, stream, id, c.now)
+    enterStream(taskKey, stream, id, ${ARG.now})
   elseif kind == '${KIND.drop}' then
     -- What is left under the task's name (a hash without a function, a key of another type)
     -- can never run: it goes with its entry rather than stay forever.
@@ -256,14 +230,14 @@ local function applyOutcome(c, a, finished, handled)
   end
   local lockKey = ${D.uniqueKey}
   if lockKey ~= '' and redis.call('GET', lockKey) == id then redis.call('DEL', lockKey) end
-  return ${APPLIED.applied}
+  return ${APPLIED.applied}, due
 end
 `,
 );
 
 /**
- * `applyOutcomes(c, n)`: phase 1, the `n` completion records. Returns the `APPLIED` codes and
- * the kinds of the outcomes written, by `'stream entryId'`.
+ * `applyOutcomes(n, anyAborting)`: phase 1, the `n` completion records. Returns the `APPLIED`
+ * codes and the kinds of the outcomes written, by `'stream entryId'`.
  */
 const applyOutcomes = luaFunction(
   "applyOutcomes",
@@ -274,21 +248,24 @@ const applyOutcomes = luaFunction(
 -- the APPLIED codes, and the kinds of the outcomes written by 'stream entryId': a prefetched
 -- task can run and finish before the call that writes its start is sent, and then both are in
 -- this call, its outcome first; its start must not write into the hash its outcome deleted.
-local function applyOutcomes(c, n)
-  surveyFinals(c, n)
-  local applied, finished, handled = {}, {}, {}
+local function applyOutcomes(n, anyAborting)
+  local listening, anyDependents = surveyFinals(n)
+  local applied, finished, handled, earliest = {}, {}, {}, nil
   for i = 0, n - 1 do
-    applied[i + 1] = applyOutcome(c, ${FIRST_COMPLETION} + i * ${COMPLETION.size}, finished, handled)
+    local code, due = applyOutcome(${FIRST_COMPLETION} + i * ${COMPLETION.size}, finished, handled,
+      anyAborting, listening, anyDependents)
+    applied[i + 1] = code
+    if due and (earliest == nil or due < earliest) then earliest = due end
   end
-  for stream, ids in pairs(finished) do ackAndDelete(stream, c.group, ids) end
-  if c.earliest ~= nil then redis.call('PUBLISH', c.wakeChannel, c.earliest) end
+  for stream, ids in pairs(finished) do ackAndDelete(stream, ${ARG.group}, ids) end
+  if earliest ~= nil then redis.call('PUBLISH', ${ARG.wakeChannel}, earliest) end
   return applied, handled
 end
 `,
 );
 
 /**
- * `startPrefetched(c, first, count, handled)`: phase 2, the `count` start records from
+ * `startPrefetched(first, count, handled, anyAborting)`: phase 2, the `count` start records from
  * ARGV[first]. Returns a `START_ANSWER` per record.
  */
 const startPrefetched = luaFunction(
@@ -298,11 +275,12 @@ const startPrefetched = luaFunction(
 -- Phase 2: writes the starts of the count START_RECORDs from ARGV[first] (see startOwned); a
 -- delivery whose outcome this call wrote (handled) only has its try counted when that outcome
 -- leaves the task to run again. Returns a START_ANSWER per record.
-local function startPrefetched(c, first, count, handled)
-  local prefix, started = c.P .. '${KEY.task}', {}
+local function startPrefetched(first, count, handled, anyAborting)
+  local P, started = ${ARG.keyPrefix}, {}
+  local prefix = P .. '${KEY.task}'
   for k = 0, count - 1 do
     local b = first + k * ${START_RECORD.size}
-    local stream = c.P .. '${KEY.stream}' .. ${S.priority}
+    local stream = P .. '${KEY.stream}' .. ${S.priority}
     local outcome = handled[stream .. ' ' .. ${S.entryId}]
     if outcome then
       -- A try that ended in a retry or a hand-back still counts: the next one reads the count.
@@ -313,8 +291,8 @@ local function startPrefetched(c, first, count, handled)
     luaTuple(START_ANSWER, { taskId: S.taskId, state: `${START_STATE.started}`, aborting: "0" })
   })
     else
-      table.insert(started, startOwned(prefix, c.abortingKey, c.anyAborting, c.group, c.me,
-        stream, ${S.entryId}, ${S.taskId}, ${S.fresh}))
+      table.insert(started, startOwned(prefix, ${KEYS.aborting}, anyAborting, ${ARG.group},
+        ${ARG.workerId}, stream, ${S.entryId}, ${S.taskId}, ${S.fresh}))
     end
   end
   return started
@@ -323,8 +301,8 @@ end
 );
 
 /**
- * `claimNew(c, want, toStart)`: phase 3, claims up to `want` deliveries from the streams
- * declared after the fixed keys, starting the first `toStart`. Returns `CLAIM` records.
+ * `claimNew(want, toStart, anyAborting)`: phase 3, claims up to `want` deliveries from the
+ * streams declared after the fixed keys, starting the first `toStart`. Returns `CLAIM` records.
  */
 const claimNew = luaFunction(
   "claimNew",
@@ -334,15 +312,16 @@ const claimNew = luaFunction(
 -- highest priority first, starting the first toStart of them (see claimEntries). pcall: a
 -- stream whose consumer group is gone (a restarted Redis) must not stop the completions above;
 -- the fetch loop re-creates the group. Returns CLAIM records.
-local function claimNew(c, want, toStart)
+local function claimNew(want, toStart, anyAborting)
   local claims, first = {}, ${COMPLETE_KEYS.size + 1}
+  local group, me = ${ARG.group}, ${ARG.workerId}
   for i = first, #KEYS do
     if want <= 0 then break end
-    local read = redis.pcall('XREADGROUP', 'GROUP', c.group, c.me, 'COUNT', want, 'STREAMS', KEYS[i], '>')
+    local read = redis.pcall('XREADGROUP', 'GROUP', group, me, 'COUNT', want, 'STREAMS', KEYS[i], '>')
     if type(read) == 'table' and not read.err then
       local entries = read[1][2]
-      toStart = claimEntries(claims, entries, i - first + 1, KEYS[i], c.group, c.me,
-        c.P .. '${KEY.task}', c.abortingKey, c.anyAborting, toStart)
+      toStart = claimEntries(claims, entries, i - first + 1, KEYS[i], group, me,
+        ${ARG.keyPrefix} .. '${KEY.task}', ${KEYS.aborting}, anyAborting, toStart)
       want = want - #entries
     end
   end
@@ -357,21 +336,15 @@ export const COMPLETE_LUA = lua(
   startPrefetched,
   claimNew,
   `
--- What the phases share: the call's arguments, and what phase 1 finds out.
-local c = {
-  group = ${ARG.group}, me = ${ARG.workerId}, now = ${ARG.now}, P = ${ARG.keyPrefix},
-  donePrefix = ${ARG.doneChannelPrefix}, wakeChannel = ${ARG.wakeChannel},
-  publishOnlyHeard = ${ARG.publishOnlyHeard} == '1',
-  delayedKey = ${KEYS.delayed}, abortingKey = ${KEYS.aborting}, schedulesKey = ${KEYS.schedules},
-  -- One SCARD per call spares an SREM (and a SISMEMBER) per task when no abort is pending.
-  anyAborting = redis.call('SCARD', ${KEYS.aborting}) > 0,
-}
+-- One SCARD per call spares an SREM (and a SISMEMBER) per task when no abort is pending.
+local anyAborting = redis.call('SCARD', ${KEYS.aborting}) > 0
 local n = tonumber(${ARG.completionCount})
-local applied, handled = applyOutcomes(c, n)
+local applied, handled = applyOutcomes(n, anyAborting)
 local s = ${FIRST_COMPLETION} + n * ${COMPLETION.size}
 local toStart = tonumber(${COUNTS.startNowCount})
-local started = startPrefetched(c, s + ${START_COUNTS.size}, tonumber(${COUNTS.startCount}), handled)
-local claims = claimNew(c, tonumber(${COUNTS.prefetchCount}) + toStart, toStart)
+local started = startPrefetched(s + ${START_COUNTS.size}, tonumber(${COUNTS.startCount}), handled,
+  anyAborting)
+local claims = claimNew(tonumber(${COUNTS.prefetchCount}) + toStart, toStart, anyAborting)
 return ${luaTuple(COMPLETE_REPLY, { applied: "applied", starts: "started", claims: "claims" })}
 `,
 );

@@ -62,13 +62,14 @@ end
  */
 export const enterStream = luaFunction(
   "enterStream",
-  [addStreamEntry],
+  [],
   `
 -- Puts the task id (hash taskKey) into stream: notes when it entered (now, ms) and appends its
--- entry. Returns nothing.
+-- entry (as addStreamEntry does; not called, as every function a script includes is created
+-- anew by each call). Returns nothing.
 local function enterStream(taskKey, stream, id, now)
   redis.call('HSET', taskKey, '${TASK_FIELD.entered}', now)
-  addStreamEntry(stream, id)
+  redis.call('XADD', stream, '*', '${STREAM_FIELD.taskId}', id)
 end
 `,
 );
