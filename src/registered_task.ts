@@ -136,8 +136,8 @@ export class RegisteredTask<Args extends any[], R, Priority extends string = str
   #queue: QueueContext;
 
   /**
-   * Not for users: a registered task comes from `worker.task(fn, options)`, `worker.cron()` or
-   * `worker.stub()`; streaq's own modules call {@linkcode createRegisteredTask}.
+   * Private: a registered task comes from `worker.task(fn, options)`, `worker.cron()` or
+   * `worker.stub()` (inside streaq, from `createRegisteredTask`).
    */
   private constructor(
     worker: Worker<unknown>,

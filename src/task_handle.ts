@@ -54,8 +54,8 @@ export class TaskHandle<R> {
   readonly #client: QueueContext;
 
   /**
-   * Not for users: a handle comes from awaiting a task or from `worker.enqueueMany`; streaq's
-   * own modules call {@linkcode createTaskHandle}.
+   * Private: a handle comes from awaiting a task or from `worker.enqueueMany(...)` (inside
+   * streaq, from `createTaskHandle`).
    */
   private constructor(client: QueueContext, id: string, fnName: string) {
     this.#client = client;

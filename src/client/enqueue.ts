@@ -207,8 +207,8 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
   #awaited = false;
 
   /**
-   * Not for users: a task comes from `registeredTask.enqueue(...)` or
-   * `worker.enqueueUnsafe(...)`; streaq's own modules call {@linkcode createTask}.
+   * Private: a task comes from `registeredTask.enqueue(...)` or `worker.enqueueUnsafe(...)`
+   * (inside streaq, from `createTask`).
    */
   private constructor(client: QueueContext, fnName: string, args: readonly unknown[]) {
     this.#client = client;
