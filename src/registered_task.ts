@@ -44,6 +44,8 @@ export interface ResolvedTaskOptions {
   readonly threadModule: string | undefined;
 }
 
+// Set by RegisteredTask's static block: only code inside the class may call its private
+// constructor and write its private fields; these let the functions below do it for streaq.
 let construct: <Args extends unknown[], R, Priority extends string>(
   worker: Worker<unknown>,
   queue: QueueContext,

@@ -11,6 +11,7 @@ import { unscheduleById } from "./client/schedule.ts";
 import type { AbortOptions, ResultOptions } from "./options.ts";
 import type { TaskInfo, TaskResult, TaskStatus } from "./result.ts";
 
+// Set by TaskHandle's static block, the one place that may call its private constructor.
 let createHandle: <R>(client: QueueContext, id: string, fnName: string) => TaskHandle<R>;
 
 /**

@@ -102,6 +102,7 @@ export type Handles<T extends readonly Task<unknown>[]> = {
   -readonly [K in keyof T]: T[K] extends Task<infer R> ? TaskHandle<R> : never;
 };
 
+// Set by Worker's static block, the one place that may read its private `#queue`.
 // deno-lint-ignore no-explicit-any
 let contextOfWorker: (worker: Worker<any, any>) => QueueContext;
 

@@ -132,6 +132,8 @@ interface TaskInternals {
   markSent<R>(task: Task<R>, sent: Promise<TaskHandle<R>>): void;
 }
 
+// Set by Task's static block: only code inside the class may read its private fields and call
+// its private constructor; these give the send path below and `createTask` that access.
 let internals: TaskInternals;
 let createUnsent: <R, Args extends unknown[], Priority extends string>(
   client: QueueContext,
