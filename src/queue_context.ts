@@ -38,8 +38,11 @@ export interface QueueContextOptions {
 
 /** The per-queue context: what client operations and the run loop share for one queue. */
 export class QueueContext {
+  /** The queue's Redis keys. */
   readonly keys: Keys;
+  /** Opens the queue's connections to Redis and knows which ones it owns. */
   readonly connections: ConnectionFactory;
+  /** The shared subscriber that result waits listen on. */
   readonly waiter: ResultWaiter;
   /** The queue's priorities, from the lowest to the highest. */
   readonly priorities: readonly string[];
