@@ -17,7 +17,7 @@
 import type { HealthRecord } from "../run/heartbeat.ts";
 import { CONSUMER_GROUP } from "../redis/keys.ts";
 import type { TaskInfo } from "../result.ts";
-import type { Worker } from "../worker.ts";
+import { queueContextOf, type Worker } from "../worker.ts";
 import { scanQueue } from "../client/scan.ts";
 import { escapeControl } from "../logger.ts";
 import { ANSI, type Paint, PLAIN, Screen } from "./screen.ts";
@@ -58,7 +58,7 @@ const REFRESH = 1_000;
 /** Reads the status of the worker's queue. */
 // deno-lint-ignore no-explicit-any
 export async function readStatus(worker: Worker<any>): Promise<QueueStatus> {
-  const { client } = worker;
+  const client = queueContextOf(worker);
   const { keys, redis } = client;
   const priorities = client.prioritiesHighFirst;
   const pipeline = redis.pipeline();
@@ -104,9 +104,10 @@ function entriesAdded(info: unknown): number | undefined {
 
 // deno-lint-ignore no-explicit-any
 async function readHealth(worker: Worker<any>): Promise<HealthRecord[]> {
-  const { keys, redis } = worker.client;
+  const queue = queueContextOf(worker);
+  const { keys, redis } = queue;
   const found: string[] = [];
-  for await (const batch of scanQueue(worker.client, keys.pattern("health:*"), { count: 500 })) {
+  for await (const batch of scanQueue(queue, keys.pattern("health:*"), { count: 500 })) {
     found.push(...batch);
   }
   if (found.length === 0) return [];
@@ -128,7 +129,7 @@ async function readRunning(
   worker: Worker<any>,
   sizes: readonly PriorityStatus[],
 ): Promise<TaskInfo[]> {
-  const { keys, redis } = worker.client;
+  const { keys, redis } = queueContextOf(worker);
   const running: TaskInfo[] = [];
   for (const { name, delivered } of sizes) {
     if (delivered === 0 || running.length >= RUNNING_SHOWN) continue;

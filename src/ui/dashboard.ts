@@ -7,7 +7,7 @@
  */
 
 import type { TaskResult } from "../result.ts";
-import type { Worker } from "../worker.ts";
+import { queueContextOf, type Worker } from "../worker.ts";
 import { ASSETS } from "./_assets.ts";
 import { type AuthDecision, Authenticator, type DashboardAuth } from "./_auth.ts";
 import { HttpError, type Page, type PageContext } from "./_context.ts";
@@ -185,7 +185,7 @@ class Dashboard {
       if (error instanceof HttpError) {
         response = this.#failure(url, json, error.status, error.message);
       } else {
-        this.#worker.client.logger.error(
+        queueContextOf(this.#worker).logger.error(
           `dashboard: ${request.method} ${url.pathname} failed: ${error}`,
         );
         response = this.#failure(url, json, 500, `Internal error: ${(error as Error)?.message}`);
@@ -290,12 +290,12 @@ class Dashboard {
   #context(url: URL, csrfToken: string): PageContext {
     return {
       worker: this.#worker,
-      client: this.#worker.client,
+      client: queueContextOf(this.#worker),
       functions: [...this.#worker.registry.keys()].sort(),
       url,
       base: this.#base,
       csrfToken,
-      now: this.#worker.client.now(),
+      now: queueContextOf(this.#worker).now(),
       formatResult: this.#formatResult,
       formatError: this.#formatError,
     };
