@@ -414,7 +414,8 @@ try {
   await redis.connect();
   await control.connect();
   const serverInfo = await control.info("server");
-  const version = serverInfo.match(/^(valkey_version|redis_version):(.*)$/m);
+  const version = serverInfo.match(/^(valkey_version):(.*)$/m) ??
+    serverInfo.match(/^(redis_version):(.*)$/m);
   const k = new QueueKeys(flags.values.queue!);
   const load = (lua: string) => control.script("LOAD", lua) as Promise<string>;
   const shas = {
