@@ -9,8 +9,11 @@
 import { Buffer } from "node:buffer";
 import { COMPLETE_LUA, ENQUEUE_LUA } from "./_declared_keys_lua.ts";
 
+/** The priority of every task: one stream. */
 export const PRIORITY = "normal";
+/** The consumer group the deliveries are claimed through, as streaq names it. */
 export const GROUP = "workers";
+/** The consumer that claims and completes the deliveries. */
 export const WORKER = "bench-worker";
 /** A no-op task's payload as streaq encodes it unsigned (kind letter and `[]`). */
 const PAYLOAD = "s[]";
