@@ -4,6 +4,7 @@ import { DeliveryWriter } from "../src/run/complete.ts";
 import { asStarted, type Delivery, fetchDeliveries } from "../src/run/fetch.ts";
 import { CONSUMER_GROUP } from "../src/redis/keys.ts";
 import { testWorker } from "./_helpers.ts";
+import { queueContextOf } from "../src/worker.ts";
 
 /**
  * A prefetched task can run and end before the call writing its start is sent; the start and
@@ -16,7 +17,7 @@ async function startAndEndTogether(
   await using worker = await testWorker();
   const noop = worker.task(async function noop(): Promise<void> {});
   const { id } = await noop.enqueue();
-  const { client } = worker;
+  const client = queueContextOf(worker);
   await client.redis.xgroup("CREATE", client.keys.stream("normal"), CONSUMER_GROUP, "0");
   const { deliveries } = await fetchDeliveries(client, "w1", client.prioritiesHighFirst, 0, 1, 0);
   assert.equal(deliveries.length, 1);

@@ -13,7 +13,7 @@ import type { QueueContext } from "../queue_context.ts";
 import { StreaqCancelled } from "../errors.ts";
 import { awaitOutcome, storedResult } from "./inspect.ts";
 import { makeTaskResult } from "../result.ts";
-import type { AbortOptions } from "../task_handle.ts";
+import type { AbortOptions } from "../options.ts";
 import { checkDuration } from "../_validate.ts";
 import { runScript, script } from "../redis/_script.ts";
 import { lua } from "../redis/lua/compose.ts";

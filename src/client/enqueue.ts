@@ -14,7 +14,7 @@ import { nextOccurrence } from "../cron/crontab.ts";
 import { StreaqError } from "../errors.ts";
 import { checkStartOptions, type StartOptions } from "../options.ts";
 import type { RegisteredTask } from "../registered_task.ts";
-import { TaskHandle } from "../task_handle.ts";
+import { createTaskHandle, type TaskHandle } from "../task_handle.ts";
 import { Batcher } from "./_batch.ts";
 import { dueArg, redisNow } from "../redis/_redis_time.ts";
 import { runScript, type ScriptArg } from "../redis/_script.ts";
@@ -27,6 +27,47 @@ const BATCH = 500;
 
 /** How a task is tied to the task before it: a pipeline stage or a fallback. */
 type Link = typeof LINK[keyof typeof LINK];
+
+// deno-lint-ignore no-explicit-any
+type AnyTask = Task<any>;
+
+/** What the send path reads of a task's private state; `Task`'s static block sets it. */
+interface TaskInternals {
+  /** The per-queue context the task is sent through. */
+  queue(task: AnyTask): QueueContext;
+  /** The task before it in a pipeline, or the task it is a fallback for. */
+  source(task: AnyTask): AnyTask | undefined;
+  /** Its send, once it was awaited, batched or sent by itself; undefined before. */
+  sending<R>(task: Task<R>): Promise<TaskHandle<R>> | undefined;
+  /** The ids it waits for: its source, then those given as `after`. */
+  dependencies(task: AnyTask): string[];
+  /** How it is tied to its source. */
+  link(task: AnyTask): Link | undefined;
+  /** Marks it sent as part of a batch. */
+  markSent<R>(task: Task<R>, sent: Promise<TaskHandle<R>>): void;
+}
+
+// Set by Task's static block: only code inside the class may read its private fields and call
+// its private constructor; these give the send path below and `createTask` that access.
+let internals: TaskInternals;
+let createUnsent: <R, Args extends unknown[], Priority extends string>(
+  client: QueueContext,
+  fnName: string,
+  args: readonly unknown[],
+) => Task<R, Args, Priority>;
+
+/**
+ * Builds an unsent task of a queue: what `registeredTask.enqueue(...)` and
+ * `worker.enqueueUnsafe(...)` return. For streaq's own modules; not exported from `mod.ts`.
+ */
+// deno-lint-ignore no-explicit-any
+export function createTask<R, Args extends any[] = any[], Priority extends string = string>(
+  client: QueueContext,
+  fnName: string,
+  args: readonly unknown[],
+): Task<R, Args, Priority> {
+  return createUnsent<R, Args, Priority>(client, fnName, args);
+}
 
 /**
  * A task that is built but not sent yet. Awaiting it sends it (with the pipeline stages or the
@@ -82,13 +123,28 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
   /** Someone awaits it: they see a failure to send it, so it need not be logged. */
   #awaited = false;
 
-  /** @internal Use `registeredTask.enqueue(...)` or `worker.enqueueUnsafe(...)`. */
-  constructor(client: QueueContext, fnName: string, args: readonly unknown[]) {
+  /**
+   * Private: a task comes from `registeredTask.enqueue(...)` or `worker.enqueueUnsafe(...)`
+   * (inside streaq, from `createTask`).
+   */
+  private constructor(client: QueueContext, fnName: string, args: readonly unknown[]) {
     this.#client = client;
     this.fnName = fnName;
     this.args = args;
     this.id = crypto.randomUUID().replaceAll("-", "");
     if (created.push(this) === 1) queueMicrotask(Task.#sendForgotten);
+  }
+
+  static {
+    createUnsent = (client, fnName, args) => new Task(client, fnName, args);
+    internals = {
+      queue: (task) => task.#client,
+      source: (task) => task.#source,
+      sending: (task) => task.#sent,
+      dependencies: (task) => task.#dependencies(),
+      link: (task) => task.#link,
+      markSent: (task, sent) => task.#markSent(sent),
+    };
   }
 
   /** Sends the tasks created since the last call that nothing has sent or taken. */
@@ -253,32 +309,11 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
     return this.#options;
   }
 
-  /** @internal The client this task is sent through. */
-  get client(): QueueContext {
-    return this.#client;
-  }
-
-  /** @internal The task before this one in a pipeline, or the task this one is a fallback for. */
-  // deno-lint-ignore no-explicit-any
-  get source(): Task<any> | undefined {
-    return this.#source;
-  }
-
-  /** @internal Its send, once it was awaited, batched or sent by itself; undefined before. */
-  get sending(): Promise<TaskHandle<R>> | undefined {
-    return this.#sent;
-  }
-
-  /** @internal The ids this task waits for: its source, then those given as `after`. */
-  get dependencies(): string[] {
+  /** The ids this task waits for: its source, then those given as `after`. */
+  #dependencies(): string[] {
     const { after = [] } = this.#options;
     const ids = typeof after === "string" ? [after] : [...after];
     return this.#source ? [this.#source.id, ...ids] : ids;
-  }
-
-  /** @internal How this task is tied to its source. */
-  get link(): Link | undefined {
-    return this.#link;
   }
 
   /**
@@ -308,8 +343,8 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
     return this.#sent.then(onfulfilled, onrejected);
   }
 
-  /** @internal Marks the task sent as part of a batch. */
-  markSent(sent: Promise<TaskHandle<R>>): void {
+  /** Marks the task sent as part of a batch. */
+  #markSent(sent: Promise<TaskHandle<R>>): void {
     sent.catch(() => {}); // awaiting the task later still rejects
     this.#sent ??= sent;
   }
@@ -346,6 +381,42 @@ async function coalescedSend(client: QueueContext, task: Task<any>): Promise<Tas
   const sent = await sender.add(task);
   if (sent.status === "rejected") throw sent.reason;
   return sent.value;
+}
+
+/**
+ * Sends the tasks given to `worker.enqueueMany` in one round trip and marks them sent; a task
+ * sent already (awaited, or sent by itself) is not sent twice: it keeps its send.
+ *
+ * @param client The worker's queue, which every task must belong to.
+ * @param tasks The tasks, in the order of the handles returned.
+ * @param workerId The worker, named in the error for a task of another queue.
+ * @throws {StreaqError} For a task of another queue; any error of the send.
+ */
+export async function sendBatch(
+  client: QueueContext,
+  tasks: readonly AnyTask[],
+  workerId: string,
+): Promise<TaskHandle<unknown>[]> {
+  for (const task of tasks) {
+    const queue = internals.queue(task);
+    if (queue !== client) {
+      throw new StreaqError(
+        `Cannot enqueue task ${task.fnName} (${task.id}) through worker ${workerId}: it belongs to queue ${queue.keys.queueName}`,
+      );
+    }
+  }
+  const unsent = tasks.filter((t) => !internals.sending(t));
+  const sent = sendTasks(client, unsent);
+  unsent.forEach((t, i) => {
+    const handle = sent.then((handles) => handles[i]);
+    // The failure of a batch reaches the caller here; awaiting one of its tasks later rejects
+    // again, but nobody may ever do so, which must not be an unhandled rejection.
+    handle.catch(() => {});
+    internals.markSent(t, handle);
+  });
+  if (unsent.length === tasks.length) return await sent;
+  await sent;
+  return await Promise.all(tasks.map((t) => internals.sending(t)!));
 }
 
 /**
@@ -387,9 +458,15 @@ export async function sendTasks(
         : crontab
         ? dueArg({ at: nextOccurrence(crontab, client.timeZone, present) })
         : 0;
-      const after = task.dependencies.join(" ");
+      const after = internals.dependencies(task).join(" ");
       const links = crontab || after
-        ? JSON.stringify([crontab, client.timeZone, after, task.link ?? "", task.source?.id ?? ""])
+        ? JSON.stringify([
+          crontab,
+          client.timeZone,
+          after,
+          internals.link(task) ?? "",
+          internals.source(task)?.id ?? "",
+        ])
         : "";
       pushRecord(args, NEW_TASK, {
         id: task.id,
@@ -413,12 +490,12 @@ export async function sendTasks(
     const given = new Set(tasks);
     for (const task of all) {
       if (!given.has(task)) {
-        task.markSent(sent.then(() => new TaskHandle(client, task.id, task.fnName)));
+        internals.markSent(task, sent.then(() => createTaskHandle(client, task.id, task.fnName)));
       }
     }
   }
   await sent;
-  return tasks.map((t) => new TaskHandle(client, t.id, t.fnName));
+  return tasks.map((t) => createTaskHandle(client, t.id, t.fnName));
 }
 
 /** A Redis error of the enqueue script, made clear when Redis is out of memory. */
@@ -437,17 +514,18 @@ function enqueueError(error: Error): Error {
 // deno-lint-ignore no-explicit-any
 function inSendingOrder(tasks: readonly Task<any>[]): Task<any>[] {
   // Most batches are plain tasks, distinct and tied to nothing: they go as they are.
-  if (tasks.every((t) => !t.source && t.dependencies.length === 0)) {
+  if (tasks.every((t) => !internals.source(t) && internals.dependencies(t).length === 0)) {
     if (new Set(tasks.map((t) => t.id)).size === tasks.length) return [...tasks];
   }
   // deno-lint-ignore no-explicit-any
   const byId = new Map<string, Task<any>>();
   // deno-lint-ignore no-explicit-any
   const collect = (t: Task<any> | undefined): void => {
-    for (; t && !byId.has(t.id); t = t.source) {
+    for (; t && !byId.has(t.id); t = internals.source(t)) {
       byId.set(t.id, t);
       // A stage whose source went earlier (sent by itself, or awaited) waits for it in Redis.
-      if (t.source?.sending) break;
+      const source = internals.source(t);
+      if (source && internals.sending(source)) break;
     }
   };
   tasks.forEach(collect);
@@ -463,7 +541,7 @@ function inSendingOrder(tasks: readonly Task<any>[]): Task<any>[] {
       );
     }
     state.set(t.id, "visiting");
-    for (const dep of t.dependencies) {
+    for (const dep of internals.dependencies(t)) {
       const task = byId.get(dep);
       if (task) visit(task, [...path, t.id]);
     }

@@ -11,7 +11,7 @@ import { CONSUMER_GROUP, TASK_FIELD } from "../redis/keys.ts";
 import { makeTaskResult, type TaskInfo, type TaskResult, TaskStatus } from "../result.ts";
 import { StreaqError } from "../errors.ts";
 import type { Reading, Subscription } from "./result_waiter.ts";
-import type { ResultOptions } from "../task_handle.ts";
+import type { ResultOptions } from "../options.ts";
 import { checkDuration, describe } from "../_validate.ts";
 import { runScript, script } from "../redis/_script.ts";
 import { lua, luaFunction } from "../redis/lua/compose.ts";
