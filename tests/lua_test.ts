@@ -39,6 +39,7 @@ import {
 import { lua, luaFunction } from "../src/redis/lua/compose.ts";
 import { runScript, type Script, script } from "../src/redis/_script.ts";
 import { CONSUMER_GROUP, STREAM_FIELD, TASK_FIELD } from "../src/redis/keys.ts";
+import { queueContextOf } from "../src/worker.ts";
 import { testWorker } from "./_helpers.ts";
 
 /** Every layout a script and its caller share. */
@@ -89,7 +90,12 @@ return {fixed, moving}
     const record = Object.fromEntries(l.fields.map((f) => [f, `${name}.${f}`]));
     const args: string[] = ["before"];
     pushRecord(args, l, record);
-    const [fixed, moving] = await runScript(worker.client.redis, echo, [], args) as string[][];
+    const [fixed, moving] = await runScript(
+      queueContextOf(worker).redis,
+      echo,
+      [],
+      args,
+    ) as string[][];
     for (const f of l.fields) {
       assert.equal(fixed[l.at[f]], record[f], `${name}.${f} at a fixed base`);
       assert.equal(moving[l.at[f]], record[f], `${name}.${f} at a base in a local`);
@@ -101,7 +107,7 @@ Deno.test("a partial record fills the slots left out with nil and stops at the l
   await using worker = await testWorker();
   const l = layout("a", "b", "c", "d");
   const reply = await runScript(
-    worker.client.redis,
+    queueContextOf(worker).redis,
     script(`return ${luaPartialTuple(l, { a: "'x'", c: "'z'" })}`),
     [],
     [],
@@ -128,7 +134,7 @@ Deno.test("lua() writes each piece once, after the pieces it calls, before the s
 Deno.test("every script compiles in Redis, defines each Lua function once, and starts with its flag lines", async () => {
   await using worker = await testWorker();
   for (const [name, s] of Object.entries(SCRIPTS)) {
-    assert.equal(await worker.client.redis.script("LOAD", s.lua), s.sha, name);
+    assert.equal(await queueContextOf(worker).redis.script("LOAD", s.lua), s.sha, name);
     const names = [...s.lua.matchAll(/local function (\w+)\(/g)].map((m) => m[1]);
     assert.equal(new Set(names).size, names.length, `${name} defines a function twice`);
     const lines = s.lua.split("\n");
@@ -144,7 +150,7 @@ Deno.test("every script compiles in Redis, defines each Lua function once, and s
 
 Deno.test("a task read for a delivery carries each of its fields in the slot named for it", async () => {
   await using worker = await testWorker();
-  const { client } = worker;
+  const client = queueContextOf(worker);
   const { redis, keys } = client;
   const id = "layout-task";
   const scheduled = Date.now() - 60_000;
@@ -197,7 +203,7 @@ Deno.test("a task read for a delivery carries each of its fields in the slot nam
 
 Deno.test("each slot of a completion reaches the write it names", async () => {
   await using worker = await testWorker();
-  const { client } = worker;
+  const client = queueContextOf(worker);
   const { redis, keys } = client;
   const noop = worker.task(async function noop(): Promise<void> {});
   const repeating = await noop.enqueue();

@@ -8,7 +8,7 @@
  */
 
 import type { QueueContext } from "../queue_context.ts";
-import { CONSUMER_GROUP, KEY, TASK_FIELD } from "../redis/keys.ts";
+import { CONSUMER_GROUP, KEY, STREAM_FIELD, TASK_FIELD } from "../redis/keys.ts";
 import { scanQueue } from "./scan.ts";
 import { runScript, script } from "../redis/_script.ts";
 
@@ -40,7 +40,7 @@ for i = 5, #KEYS do
       if entry then
         local fields = entry[2]
         for j = 1, #fields, 2 do
-          if fields[j] == 'id' then
+          if fields[j] == '${STREAM_FIELD.taskId}' then
             local run = redis.call('HGET', prefix .. fields[j + 1], '${TASK_FIELD.runner}')
             if run and run ~= '' then running = running + 1 end
           end

@@ -11,7 +11,7 @@
 
 import type { Buffer } from "node:buffer";
 import type { QueueContext } from "../queue_context.ts";
-import { KEY, TASK_FIELD } from "../redis/keys.ts";
+import { KEY, STREAM_FIELD, TASK_FIELD } from "../redis/keys.ts";
 import { makeTaskResult, type TaskResult } from "../result.ts";
 import { scanQueue } from "./scan.ts";
 
@@ -162,7 +162,7 @@ async function streamRows(client: QueueContext, priority: string | undefined) {
 }
 
 function entryTaskId(fields: string[]): string {
-  const i = fields.indexOf("id");
+  const i = fields.indexOf(STREAM_FIELD.taskId);
   return i >= 0 && i % 2 === 0 ? fields[i + 1] ?? "" : "";
 }
 
