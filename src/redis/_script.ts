@@ -36,30 +36,24 @@ export interface ScriptOptions {
 }
 
 /**
- * Dragonfly's flag line: its scripts may touch only the keys they declare unless they say
- * otherwise in their first line, and streaq's scripts build keys from the queue's hash-tagged
- * prefix. Dragonfly reads `--!df flags=...` only at the very start of a script (after blank
- * space) and it is a comment to Redis and Valkey. See
- * https://www.dragonflydb.io/docs/managing-dragonfly/scripting ("Script flags", "Allowing
- * undeclared keys"). Dragonfly runs such a script as a global transaction.
- */
-const DRAGONFLY_FLAGS = "--!df flags=allow-undeclared-keys\n";
-
-/**
- * Declares a script: its text with the flag lines every streaq script carries. Redis reads a
- * `#!lua` shebang only as a script's first line, and Dragonfly its `--!df` line only there too:
- * a script with Redis flags keeps the shebang first (Dragonfly does not accept a shebang at all,
- * so such a script cannot run on Dragonfly: `#` is not Lua; dragonflydb/dragonfly#3517), and
- * every other script starts with Dragonfly's line.
+ * Declares a script: its Lua, with the `#!lua flags=...` shebang when it has Redis flags. Every
+ * script is declared here, so a line that every script must carry is added here, once.
  *
- * @param lua The script's Lua, headed by its KEYS/ARGV/Returns comment in TypeScript.
+ * No script carries Dragonfly's `--!df flags=allow-undeclared-keys` line, which would let
+ * Dragonfly run scripts that build keys from the queue's prefix
+ * (https://www.dragonflydb.io/docs/managing-dragonfly/scripting, "Script flags"): Dragonfly reads
+ * it only at the very start of a script, where Redis requires the shebang of a script with flags,
+ * and it cannot compile a script that has a shebang (`#` is not Lua; dragonflydb/dragonfly#3517),
+ * so the completion script (`allow-oom`) fails there whatever the others carry; and the line makes
+ * each script take Dragonfly's global lock. See "Keys in scripts" in `docs/design.md`.
+ *
+ * @param lua The script's Lua; its KEYS/ARGV/Returns header is the JSDoc of its constant.
  * @param options Its Redis flags.
  * @returns The script, with its hash.
  */
 export function script(lua: string, options: ScriptOptions = {}): Script {
   const { redisFlags = [] } = options;
-  const shebang = redisFlags.length > 0 ? `#!lua flags=${redisFlags.join(",")}\n` : "";
-  const text = shebang + DRAGONFLY_FLAGS + lua;
+  const text = (redisFlags.length > 0 ? `#!lua flags=${redisFlags.join(",")}\n` : "") + lua;
   const sha = createHash("sha1").update(text).digest("hex");
   return { lua: text, sha, loadedOn: new WeakSet() };
 }
