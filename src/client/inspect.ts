@@ -7,7 +7,7 @@
 
 import type { Buffer } from "node:buffer";
 import type { QueueContext } from "../queue_context.ts";
-import { CONSUMER_GROUP, TASK_FIELD } from "../redis/keys.ts";
+import { CONSUMER_GROUP, KEY, TASK_FIELD } from "../redis/keys.ts";
 import { makeTaskResult, type TaskInfo, type TaskResult, TaskStatus } from "../result.ts";
 import { StreaqError } from "../errors.ts";
 import type { Reading, Subscription } from "./result_waiter.ts";
@@ -389,7 +389,7 @@ async function listDone(client: QueueContext, limit: number): Promise<TaskResult
   const found: TaskResult<unknown>[] = [];
   const prefix = client.keys.result("");
   // scanQueue finds the node holding the queue's keys, which matters on Redis Cluster.
-  for await (const keys of scanQueue(client, client.keys.pattern("result:*"))) {
+  for await (const keys of scanQueue(client, client.keys.pattern(`${KEY.result}*`))) {
     const ids = keys.slice(0, limit - found.length).map((key) => key.slice(prefix.length));
     const pipeline = client.redis.pipeline();
     for (const id of ids) pipeline.getBuffer(client.keys.result(id));
