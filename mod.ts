@@ -35,12 +35,14 @@ export type { Handles, RunOptions } from "./src/worker.ts";
 export type { Middleware, MiddlewareHandle, Next } from "./src/middleware.ts";
 export type { WorkerCounters } from "./src/run/execute.ts";
 export type {
+  AbortOptions,
   CronOptions,
   RedisClient,
   RedisClusterOptions,
   RedisConnectionOptions,
   RedisNodeAddress,
   RedisSentinelOptions,
+  ResultOptions,
   StartOptions,
   TaskOptions,
   WorkerOptions,
@@ -50,7 +52,6 @@ export { RegisteredTask } from "./src/registered_task.ts";
 export type { ResolvedTaskOptions, TaskFunction } from "./src/registered_task.ts";
 export { Task } from "./src/client/enqueue.ts";
 export { TaskHandle } from "./src/task_handle.ts";
-export type { AbortOptions, ResultOptions } from "./src/task_handle.ts";
 export { taskContext } from "./src/context.ts";
 export type { TaskContext } from "./src/context.ts";
 export { TaskStatus } from "./src/result.ts";

@@ -296,6 +296,27 @@ export interface StartOptions<Priority extends string = string> {
   after?: string | readonly string[];
 }
 
+/** How long to wait for a result: `handle.result(options)`, `worker.resultById(id, options)`. */
+export interface ResultOptions {
+  /**
+   * How long to wait in milliseconds; past it the promise rejects with an error named
+   * `"TimeoutError"`. Without it, waits for as long as it takes.
+   */
+  timeout?: number;
+  /** Stops waiting when it aborts; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** How long to wait for an abort: `handle.abort(options)`, `worker.abortById(id, options)`. */
+export interface AbortOptions {
+  /**
+   * How long to wait in milliseconds for the task to be confirmed cancelled.
+   *
+   * @default {5000}
+   */
+  timeout?: number;
+}
+
 /**
  * The names of an options interface, from a record that the compiler holds to the interface:
  * an option missing from it, or one the interface lacks, is a type error, not a refusal at run

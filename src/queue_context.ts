@@ -16,31 +16,66 @@ import { ResultWaiter } from "./client/result_waiter.ts";
 /** How long results are kept when the task does not say: five minutes. */
 export const DEFAULT_RESULT_TTL = 300_000;
 
-/** The client side of one queue. */
+/** Everything a {@linkcode QueueContext} is made of, given once at construction. */
+export interface QueueContextOptions {
+  /** The name of the queue; its keys are built from it. */
+  readonly queueName: string;
+  /** The queue's priorities, from the lowest to the highest. */
+  readonly priorities: readonly string[];
+  /** How arguments and results are encoded, signed and decoded. */
+  readonly envelope: Envelope;
+  /** Where the queue's components log. */
+  readonly logger: WorkerLogger;
+  /** How to reach Redis. */
+  readonly connection: ConnectionOptions;
+  /** How long results of a function are kept (ms, null forever): the worker's registry knows. */
+  readonly resultTtl: (fnName: string) => number | null;
+  /** The clock (ms since the epoch): the worker's `clock` option, else `Date.now`. */
+  readonly now: () => number;
+  /** The IANA time zone crontab schedules are evaluated in (the worker's `tz`). */
+  readonly timeZone: string;
+}
+
+/** The per-queue context: what client operations and the run loop share for one queue. */
 export class QueueContext {
+  /** The queue's Redis keys. */
   readonly keys: Keys;
+  /** Opens the queue's connections to Redis and knows which ones it owns. */
   readonly connections: ConnectionFactory;
+  /** The shared subscriber that result waits listen on. */
   readonly waiter: ResultWaiter;
-  /** How long results of a function are kept (ms, null forever); the worker's registry sets it. */
-  resultTtl: (fnName: string) => number | null = () => DEFAULT_RESULT_TTL;
+  /** The queue's priorities, from the lowest to the highest. */
+  readonly priorities: readonly string[];
+  /** How arguments and results are encoded, signed and decoded. */
+  readonly envelope: Envelope;
+  /** Where the queue's components log. */
+  readonly logger: WorkerLogger;
+  /** How long results of a function are kept (ms, null forever); the worker's registry knows. */
+  readonly resultTtl: (fnName: string) => number | null;
   /**
-   * The clock of this client (ms since the epoch): the worker's `clock` option, `Date.now` by
+   * The clock of this queue (ms since the epoch): the worker's `clock` option, `Date.now` by
    * default. Enqueue, start and finish times come from it; due times come from Redis's clock
    * (`src/redis/_redis_time.ts`).
    */
-  now: () => number = Date.now;
+  readonly now: () => number;
   /** The IANA time zone crontab schedules are evaluated in (the worker's `tz`). */
-  timeZone = "UTC";
+  readonly timeZone: string;
 
-  constructor(
-    queueName: string,
-    readonly priorities: readonly string[],
-    readonly envelope: Envelope,
-    readonly logger: WorkerLogger,
-    connection: ConnectionOptions,
-  ) {
-    this.keys = new Keys(queueName);
-    this.connections = new ConnectionFactory(connection, logger);
+  /**
+   * Builds the context of one queue; nothing connects until the first command.
+   *
+   * @param options Its name, priorities, envelope, logger, connection, result TTLs, clock and
+   * time zone.
+   */
+  constructor(options: QueueContextOptions) {
+    this.priorities = options.priorities;
+    this.envelope = options.envelope;
+    this.logger = options.logger;
+    this.resultTtl = options.resultTtl;
+    this.now = options.now;
+    this.timeZone = options.timeZone;
+    this.keys = new Keys(options.queueName);
+    this.connections = new ConnectionFactory(options.connection, options.logger);
     this.waiter = new ResultWaiter(() => this.connections.open());
   }
 
@@ -60,7 +95,7 @@ export class QueueContext {
   }
   #highFirst: readonly string[] | undefined;
 
-  /** Closes the subscriber and every connection this client opened. */
+  /** Closes the subscriber and every connection this context opened. */
   async close(): Promise<void> {
     await this.waiter.close();
     await this.connections.close();

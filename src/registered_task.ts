@@ -6,10 +6,10 @@
  */
 
 import { currentContext, type TaskContext } from "./context.ts";
-import { Task } from "./client/enqueue.ts";
+import { createTask, type Task } from "./client/enqueue.ts";
 import { StreaqError } from "./errors.ts";
 import type { Worker } from "./worker.ts";
-import { DEFAULT_RESULT_TTL } from "./queue_context.ts";
+import { DEFAULT_RESULT_TTL, type QueueContext } from "./queue_context.ts";
 import type { CronOptions } from "./options.ts";
 import { callerModule, recordThreadTask } from "./run/threads/registry.ts";
 
@@ -42,6 +42,49 @@ export interface ResolvedTaskOptions {
    * inline.
    */
   readonly threadModule: string | undefined;
+}
+
+// Set by RegisteredTask's static block: only code inside the class may call its private
+// constructor and write its private fields; these let the functions below do it for streaq.
+let construct: <Args extends unknown[], R, Priority extends string>(
+  worker: Worker<unknown>,
+  queue: QueueContext,
+  fn: TaskFunction<Args, R>,
+  options: ResolvedTaskOptions,
+) => RegisteredTask<Args, R, Priority>;
+let repoint: (
+  // deno-lint-ignore no-explicit-any
+  task: RegisteredTask<any, unknown>,
+  worker: Worker<unknown>,
+  queue: QueueContext,
+) => void;
+
+/**
+ * A task registered on a worker, enqueueing through the worker's queue: what `worker.task()`,
+ * `worker.cron()` and `worker.stub()` return. For streaq's own modules; not exported from
+ * `mod.ts`.
+ */
+// deno-lint-ignore no-explicit-any
+export function createRegisteredTask<Args extends any[], R, Priority extends string = string>(
+  worker: Worker<unknown>,
+  queue: QueueContext,
+  fn: TaskFunction<Args, R>,
+  options: ResolvedTaskOptions,
+): RegisteredTask<Args, R, Priority> {
+  return construct<Args, R, Priority>(worker, queue, fn, options);
+}
+
+/**
+ * Re-points a registered task at the worker that includes its own (`worker.include`): the task
+ * then enqueues through that worker's queue. For streaq's own modules.
+ */
+export function repointTask(
+  // deno-lint-ignore no-explicit-any
+  task: RegisteredTask<any, unknown>,
+  worker: Worker<unknown>,
+  queue: QueueContext,
+): void {
+  repoint(task, worker, queue);
 }
 
 /**
@@ -91,14 +134,21 @@ export class RegisteredTask<Args extends any[], R, Priority extends string = str
   /** The function itself. */
   readonly fn: TaskFunction<Args, R>;
   #worker: Worker<unknown>;
+  /** The queue of `#worker`, which tasks are enqueued through. */
+  #queue: QueueContext;
 
-  /** @internal Use `worker.task(fn, options)`. */
-  constructor(
+  /**
+   * Private: a registered task comes from `worker.task(fn, options)`, `worker.cron()` or
+   * `worker.stub()` (inside streaq, from `createRegisteredTask`).
+   */
+  private constructor(
     worker: Worker<unknown>,
+    queue: QueueContext,
     fn: TaskFunction<Args, R>,
     options: ResolvedTaskOptions,
   ) {
     this.#worker = worker;
+    this.#queue = queue;
     this.fn = fn;
     this.name = options.name;
     this.timeout = options.timeout;
@@ -110,6 +160,14 @@ export class RegisteredTask<Args extends any[], R, Priority extends string = str
     this.maxScheduleDrift = options.maxScheduleDrift;
     this.crontab = options.crontab;
     this.threadModule = options.threadModule;
+  }
+
+  static {
+    construct = (worker, queue, fn, options) => new RegisteredTask(worker, queue, fn, options);
+    repoint = (task, worker, queue) => {
+      task.#worker = worker;
+      task.#queue = queue;
+    };
   }
 
   /**
@@ -153,7 +211,7 @@ export class RegisteredTask<Args extends any[], R, Priority extends string = str
    * ```
    */
   enqueue(...args: Args): Task<R, Args, Priority> {
-    return new Task<R, Args, Priority>(this.#worker.client, this.name, args);
+    return createTask<R, Args, Priority>(this.#queue, this.name, args);
   }
 
   /**
@@ -204,11 +262,6 @@ export class RegisteredTask<Args extends any[], R, Priority extends string = str
       );
     }
     return context;
-  }
-
-  /** @internal Re-points the task at another worker (for `include`). */
-  repoint(worker: Worker<unknown>): void {
-    this.#worker = worker;
   }
 }
 

@@ -8,27 +8,22 @@ import { abortById } from "./client/abort.ts";
 import type { QueueContext } from "./queue_context.ts";
 import { infoById, resultById, statusById } from "./client/inspect.ts";
 import { unscheduleById } from "./client/schedule.ts";
+import type { AbortOptions, ResultOptions } from "./options.ts";
 import type { TaskInfo, TaskResult, TaskStatus } from "./result.ts";
 
-/** Options of {@linkcode TaskHandle.result}. */
-export interface ResultOptions {
-  /**
-   * How long to wait in milliseconds; past it the promise rejects with an error named
-   * `"TimeoutError"`. Without it, waits for as long as it takes.
-   */
-  timeout?: number;
-  /** Stops waiting when it aborts; the promise rejects with the signal's reason. */
-  signal?: AbortSignal;
-}
+// Set by TaskHandle's static block, the one place that may call its private constructor.
+let createHandle: <R>(client: QueueContext, id: string, fnName: string) => TaskHandle<R>;
 
-/** Options of {@linkcode TaskHandle.abort}. */
-export interface AbortOptions {
-  /**
-   * How long to wait in milliseconds for the task to be confirmed cancelled.
-   *
-   * @default {5000}
-   */
-  timeout?: number;
+/**
+ * The handle of a task sent to a queue. For streaq's own modules (the enqueue path); not
+ * exported from `mod.ts`.
+ */
+export function createTaskHandle<R>(
+  client: QueueContext,
+  id: string,
+  fnName: string,
+): TaskHandle<R> {
+  return createHandle<R>(client, id, fnName);
 }
 
 /**
@@ -53,11 +48,24 @@ export interface AbortOptions {
  * ```
  */
 export class TaskHandle<R> {
+  /** The task's id. */
+  readonly id: string;
+  /** The registered name of the function it runs. */
+  readonly fnName: string;
   readonly #client: QueueContext;
 
-  /** @internal Handles come from awaiting a task or from `enqueueMany`. */
-  constructor(client: QueueContext, readonly id: string, readonly fnName: string) {
+  /**
+   * Private: a handle comes from awaiting a task or from `worker.enqueueMany(...)` (inside
+   * streaq, from `createTaskHandle`).
+   */
+  private constructor(client: QueueContext, id: string, fnName: string) {
     this.#client = client;
+    this.id = id;
+    this.fnName = fnName;
+  }
+
+  static {
+    createHandle = (client, id, fnName) => new TaskHandle(client, id, fnName);
   }
 
   /**

@@ -10,7 +10,7 @@ import { abortById } from "./client/abort.ts";
 import { DEFAULT_RESULT_TTL, QueueContext } from "./queue_context.ts";
 import { type Middleware, MiddlewareChain, type MiddlewareHandle } from "./middleware.ts";
 import { listenToSignals } from "./signals.ts";
-import { sendTasks, type Task } from "./client/enqueue.ts";
+import { createTask, sendBatch, type Task } from "./client/enqueue.ts";
 import { Envelope } from "./payload/envelope.ts";
 import { StreaqError } from "./errors.ts";
 import type { Counters, WorkerCounters } from "./run/execute.ts";
@@ -33,9 +33,11 @@ import {
 } from "./logger.ts";
 import { checkInteger } from "./_validate.ts";
 import {
+  type AbortOptions,
   checkTaskOptions,
   checkWorkerOptions,
   type CronOptions,
+  type ResultOptions,
   type TaskOptions,
   type WorkerOptions,
 } from "./options.ts";
@@ -48,7 +50,9 @@ import {
   unscheduleByIdOrName,
 } from "./client/schedule.ts";
 import {
-  RegisteredTask,
+  createRegisteredTask,
+  type RegisteredTask,
+  repointTask,
   resolveTaskOptions,
   type TaskFunction,
   threadModuleOf,
@@ -58,8 +62,7 @@ import type { TaskInfo, TaskResult, TaskStatus } from "./result.ts";
 import { Runner } from "./run/runner.ts";
 import { inTaskThread } from "./run/threads/protocol.ts";
 import { checkThreadReadAccess, ThreadPool } from "./run/threads/pool.ts";
-import type { AbortOptions, ResultOptions, TaskHandle } from "./task_handle.ts";
-import { Task as UnsentTask } from "./client/enqueue.ts";
+import type { TaskHandle } from "./task_handle.ts";
 
 /** Options of {@linkcode Worker.run}. */
 export interface RunOptions {
@@ -99,6 +102,19 @@ export type Handles<T extends readonly Task<unknown>[]> = {
   -readonly [K in keyof T]: T[K] extends Task<infer R> ? TaskHandle<R> : never;
 };
 
+// Set by Worker's static block, the one place that may read its private `#queue`.
+// deno-lint-ignore no-explicit-any
+let contextOfWorker: (worker: Worker<any, any>) => QueueContext;
+
+/**
+ * The per-queue context of a worker: its keys, connections, envelope and clock. For streaq's
+ * own modules (the CLI, the dashboard) and tests; not exported from `mod.ts`.
+ */
+// deno-lint-ignore no-explicit-any
+export function queueContextOf(worker: Worker<any, any>): QueueContext {
+  return contextOfWorker(worker);
+}
+
 /**
  * A streaq worker: register tasks on it, run it to execute them, and use it from any process
  * to enqueue tasks and read their results.
@@ -127,8 +143,8 @@ export type Handles<T extends readonly Task<unknown>[]> = {
 export class Worker<Context = undefined, Priority = string> {
   /** This worker's id, unique within its queue. */
   readonly id: string;
-  /** @internal The queue client shared with tasks and handles. */
-  readonly client: QueueContext;
+  /** The per-queue context shared with tasks, handles and the run loop. */
+  readonly #queue: QueueContext;
   readonly #options: WorkerOptions<Context, Priority & string>;
   // deno-lint-ignore no-explicit-any
   readonly #registry = new Map<string, RegisteredTask<any, unknown>>();
@@ -144,6 +160,10 @@ export class Worker<Context = undefined, Priority = string> {
   readonly #logger: WorkerLogger;
   #runner: Runner | undefined;
   #context: { value: Context } | undefined;
+
+  static {
+    contextOfWorker = (worker) => worker.#queue;
+  }
 
   /**
    * Creates a worker. Nothing connects until the first command.
@@ -177,12 +197,12 @@ export class Worker<Context = undefined, Priority = string> {
       { queue: queueName, workerId: this.id },
       checkLogFormat(options.logFormat),
     );
-    this.client = new QueueContext(
+    this.#queue = new QueueContext({
       queueName,
-      Object.freeze([...(options.priorities ?? ["normal"])]),
-      new Envelope(options),
-      this.#logger,
-      {
+      priorities: Object.freeze([...(options.priorities ?? ["normal"])]),
+      envelope: new Envelope(options),
+      logger: this.#logger,
+      connection: {
         redisUrl: options.redisUrl,
         redisOptions: options.redisOptions as RedisOptions | undefined,
         redis: options.redis as never,
@@ -190,14 +210,14 @@ export class Worker<Context = undefined, Priority = string> {
         cluster: options.cluster,
         redisTimeout: options.redisTimeout,
       },
-    );
-    // A registered ttl of null means "forever": it must not fall back to the default.
-    this.client.resultTtl = (name) => {
-      const task = this.#registry.get(name);
-      return task ? task.ttl : DEFAULT_RESULT_TTL;
-    };
-    this.client.timeZone = tz;
-    if (options.clock) this.client.now = options.clock;
+      // A registered ttl of null means "forever": it must not fall back to the default.
+      resultTtl: (name) => {
+        const task = this.#registry.get(name);
+        return task ? task.ttl : DEFAULT_RESULT_TTL;
+      },
+      now: options.clock ?? Date.now,
+      timeZone: tz,
+    });
   }
 
   /**
@@ -212,7 +232,7 @@ export class Worker<Context = undefined, Priority = string> {
    * ```
    */
   get queueName(): string {
-    return this.client.keys.queueName;
+    return this.#queue.keys.queueName;
   }
 
   /**
@@ -344,7 +364,7 @@ export class Worker<Context = undefined, Priority = string> {
     this.#crons.push({
       name: task.name,
       crontab: crontab.trim(),
-      priority: options.priority ?? this.client.priorities[0],
+      priority: options.priority ?? this.#queue.priorities[0],
     });
     return task;
   }
@@ -366,14 +386,15 @@ export class Worker<Context = undefined, Priority = string> {
         "Cannot register task as the function is anonymous: give it a name (async function name() {}) or pass options.name",
       );
     }
-    checkTaskOptions(name, options, crontab ? { priorities: this.client.priorities } : undefined);
+    checkTaskOptions(name, options, crontab ? { priorities: this.#queue.priorities } : undefined);
     if (this.#registry.has(name)) {
       throw new TypeError(
         `Cannot register task ${name} as a task of that name is already registered on worker ${this.id}`,
       );
     }
-    const task = new RegisteredTask<Args, Awaited<R>, Priority & string>(
+    const task = createRegisteredTask<Args, Awaited<R>, Priority & string>(
       this as Worker<unknown>,
+      this.#queue,
       fn as TaskFunction<Args, Awaited<R>>,
       {
         ...resolveTaskOptions(name, options),
@@ -433,7 +454,7 @@ export class Worker<Context = undefined, Priority = string> {
       }
     }
     for (const [name, task] of other.#registry) {
-      task.repoint(this as Worker<unknown>);
+      repointTask(task, this as Worker<unknown>, this.#queue);
       this.#registry.set(name, task);
     }
     this.#crons.push(...other.#crons);
@@ -471,11 +492,16 @@ export class Worker<Context = undefined, Priority = string> {
         `Cannot run task ${name} here: it is a stub, and its body runs on the workers that define it`,
       );
     };
-    return new RegisteredTask<Args, R, Priority & string>(this as Worker<unknown>, body, {
-      ...resolveTaskOptions(name, options),
-      crontab: undefined,
-      threadModule: undefined,
-    });
+    return createRegisteredTask<Args, R, Priority & string>(
+      this as Worker<unknown>,
+      this.#queue,
+      body,
+      {
+        ...resolveTaskOptions(name, options),
+        crontab: undefined,
+        threadModule: undefined,
+      },
+    );
   }
 
   /**
@@ -564,7 +590,7 @@ export class Worker<Context = undefined, Priority = string> {
     if (options.logLevel !== undefined) this.#logger.level = checkLogLevel(options.logLevel);
     const threads = new ThreadPool(this.#options.syncConcurrency ?? concurrency);
     const runner = new Runner({
-      client: this.client,
+      client: this.#queue,
       workerId: this.id,
       registry: this.#registry,
       logger: this.#logger,
@@ -602,7 +628,7 @@ export class Worker<Context = undefined, Priority = string> {
       } else {
         this.#context = { value: undefined as Context };
       }
-      await registerCrons(this.client, this.#crons);
+      await registerCrons(this.#queue, this.#crons);
       await runner.run();
     } finally {
       options.signal?.removeEventListener("abort", stop);
@@ -617,7 +643,7 @@ export class Worker<Context = undefined, Priority = string> {
         this.#logger.format = defaultFormat;
         // SIGINT or SIGTERM means the process is going down: close the connections too, so that
         // `if (import.meta.main) await worker.run();` lets the process exit.
-        if (signalled) await this.client.close();
+        if (signalled) await this.#queue.close();
       }
     }
   }
@@ -684,7 +710,7 @@ export class Worker<Context = undefined, Priority = string> {
    * ```
    */
   async connect(): Promise<void> {
-    await this.client.redis.ping();
+    await this.#queue.redis.ping();
   }
 
   /**
@@ -715,7 +741,7 @@ export class Worker<Context = undefined, Priority = string> {
       runner.stop();
       while (this.#runner === runner) await new Promise((r) => setTimeout(r, 10));
     }
-    await this.client.close();
+    await this.#queue.close();
   }
 
   /**
@@ -758,26 +784,7 @@ export class Worker<Context = undefined, Priority = string> {
    * ```
    */
   async enqueueMany<const T extends readonly Task<unknown>[]>(tasks: T): Promise<Handles<T>> {
-    for (const task of tasks) {
-      if (task.client !== this.client) {
-        throw new StreaqError(
-          `Cannot enqueue task ${task.fnName} (${task.id}) through worker ${this.id}: it belongs to queue ${task.client.keys.queueName}`,
-        );
-      }
-    }
-    // A task sent already (awaited, or sent by itself) is not sent twice: it keeps its send.
-    const unsent = tasks.filter((t) => !t.sending);
-    const sent = sendTasks(this.client, unsent);
-    unsent.forEach((t, i) => {
-      const handle = sent.then((handles) => handles[i]);
-      // The failure of a batch reaches the caller here; awaiting one of its tasks later rejects
-      // again, but nobody may ever do so, which must not be an unhandled rejection.
-      handle.catch(() => {});
-      t.markSent(handle);
-    });
-    if (unsent.length === tasks.length) return await sent as Handles<T>;
-    await sent;
-    return await Promise.all(tasks.map((t) => t.sending!)) as Handles<T>;
+    return await sendBatch(this.#queue, tasks, this.id) as Handles<T>;
   }
 
   /**
@@ -809,7 +816,7 @@ export class Worker<Context = undefined, Priority = string> {
         `Cannot enqueue as 'fnName' must be a non-empty string: received ${String(fnName)}`,
       );
     }
-    return new UnsentTask<R, unknown[], Priority & string>(this.client, fnName, args);
+    return createTask<R, unknown[], Priority & string>(this.#queue, fnName, args);
   }
 
   /**
@@ -827,7 +834,7 @@ export class Worker<Context = undefined, Priority = string> {
    * ```
    */
   statusById(taskId: string): Promise<TaskStatus> {
-    return statusById(this.client, taskId);
+    return statusById(this.#queue, taskId);
   }
 
   /**
@@ -852,7 +859,7 @@ export class Worker<Context = undefined, Priority = string> {
    * ```
    */
   resultById<R = unknown>(taskId: string, options: ResultOptions = {}): Promise<TaskResult<R>> {
-    return resultById<R>(this.client, taskId, options);
+    return resultById<R>(this.#queue, taskId, options);
   }
 
   /**
@@ -871,7 +878,7 @@ export class Worker<Context = undefined, Priority = string> {
    * ```
    */
   infoById(taskId: string): Promise<TaskInfo | null> {
-    return infoById(this.client, taskId);
+    return infoById(this.#queue, taskId);
   }
 
   /**
@@ -890,7 +897,7 @@ export class Worker<Context = undefined, Priority = string> {
    * ```
    */
   abortById(taskId: string, options: AbortOptions = {}): Promise<boolean> {
-    return abortById(this.client, taskId, options);
+    return abortById(this.#queue, taskId, options);
   }
 
   /**
@@ -943,7 +950,7 @@ export class Worker<Context = undefined, Priority = string> {
     status: TaskStatus,
     options: ListOptions<Priority & string> = {},
   ): Promise<(TaskInfo | TaskResult<unknown>)[]> {
-    return listTasks(this.client, status, options);
+    return listTasks(this.#queue, status, options);
   }
 
   /**
@@ -964,7 +971,7 @@ export class Worker<Context = undefined, Priority = string> {
    * ```
    */
   unscheduleById(taskId: string): Promise<boolean> {
-    return unscheduleByIdOrName(this.client, taskId);
+    return unscheduleByIdOrName(this.#queue, taskId);
   }
 
   /**
@@ -985,7 +992,7 @@ export class Worker<Context = undefined, Priority = string> {
    * ```
    */
   schedules(): Promise<ScheduleInfo[]> {
-    return listSchedules(this.client);
+    return listSchedules(this.#queue);
   }
 
   /**
@@ -1003,7 +1010,7 @@ export class Worker<Context = undefined, Priority = string> {
    */
   nextRun(crontab: string): Date {
     checkCrontab("compute the next run", crontab);
-    return new Date(nextOccurrence(crontab, this.client.timeZone, Date.now()));
+    return new Date(nextOccurrence(crontab, this.#queue.timeZone, Date.now()));
   }
 
   /**
@@ -1021,6 +1028,6 @@ export class Worker<Context = undefined, Priority = string> {
    * ```
    */
   queueSize(options: QueueSizeOptions = {}): Promise<number> {
-    return queueSize(this.client, options);
+    return queueSize(this.#queue, options);
   }
 }

@@ -7,6 +7,7 @@
 
 import { type Logger, Worker, type WorkerOptions } from "../mod.ts";
 import { sharedRedis, uniqueQueue } from "./_redis.ts";
+import { queueContextOf } from "../src/worker.ts";
 
 /** A worker on this test module's Redis, on a queue no other test uses, quiet and signal-free. */
 export async function testWorker<C = undefined>(
@@ -89,7 +90,7 @@ export async function pendingByWorker(
   const stream = `streaq:{${worker.queueName}}:stream:${priority}`;
   let summary;
   try {
-    summary = await worker.client.redis.xpending(stream, "workers");
+    summary = await queueContextOf(worker).redis.xpending(stream, "workers");
   } catch (error) {
     if (String(error).includes("NOGROUP")) return {}; // no worker has run on the queue yet
     throw error;

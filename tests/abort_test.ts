@@ -17,6 +17,7 @@ import {
 } from "./_helpers.ts";
 import { uniqueQueue } from "./_redis.ts";
 import { startTopology } from "./_topologies.ts";
+import { queueContextOf } from "../src/worker.ts";
 
 /** Asserts that `result` is a failure with a StreaqCancelled exception. */
 function assertCancelled(result: TaskResult<unknown>): void {
@@ -260,7 +261,10 @@ for (const kind of ["standalone", "Sentinel", "Cluster"] as const) {
       const aborted = queued.abort({ timeout: 10_000 });
       await eventually(
         async () =>
-          await worker.client.redis.sismember(worker.client.keys.aborting, queued.id) === 1,
+          await queueContextOf(worker).redis.sismember(
+            queueContextOf(worker).keys.aborting,
+            queued.id,
+          ) === 1,
         { what: "the abort request to be recorded" },
       );
       assert.equal(await blocking.abort({ timeout: 10_000 }), true, "the blocker frees the slot");

@@ -5,6 +5,7 @@ import type { Recorded } from "./fixtures/cli_worker_module.ts";
 import { denoExecutable, eventually, runInBackground, testWorker } from "./_helpers.ts";
 import { CTRL_C, Terminal } from "./_terminal.ts";
 import { sharedRedis } from "./_redis.ts";
+import { queueContextOf } from "../src/worker.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const CONFIG = `${ROOT}deno.json`;
@@ -408,7 +409,7 @@ Deno.test("status --once prints queue sizes per priority, live workers and runni
     await eventually(async () => (await running.status()) === TaskStatus.RUNNING);
     const healthKey = `streaq:{${worker.queueName}}:health:${worker.id}`;
     await eventually(
-      async () => (await worker.client.redis.get(healthKey) ?? "").includes('"running":1'),
+      async () => (await queueContextOf(worker).redis.get(healthKey) ?? "").includes('"running":1'),
       {
         what: "a heartbeat with the running task",
       },

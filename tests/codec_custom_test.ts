@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { Worker } from "../mod.ts";
 import { runInBackground, testWorker } from "./_helpers.ts";
+import { queueContextOf } from "../src/worker.ts";
 
 class QuotaError extends Error {
   override name = "QuotaError";
@@ -8,7 +9,7 @@ class QuotaError extends Error {
 
 async function storedPayload(worker: Worker<unknown>, id: string): Promise<Uint8Array> {
   const key = `streaq:{${worker.queueName}}:task:${id}`;
-  return (await worker.client.redis.hgetBuffer(key, "data"))!;
+  return (await queueContextOf(worker).redis.hgetBuffer(key, "data"))!;
 }
 
 Deno.test("JSON.stringify and JSON.parse work as a codec for arguments, results and errors", async () => {

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { Completer } from "../src/run/complete.ts";
+import { DeliveryWriter } from "../src/run/complete.ts";
 import { asStarted, type Delivery, fetchDeliveries } from "../src/run/fetch.ts";
 import { CONSUMER_GROUP } from "../src/redis/keys.ts";
 import { testWorker } from "./_helpers.ts";
+import { queueContextOf } from "../src/worker.ts";
 
 /**
  * A prefetched task can run and end before the call writing its start is sent; the start and
@@ -16,13 +17,13 @@ async function startAndEndTogether(
   await using worker = await testWorker();
   const noop = worker.task(async function noop(): Promise<void> {});
   const { id } = await noop.enqueue();
-  const { client } = worker;
+  const client = queueContextOf(worker);
   await client.redis.xgroup("CREATE", client.keys.stream("normal"), CONSUMER_GROUP, "0");
   const { deliveries } = await fetchDeliveries(client, "w1", client.prioritiesHighFirst, 0, 1, 0);
   assert.equal(deliveries.length, 1);
   const d: Delivery = deliveries[0];
   assert.equal(d.started, false, "claimed ahead of a slot, not started");
-  const completer = new Completer(client, "w1");
+  const completer = new DeliveryWriter(client, "w1");
   const started = completer.start(d);
   const completed = outcome === "final"
     ? completer.complete(asStarted(d), { kind: "final", result: Buffer.from("1"), ttl: 60_000 })

@@ -15,6 +15,7 @@ import {
   workerProcessArgs,
 } from "./_helpers.ts";
 import { sharedRedis } from "./_redis.ts";
+import { queueContextOf } from "../src/worker.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -24,11 +25,11 @@ const ROOT = new URL("../", import.meta.url).pathname;
  * waiting set, dependency set or delayed entry.
  */
 async function assertNothingStranded(worker: Worker<unknown>): Promise<void> {
-  const keys = await worker.client.redis.keys(`streaq:{${worker.queueName}}:*`);
+  const keys = await queueContextOf(worker).redis.keys(`streaq:{${worker.queueName}}:*`);
   const leftovers = keys.filter((k) => !/:(result|stream|health|metrics):/.test(k)).sort();
   assert.deepEqual(leftovers, [], "keys left behind");
   for (const key of keys.filter((k) => k.includes(":stream:"))) {
-    assert.equal(await worker.client.redis.xlen(key), 0, `${key} still has entries`);
+    assert.equal(await queueContextOf(worker).redis.xlen(key), 0, `${key} still has entries`);
   }
 }
 

@@ -3,6 +3,7 @@ import type { Redis } from "ioredis";
 import { StreaqRetry, taskContext, TaskStatus, Worker } from "../mod.ts";
 import { eventually, runInBackground } from "./_helpers.ts";
 import { startRedis, uniqueQueue } from "./_redis.ts";
+import { queueContextOf } from "../src/worker.ts";
 
 /** Every key of the server, by SCAN. */
 async function allKeys(redis: Redis): Promise<string[]> {
@@ -35,7 +36,7 @@ Deno.test("every key a queue writes carries its hash tag, and finished tasks lea
     handleSignals: false,
     logLevel: "error",
   });
-  const redis = worker.client.redis;
+  const redis = queueContextOf(worker).redis;
   const seen = new Set<string>();
   const snapshot = async () => {
     for (const key of await allKeys(redis)) seen.add(key);

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { type Logger, Worker } from "../mod.ts";
 import { eventually, runInBackground, testWorker } from "./_helpers.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
+import { queueContextOf } from "../src/worker.ts";
 
 /** A logger that keeps every line it is given, as the sink receives it. */
 function capture(): Logger & { lines: string[] } {
@@ -164,7 +165,7 @@ Deno.test("with a wrong password an enqueue fails naming WRONGPASS, and no 'is b
   await assert.rejects(async () => await noop.enqueue(), /WRONGPASS/);
   // A subscriber connection has no ready check: it used to be "ready", and report that it was
   // back, as soon as its socket opened again, before Redis refused its password.
-  const subscriber = worker.client.connections.open("subscriber");
+  const subscriber = queueContextOf(worker).connections.open("subscriber");
   subscriber.subscribe("nothing").catch(() => {});
   await eventually(async () => (await wrongPasswords(redis)) >= 4, {
     what: "the subscriber to be refused again after its first failure",

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { type Logger, TaskStatus, type Worker } from "../mod.ts";
 import { eventually, pendingByWorker, runInBackground, testWorker } from "./_helpers.ts";
+import { queueContextOf } from "../src/worker.ts";
 
 /** A logger that keeps every line, by level. */
 function collectingLogger(): Logger & { lines: { level: string; message: string }[] } {
@@ -28,7 +29,7 @@ async function writeTask(worker: Worker<unknown>, fnName: string, data: Buffer):
   const id = randomId();
   const keys = keysOf(worker);
   const now = Date.now();
-  await worker.client.redis.hset(keys.task(id), {
+  await queueContextOf(worker).redis.hset(keys.task(id), {
     fn: fnName,
     data,
     pri: "normal",
@@ -36,7 +37,7 @@ async function writeTask(worker: Worker<unknown>, fnName: string, data: Buffer):
     et: now,
     tries: 0,
   });
-  await worker.client.redis.xadd(keys.stream, "*", "id", id);
+  await queueContextOf(worker).redis.xadd(keys.stream, "*", "id", id);
   return id;
 }
 
@@ -49,7 +50,7 @@ Deno.test("poisoned stream entries and payloads fail or are dropped, and the wor
     return await Promise.resolve(args);
   }, { silent: true });
   const keys = keysOf(worker);
-  const redis = worker.client.redis;
+  const redis = queueContextOf(worker).redis;
   // A real payload, enqueued before the worker runs, then cut in half.
   const truncated = await echo.enqueue("an argument long enough to be cut in half", 12345);
   const data = (await redis.hgetBuffer(keys.task(truncated.id), "data"))!;
@@ -128,7 +129,7 @@ Deno.test("a task hash without its payload fails that task alone, saying which f
     return await Promise.resolve(args);
   }, { silent: true });
   const keys = keysOf(worker);
-  const redis = worker.client.redis;
+  const redis = queueContextOf(worker).redis;
   const before = await echo.enqueue("before");
   const hollow = await echo.enqueue("its payload goes missing");
   const after = await echo.enqueue("after");
@@ -165,7 +166,7 @@ Deno.test("each stream entry without a task id is dropped with its own warning n
     return await Promise.resolve(args);
   }, { silent: true });
   const keys = keysOf(worker);
-  const redis = worker.client.redis;
+  const redis = queueContextOf(worker).redis;
   // Between tasks, so that a busy worker reads most of them with the calls that complete the
   // tasks before them (which claim the next deliveries), the rest with its fetches.
   const entries: string[] = [];
@@ -198,7 +199,7 @@ Deno.test("an undecodable payload or result says 'Cannot decode' once, naming wh
   const echo = worker.task(async function echo(...args: unknown[]): Promise<unknown[]> {
     return await Promise.resolve(args);
   }, { silent: true });
-  const redis = worker.client.redis;
+  const redis = queueContextOf(worker).redis;
   const notJson = await writeTask(worker, "echo", Buffer.from("s[not json"));
   const notUtf8 = await writeTask(worker, "echo", Buffer.from([0x62, 0xff, 0xfe, 0x00]));
   const done = await echo.enqueue("a result to spoil");

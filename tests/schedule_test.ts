@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { StreaqError, taskContext, TaskStatus, type Worker } from "../mod.ts";
 import { eventually, runInBackground, sibling, sleep, testWorker } from "./_helpers.ts";
+import { queueContextOf } from "../src/worker.ts";
 
 /** Every key of the worker's queue, sorted. */
 async function queueKeys(worker: Worker<unknown>): Promise<string[]> {
-  return (await worker.client.redis.keys(`streaq:{${worker.queueName}}:*`)).sort();
+  return (await queueContextOf(worker).redis.keys(`streaq:{${worker.queueName}}:*`)).sort();
 }
 
 Deno.test("an every-second cron job runs once per second", async () => {

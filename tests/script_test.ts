@@ -4,6 +4,7 @@ import { Command } from "ioredis";
 import { encodeCommand } from "../src/redis/_resp.ts";
 import { runScript, script } from "../src/redis/_script.ts";
 import { runInBackground, testWorker } from "./_helpers.ts";
+import { queueContextOf } from "../src/worker.ts";
 
 const ECHO = script("return {KEYS[1], unpack(ARGV)}");
 
@@ -28,14 +29,20 @@ Deno.test("a command is laid out byte for byte as ioredis lays it out", () => {
 
 Deno.test("text, numbers and bytes reach a script unchanged", async () => {
   await using worker = await testWorker();
-  const reply = await runScript(worker.client.redis, ECHO, ["k"], awkward, true) as Buffer[];
+  const reply = await runScript(
+    queueContextOf(worker).redis,
+    ECHO,
+    ["k"],
+    awkward,
+    true,
+  ) as Buffer[];
   const sent = awkward.map((a) => typeof a === "number" ? Buffer.from(String(a)) : Buffer.from(a));
   assert.deepEqual(reply, [Buffer.from("k"), ...sent]);
 });
 
 Deno.test("a script Redis has forgotten (SCRIPT FLUSH) is sent again, alone or in a pipeline", async () => {
   await using worker = await testWorker();
-  const redis = worker.client.redis;
+  const redis = queueContextOf(worker).redis;
   assert.deepEqual(await runScript(redis, ECHO, ["k"], ["a"]), ["k", "a"]);
   await redis.script("FLUSH");
   assert.deepEqual(await runScript(redis, ECHO, ["k"], ["b"]), ["k", "b"]);
@@ -54,7 +61,7 @@ Deno.test("a worker goes on running tasks after Redis forgets its scripts", asyn
   const running = runInBackground(worker);
   try {
     assert.equal((await (await double.enqueue(1)).result({ timeout: 5_000 })).result, 2);
-    await worker.client.redis.script("FLUSH");
+    await queueContextOf(worker).redis.script("FLUSH");
     assert.equal((await (await double.enqueue(2)).result({ timeout: 5_000 })).result, 4);
   } finally {
     await running.stop();

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import type { Worker } from "../mod.ts";
 import { runInBackground, sibling, testWorker } from "./_helpers.ts";
+import { queueContextOf } from "../src/worker.ts";
 
 const SECRET = "correct horse battery staple";
 
@@ -53,7 +54,7 @@ Deno.test("with a signing secret, tasks run normally and results are stored sign
     const result = await handle.result({ timeout: 5_000 });
     assert.equal(result.success, true);
     assert.deepEqual(result.success && result.result, ["hello", 2]);
-    const stored = await worker.client.redis.getBuffer(resultKey(worker, handle.id));
+    const stored = await queueContextOf(worker).redis.getBuffer(resultKey(worker, handle.id));
     // One byte saying how the task ended, then the envelope.
     assert.equal(String.fromCharCode(stored![0]), "1", "a success");
     assert.equal(String.fromCharCode(stored![1]), "S", "a signed string envelope");
@@ -88,12 +89,12 @@ Deno.test("a tampered payload fails with a signature error without being decoded
   await using _ = worker;
   const handle = await echo.enqueue("poison-tampered", 1);
   const key = taskKey(worker, handle.id);
-  const data = (await worker.client.redis.hgetBuffer(key, "data"))!;
+  const data = (await queueContextOf(worker).redis.hgetBuffer(key, "data"))!;
   const index = data.lastIndexOf("1");
   assert.ok(index > 0);
   const tampered = Buffer.from(data);
   tampered[index] = "2".charCodeAt(0);
-  await worker.client.redis.hset(key, "data", tampered);
+  await queueContextOf(worker).redis.hset(key, "data", tampered);
 
   const running = runInBackground(worker);
   try {
@@ -113,8 +114,8 @@ Deno.test("a signed payload copied to another task is rejected, as the signature
   await using _ = worker;
   const original = await echo.enqueue("original");
   const victim = await echo.enqueue("poison-victim");
-  const data = await worker.client.redis.hgetBuffer(taskKey(worker, original.id), "data");
-  await worker.client.redis.hset(taskKey(worker, victim.id), "data", data!);
+  const data = await queueContextOf(worker).redis.hgetBuffer(taskKey(worker, original.id), "data");
+  await queueContextOf(worker).redis.hset(taskKey(worker, victim.id), "data", data!);
 
   const running = runInBackground(worker);
   try {
@@ -169,7 +170,7 @@ Deno.test("a signed result copied in as the payload of a task named 'result' fai
   try {
     const done = await echo.enqueue("a result worth copying");
     assert.equal((await done.result({ timeout: 5_000 })).success, true);
-    const redis = worker.client.redis;
+    const redis = queueContextOf(worker).redis;
     // The stored result is one byte saying how the task ended, then its signed envelope: the
     // envelope goes in as the payload of a task of the same id named `result`.
     const stored = (await redis.getBuffer(resultKey(worker, done.id)))!;

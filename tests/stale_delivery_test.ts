@@ -9,6 +9,7 @@ import {
   sleepUnlessAborted,
   testWorker,
 } from "./_helpers.ts";
+import { queueContextOf } from "../src/worker.ts";
 
 /** A logger that keeps every line, by level. */
 function collectingLogger(): Logger & { lines: { level: string; message: string }[] } {
@@ -103,7 +104,7 @@ Deno.test("a prefetched task whose delivery another worker took before it starte
     // Another consumer takes the buffered delivery, as a sibling reclaiming it would: once it
     // has been idle for the least idleTimeout a worker may have (a fresher one cannot be taken).
     const stream = `streaq:{${worker.queueName}}:stream:normal`;
-    const redis = worker.client.redis;
+    const redis = queueContextOf(worker).redis;
     const entries = await redis.xrange(stream, "-", "+");
     const entry = entries.find(([, fields]) => fields[1] === handle.id)![0];
     await sleep(1_000);

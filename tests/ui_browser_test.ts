@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { StreaqCancelled, taskContext, type TaskHandle, TaskStatus, type Worker } from "../mod.ts";
 import { createDashboard } from "../src/ui/mod.ts";
+import { queueContextOf } from "../src/worker.ts";
 import { findChromium } from "./_chromium.ts";
 import { eventually, runInBackground, sleepUnlessAborted, testWorker } from "./_helpers.ts";
 
@@ -145,10 +146,11 @@ async function waitForText(page: Page, selector: string, text: string): Promise<
  * that looks like a busy queue rather than one bar.
  */
 async function seedHistory(worker: Worker<undefined>): Promise<void> {
-  const pipeline = worker.client.redis.pipeline();
+  const queue = queueContextOf(worker);
+  const pipeline = queue.redis.pipeline();
   const now = Math.floor(Date.now() / 60_000);
   for (let i = 1; i < 60; i++) {
-    const key = worker.client.keys.metrics(now - i);
+    const key = queue.keys.metrics(now - i);
     const load = Math.round(40 + 25 * Math.sin(i / 7) + 10 * Math.sin(i * 1.7));
     pipeline.hincrby(key, "completed", load);
     pipeline.hincrby(key, "failed", Math.round((i % 11 === 3 ? 9 : 1) + (i % 4)));

@@ -3,6 +3,7 @@ import { StreaqCancelled, StreaqRetry, TaskStatus } from "../mod.ts";
 import { createDashboard, serveDashboard } from "../src/ui/mod.ts";
 import { localPath } from "../src/ui/_responses.ts";
 import { eventually, runInBackground, testWorker } from "./_helpers.ts";
+import { queueContextOf } from "../src/worker.ts";
 
 type Handler = (request: Request) => Promise<Response>;
 
@@ -347,10 +348,10 @@ Deno.test("finished tasks are counted per minute in Redis and charted on the ove
   assert.equal(minutes.length, 60);
   assert.equal(minutes.reduce((n, m) => n + m.completed, 0), 4);
 
-  const keys = await worker.client.redis.keys(`streaq:{${worker.queueName}}:metrics:*`);
+  const keys = await queueContextOf(worker).redis.keys(`streaq:{${worker.queueName}}:metrics:*`);
   assert.ok(keys.length >= 1 && keys.length <= 2, keys.join(", "));
   for (const key of keys) {
-    const ttl = await worker.client.redis.ttl(key);
+    const ttl = await queueContextOf(worker).redis.ttl(key);
     assert.ok(ttl > 0 && ttl <= 7_200, `${key} expires within two hours (ttl ${ttl})`);
   }
   const html = await (await get(handler, "/")).text();

@@ -14,6 +14,7 @@ import { childPermissionFlags, denoExecutable } from "./permissions.ts";
 import type { ShutdownSignals } from "./signals.ts";
 import { Supervisor } from "./supervisor.ts";
 import { watchForChanges } from "./watch.ts";
+import { queueContextOf } from "../worker.ts";
 
 /**
  * Runs the worker here until it stops: at the first SIGINT/SIGTERM (graceful shutdown), or in
@@ -61,7 +62,7 @@ export async function runSupervised(
   const log = new CliLog("supervisor", {
     level: cliLevel(command),
     format: command.logFormat,
-    timeZone: loaded.worker.client.timeZone,
+    timeZone: queueContextOf(loaded.worker).timeZone,
   });
   let deno: string;
   try {
@@ -144,8 +145,9 @@ function watch(
 /** The Redis host and port of a single-node connection; undefined for Sentinel or Cluster. */
 function redisAddress({ worker }: LoadedWorker): { host: string; port: number } | undefined {
   // Reading `options` creates the connection object (it connects lazily, on the first command).
-  const { host, port } = (worker.client.redis as { options?: { host?: unknown; port?: unknown } })
-    .options ?? {};
+  const { host, port } =
+    (queueContextOf(worker).redis as { options?: { host?: unknown; port?: unknown } })
+      .options ?? {};
   return typeof host === "string" && typeof port === "number" ? { host, port } : undefined;
 }
 

@@ -14,28 +14,12 @@
  * @module
  */
 
-import type { HealthRecord } from "../run/heartbeat.ts";
-import { CONSUMER_GROUP } from "../redis/keys.ts";
+import { type HealthRecord, type PriorityStatus, QueueReads } from "../client/queue_reads.ts";
 import type { TaskInfo } from "../result.ts";
-import type { Worker } from "../worker.ts";
-import { scanQueue } from "../client/scan.ts";
+import { queueContextOf, type Worker } from "../worker.ts";
 import { escapeControl } from "../logger.ts";
 import { ANSI, type Paint, PLAIN, Screen } from "./screen.ts";
 import { type Rates, StreamRates, type StreamThroughput, ThroughputMeter } from "./status_rates.ts";
-
-/** One priority's stream. */
-export interface PriorityStatus {
-  readonly name: string;
-  /** Waiting for a worker. */
-  readonly queued: number;
-  /** Delivered to a worker: running, or prefetched and about to run. */
-  readonly delivered: number;
-  /**
-   * Entries ever added to the stream (`XINFO STREAM` `entries-added`), 0 while it does not
-   * exist; undefined when the server does not say (before Redis 7).
-   */
-  readonly added?: number;
-}
 
 /** What the view shows, read in one go. */
 export interface QueueStatus {
@@ -58,94 +42,24 @@ const REFRESH = 1_000;
 /** Reads the status of the worker's queue. */
 // deno-lint-ignore no-explicit-any
 export async function readStatus(worker: Worker<any>): Promise<QueueStatus> {
-  const { client } = worker;
-  const { keys, redis } = client;
-  const priorities = client.prioritiesHighFirst;
-  const pipeline = redis.pipeline();
-  for (const p of priorities) {
-    pipeline.xlen(keys.stream(p));
-    pipeline.xpending(keys.stream(p), CONSUMER_GROUP);
-    pipeline.xinfo("STREAM", keys.stream(p));
-  }
-  pipeline.zcard(keys.delayed);
-  const replies = await pipeline.exec() ?? [];
-  const sizes = priorities.map((name, i) => {
-    const length = Number(replies[i * 3][1] ?? 0);
-    const [pendingError, pending] = replies[i * 3 + 1];
-    // A stream that no worker has read yet has no consumer group: nothing is delivered.
-    const delivered = pendingError ? 0 : Number((pending as [number])[0] ?? 0);
-    const [infoError, info] = replies[i * 3 + 2];
-    // No stream yet (XINFO fails on a missing key) has had nothing added.
-    const added = infoError ? (length === 0 ? 0 : undefined) : entriesAdded(info);
-    return { name, queued: length - delivered, delivered, added };
-  });
-  const scheduled = Number(replies[replies.length - 1][1] ?? 0);
+  const reads = new QueueReads(queueContextOf(worker));
+  const { priorities, scheduled } = await reads.streamSizes();
   const [workers, running] = await Promise.all([
-    readHealth(worker),
-    readRunning(worker, sizes),
+    // Every live worker, however large the keyspace: status has no page to keep fast.
+    reads.workers({ scanCount: 500, maxScanCalls: Infinity }),
+    reads.runningTasks(priorities, {
+      limit: RUNNING_SHOWN,
+      deliveriesPerPriority: DELIVERIES_LOOKED_AT,
+    }),
   ]);
   return {
     queue: worker.queueName,
     at: Date.now(),
-    priorities: sizes,
+    priorities,
     scheduled,
-    workers,
+    workers: workers.sort((a, b) => a.startedAt - b.startedAt || a.id.localeCompare(b.id)),
     running,
   };
-}
-
-/** `entries-added` of an `XINFO STREAM` reply (a flat list of names and values). */
-function entriesAdded(info: unknown): number | undefined {
-  if (!Array.isArray(info)) return undefined;
-  const at = info.indexOf("entries-added");
-  const value = at >= 0 ? Number(info[at + 1]) : NaN;
-  return Number.isFinite(value) ? value : undefined;
-}
-
-// deno-lint-ignore no-explicit-any
-async function readHealth(worker: Worker<any>): Promise<HealthRecord[]> {
-  const { keys, redis } = worker.client;
-  const found: string[] = [];
-  for await (const batch of scanQueue(worker.client, keys.pattern("health:*"), { count: 500 })) {
-    found.push(...batch);
-  }
-  if (found.length === 0) return [];
-  const records: HealthRecord[] = [];
-  for (const json of await redis.mget(...found)) {
-    if (!json) continue; // Expired between SCAN and MGET.
-    try {
-      records.push(JSON.parse(json));
-    } catch {
-      // Not a health record of this version: skip it.
-    }
-  }
-  return records.sort((a, b) => a.startedAt - b.startedAt || a.id.localeCompare(b.id));
-}
-
-/** The first running tasks, highest priority first, found among the oldest deliveries. */
-async function readRunning(
-  // deno-lint-ignore no-explicit-any
-  worker: Worker<any>,
-  sizes: readonly PriorityStatus[],
-): Promise<TaskInfo[]> {
-  const { keys, redis } = worker.client;
-  const running: TaskInfo[] = [];
-  for (const { name, delivered } of sizes) {
-    if (delivered === 0 || running.length >= RUNNING_SHOWN) continue;
-    const stream = keys.stream(name);
-    const pending = await redis.xpending(stream, CONSUMER_GROUP, "-", "+", DELIVERIES_LOOKED_AT);
-    const pipeline = redis.pipeline();
-    for (const [entryId] of pending as [string][]) pipeline.xrange(stream, entryId, entryId);
-    const entries = await pipeline.exec() ?? [];
-    for (const [, reply] of entries) {
-      const [entry] = (reply ?? []) as [string, string[]][];
-      const taskId = entry?.[1][1];
-      if (!taskId || running.length >= RUNNING_SHOWN) continue;
-      const info = await worker.infoById(taskId);
-      if (info?.status === "running") running.push(info);
-    }
-  }
-  return running;
 }
 
 /** The throughput shown: from the streams, or from the heartbeats where they cannot say. */

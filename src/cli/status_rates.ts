@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { HealthRecord } from "../run/heartbeat.ts";
+import type { HealthRecord } from "../client/queue_reads.ts";
 
 /** What a sample needs of each priority's stream (see `PriorityStatus`). */
 export interface StreamCounts {

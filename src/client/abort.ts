@@ -13,10 +13,12 @@ import type { QueueContext } from "../queue_context.ts";
 import { StreaqCancelled } from "../errors.ts";
 import { awaitOutcome, storedResult } from "./inspect.ts";
 import { makeTaskResult } from "../result.ts";
-import type { AbortOptions } from "../task_handle.ts";
+import type { AbortOptions } from "../options.ts";
 import { checkDuration } from "../_validate.ts";
-import { GRAPH_LUA } from "./graph.ts";
 import { runScript, script } from "../redis/_script.ts";
+import { lua } from "../redis/lua/compose.ts";
+import { releaseDependents } from "../redis/lua/graph.ts";
+import { storeResult } from "../redis/lua/steps.ts";
 
 /**
  * Aborts one task.
@@ -32,18 +34,16 @@ import { runScript, script } from "../redis/_script.ts";
  * Returns 'done' (already finished), 'missing', 'cancelled' (it was waiting and now has its
  * result) or 'requested' (queued or running: the worker will cancel it).
  */
-export const ABORT_SCRIPT = script(
-  GRAPH_LUA + `
+export const ABORT_SCRIPT = script(lua(
+  storeResult,
+  releaseDependents,
+  `
 if redis.call('HEXISTS', KEYS[2], '${TASK_FIELD.fn}') == 0 then
   return redis.call('EXISTS', KEYS[1]) == 1 and 'done' or 'missing'
 end
 local waiting = redis.call('HEXISTS', KEYS[2], '${TASK_FIELD.waiting}') == 1
 if redis.call('ZREM', KEYS[3], ARGV[1]) == 1 or waiting then
-  if ARGV[5] == '' then
-    redis.call('SET', KEYS[1], ARGV[4])
-  elseif ARGV[5] ~= '0' then
-    redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[5])
-  end
+  storeResult(KEYS[1], ARGV[4], ARGV[5])
   redis.call('DEL', KEYS[2], KEYS[7])
   redis.call('SREM', KEYS[5], ARGV[1])
   redis.call('SREM', KEYS[6], ARGV[1])
@@ -56,7 +56,7 @@ redis.call('SADD', KEYS[4], ARGV[1])
 redis.call('PUBLISH', ARGV[2], ARGV[1])
 return 'requested'
 `,
-);
+));
 
 /** Aborts the task with this id; see `TaskHandle.abort` for what the answer means. */
 export async function abortById(

@@ -7,111 +7,67 @@
  * @module
  */
 
-import { KEY, TASK_FIELD } from "../redis/keys.ts";
 import type { Buffer } from "node:buffer";
 import { setImmediate } from "node:timers";
 import type { QueueContext } from "../queue_context.ts";
 import { nextOccurrence } from "../cron/crontab.ts";
 import { StreaqError } from "../errors.ts";
-import { GRAPH_LUA } from "./graph.ts";
 import { checkStartOptions, type StartOptions } from "../options.ts";
 import type { RegisteredTask } from "../registered_task.ts";
-import { TaskHandle } from "../task_handle.ts";
+import { createTaskHandle, type TaskHandle } from "../task_handle.ts";
 import { Batcher } from "./_batch.ts";
 import { dueArg, redisNow } from "../redis/_redis_time.ts";
-import { runScript, script, type ScriptArg } from "../redis/_script.ts";
-
-/**
- * Stores new tasks: each goes into the stream of its priority, into the delayed set when it is
- * due later, or waits for its dependencies (see `src/client/graph.ts`). A task whose id is already
- * known (hash or result present) is left alone. A task with a crontab repeats: it keeps its
- * hash between occurrences and is listed in the schedules set.
- *
- * The keys of each task (its hash, result and stream) are built here from the key prefix, as
- * `src/redis/keys.ts` builds them, rather than declared: they share the queue's hash tag, so the
- * script stays on one Cluster slot, and a batch sends a fifth of the bytes it would otherwise.
- *
- * A task due later gets its due time on Redis's clock (see `src/redis/_redis_time.ts`): a delay is
- * sent as '+ms' and counted from Redis's `TIME`, and an instant is compared with it.
- *
- * KEYS: [1] delayed set, [2] schedules set
- * ARGV: [1] now (ms, the enqueue time stored), [2] wake channel, [3] key prefix, then per task:
- *       [id, fn, payload, priority, due ('0' = now, else as `dueArg` sends it), links], where
- *       links is '' for a task
- *       that neither repeats nor waits, else the JSON array [crontab ('' = none), time zone,
- *       dependency ids separated by spaces, mode ('', 'pipe' or 'else'), source task id]
- * Returns the number of tasks stored.
- */
-export const ENQUEUE_SCRIPT = script(
-  GRAPH_LUA + `
-local now, P = tonumber(ARGV[1]), ARGV[3]
-local stored, earliest = 0, nil
-for a = 4, #ARGV, 6 do
-  local taskKey, stream, resultKey = P .. '${KEY.task}' .. ARGV[a], P .. '${KEY.stream}' .. ARGV[a + 3],
-    P .. '${KEY.result}' .. ARGV[a]
-  local id, dueArg = ARGV[a], ARGV[a + 4]
-  local crontab, tz, after, mode, source = '', '', '', '', ''
-  if ARGV[a + 5] ~= '' then
-    local links = cjson.decode(ARGV[a + 5])
-    crontab, tz, after, mode, source = links[1], links[2], links[3], links[4], links[5]
-  end
-  if redis.call('EXISTS', taskKey, resultKey) == 0 then
-    if dueArg == '0' and after == '' and crontab == '' then
-      -- The common case, a task to run now: one write for its hash, one for its stream.
-      redis.call('HSET', taskKey, '${TASK_FIELD.fn}', ARGV[a + 1], '${TASK_FIELD.data}', ARGV[a + 2], '${TASK_FIELD.priority}', ARGV[a + 3],
-        '${TASK_FIELD.created}', now, '${TASK_FIELD.tries}', 0, '${TASK_FIELD.entered}', now)
-      redis.call('XADD', stream, '*', 'id', id)
-    else
-      redis.call('HSET', taskKey, '${TASK_FIELD.fn}', ARGV[a + 1], '${TASK_FIELD.data}', ARGV[a + 2], '${TASK_FIELD.priority}', ARGV[a + 3],
-        '${TASK_FIELD.created}', now, '${TASK_FIELD.tries}', 0)
-      local due, later = 0, false
-      if dueArg ~= '0' then
-        local present = redisTime()
-        due = dueTime(dueArg, present)
-        later = due > present
-      end
-      if crontab ~= '' then
-        redis.call('HSET', taskKey, '${TASK_FIELD.crontab}', crontab, '${TASK_FIELD.timeZone}', tz)
-        redis.call('SADD', KEYS[2], id)
-      end
-      if later then redis.call('HSET', taskKey, '${TASK_FIELD.due}', due, '${TASK_FIELD.scheduled}', due) end
-      local waits, settled = false, false
-      if after ~= '' then
-        redis.call('HSET', taskKey, '${TASK_FIELD.after}', after)
-        if mode ~= '' then redis.call('HSET', taskKey, '${TASK_FIELD.link}', mode, '${TASK_FIELD.source}', source) end
-        waits = linkDependencies(P, id, after)
-        -- Linking can settle the task at once: a failed dependency, or a fallback passing on.
-        settled = redis.call('HEXISTS', taskKey, '${TASK_FIELD.dependencyFailure}') == 1
-          or redis.call('HEXISTS', taskKey, '${TASK_FIELD.passthrough}') == 1
-      end
-      if not waits then
-        if later and not settled then
-          redis.call('ZADD', KEYS[1], due, id)
-          if earliest == nil or due < earliest then earliest = due end
-        else
-          if later then redis.call('HDEL', taskKey, '${TASK_FIELD.due}') end
-          redis.call('HSET', taskKey, '${TASK_FIELD.entered}', now)
-          redis.call('XADD', stream, '*', 'id', id)
-        end
-      end
-    end
-    stored = stored + 1
-  end
-end
-if earliest ~= nil then
-  -- Wake sleeping schedulers only when this is now the earliest delayed task.
-  local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  if tonumber(head[2]) >= earliest then redis.call('PUBLISH', ARGV[2], earliest) end
-end
-return stored
-`,
-);
+import { runScript, type ScriptArg } from "../redis/_script.ts";
+import { LINK } from "../redis/lua/graph.ts";
+import { pushRecord } from "../redis/lua/layout.ts";
+import { ENQUEUE_ARGS, ENQUEUE_SCRIPT, NEW_TASK } from "./_enqueue_script.ts";
 
 /** Scripts per call: keeps each script call short so Redis stays responsive to others. */
 const BATCH = 500;
 
 /** How a task is tied to the task before it: a pipeline stage or a fallback. */
-type Link = "pipe" | "else";
+type Link = typeof LINK[keyof typeof LINK];
+
+// deno-lint-ignore no-explicit-any
+type AnyTask = Task<any>;
+
+/** What the send path reads of a task's private state; `Task`'s static block sets it. */
+interface TaskInternals {
+  /** The per-queue context the task is sent through. */
+  queue(task: AnyTask): QueueContext;
+  /** The task before it in a pipeline, or the task it is a fallback for. */
+  source(task: AnyTask): AnyTask | undefined;
+  /** Its send, once it was awaited, batched or sent by itself; undefined before. */
+  sending<R>(task: Task<R>): Promise<TaskHandle<R>> | undefined;
+  /** The ids it waits for: its source, then those given as `after`. */
+  dependencies(task: AnyTask): string[];
+  /** How it is tied to its source. */
+  link(task: AnyTask): Link | undefined;
+  /** Marks it sent as part of a batch. */
+  markSent<R>(task: Task<R>, sent: Promise<TaskHandle<R>>): void;
+}
+
+// Set by Task's static block: only code inside the class may read its private fields and call
+// its private constructor; these give the send path below and `createTask` that access.
+let internals: TaskInternals;
+let createUnsent: <R, Args extends unknown[], Priority extends string>(
+  client: QueueContext,
+  fnName: string,
+  args: readonly unknown[],
+) => Task<R, Args, Priority>;
+
+/**
+ * Builds an unsent task of a queue: what `registeredTask.enqueue(...)` and
+ * `worker.enqueueUnsafe(...)` return. For streaq's own modules; not exported from `mod.ts`.
+ */
+// deno-lint-ignore no-explicit-any
+export function createTask<R, Args extends any[] = any[], Priority extends string = string>(
+  client: QueueContext,
+  fnName: string,
+  args: readonly unknown[],
+): Task<R, Args, Priority> {
+  return createUnsent<R, Args, Priority>(client, fnName, args);
+}
 
 /**
  * A task that is built but not sent yet. Awaiting it sends it (with the pipeline stages or the
@@ -167,13 +123,28 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
   /** Someone awaits it: they see a failure to send it, so it need not be logged. */
   #awaited = false;
 
-  /** @internal Use `registeredTask.enqueue(...)` or `worker.enqueueUnsafe(...)`. */
-  constructor(client: QueueContext, fnName: string, args: readonly unknown[]) {
+  /**
+   * Private: a task comes from `registeredTask.enqueue(...)` or `worker.enqueueUnsafe(...)`
+   * (inside streaq, from `createTask`).
+   */
+  private constructor(client: QueueContext, fnName: string, args: readonly unknown[]) {
     this.#client = client;
     this.fnName = fnName;
     this.args = args;
     this.id = crypto.randomUUID().replaceAll("-", "");
     if (created.push(this) === 1) queueMicrotask(Task.#sendForgotten);
+  }
+
+  static {
+    createUnsent = (client, fnName, args) => new Task(client, fnName, args);
+    internals = {
+      queue: (task) => task.#client,
+      source: (task) => task.#source,
+      sending: (task) => task.#sent,
+      dependencies: (task) => task.#dependencies(),
+      link: (task) => task.#link,
+      markSent: (task, sent) => task.#markSent(sent),
+    };
   }
 
   /** Sends the tasks created since the last call that nothing has sent or taken. */
@@ -268,7 +239,7 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
     next: RegisteredTask<[R, ...Extra], R2, Priority>,
     ...extra: Extra
   ): Task<R2, [R, ...Extra], Priority> {
-    return this.#then<R2, [R, ...Extra]>(next.name, extra, "pipe");
+    return this.#then<R2, [R, ...Extra]>(next.name, extra, LINK.pipe);
   }
 
   /**
@@ -300,7 +271,7 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
   otherwise<R2>(
     fallback: RegisteredTask<Args, R2, Priority>,
   ): Task<R | R2, Args, Priority> {
-    return this.#then<R | R2, Args>(fallback.name, this.args, "else");
+    return this.#then<R | R2, Args>(fallback.name, this.args, LINK.fallback);
   }
 
   #then<R2, A extends unknown[]>(
@@ -338,32 +309,11 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
     return this.#options;
   }
 
-  /** @internal The client this task is sent through. */
-  get client(): QueueContext {
-    return this.#client;
-  }
-
-  /** @internal The task before this one in a pipeline, or the task this one is a fallback for. */
-  // deno-lint-ignore no-explicit-any
-  get source(): Task<any> | undefined {
-    return this.#source;
-  }
-
-  /** @internal Its send, once it was awaited, batched or sent by itself; undefined before. */
-  get sending(): Promise<TaskHandle<R>> | undefined {
-    return this.#sent;
-  }
-
-  /** @internal The ids this task waits for: its source, then those given as `after`. */
-  get dependencies(): string[] {
+  /** The ids this task waits for: its source, then those given as `after`. */
+  #dependencies(): string[] {
     const { after = [] } = this.#options;
     const ids = typeof after === "string" ? [after] : [...after];
     return this.#source ? [this.#source.id, ...ids] : ids;
-  }
-
-  /** @internal How this task is tied to its source. */
-  get link(): Link | undefined {
-    return this.#link;
   }
 
   /**
@@ -393,8 +343,8 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
     return this.#sent.then(onfulfilled, onrejected);
   }
 
-  /** @internal Marks the task sent as part of a batch. */
-  markSent(sent: Promise<TaskHandle<R>>): void {
+  /** Marks the task sent as part of a batch. */
+  #markSent(sent: Promise<TaskHandle<R>>): void {
     sent.catch(() => {}); // awaiting the task later still rejects
     this.#sent ??= sent;
   }
@@ -434,6 +384,42 @@ async function coalescedSend(client: QueueContext, task: Task<any>): Promise<Tas
 }
 
 /**
+ * Sends the tasks given to `worker.enqueueMany` in one round trip and marks them sent; a task
+ * sent already (awaited, or sent by itself) is not sent twice: it keeps its send.
+ *
+ * @param client The worker's queue, which every task must belong to.
+ * @param tasks The tasks, in the order of the handles returned.
+ * @param workerId The worker, named in the error for a task of another queue.
+ * @throws {StreaqError} For a task of another queue; any error of the send.
+ */
+export async function sendBatch(
+  client: QueueContext,
+  tasks: readonly AnyTask[],
+  workerId: string,
+): Promise<TaskHandle<unknown>[]> {
+  for (const task of tasks) {
+    const queue = internals.queue(task);
+    if (queue !== client) {
+      throw new StreaqError(
+        `Cannot enqueue task ${task.fnName} (${task.id}) through worker ${workerId}: it belongs to queue ${queue.keys.queueName}`,
+      );
+    }
+  }
+  const unsent = tasks.filter((t) => !internals.sending(t));
+  const sent = sendTasks(client, unsent);
+  unsent.forEach((t, i) => {
+    const handle = sent.then((handles) => handles[i]);
+    // The failure of a batch reaches the caller here; awaiting one of its tasks later rejects
+    // again, but nobody may ever do so, which must not be an unhandled rejection.
+    handle.catch(() => {});
+    internals.markSent(t, handle);
+  });
+  if (unsent.length === tasks.length) return await sent;
+  await sent;
+  return await Promise.all(tasks.map((t) => internals.sending(t)!));
+}
+
+/**
  * Sends tasks of one queue in one round trip, with the pipeline stages and guarded tasks they
  * come with, dependencies first; returns the handles of the given tasks in input order.
  */
@@ -459,7 +445,8 @@ export async function sendTasks(
   // while the next is being built, and the parts run in the order sent, dependencies first.
   const parts: Promise<unknown>[] = [];
   for (let start = 0; start < all.length; start += BATCH) {
-    const args: ScriptArg[] = [now, keys.wakeChannel, keys.prefix];
+    const args: ScriptArg[] = [];
+    pushRecord(args, ENQUEUE_ARGS, { now, wakeChannel: keys.wakeChannel, keyPrefix: keys.prefix });
     for (let i = start; i < Math.min(start + BATCH, all.length); i++) {
       const task = all[i];
       const { delay, schedule, priority = client.priorities[0] } = task.options;
@@ -471,11 +458,24 @@ export async function sendTasks(
         : crontab
         ? dueArg({ at: nextOccurrence(crontab, client.timeZone, present) })
         : 0;
-      const after = task.dependencies.join(" ");
+      const after = internals.dependencies(task).join(" ");
       const links = crontab || after
-        ? JSON.stringify([crontab, client.timeZone, after, task.link ?? "", task.source?.id ?? ""])
+        ? JSON.stringify([
+          crontab,
+          client.timeZone,
+          after,
+          internals.link(task) ?? "",
+          internals.source(task)?.id ?? "",
+        ])
         : "";
-      args.push(task.id, task.fnName, payloads[i], priority, due, links);
+      pushRecord(args, NEW_TASK, {
+        id: task.id,
+        fn: task.fnName,
+        payload: payloads[i],
+        priority,
+        due,
+        links,
+      });
     }
     const part = runScript(client.redis, ENQUEUE_SCRIPT, scriptKeys, args);
     part.catch(() => {}); // read below, once every part is sent
@@ -490,12 +490,12 @@ export async function sendTasks(
     const given = new Set(tasks);
     for (const task of all) {
       if (!given.has(task)) {
-        task.markSent(sent.then(() => new TaskHandle(client, task.id, task.fnName)));
+        internals.markSent(task, sent.then(() => createTaskHandle(client, task.id, task.fnName)));
       }
     }
   }
   await sent;
-  return tasks.map((t) => new TaskHandle(client, t.id, t.fnName));
+  return tasks.map((t) => createTaskHandle(client, t.id, t.fnName));
 }
 
 /** A Redis error of the enqueue script, made clear when Redis is out of memory. */
@@ -514,17 +514,18 @@ function enqueueError(error: Error): Error {
 // deno-lint-ignore no-explicit-any
 function inSendingOrder(tasks: readonly Task<any>[]): Task<any>[] {
   // Most batches are plain tasks, distinct and tied to nothing: they go as they are.
-  if (tasks.every((t) => !t.source && t.dependencies.length === 0)) {
+  if (tasks.every((t) => !internals.source(t) && internals.dependencies(t).length === 0)) {
     if (new Set(tasks.map((t) => t.id)).size === tasks.length) return [...tasks];
   }
   // deno-lint-ignore no-explicit-any
   const byId = new Map<string, Task<any>>();
   // deno-lint-ignore no-explicit-any
   const collect = (t: Task<any> | undefined): void => {
-    for (; t && !byId.has(t.id); t = t.source) {
+    for (; t && !byId.has(t.id); t = internals.source(t)) {
       byId.set(t.id, t);
       // A stage whose source went earlier (sent by itself, or awaited) waits for it in Redis.
-      if (t.source?.sending) break;
+      const source = internals.source(t);
+      if (source && internals.sending(source)) break;
     }
   };
   tasks.forEach(collect);
@@ -540,7 +541,7 @@ function inSendingOrder(tasks: readonly Task<any>[]): Task<any>[] {
       );
     }
     state.set(t.id, "visiting");
-    for (const dep of t.dependencies) {
+    for (const dep of internals.dependencies(t)) {
       const task = byId.get(dep);
       if (task) visit(task, [...path, t.id]);
     }

@@ -7,28 +7,39 @@
 
 import type { Buffer } from "node:buffer";
 import type { QueueContext } from "../queue_context.ts";
-import { CONSUMER_GROUP, TASK_FIELD } from "../redis/keys.ts";
+import { CONSUMER_GROUP, KEY, TASK_FIELD } from "../redis/keys.ts";
 import { makeTaskResult, type TaskInfo, type TaskResult, TaskStatus } from "../result.ts";
 import { StreaqError } from "../errors.ts";
 import type { Reading, Subscription } from "./result_waiter.ts";
-import type { ResultOptions } from "../task_handle.ts";
+import type { ResultOptions } from "../options.ts";
 import { checkDuration, describe } from "../_validate.ts";
 import { runScript, script } from "../redis/_script.ts";
+import { lua, luaFunction } from "../redis/lua/compose.ts";
+import { argvSlots, layout, luaTuple } from "../redis/lua/layout.ts";
 import { scanQueue } from "./scan.ts";
 
-/** Lua deciding a task's status from its keys; shared by the scripts below. */
-const STATUS_LUA = `
+/**
+ * `taskStatus(resultKey, taskKey, delayed, id)`: a task's status from its keys, as a
+ * `TaskStatus` string; shared by the scripts below.
+ */
+const taskStatus = luaFunction(
+  "taskStatus",
+  [],
+  `
+-- The status of task id from its result key, task hash and the delayed set: 'done', 'missing',
+-- 'running', 'scheduled' (delayed, or waiting for its dependencies) or 'queued'.
 local function taskStatus(resultKey, taskKey, delayed, id)
   local fields = redis.call('HMGET', taskKey, '${TASK_FIELD.fn}', '${TASK_FIELD.runner}', '${TASK_FIELD.waiting}')
   if not fields[1] then
-    return redis.call('EXISTS', resultKey) == 1 and 'done' or 'missing'
+    return redis.call('EXISTS', resultKey) == 1 and '${TaskStatus.DONE}' or '${TaskStatus.NOT_FOUND}'
   end
-  if fields[2] and fields[2] ~= '' then return 'running' end
-  if fields[3] then return 'scheduled' end
-  if redis.call('ZSCORE', delayed, id) then return 'scheduled' end
-  return 'queued'
+  if fields[2] and fields[2] ~= '' then return '${TaskStatus.RUNNING}' end
+  if fields[3] then return '${TaskStatus.SCHEDULED}' end
+  if redis.call('ZSCORE', delayed, id) then return '${TaskStatus.SCHEDULED}' end
+  return '${TaskStatus.QUEUED}'
 end
-`;
+`,
+);
 
 /**
  * The status of one task.
@@ -37,24 +48,42 @@ end
  * ARGV: [1] task id
  */
 export const STATUS_SCRIPT = script(
-  STATUS_LUA + "return taskStatus(KEYS[1], KEYS[2], KEYS[3], ARGV[1])",
+  lua(taskStatus, "return taskStatus(KEYS[1], KEYS[2], KEYS[3], ARGV[1])"),
 );
+
+/** The task-hash fields {@linkcode INFO_SCRIPT} returns, in order, after the status. */
+const INFO_FIELDS = layout("fn", "data", "priority", "created", "tries", "due", "crontab", "after");
+
+/**
+ * The reply of {@linkcode INFO_SCRIPT}: the status, the {@linkcode INFO_FIELDS} (false when
+ * missing), and the ids of the task's dependents.
+ */
+export const TASK_INFO = layout("status", ...INFO_FIELDS.fields, "dependents");
 
 /**
  * The status and stored fields of one task.
  *
  * KEYS: [1] result key, [2] task hash, [3] delayed set, [4] the task's dependents set
  * ARGV: [1] task id
- * Returns [status, fn, payload, priority, created, tries, due, crontab, dependency ids,
- * dependent ids] (fields false when missing).
+ * Returns {@linkcode TASK_INFO}: [status, fn, payload, priority, created, tries, due, crontab,
+ * dependency ids, dependent ids] (fields false when missing).
  */
-export const INFO_SCRIPT = script(
-  STATUS_LUA + `
+export const INFO_SCRIPT = script(lua(
+  taskStatus,
+  `
 local status = taskStatus(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
-local f = redis.call('HMGET', KEYS[2], '${TASK_FIELD.fn}', '${TASK_FIELD.data}', '${TASK_FIELD.priority}', '${TASK_FIELD.created}', '${TASK_FIELD.tries}', '${TASK_FIELD.due}', '${TASK_FIELD.crontab}', '${TASK_FIELD.after}')
-return {status, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], redis.call('SMEMBERS', KEYS[4])}
+local f = redis.call('HMGET', KEYS[2], ${
+    INFO_FIELDS.fields.map((name) => `'${TASK_FIELD[name]}'`).join(", ")
+  })
+return ${
+    luaTuple(TASK_INFO, {
+      status: "status",
+      ...argvSlots(INFO_FIELDS, 1, "f"),
+      dependents: "redis.call('SMEMBERS', KEYS[4])",
+    })
+  }
 `,
-);
+));
 
 /** The status of the task with this id. */
 export async function statusById(client: QueueContext, id: string): Promise<TaskStatus> {
@@ -93,8 +122,19 @@ async function infosByIds(
   return await Promise.all(replies.map(async ([error, reply], i) => {
     if (error) throw error;
     const fields = reply as (Buffer | null)[];
-    const [status, fn, data, priority, created, tries, due, crontab, after] = fields;
-    const dependents = fields[9] as unknown as Buffer[];
+    const at = TASK_INFO.at;
+    const [status, fn, data, priority, created, tries, due, crontab, after] = [
+      fields[at.status],
+      fields[at.fn],
+      fields[at.data],
+      fields[at.priority],
+      fields[at.created],
+      fields[at.tries],
+      fields[at.due],
+      fields[at.crontab],
+      fields[at.after],
+    ];
+    const dependents = fields[at.dependents] as unknown as Buffer[];
     const id = ids[i];
     if (!fn || !data) return null;
     const fnName = fn.toString();
@@ -349,7 +389,7 @@ async function listDone(client: QueueContext, limit: number): Promise<TaskResult
   const found: TaskResult<unknown>[] = [];
   const prefix = client.keys.result("");
   // scanQueue finds the node holding the queue's keys, which matters on Redis Cluster.
-  for await (const keys of scanQueue(client, client.keys.pattern("result:*"))) {
+  for await (const keys of scanQueue(client, client.keys.pattern(`${KEY.result}*`))) {
     const ids = keys.slice(0, limit - found.length).map((key) => key.slice(prefix.length));
     const pipeline = client.redis.pipeline();
     for (const id of ids) pipeline.getBuffer(client.keys.result(id));

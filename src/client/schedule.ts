@@ -14,12 +14,22 @@ import { nextOccurrence } from "../cron/crontab.ts";
 import { makeTaskResult, type TaskResult } from "../result.ts";
 import { redisNow } from "../redis/_redis_time.ts";
 import { runScript, script, type ScriptArg } from "../redis/_script.ts";
+import { argvSlots, layout, pushRecord } from "../redis/lua/layout.ts";
 import { describe } from "../_validate.ts";
 
 /** The id of the repeating task behind the cron job `name`: one per queue. */
 export function cronTaskId(name: string): string {
   return `cron:${name}`;
 }
+
+/** The fixed arguments of {@linkcode REGISTER_CRONS_SCRIPT}; {@linkcode CRON_JOB}s follow. */
+export const REGISTER_CRONS_ARGS = layout("now", "wakeChannel");
+
+/** A cron job to register: its repeating task, and its first occurrence (`due`, ms). */
+export const CRON_JOB = layout("id", "fn", "payload", "priority", "crontab", "timeZone", "due");
+
+const CRON_ARG = argvSlots(REGISTER_CRONS_ARGS, 1);
+const JOB = argvSlots(CRON_JOB, "a");
 
 /**
  * Registers cron jobs. A job whose crontab, time zone or function is unchanged is left alone,
@@ -29,33 +39,33 @@ export function cronTaskId(name: string): string {
  * crontab.
  *
  * KEYS: [1] delayed set, [2] schedules set, then per job: [task hash]
- * ARGV: [1] now, [2] wake channel, then per job:
- *       [task id, fn, payload, priority, crontab, time zone, next occurrence]
+ * ARGV: {@linkcode REGISTER_CRONS_ARGS} (now, wake channel), then a {@linkcode CRON_JOB} per
+ *       job (task id, fn, payload, priority, crontab, time zone, next occurrence)
  * Returns the number of jobs created or changed.
  */
 export const REGISTER_CRONS_SCRIPT = script(
   `
 local changed, earliest = 0, nil
 for i = 3, #KEYS do
-  local key, a = KEYS[i], 3 + (i - 3) * 7
-  local id, crontab, tz, due = ARGV[a], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]
+  local key, a = KEYS[i], ${REGISTER_CRONS_ARGS.size + 1} + (i - 3) * ${CRON_JOB.size}
+  local id, fn, crontab, tz, due = ${JOB.id}, ${JOB.fn}, ${JOB.crontab}, ${JOB.timeZone}, ${JOB.due}
   local current = redis.call('HMGET', key, '${TASK_FIELD.fn}', '${TASK_FIELD.crontab}', '${TASK_FIELD.timeZone}')
-  if current[1] ~= ARGV[a + 1] or current[2] ~= crontab or current[3] ~= tz then
+  if current[1] ~= fn or current[2] ~= crontab or current[3] ~= tz then
     local waiting = redis.call('ZSCORE', KEYS[1], id)
-    redis.call('HSET', key, '${TASK_FIELD.fn}', ARGV[a + 1], '${TASK_FIELD.data}', ARGV[a + 2], '${TASK_FIELD.priority}', ARGV[a + 3],
+    redis.call('HSET', key, '${TASK_FIELD.fn}', fn, '${TASK_FIELD.data}', ${JOB.payload}, '${TASK_FIELD.priority}', ${JOB.priority},
       '${TASK_FIELD.crontab}', crontab, '${TASK_FIELD.timeZone}', tz)
     if not current[1] or waiting then
-      redis.call('HSET', key, '${TASK_FIELD.created}', ARGV[1], '${TASK_FIELD.tries}', 0, '${TASK_FIELD.due}', due, '${TASK_FIELD.scheduled}', due)
+      redis.call('HSET', key, '${TASK_FIELD.created}', ${CRON_ARG.now}, '${TASK_FIELD.tries}', 0, '${TASK_FIELD.due}', due, '${TASK_FIELD.scheduled}', due)
       redis.call('ZADD', KEYS[1], due, id)
       if earliest == nil or tonumber(due) < earliest then earliest = tonumber(due) end
     end
     redis.call('SADD', KEYS[2], id)
     changed = changed + 1
   else
-    redis.call('HSET', key, '${TASK_FIELD.priority}', ARGV[a + 3])
+    redis.call('HSET', key, '${TASK_FIELD.priority}', ${JOB.priority})
   end
 end
-if earliest ~= nil then redis.call('PUBLISH', ARGV[2], earliest) end
+if earliest ~= nil then redis.call('PUBLISH', ${CRON_ARG.wakeChannel}, earliest) end
 return changed
 `,
 );
@@ -97,14 +107,23 @@ export async function registerCrons(
   if (crons.length === 0) return 0;
   const { keys } = client;
   const now = client.now();
-  const args: ScriptArg[] = [now, keys.wakeChannel];
+  const args: ScriptArg[] = [];
+  pushRecord(args, REGISTER_CRONS_ARGS, { now, wakeChannel: keys.wakeChannel });
   // The first occurrences follow Redis's clock, the one due times are compared with.
   const present = await redisNow(client);
   for (const cron of crons) {
     const id = cronTaskId(cron.name);
     const payload = await client.envelope.sealArgs(id, cron.name, []);
     const due = nextOccurrence(cron.crontab, client.timeZone, present);
-    args.push(id, cron.name, payload, cron.priority, cron.crontab, client.timeZone, due);
+    pushRecord(args, CRON_JOB, {
+      id,
+      fn: cron.name,
+      payload,
+      priority: cron.priority,
+      crontab: cron.crontab,
+      timeZone: client.timeZone,
+      due,
+    });
   }
   return await runScript(
     client.redis,

@@ -26,25 +26,9 @@ export async function redisNow(client: QueueContext): Promise<number> {
 export type Due = { readonly at: number } | { readonly in: number };
 
 /**
- * The script argument for a due time, read by `dueTime` in {@linkcode REDIS_TIME_LUA}: `'+ms'`
+ * The script argument for a due time, read by the Lua piece `dueTime` (`src/redis/lua/steps.ts`): `'+ms'`
  * for a delay (whole milliseconds, rounded up: never earlier than asked), else the instant.
  */
 export function dueArg(due: Due): string | number {
   return "in" in due ? `+${Math.ceil(due.in)}` : due.at;
 }
-
-/** Lua helpers: `redisTime()` and `dueTime(arg, now)`. */
-export const REDIS_TIME_LUA = `
--- Redis's clock, in ms since the epoch.
-local function redisTime()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-
--- The due time (ms since the epoch) of an argument as dueArg() sends it: '+ms' is that long
--- after now (redisTime()), anything else an instant.
-local function dueTime(arg, now)
-  if string.sub(arg, 1, 1) == '+' then return now + tonumber(string.sub(arg, 2)) end
-  return tonumber(arg)
-end
-`;

@@ -26,10 +26,36 @@ export interface Script {
   readonly loadedOn: WeakSet<object>;
 }
 
-/** Declares a script. */
-export function script(lua: string): Script {
-  const sha = createHash("sha1").update(lua).digest("hex");
-  return { lua, sha, loadedOn: new WeakSet() };
+/** How a script runs, besides its text. */
+export interface ScriptOptions {
+  /**
+   * Redis script flags (`allow-oom`, ...), written as the `#!lua flags=...` shebang.
+   * @default none (no shebang: Redis's defaults for scripts without one)
+   */
+  readonly redisFlags?: readonly string[];
+}
+
+/**
+ * Declares a script: its Lua, with the `#!lua flags=...` shebang when it has Redis flags. Every
+ * script is declared here, so a line that every script must carry is added here, once.
+ *
+ * No script carries Dragonfly's `--!df flags=allow-undeclared-keys` line, which would let
+ * Dragonfly run scripts that build keys from the queue's prefix
+ * (https://www.dragonflydb.io/docs/managing-dragonfly/scripting, "Script flags"): Dragonfly reads
+ * it only at the very start of a script, where Redis requires the shebang of a script with flags,
+ * and it cannot compile a script that has a shebang (`#` is not Lua; dragonflydb/dragonfly#3517),
+ * so the completion script (`allow-oom`) fails there whatever the others carry; and the line makes
+ * each script take Dragonfly's global lock. See "Keys in scripts" in `docs/design.md`.
+ *
+ * @param lua The script's Lua; its KEYS/ARGV/Returns header is the JSDoc of its constant.
+ * @param options Its Redis flags.
+ * @returns The script, with its hash.
+ */
+export function script(lua: string, options: ScriptOptions = {}): Script {
+  const { redisFlags = [] } = options;
+  const text = (redisFlags.length > 0 ? `#!lua flags=${redisFlags.join(",")}\n` : "") + lua;
+  const sha = createHash("sha1").update(text).digest("hex");
+  return { lua: text, sha, loadedOn: new WeakSet() };
 }
 
 /** An argument of a script: strings and numbers, or bytes for encoded payloads. */

@@ -96,6 +96,15 @@ export const TASK_FIELD = {
   passthrough: "pass",
 } as const;
 
+/**
+ * The fields of a stream entry. An entry only points at its task: everything else is in the
+ * task's hash, so an entry is written once (`XADD`) and never changed.
+ */
+export const STREAM_FIELD = {
+  /** The id of the task it delivers; an entry without one (or with an empty one) is dropped. */
+  taskId: "id",
+} as const;
+
 /** Key and channel names of one queue. */
 export class Keys {
   /** `streaq:{queueName}:`, the prefix of everything below. */

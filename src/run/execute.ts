@@ -8,7 +8,7 @@
 
 import { TASK_FIELD } from "../redis/keys.ts";
 import type { QueueContext } from "../queue_context.ts";
-import type { Completer, Completion } from "./complete.ts";
+import type { Completion, DeliveryWriter } from "./complete.ts";
 import { runWithContext, type TaskContext } from "../context.ts";
 import { StreaqCancelled, StreaqError, StreaqRetry, timeoutError } from "../errors.ts";
 import type { Delivery } from "./fetch.ts";
@@ -52,7 +52,7 @@ export interface ExecutionEnv {
   readonly logger: WorkerLogger;
   readonly counters: Counters;
   /** Writes outcomes. */
-  readonly completer: Pick<Completer, "complete" | "drain">;
+  readonly completer: Pick<DeliveryWriter, "complete" | "drain">;
   /**
    * Told when a task's function has settled on its own: frees its slot for the next task. The
    * outcome is written once what it returns has resolved.

@@ -12,9 +12,18 @@
 
 import type { Buffer } from "node:buffer";
 import type { QueueContext } from "../queue_context.ts";
-import { CONSUMER_GROUP, TASK_FIELD } from "../redis/keys.ts";
+import { CONSUMER_GROUP } from "../redis/keys.ts";
 import { runScript, script } from "../redis/_script.ts";
-import { REDIS_TIME_LUA } from "../redis/_redis_time.ts";
+import { lua } from "../redis/lua/compose.ts";
+import { argvSlots, layout, luaTuple, pushRecord } from "../redis/lua/layout.ts";
+import {
+  CLAIM,
+  claimEntries,
+  READ_STATE,
+  START_ANSWER,
+  START_STATE,
+  TASK_READ,
+} from "../redis/lua/task_start.ts";
 
 /** One delivery of a task to this worker. */
 export interface Delivery {
@@ -67,70 +76,20 @@ export interface Delivery {
   readonly source: string;
 }
 
-/**
- * Reads a task hash, and if `start` counts a try and marks it running; without `start` (a
- * prefetched delivery) it only reads, with the try it will be. Shared by the scripts that
- * fetch. Returns {id, started (1, or 2 for read only), fn, payload, nil (the priority is the
- * stream's), tries, created, entered, previous run, last reason, aborting, crontab, time zone,
- * scheduled time, dependency failure, input, passthrough, source, how late it is}, with nil
- * (false) for an absent field, or {id, 0, false} when the hash is missing or unreadable. How
- * late a scheduled task is (ms past its scheduled time) is read on Redis's clock, the one its
- * due time is on, and only for a scheduled task: a task to run now reads no clock. `startOwned`
- * writes the start of a prefetched delivery later.
- */
-export const START_LUA = REDIS_TIME_LUA + `
--- Whether any abort is pending at all: one SCARD per call spares a SISMEMBER per task.
-local anyAborting = false
-local function startTask(prefix, abortingKey, me, id, start)
-  local key = prefix .. id
-  -- pcall, and no HINCRBY: a key of another type, or a try count that is not a number, makes
-  -- that task unusable (it is dropped, or counts from 0), not the whole fetch fail again and again.
-  local f = redis.pcall('HMGET', key, '${TASK_FIELD.fn}', '${TASK_FIELD.data}', '${TASK_FIELD.tries}', '${TASK_FIELD.created}', '${TASK_FIELD.entered}', '${TASK_FIELD.runner}', '${TASK_FIELD.lastReason}', '${TASK_FIELD.crontab}',
-    '${TASK_FIELD.timeZone}', '${TASK_FIELD.scheduled}', '${TASK_FIELD.dependencyFailure}', '${TASK_FIELD.input}', '${TASK_FIELD.passthrough}', '${TASK_FIELD.source}')
-  if f.err or not f[1] then return {id, 0, false} end
-  local tries = math.floor(tonumber(f[3]) or 0) + 1
-  if start then redis.call('HSET', key, '${TASK_FIELD.tries}', tries, '${TASK_FIELD.runner}', me) end
-  local aborting = anyAborting and redis.call('SISMEMBER', abortingKey, id) or 0
-  -- Times as numbers and absent fields as nil (false): the client allocates a buffer for every
-  -- string in the reply, and most of these fields are usually empty.
-  local created = tonumber(f[4]) or 0
-  local scheduled, late = tonumber(f[10]), false
-  if scheduled then late = redisTime() - scheduled end
-  return {id, start and 1 or 2, f[1], f[2], false, tries, created, tonumber(f[5]) or created,
-    f[6] or false, f[7] or false, aborting, f[8] or false, f[9] or false, scheduled or 0,
-    f[11] or false, f[12] or false, f[13] and 1 or 0, f[14] or false, late}
-end
+/** The fixed arguments of {@linkcode FETCH_SCRIPT}; per stream reclaim cursors follow. */
+export const FETCH_ARGS = layout(
+  "group",
+  "consumer",
+  "startCount",
+  "prefetchCount",
+  "reclaimIdle",
+  "taskPrefix",
+);
 
--- The task id of a stream entry, or nil for an entry without one, which can never run.
-local function entryTaskId(entry)
-  local fields = entry[2]
-  if type(fields) ~= 'table' then return nil end
-  for j = 1, #fields, 2 do
-    if fields[j] == 'id' and fields[j + 1] ~= '' then return fields[j + 1] end
-  end
-  return nil
-end
+/** The reply of {@linkcode FETCH_SCRIPT}. */
+export const FETCH_REPLY = layout("claims", "lastIds", "reclaimCursors");
 
--- Writes the start of a prefetched delivery (read by startTask, and maybe running already):
--- counts the try and marks it running if this worker still holds it. Returns {id, 1, aborting},
--- {id, -1} when another worker took it over (or it is finished already), or {id, 0} when its
--- hash is gone. A fresh delivery (fresh: its try count, else '0') was claimed too recently for
--- any worker to have taken it over (see FRESH_CLAIM), and its try count was read with it: its
--- start is one write.
-local function startOwned(prefix, abortingKey, group, me, stream, msg, id, fresh)
-  local key = prefix .. id
-  if fresh ~= '0' then
-    redis.call('HSET', key, '${TASK_FIELD.tries}', fresh, '${TASK_FIELD.runner}', me)
-    return {id, 1, anyAborting and redis.call('SISMEMBER', abortingKey, id) or 0}
-  end
-  local pending = redis.call('XPENDING', stream, group, msg, msg, 1)
-  if not (pending[1] and pending[1][2] == me) then return {id, -1} end
-  local tries = redis.pcall('HGET', key, '${TASK_FIELD.tries}')
-  if type(tries) ~= 'string' then return {id, 0} end
-  redis.call('HSET', key, '${TASK_FIELD.tries}', math.floor(tonumber(tries) or 0) + 1, '${TASK_FIELD.runner}', me)
-  return {id, 1, anyAborting and redis.call('SISMEMBER', abortingKey, id) or 0}
-end
-`;
+const arg = argvSlots(FETCH_ARGS, 1);
 
 /**
  * Claims up to start + prefetch deliveries, highest priority first, starting the first `start`
@@ -144,51 +103,45 @@ end
  * behind many live ones would never be reached by a busy worker asking for one at a time.
  *
  * KEYS: [1] aborting set, [2..] streams, highest priority first
- * ARGV: [1] group, [2] consumer (worker id), [3] start count, [4] prefetch count,
- *       [5] reclaim min idle ms (0 = no reclaim), [6] task key prefix,
- *       [7..] per stream, the entry id its reclaim scan starts from ('0-0': the beginning)
- * Returns {deliveries, last ids, reclaim cursors}: each delivery is {stream index, entry id,
- * task fields...}; last ids (one per stream, '0-0' when empty) are returned when fewer were found
- * than asked, for a blocking XREAD that wakes on the next entry; reclaim cursors (one per stream)
- * are where the next reclaim scan starts, '0-0' once a scan has reached the end.
+ * ARGV: {@linkcode FETCH_ARGS}: group, consumer (worker id), start count, prefetch count,
+ *       reclaim min idle ms (0 = no reclaim), task key prefix; then per stream, the entry id its
+ *       reclaim scan starts from ('0-0': the beginning)
+ * Returns {@linkcode FETCH_REPLY}: {claims, last ids, reclaim cursors}: claims are `CLAIM`
+ * records (`src/redis/lua/task_start.ts`); last ids (one per stream, '0-0' when empty) are
+ * returned when fewer were found than asked, for a blocking XREAD that wakes on the next entry;
+ * reclaim cursors (one per stream) are where the next reclaim scan starts, '0-0' once a scan
+ * has reached the end.
  */
-export const FETCH_SCRIPT = script(
-  START_LUA + `
-anyAborting = redis.call('SCARD', KEYS[1]) > 0
-local group, me, prefix = ARGV[1], ARGV[2], ARGV[6]
-local toStart, want = tonumber(ARGV[3]), tonumber(ARGV[3]) + tonumber(ARGV[4])
-local reclaimIdle = tonumber(ARGV[5])
-local out = {}
-local function take(index, entries)
-  for _, entry in ipairs(entries) do
-    local msg, id = entry[1], entryTaskId(entry)
-    if id then
-      local started = startTask(prefix, KEYS[1], me, id, toStart > 0)
-      if toStart > 0 then toStart = toStart - 1 end
-      table.insert(out, {index, msg, started})
-    else
-      redis.call('XACK', KEYS[index + 1], group, msg)
-      redis.call('XDEL', KEYS[index + 1], msg)
-      table.insert(out, {index, msg, {'', 0, false}})
-    end
-    want = want - 1
-  end
-end
-local cursors = {}
-for i = 2, #KEYS do cursors[i - 1] = ARGV[5 + i] or '0-0' end
+export const FETCH_SCRIPT = script(lua(
+  claimEntries,
+  `
+-- Whether any abort is pending at all: one SCARD per call spares a SISMEMBER per task.
+local anyAborting = redis.call('SCARD', KEYS[1]) > 0
+local group, me, prefix = ${arg.group}, ${arg.consumer}, ${arg.taskPrefix}
+local toStart = tonumber(${arg.startCount})
+local want = toStart + tonumber(${arg.prefetchCount})
+local reclaimIdle = tonumber(${arg.reclaimIdle})
+local claims, cursors = {}, {}
+for i = 2, #KEYS do cursors[i - 1] = ARGV[${FETCH_ARGS.size - 1} + i] or '0-0' end
 if reclaimIdle > 0 then
   for i = 2, #KEYS do
     if want <= 0 then break end
     local claimed = redis.call('XAUTOCLAIM', KEYS[i], group, me, reclaimIdle, cursors[i - 1],
       'COUNT', want)
     cursors[i - 1] = claimed[1]
-    take(i - 1, claimed[2])
+    toStart = claimEntries(claims, claimed[2], i - 1, KEYS[i], group, me, prefix, KEYS[1],
+      anyAborting, toStart)
+    want = want - #claimed[2]
   end
 end
 for i = 2, #KEYS do
   if want <= 0 then break end
   local read = redis.call('XREADGROUP', 'GROUP', group, me, 'COUNT', want, 'STREAMS', KEYS[i], '>')
-  if read then take(i - 1, read[1][2]) end
+  if read then
+    toStart = claimEntries(claims, read[1][2], i - 1, KEYS[i], group, me, prefix, KEYS[1],
+      anyAborting, toStart)
+    want = want - #read[1][2]
+  end
 end
 local last = {}
 if want > 0 then
@@ -197,9 +150,9 @@ if want > 0 then
     last[i - 1] = tail[1] and tail[1][1] or '0-0'
   end
 end
-return {out, last, cursors}
+return ${luaTuple(FETCH_REPLY, { claims: "claims", lastIds: "last", reclaimCursors: "cursors" })}
 `,
-);
+));
 
 /** Result of one fetch. */
 export interface FetchResult {
@@ -222,27 +175,37 @@ export async function fetchDeliveries(
 ): Promise<FetchResult> {
   const streams = priorities.map((p) => client.keys.stream(p));
   const sent = performance.now();
-  const [entries, lastIds, cursors] = await runScript(
+  const args: (string | number)[] = [];
+  pushRecord(args, FETCH_ARGS, {
+    group: CONSUMER_GROUP,
+    consumer: workerId,
+    startCount: start,
+    prefetchCount: prefetch,
+    reclaimIdle,
+    taskPrefix: client.keys.taskPrefix,
+  });
+  for (let i = 0; i < streams.length; i++) args.push(reclaimFrom[i] ?? "0-0");
+  const reply = await runScript(
     client.redis,
     FETCH_SCRIPT,
     [client.keys.aborting, ...streams],
-    [
-      CONSUMER_GROUP,
-      workerId,
-      start,
-      prefetch,
-      reclaimIdle,
-      client.keys.taskPrefix,
-      ...streams.map((_, i) => reclaimFrom[i] ?? "0-0"),
-    ],
+    args,
     true,
-  ) as [[number, Buffer, unknown[]][], Buffer[], Buffer[]];
+  ) as unknown[][];
+  const claims = reply[FETCH_REPLY.at.claims] as unknown[][];
   return {
-    deliveries: entries.map(([index, messageId, fields]) =>
-      toDelivery(streams[index - 1], priorities[index - 1], messageId.toString(), fields, sent)
-    ),
-    lastIds: lastIds.map(String),
-    reclaimCursors: cursors.map(String),
+    deliveries: claims.map((claim) => {
+      const index = claim[CLAIM.at.streamIndex] as number;
+      return toDelivery(
+        streams[index - 1],
+        priorities[index - 1],
+        String(claim[CLAIM.at.entryId]),
+        claim[CLAIM.at.task] as unknown[],
+        sent,
+      );
+    }),
+    lastIds: reply[FETCH_REPLY.at.lastIds].map(String),
+    reclaimCursors: reply[FETCH_REPLY.at.reclaimCursors].map(String),
   };
 }
 
@@ -252,11 +215,12 @@ export async function fetchDeliveries(
  */
 export type StartAnswer = "started" | "aborting" | "lost" | "missing";
 
-/** Reads what `startOwned` answered. */
+/** Reads what `startOwned` answered (a `START_ANSWER` record). */
 export function toStartAnswer(reply: unknown[]): StartAnswer {
-  if (reply[1] === -1) return "lost";
-  if (reply[1] === 0) return "missing";
-  return reply[2] === 1 ? "aborting" : "started";
+  const state = reply[START_ANSWER.at.state];
+  if (state === START_STATE.lost) return "lost";
+  if (state === START_STATE.missing) return "missing";
+  return reply[START_ANSWER.at.aborting] === 1 ? "aborting" : "started";
 }
 
 /** A prefetched delivery as it runs: started, with the try its start counts. */
@@ -291,57 +255,50 @@ export function startArg(d: Delivery): number {
   return isFresh(d) ? d.tries : 0;
 }
 
+/**
+ * A delivery from a task read by the fetch or completion script (a `TASK_READ` record).
+ *
+ * @param stream The stream it was claimed from.
+ * @param priority That stream's priority.
+ * @param messageId Its entry id.
+ * @param task The task as read.
+ * @param claimedAt When the call that claimed it was sent (`performance.now()`).
+ * @returns The delivery.
+ */
 export function toDelivery(
   stream: string,
   priority: string,
   messageId: string,
-  fields: unknown[],
+  task: unknown[],
   claimedAt: number,
 ): Delivery {
-  const [
-    id,
-    started,
-    fn,
-    payload,
-    ,
-    tries,
-    created,
-    entered,
-    previous,
-    last,
-    aborting,
-    crontab,
-    timeZone,
-    scheduled,
-    depfail,
-    input,
-    passthrough,
-    source,
-    late,
-  ] = fields as (Buffer | number | null)[];
+  const at = TASK_READ.at;
+  const read = task as (Buffer | number | null | undefined)[];
+  const created = read[at.created];
+  const input = read[at.input] as Buffer | null | undefined;
   return {
     stream,
     priority,
     messageId,
     key: deliveryKey(stream, messageId),
     claimedAt,
-    taskId: String(id ?? ""),
-    fnName: fn ? String(fn) : "",
-    payload: (payload as Buffer | null) ?? null,
-    tries: Number(tries ?? 0),
+    taskId: String(read[at.taskId] ?? ""),
+    fnName: read[at.fn] ? String(read[at.fn]) : "",
+    payload: (read[at.payload] as Buffer | null | undefined) ?? null,
+    tries: Number(read[at.tries] ?? 0),
     createdTime: Number(created ?? 0),
-    enqueueTime: Number(entered ?? created ?? 0),
-    started: started === 1,
-    previousRun: String(previous ?? ""),
-    lastReason: String(last ?? ""),
-    aborting: aborting === 1,
-    crontab: String(crontab ?? ""),
-    timeZone: String(timeZone ?? "") || "UTC",
-    scheduledTime: Number(scheduled ?? 0),
-    lateAtClaim: Number(late ?? 0),
-    dependencyFailure: String(depfail ?? ""),
-    input: input && (input as Buffer).length > 0 ? input as Buffer : null,
-    passthrough: passthrough === 1,
-    source: String(source ?? ""),
+    enqueueTime: Number(read[at.entered] ?? created ?? 0),
+    started: read[at.read] === READ_STATE.started,
+    previousRun: String(read[at.previousRun] ?? ""),
+    lastReason: String(read[at.lastReason] ?? ""),
+    aborting: read[at.aborting] === 1,
+    crontab: String(read[at.crontab] ?? ""),
+    timeZone: String(read[at.timeZone] ?? "") || "UTC",
+    scheduledTime: Number(read[at.scheduled] ?? 0),
+    lateAtClaim: Number(read[at.late] ?? 0),
+    dependencyFailure: String(read[at.dependencyFailure] ?? ""),
+    input: input && input.length > 0 ? input : null,
+    passthrough: read[at.passthrough] === 1,
+    source: String(read[at.source] ?? ""),
   };
 }

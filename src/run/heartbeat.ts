@@ -11,6 +11,8 @@ import type { QueueContext } from "../queue_context.ts";
 import { deliveryKey } from "./fetch.ts";
 import { CONSUMER_GROUP } from "../redis/keys.ts";
 import { runScript, script } from "../redis/_script.ts";
+import { lua } from "../redis/lua/compose.ts";
+import { ownsDelivery } from "../redis/lua/steps.ts";
 
 /**
  * Resets the idle time of the deliveries this worker still owns in one stream.
@@ -19,12 +21,12 @@ import { runScript, script } from "../redis/_script.ts";
  * ARGV: [1] group, [2] consumer, [3..] entry ids
  * Returns the entry ids this worker no longer owns.
  */
-export const HEARTBEAT_SCRIPT = script(
+export const HEARTBEAT_SCRIPT = script(lua(
+  ownsDelivery,
   `
 local owned, lost = {}, {}
 for i = 3, #ARGV do
-  local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
-  if pending[1] and pending[1][2] == ARGV[2] then
+  if ownsDelivery(KEYS[1], ARGV[1], ARGV[i], ARGV[2], false) then
     table.insert(owned, ARGV[i])
   else
     table.insert(lost, ARGV[i])
@@ -40,7 +42,7 @@ for i = 1, #owned, 1000 do
 end
 return lost
 `,
-);
+));
 
 /** What a worker publishes about itself in its health key. */
 export interface HealthRecord {

@@ -8,8 +8,13 @@
 
 import { TASK_FIELD } from "../redis/keys.ts";
 import type { QueueContext } from "../queue_context.ts";
-import { REDIS_TIME_LUA } from "../redis/_redis_time.ts";
 import { runScript, script } from "../redis/_script.ts";
+import { lua } from "../redis/lua/compose.ts";
+import { layout, luaTuple } from "../redis/lua/layout.ts";
+import { enterStream, redisTime } from "../redis/lua/steps.ts";
+
+/** The reply of {@linkcode PROMOTE_SCRIPT}. */
+export const PROMOTE_REPLY = layout("promoted", "nextDue", "redisNow");
 
 /**
  * Promotes due tasks, oldest due first, each into the stream of its own priority. Due times
@@ -18,10 +23,13 @@ import { runScript, script } from "../redis/_script.ts";
  *
  * KEYS: [1] delayed set, [2..] streams, in the order of the priorities in ARGV
  * ARGV: [1] most tasks to promote, [2] task key prefix, [3..] priority names
- * Returns {promoted count, due time of the next delayed task or -1, Redis's time (ms)}.
+ * Returns {@linkcode PROMOTE_REPLY}: {promoted count, due time of the next delayed task or -1,
+ * Redis's time (ms)}.
  */
-export const PROMOTE_SCRIPT = script(
-  REDIS_TIME_LUA + `
+export const PROMOTE_SCRIPT = script(lua(
+  redisTime,
+  enterStream,
+  `
 local now, limit, prefix = redisTime(), tonumber(ARGV[1]), ARGV[2]
 local streams = {}
 for i = 3, #ARGV do streams[ARGV[i]] = KEYS[i - 1] end
@@ -36,15 +44,20 @@ for _, id in ipairs(due) do
     redis.call('DEL', key)
   elseif f[1] or f[2] then
     redis.call('HDEL', key, '${TASK_FIELD.due}')
-    redis.call('HSET', key, '${TASK_FIELD.entered}', now)
-    redis.call('XADD', streams[f[1]] or KEYS[2], '*', 'id', id)
+    enterStream(key, streams[f[1]] or KEYS[2], id, now)
   end
   redis.call('ZREM', KEYS[1], id)
 end
 local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {#due, head[2] and tonumber(head[2]) or -1, now}
+return ${
+    luaTuple(PROMOTE_REPLY, {
+      promoted: "#due",
+      nextDue: "head[2] and tonumber(head[2]) or -1",
+      redisNow: "now",
+    })
+  }
 `,
-);
+));
 
 /** Tasks promoted per call; more due tasks make the scheduler call again at once. */
 const PROMOTE_BATCH = 1000;
@@ -88,7 +101,10 @@ export class Scheduler {
     while (!this.#stopped) {
       let sleep = MAX_SLEEP;
       try {
-        const [count, next, redisNow] = await this.#promote();
+        const reply = await this.#promote();
+        const count = reply[PROMOTE_REPLY.at.promoted];
+        const next = reply[PROMOTE_REPLY.at.nextDue];
+        const redisNow = reply[PROMOTE_REPLY.at.redisNow];
         this.#nextDue = next === -1 ? Infinity : next;
         // Until the next due time on Redis's clock: a duration, the same on every clock.
         sleep = count >= PROMOTE_BATCH ? 0 : Math.min(MAX_SLEEP, this.#nextDue - redisNow);
@@ -101,14 +117,14 @@ export class Scheduler {
     }
   }
 
-  #promote(): Promise<[number, number, number]> {
+  #promote(): Promise<number[]> {
     const { keys, priorities } = this.#client;
     return runScript(
       this.#client.redis,
       PROMOTE_SCRIPT,
       [keys.delayed, ...priorities.map((p) => keys.stream(p))],
       [PROMOTE_BATCH, keys.taskPrefix, ...priorities],
-    ) as Promise<[number, number, number]>;
+    ) as Promise<number[]>;
   }
 
   #sleep(ms: number): Promise<void> {

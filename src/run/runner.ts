@@ -13,7 +13,7 @@
  * @module
  */
 
-import { Completer } from "./complete.ts";
+import { DeliveryWriter } from "./complete.ts";
 import { execute, type ExecutionEnv } from "./execute.ts";
 import { AbortListener } from "./abort_listener.ts";
 import { FetchLoop } from "./fetch_loop.ts";
@@ -39,7 +39,7 @@ export class Runner {
   readonly #settings: RunSettings;
   readonly #shutdown = new Shutdown();
   readonly #onRedisError: OnRedisError;
-  readonly #completer: Completer;
+  readonly #completer: DeliveryWriter;
   readonly #slots: Slots;
   readonly #abortListener: AbortListener;
   readonly #heartbeats: HeartbeatTimer;
@@ -55,7 +55,7 @@ export class Runner {
     this.#onRedisError = onRedisError;
     this.#settings = settings;
     // The parts reach one another through these arrows, so the order below does not matter.
-    this.#completer = new Completer(
+    this.#completer = new DeliveryWriter(
       client,
       workerId,
       (ds) => this.#slots.admitPrefetched(ds),

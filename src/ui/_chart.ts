@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { MinuteCounts } from "../run/metrics.ts";
+import type { MinuteCounts } from "../client/queue_reads.ts";
 import { type Html, html } from "./_html.ts";
 
 /** The plot's own coordinates; the SVG stretches to its box, labels are HTML around it. */

@@ -4,9 +4,9 @@
  * @module
  */
 
-import type { QueueContext } from "../queue_context.ts";
+import { QueueReads } from "../client/queue_reads.ts";
 import type { TaskResult } from "../result.ts";
-import type { Worker } from "../worker.ts";
+import { queueContextOf, type Worker } from "../worker.ts";
 import type { Html } from "./_html.ts";
 
 /** The dashboard's sections, one per navigation tab. */
@@ -14,9 +14,8 @@ export type Section = "overview" | "tasks" | "workers" | "schedules";
 
 /** One request's view of the dashboard. */
 export interface PageContext {
-  readonly worker: Worker<unknown>;
-  /** The worker's queue client. */
-  readonly client: QueueContext;
+  /** The reads of the worker's queue: everything the pages show comes through it. */
+  readonly reads: QueueReads;
   /** The names of the tasks registered on the worker, for the function filter. */
   readonly functions: readonly string[];
   readonly url: URL;
@@ -27,6 +26,14 @@ export interface PageContext {
   readonly now: number;
   readonly formatResult: (value: unknown, result: TaskResult<unknown>) => string;
   readonly formatError: (error: unknown, result: TaskResult<unknown>) => string;
+}
+
+/**
+ * The reads of a worker's queue. The one place the dashboard reaches the worker's queue
+ * context: every read goes through the returned object.
+ */
+export function queueReadsOf(worker: Worker<unknown>): QueueReads {
+  return new QueueReads(queueContextOf(worker));
 }
 
 /** A rendered page. */

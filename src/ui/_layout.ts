@@ -30,7 +30,7 @@ const FAVICON = "data:image/svg+xml," + encodeURIComponent(
 
 /** A whole HTML document around `page`. */
 export function layout(ctx: PageContext, title: string, page: Page): Html {
-  const queue = ctx.client.keys.queueName;
+  const queue = ctx.reads.queueName;
   const tabs = SECTIONS.map(([section, label, path]) =>
     html`<a href="${href(ctx, path)}" ${
       section === page.section ? html`aria-current="page"` : null

@@ -8,9 +8,10 @@
 
 import type { TaskResult } from "../result.ts";
 import type { Worker } from "../worker.ts";
+import type { QueueReads } from "../client/queue_reads.ts";
 import { ASSETS } from "./_assets.ts";
 import { type AuthDecision, Authenticator, type DashboardAuth } from "./_auth.ts";
-import { HttpError, type Page, type PageContext } from "./_context.ts";
+import { HttpError, type Page, type PageContext, queueReadsOf } from "./_context.ts";
 import { httpsCheck } from "./_crypto.ts";
 import { Csrf, MAX_FORM_BYTES } from "./_csrf.ts";
 import { errorPage, layout, signInPage } from "./_layout.ts";
@@ -153,6 +154,7 @@ export function createDashboard<C>(
 /** The dashboard of one worker's queue: routing, checks and responses. */
 class Dashboard {
   readonly #worker: Worker<unknown>;
+  readonly #reads: QueueReads;
   readonly #base: string;
   readonly #title: string;
   readonly #authenticator: Authenticator;
@@ -162,6 +164,7 @@ class Dashboard {
 
   constructor(worker: Worker<unknown>, options: DashboardOptions) {
     this.#worker = worker;
+    this.#reads = queueReadsOf(worker);
     this.#base = (options.basePath ?? "/").replace(/\/+$/, "");
     this.#title = options.title ?? "streaq";
     const cookies = {
@@ -185,7 +188,7 @@ class Dashboard {
       if (error instanceof HttpError) {
         response = this.#failure(url, json, error.status, error.message);
       } else {
-        this.#worker.client.logger.error(
+        this.#reads.logger.error(
           `dashboard: ${request.method} ${url.pathname} failed: ${error}`,
         );
         response = this.#failure(url, json, 500, `Internal error: ${(error as Error)?.message}`);
@@ -289,13 +292,12 @@ class Dashboard {
 
   #context(url: URL, csrfToken: string): PageContext {
     return {
-      worker: this.#worker,
-      client: this.#worker.client,
+      reads: this.#reads,
       functions: [...this.#worker.registry.keys()].sort(),
       url,
       base: this.#base,
       csrfToken,
-      now: this.#worker.client.now(),
+      now: this.#reads.now(),
       formatResult: this.#formatResult,
       formatError: this.#formatError,
     };

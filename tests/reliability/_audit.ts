@@ -13,6 +13,7 @@ import { Redis } from "ioredis";
 import type { Worker } from "../../mod.ts";
 import { PRIORITIES, type Sent } from "./_load.ts";
 import { recordKeys } from "./_tasks.ts";
+import { queueContextOf } from "../../src/worker.ts";
 
 const CHUNK = 1000;
 
@@ -62,7 +63,7 @@ export async function executionsOf(
   worker: Worker<unknown>,
 ): Promise<Map<string, Execution[]>> {
   const keys = recordKeys(worker.queueName);
-  const by = await worker.client.redis.hgetall(keys.by);
+  const by = await queueContextOf(worker).redis.hgetall(keys.by);
   const executions = new Map<string, Execution[]>();
   for (const [field, value] of Object.entries(by)) {
     const [id, n] = field.split(":");
@@ -90,7 +91,7 @@ export interface Audit {
 
 /** Reads the result and the executions of every sent task. */
 export async function audit(worker: Worker<unknown>, sent: readonly Sent[]): Promise<Audit> {
-  const redis = worker.client.redis;
+  const redis = queueContextOf(worker).redis;
   const all = await executionsOf(worker);
   const lost: string[] = [];
   const wrong: string[] = [];
@@ -128,7 +129,7 @@ async function check(
   blob: Buffer,
   workers: string[],
 ): Promise<string | undefined> {
-  const record = await worker.client.envelope.openResult(task.id, blob);
+  const record = await queueContextOf(worker).envelope.openResult(task.id, blob);
   const { spec } = task;
   const error = record.success ? undefined : record.value as Error;
   if (task.aborted && error?.name === "StreaqCancelled") return undefined;

@@ -12,6 +12,7 @@ import { type RedisServer, startRedis, uniqueQueue } from "../_redis.ts";
 import { PRIORITIES } from "./_load.ts";
 import { type JobSpec, registerJob } from "./_tasks.ts";
 import type { WorkerProcessConfig } from "./_worker_process.ts";
+import { queueContextOf } from "../../src/worker.ts";
 
 /** A queue on a private Redis; dispose it to close the client and stop the server. */
 export interface ReliabilityQueue extends AsyncDisposable {
@@ -49,7 +50,7 @@ export async function reliabilityQueue(
     client,
     job,
     get redis() {
-      return client.client.redis;
+      return queueContextOf(client).redis;
     },
     process: (id, options = {}) => ({ redisUrl: server.url, queueName, id, ...options }),
     worker: (options = {}) => {

@@ -12,6 +12,7 @@
 import type { Redis } from "ioredis";
 import { StreaqRetry, taskContext, type Worker } from "../../mod.ts";
 import { sleepUnlessAborted } from "../_helpers.ts";
+import { queueContextOf } from "../../src/worker.ts";
 
 /** What one `job` does; kept short, since it is the payload of thousands of tasks. */
 export interface JobSpec {
@@ -81,7 +82,7 @@ export function registerJob(worker: Worker<unknown>, options: JobOptions = {}) {
     if (spec.retry !== undefined && tries === 1) {
       throw new StreaqRetry(`planned retry ${spec.n}`, { delay: spec.retry });
     }
-    const redis = options.redis ?? worker.client.redis;
+    const redis = options.redis ?? queueContextOf(worker).redis;
     await recordExecution(redis, worker.queueName, taskId, workerId);
     if (spec.spin && tries === 1) {
       const end = Date.now() + spec.spin;

@@ -6,6 +6,7 @@ import { assertAudit, assertQueueClean, audit, scanQueue, waitForResults } from 
 import { between, enqueueLoad, PRIORITIES, type Random, seeded, type Sent } from "./_load.ts";
 import { report } from "./_report.ts";
 import { type ReliabilityQueue, reliabilityQueue } from "./_setup.ts";
+import { queueContextOf } from "../../src/worker.ts";
 
 /** Poisons per run; `STREAQ_FUZZ_ROUNDS` asks for more. */
 const ROUNDS = Number(Deno.env.get("STREAQ_FUZZ_ROUNDS") ?? 120);
@@ -59,7 +60,7 @@ class Poisoner {
 
   /** A payload as a real enqueue would encode it. */
   async validPayload(id: string, n: number): Promise<Buffer> {
-    return Buffer.from(await this.q.client.client.envelope.sealArgs(id, "job", [{ n }]));
+    return Buffer.from(await queueContextOf(this.q.client).envelope.sealArgs(id, "job", [{ n }]));
   }
 
   /** Stores a task hash with `fields` (over the usual ones) and queues its id. */

@@ -15,6 +15,7 @@ import { enqueueLoad, planLoad, PRIORITIES, seeded } from "./_load.ts";
 import { startProcesses, stopAll } from "./_processes.ts";
 import { mb, report } from "./_report.ts";
 import { registerJob } from "./_tasks.ts";
+import { queueContextOf } from "../../src/worker.ts";
 
 const TASKS = 10_000;
 const PROCESSES = 3;
@@ -33,7 +34,7 @@ Deno.test("under a mixed load through three worker processes every task ends wit
   const job = registerJob(client);
   const done = await DoneCounter.start(redis.url, client.queueName);
   const processes = await startProcesses(
-    client.client.redis,
+    queueContextOf(client).redis,
     Array.from({ length: PROCESSES }, (_, i) => ({
       redisUrl: redis.url,
       queueName: client.queueName,
@@ -59,7 +60,7 @@ Deno.test("under a mixed load through three worker processes every task ends wit
     assert.deepEqual(aborts, long.map(() => true), "every abort is confirmed");
     sent.push(...long);
 
-    await waitForResults(client.client.redis, client.queueName, sent.map((t) => t.id));
+    await waitForResults(queueContextOf(client).redis, client.queueName, sent.map((t) => t.id));
     const drainMs = Date.now() - started;
     await eventually(() => done.counts.size === sent.length, { what: "every result published" });
     const exits = await stopAll(processes);
@@ -68,13 +69,13 @@ Deno.test("under a mixed load through three worker processes every task ends wit
     const found = await audit(client, sent);
     assertAudit(found);
     assert.deepEqual(done.repeated, [], "no result is published twice");
-    const keyspace = await scanQueue(client.client.redis, client.queueName);
+    const keyspace = await scanQueue(queueContextOf(client).redis, client.queueName);
     assertQueueClean(keyspace);
     assert.equal(keyspace.kinds.result, sent.length);
 
     const rss = Math.max(...exits.map((e) => e.report!.rss));
     const heap = Math.max(...exits.map((e) => e.report!.heapUsed));
-    const memory = await usedMemory(client.client.redis);
+    const memory = await usedMemory(queueContextOf(client).redis);
     await report([{
       fault: `load: ${sent.length} mixed tasks, ${PROCESSES} processes`,
       sent: found.sent,

@@ -13,6 +13,7 @@ import { waitForResults } from "./_audit.ts";
 import { between, type Random, seeded } from "./_load.ts";
 import { report } from "./_report.ts";
 import { reliabilityQueue } from "./_setup.ts";
+import { queueContextOf } from "../../src/worker.ts";
 
 const SECRET = "the secret only the workers and trusted clients know";
 const FORGERIES = 96;
@@ -49,7 +50,7 @@ Deno.test("payloads forged without the signing secret are never handed to the de
   const intruder = q.worker({ signingSecret: "a guess", ...codec });
   const prefix = `streaq:{${q.client.queueName}}:`;
   const genuine = (id: string, fn = "job") =>
-    trusted.client.envelope.sealArgs(id, fn, [{ n: 1, pad: "forged" }]);
+    queueContextOf(trusted).envelope.sealArgs(id, fn, [{ n: 1, pad: "forged" }]);
   const plain = (n: number) => Buffer.from(JSON.stringify([{ n, pad: "forged" }]));
   const randomId = () => bytes(random, 16).toString("hex");
 
@@ -63,7 +64,7 @@ Deno.test("payloads forged without the signing secret are never handed to the de
       data: Buffer.concat([Buffer.from([SIGNED_BINARY]), bytes(random, between(random, 0, 99))]),
     })],
     ["signed with a guessed secret", async (id) => ({
-      data: await intruder.client.envelope.sealArgs(id, "job", [{ n: 1, pad: "forged" }]),
+      data: await queueContextOf(intruder).envelope.sealArgs(id, "job", [{ n: 1, pad: "forged" }]),
     })],
     ["a flipped bit", async (id) => {
       const data = Buffer.from(await genuine(id));
@@ -74,7 +75,7 @@ Deno.test("payloads forged without the signing secret are never handed to the de
     ["moved to another function", async (id) => ({ fn: "echo", data: await genuine(id) })],
     ["a forged pipeline input", async (id) => ({
       // Genuine arguments (they are read), with a forged result of a previous stage.
-      data: await trusted.client.envelope.sealArgs(id, "job", [{ n: 1 }]),
+      data: await queueContextOf(trusted).envelope.sealArgs(id, "job", [{ n: 1 }]),
       src: randomId(),
       input: Buffer.concat([Buffer.from("1S"), bytes(random, 32), plain(2)]),
     })],

@@ -26,7 +26,7 @@ export function findThreadTask(name: string): Fn | undefined {
  * streaq's own `src/`. Task threads import that module to find the function.
  */
 export function callerModule(): string | undefined {
-  const own = new URL("../", import.meta.url).href;
+  const own = new URL("../../", import.meta.url).href;
   for (const line of new Error().stack?.split("\n").slice(1) ?? []) {
     const match = line.match(/((?:file|https?):\/\/[^\s)]+?):\d+:\d+\)?$/);
     if (match && !match[1].startsWith(own)) return match[1];

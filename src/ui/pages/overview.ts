@@ -5,32 +5,29 @@
  * @module
  */
 
-import { readMetrics } from "../../run/metrics.ts";
-import type { MinuteCounts } from "../../run/metrics.ts";
+import type { MinuteCounts, QueueCounts } from "../../client/queue_reads.ts";
 import { throughputChart, type Totals, totals } from "../_chart.ts";
 import { count } from "../_components.ts";
 import { href, type Page, type PageContext } from "../_context.ts";
-import { countTasks, type QueueCounts } from "../_counts.ts";
 import { type Html, html } from "../_html.ts";
-import { listWorkers } from "../_workers.ts";
 
 /** The overview page. */
 export async function overviewPage(ctx: PageContext): Promise<Page> {
-  const { client } = ctx;
+  const { reads } = ctx;
   const [counts, minutes, workers] = await Promise.all([
-    countTasks(client),
-    readMetrics(client, 60, ctx.now),
-    listWorkers(client),
+    reads.counts(),
+    reads.minutes(60, ctx.now),
+    reads.workers(),
   ]);
   const hour = totals(minutes);
   const finished = hour.completed + hour.failed + hour.aborted;
-  const priorities = client.priorities.length;
+  const priorities = reads.priorities.length;
   return {
     title: "Overview",
     section: "overview",
     head: html`
       <h1>Overview</h1>
-      <p class="subtitle">Queue ${client.keys.queueName} · ${priorities} ${priorities === 1
+      <p class="subtitle">Queue ${reads.queueName} · ${priorities} ${priorities === 1
         ? "priority"
         : "priorities"}</p>
     `,
@@ -38,8 +35,8 @@ export async function overviewPage(ctx: PageContext): Promise<Page> {
       byPriority(ctx, counts)
     }${pendingAborts(counts)}`,
     json: {
-      queue: client.keys.queueName,
-      priorities: client.priorities,
+      queue: reads.queueName,
+      priorities: reads.priorities,
       counts: { ...counts, workers: workers.length },
       lastHour: { ...hour, finished },
       minutes: minutes.map((m) => ({ ...m, start: new Date(m.start).toISOString() })),
@@ -96,7 +93,7 @@ function lastHour(minutes: readonly MinuteCounts[], hour: Totals): Html {
 function byPriority(ctx: PageContext, counts: QueueCounts): Html {
   const link = (status: string, priority: string, n: number | null) =>
     n === null ? "—" : html`<a href="${href(ctx, "/tasks", { status, priority })}">${count(n)}</a>`;
-  const rows = [...ctx.client.priorities].reverse().map((p) => {
+  const rows = [...ctx.reads.priorities].reverse().map((p) => {
     const c = counts.byPriority[p];
     return html`
       <tr>

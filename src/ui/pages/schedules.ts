@@ -20,7 +20,7 @@ import type { TaskResult } from "../../result.ts";
 
 /** The schedules page. */
 export async function schedulesPage(ctx: PageContext): Promise<Page> {
-  const schedules = await ctx.worker.schedules();
+  const schedules = await ctx.reads.schedules();
   const table = schedules.length === 0
     ? html`<div class="table-wrap">${
       empty("No repeating tasks. Cron jobs appear once a worker that registers them runs.")

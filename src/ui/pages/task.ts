@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { TaskDetail } from "../../client/queue_reads.ts";
 import type { TaskResult } from "../../result.ts";
 import {
   confirmForm,
@@ -16,12 +17,11 @@ import {
 } from "../_components.ts";
 import { href, type Page, type PageContext } from "../_context.ts";
 import { type Html, html } from "../_html.ts";
-import { loadTask, type TaskDetail } from "../_task_detail.ts";
 import { formatValue } from "../format.ts";
 
 /** The page of the task with this id, or null when there is no such task. */
 export async function taskPage(ctx: PageContext, id: string): Promise<Page | null> {
-  const task = await loadTask(ctx.client, id);
+  const task = await ctx.reads.task(id);
   if (!task) return null;
   const { info, result } = task;
   const fnName = info?.fnName ?? result?.fnName ?? "unknown";

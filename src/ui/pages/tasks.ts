@@ -4,7 +4,7 @@
  * @module
  */
 
-import { infoById } from "../../client/inspect.ts";
+import { LIST_STATUSES, type TaskFilter, type TaskRow } from "../../client/queue_reads.ts";
 import {
   count,
   empty,
@@ -17,7 +17,6 @@ import {
 } from "../_components.ts";
 import { href, HttpError, type Page, type PageContext } from "../_context.ts";
 import { type Html, html } from "../_html.ts";
-import { LIST_STATUSES, listTaskRows, type TaskFilter, type TaskRow } from "../_tasks.ts";
 import { formatValue } from "../format.ts";
 
 /** Tasks per page. */
@@ -32,7 +31,7 @@ function readQuery(ctx: PageContext): { filter: TaskFilter; page: number } {
   if (status && !LIST_STATUSES.includes(status)) {
     throw new HttpError(400, `Unknown status ${JSON.stringify(status)}`);
   }
-  if (priority && !ctx.client.priorities.includes(priority)) {
+  if (priority && !ctx.reads.priorities.includes(priority)) {
     throw new HttpError(400, `Unknown priority ${JSON.stringify(priority)}`);
   }
   const page = Number(q.get("page") ?? "1");
@@ -45,7 +44,10 @@ function readQuery(ctx: PageContext): { filter: TaskFilter; page: number } {
 /** The task list page. */
 export async function tasksPage(ctx: PageContext): Promise<Page> {
   const { filter, page } = readQuery(ctx);
-  const found = await listTaskRows(ctx.client, filter, (page - 1) * PAGE_SIZE, PAGE_SIZE);
+  const found = await ctx.reads.taskRows(filter, {
+    offset: (page - 1) * PAGE_SIZE,
+    limit: PAGE_SIZE,
+  });
   const details = await Promise.all(found.rows.map((row) => describe(ctx, row)));
   const pages = Math.max(1, Math.ceil(found.total / PAGE_SIZE));
   const link = (p: number) => href(ctx, "/tasks", { ...filter, page: p });
@@ -161,7 +163,7 @@ async function describe(ctx: PageContext, row: TaskRow): Promise<string> {
     return preview(r.success ? ctx.formatResult(r.result, r) : ctx.formatError(r.exception, r));
   }
   try {
-    const info = await infoById(ctx.client, row.id);
+    const info = await ctx.reads.taskInfo(row.id);
     return info ? preview(`(${info.args.map(formatValue).join(", ")})`) : "";
   } catch {
     return "";
@@ -179,7 +181,7 @@ function filters(ctx: PageContext, filter: TaskFilter): Html {
         ""}" placeholder="any" autocomplete="off"></label>
       <datalist id="functions">${functions}</datalist>
       ${select("Status", "status", LIST_STATUSES, filter.status)}
-      ${select("Priority", "priority", ctx.client.priorities, filter.priority)}
+      ${select("Priority", "priority", ctx.reads.priorities, filter.priority)}
       <button class="btn btn-primary" type="submit">Filter</button>
       ${clear}
     </form>

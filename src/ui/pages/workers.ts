@@ -8,11 +8,10 @@
 import { count, duration, empty, time } from "../_components.ts";
 import type { Page, PageContext } from "../_context.ts";
 import { type Html, html } from "../_html.ts";
-import { listWorkers } from "../_workers.ts";
 
 /** The workers page. */
 export async function workersPage(ctx: PageContext): Promise<Page> {
-  const workers = await listWorkers(ctx.client);
+  const workers = await ctx.reads.workers();
   const counter = (c: Readonly<Record<string, number>>, name: string) => count(c?.[name] ?? 0);
   const table = workers.length === 0
     ? html`<div class="table-wrap">${

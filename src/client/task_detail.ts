@@ -1,12 +1,13 @@
 /**
  * Everything the dashboard shows about one task: its info while it waits or runs (with the
- * worker running it and why its last try did not finish), or its stored result.
+ * worker running it and why its last try did not finish), or its stored result. Part of the
+ * dashboard's read API (`queue_reads.ts`).
  *
  * @module
  */
 
 import type { QueueContext } from "../queue_context.ts";
-import { infoById, storedResult } from "../client/inspect.ts";
+import { infoById, storedResult } from "./inspect.ts";
 import { TASK_FIELD } from "../redis/keys.ts";
 import type { TaskInfo, TaskResult } from "../result.ts";
 
@@ -32,7 +33,14 @@ export interface TaskDetail {
 /** Task ids longer than this are not looked up. */
 const MAX_ID_LENGTH = 512;
 
-/** The task with this id, or null when it is unknown (or finished and its result is gone). */
+/**
+ * Reads one task: its info and a few more fields of its hash while it waits or runs (two round
+ * trips), else its stored result (one).
+ *
+ * @param client The queue's context.
+ * @param id The task's id; ids longer than 512 characters are not looked up.
+ * @returns The task, or null when it is unknown (or finished and its result is gone).
+ */
 export async function loadTask(client: QueueContext, id: string): Promise<TaskDetail | null> {
   if (id.length === 0 || id.length > MAX_ID_LENGTH) return null;
   const info = await infoById(client, id);

@@ -3,16 +3,17 @@
  * priority, and paginated. Unfinished tasks are found in the streams, the delayed set and the
  * waiting set and classified from a few fields of their hash (one pipelined `HMGET` per batch,
  * no payload decoding); finished ones are the stored results, newest first. Each source is
- * examined up to a bound, so a page stays fast on a very large queue.
+ * examined up to a bound, so a page stays fast on a very large queue. Part of the dashboard's
+ * read API (`queue_reads.ts`).
  *
  * @module
  */
 
 import type { Buffer } from "node:buffer";
 import type { QueueContext } from "../queue_context.ts";
-import { TASK_FIELD } from "../redis/keys.ts";
+import { KEY, STREAM_FIELD, TASK_FIELD } from "../redis/keys.ts";
 import { makeTaskResult, type TaskResult } from "../result.ts";
-import { scanQueue } from "../client/scan.ts";
+import { scanQueue } from "./scan.ts";
 
 /** Statuses the list can be filtered by: those of `TaskStatus`, plus `failed` (done, failed). */
 export const LIST_STATUSES = ["running", "queued", "scheduled", "waiting", "done", "failed"];
@@ -45,6 +46,14 @@ export interface TaskRow {
   readonly result: TaskResult<unknown> | null;
 }
 
+/** Which part of the matching tasks a page shows. */
+export interface PageRange {
+  /** How many matching tasks to skip. */
+  readonly offset: number;
+  /** At most this many rows are returned. */
+  readonly limit: number;
+}
+
 /** A page of the list. */
 export interface TaskPage {
   readonly rows: TaskRow[];
@@ -54,12 +63,20 @@ export interface TaskPage {
   readonly capped: boolean;
 }
 
-/** Lists the tasks matching `filter`, skipping `offset` and returning at most `limit`. */
+/**
+ * Lists the tasks matching `filter`, skipping `offset` and returning at most `limit`: running
+ * tasks first, then queued ones in the order they will run, scheduled ones, waiting ones, and
+ * stored results, newest first.
+ *
+ * @param client The queue's context.
+ * @param filter The function, status and priority to match; absent fields match everything.
+ * @param range Where the page starts among the matching tasks, and its size.
+ * @returns The rows of the page, how many tasks match, and whether that count is a lower bound.
+ */
 export async function listTaskRows(
   client: QueueContext,
   filter: TaskFilter,
-  offset: number,
-  limit: number,
+  { offset, limit }: PageRange,
 ): Promise<TaskPage> {
   const wants = (status: string) => !filter.status || filter.status === status;
   const found: TaskRow[] = [];
@@ -145,7 +162,7 @@ async function streamRows(client: QueueContext, priority: string | undefined) {
 }
 
 function entryTaskId(fields: string[]): string {
-  const i = fields.indexOf("id");
+  const i = fields.indexOf(STREAM_FIELD.taskId);
   return i >= 0 && i % 2 === 0 ? fields[i + 1] ?? "" : "";
 }
 
@@ -185,7 +202,7 @@ async function resultRows(client: QueueContext) {
   const ids = new Set<string>();
   let full = false;
   let calls = 0;
-  for await (const keys of scanQueue(client, client.keys.pattern("result:*"))) {
+  for await (const keys of scanQueue(client, client.keys.pattern(`${KEY.result}*`))) {
     for (const key of keys) ids.add(key.slice(prefix.length));
     if (ids.size >= RESULT_LIMIT || ++calls >= EXAMINE_LIMIT / 100) {
       full = true;

@@ -1,14 +1,15 @@
 /**
  * Exact counts of a queue's tasks per status and priority, for the overview: the streams, the
  * delayed set and the sets of waiting and repeating tasks are counted in one read-only script
- * call; stored results by a bounded SCAN.
+ * call; stored results by a bounded SCAN. Part of the dashboard's read API
+ * (`queue_reads.ts`).
  *
  * @module
  */
 
 import type { QueueContext } from "../queue_context.ts";
-import { CONSUMER_GROUP, TASK_FIELD } from "../redis/keys.ts";
-import { scanQueue } from "../client/scan.ts";
+import { CONSUMER_GROUP, KEY, STREAM_FIELD, TASK_FIELD } from "../redis/keys.ts";
+import { scanQueue } from "./scan.ts";
 import { runScript, script } from "../redis/_script.ts";
 
 /** Up to this many delivered entries per stream, or delayed tasks, are examined one by one. */
@@ -39,7 +40,7 @@ for i = 5, #KEYS do
       if entry then
         local fields = entry[2]
         for j = 1, #fields, 2 do
-          if fields[j] == 'id' then
+          if fields[j] == '${STREAM_FIELD.taskId}' then
             local run = redis.call('HGET', prefix .. fields[j + 1], '${TASK_FIELD.runner}')
             if run and run ~= '' then running = running + 1 end
           end
@@ -92,7 +93,14 @@ export interface QueueCounts {
   readonly byPriority: Readonly<Record<string, PriorityCounts>>;
 }
 
-/** Counts the tasks of a queue. */
+/**
+ * Counts the tasks of a queue in two parallel reads: one script call for the streams, the
+ * delayed set and the sets of waiting, repeating and aborting tasks, and a bounded SCAN of the
+ * stored results.
+ *
+ * @param client The queue's context.
+ * @returns The counts per status, and per priority for queued, running and scheduled tasks.
+ */
 export async function countTasks(client: QueueContext): Promise<QueueCounts> {
   const { keys, priorities } = client;
   const [reply, results] = await Promise.all([
@@ -146,7 +154,7 @@ export async function countTasks(client: QueueContext): Promise<QueueCounts> {
 async function countResults(client: QueueContext): Promise<{ count: number; exact: boolean }> {
   let count = 0;
   let calls = 0;
-  for await (const keys of scanQueue(client, client.keys.pattern("result:*"))) {
+  for await (const keys of scanQueue(client, client.keys.pattern(`${KEY.result}*`))) {
     count += keys.length;
     if (++calls >= RESULT_SCAN_CALLS) return { count, exact: false };
   }

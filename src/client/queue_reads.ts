@@ -1,0 +1,179 @@
+/**
+ * The read API of one queue, for the dashboard and `streaq status`: task rows, counts, one
+ * task's detail, workers, schedules and per-minute metrics, as plain typed records. Readers go
+ * through it and never spell a key, a task-hash field or a Lua script; each read is the same
+ * number of round trips as before it moved here.
+ *
+ * Internal: not exported from `mod.ts` or `src/ui/mod.ts`.
+ *
+ * @module
+ */
+
+import type { QueueContext } from "../queue_context.ts";
+import type { WorkerLogger } from "../logger.ts";
+import type { TaskInfo } from "../result.ts";
+import { type MinuteCounts, readMetrics } from "../run/metrics.ts";
+import type { HealthRecord } from "../run/heartbeat.ts";
+import { infoById } from "./inspect.ts";
+import { listSchedules, type ScheduleInfo } from "./schedule.ts";
+import { countTasks, type QueueCounts } from "./task_counts.ts";
+import { loadTask, type TaskDetail } from "./task_detail.ts";
+import { listTaskRows, type PageRange, type TaskFilter, type TaskPage } from "./task_rows.ts";
+import { listWorkers, type ListWorkersOptions } from "./worker_health.ts";
+import {
+  type FindRunningOptions,
+  findRunningTasks,
+  type PriorityStatus,
+  readStreamSizes,
+  type StreamSizes,
+} from "./stream_sizes.ts";
+
+export type { MinuteCounts } from "../run/metrics.ts";
+export type { HealthRecord } from "../run/heartbeat.ts";
+export type { ScheduleInfo } from "./schedule.ts";
+export type { PriorityCounts, QueueCounts } from "./task_counts.ts";
+export type { TaskDetail } from "./task_detail.ts";
+export { LIST_STATUSES } from "./task_rows.ts";
+export type { PageRange, TaskFilter, TaskPage, TaskRow } from "./task_rows.ts";
+export type { ListWorkersOptions } from "./worker_health.ts";
+export type { FindRunningOptions, PriorityStatus, StreamSizes } from "./stream_sizes.ts";
+
+/**
+ * Reads of one queue, over its `QueueContext`. Every method reads; none changes the queue.
+ *
+ * @example Counting a queue's tasks
+ * ```ts ignore
+ * const reads = new QueueReads(context);
+ * const counts = await reads.counts();
+ * console.log(`${counts.queued} queued, ${counts.running} running`);
+ * ```
+ */
+export class QueueReads {
+  readonly #context: QueueContext;
+
+  /**
+   * Reads through `context`, the queue's context (its connections, keys, priorities and codec).
+   *
+   * @param context The context of the queue to read.
+   */
+  constructor(context: QueueContext) {
+    this.#context = context;
+  }
+
+  /** The queue's name. */
+  get queueName(): string {
+    return this.#context.keys.queueName;
+  }
+
+  /** The queue's priorities, lowest first. */
+  get priorities(): readonly string[] {
+    return this.#context.priorities;
+  }
+
+  /** Where a reader reports its own failures: the worker's logger. */
+  get logger(): WorkerLogger {
+    return this.#context.logger;
+  }
+
+  /**
+   * The queue's clock: the worker's `clock` option, `Date.now` by default.
+   *
+   * @returns Now, in ms since the epoch.
+   */
+  now(): number {
+    return this.#context.now();
+  }
+
+  /**
+   * Counts the queue's tasks per status, and per priority (two reads in parallel).
+   *
+   * @returns The counts; see {@linkcode QueueCounts}.
+   */
+  counts(): Promise<QueueCounts> {
+    return countTasks(this.#context);
+  }
+
+  /**
+   * Lists the tasks matching `filter`, one page of them.
+   *
+   * @param filter The function, status and priority to match; absent fields match everything.
+   * @param range Where the page starts among the matching tasks, and its size.
+   * @returns The page's rows, how many tasks match, and whether that count is a lower bound.
+   */
+  taskRows(filter: TaskFilter, range: PageRange): Promise<TaskPage> {
+    return listTaskRows(this.#context, filter, range);
+  }
+
+  /**
+   * Reads the info of an unfinished task (its arguments decoded).
+   *
+   * @param id The task's id.
+   * @returns Its info, or null when it finished or is unknown.
+   */
+  taskInfo(id: string): Promise<TaskInfo | null> {
+    return infoById(this.#context, id);
+  }
+
+  /**
+   * Reads everything shown about one task, unfinished or finished.
+   *
+   * @param id The task's id.
+   * @returns The task, or null when it is unknown (or finished and its result is gone).
+   */
+  task(id: string): Promise<TaskDetail | null> {
+    return loadTask(this.#context, id);
+  }
+
+  /**
+   * Reads the health records of the queue's live workers.
+   *
+   * @param options How far to scan for health keys.
+   * @returns The records, sorted by worker id.
+   */
+  workers(options?: ListWorkersOptions): Promise<HealthRecord[]> {
+    return listWorkers(this.#context, options);
+  }
+
+  /**
+   * Lists the queue's repeating tasks (cron jobs and crontab schedules).
+   *
+   * @returns The schedules, soonest first.
+   */
+  schedules(): Promise<ScheduleInfo[]> {
+    return listSchedules(this.#context);
+  }
+
+  /**
+   * Reads the outcome counts of the last `count` minutes, in one round trip.
+   *
+   * @param count How many minutes, the current one last.
+   * @param now The time the current minute is taken from (ms since the epoch).
+   * @returns The minutes, oldest first; minutes without data count zero.
+   */
+  minutes(count: number, now: number): Promise<MinuteCounts[]> {
+    return readMetrics(this.#context, count, now);
+  }
+
+  /**
+   * Reads the size of each priority's stream and of the delayed set, in one round trip.
+   *
+   * @returns The streams from the highest priority to the lowest, and the delayed count.
+   */
+  streamSizes(): Promise<StreamSizes> {
+    return readStreamSizes(this.#context);
+  }
+
+  /**
+   * Finds the first running tasks, highest priority first, among the oldest deliveries.
+   *
+   * @param sizes The streams as {@linkcode QueueReads.streamSizes} read them.
+   * @param options How many tasks to return, and how many deliveries to look at.
+   * @returns The info of the running tasks found.
+   */
+  runningTasks(
+    sizes: readonly PriorityStatus[],
+    options: FindRunningOptions,
+  ): Promise<TaskInfo[]> {
+    return findRunningTasks(this.#context, sizes, options);
+  }
+}

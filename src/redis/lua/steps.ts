@@ -1,0 +1,157 @@
+/**
+ * The Lua library's general steps: Redis's clock, due times, stream entries, stored results,
+ * and deliveries (ownership, acknowledgement). Each is a {@linkcode LuaFunction} with explicit
+ * parameters; a script includes the ones it calls with `lua(...)` (`./compose.ts`). Keys and
+ * fields are interpolated from `../keys.ts`.
+ *
+ * @module
+ */
+
+import { STREAM_FIELD, TASK_FIELD } from "../keys.ts";
+import { luaFunction } from "./compose.ts";
+
+/**
+ * `redisTime()`: Redis's clock, in ms since the epoch (one `TIME` call). Due times are on this
+ * clock (see `src/redis/_redis_time.ts`).
+ */
+export const redisTime = luaFunction(
+  "redisTime",
+  [],
+  `
+-- Redis's clock, in ms since the epoch.
+local function redisTime()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+`,
+);
+
+/**
+ * `dueTime(arg, now)`: the due time (ms since the epoch) of an argument as `dueArg()` in
+ * `src/redis/_redis_time.ts` sends it: `'+ms'` is that long after `now` (a `redisTime()`),
+ * anything else is an instant.
+ */
+export const dueTime = luaFunction(
+  "dueTime",
+  [],
+  `
+-- The due time (ms) of arg as dueArg() sends it: '+ms' is that long after now (redisTime()),
+-- anything else an instant. Returns a number.
+local function dueTime(arg, now)
+  if string.sub(arg, 1, 1) == '+' then return now + tonumber(string.sub(arg, 2)) end
+  return tonumber(arg)
+end
+`,
+);
+
+/** `addStreamEntry(stream, id)`: appends an entry delivering task `id` to `stream`. */
+export const addStreamEntry = luaFunction(
+  "addStreamEntry",
+  [],
+  `
+-- Appends to stream an entry that delivers the task id. Returns nothing.
+local function addStreamEntry(stream, id)
+  redis.call('XADD', stream, '*', '${STREAM_FIELD.taskId}', id)
+end
+`,
+);
+
+/**
+ * `enterStream(taskKey, stream, id, now)`: puts a task into its stream: records when it entered
+ * (`expire` counts from it) and appends its entry.
+ */
+export const enterStream = luaFunction(
+  "enterStream",
+  [],
+  `
+-- Puts the task id (hash taskKey) into stream: notes when it entered (now, ms) and appends its
+-- entry (as addStreamEntry does; not called, as every function a script includes is created
+-- anew by each call). Returns nothing.
+local function enterStream(taskKey, stream, id, now)
+  redis.call('HSET', taskKey, '${TASK_FIELD.entered}', now)
+  redis.call('XADD', stream, '*', '${STREAM_FIELD.taskId}', id)
+end
+`,
+);
+
+/**
+ * `entryTaskId(entry)`: the task id of a stream entry (`{entryId, fields}` as XREADGROUP and
+ * XAUTOCLAIM return it), or nil for an entry without one, which can never run.
+ */
+export const entryTaskId = luaFunction(
+  "entryTaskId",
+  [],
+  `
+-- The task id of a stream entry {entryId, fields}, or nil for an entry without one (or with an
+-- empty one), which can never run.
+local function entryTaskId(entry)
+  local fields = entry[2]
+  if type(fields) ~= 'table' then return nil end
+  for j = 1, #fields, 2 do
+    if fields[j] == '${STREAM_FIELD.taskId}' and fields[j + 1] ~= '' then return fields[j + 1] end
+  end
+  return nil
+end
+`,
+);
+
+/**
+ * `storeResult(key, value, ttl)`: stores an encoded result for `ttl` ms: `''` keeps it forever,
+ * `'0'` does not store it at all.
+ */
+export const storeResult = luaFunction(
+  "storeResult",
+  [],
+  `
+-- Stores value under key for ttl ms (a string): '' keeps it forever, '0' stores nothing.
+-- Returns nothing.
+local function storeResult(key, value, ttl)
+  if ttl == '' then
+    redis.call('SET', key, value)
+  elseif ttl ~= '0' then
+    redis.call('SET', key, value, 'PX', ttl)
+  end
+end
+`,
+);
+
+/**
+ * `ownsDelivery(stream, group, entryId, me, fresh)`: whether consumer `me` still holds the
+ * delivery of `entryId`. A fresh delivery (claimed too recently for another worker to have taken
+ * it over, see `FRESH_CLAIM` in `src/run/fetch.ts`) is held without asking Redis.
+ */
+export const ownsDelivery = luaFunction(
+  "ownsDelivery",
+  [],
+  `
+-- Whether consumer me of group still holds the delivery of entryId in stream: true at once when
+-- fresh (a boolean: claimed too recently to be another worker's), else as XPENDING says.
+local function ownsDelivery(stream, group, entryId, me, fresh)
+  if fresh then return true end
+  local pending = redis.call('XPENDING', stream, group, entryId, entryId, 1)
+  return pending[1] ~= nil and pending[1][2] == me
+end
+`,
+);
+
+/**
+ * `ackAndDelete(stream, group, entryIds)`: acknowledges and deletes entries of one stream, a
+ * thousand per command.
+ */
+export const ackAndDelete = luaFunction(
+  "ackAndDelete",
+  [],
+  `
+-- Acknowledges (for group) and deletes the entries entryIds (a list) of stream, a thousand per
+-- command: one XDEL for many entries, as after deleting an entry Redis looks for the next one
+-- past the deleted entries left in its node once per call rather than once per entry.
+-- Returns nothing.
+local function ackAndDelete(stream, group, entryIds)
+  for from = 1, #entryIds, 1000 do
+    local to = math.min(from + 999, #entryIds)
+    redis.call('XACK', stream, group, unpack(entryIds, from, to))
+    redis.call('XDEL', stream, unpack(entryIds, from, to))
+  end
+end
+`,
+);

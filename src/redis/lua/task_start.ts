@@ -1,0 +1,226 @@
+/**
+ * Starting tasks, in Lua: reading a claimed task's hash (and counting its try), and writing the
+ * start of a delivery read earlier (prefetched). The layouts of what they read and return are
+ * defined here once; `src/run/fetch.ts` reads the replies by these layouts, and the fetch and
+ * completion scripts build them with these pieces.
+ *
+ * @module
+ */
+
+import { TASK_FIELD } from "../keys.ts";
+import { luaFunction } from "./compose.ts";
+import { layout, luaIndex, luaPartialTuple, luaTuple } from "./layout.ts";
+import { ackAndDelete, entryTaskId, ownsDelivery, redisTime } from "./steps.ts";
+
+/** The task-hash fields {@linkcode startTask} reads, in the order it reads them (one HMGET). */
+const READ_FIELDS = layout(
+  "fn",
+  "data",
+  "tries",
+  "created",
+  "entered",
+  "runner",
+  "lastReason",
+  "crontab",
+  "timeZone",
+  "scheduled",
+  "dependencyFailure",
+  "input",
+  "passthrough",
+  "source",
+);
+
+/** How {@linkcode startTask} read a task: `read` slot of {@linkcode TASK_READ}. */
+export const READ_STATE = {
+  /** Read, its try counted and marked running. */
+  started: 1,
+  /** Read only (a prefetched delivery, started later by {@linkcode startOwned}). */
+  readOnly: 2,
+  /** Its hash is missing or unreadable: only `taskId` and `read` are present. */
+  missing: 0,
+} as const;
+
+/**
+ * The reply of {@linkcode startTask}: a task as read for a delivery. Absent fields are `false`
+ * (nil in the client); times are numbers, `aborting` and `passthrough` 1 or 0, `late` how late
+ * a scheduled task is (ms past `scheduled`, on Redis's clock) or `false`.
+ */
+export const TASK_READ = layout(
+  "taskId",
+  "read",
+  "fn",
+  "payload",
+  "tries",
+  "created",
+  "entered",
+  "previousRun",
+  "lastReason",
+  "aborting",
+  "crontab",
+  "timeZone",
+  "scheduled",
+  "dependencyFailure",
+  "input",
+  "passthrough",
+  "source",
+  "late",
+);
+
+/** The Lua expression of a field read by {@linkcode startTask}: `f[i]`. */
+function field(name: keyof typeof READ_FIELDS.at): string {
+  return `f[${luaIndex(READ_FIELDS, name)}]`;
+}
+
+/**
+ * `startTask(prefix, abortingKey, anyAborting, me, id, start)`: reads the hash of task `id` for
+ * a delivery and, if `start`, counts a try and marks it running by `me`; without `start` (a
+ * prefetched delivery) it only reads, with the try it will be. Returns a {@linkcode TASK_READ}
+ * record. `anyAborting` (a boolean: the aborting set is not empty) spares a SISMEMBER per task
+ * when no abort is pending. How late a scheduled task is reads Redis's clock, and only for a
+ * scheduled task: a task to run now reads no clock.
+ */
+export const startTask = luaFunction(
+  "startTask",
+  [redisTime],
+  `
+-- Reads the hash of task id (prefix .. id) for a delivery and, if start, counts a try and marks
+-- it running by me; else only reads it, with the try it will be. anyAborting: whether the
+-- aborting set (abortingKey) has members. Returns a TASK_READ record (see task_start.ts).
+local function startTask(prefix, abortingKey, anyAborting, me, id, start)
+  local key = prefix .. id
+  -- pcall, and no HINCRBY: a key of another type, or a try count that is not a number, makes
+  -- that task unusable (it is dropped, or counts from 0), not the whole fetch fail again and again.
+  local f = redis.pcall('HMGET', key, ${
+    READ_FIELDS.fields.map((name) => `'${TASK_FIELD[name]}'`).join(", ")
+  })
+  if f.err or not ${field("fn")} then
+    return ${luaPartialTuple(TASK_READ, { taskId: "id", read: `${READ_STATE.missing}` })}
+  end
+  local tries = math.floor(tonumber(${field("tries")}) or 0) + 1
+  if start then redis.call('HSET', key, '${TASK_FIELD.tries}', tries, '${TASK_FIELD.runner}', me) end
+  local aborting = anyAborting and redis.call('SISMEMBER', abortingKey, id) or 0
+  -- Times as numbers and absent fields as nil (false): the client allocates a buffer for every
+  -- string in the reply, and most of these fields are usually empty.
+  local created = tonumber(${field("created")}) or 0
+  local scheduled, late = tonumber(${field("scheduled")}), false
+  if scheduled then late = redisTime() - scheduled end
+  return ${
+    luaTuple(TASK_READ, {
+      taskId: "id",
+      read: `start and ${READ_STATE.started} or ${READ_STATE.readOnly}`,
+      fn: field("fn"),
+      payload: field("data"),
+      tries: "tries",
+      created: "created",
+      entered: `tonumber(${field("entered")}) or created`,
+      previousRun: `${field("runner")} or false`,
+      lastReason: `${field("lastReason")} or false`,
+      aborting: "aborting",
+      crontab: `${field("crontab")} or false`,
+      timeZone: `${field("timeZone")} or false`,
+      scheduled: "scheduled or 0",
+      dependencyFailure: `${field("dependencyFailure")} or false`,
+      input: `${field("input")} or false`,
+      passthrough: `${field("passthrough")} and 1 or 0`,
+      source: `${field("source")} or false`,
+      late: "late",
+    })
+  }
+end
+`,
+);
+
+/** What writing the start of a prefetched delivery found: `state` of {@linkcode START_ANSWER}. */
+export const START_STATE = {
+  /** Started (its try counted, marked running). */
+  started: 1,
+  /** Another worker holds the delivery now, or the task is finished already. */
+  lost: -1,
+  /** Its hash is gone. */
+  missing: 0,
+} as const;
+
+/** The reply of {@linkcode startOwned}: `aborting` is 1 when an abort of the task is pending. */
+export const START_ANSWER = layout("taskId", "state", "aborting");
+
+/** A {@linkcode START_ANSWER} record for task `id`, in Lua. */
+function answer(state: number, aborting: string): string {
+  return luaTuple(START_ANSWER, { taskId: "id", state: String(state), aborting });
+}
+
+/**
+ * `startOwned(prefix, abortingKey, anyAborting, group, me, stream, entryId, id, fresh)`: writes
+ * the start of a prefetched delivery (read by {@linkcode startTask}, and maybe running already):
+ * counts the try and marks it running if `me` still holds it. A fresh delivery (`fresh` is its
+ * try count, else `'0'`) was claimed too recently for any other worker to have taken it over
+ * (`FRESH_CLAIM` in `src/run/fetch.ts`), and its try count was read with it: its start is one
+ * write. Returns a {@linkcode START_ANSWER} record.
+ */
+export const startOwned = luaFunction(
+  "startOwned",
+  [ownsDelivery],
+  `
+-- Writes the start of the prefetched delivery entryId of stream (task id): counts the try and
+-- marks it running by me, if me still holds it. fresh: its try count when claimed too recently
+-- for another worker to hold it, else '0'. Returns a START_ANSWER record (see task_start.ts).
+local function startOwned(prefix, abortingKey, anyAborting, group, me, stream, entryId, id, fresh)
+  local key = prefix .. id
+  if fresh == '0' then
+    if not ownsDelivery(stream, group, entryId, me, false) then
+      return ${answer(START_STATE.lost, "0")}
+    end
+    local tries = redis.pcall('HGET', key, '${TASK_FIELD.tries}')
+    if type(tries) ~= 'string' then return ${answer(START_STATE.missing, "0")} end
+    fresh = math.floor(tonumber(tries) or 0) + 1
+  end
+  redis.call('HSET', key, '${TASK_FIELD.tries}', fresh, '${TASK_FIELD.runner}', me)
+  local aborting = anyAborting and redis.call('SISMEMBER', abortingKey, id) or 0
+  return ${answer(START_STATE.started, "aborting")}
+end
+`,
+);
+
+/**
+ * A delivery claimed by a script, as the fetch and completion scripts return it: the index of
+ * its stream among those asked (1-based), its entry id, and its task as
+ * {@linkcode TASK_READ} (with an empty task id for an entry without one, which was dropped).
+ */
+export const CLAIM = layout("streamIndex", "entryId", "task");
+
+/**
+ * `claimEntries(claims, entries, index, stream, group, me, prefix, abortingKey, anyAborting,
+ * toStart)`: reads the tasks of stream entries just claimed (by XREADGROUP or XAUTOCLAIM) and
+ * starts the first `toStart` of them ({@linkcode startTask}); an entry without a task id is
+ * acknowledged and deleted. Appends a {@linkcode CLAIM} record per entry to `claims`; returns
+ * how many starts are left to make.
+ */
+export const claimEntries = luaFunction(
+  "claimEntries",
+  [entryTaskId, ackAndDelete, startTask],
+  `
+-- Reads the tasks of the entries just claimed from stream (the index-th stream asked) and
+-- starts the first toStart of them; an entry without a task id is acknowledged and deleted.
+-- Appends a CLAIM record per entry to claims (see task_start.ts). Returns how many starts are
+-- left to make.
+local function claimEntries(claims, entries, index, stream, group, me, prefix, abortingKey, anyAborting, toStart)
+  for _, entry in ipairs(entries) do
+    local id = entryTaskId(entry)
+    if id then
+      local task = startTask(prefix, abortingKey, anyAborting, me, id, toStart > 0)
+      table.insert(claims, ${
+    luaTuple(CLAIM, { streamIndex: "index", entryId: "entry[1]", task: "task" })
+  })
+      if toStart > 0 then toStart = toStart - 1 end
+    else
+      -- Dropped, and returned without a task id so that the worker warns about it.
+      ackAndDelete(stream, group, {entry[1]})
+      local task = ${luaPartialTuple(TASK_READ, { taskId: "''", read: `${READ_STATE.missing}` })}
+      table.insert(claims, ${
+    luaTuple(CLAIM, { streamIndex: "index", entryId: "entry[1]", task: "task" })
+  })
+    end
+  end
+  return toStart
+end
+`,
+);

@@ -1,0 +1,350 @@
+/**
+ * The Lua of the completion call (`COMPLETE_SCRIPT` in `./complete.ts`) and its layouts: three
+ * phases, each a named function, run in order by a short main chunk. Apply the outcomes of
+ * finished deliveries; start prefetched deliveries that took a free slot; claim new deliveries
+ * for the free slots and the prefetch buffer. The layouts here are the only definition of the
+ * call's arguments and reply: `./complete.ts` writes and reads them by name, and the Lua reads
+ * them through expressions generated from them.
+ *
+ * @module
+ */
+
+import { KEY, TASK_FIELD } from "../redis/keys.ts";
+import { lua, luaFunction } from "../redis/lua/compose.ts";
+import { argvSlots, layout, luaTuple } from "../redis/lua/layout.ts";
+import { releaseDependents } from "../redis/lua/graph.ts";
+import {
+  ackAndDelete,
+  dueTime,
+  enterStream,
+  ownsDelivery,
+  redisTime,
+  storeResult,
+} from "../redis/lua/steps.ts";
+import { claimEntries, START_ANSWER, START_STATE, startOwned } from "../redis/lua/task_start.ts";
+
+/** The declared keys; the streams to claim from follow. */
+export const COMPLETE_KEYS = layout("delayed", "aborting", "schedules");
+
+/** The fixed arguments; {@linkcode COMPLETION} records follow, `completionCount` of them. */
+export const COMPLETE_ARGS = layout(
+  "group",
+  "workerId",
+  "now",
+  "doneChannelPrefix",
+  "wakeChannel",
+  "keyPrefix",
+  "completionCount",
+  /** 1 to publish results only to channels with subscribers (not in a Cluster). */
+  "publishOnlyHeard",
+);
+
+/**
+ * The outcome of one delivery. `value`: the result (final) or the reason (retry, back);
+ * `ttlOrDue`: the result's ttl in ms ('' forever, '0' not stored) or the retry's due time as
+ * `dueArg` sends it; `uniqueKey`: the unique lock it holds, or ''; `nextOccurrence`: a repeating
+ * task's next due time, 'stop' when it repeats no more, '' for a task that does not repeat;
+ * `fresh`: 1 when claimed too recently to be another worker's (`FRESH_CLAIM`), else 0.
+ */
+export const COMPLETION = layout(
+  "priority",
+  "entryId",
+  "taskId",
+  "kind",
+  "value",
+  "ttlOrDue",
+  "uniqueKey",
+  "nextOccurrence",
+  "fresh",
+);
+
+/** What becomes of a delivery: the `kind` slot of {@linkcode COMPLETION}. */
+export const COMPLETION_KIND = {
+  /** It finished for good: its result is stored. */
+  final: "final",
+  /** It is tried again later. */
+  retry: "retry",
+  /** It is handed back to its stream (shutdown). */
+  back: "back",
+  /** Its entry goes, with whatever is left under its task's name. */
+  drop: "drop",
+} as const;
+
+/** The counts after the completions; `startCount` {@linkcode START_RECORD}s follow. */
+export const START_COUNTS = layout("startCount", "prefetchCount", "startNowCount");
+
+/** A prefetched delivery to start: `fresh` is its try count when fresh (`startArg`), else 0. */
+export const START_RECORD = layout("priority", "entryId", "taskId", "fresh");
+
+/** The reply: `applied` per completion, a `START_ANSWER` per start, `CLAIM` records. */
+export const COMPLETE_REPLY = layout("applied", "starts", "claims");
+
+/** Per completion, whether it was written: the `applied` slot of {@linkcode COMPLETE_REPLY}. */
+export const APPLIED = { applied: 1, stale: 0 } as const;
+
+const KEYS = argvSlots(COMPLETE_KEYS, 1, "KEYS");
+const ARG = argvSlots(COMPLETE_ARGS, 1);
+/** The 1-based index of the first completion record. */
+const FIRST_COMPLETION = COMPLETE_ARGS.size + 1;
+/** A completion record's slots, from the local `a` holding its first index. */
+const D = argvSlots(COMPLETION, "a");
+/** A start record's slots, from the local `b` holding its first index. */
+const S = argvSlots(START_RECORD, "b");
+const COUNTS = argvSlots(START_COUNTS, "s");
+const KIND = COMPLETION_KIND;
+
+// The functions below read the call's fixed inputs (key prefix, group, worker id, now, channels,
+// the declared keys) from their named slots of ARGV and KEYS, and take what the call computes
+// (whether an abort is pending, who listens, whether any task has dependents) as parameters:
+// no table of shared state, which every call would allocate (the Lua heap's garbage collector
+// makes each allocated byte cost, and a busy worker makes many calls).
+
+/**
+ * `surveyFinals(n)`: for the tasks finishing for good among the `n` completions, who listens for
+ * their results and whether any has dependents.
+ */
+const surveyFinals = luaFunction(
+  "surveyFinals",
+  [],
+  `
+-- Looks at the tasks finishing for good among the n completions. Returns who listens for their
+-- results, as a set {channel = true}, or nil when every result must be published; and whether
+-- any of them has dependents: one EXISTS for the call spares an SMEMBERS per task in the common
+-- case of a call without any. One PUBSUB NUMSUB for the call spares a PUBLISH per task that
+-- nobody hears (a waiter subscribes before it reads the result, so one that subscribes after
+-- this call finds the result stored). Pattern subscribers are not counted per channel, and a
+-- Cluster node counts only its own subscribers: with any pattern subscription on the server, or
+-- in a Cluster (publishOnlyHeard '0'), every result is published.
+local function surveyFinals(n)
+  local P, donePrefix = ${ARG.keyPrefix}, ${ARG.doneChannelPrefix}
+  local channels, dependents = {}, {}
+  for i = 0, n - 1 do
+    local a = ${FIRST_COMPLETION} + i * ${COMPLETION.size}
+    if ${D.kind} == '${KIND.final}' then
+      table.insert(channels, donePrefix .. ${D.taskId})
+      table.insert(dependents, P .. '${KEY.dependents}' .. ${D.taskId})
+    end
+  end
+  local listening = nil
+  if ${ARG.publishOnlyHeard} == '1' and redis.call('PUBSUB', 'NUMPAT') == 0 then
+    listening = {}
+    for from = 1, #channels, 1000 do
+      local counts = redis.call('PUBSUB', 'NUMSUB',
+        unpack(channels, from, math.min(from + 999, #channels)))
+      for j = 1, #counts, 2 do
+        if counts[j + 1] > 0 then listening[counts[j]] = true end
+      end
+    end
+  end
+  local anyDependents = false
+  for from = 1, #dependents, 1000 do
+    if redis.call('EXISTS', unpack(dependents, from, math.min(from + 999, #dependents))) > 0 then
+      anyDependents = true
+    end
+  end
+  return listening, anyDependents
+end
+`,
+);
+
+/**
+ * `finishTask(taskKey, id, result, ttl, nextDue, anyAborting, listening, anyDependents)`: what a
+ * final outcome writes: the result, its publication, the dependents, and the task hash's end or
+ * its next occurrence. Returns the earliest due time it put in the delayed set, or nil.
+ */
+const finishTask = luaFunction(
+  "finishTask",
+  [storeResult, releaseDependents],
+  `
+-- Finishes task id (hash taskKey) for good with its encoded result (kept ttl ms, see
+-- storeResult): publishes it (unless listening says nobody listens), settles the tasks waiting
+-- for it (when anyDependents), and deletes its hash; a repeating task still scheduled (its hash
+-- has a crontab) goes back to the delayed set for nextDue instead. nextDue: '' for a task that
+-- does not repeat, 'stop' for one that repeats no more. Returns the earliest due time it put in
+-- the delayed set (a dependent, or the next occurrence), or nil.
+local function finishTask(taskKey, id, result, ttl, nextDue, anyAborting, listening, anyDependents)
+  local P, channel = ${ARG.keyPrefix}, ${ARG.doneChannelPrefix} .. id
+  storeResult(P .. '${KEY.result}' .. id, result, ttl)
+  if anyAborting then redis.call('SREM', ${KEYS.aborting}, id) end
+  if listening == nil or listening[channel] then redis.call('PUBLISH', channel, result) end
+  local earliest = anyDependents and releaseDependents(P, id, result, ${ARG.now}) or nil
+  if tonumber(nextDue) and redis.call('HEXISTS', taskKey, '${TASK_FIELD.crontab}') == 1 then
+    redis.call('HDEL', taskKey, '${TASK_FIELD.runner}', '${TASK_FIELD.entered}', '${TASK_FIELD.lastReason}')
+    redis.call('HSET', taskKey, '${TASK_FIELD.tries}', 0, '${TASK_FIELD.due}', nextDue, '${TASK_FIELD.scheduled}', nextDue)
+    redis.call('ZADD', ${KEYS.delayed}, nextDue, id)
+    if earliest == nil or tonumber(nextDue) < earliest then earliest = tonumber(nextDue) end
+  else
+    redis.call('DEL', taskKey)
+    if nextDue ~= '' then redis.call('SREM', ${KEYS.schedules}, id) end
+  end
+  return earliest
+end
+`,
+);
+
+/**
+ * `applyOutcome(a, finished, handled, anyAborting, listening, anyDependents)`: writes the
+ * completion record at ARGV[a] if this worker still owns its delivery. Returns an `APPLIED`
+ * code, and the earliest due time it put in the delayed set, or nil.
+ */
+const applyOutcome = luaFunction(
+  "applyOutcome",
+  [ownsDelivery, finishTask, dueTime, redisTime, enterStream],
+  `
+-- Writes the outcome of the COMPLETION record at ARGV[a], if this worker still owns its
+-- delivery: by kind (see complete.ts), then the release of its unique lock if it still holds
+-- it. Notes its entry in finished[stream] (to acknowledge and delete) and its kind in
+-- handled['stream entryId']. Returns APPLIED.applied, or APPLIED.stale when it was not owned,
+-- and the earliest due time it put in the delayed set, or nil.
+local function applyOutcome(a, finished, handled, anyAborting, listening, anyDependents)
+  local P, group = ${ARG.keyPrefix}, ${ARG.group}
+  local stream, entryId, id, kind = P .. '${KEY.stream}' .. ${D.priority}, ${D.entryId}, ${D.taskId}, ${D.kind}
+  -- A fresh delivery is owned without asking (and without a call).
+  if ${D.fresh} ~= '1' and not ownsDelivery(stream, group, entryId, ${ARG.workerId}, false) then
+    return ${APPLIED.stale}, nil
+  end
+  local ids = finished[stream]
+  if not ids then
+    ids = {}
+    finished[stream] = ids
+  end
+  table.insert(ids, entryId)
+  handled[stream .. ' ' .. entryId] = kind
+  local taskKey, value, due = P .. '${KEY.task}' .. id, ${D.value}, nil
+  if kind == '${KIND.final}' then
+    due = finishTask(taskKey, id, value, ${D.ttlOrDue}, ${D.nextOccurrence}, anyAborting, listening,
+      anyDependents)
+  elseif kind == '${KIND.retry}' then
+    due = dueTime(${D.ttlOrDue}, redisTime())
+    redis.call('HDEL', taskKey, '${TASK_FIELD.runner}', '${TASK_FIELD.entered}')
+    redis.call('HSET', taskKey, '${TASK_FIELD.lastReason}', value, '${TASK_FIELD.due}', due)
+    redis.call('ZADD', ${KEYS.delayed}, due, id)
+  elseif kind == '${KIND.back}' then
+    redis.call('HDEL', taskKey, '${TASK_FIELD.runner}')
+    if value ~= '' then redis.call('HSET', taskKey, '${TASK_FIELD.lastReason}', value) end
+    enterStream(taskKey, stream, id, ${ARG.now})
+  elseif kind == '${KIND.drop}' then
+    -- What is left under the task's name (a hash without a function, a key of another type)
+    -- can never run: it goes with its entry rather than stay forever.
+    redis.call('DEL', taskKey)
+  end
+  local lockKey = ${D.uniqueKey}
+  if lockKey ~= '' and redis.call('GET', lockKey) == id then redis.call('DEL', lockKey) end
+  return ${APPLIED.applied}, due
+end
+`,
+);
+
+/**
+ * `applyOutcomes(n, anyAborting)`: phase 1, the `n` completion records. Returns the `APPLIED`
+ * codes and the kinds of the outcomes written, by `'stream entryId'`.
+ */
+const applyOutcomes = luaFunction(
+  "applyOutcomes",
+  [surveyFinals, applyOutcome, ackAndDelete],
+  `
+-- Phase 1: writes the n completion records, acknowledges and deletes their entries (one XDEL
+-- per stream for the call), and wakes the schedulers for the earliest task it delayed. Returns
+-- the APPLIED codes, and the kinds of the outcomes written by 'stream entryId': a prefetched
+-- task can run and finish before the call that writes its start is sent, and then both are in
+-- this call, its outcome first; its start must not write into the hash its outcome deleted.
+local function applyOutcomes(n, anyAborting)
+  local listening, anyDependents = surveyFinals(n)
+  local applied, finished, handled, earliest = {}, {}, {}, nil
+  for i = 0, n - 1 do
+    local code, due = applyOutcome(${FIRST_COMPLETION} + i * ${COMPLETION.size}, finished, handled,
+      anyAborting, listening, anyDependents)
+    applied[i + 1] = code
+    if due and (earliest == nil or due < earliest) then earliest = due end
+  end
+  for stream, ids in pairs(finished) do ackAndDelete(stream, ${ARG.group}, ids) end
+  if earliest ~= nil then redis.call('PUBLISH', ${ARG.wakeChannel}, earliest) end
+  return applied, handled
+end
+`,
+);
+
+/**
+ * `startPrefetched(first, count, handled, anyAborting)`: phase 2, the `count` start records from
+ * ARGV[first]. Returns a `START_ANSWER` per record.
+ */
+const startPrefetched = luaFunction(
+  "startPrefetched",
+  [startOwned],
+  `
+-- Phase 2: writes the starts of the count START_RECORDs from ARGV[first] (see startOwned); a
+-- delivery whose outcome this call wrote (handled) only has its try counted when that outcome
+-- leaves the task to run again. Returns a START_ANSWER per record.
+local function startPrefetched(first, count, handled, anyAborting)
+  local P, started = ${ARG.keyPrefix}, {}
+  local prefix = P .. '${KEY.task}'
+  for k = 0, count - 1 do
+    local b = first + k * ${START_RECORD.size}
+    local stream = P .. '${KEY.stream}' .. ${S.priority}
+    local outcome = handled[stream .. ' ' .. ${S.entryId}]
+    if outcome then
+      -- A try that ended in a retry or a hand-back still counts: the next one reads the count.
+      if outcome == '${KIND.retry}' or outcome == '${KIND.back}' then
+        redis.call('HINCRBY', prefix .. ${S.taskId}, '${TASK_FIELD.tries}', 1)
+      end
+      table.insert(started, ${
+    luaTuple(START_ANSWER, { taskId: S.taskId, state: `${START_STATE.started}`, aborting: "0" })
+  })
+    else
+      table.insert(started, startOwned(prefix, ${KEYS.aborting}, anyAborting, ${ARG.group},
+        ${ARG.workerId}, stream, ${S.entryId}, ${S.taskId}, ${S.fresh}))
+    end
+  end
+  return started
+end
+`,
+);
+
+/**
+ * `claimNew(want, toStart, anyAborting)`: phase 3, claims up to `want` deliveries from the
+ * streams declared after the fixed keys, starting the first `toStart`. Returns `CLAIM` records.
+ */
+const claimNew = luaFunction(
+  "claimNew",
+  [claimEntries],
+  `
+-- Phase 3: claims up to want deliveries for the slots free now and for the prefetch buffer,
+-- highest priority first, starting the first toStart of them (see claimEntries). pcall: a
+-- stream whose consumer group is gone (a restarted Redis) must not stop the completions above;
+-- the fetch loop re-creates the group. Returns CLAIM records.
+local function claimNew(want, toStart, anyAborting)
+  local claims, first = {}, ${COMPLETE_KEYS.size + 1}
+  local group, me = ${ARG.group}, ${ARG.workerId}
+  for i = first, #KEYS do
+    if want <= 0 then break end
+    local read = redis.pcall('XREADGROUP', 'GROUP', group, me, 'COUNT', want, 'STREAMS', KEYS[i], '>')
+    if type(read) == 'table' and not read.err then
+      local entries = read[1][2]
+      toStart = claimEntries(claims, entries, i - first + 1, KEYS[i], group, me,
+        ${ARG.keyPrefix} .. '${KEY.task}', ${KEYS.aborting}, anyAborting, toStart)
+      want = want - #entries
+    end
+  end
+  return claims
+end
+`,
+);
+
+/** The completion script's Lua: the three phases and the main chunk that runs them. */
+export const COMPLETE_LUA = lua(
+  applyOutcomes,
+  startPrefetched,
+  claimNew,
+  `
+-- One SCARD per call spares an SREM (and a SISMEMBER) per task when no abort is pending.
+local anyAborting = redis.call('SCARD', ${KEYS.aborting}) > 0
+local n = tonumber(${ARG.completionCount})
+local applied, handled = applyOutcomes(n, anyAborting)
+local s = ${FIRST_COMPLETION} + n * ${COMPLETION.size}
+local toStart = tonumber(${COUNTS.startNowCount})
+local started = startPrefetched(s + ${START_COUNTS.size}, tonumber(${COUNTS.startCount}), handled,
+  anyAborting)
+local claims = claimNew(tonumber(${COUNTS.prefetchCount}) + toStart, toStart, anyAborting)
+return ${luaTuple(COMPLETE_REPLY, { applied: "applied", starts: "started", claims: "claims" })}
+`,
+);
