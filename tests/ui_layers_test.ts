@@ -54,3 +54,19 @@ Deno.test("the dashboard spells no key, no task-hash field and no Lua", async ()
   }
   assert.deepEqual(wrong, []);
 });
+
+Deno.test("the library's layers import neither the dashboard nor the command line", async () => {
+  const wrong: string[] = [];
+  const apps = [UI, join(SRC, "cli")].map((dir) => dir + "/");
+  for (const file of await sources(SRC)) {
+    if (apps.some((app) => file.startsWith(app))) continue;
+    for (const specifier of specifiers(await Deno.readTextFile(file))) {
+      if (!specifier.startsWith(".")) continue;
+      const target = resolve(dirname(file), specifier);
+      if (apps.some((app) => target.startsWith(app))) {
+        wrong.push(`${relative(SRC, file)} imports ${specifier}`);
+      }
+    }
+  }
+  assert.deepEqual(wrong, []);
+});
