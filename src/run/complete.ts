@@ -183,7 +183,41 @@ export class DeliveryWriter {
 
   async #write(items: Item[]): Promise<Completed[]> {
     const { keys } = this.#client;
+    const priorities = this.#client.prioritiesHighFirst;
+    const refill = Math.max(...items.map((item) => item.refill));
     const scriptKeys: string[] = [keys.delayed, keys.aborting, keys.schedules];
+    if (refill > 0) scriptKeys.push(...priorities.map((p) => keys.stream(p)));
+    const sent = performance.now();
+    const reply = await runScript(
+      this.#client.redis,
+      COMPLETE_SCRIPT,
+      scriptKeys,
+      this.#arguments(items, refill),
+      true,
+    ) as unknown[][];
+    const claims = reply[COMPLETE_REPLY.at.claims] as unknown[][];
+    if (claims.length > 0) {
+      this.#onPrefetched(claims.map((claim) => {
+        const priority = priorities[(claim[CLAIM.at.streamIndex] as number) - 1];
+        const entryId = String(claim[CLAIM.at.entryId]);
+        const task = claim[CLAIM.at.task] as unknown[];
+        return toDelivery(keys.stream(priority), priority, entryId, task, sent);
+      }));
+    }
+    const applied = reply[COMPLETE_REPLY.at.applied] as number[];
+    const started = reply[COMPLETE_REPLY.at.starts] as unknown[][];
+    let completed = 0;
+    let startedAt = 0;
+    return items.map((item) =>
+      item.completion
+        ? { applied: applied[completed++] === APPLIED.applied }
+        : { applied: true, started: toStartAnswer(started[startedAt++]) }
+    );
+  }
+
+  /** The call's arguments: the fixed ones, the completions, then the starts and claims asked. */
+  #arguments(items: Item[], refill: number): ScriptArg[] {
+    const { keys } = this.#client;
     const completions = items.filter((item) => item.completion);
     const args: ScriptArg[] = [];
     pushRecord(args, COMPLETE_ARGS, {
@@ -196,35 +230,15 @@ export class DeliveryWriter {
       completionCount: completions.length,
       publishOnlyHeard: this.#client.isCluster ? 0 : 1,
     });
-    for (const { delivery: d, completion, lock } of completions) {
-      const c = completion!;
-      const [value, ttlOrDue] = c.kind === "final"
-        ? [c.result, c.ttl === null ? "" : c.ttl]
-        : c.kind === "retry"
-        ? [c.reason, dueArg(c.due)]
-        : c.kind === "back"
-        ? [c.reason, 0]
-        : ["", 0];
-      pushRecord(args, COMPLETION, {
-        priority: d.priority,
-        entryId: d.messageId,
-        taskId: d.taskId,
-        kind: c.kind,
-        value,
-        ttlOrDue,
-        uniqueKey: lock ?? "",
-        nextOccurrence: c.kind === "final" && c.next !== undefined ? c.next : "",
-        fresh: isFresh(d) ? 1 : 0,
-      });
+    for (const { delivery, completion, lock } of completions) {
+      pushCompletion(args, delivery, completion!, lock);
     }
     const starts = items.filter((item) => !item.completion).map((item) => item.delivery);
-    const refill = Math.max(...items.map((item) => item.refill));
-    // Slots free now are filled by this call too, but only while the worker is fetching more.
-    const startNow = refill > 0 ? Math.max(0, this.#freeSlots()) : 0;
     pushRecord(args, START_COUNTS, {
       startCount: starts.length,
       prefetchCount: refill,
-      startNowCount: startNow,
+      // Slots free now are filled by this call too, but only while the worker is fetching more.
+      startNowCount: refill > 0 ? Math.max(0, this.#freeSlots()) : 0,
     });
     for (const d of starts) {
       pushRecord(args, START_RECORD, {
@@ -234,39 +248,33 @@ export class DeliveryWriter {
         fresh: startArg(d),
       });
     }
-    const priorities = this.#client.prioritiesHighFirst;
-    if (refill > 0) scriptKeys.push(...priorities.map((p) => keys.stream(p)));
-    const sent = performance.now();
-    const reply = await runScript(
-      this.#client.redis,
-      COMPLETE_SCRIPT,
-      scriptKeys,
-      args,
-      true,
-    ) as unknown[][];
-    const applied = reply[COMPLETE_REPLY.at.applied] as number[];
-    const started = reply[COMPLETE_REPLY.at.starts] as unknown[][];
-    const claims = reply[COMPLETE_REPLY.at.claims] as unknown[][];
-    if (claims.length > 0) {
-      this.#onPrefetched(
-        claims.map((claim) => {
-          const index = claim[CLAIM.at.streamIndex] as number;
-          return toDelivery(
-            keys.stream(priorities[index - 1]),
-            priorities[index - 1],
-            String(claim[CLAIM.at.entryId]),
-            claim[CLAIM.at.task] as unknown[],
-            sent,
-          );
-        }),
-      );
-    }
-    let completed = 0;
-    let startedAt = 0;
-    return items.map((item) =>
-      item.completion
-        ? { applied: applied[completed++] === APPLIED.applied }
-        : { applied: true, started: toStartAnswer(started[startedAt++]) }
-    );
+    return args;
   }
+}
+
+/** Appends the {@linkcode COMPLETION} record of one delivery's outcome. */
+function pushCompletion(
+  args: ScriptArg[],
+  d: Delivery,
+  c: Completion,
+  lock: string | undefined,
+): void {
+  const [value, ttlOrDue] = c.kind === "final"
+    ? [c.result, c.ttl === null ? "" : c.ttl]
+    : c.kind === "retry"
+    ? [c.reason, dueArg(c.due)]
+    : c.kind === "back"
+    ? [c.reason, 0]
+    : ["", 0];
+  pushRecord(args, COMPLETION, {
+    priority: d.priority,
+    entryId: d.messageId,
+    taskId: d.taskId,
+    kind: c.kind,
+    value,
+    ttlOrDue,
+    uniqueKey: lock ?? "",
+    nextOccurrence: c.kind === "final" && c.next !== undefined ? c.next : "",
+    fresh: isFresh(d) ? 1 : 0,
+  });
 }
