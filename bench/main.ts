@@ -152,6 +152,14 @@ row("commands-drain", "Redis commands per task, drain c=32", "commands", {
   higherIsBetter: false,
   digits: 2,
 });
+for (
+  const [key, what] of [["enqueue-batch", "enqueue in a batch"], ["drain-1", "drain c=1"], [
+    "drain-32",
+    "drain c=32",
+  ]]
+) {
+  row(`cpu-${key}`, `Redis CPU per task, ${what}`, "µs", { higherIsBetter: false, digits: 1 });
+}
 row("trips-enqueue", "round trips per task, enqueue one by one", "reads", {
   higherIsBetter: false,
   digits: 2,
@@ -204,7 +212,10 @@ const CASES: readonly Case[] = [
     id: "enqueue-batch",
     async run(contender, ctx) {
       await contender.enqueueBatch(ctx, TASKS);
-      return throughput("enqueue-batch", TASKS, await ctx.meter.collect());
+      const usage = await ctx.meter.collect();
+      const values = throughput("enqueue-batch", TASKS, usage);
+      values.set("cpu-enqueue-batch", usage.redisCpuMicros / TASKS);
+      return values;
     },
   },
   ...[1, 32, 256].map((concurrency): Case => ({
@@ -213,6 +224,7 @@ const CASES: readonly Case[] = [
       await contender.drain(ctx, TASKS, concurrency);
       const usage = await ctx.meter.collect();
       const values = throughput(`drain-${concurrency}`, TASKS, usage);
+      if (concurrency !== 256) values.set(`cpu-drain-${concurrency}`, usage.redisCpuMicros / TASKS);
       if (concurrency === 32) {
         values.set("memory", usage.memoryBytes / TASKS);
         values.set("commands-drain", usage.totalCommands / TASKS);
