@@ -32,8 +32,8 @@ export interface Usage {
   readonly reads: number;
   /**
    * CPU time the Redis process used (user and system) from `start()` to `collect()`, in
-   * microseconds: steadier than rates on
-   * a shared machine, since it does not count the time Redis waits for its clients.
+   * microseconds: steadier than rates on a shared machine, since it does not count the time
+   * Redis waits for its clients.
    */
   readonly redisCpuMicros: number;
 }
