@@ -37,6 +37,7 @@ export type { WorkerCounters } from "./src/run/execute.ts";
 export type {
   AbortOptions,
   CronOptions,
+  DedupeOptions,
   RedisClient,
   RedisClusterOptions,
   RedisConnectionOptions,

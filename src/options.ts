@@ -294,6 +294,45 @@ export interface StartOptions<Priority extends string = string> {
    * dependency"), and so do the tasks waiting for it.
    */
   after?: string | readonly string[];
+  /**
+   * The task's own id, instead of a random one: at most 128 characters, each a letter, a digit
+   * or one of `_ - . : @ / + = ~`. An enqueue with the id of a task that is queued, delayed,
+   * waiting for dependencies or running stores nothing and returns a handle to that task, with
+   * `deduplicated: true`; so does one whose task finished while its result is kept (its `ttl`),
+   * so a retried webhook never runs twice. Once the result has expired (or with `ttl: 0`), the
+   * id starts a new task.
+   */
+  id?: string;
+  /**
+   * A deduplication key, separate from the id: enqueues of this function with the same `key`
+   * collapse into one task, depending on `mode`. A deduplicated enqueue returns a handle to the
+   * task that stands for it, with `deduplicated: true`.
+   */
+  dedupe?: DedupeOptions;
+}
+
+/** How enqueues with the same key collapse: the `dedupe` start option. */
+export interface DedupeOptions {
+  /**
+   * What is deduplicated, per function: the same characters as a task id, at most 128.
+   */
+  key: string;
+  /**
+   * - `"pending"`: while the key's task is queued, delayed, waiting or running, an enqueue with
+   *   the key returns it; once it finished, the next enqueue starts a new task.
+   * - `"throttle"`: for `window` ms after the key's task was enqueued, an enqueue with the key
+   *   returns it, even if it finished; after the window, the next enqueue starts a new task.
+   * - `"debounce"`: the task runs `window` ms after the last enqueue with the key: a later
+   *   enqueue, while the task has not started, replaces its arguments and pushes its start back
+   *   to `window` ms from now. Once it was started (or its window passed), the next enqueue
+   *   starts a new task, so the last arguments always run. Excludes `delay`, `schedule`,
+   *   `after` and pipeline stages after the first.
+   *
+   * @default {"pending"}
+   */
+  mode?: "pending" | "throttle" | "debounce";
+  /** Milliseconds (≥ 1): required by `"throttle"` and `"debounce"`, refused by `"pending"`. */
+  window?: number;
 }
 
 /** How long to wait for a result: `handle.result(options)`, `worker.resultById(id, options)`. */
@@ -460,7 +499,103 @@ const START_OPTIONS = optionNames<StartOptions>({
   schedule: true,
   priority: true,
   after: true,
+  id: true,
+  dedupe: true,
 });
+
+/** Letters, digits and `_-.:@/+=~`, 1 to 128 of them: a task id or a deduplication key. */
+const TASK_ID = /^[A-Za-z0-9_\-.:@/+=~]{1,128}$/;
+
+/** Throws a TypeError unless `value` is undefined or a valid task id or deduplication key. */
+function checkTaskId(where: string, option: string, value: unknown): void {
+  if (value === undefined) return;
+  if (typeof value !== "string" || !TASK_ID.test(value)) {
+    throw new TypeError(
+      `Cannot ${where} as '${option}' must be 1 to 128 letters, digits or _-.:@/+=~: received ${
+        typeof value === "string" && value.length > 60
+          ? `a string of ${value.length} characters starting "${value.slice(0, 40)}"`
+          : describe(value)
+      }`,
+    );
+  }
+}
+
+const DEDUPE_OPTIONS = optionNames<DedupeOptions>({ key: true, mode: true, window: true });
+const DEDUPE_MODES = ["pending", "throttle", "debounce"];
+
+/** Checks the `dedupe` start option. */
+function checkDedupe(where: string, dedupe: unknown): void {
+  if (dedupe === undefined) return;
+  if (typeof dedupe !== "object" || dedupe === null || Array.isArray(dedupe)) {
+    throw new TypeError(
+      `Cannot ${where} as 'dedupe' must be an object { key, mode?, window? }: received ${
+        describe(dedupe)
+      }`,
+    );
+  }
+  checkKnownKeys(`${where} with 'dedupe'`, dedupe, DEDUPE_OPTIONS);
+  const { key, mode = "pending", window } = dedupe as DedupeOptions;
+  if (key === undefined) {
+    throw new TypeError(`Cannot ${where} as 'dedupe.key' is required: received no key`);
+  }
+  checkTaskId(where, "dedupe.key", key);
+  if (!DEDUPE_MODES.includes(mode)) {
+    throw new TypeError(
+      `Cannot ${where} as 'dedupe.mode' must be one of ${DEDUPE_MODES.join(", ")}: received ${
+        describe(mode)
+      }`,
+    );
+  }
+  if (mode === "pending" && window !== undefined) {
+    throw new TypeError(
+      `Cannot ${where} as 'dedupe.window' applies to the throttle and debounce modes: received window ${
+        describe(window)
+      } with mode "pending"`,
+    );
+  }
+  if (mode !== "pending" && window === undefined) {
+    throw new TypeError(
+      `Cannot ${where} as 'dedupe.window' is required by mode "${mode}": received no window`,
+    );
+  }
+  checkDuration(where, "dedupe.window", window, { min: 1 });
+}
+
+/**
+ * Checks what a debounce excludes, on a task's merged start options: `delay`, `schedule`,
+ * `after`, and being a pipeline stage after the first (`staged`). A deduplication key excludes
+ * a crontab `schedule`.
+ */
+export function checkDedupeCombination(
+  fnName: string,
+  options: StartOptions,
+  staged: boolean,
+): void {
+  const { dedupe } = options;
+  if (!dedupe) return;
+  if (typeof options.schedule === "string") {
+    throw new TypeError(
+      `Cannot enqueue task ${fnName} as 'dedupe' and a crontab 'schedule' exclude each other: received schedule ${
+        describe(options.schedule)
+      }`,
+    );
+  }
+  if (dedupe.mode !== "debounce") return;
+  for (const option of ["delay", "schedule", "after"] as const) {
+    if (options[option] !== undefined) {
+      throw new TypeError(
+        `Cannot enqueue task ${fnName} as a 'dedupe' debounce sets its own start and excludes '${option}': received ${option} ${
+          describe(options[option])
+        }`,
+      );
+    }
+  }
+  if (staged) {
+    throw new TypeError(
+      `Cannot enqueue task ${fnName} as a 'dedupe' debounce is allowed only on the first stage of a pipeline: received it on a stage after the first`,
+    );
+  }
+}
 
 /** Checks start options at enqueue. */
 export function checkStartOptions(
@@ -470,6 +605,8 @@ export function checkStartOptions(
 ): void {
   const where = `enqueue task ${fnName}`;
   checkKnownKeys(where, options, START_OPTIONS);
+  checkTaskId(where, "id", options.id);
+  checkDedupe(where, options.dedupe);
   checkDuration(where, "delay", options.delay);
   if (options.delay !== undefined && options.schedule !== undefined) {
     throw new TypeError(

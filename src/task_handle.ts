@@ -12,7 +12,12 @@ import type { AbortOptions, ResultOptions } from "./options.ts";
 import type { TaskInfo, TaskResult, TaskStatus } from "./result.ts";
 
 // Set by TaskHandle's static block, the one place that may call its private constructor.
-let createHandle: <R>(client: QueueContext, id: string, fnName: string) => TaskHandle<R>;
+let createHandle: <R>(
+  client: QueueContext,
+  id: string,
+  fnName: string,
+  deduplicated: boolean,
+) => TaskHandle<R>;
 
 /**
  * The handle of a task sent to a queue. For streaq's own modules (the enqueue path); not
@@ -22,8 +27,9 @@ export function createTaskHandle<R>(
   client: QueueContext,
   id: string,
   fnName: string,
+  deduplicated = false,
 ): TaskHandle<R> {
-  return createHandle<R>(client, id, fnName);
+  return createHandle<R>(client, id, fnName, deduplicated);
 }
 
 /**
@@ -52,20 +58,41 @@ export class TaskHandle<R> {
   readonly id: string;
   /** The registered name of the function it runs. */
   readonly fnName: string;
+  /**
+   * True when the send stored nothing: a task with this task's `id` was known already (queued,
+   * delayed, waiting, running, or finished with its result still kept), or its `dedupe` key
+   * named another task, whose id this handle then carries. False for a task stored by this send.
+   *
+   * @example Telling a new task from a duplicate
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   * const reindex = worker.task(async function reindex(): Promise<void> {});
+   *
+   * export async function requestReindex(): Promise<string> {
+   *   const handle = await reindex.enqueue().start({ dedupe: { key: "all" } });
+   *   return handle.deduplicated ? `already pending as ${handle.id}` : `enqueued ${handle.id}`;
+   * }
+   * ```
+   */
+  readonly deduplicated: boolean;
   readonly #client: QueueContext;
 
   /**
    * Private: a handle comes from awaiting a task or from `worker.enqueueMany(...)` (inside
    * streaq, from `createTaskHandle`).
    */
-  private constructor(client: QueueContext, id: string, fnName: string) {
+  private constructor(client: QueueContext, id: string, fnName: string, deduplicated: boolean) {
     this.#client = client;
     this.id = id;
     this.fnName = fnName;
+    this.deduplicated = deduplicated;
   }
 
   static {
-    createHandle = (client, id, fnName) => new TaskHandle(client, id, fnName);
+    createHandle = (client, id, fnName, deduplicated) =>
+      new TaskHandle(client, id, fnName, deduplicated);
   }
 
   /**

@@ -7,6 +7,7 @@
 import { KEY, TASK_FIELD } from "../redis/keys.ts";
 import { script } from "../redis/_script.ts";
 import { lua } from "../redis/lua/compose.ts";
+import { dedupeTask } from "../redis/lua/dedupe.ts";
 import { linkDependencies } from "../redis/lua/graph.ts";
 import { argvSlots, layout } from "../redis/lua/layout.ts";
 import { addStreamEntry, dueTime, enterStream, redisTime } from "../redis/lua/steps.ts";
@@ -17,7 +18,8 @@ export const ENQUEUE_ARGS = layout("now", "wakeChannel", "keyPrefix");
 /**
  * A task to store: `due` is '0' to run now, else as `dueArg` sends it; `links` is '' for a task
  * that neither repeats nor waits, else the JSON array [crontab ('' = none), time zone,
- * dependency ids separated by spaces, mode ('', 'pipe' or 'else'), source task id].
+ * dependency ids separated by spaces, mode ('', 'pipe' or 'else'), source task id, and for a
+ * task with a deduplication key: key, mode (`DEDUPE_MODE`), window (ms, '' for none)].
  */
 export const NEW_TASK = layout("id", "fn", "payload", "priority", "due", "links");
 
@@ -37,10 +39,16 @@ const T = argvSlots(NEW_TASK, "a");
  * A task due later gets its due time on Redis's clock (see `src/redis/_redis_time.ts`): a delay is
  * sent as '+ms' and counted from Redis's `TIME`, and an instant is compared with it.
  *
+ * A task with a deduplication key (`links` slots 6 to 8) may be stood for by the task that key
+ * names (`dedupeTask` in `src/redis/lua/dedupe.ts`); then it is not stored, and the tasks after
+ * it in this call that name it as a dependency or source wait for the task standing for it.
+ *
  * KEYS: [1] delayed set, [2] schedules set
  * ARGV: {@linkcode ENQUEUE_ARGS} (now: ms, the enqueue time stored; wake channel; key prefix),
  *       then a {@linkcode NEW_TASK} record per task (id, fn, payload, priority, due, links)
- * Returns the number of tasks stored.
+ * Returns the tasks not stored, as pairs: the 1-based position of the task's record in this
+ * call, and the id of the task that stands for it (its own id when that id was known already:
+ * its hash or result present). Empty when every task was stored.
  */
 export const ENQUEUE_SCRIPT = script(lua(
   redisTime,
@@ -48,19 +56,37 @@ export const ENQUEUE_SCRIPT = script(lua(
   addStreamEntry,
   enterStream,
   linkDependencies,
+  dedupeTask,
   `
 local now, P = tonumber(${ARG.now}), ${ARG.keyPrefix}
-local stored, earliest = 0, nil
+local skipped, earliest, standIns = {}, nil, nil
 for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, ${NEW_TASK.size} do
   local id, priority, dueArg = ${T.id}, ${T.priority}, ${T.due}
   local taskKey, stream, resultKey = P .. '${KEY.task}' .. id, P .. '${KEY.stream}' .. priority,
     P .. '${KEY.result}' .. id
   local crontab, tz, after, mode, source = '', '', '', '', ''
+  local standIn = nil
   if ${T.links} ~= '' then
     local links = cjson.decode(${T.links})
     crontab, tz, after, mode, source = links[1], links[2], links[3], links[4], links[5]
+    if standIns then
+      -- A task of this call that was deduplicated is waited for as the task standing for it.
+      after = string.gsub(after, '%S+', function(dep) return standIns[dep] end)
+      source = standIns[source] or source
+    end
+    if links[6] then
+      standIn = dedupeTask(P, KEYS[1], id, ${T.fn}, ${T.payload}, dueArg, links[6], links[7], links[8])
+    end
   end
-  if redis.call('EXISTS', taskKey, resultKey) == 0 then
+  if standIn == nil and redis.call('EXISTS', taskKey, resultKey) == 1 then standIn = id end
+  if standIn ~= nil then
+    table.insert(skipped, (a - ${ENQUEUE_ARGS.size + 1}) / ${NEW_TASK.size} + 1)
+    table.insert(skipped, standIn)
+    if standIn ~= id then
+      standIns = standIns or {}
+      standIns[id] = standIn
+    end
+  else
     if dueArg == '0' and after == '' and crontab == '' then
       -- The common case, a task to run now: one write for its hash, one for its stream.
       redis.call('HSET', taskKey, '${TASK_FIELD.fn}', ${T.fn}, '${TASK_FIELD.data}', ${T.payload}, '${TASK_FIELD.priority}', priority,
@@ -99,7 +125,6 @@ for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, ${NEW_TASK.size} do
         end
       end
     end
-    stored = stored + 1
   end
 end
 if earliest ~= nil then
@@ -107,6 +132,6 @@ if earliest ~= nil then
   local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   if tonumber(head[2]) >= earliest then redis.call('PUBLISH', ${ARG.wakeChannel}, earliest) end
 end
-return stored
+return skipped
 `,
 ));

@@ -12,7 +12,7 @@ import { setImmediate } from "node:timers";
 import type { QueueContext } from "../queue_context.ts";
 import { nextOccurrence } from "../cron/crontab.ts";
 import { StreaqError } from "../errors.ts";
-import { checkStartOptions, type StartOptions } from "../options.ts";
+import { checkDedupeCombination, checkStartOptions, type StartOptions } from "../options.ts";
 import type { RegisteredTask } from "../registered_task.ts";
 import { createTaskHandle, type TaskHandle } from "../task_handle.ts";
 import { Batcher } from "./_batch.ts";
@@ -106,13 +106,12 @@ export function createTask<R, Args extends any[] = any[], Priority extends strin
 // deno-lint-ignore no-explicit-any
 export class Task<R, Args extends any[] = any[], Priority extends string = string>
   implements PromiseLike<TaskHandle<R>> {
-  /** The task's id, assigned on the client. */
-  readonly id: string;
   /** The registered name of the function it runs. */
   readonly fnName: string;
   /** The arguments it will be called with (a pipeline stage gets the previous result first). */
   readonly args: readonly unknown[];
   readonly #client: QueueContext;
+  #id: string;
   #options: StartOptions<Priority> = {};
   #sent: Promise<TaskHandle<R>> | undefined;
   // deno-lint-ignore no-explicit-any
@@ -131,7 +130,7 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
     this.#client = client;
     this.fnName = fnName;
     this.args = args;
-    this.id = crypto.randomUUID().replaceAll("-", "");
+    this.#id = crypto.randomUUID().replaceAll("-", "");
     if (created.push(this) === 1) queueMicrotask(Task.#sendForgotten);
   }
 
@@ -194,14 +193,41 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
         `Cannot change the start options of task ${this.fnName} (${this.id}) as it was sent: a task is sent when it is awaited or batched, or by itself once the code that created it awaits anything; call start() right after enqueue()`,
       );
     }
+    const merged = { ...this.#options, ...options };
     try {
       checkStartOptions(this.fnName, options, this.#client.priorities);
+      checkDedupeCombination(this.fnName, merged, this.#source !== undefined);
     } catch (error) {
       this.#taken = true; // A task with refused options is not sent without them.
       throw error;
     }
-    this.#options = { ...this.#options, ...options };
+    this.#options = merged;
+    if (options.id !== undefined) this.#id = options.id;
     return this;
+  }
+
+  /**
+   * The task's id: assigned on the client, or the `id` given to `start()`.
+   *
+   * @example Choosing a task's id
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   * const charge = worker.task(async function charge(orderId: string): Promise<void> {
+   *   console.log(`charging order ${orderId}`);
+   * });
+   *
+   * export async function chargeOnce(orderId: string): Promise<boolean> {
+   *   const task = charge.enqueue(orderId).start({ id: `charge-${orderId}` });
+   *   console.log(task.id); // "charge-<orderId>"
+   *   const handle = await task;
+   *   return handle.deduplicated; // true if that id was enqueued before
+   * }
+   * ```
+   */
+  get id(): string {
+    return this.#id;
   }
 
   /**
@@ -444,14 +470,19 @@ export async function sendTasks(
   // One script call per BATCH tasks, each sent as soon as it is built: Redis stores one part
   // while the next is being built, and the parts run in the order sent, dependencies first.
   const parts: Promise<unknown>[] = [];
+  /** The id standing for each task of `all` that was not stored, by its index in `all`. */
+  const standIns = new Map<number, string>();
   for (let start = 0; start < all.length; start += BATCH) {
     const args: ScriptArg[] = [];
     pushRecord(args, ENQUEUE_ARGS, { now, wakeChannel: keys.wakeChannel, keyPrefix: keys.prefix });
     for (let i = start; i < Math.min(start + BATCH, all.length); i++) {
       const task = all[i];
-      const { delay, schedule, priority = client.priorities[0] } = task.options;
+      const { delay, schedule, priority = client.priorities[0], dedupe } = task.options;
       const crontab = typeof schedule === "string" ? schedule : "";
-      const due = delay
+      const debounce = dedupe?.mode === "debounce" ? dedupe.window : undefined;
+      const due = debounce
+        ? dueArg({ in: debounce })
+        : delay
         ? dueArg({ in: delay })
         : schedule instanceof Date
         ? dueArg({ at: schedule.getTime() })
@@ -459,13 +490,14 @@ export async function sendTasks(
         ? dueArg({ at: nextOccurrence(crontab, client.timeZone, present) })
         : 0;
       const after = internals.dependencies(task).join(" ");
-      const links = crontab || after
+      const links = crontab || after || dedupe
         ? JSON.stringify([
           crontab,
           client.timeZone,
           after,
           internals.link(task) ?? "",
           internals.source(task)?.id ?? "",
+          ...(dedupe ? [dedupe.key, dedupe.mode ?? "pending", dedupe.window ?? ""] : []),
         ])
         : "";
       pushRecord(args, NEW_TASK, {
@@ -477,7 +509,12 @@ export async function sendTasks(
         links,
       });
     }
-    const part = runScript(client.redis, ENQUEUE_SCRIPT, scriptKeys, args);
+    const part = runScript(client.redis, ENQUEUE_SCRIPT, scriptKeys, args).then((reply) => {
+      const skipped = reply as (number | string)[];
+      for (let j = 0; j < skipped.length; j += 2) {
+        standIns.set(start + Number(skipped[j]) - 1, String(skipped[j + 1]));
+      }
+    });
     part.catch(() => {}); // read below, once every part is sent
     parts.push(part);
     // Let the event loop write this part to the socket before the next one is built.
@@ -486,16 +523,27 @@ export async function sendTasks(
   const sent = Promise.allSettled(parts).then((settled) => {
     for (const part of settled) if (part.status === "rejected") throw enqueueError(part.reason);
   });
+  const handleOf = (task: AnyTask, i: number): TaskHandle<unknown> => {
+    const standIn = standIns.get(i);
+    return createTaskHandle(client, standIn ?? task.id, task.fnName, standIn !== undefined);
+  };
   if (all.length > tasks.length) {
     const given = new Set(tasks);
-    for (const task of all) {
-      if (!given.has(task)) {
-        internals.markSent(task, sent.then(() => createTaskHandle(client, task.id, task.fnName)));
-      }
-    }
+    all.forEach((task, i) => {
+      if (!given.has(task)) internals.markSent(task, sent.then(() => handleOf(task, i)));
+    });
   }
   await sent;
-  return tasks.map((t) => createTaskHandle(client, t.id, t.fnName));
+  const index = new Map(all.map((t, i) => [t, i]));
+  const firstWithId = new Map<string, number>();
+  all.forEach((t, i) => firstWithId.has(t.id) || firstWithId.set(t.id, i));
+  return tasks.map((t) => {
+    const i = index.get(t);
+    if (i !== undefined) return handleOf(t, i);
+    // Another task of this call with the same id was sent instead: this one is a duplicate.
+    const first = firstWithId.get(t.id)!;
+    return createTaskHandle(client, standIns.get(first) ?? t.id, t.fnName, true);
+  });
 }
 
 /** A Redis error of the enqueue script, made clear when Redis is out of memory. */

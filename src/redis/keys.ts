@@ -30,6 +30,12 @@ export const KEY = {
   done: "done:",
   /** Lock of the running instance of a unique task, by function name. */
   lock: "lock:",
+  /**
+   * Deduplication key (`dedupe` start option), by function name and key separated by a space
+   * (neither may contain one): holds the id of the task that stands for later enqueues with that
+   * key; in the modes with a window it expires with the window.
+   */
+  dedupe: "dedupe:",
   /** Health record of a running worker, by worker id. */
   health: "health:",
   /** Outcome counts of one minute, by minutes since the epoch. */
