@@ -1,0 +1,410 @@
+/**
+ * Task ids and deduplication keys (`id` and `dedupe` start options), on a standalone Redis and
+ * on a Cluster: one task however many processes enqueue it at once, the throttle and debounce
+ * windows in real time, ids in batches, pipelines and dependencies, and the checks of both
+ * options.
+ */
+
+import assert from "node:assert/strict";
+import { type StartOptions, TaskStatus, Worker, type WorkerOptions } from "../mod.ts";
+import {
+  denoExecutable,
+  eventually,
+  runInBackground,
+  sleep,
+  testWorker,
+  workerProcessArgs,
+} from "./_helpers.ts";
+import { uniqueQueue } from "./_redis.ts";
+import { startTopology, type Topology } from "./_topologies.ts";
+
+const CLIENT = new URL("./fixtures/dedupe_client.ts", import.meta.url).pathname;
+
+for (const kind of ["standalone", "Cluster"] as const) {
+  Deno.test(`task ids and deduplication keys on ${kind === "Cluster" ? "a Cluster" : "a standalone Redis"}`, async (t) => {
+    await using topology = await startTopology(kind);
+    for (const [name, behaviour] of BEHAVIOURS) {
+      await t.step(name, () => behaviour(topology));
+    }
+    // See tests/topology_test.ts: a Cluster client's slot refresh may outlive quit() briefly.
+    if (kind === "Cluster") await sleep(1_500);
+  });
+}
+
+type Behaviour = (topology: Topology) => Promise<void>;
+
+function workerOn(topology: Topology, options: WorkerOptions = {}): Worker {
+  return new Worker({
+    ...topology.connection,
+    queueName: uniqueQueue(topology.kind.toLowerCase()),
+    logLevel: "error",
+    handleSignals: false,
+    ...options,
+  });
+}
+
+/**
+ * Starts `processes` client processes (tests/fixtures/dedupe_client.ts), lets them all connect,
+ * then tells them at once to enqueue `count` tasks each with `start`; returns every handle
+ * they printed, as [id, deduplicated].
+ */
+async function enqueueFromProcesses(
+  topology: Topology,
+  queueName: string,
+  start: StartOptions,
+  { processes = 4, count = 5 } = {},
+): Promise<[string, boolean][]> {
+  const children = Array.from({ length: processes }, () =>
+    new Deno.Command(denoExecutable(), {
+      args: workerProcessArgs(CLIENT),
+      env: {
+        STREAQ_CONNECTION: JSON.stringify(topology.connection),
+        STREAQ_QUEUE: queueName,
+        STREAQ_START: JSON.stringify(start),
+        STREAQ_COUNT: String(count),
+      },
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(60_000),
+    }).spawn());
+  const outputs = children.map((child) => linesOf(child.stdout));
+  // The barrier: every process is connected before any of them enqueues.
+  for (const lines of outputs) assert.equal((await lines.next()).value, "ready");
+  const go = new TextEncoder().encode("go\n");
+  for (const child of children) {
+    const writer = child.stdin.getWriter();
+    await writer.write(go);
+    await writer.close();
+  }
+  const handles: [string, boolean][] = [];
+  for (const [i, lines] of outputs.entries()) {
+    const printed = (await lines.next()).value;
+    const status = await children[i].status;
+    const stderr = new TextDecoder().decode(
+      await new Response(children[i].stderr).arrayBuffer(),
+    );
+    assert.equal(status.code, 0, stderr);
+    handles.push(...JSON.parse(printed!));
+    await lines.return(undefined);
+  }
+  return handles;
+}
+
+async function* linesOf(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let buffered = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    buffered += chunk;
+    let end;
+    while ((end = buffered.indexOf("\n")) >= 0) {
+      yield buffered.slice(0, end);
+      buffered = buffered.slice(end + 1);
+    }
+  }
+}
+
+/** Asserts that the handles name one task, and that exactly one of them stored it. */
+function assertOneTask(handles: [string, boolean][]): string {
+  const ids = new Set(handles.map(([id]) => id));
+  assert.equal(ids.size, 1, `one task: ${[...ids].join(", ")}`);
+  assert.equal(handles.filter(([, deduplicated]) => !deduplicated).length, 1, "stored once");
+  return [...ids][0];
+}
+
+const BEHAVIOURS: [string, Behaviour][] = [
+  [
+    "concurrent enqueues of one id from four processes create exactly one task",
+    async (topology) => {
+      await using worker = workerOn(topology);
+      let calls = 0;
+      worker.task(async function ping(n: number): Promise<number> {
+        calls++;
+        return await Promise.resolve(n);
+      });
+      const handles = await enqueueFromProcesses(topology, worker.queueName, { id: "webhook-42" });
+      assert.equal(handles.length, 20);
+      assert.equal(assertOneTask(handles), "webhook-42");
+      assert.equal(await worker.queueSize(), 1);
+      await worker.run({ burst: true });
+      assert.equal(calls, 1);
+    },
+  ],
+
+  [
+    "concurrent enqueues with one pending key from four processes create exactly one task",
+    async (topology) => {
+      await using worker = workerOn(topology);
+      let calls = 0;
+      worker.task(async function ping(n: number): Promise<number> {
+        calls++;
+        return await Promise.resolve(n);
+      });
+      const handles = await enqueueFromProcesses(topology, worker.queueName, {
+        dedupe: { key: "export-7" },
+      });
+      assert.equal(handles.length, 20);
+      const id = assertOneTask(handles);
+      assert.equal(await worker.queueSize(), 1);
+      await worker.run({ burst: true });
+      assert.equal(calls, 1);
+      // Once it finished, the key is free: the next enqueue starts a new task.
+      const ping = worker.registry.get("ping")!;
+      const again = await worker.enqueueUnsafe(ping.name, 1).start({ dedupe: { key: "export-7" } });
+      assert.equal(again.deduplicated, false);
+      assert.notEqual(again.id, id);
+    },
+  ],
+
+  [
+    "a second enqueue of a queued, delayed, waiting or running id returns the same task",
+    async (topology) => {
+      await using worker = workerOn(topology);
+      const gate = Promise.withResolvers<void>();
+      const hold = worker.task(async function hold(): Promise<string> {
+        await gate.promise;
+        return "held";
+      });
+      const later = worker.task(async function later(): Promise<void> {});
+      const queued = await later.enqueue().start({ id: "q" });
+      assert.equal((await later.enqueue().start({ id: "q" })).deduplicated, true);
+      const delayed = await later.enqueue().start({ id: "d", delay: 60_000 });
+      const delayedAgain = await later.enqueue().start({ id: "d" });
+      assert.deepEqual([delayed.deduplicated, delayedAgain.deduplicated], [false, true]);
+      assert.equal(await delayedAgain.status(), TaskStatus.SCHEDULED);
+      const running = runInBackground(worker);
+      const first = await hold.enqueue().start({ id: "r" });
+      await eventually(async () => (await first.status()) === TaskStatus.RUNNING);
+      const waiting = await later.enqueue().start({ id: "w", after: first.id });
+      const runningAgain = await hold.enqueue().start({ id: "r" });
+      const waitingAgain = await later.enqueue().start({ id: "w" });
+      assert.deepEqual([runningAgain.deduplicated, waitingAgain.deduplicated], [true, true]);
+      assert.equal(waiting.deduplicated, false);
+      gate.resolve();
+      assert.equal((await runningAgain.result({ timeout: 10_000 })).success, true);
+      assert.equal((await waitingAgain.result({ timeout: 10_000 })).success, true);
+      assert.equal((await queued.result({ timeout: 10_000 })).success, true);
+      await running.stop();
+    },
+  ],
+
+  [
+    "a finished id is deduplicated while its result is kept, and starts a new task after",
+    async (topology) => {
+      await using worker = workerOn(topology);
+      let calls = 0;
+      const once = worker.task(async function once(): Promise<number> {
+        return await Promise.resolve(++calls);
+      }, { ttl: 1_000 });
+      const running = runInBackground(worker);
+      const first = await once.enqueue().start({ id: "once" });
+      assert.equal((await first.result({ timeout: 10_000 })).success, true);
+      const again = await once.enqueue().start({ id: "once" });
+      assert.equal(again.deduplicated, true);
+      const result = await again.result({ timeout: 10_000 });
+      assert.equal(result.success && result.result, 1, "the stored result of the first run");
+      // After the result expired, the same id is a new task.
+      await eventually(async () => !(await once.enqueue().start({ id: "once" })).deduplicated);
+      await eventually(() => calls === 2);
+      await running.stop();
+    },
+  ],
+
+  [
+    "throttle: an enqueue inside the window is deduplicated even after the task finished, one after it is not",
+    async (topology) => {
+      await using worker = workerOn(topology);
+      let calls = 0;
+      const notify = worker.task(async function notify(): Promise<void> {
+        calls++;
+        await Promise.resolve();
+      });
+      const running = runInBackground(worker);
+      const throttle = { dedupe: { key: "user-1", mode: "throttle", window: 3_000 } } as const;
+      const first = await notify.enqueue().start(throttle);
+      assert.equal(first.deduplicated, false);
+      assert.equal((await first.result({ timeout: 10_000 })).success, true);
+      const inside = await notify.enqueue().start(throttle);
+      assert.equal(inside.deduplicated, true, "inside the window");
+      assert.equal(inside.id, first.id);
+      let after;
+      await eventually(async () => {
+        after = await notify.enqueue().start(throttle);
+        return !after.deduplicated;
+      }, { what: "the window to pass" });
+      assert.notEqual(after!.id, first.id);
+      await eventually(() => calls === 2);
+      await running.stop();
+    },
+  ],
+
+  ["debounce: a debounced task runs once, with the last arguments", async (topology) => {
+    await using worker = workerOn(topology);
+    const calls: number[] = [];
+    const reindex = worker.task(async function reindex(n: number): Promise<number> {
+      calls.push(n);
+      return await Promise.resolve(n);
+    });
+    const debounce = { dedupe: { key: "index", mode: "debounce", window: 1_500 } } as const;
+    const running = runInBackground(worker);
+    const handles = [];
+    for (const n of [1, 2, 3]) handles.push(await reindex.enqueue(n).start(debounce));
+    assert.deepEqual(handles.map((h) => h.deduplicated), [false, true, true]);
+    assert.equal(new Set(handles.map((h) => h.id)).size, 1);
+    assert.equal(await handles[0].status(), TaskStatus.SCHEDULED);
+    const result = await handles[0].result({ timeout: 10_000 });
+    assert.equal(result.success && result.result, 3);
+    assert.deepEqual(calls, [3]);
+    await running.stop();
+  }],
+
+  [
+    "debounce: an enqueue after the task started stores a new task, so the last arguments run",
+    async (topology) => {
+      await using worker = workerOn(topology);
+      const calls: number[] = [];
+      const gate = Promise.withResolvers<void>();
+      const sync = worker.task(async function sync(n: number): Promise<number> {
+        calls.push(n);
+        await gate.promise;
+        return n;
+      });
+      const debounce = { dedupe: { key: "s", mode: "debounce", window: 100 } } as const;
+      const running = runInBackground(worker);
+      const first = await sync.enqueue(1).start(debounce);
+      await eventually(async () => (await first.status()) === TaskStatus.RUNNING);
+      const second = await sync.enqueue(2).start(debounce);
+      assert.equal(second.deduplicated, false);
+      assert.notEqual(second.id, first.id);
+      gate.resolve();
+      const result = await second.result({ timeout: 10_000 });
+      assert.equal(result.success && result.result, 2);
+      assert.deepEqual(calls, [1, 2]);
+      await running.stop();
+    },
+  ],
+
+  [
+    "ids in a batch: a repeated id is stored once, and the batch's handles say which",
+    async (topology) => {
+      await using worker = workerOn(topology);
+      let calls = 0;
+      const job = worker.task(async function job(n: number): Promise<number> {
+        calls++;
+        return await Promise.resolve(n);
+      });
+      const handles = await worker.enqueueMany([
+        job.enqueue(1).start({ id: "x" }),
+        job.enqueue(2).start({ id: "y" }),
+        job.enqueue(3).start({ id: "x" }),
+        job.enqueue(4).start({ dedupe: { key: "k" } }),
+        job.enqueue(5).start({ dedupe: { key: "k" } }),
+      ]);
+      assert.deepEqual(handles.map((h) => h.deduplicated), [false, false, true, false, true]);
+      assert.equal(handles[2].id, "x");
+      assert.equal(handles[4].id, handles[3].id);
+      const again = await worker.enqueueMany([job.enqueue(6).start({ id: "y" })]);
+      assert.equal(again[0].deduplicated, true);
+      assert.equal(await worker.queueSize(), 3);
+      await worker.run({ burst: true });
+      assert.equal(calls, 3);
+      const result = await handles[2].result({ timeout: 5_000 });
+      assert.equal(result.success && result.result, 1, "the first task with the id");
+    },
+  ],
+
+  [
+    "a pipeline whose first stage is deduplicated waits for the task standing for it",
+    async (topology) => {
+      await using worker = workerOn(topology);
+      const calls: string[] = [];
+      const fetchPage = worker.task(async function fetchPage(url: string): Promise<number> {
+        calls.push(`fetch ${url}`);
+        return await Promise.resolve(url.length);
+      });
+      const double = worker.task(async function double(n: number): Promise<number> {
+        calls.push(`double ${n}`);
+        return await Promise.resolve(n * 2);
+      });
+      const first = await fetchPage.enqueue("abc").start({ dedupe: { key: "page" } }).pipe(double);
+      const second = await fetchPage.enqueue("abcdef").start({ dedupe: { key: "page" } }).pipe(
+        double,
+      );
+      assert.equal(second.deduplicated, false, "the last stage is a new task");
+      await worker.run({ burst: true });
+      const [a, b] = await Promise.all([first, second].map((h) => h.result({ timeout: 5_000 })));
+      assert.equal(a.success && a.result, 6);
+      assert.equal(b.success && b.result, 6, "fed by the first pipeline's first stage");
+      assert.deepEqual(calls.filter((c) => c.startsWith("fetch")), ["fetch abc"]);
+    },
+  ],
+];
+
+Deno.test("an invalid task id is refused at start() with a message naming it", async () => {
+  await using worker = await testWorker();
+  const job = worker.task(async function job(): Promise<void> {});
+  const cases: [unknown, RegExp][] = [
+    ["", /'id' must be 1 to 128 letters, digits or _-\.:@\/\+=~: received "" \(string\)/],
+    ["has space", /received "has space" \(string\)/],
+    ["line\nbreak", /'id' must be/],
+    ["{tag}", /received "\{tag\}" \(string\)/],
+    ["é", /received "é" \(string\)/],
+    [42, /received 42 \(number\)/],
+    ["x".repeat(129), /received a string of 129 characters starting "x{40}"/],
+  ];
+  for (const [id, message] of cases) {
+    assert.throws(
+      () => job.enqueue().start({ id } as StartOptions),
+      (error: Error) => error instanceof TypeError && message.test(error.message),
+      `id ${JSON.stringify(id)}`,
+    );
+  }
+  for (const id of ["a".repeat(128), "order:7/pay@v2+x=y~z_-."]) {
+    assert.equal((await job.enqueue().start({ id })).id, id);
+  }
+});
+
+Deno.test("invalid dedupe options are refused at start() with messages naming them", async () => {
+  await using worker = await testWorker();
+  const job = worker.task(async function job(): Promise<void> {});
+  const next = worker.task(async function next(_: void): Promise<void> {});
+  const cases: [() => unknown, RegExp][] = [
+    [() => job.enqueue().start({ dedupe: "k" as never }), /'dedupe' must be an object/],
+    [() => job.enqueue().start({ dedupe: {} as never }), /'dedupe.key' is required/],
+    [() => job.enqueue().start({ dedupe: { key: "a b" } }), /'dedupe.key' must be 1 to 128/],
+    [
+      () => job.enqueue().start({ dedupe: { key: "k", mode: "simple" as never } }),
+      /'dedupe.mode' must be one of pending, throttle, debounce: received "simple"/,
+    ],
+    [
+      () => job.enqueue().start({ dedupe: { key: "k", mode: "throttle" } }),
+      /'dedupe.window' is required by mode "throttle"/,
+    ],
+    [
+      () => job.enqueue().start({ dedupe: { key: "k", window: 5 } }),
+      /'dedupe.window' applies to the throttle and debounce modes/,
+    ],
+    [
+      () => job.enqueue().start({ dedupe: { key: "k", mode: "debounce", window: 0 } }),
+      /'dedupe.window' must be a number of milliseconds ≥ 1: received 0/,
+    ],
+    [
+      () => job.enqueue().start({ dedupe: { key: "k", ttl: 5 } as never }),
+      /'ttl' is not an option: expected one of key, mode, window/,
+    ],
+    [
+      () => job.enqueue().start({ delay: 5, dedupe: { key: "k", mode: "debounce", window: 9 } }),
+      /debounce sets its own start and excludes 'delay'/,
+    ],
+    [
+      () => job.enqueue().start({ dedupe: { key: "k" }, schedule: "* * * * *" }),
+      /'dedupe' and a crontab 'schedule' exclude each other/,
+    ],
+    [
+      () => job.enqueue().pipe(next).start({ dedupe: { key: "k", mode: "debounce", window: 9 } }),
+      /allowed only on the first stage of a pipeline/,
+    ],
+  ];
+  for (const [start, message] of cases) {
+    assert.throws(start, (error: Error) => message.test(error.message), String(message));
+  }
+});
