@@ -408,3 +408,22 @@ Deno.test("invalid dedupe options are refused at start() with messages naming th
     assert.throws(start, (error: Error) => message.test(error.message), String(message));
   }
 });
+
+Deno.test("debounce with a signing secret: the replaced arguments are signed for the task that runs them", async () => {
+  await using worker = await testWorker({ signingSecret: "s3cret" });
+  const calls: number[] = [];
+  const reindex = worker.task(async function reindex(n: number): Promise<number> {
+    calls.push(n);
+    return await Promise.resolve(n);
+  });
+  const debounce = { dedupe: { key: "index", mode: "debounce", window: 1_500 } } as const;
+  const handles = [];
+  for (const n of [1, 2, 3]) handles.push(await reindex.enqueue(n).start(debounce));
+  assert.deepEqual(handles.map((h) => h.deduplicated), [false, true, true]);
+  assert.equal(new Set(handles.map((h) => h.id)).size, 1);
+  const running = runInBackground(worker);
+  const result = await handles[2].result({ timeout: 10_000 });
+  assert.equal(result.success && result.result, 3, result.success ? "" : String(result.exception));
+  assert.deepEqual(calls, [3]);
+  await running.stop();
+});

@@ -7,7 +7,7 @@
 import { KEY, TASK_FIELD } from "../redis/keys.ts";
 import { script } from "../redis/_script.ts";
 import { lua } from "../redis/lua/compose.ts";
-import { dedupeTask } from "../redis/lua/dedupe.ts";
+import { DEDUPE_ANSWER, dedupeTask } from "../redis/lua/dedupe.ts";
 import { linkDependencies } from "../redis/lua/graph.ts";
 import { argvSlots, layout } from "../redis/lua/layout.ts";
 import { addStreamEntry, dueTime, enterStream, redisTime } from "../redis/lua/steps.ts";
@@ -19,7 +19,8 @@ export const ENQUEUE_ARGS = layout("now", "wakeChannel", "keyPrefix");
  * A task to store: `due` is '0' to run now, else as `dueArg` sends it; `links` is '' for a task
  * that neither repeats nor waits, else the JSON array [crontab ('' = none), time zone,
  * dependency ids separated by spaces, mode ('', 'pipe' or 'else'), source task id, and for a
- * task with a deduplication key: key, mode (`DEDUPE_MODE`), window (ms, '' for none)].
+ * task with a deduplication key: key, mode (`DEDUPE_MODE`), window (ms, '' for none), how its
+ * payload may be used (`PAYLOAD_BINDING`)].
  */
 export const NEW_TASK = layout("id", "fn", "payload", "priority", "due", "links");
 
@@ -48,7 +49,8 @@ const T = argvSlots(NEW_TASK, "a");
  *       then a {@linkcode NEW_TASK} record per task (id, fn, payload, priority, due, links)
  * Returns the tasks not stored, as pairs: the 1-based position of the task's record in this
  * call, and the id of the task that stands for it (its own id when that id was known already:
- * its hash or result present). Empty when every task was stored.
+ * its hash or result present) or a `DEDUPE_ANSWER` for a debounce whose arguments are signed.
+ * Empty when every task was stored.
  */
 export const ENQUEUE_SCRIPT = script(lua(
   redisTime,
@@ -75,16 +77,19 @@ for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, ${NEW_TASK.size} do
       source = standIns[source] or source
     end
     if links[6] then
-      standIn = dedupeTask(P, KEYS[1], id, ${T.fn}, ${T.payload}, dueArg, links[6], links[7], links[8])
+      standIn = dedupeTask(P, KEYS[1], id, ${T.fn}, ${T.payload}, dueArg, links[6], links[7], links[8], links[9])
     end
   end
   if standIn == nil and redis.call('EXISTS', taskKey, resultKey) == 1 then standIn = id end
   if standIn ~= nil then
     table.insert(skipped, (a - ${ENQUEUE_ARGS.size + 1}) / ${NEW_TASK.size} + 1)
     table.insert(skipped, standIn)
-    if standIn ~= id then
+    -- A task to send again sealed for another (DEDUPE_ANSWER.reseal) is waited for as that one.
+    local alias = standIn
+    if string.sub(alias, 1, 1) == '${DEDUPE_ANSWER.reseal}' then alias = string.sub(alias, 2) end
+    if alias ~= id and alias ~= '${DEDUPE_ANSWER.stale}' then
       standIns = standIns or {}
-      standIns[id] = standIn
+      standIns[id] = alias
     end
   else
     if dueArg == '0' and after == '' and crontab == '' then

@@ -54,6 +54,15 @@ export class Envelope {
   }
 
   /**
+   * Whether sealed arguments are bound to their task's id (signed): arguments sealed for one
+   * task cannot be given to another, so a debounce that replaces a task's arguments must seal
+   * them for that task.
+   */
+  get bindsTaskId(): boolean {
+    return this.#signer !== undefined;
+  }
+
+  /**
    * Encodes the arguments of a task; a value the codec refuses gives a TypeError naming it.
    * Unsigned text comes back as a string (its kind letter and the text), which ioredis sends
    * without building a buffer: most of the cost of sending a batch of tasks.

@@ -22,10 +22,25 @@ export const DEDUPE_MODE = {
 } as const;
 
 /**
- * `dedupeTask(P, delayedKey, id, fn, payload, dueArg, key, mode, window)`: applies the
+ * How the arguments sent with a debounced task may be used (`bound`, the last parameter of
+ * {@linkcode dedupeTask}): by any task, only by the new task (signed for its id), or only by the
+ * task the key names (signed for it: a replacement sent again, see `src/client/enqueue.ts`).
+ */
+export const PAYLOAD_BINDING = { any: "", ownId: "own", holder: "holder" } as const;
+
+/**
+ * What {@linkcode dedupeTask} returns, besides an id standing for the new task or nil: its
+ * arguments must be sealed for the task named after this prefix and sent again (`reseal`), or a
+ * replacement sent again found the task it was sealed for no longer replaceable (`stale`).
+ */
+export const DEDUPE_ANSWER = { reseal: "!", stale: "" } as const;
+
+/**
+ * `dedupeTask(P, delayedKey, id, fn, payload, dueArg, key, mode, window, bound)`: applies the
  * deduplication key `key` of function `fn` to the new task `id` (arguments `payload`, due as
- * `dueArg` sends it). Returns the id of the task that stands for it (the new task is then not
- * stored), or nil when the new task is to be stored (and the key now names it).
+ * `dueArg` sends it, usable as {@linkcode PAYLOAD_BINDING} `bound` says). Returns the id of the
+ * task that stands for it (the new task is then not stored), a {@linkcode DEDUPE_ANSWER}, or nil
+ * when the new task is to be stored (and the key now names it).
  *
  * A debounce replaces the arguments of the key's task only while it waits in the delayed set
  * for its first try: once it was promoted (its window passed), started or finished, the new task
@@ -36,8 +51,9 @@ export const dedupeTask = luaFunction(
   [redisTime, dueTime],
   `
 -- Applies the deduplication key of function fn to the new task id. Returns the id of the task
--- that stands for it, or nil when the new task is to be stored (the key then names it).
-local function dedupeTask(P, delayedKey, id, fn, payload, dueArg, key, mode, window)
+-- that stands for it, a DEDUPE_ANSWER (see dedupe.ts), or nil when the new task is to be stored
+-- (the key then names it).
+local function dedupeTask(P, delayedKey, id, fn, payload, dueArg, key, mode, window, bound)
   local dk = P .. '${KEY.dedupe}' .. fn .. ' ' .. key
   local holder = redis.call('GET', dk)
   if mode == '${DEDUPE_MODE.pending}' then
@@ -47,16 +63,23 @@ local function dedupeTask(P, delayedKey, id, fn, payload, dueArg, key, mode, win
     if holder then return holder end
     redis.call('SET', dk, id, 'PX', window)
   else
+    local replaceable = false
     if holder and redis.call('ZSCORE', delayedKey, holder) then
-      local taskKey = P .. '${KEY.task}' .. holder
-      local f = redis.call('HMGET', taskKey, '${TASK_FIELD.fn}', '${TASK_FIELD.tries}')
-      if f[1] == fn and f[2] == '0' then
-        local due = dueTime(dueArg, redisTime())
-        redis.call('HSET', taskKey, '${TASK_FIELD.data}', payload, '${TASK_FIELD.due}', due, '${TASK_FIELD.scheduled}', due)
-        redis.call('ZADD', delayedKey, due, holder)
-        redis.call('SET', dk, holder, 'PX', window)
-        return holder
-      end
+      local f = redis.call('HMGET', P .. '${KEY.task}' .. holder, '${TASK_FIELD.fn}', '${TASK_FIELD.tries}')
+      replaceable = f[1] == fn and f[2] == '0'
+    end
+    if bound == '${PAYLOAD_BINDING.holder}' then
+      -- A replacement sealed for task id: it is useless to any other task.
+      if not (replaceable and holder == id) then return '${DEDUPE_ANSWER.stale}' end
+    elseif replaceable and bound == '${PAYLOAD_BINDING.ownId}' and holder ~= id then
+      return '${DEDUPE_ANSWER.reseal}' .. holder
+    end
+    if replaceable then
+      local due = dueTime(dueArg, redisTime())
+      redis.call('HSET', P .. '${KEY.task}' .. holder, '${TASK_FIELD.data}', payload, '${TASK_FIELD.due}', due, '${TASK_FIELD.scheduled}', due)
+      redis.call('ZADD', delayedKey, due, holder)
+      redis.call('SET', dk, holder, 'PX', window)
+      return holder
     end
     redis.call('SET', dk, id, 'PX', window)
   end
