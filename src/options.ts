@@ -9,6 +9,7 @@ import type { Deserializer, Serializer } from "./payload/codec.ts";
 import type { LogFormat, Logger, LogLevel } from "./logger.ts";
 import { checkCrontab } from "./cron/crontab.ts";
 import { checkDuration, checkInteger, checkKnownKeys, checkName, describe } from "./_validate.ts";
+import { checkDedupe, checkTaskId } from "./_check_dedupe.ts";
 import {
   checkConnectionOptions,
   type RedisClient,
@@ -502,100 +503,6 @@ const START_OPTIONS = optionNames<StartOptions>({
   id: true,
   dedupe: true,
 });
-
-/** Letters, digits and `_-.:@/+=~`, 1 to 128 of them: a task id or a deduplication key. */
-const TASK_ID = /^[A-Za-z0-9_\-.:@/+=~]{1,128}$/;
-
-/** Throws a TypeError unless `value` is undefined or a valid task id or deduplication key. */
-function checkTaskId(where: string, option: string, value: unknown): void {
-  if (value === undefined) return;
-  if (typeof value !== "string" || !TASK_ID.test(value)) {
-    throw new TypeError(
-      `Cannot ${where} as '${option}' must be 1 to 128 letters, digits or _-.:@/+=~: received ${
-        typeof value === "string" && value.length > 60
-          ? `a string of ${value.length} characters starting "${value.slice(0, 40)}"`
-          : describe(value)
-      }`,
-    );
-  }
-}
-
-const DEDUPE_OPTIONS = optionNames<DedupeOptions>({ key: true, mode: true, window: true });
-const DEDUPE_MODES = ["pending", "throttle", "debounce"];
-
-/** Checks the `dedupe` start option. */
-function checkDedupe(where: string, dedupe: unknown): void {
-  if (dedupe === undefined) return;
-  if (typeof dedupe !== "object" || dedupe === null || Array.isArray(dedupe)) {
-    throw new TypeError(
-      `Cannot ${where} as 'dedupe' must be an object { key, mode?, window? }: received ${
-        describe(dedupe)
-      }`,
-    );
-  }
-  checkKnownKeys(`${where} with 'dedupe'`, dedupe, DEDUPE_OPTIONS);
-  const { key, mode = "pending", window } = dedupe as DedupeOptions;
-  if (key === undefined) {
-    throw new TypeError(`Cannot ${where} as 'dedupe.key' is required: received no key`);
-  }
-  checkTaskId(where, "dedupe.key", key);
-  if (!DEDUPE_MODES.includes(mode)) {
-    throw new TypeError(
-      `Cannot ${where} as 'dedupe.mode' must be one of ${DEDUPE_MODES.join(", ")}: received ${
-        describe(mode)
-      }`,
-    );
-  }
-  if (mode === "pending" && window !== undefined) {
-    throw new TypeError(
-      `Cannot ${where} as 'dedupe.window' applies to the throttle and debounce modes: received window ${
-        describe(window)
-      } with mode "pending"`,
-    );
-  }
-  if (mode !== "pending" && window === undefined) {
-    throw new TypeError(
-      `Cannot ${where} as 'dedupe.window' is required by mode "${mode}": received no window`,
-    );
-  }
-  checkDuration(where, "dedupe.window", window, { min: 1 });
-}
-
-/**
- * Checks what a debounce excludes, on a task's merged start options: `delay`, `schedule`,
- * `after`, and being a pipeline stage after the first (`staged`). A deduplication key excludes
- * a crontab `schedule`.
- */
-export function checkDedupeCombination(
-  fnName: string,
-  options: StartOptions,
-  staged: boolean,
-): void {
-  const { dedupe } = options;
-  if (!dedupe) return;
-  if (typeof options.schedule === "string") {
-    throw new TypeError(
-      `Cannot enqueue task ${fnName} as 'dedupe' and a crontab 'schedule' exclude each other: received schedule ${
-        describe(options.schedule)
-      }`,
-    );
-  }
-  if (dedupe.mode !== "debounce") return;
-  for (const option of ["delay", "schedule", "after"] as const) {
-    if (options[option] !== undefined) {
-      throw new TypeError(
-        `Cannot enqueue task ${fnName} as a 'dedupe' debounce sets its own start and excludes '${option}': received ${option} ${
-          describe(options[option])
-        }`,
-      );
-    }
-  }
-  if (staged) {
-    throw new TypeError(
-      `Cannot enqueue task ${fnName} as a 'dedupe' debounce is allowed only on the first stage of a pipeline: received it on a stage after the first`,
-    );
-  }
-}
 
 /** Checks start options at enqueue. */
 export function checkStartOptions(

@@ -12,18 +12,15 @@ import { setImmediate } from "node:timers";
 import type { QueueContext } from "../queue_context.ts";
 import { nextOccurrence } from "../cron/crontab.ts";
 import { StreaqError } from "../errors.ts";
-import {
-  checkDedupeCombination,
-  checkStartOptions,
-  type DedupeOptions,
-  type StartOptions,
-} from "../options.ts";
+import { checkStartOptions, type StartOptions } from "../options.ts";
+import { checkDedupeCombination } from "../_check_dedupe.ts";
 import type { RegisteredTask } from "../registered_task.ts";
 import { createTaskHandle, type TaskHandle } from "../task_handle.ts";
 import { Batcher } from "./_batch.ts";
 import { dueArg, redisNow } from "../redis/_redis_time.ts";
 import { runScript, type ScriptArg } from "../redis/_script.ts";
-import { DEDUPE_ANSWER, PAYLOAD_BINDING } from "../redis/lua/dedupe.ts";
+import { DEDUPE_ANSWER } from "../redis/lua/dedupe.ts";
+import { dedupeLinks, replaceSealed } from "./_dedupe_send.ts";
 import { LINK } from "../redis/lua/graph.ts";
 import { pushRecord } from "../redis/lua/layout.ts";
 import { ENQUEUE_ARGS, ENQUEUE_SCRIPT, NEW_TASK } from "./_enqueue_script.ts";
@@ -558,91 +555,8 @@ export async function sendTasks(
   });
 }
 
-/** The `links` slots of a deduplication key: key, mode, window, and how its payload is bound. */
-function dedupeLinks(client: QueueContext, dedupe: DedupeOptions): (string | number)[] {
-  const { key, mode = "pending", window = "" } = dedupe;
-  if (mode !== "debounce" || !client.envelope.bindsTaskId) return [key, mode, window];
-  return [key, mode, window, PAYLOAD_BINDING.ownId];
-}
-
-/** How often a signed debounce is sent again before the enqueue gives up. */
-const RESEALS = 10;
-
-/**
- * Sends a debounced task again whose arguments are signed (bound to its id), after the enqueue
- * script found a task `holder` whose arguments it would replace: sealed for `holder`, they
- * replace them if it is still waiting for its first try; if it is not any more, the task is
- * sent again as itself. Returns the id standing for the task, or undefined when it was stored.
- */
-async function replaceSealed(
-  client: QueueContext,
-  task: AnyTask,
-  holder: string,
-): Promise<string | undefined> {
-  for (let attempt = 0; attempt < RESEALS; attempt++) {
-    const replaced = await sendDebounced(client, task, holder, PAYLOAD_BINDING.holder);
-    if (replaced !== DEDUPE_ANSWER.stale) return replaced;
-    const own = await sendDebounced(client, task, task.id, PAYLOAD_BINDING.ownId);
-    if (own === undefined || !own.startsWith(DEDUPE_ANSWER.reseal)) return own;
-    holder = own.slice(1);
-  }
-  throw new StreaqError(
-    `Cannot enqueue task ${task.fnName} (${task.id}): the task named by its debounce key "${
-      task.options.dedupe!.key
-    }" changed ${RESEALS} times while its signed arguments were sealed again for it`,
-  );
-}
-
-/**
- * One script call for a debounced task (no dependencies, no schedule: a debounce excludes them)
- * as task `id`, its arguments sealed for that id. Returns what the script answered for it.
- */
-async function sendDebounced(
-  client: QueueContext,
-  task: AnyTask,
-  id: string,
-  binding: string,
-): Promise<string | undefined> {
-  const { keys } = client;
-  const { priority = client.priorities[0], dedupe } = task.options;
-  const args: ScriptArg[] = [];
-  pushRecord(args, ENQUEUE_ARGS, {
-    now: client.now(),
-    wakeChannel: keys.wakeChannel,
-    keyPrefix: keys.prefix,
-  });
-  pushRecord(args, NEW_TASK, {
-    id,
-    fn: task.fnName,
-    payload: await client.envelope.sealArgs(id, task.fnName, [...task.args]),
-    priority,
-    due: dueArg({ in: dedupe!.window! }),
-    links: JSON.stringify([
-      "",
-      client.timeZone,
-      "",
-      "",
-      "",
-      dedupe!.key,
-      "debounce",
-      dedupe!.window,
-      binding,
-    ]),
-  });
-  const skipped = await runScript(
-    client.redis,
-    ENQUEUE_SCRIPT,
-    [keys.delayed, keys.schedules],
-    args,
-  )
-    .catch((error) => {
-      throw enqueueError(error);
-    }) as (number | string)[];
-  return skipped.length > 0 ? String(skipped[1]) : undefined;
-}
-
 /** A Redis error of the enqueue script, made clear when Redis is out of memory. */
-function enqueueError(error: Error): Error {
+export function enqueueError(error: Error): Error {
   if (!error.message.startsWith("OOM")) return error;
   return new StreaqError(
     `Cannot enqueue: Redis is out of memory (maxmemory reached, with maxmemory-policy noeviction); nothing of this batch's failed script was stored. Raise maxmemory or let results expire sooner: ${error.message}`,
