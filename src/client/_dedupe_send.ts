@@ -11,7 +11,7 @@ import { StreaqError } from "../errors.ts";
 import type { DedupeOptions } from "../options.ts";
 import { dueArg } from "../redis/_redis_time.ts";
 import { runScript, type ScriptArg } from "../redis/_script.ts";
-import { DEDUPE_ANSWER, PAYLOAD_BINDING } from "../redis/lua/dedupe.ts";
+import { DEDUPE_ANSWER, DEDUPE_ONLY, dedupeSpec, PAYLOAD_BINDING } from "../redis/lua/dedupe.ts";
 import { pushRecord } from "../redis/lua/layout.ts";
 import { ENQUEUE_ARGS, ENQUEUE_SCRIPT, NEW_TASK } from "./_enqueue_script.ts";
 import { enqueueError, type Task } from "./enqueue.ts";
@@ -19,11 +19,11 @@ import { enqueueError, type Task } from "./enqueue.ts";
 // deno-lint-ignore no-explicit-any
 type AnyTask = Task<any>;
 
-/** The `links` slots of a deduplication key: key, mode, window, and how its payload is bound. */
-export function dedupeLinks(client: QueueContext, dedupe: DedupeOptions): (string | number)[] {
-  const { key, mode = "pending", window = "" } = dedupe;
-  if (mode !== "debounce" || !client.envelope.bindsTaskId) return [key, mode, window];
-  return [key, mode, window, PAYLOAD_BINDING.ownId];
+/** A deduplication key as the enqueue script reads it (`dedupeSpec`). */
+export function dedupeLinks(client: QueueContext, dedupe: DedupeOptions): string {
+  const { key, mode = "pending", window = 0 } = dedupe;
+  const signed = mode === "debounce" && client.envelope.bindsTaskId;
+  return dedupeSpec(key, mode, window, signed ? PAYLOAD_BINDING.ownId : PAYLOAD_BINDING.any);
 }
 
 /** How often a signed debounce is sent again before the enqueue gives up. */
@@ -78,17 +78,7 @@ async function sendDebounced(
     payload: await client.envelope.sealArgs(id, task.fnName, [...task.args]),
     priority,
     due: dueArg({ in: dedupe!.window! }),
-    links: JSON.stringify([
-      "",
-      client.timeZone,
-      "",
-      "",
-      "",
-      dedupe!.key,
-      "debounce",
-      dedupe!.window,
-      binding,
-    ]),
+    links: DEDUPE_ONLY + dedupeSpec(dedupe!.key, "debounce", dedupe!.window!, binding),
   });
   const skipped = await runScript(
     client.redis,

@@ -7,7 +7,7 @@
 import { KEY, TASK_FIELD } from "../redis/keys.ts";
 import { script } from "../redis/_script.ts";
 import { lua } from "../redis/lua/compose.ts";
-import { DEDUPE_ANSWER, dedupeTask } from "../redis/lua/dedupe.ts";
+import { DEDUPE_ANSWER, DEDUPE_ONLY, dedupeTask } from "../redis/lua/dedupe.ts";
 import { linkDependencies } from "../redis/lua/graph.ts";
 import { argvSlots, layout } from "../redis/lua/layout.ts";
 import { addStreamEntry, dueTime, enterStream, redisTime } from "../redis/lua/steps.ts";
@@ -19,8 +19,8 @@ export const ENQUEUE_ARGS = layout("now", "wakeChannel", "keyPrefix");
  * A task to store: `due` is '0' to run now, else as `dueArg` sends it; `links` is '' for a task
  * that neither repeats nor waits, else the JSON array [crontab ('' = none), time zone,
  * dependency ids separated by spaces, mode ('', 'pipe' or 'else'), source task id, and for a
- * task with a deduplication key: key, mode (`DEDUPE_MODE`), window (ms, '' for none), how its
- * payload may be used (`PAYLOAD_BINDING`)].
+ * task with a deduplication key its `dedupeSpec`]; or, for a task whose only link is a
+ * deduplication key, `DEDUPE_ONLY` followed by its `dedupeSpec` (no JSON to decode).
  */
 export const NEW_TASK = layout("id", "fn", "payload", "priority", "due", "links");
 
@@ -40,7 +40,7 @@ const T = argvSlots(NEW_TASK, "a");
  * A task due later gets its due time on Redis's clock (see `src/redis/_redis_time.ts`): a delay is
  * sent as '+ms' and counted from Redis's `TIME`, and an instant is compared with it.
  *
- * A task with a deduplication key (`links` slots 6 to 8) may be stood for by the task that key
+ * A task with a deduplication key (`dedupeSpec`) may be stood for by the task that key
  * names (`dedupeTask` in `src/redis/lua/dedupe.ts`); then it is not stored, and the tasks after
  * it in this call that name it as a dependency or source wait for the task standing for it.
  *
@@ -67,8 +67,12 @@ for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, ${NEW_TASK.size} do
   local taskKey, stream, resultKey = P .. '${KEY.task}' .. id, P .. '${KEY.stream}' .. priority,
     P .. '${KEY.result}' .. id
   local crontab, tz, after, mode, source = '', '', '', '', ''
-  local standIn = nil
-  if ${T.links} ~= '' then
+  local standIn, dedupe = nil, nil
+  if ${T.links} == '' then
+    -- A task with no links, the common case: nothing to read.
+  elseif string.byte(${T.links}, 1) == ${DEDUPE_ONLY.charCodeAt(0)} then
+    dedupe = string.sub(${T.links}, 2)
+  else
     local links = cjson.decode(${T.links})
     crontab, tz, after, mode, source = links[1], links[2], links[3], links[4], links[5]
     if standIns then
@@ -76,10 +80,9 @@ for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, ${NEW_TASK.size} do
       after = string.gsub(after, '%S+', function(dep) return standIns[dep] end)
       source = standIns[source] or source
     end
-    if links[6] then
-      standIn = dedupeTask(P, KEYS[1], id, ${T.fn}, ${T.payload}, dueArg, links[6], links[7], links[8], links[9])
-    end
+    dedupe = links[6]
   end
+  if dedupe then standIn = dedupeTask(P, KEYS[1], id, ${T.fn}, ${T.payload}, dueArg, dedupe) end
   if standIn == nil and redis.call('EXISTS', taskKey, resultKey) == 1 then standIn = id end
   if standIn ~= nil then
     table.insert(skipped, (a - ${ENQUEUE_ARGS.size + 1}) / ${NEW_TASK.size} + 1)

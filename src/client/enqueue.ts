@@ -19,7 +19,7 @@ import { createTaskHandle, type TaskHandle } from "../task_handle.ts";
 import { Batcher } from "./_batch.ts";
 import { dueArg, redisNow } from "../redis/_redis_time.ts";
 import { runScript, type ScriptArg } from "../redis/_script.ts";
-import { DEDUPE_ANSWER } from "../redis/lua/dedupe.ts";
+import { DEDUPE_ANSWER, DEDUPE_ONLY } from "../redis/lua/dedupe.ts";
 import { dedupeLinks, replaceSealed } from "./_dedupe_send.ts";
 import { LINK } from "../redis/lua/graph.ts";
 import { pushRecord } from "../redis/lua/layout.ts";
@@ -493,15 +493,17 @@ export async function sendTasks(
         ? dueArg({ at: nextOccurrence(crontab, client.timeZone, present) })
         : 0;
       const after = internals.dependencies(task).join(" ");
-      const links = crontab || after || dedupe
+      const links = crontab || after
         ? JSON.stringify([
           crontab,
           client.timeZone,
           after,
           internals.link(task) ?? "",
           internals.source(task)?.id ?? "",
-          ...(dedupe ? dedupeLinks(client, dedupe) : []),
+          ...(dedupe ? [dedupeLinks(client, dedupe)] : []),
         ])
+        : dedupe
+        ? DEDUPE_ONLY + dedupeLinks(client, dedupe)
         : "";
       pushRecord(args, NEW_TASK, {
         id: task.id,

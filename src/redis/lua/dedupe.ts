@@ -26,7 +26,21 @@ export const DEDUPE_MODE = {
  * {@linkcode dedupeTask}): by any task, only by the new task (signed for its id), or only by the
  * task the key names (signed for it: a replacement sent again, see `src/client/enqueue.ts`).
  */
-export const PAYLOAD_BINDING = { any: "", ownId: "own", holder: "holder" } as const;
+export const PAYLOAD_BINDING = { any: "any", ownId: "own", holder: "holder" } as const;
+
+/**
+ * What a task's `links` argument starts with when it carries a deduplication key and nothing
+ * else (no dependencies, no crontab): the key's spec follows, read without decoding JSON.
+ */
+export const DEDUPE_ONLY = "~";
+
+/**
+ * A deduplication key as the enqueue script receives it: mode, window (ms, '0' for none),
+ * payload binding and key, separated by spaces (a key has none).
+ */
+export function dedupeSpec(key: string, mode: string, window: number, bound: string): string {
+  return `${mode} ${window} ${bound} ${key}`;
+}
 
 /**
  * What {@linkcode dedupeTask} returns, besides an id standing for the new task or nil: its
@@ -36,9 +50,9 @@ export const PAYLOAD_BINDING = { any: "", ownId: "own", holder: "holder" } as co
 export const DEDUPE_ANSWER = { reseal: "!", stale: "" } as const;
 
 /**
- * `dedupeTask(P, delayedKey, id, fn, payload, dueArg, key, mode, window, bound)`: applies the
- * deduplication key `key` of function `fn` to the new task `id` (arguments `payload`, due as
- * `dueArg` sends it, usable as {@linkcode PAYLOAD_BINDING} `bound` says). Returns the id of the
+ * `dedupeTask(P, delayedKey, id, fn, payload, dueArg, spec)`: applies the deduplication key of
+ * `spec` ({@linkcode dedupeSpec}) of function `fn` to the new task `id` (arguments `payload`, due
+ * as `dueArg` sends it, usable as {@linkcode PAYLOAD_BINDING} says). Returns the id of the
  * task that stands for it (the new task is then not stored), a {@linkcode DEDUPE_ANSWER}, or nil
  * when the new task is to be stored (and the key now names it).
  *
@@ -53,16 +67,23 @@ export const dedupeTask = luaFunction(
 -- Applies the deduplication key of function fn to the new task id. Returns the id of the task
 -- that stands for it, a DEDUPE_ANSWER (see dedupe.ts), or nil when the new task is to be stored
 -- (the key then names it).
-local function dedupeTask(P, delayedKey, id, fn, payload, dueArg, key, mode, window, bound)
+local function dedupeTask(P, delayedKey, id, fn, payload, dueArg, spec)
+  local mode, window, bound, key = string.match(spec, '^(%S+) (%S+) (%S+) (%S+)$')
   local dk = P .. '${KEY.dedupe}' .. fn .. ' ' .. key
-  local holder = redis.call('GET', dk)
+  -- A key seen for the first time, the common case, costs one call: SET NX.
   if mode == '${DEDUPE_MODE.pending}' then
-    if holder and redis.call('EXISTS', P .. '${KEY.task}' .. holder) == 1 then return holder end
+    if redis.call('SET', dk, id, 'NX') then return nil end
+    local holder = redis.call('GET', dk)
+    if redis.call('EXISTS', P .. '${KEY.task}' .. holder) == 1 then return holder end
     redis.call('SET', dk, id)
   elseif mode == '${DEDUPE_MODE.throttle}' then
-    if holder then return holder end
-    redis.call('SET', dk, id, 'PX', window)
+    if redis.call('SET', dk, id, 'NX', 'PX', window) then return nil end
+    return redis.call('GET', dk)
   else
+    if bound ~= '${PAYLOAD_BINDING.holder}' and redis.call('SET', dk, id, 'NX', 'PX', window) then
+      return nil
+    end
+    local holder = redis.call('GET', dk)
     local replaceable = false
     if holder and redis.call('ZSCORE', delayedKey, holder) then
       local f = redis.call('HMGET', P .. '${KEY.task}' .. holder, '${TASK_FIELD.fn}', '${TASK_FIELD.tries}')

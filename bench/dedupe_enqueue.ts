@@ -1,0 +1,122 @@
+/**
+ * What task ids and deduplication keys cost a batch enqueue: 20,000 no-op tasks sent with
+ * `enqueueMany`, with no id or key, each with its own `id`, each with its own `dedupe` key
+ * (pending, throttle), and with both; paired rounds on one private Redis, the variants
+ * interleaved so that the machine's noise falls on all of them alike. With `BASELINE` set to
+ * another checkout's `mod.ts`, that checkout's plain batch runs in every round too (the cost of
+ * the feature when unused). Prints, for each, the median tasks per second and the median Redis
+ * CPU per task (`INFO cpu`, user + system: the scripts' own cost, far less noisy on a shared
+ * machine than the wall clock), each with its ratio to the plain batch. Run with
+ * `deno task bench:dedupe` (`ROUNDS`, default 7).
+ *
+ * @module
+ */
+
+import { cpuUsage } from "node:process";
+import { type StartOptions, Worker } from "../mod.ts";
+import { startRedis } from "../tests/_redis.ts";
+
+const COUNT = 20_000;
+const ROUNDS = Number(Deno.env.get("ROUNDS") ?? "7");
+
+type Variant = (i: number, round: number) => StartOptions | undefined;
+
+const VARIANTS: [string, Variant][] = [
+  ["plain", () => undefined],
+  ["id", (i, round) => ({ id: `order-${round}-${i}` })],
+  ["dedupe pending", (i) => ({ dedupe: { key: `user-${i}` } })],
+  ["dedupe throttle", (i) => ({ dedupe: { key: `user-${i}`, mode: "throttle", window: 60_000 } })],
+  [
+    "id + dedupe pending",
+    (i, round) => ({ id: `order-${round}-${i}`, dedupe: { key: `user-${i}` } }),
+  ],
+];
+
+await using redis = await startRedis();
+let queues = 0;
+
+interface Library {
+  // deno-lint-ignore no-explicit-any
+  Worker: new (options: any) => any;
+}
+
+/** `used_cpu_user` + `used_cpu_sys` of the Redis server, in µs. */
+async function redisCpu(): Promise<number> {
+  const info = await redis.cli("INFO", "cpu");
+  const field = (name: string) => Number(info.match(new RegExp(`${name}:([\\d.]+)`))![1]);
+  return (field("used_cpu_user") + field("used_cpu_sys")) * 1e6;
+}
+
+interface Run {
+  /** Tasks per second, wall clock. */
+  rate: number;
+  /** Redis CPU per task, µs. */
+  cpu: number;
+  /** This process's CPU per task (building, encoding, sending), µs. */
+  client: number;
+}
+
+/** Enqueues COUNT tasks in one `enqueueMany` on a fresh queue. */
+async function batch(library: Library, variant: Variant, round: number): Promise<Run> {
+  const worker = new library.Worker({
+    redisUrl: redis.url,
+    queueName: `dedupe-bench-${queues++}`,
+    logLevel: "warn",
+    handleSignals: false,
+  });
+  try {
+    const noop = worker.task(async function noop(_n: number): Promise<void> {});
+    await worker.connect();
+    const cpuBefore = await redisCpu();
+    const clientBefore = cpuUsage();
+    const started = performance.now();
+    const tasks = Array.from({ length: COUNT }, (_, i) => {
+      const options = variant(i, round);
+      return options ? noop.enqueue(i).start(options) : noop.enqueue(i);
+    });
+    await worker.enqueueMany(tasks);
+    const rate = COUNT / ((performance.now() - started) / 1_000);
+    const { user, system } = cpuUsage(clientBefore);
+    return { rate, cpu: (await redisCpu() - cpuBefore) / COUNT, client: (user + system) / COUNT };
+  } finally {
+    await worker.close();
+    await redis.cli("FLUSHALL");
+  }
+}
+
+const baselinePath = Deno.env.get("BASELINE");
+const baseline: Library | undefined = baselinePath ? await import(baselinePath) : undefined;
+const runs: [string, Library, Variant][] = VARIANTS.map(([name, v]) => [name, { Worker }, v]);
+if (baseline) runs.unshift(["baseline plain", baseline, () => undefined]);
+
+const results = new Map<string, Run[]>(runs.map(([name]) => [name, []]));
+await batch({ Worker }, VARIANTS[0][1], -1); // warm-up: scripts loaded, code compiled
+if (baseline) await batch(baseline, () => undefined, -1);
+for (let round = 0; round < ROUNDS; round++) {
+  for (const [name, library, variant] of runs) {
+    results.get(name)!.push(await batch(library, variant, round));
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const plain = results.get("plain")!;
+const medianOf = (runs: Run[], of: keyof Run) => median(runs.map((r) => r[of]));
+const percent = (x: number, of: number) =>
+  `${x >= of ? "+" : ""}${((x / of - 1) * 100).toFixed(1)}%`;
+const cell = (runs: Run[], of: keyof Run, digits: number) => {
+  const value = medianOf(runs, of);
+  return `${value.toFixed(digits).padStart(9)} ${percent(value, medianOf(plain, of)).padStart(7)}`;
+};
+console.log(`enqueueMany of ${COUNT} tasks, median of ${ROUNDS} paired rounds`);
+console.log(
+  `${"".padEnd(22)} ${"tasks/s".padStart(17)}  ${"Redis µs/task".padStart(17)}  ${
+    "client µs/task".padStart(17)
+  }`,
+);
+for (const [name, runs] of results) {
+  console.log(
+    `${name.padEnd(22)} ${cell(runs, "rate", 0)}  ${cell(runs, "cpu", 2)}  ${
+      cell(runs, "client", 2)
+    }`,
+  );
+}
