@@ -296,8 +296,8 @@ export interface StartOptions<Priority extends string = string> {
    */
   after?: string | readonly string[];
   /**
-   * The task's own id, instead of a random one: at most 128 characters, each a letter, a digit
-   * or one of `_ - . : @ / + = ~`. An enqueue with the id of a task that is queued, delayed,
+   * The task's own id, instead of a random one: 1 to 128 printable ASCII characters (`!` to
+   * `~`: no spaces, control characters or other Unicode). An enqueue with the id of a task that is queued, delayed,
    * waiting for dependencies or running stores nothing and returns a handle to that task, with
    * `deduplicated: true`; so does one whose task finished while its result is kept (its `ttl`),
    * so a retried webhook never runs twice. Once the result has expired (or with `ttl: 0`), the
@@ -315,7 +315,7 @@ export interface StartOptions<Priority extends string = string> {
 /** How enqueues with the same key collapse: the `dedupe` start option. */
 export interface DedupeOptions {
   /**
-   * What is deduplicated, per function: the same characters as a task id, at most 128.
+   * What is deduplicated, per function: 1 to 128 printable ASCII characters, as a task id.
    */
   key: string;
   /**

@@ -343,10 +343,13 @@ Deno.test("an invalid task id is refused at start() with a message naming it", a
   await using worker = await testWorker();
   const job = worker.task(async function job(): Promise<void> {});
   const cases: [unknown, RegExp][] = [
-    ["", /'id' must be 1 to 128 letters, digits or _-\.:@\/\+=~: received "" \(string\)/],
+    [
+      "",
+      /'id' must be 1 to 128 printable ASCII characters, without spaces: received "" \(string\)/,
+    ],
     ["has space", /received "has space" \(string\)/],
     ["line\nbreak", /'id' must be/],
-    ["{tag}", /received "\{tag\}" \(string\)/],
+    ["tab\there", /'id' must be/],
     ["é", /received "é" \(string\)/],
     [42, /received 42 \(number\)/],
     ["x".repeat(129), /received a string of 129 characters starting "x{40}"/],
@@ -358,7 +361,7 @@ Deno.test("an invalid task id is refused at start() with a message naming it", a
       `id ${JSON.stringify(id)}`,
     );
   }
-  for (const id of ["a".repeat(128), "order:7/pay@v2+x=y~z_-."]) {
+  for (const id of ["a".repeat(128), "order:7/pay@v2+x=y~z_-.", "https://x.io/?q=1&r={2}#%"]) {
     assert.equal((await job.enqueue().start({ id })).id, id);
   }
 });
