@@ -302,11 +302,18 @@ const BEHAVIOURS: [string, Behaviour][] = [
       assert.deepEqual(handles.map((h) => h.deduplicated), [false, false, true, false, true]);
       assert.equal(handles[2].id, "x");
       assert.equal(handles[4].id, handles[3].id);
+      const duplicate = job.enqueue(7).start({ dedupe: { key: "k" } });
+      assert.equal((await duplicate).deduplicated, true);
+      // The task's own id now names the task standing for it: a task after it waits for that one.
+      const sentAfter = await job.enqueue(8).start({ after: duplicate.id });
+      assert.equal(duplicate.id, handles[3].id, "a deduplicated task takes the id standing for it");
+      assert.equal(sentAfter.deduplicated, false);
       const again = await worker.enqueueMany([job.enqueue(6).start({ id: "y" })]);
       assert.equal(again[0].deduplicated, true);
-      assert.equal(await worker.queueSize(), 3);
+      assert.equal(await worker.queueSize(), 3, "x, y and k; the task after k waits");
       await worker.run({ burst: true });
-      assert.equal(calls, 3);
+      assert.equal(calls, 4);
+      assert.equal((await sentAfter.result({ timeout: 5_000 })).success, true);
       const result = await handles[2].result({ timeout: 5_000 });
       assert.equal(result.success && result.result, 1, "the first task with the id");
     },
@@ -429,4 +436,32 @@ Deno.test("debounce with a signing secret: the replaced arguments are signed for
   assert.equal(result.success && result.result, 3, result.success ? "" : String(result.exception));
   assert.deepEqual(calls, [3]);
   await running.stop();
+});
+
+Deno.test("in a batch of more than one script call's worth, a task after a deduplicated one waits for the task standing for it", async () => {
+  await using worker = await testWorker({ concurrency: 64 });
+  let fetches = 0;
+  const fetchPage = worker.task(async function fetchPage(n: number): Promise<number> {
+    fetches++;
+    return await Promise.resolve(n);
+  });
+  const noop = worker.task(async function noop(): Promise<void> {});
+  const report = worker.task(async function report(): Promise<string> {
+    return await Promise.resolve("reported");
+  });
+  const first = fetchPage.enqueue(1).start({ dedupe: { key: "page" } });
+  const second = fetchPage.enqueue(2).start({ dedupe: { key: "page" } });
+  // More tasks than one script call takes (500) between the duplicate and the task after it.
+  const fillers = Array.from({ length: 600 }, () => noop.enqueue());
+  const after = report.enqueue().start({ after: second.id });
+  const handles = await worker.enqueueMany([first, second, ...fillers, after]);
+  assert.equal(handles[1].deduplicated, true);
+  await worker.run({ burst: true });
+  const result = await handles.at(-1)!.result({ timeout: 10_000 });
+  assert.equal(
+    result.success && result.result,
+    "reported",
+    String(!result.success && result.exception),
+  );
+  assert.equal(fetches, 1);
 });

@@ -48,6 +48,8 @@ interface TaskInternals {
   link(task: AnyTask): Link | undefined;
   /** Marks it sent as part of a batch. */
   markSent<R>(task: Task<R>, sent: Promise<TaskHandle<R>>): void;
+  /** Gives a deduplicated task the id of the task that stands for it. */
+  adoptId(task: AnyTask, id: string): void;
 }
 
 // Set by Task's static block: only code inside the class may read its private fields and call
@@ -146,6 +148,7 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
       dependencies: (task) => task.#dependencies(),
       link: (task) => task.#link,
       markSent: (task, sent) => task.#markSent(sent),
+      adoptId: (task, id) => void (task.#id = id),
     };
   }
 
@@ -210,7 +213,9 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
   }
 
   /**
-   * The task's id: assigned on the client, or the `id` given to `start()`.
+   * The task's id: assigned on the client, or the `id` given to `start()`. Once a send found the
+   * task deduplicated by its `dedupe` key, the id of the task that stands for it, as its handle's:
+   * a task sent later `after` this one waits for that task.
    *
    * @example Choosing a task's id
    * ```ts
@@ -475,10 +480,16 @@ export async function sendTasks(
   const parts: Promise<unknown>[] = [];
   /** The id standing for each task of `all` that was not stored, by its index in `all`. */
   const standIns = new Map<number, string>();
-  for (let start = 0; start < all.length; start += BATCH) {
+  // A task that waits for a deduplicated one learns the id standing for it in the same script
+  // call: a batch with both goes in one call.
+  const size = all.some((t) => t.options.dedupe) &&
+      all.some((t) => internals.dependencies(t).length > 0)
+    ? all.length
+    : BATCH;
+  for (let start = 0; start < all.length; start += size) {
     const args: ScriptArg[] = [];
     pushRecord(args, ENQUEUE_ARGS, { now, wakeChannel: keys.wakeChannel, keyPrefix: keys.prefix });
-    for (let i = start; i < Math.min(start + BATCH, all.length); i++) {
+    for (let i = start; i < Math.min(start + size, all.length); i++) {
       const task = all[i];
       const { delay, schedule, priority = client.priorities[0], dedupe } = task.options;
       const crontab = typeof schedule === "string" ? schedule : "";
@@ -523,10 +534,21 @@ export async function sendTasks(
     part.catch(() => {}); // read below, once every part is sent
     parts.push(part);
     // Let the event loop write this part to the socket before the next one is built.
-    if (start + BATCH < all.length) await new Promise((resolve) => setImmediate(resolve));
+    if (start + size < all.length) await new Promise((resolve) => setImmediate(resolve));
   }
   const sent = Promise.allSettled(parts).then((settled) => {
     for (const part of settled) if (part.status === "rejected") throw enqueueError(part.reason);
+  });
+  const settled = sent.then(async () => {
+    for (const [i, standIn] of standIns) {
+      if (!standIn.startsWith(DEDUPE_ANSWER.reseal)) continue;
+      const stoodFor = await replaceSealed(client, all[i], standIn.slice(1));
+      if (stoodFor === undefined) standIns.delete(i);
+      else standIns.set(i, stoodFor);
+    }
+    // A deduplicated task names the task standing for it from now on, as its handle does, so
+    // that a task sent later `after` it, or a stage piped to it, waits for that task.
+    for (const [i, standIn] of standIns) internals.adoptId(all[i], standIn);
   });
   const handleOf = (task: AnyTask, i: number): TaskHandle<unknown> => {
     const standIn = standIns.get(i);
@@ -535,25 +557,21 @@ export async function sendTasks(
   if (all.length > tasks.length) {
     const given = new Set(tasks);
     all.forEach((task, i) => {
-      if (!given.has(task)) internals.markSent(task, sent.then(() => handleOf(task, i)));
+      if (!given.has(task)) internals.markSent(task, settled.then(() => handleOf(task, i)));
     });
   }
-  await sent;
-  for (const [i, standIn] of standIns) {
-    if (!standIn.startsWith(DEDUPE_ANSWER.reseal)) continue;
-    const stoodFor = await replaceSealed(client, all[i], standIn.slice(1));
-    if (stoodFor === undefined) standIns.delete(i);
-    else standIns.set(i, stoodFor);
-  }
-  const index = new Map(all.map((t, i) => [t, i]));
+  // Read before a deduplicated task takes the id standing for it.
   const firstWithId = new Map<string, number>();
   all.forEach((t, i) => firstWithId.has(t.id) || firstWithId.set(t.id, i));
+  await settled;
+  const index = new Map(all.map((t, i) => [t, i]));
   return tasks.map((t) => {
     const i = index.get(t);
     if (i !== undefined) return handleOf(t, i);
     // Another task of this call with the same id was sent instead: this one is a duplicate.
-    const first = firstWithId.get(t.id)!;
-    return createTaskHandle(client, standIns.get(first) ?? t.id, t.fnName, true);
+    const standIn = standIns.get(firstWithId.get(t.id)!);
+    if (standIn !== undefined) internals.adoptId(t, standIn);
+    return createTaskHandle(client, t.id, t.fnName, true);
   });
 }
 
