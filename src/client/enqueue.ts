@@ -539,6 +539,8 @@ export async function sendTasks(
   const sent = Promise.allSettled(parts).then((settled) => {
     for (const part of settled) if (part.status === "rejected") throw enqueueError(part.reason);
   });
+  /** The id standing for each id of a task that was not stored. */
+  const adopted = new Map<string, string>();
   const settled = sent.then(async () => {
     for (const [i, standIn] of standIns) {
       if (!standIn.startsWith(DEDUPE_ANSWER.reseal)) continue;
@@ -548,7 +550,10 @@ export async function sendTasks(
     }
     // A deduplicated task names the task standing for it from now on, as its handle does, so
     // that a task sent later `after` it, or a stage piped to it, waits for that task.
-    for (const [i, standIn] of standIns) internals.adoptId(all[i], standIn);
+    for (const [i, standIn] of standIns) {
+      adopted.set(all[i].id, standIn);
+      internals.adoptId(all[i], standIn);
+    }
   });
   const handleOf = (task: AnyTask, i: number): TaskHandle<unknown> => {
     const standIn = standIns.get(i);
@@ -560,16 +565,16 @@ export async function sendTasks(
       if (!given.has(task)) internals.markSent(task, settled.then(() => handleOf(task, i)));
     });
   }
-  // Read before a deduplicated task takes the id standing for it.
-  const firstWithId = new Map<string, number>();
-  all.forEach((t, i) => firstWithId.has(t.id) || firstWithId.set(t.id, i));
   await settled;
+  if (standIns.size === 0 && all.length === tasks.length && all.every((t, i) => t === tasks[i])) {
+    return tasks.map((t) => createTaskHandle(client, t.id, t.fnName)); // every one stored
+  }
   const index = new Map(all.map((t, i) => [t, i]));
   return tasks.map((t) => {
     const i = index.get(t);
     if (i !== undefined) return handleOf(t, i);
     // Another task of this call with the same id was sent instead: this one is a duplicate.
-    const standIn = standIns.get(firstWithId.get(t.id)!);
+    const standIn = adopted.get(t.id);
     if (standIn !== undefined) internals.adoptId(t, standIn);
     return createTaskHandle(client, t.id, t.fnName, true);
   });
