@@ -326,8 +326,8 @@ export interface DedupeOptions {
    * - `"debounce"`: the task runs `window` ms after the last enqueue with the key: a later
    *   enqueue, while the task has not started, replaces its arguments and pushes its start back
    *   to `window` ms from now. Once it was started (or its window passed), the next enqueue
-   *   starts a new task, so the last arguments always run. Excludes `delay`, `schedule`,
-   *   `after` and pipeline stages after the first.
+   *   starts a new task, so the last arguments always run. A replacement keeps the task's
+   *   priority. Excludes `delay`, `schedule`, `after` and pipeline stages after the first.
    *
    * @default {"pending"}
    */
