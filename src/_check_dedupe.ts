@@ -13,16 +13,17 @@ import { checkDuration, checkKnownKeys, describe } from "./_validate.ts";
  * A task id or a deduplication key: 1 to 128 printable ASCII characters, `!` to `~`. No spaces
  * (ids are listed space-separated, in `after` and in the task hash), no control characters (they
  * are shown in terminals and logs), no other Unicode (look-alike characters would make two ids
- * that read the same).
+ * that read the same), and not `.` or `..` alone (a URL path resolves them: the dashboard's link
+ * to the task would lead elsewhere).
  */
-const TASK_ID = /^[\x21-\x7e]{1,128}$/;
+const TASK_ID = /^(?!\.\.?$)[\x21-\x7e]{1,128}$/;
 
 /** Throws a TypeError unless `value` is undefined or a valid task id or deduplication key. */
 export function checkTaskId(where: string, option: string, value: unknown): void {
   if (value === undefined) return;
   if (typeof value !== "string" || !TASK_ID.test(value)) {
     throw new TypeError(
-      `Cannot ${where} as '${option}' must be 1 to 128 printable ASCII characters, without spaces: received ${
+      `Cannot ${where} as '${option}' must be 1 to 128 printable ASCII characters, without spaces, other than "." and "..": received ${
         typeof value === "string" && value.length > 60
           ? `a string of ${value.length} characters starting "${value.slice(0, 40)}"`
           : describe(value)

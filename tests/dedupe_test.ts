@@ -352,11 +352,12 @@ Deno.test("an invalid task id is refused at start() with a message naming it", a
   const cases: [unknown, RegExp][] = [
     [
       "",
-      /'id' must be 1 to 128 printable ASCII characters, without spaces: received "" \(string\)/,
+      /'id' must be 1 to 128 printable ASCII characters, without spaces, other than "\." and "\.\.": received "" \(string\)/,
     ],
     ["has space", /received "has space" \(string\)/],
     ["line\nbreak", /'id' must be/],
     ["tab\there", /'id' must be/],
+    ["..", /other than "\." and "\.\.": received "\.\." \(string\)/],
     ["é", /received "é" \(string\)/],
     [42, /received 42 \(number\)/],
     ["x".repeat(129), /received a string of 129 characters starting "x{40}"/],
