@@ -15,7 +15,7 @@ import {
   testWorker,
   workerProcessArgs,
 } from "./_helpers.ts";
-import { uniqueQueue } from "./_redis.ts";
+import { sharedRedis, uniqueQueue } from "./_redis.ts";
 import { startTopology, type Topology } from "./_topologies.ts";
 
 const CLIENT = new URL("./fixtures/dedupe_client.ts", import.meta.url).pathname;
@@ -465,4 +465,21 @@ Deno.test("in a batch of more than one script call's worth, a task after a dedup
     String(!result.success && result.exception),
   );
   assert.equal(fetches, 1);
+});
+
+Deno.test("without ids and keys, a batch makes the Redis calls it always made: an EXISTS, an HSET and an XADD per task", async () => {
+  await using worker = await testWorker();
+  const noop = worker.task(async function noop(_n: number): Promise<void> {});
+  await worker.connect();
+  const redis = await sharedRedis();
+  await redis.cli("CONFIG", "RESETSTAT");
+  await worker.enqueueMany(Array.from({ length: 100 }, (_, i) => noop.enqueue(i)));
+  const stats = await redis.cli("INFO", "commandstats");
+  const calls = (command: string) =>
+    Number(stats.match(new RegExp(`cmdstat_${command}:calls=(\\d+)`))?.[1] ?? 0);
+  assert.deepEqual(
+    { exists: calls("exists"), hset: calls("hset"), xadd: calls("xadd") },
+    { exists: 100, hset: 100, xadd: 100 },
+  );
+  assert.deepEqual([calls("set"), calls("get")], [0, 0], "no deduplication key read or written");
 });
