@@ -43,6 +43,7 @@ export type {
   RedisNodeAddress,
   RedisSentinelOptions,
   ResultOptions,
+  RetryFailedOptions,
   StartOptions,
   TaskOptions,
   WorkerOptions,

@@ -318,6 +318,34 @@ export interface AbortOptions {
 }
 
 /**
+ * Which failed tasks `worker.retryFailed` reruns; absent fields match every failed task.
+ *
+ * @example Rerunning what failed in the last hour
+ * ```ts
+ * import type { RetryFailedOptions } from "@streaq/streaq";
+ *
+ * const lastHour: RetryFailedOptions = {
+ *   fnName: "sendEmail",
+ *   since: new Date(Date.now() - 3_600_000),
+ * };
+ * ```
+ */
+export interface RetryFailedOptions {
+  /**
+   * Only failed tasks of the function registered under this name.
+   *
+   * @default {undefined} (every function)
+   */
+  fnName?: string;
+  /**
+   * Only tasks that failed at or after this time.
+   *
+   * @default {undefined} (whenever they failed, while their result is kept)
+   */
+  since?: Date;
+}
+
+/**
  * The names of an options interface, from a record that the compiler holds to the interface:
  * an option missing from it, or one the interface lacks, is a type error, not a refusal at run
  * time of an option the types accept.
