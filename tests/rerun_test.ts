@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
-import { StreaqError, taskContext, TaskStatus, type Worker } from "../mod.ts";
+import { StreaqError, taskContext, TaskStatus, Worker } from "../mod.ts";
 import { queueContextOf } from "../src/worker.ts";
 import { eventually, runInBackground, sleep, testWorker } from "./_helpers.ts";
+import { uniqueQueue } from "./_redis.ts";
+import { startTopology } from "./_topologies.ts";
 
 /** Every key of the worker's queue, sorted, without the queue's prefix. */
 async function queueKeys(worker: Worker<unknown>): Promise<string[]> {
@@ -227,4 +229,56 @@ Deno.test("retryFailed checks its options", async () => {
     worker.retryFailed({ since: new Date("nope") }),
     /Cannot retry failed tasks as 'since' must be a valid Date: received Date Invalid Date/,
   );
+});
+
+Deno.test("a task that failed with its dependency reruns after it, once the dependency's rerun succeeded", async () => {
+  await using worker = await testWorker();
+  const { state, flaky } = flakyTasks(worker);
+  const report = worker.task(async function report(label: string): Promise<string> {
+    return await Promise.resolve(`report ${label}`);
+  });
+  const first = await flaky.enqueue("dep", 5);
+  const dependent = await report.enqueue("after dep").start({ after: [first.id] });
+  const running = runInBackground(worker);
+  try {
+    const failed = await dependent.result({ timeout: 5_000 });
+    assert.equal(failed.success, false, "it fails with its dependency");
+    state.fixed = true;
+    await first.retry();
+    assert.equal((await first.result({ timeout: 5_000 })).success, true);
+    await dependent.retry();
+    const result = await dependent.result({ timeout: 5_000 });
+    assert.equal(result.success && result.result, "report after dep");
+  } finally {
+    await running.stop();
+  }
+});
+
+Deno.test("on a Redis Cluster, failed tasks rerun by id and by function", async () => {
+  await using topology = await startTopology("Cluster");
+  const worker = new Worker({
+    ...topology.connection,
+    queueName: uniqueQueue("cluster"),
+    logLevel: "error",
+    handleSignals: false,
+  });
+  try {
+    const { state, flaky } = flakyTasks(worker);
+    const handles = await worker.enqueueMany([flaky.enqueue("c1", 1), flaky.enqueue("c2", 2)]);
+    const running = runInBackground(worker);
+    try {
+      for (const h of handles) assert.equal((await h.result({ timeout: 5_000 })).success, false);
+      state.fixed = true;
+      await worker.retryById(handles[0].id);
+      assert.equal(await worker.retryFailed({ fnName: "flaky" }), 1);
+      const results = await Promise.all(handles.map((h) => h.result({ timeout: 5_000 })));
+      assert.deepEqual(results.map((r) => r.success && r.result), ["c1:2", "c2:4"]);
+    } finally {
+      await running.stop();
+    }
+  } finally {
+    await worker.close();
+  }
+  // See tests/topology_test.ts: a Cluster client's slot refresh may outlive quit() briefly.
+  await sleep(1_500);
 });
