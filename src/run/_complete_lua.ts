@@ -185,8 +185,9 @@ const finishTask = luaFunction(
   `
 -- Finishes task id (hash taskKey) for good with its encoded result (kept ttl ms, see
 -- storeResult): publishes it (unless listening says nobody listens), settles the tasks waiting
--- for it (when anyDependents), and deletes its hash (or keeps it, failed: keepOrDelete); a repeating task still scheduled (its hash
--- has a crontab) goes back to the delayed set for nextDue instead. nextDue: '' for a task that
+-- for it (when anyDependents), and deletes its hash (a failure keeps it: keepOrDelete); a
+-- repeating task still scheduled (its hash has a crontab) goes back to the delayed set for
+-- nextDue instead. nextDue: '' for a task that
 -- does not repeat, 'stop' for one that repeats no more. Returns the earliest due time it put in
 -- the delayed set (a dependent, or the next occurrence), or nil.
 local function finishTask(taskKey, id, result, ttl, nextDue, anyAborting, listening, anyDependents)
