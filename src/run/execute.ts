@@ -14,6 +14,7 @@ import { StreaqCancelled, StreaqError, StreaqRetry, timeoutError } from "../erro
 import type { Delivery } from "./fetch.ts";
 import { nextOccurrence } from "../cron/crontab.ts";
 import { dependencyFailure } from "../client/graph.ts";
+import { readDependencyResults } from "../client/fan_in.ts";
 import type { Due } from "../redis/_redis_time.ts";
 import type { ThreadPool } from "./threads/pool.ts";
 import type { WorkerLogger } from "../logger.ts";
@@ -237,6 +238,8 @@ function call(
     enqueueTime: d.enqueueTime,
     priority: d.priority,
     signal,
+    // Read only when asked: a task that does not ask costs nothing.
+    dependencyResults: () => readDependencyResults(env.client, d.taskId, d.fnName),
   };
   // Middleware runs here, around the call; a threaded function's call goes to a thread.
   const { threadModule } = task;
