@@ -54,8 +54,8 @@ export { Task } from "./src/client/enqueue.ts";
 export { TaskHandle } from "./src/task_handle.ts";
 export { taskContext } from "./src/context.ts";
 export type { TaskContext } from "./src/context.ts";
-export { DependencyResults } from "./src/dependency_results.ts";
-export type { DependencyResult } from "./src/dependency_results.ts";
+export { DependencyResults } from "./src/dependencies.ts";
+export type { DependencyResult } from "./src/dependencies.ts";
 export { TaskStatus } from "./src/result.ts";
 export type {
   TaskFailure,

@@ -8,7 +8,7 @@
 
 import { AsyncLocalStorage } from "node:async_hooks";
 import { StreaqError } from "./errors.ts";
-import type { DependencyResults } from "./dependency_results.ts";
+import type { DependencyResults } from "./dependencies.ts";
 
 /** What a running task knows about itself. */
 export interface TaskContext {

@@ -18,7 +18,7 @@ import {
   createDependencyResults,
   type DependencyResult,
   type DependencyResults,
-} from "../dependency_results.ts";
+} from "../dependencies.ts";
 
 /**
  * The reply of {@linkcode READ_DEPENDENCIES_SCRIPT} for a task still there: its dependency ids,
