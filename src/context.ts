@@ -43,7 +43,8 @@ export interface TaskContext {
    * @returns The dependencies and their results.
    * @throws {StreaqError} In a task thread (a synchronous function cannot await; register it
    * with `thread: false`, async), or when the task has finished already (a function that
-   * ignored its signal and went on).
+   * ignored its signal and went on), or when a dependency's result cannot be decoded (naming
+   * it).
    *
    * @example Reading the result of a dependency, typed
    * ```ts

@@ -264,6 +264,34 @@ Deno.test("a dependency without a result whose task is still there is reported a
   assert.deepEqual(seen?.entries, [{ taskId: a.id, status: "unfinished", result: null }]);
 });
 
+Deno.test("a dependency result that cannot be decoded fails the read, naming the dependency", async () => {
+  const { worker, double } = await producers();
+  await using _ = worker;
+  const { redis, keys } = queueContextOf(worker);
+  const gate = Promise.withResolvers<void>();
+  const reader = worker.task(async function reader(): Promise<number> {
+    await gate.promise;
+    return (await taskContext().dependencyResults()).entries.length;
+  }, { maxTries: 1 });
+  const a = double.enqueue(1);
+  const [handle] = await worker.enqueueMany([reader.enqueue().start({ after: a.id }), a]);
+  const running = runInBackground(worker);
+  await eventually(async () => await handle.status() === TaskStatus.RUNNING, {
+    what: "the reader to run",
+  });
+  await redis.set(keys.result(a.id), "1 not an envelope");
+  gate.resolve();
+  const result = await handle.result({ timeout: 10_000 });
+  await running.stop();
+  assert.equal(result.success, false);
+  assert.match(
+    result.exception.message,
+    new RegExp(
+      `Cannot read the result of dependency ${a.id} of task reader \\(${handle.id}\\): Cannot decode result`,
+    ),
+  );
+});
+
 Deno.test("a task that reads its dependencies after it finished is told so", async () => {
   await using worker = await testWorker({ concurrency: 2 });
   const gate = Promise.withResolvers<void>();

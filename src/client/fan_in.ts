@@ -66,7 +66,8 @@ return ${luaTuple(DEPENDENCY_READ, { ids: "ids", results: "results" })}
  * Reads the dependencies of the running task `taskId` (of function `fnName`) and their results,
  * decoded through the queue's envelope.
  *
- * @throws {StreaqError} When the task's hash is gone: it finished already.
+ * @throws {StreaqError} When the task's hash is gone (it finished already), or a dependency's
+ * result cannot be decoded (another codec, another signing secret, tampered): naming it.
  */
 export async function readDependencyResults(
   client: QueueContext,
@@ -97,7 +98,17 @@ export async function readDependencyResults(
         result: null,
       };
     }
-    const record = await client.envelope.openResult(id, blob);
+    let record;
+    try {
+      record = await client.envelope.openResult(id, blob);
+    } catch (error) {
+      throw new StreaqError(
+        `Cannot read the result of dependency ${id} of task ${label}: ${
+          (error as Error)?.message ?? String(error)
+        }`,
+        { cause: error },
+      );
+    }
     return { taskId: id, status: "done", result: makeTaskResult(record) };
   }));
   return createDependencyResults(label, entries);
