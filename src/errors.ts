@@ -185,6 +185,13 @@ export function timeoutError(message: string): DOMException {
   return new DOMException(message, "TimeoutError");
 }
 
+/** `Name: message` of anything thrown, for log lines and failure messages. */
+export function describeError(error: unknown): string {
+  return error instanceof Error || error instanceof DOMException
+    ? `${error.name}: ${error.message}`
+    : String(error);
+}
+
 /** Error classes that come back as themselves when a result is decoded. */
 export const KNOWN_ERRORS: Record<string, new (message: string) => Error> = {
   StreaqError,
