@@ -10,7 +10,7 @@ import {
   type WorkerOptions,
 } from "../mod.ts";
 import { backoffDelay, decideRetry, type RetryInput } from "../src/run/retry_policy.ts";
-import { eventually, runInBackground, testWorker } from "./_helpers.ts";
+import { eventually, runInBackground, sleepUnlessAborted, testWorker } from "./_helpers.ts";
 import { quotaOnce, retrying } from "./fixtures/retry_thread_task.ts";
 
 /** An error of the application's own, like one a task throws on an HTTP 503. */
@@ -247,6 +247,33 @@ Deno.test("the final failure after the budget names the tries and keeps the last
     { retried: worker.counters.retried, failed: worker.counters.failed },
     { retried: 2, failed: 1 },
   );
+});
+
+Deno.test("a try handed back at shutdown counts against the policy's budget", async () => {
+  await using worker = await testWorker();
+  const seen: number[] = [];
+  const { promise: started, resolve } = Promise.withResolvers<void>();
+  const handedBack = worker.task(async function handedBack(): Promise<void> {
+    const { tries, signal } = taskContext();
+    seen.push(tries);
+    if (tries === 1) {
+      resolve();
+      await sleepUnlessAborted(60_000, signal);
+    }
+    throw new TypeError("network down");
+  }, { retry: { attempts: 2, backoff: 10 } });
+  const handle = await handedBack.enqueue();
+  const first = runInBackground(worker);
+  await started;
+  await first.stop(); // gracePeriod 0: the running try is handed back
+  const second = runInBackground(worker);
+  const result = await handle.result({ timeout: 5_000 });
+  await second.stop();
+  assert.deepEqual(seen, [1, 2]);
+  assert.equal(result.success, false);
+  assert.equal(result.tries, 2);
+  assert.match((result.exception as Error).message, /failed after 2 tries \(maxTries 2\)/);
+  assert.equal(((result.exception as Error).cause as Error).name, "TypeError");
 });
 
 Deno.test("a back-off function that throws or returns a bad number fails its task alone, and the worker goes on", async () => {
