@@ -492,7 +492,7 @@ Deno.test("registration refuses a bad retry policy, naming the option and the va
   );
   assertRefused(
     register({ retry: { backoff: { type: "exponential" } } }),
-    /'retry.backoff.delay' is required for a exponential back-off/,
+    /'retry.backoff.delay' is required with type "exponential": received none/,
   );
   assertRefused(
     register({ retry: { backoff: { type: "exponential", delay: 1_000, max: 10 } } }),

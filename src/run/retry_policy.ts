@@ -77,7 +77,7 @@ function checkBackoff(where: string, backoff: unknown): void {
   checkKeys(where, "retry.backoff", b, BACKOFF_KEYS[type]);
   if (b.delay === undefined) {
     throw new TypeError(
-      `Cannot ${where} as 'retry.backoff.delay' is required for a ${type} back-off: received none`,
+      `Cannot ${where} as 'retry.backoff.delay' is required with type "${type}": received none`,
     );
   }
   checkDuration(where, "retry.backoff.delay", b.delay);
@@ -206,7 +206,7 @@ export function decideRetry(
 function policyMatches(policy: RetryPolicy, error: unknown, byName: boolean): boolean {
   const { retryOn } = policy;
   if (retryOn === undefined) return true;
-  if (typeof retryOn === "function") return retryOn(error) === true;
+  if (typeof retryOn === "function") return Boolean(retryOn(error));
   return retryOn.some((c) => isInstance(error, c, byName));
 }
 
