@@ -399,7 +399,7 @@ export class Worker<Context = undefined, Priority = string> {
       this.#queue,
       fn as TaskFunction<Args, Awaited<R>>,
       {
-        ...resolveTaskOptions(name, options),
+        ...resolveTaskOptions(name, options, this.#options.retry),
         crontab,
         threadModule: threadModuleOf(name, fn, options.thread),
       },
@@ -499,7 +499,7 @@ export class Worker<Context = undefined, Priority = string> {
       this.#queue,
       body,
       {
-        ...resolveTaskOptions(name, options),
+        ...resolveTaskOptions(name, options, this.#options.retry),
         crontab: undefined,
         threadModule: undefined,
       },
