@@ -84,11 +84,24 @@ export interface WebCommand {
   readonly trustProxy?: boolean;
 }
 
+/** Options of `retry`: one task by id, or the failed tasks of a function or since a time. */
+export interface RetryCommand {
+  readonly command: "retry";
+  readonly target: Target;
+  /** The id of the one failed task to rerun. */
+  readonly taskId?: string;
+  /** Rerun the failed tasks of this function (`--function`). */
+  readonly fnName?: string;
+  /** Rerun the tasks that failed at or after this time (`--since`). */
+  readonly since?: Date;
+}
+
 /** What the command line asks for. */
 export type Command =
   | RunCommand
   | StatusCommand
   | WebCommand
+  | RetryCommand
   | { readonly command: "help" }
   | { readonly command: "version" };
 
@@ -107,6 +120,8 @@ const OPTIONS = {
   port: { type: "string" },
   hostname: { type: "string" },
   "trust-proxy": { type: "boolean" },
+  function: { type: "string" },
+  since: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 } as const;
@@ -127,9 +142,11 @@ const OPTION_COMMANDS: Record<string, readonly string[]> = {
   port: ["web"],
   hostname: ["web"],
   "trust-proxy": ["web"],
+  function: ["retry"],
+  since: ["retry"],
 };
 
-const COMMANDS = ["run", "status", "web"] as const;
+const COMMANDS = ["run", "status", "web", "retry"] as const;
 
 /**
  * Parses the arguments after `deno run ... main.ts`.
@@ -147,7 +164,7 @@ export function parseCommandLine(args: readonly string[]): Command {
   if (values.help) return { command: "help" };
   if (values.version) return { command: "version" };
   const [name, target, ...extra] = positionals;
-  if (name === undefined) throw new UsageError("Missing a command: run, status or web");
+  if (name === undefined) throw new UsageError("Missing a command: run, status, web or retry");
   const command = COMMANDS.find((c) => c === name);
   if (command === undefined) {
     throw new UsageError(
@@ -164,6 +181,7 @@ export function parseCommandLine(args: readonly string[]): Command {
   if (target === undefined) {
     throw new UsageError(`Missing the module: streaq ${command} <module>[:<export>]`);
   }
+  if (command === "retry") return retryCommand(parseTarget(target), extra, values);
   if (extra.length > 0) {
     throw new UsageError(`Unexpected argument ${JSON.stringify(extra[0])} after the module`);
   }
@@ -205,6 +223,60 @@ export function parseCommandLine(args: readonly string[]): Command {
     permissionSet: permissionSet(values["permission-set"]),
     supervised: values.supervised ?? false,
   };
+}
+
+/** `retry <module> <task-id>`, or `retry <module> --function NAME [--since TIME]`. */
+function retryCommand(
+  target: Target,
+  extra: string[],
+  values: { function?: string; since?: string },
+): RetryCommand {
+  const [taskId, ...more] = extra;
+  if (more.length > 0) {
+    throw new UsageError(`Unexpected argument ${JSON.stringify(more[0])} after the task id`);
+  }
+  if (taskId !== undefined && (values.function !== undefined || values.since !== undefined)) {
+    throw new UsageError(
+      "A task id cannot be combined with '--function' or '--since': retry one task, or a selection",
+    );
+  }
+  if (taskId === undefined && values.function === undefined && values.since === undefined) {
+    throw new UsageError(
+      "Missing what to retry: streaq retry <module> <task-id>, or --function NAME [--since TIME]",
+    );
+  }
+  if (values.function !== undefined && values.function.trim() === "") {
+    throw new UsageError(`Option '--function' must be a function name: received ""`);
+  }
+  return {
+    command: "retry",
+    target,
+    taskId,
+    fnName: values.function,
+    since: values.since === undefined ? undefined : sinceTime(values.since, Date.now()),
+  };
+}
+
+const AGO_UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * The time of `--since`: an ISO 8601 date or date-time (`2026-01-31`, `2026-01-31T09:00Z`), or a
+ * duration before `now` (`30m`, `2h`, `7d`).
+ */
+export function sinceTime(value: string, now: number): Date {
+  const ago = /^(\d+)([smhd])$/.exec(value);
+  if (ago) return new Date(now - Number(ago[1]) * AGO_UNITS[ago[2]]);
+  const time = /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)
+    ? Date.parse(value)
+    : NaN;
+  if (Number.isNaN(time)) {
+    throw new UsageError(
+      `Option '--since' must be an ISO 8601 time (2026-01-31T09:00Z) or a duration ago (30m, 2h, 7d): received ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  return new Date(time);
 }
 
 /**

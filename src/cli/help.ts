@@ -17,6 +17,9 @@ Usage:
   streaq run <module>[:<export>] [options]    run the Worker that a module exports
   streaq status <module>[:<export>] [--once]  show queue sizes, workers and throughput
   streaq web <module>[:<export>] [options]    serve the dashboard in the browser
+  streaq retry <module>[:<export>] <task-id>  rerun one failed task
+  streaq retry <module>[:<export>] --function NAME [--since TIME]
+                                              rerun failed tasks, and print how many
   streaq --help | --version
 
 <module> is a path or URL of a module exporting a Worker. <export> names the export; by
@@ -55,6 +58,11 @@ Options of web:
                     loopback addresses only (the dashboard needs auth elsewhere)
   --trust-proxy     behind a proxy that terminates TLS: its X-Forwarded-Proto: https
                     makes the dashboard's cookies Secure
+
+Options of retry (instead of a task id):
+  --function NAME   rerun the failed tasks of this function
+  --since TIME      rerun the tasks that failed at or after TIME: an ISO 8601 time
+                    (2026-01-31T09:00Z) or a duration ago (30m, 2h, 7d)
 
   -h, --help        print this help
   --version         print the version

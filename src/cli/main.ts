@@ -12,6 +12,7 @@
  *   --deno-flags="--unstable-kv --v8-flags=--max-old-space-size=512" --permission-set=worker
  * deno run -P jsr:@streaq/streaq/cli status worker.ts           # live queue view
  * deno run -P jsr:@streaq/streaq/cli web worker.ts --port 8080   # the dashboard
+ * deno run -P jsr:@streaq/streaq/cli retry worker.ts --function sendEmail --since 2h
  * ```
  *
  * `-P` reads the `permissions` of your `deno.json`: a worker needs network access to Redis,
@@ -41,6 +42,7 @@ import { runInProcess, runSupervised } from "./run.ts";
 import { ShutdownSignals } from "./signals.ts";
 import { showStatus } from "./status.ts";
 import { serveWeb } from "./web.ts";
+import { retryTasks } from "./retry.ts";
 
 /**
  * Runs the command line with `args` (what follows the module in `deno run ... cli ...`) and
@@ -100,6 +102,8 @@ export async function main(args: readonly string[]): Promise<number> {
       }
     case "web":
       return await serveWeb(loaded, command, signals);
+    case "retry":
+      return await retryTasks(loaded.worker, command);
   }
 }
 
