@@ -7,7 +7,7 @@
 
 import type { RedisOptions } from "ioredis";
 import { abortById } from "./client/abort.ts";
-import { DEFAULT_RESULT_TTL, QueueContext } from "./queue_context.ts";
+import { DEFAULT_RESULT_TTL, failureTtlFor, QueueContext } from "./queue_context.ts";
 import { type Middleware, MiddlewareChain, type MiddlewareHandle } from "./middleware.ts";
 import { listenToSignals } from "./signals.ts";
 import { createTask, sendBatch, type Task } from "./client/enqueue.ts";
@@ -211,9 +211,10 @@ export class Worker<Context = undefined, Priority = string> {
         redisTimeout: options.redisTimeout,
       },
       // A registered ttl of null means "forever": it must not fall back to the default.
-      resultTtl: (name) => {
+      resultTtl: (name, success) => {
         const task = this.#registry.get(name);
-        return task ? task.ttl : DEFAULT_RESULT_TTL;
+        if (success) return task ? task.ttl : DEFAULT_RESULT_TTL;
+        return task ? task.failureTtl : failureTtlFor(DEFAULT_RESULT_TTL);
       },
       now: options.clock ?? Date.now,
       timeZone: tz,
