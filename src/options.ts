@@ -225,7 +225,7 @@ export interface TaskOptions {
    * was aborted or ran out of tries): `null` forever, `0` not stored. Failures are kept longer
    * than successes by default, so that someone can still read the error when they look.
    *
-   * @default {604_800_000 (7 days), or `ttl` when that is longer}
+   * @default {604_800_000 (7 days), or `ttl` when that is longer; 0 when `ttl` is 0}
    */
   failureTtl?: number | null;
   /**

@@ -23,9 +23,13 @@ export const DEFAULT_RESULT_TTL = 300_000;
  */
 export const DEFAULT_FAILURE_TTL = 604_800_000;
 
-/** The default `failureTtl` of a task whose results are kept `ttl` (ms, null forever). */
+/**
+ * The default `failureTtl` of a task whose results are kept `ttl` (ms, null forever): never
+ * shorter than `ttl`, and `0` (nothing stored) for a task that stores no results at all.
+ */
 export function failureTtlFor(ttl: number | null): number | null {
-  return ttl === null ? null : Math.max(ttl, DEFAULT_FAILURE_TTL);
+  if (ttl === null || ttl === 0) return ttl;
+  return Math.max(ttl, DEFAULT_FAILURE_TTL);
 }
 
 /** Everything a {@linkcode QueueContext} is made of, given once at construction. */

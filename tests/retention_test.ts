@@ -72,9 +72,11 @@ Deno.test("a failureTtl default is never shorter than the task's ttl", async () 
   const long = worker.task(async function long(): Promise<void> {}, { ttl: 30 * 86_400_000 });
   const keptForever = worker.task(async function keptForever(): Promise<void> {}, { ttl: null });
   const short = worker.task(async function short(): Promise<void> {}, { ttl: 0 });
+  const brief = worker.task(async function brief(): Promise<void> {}, { ttl: 1_000 });
+  assert.equal(brief.failureTtl, DEFAULT_FAILURE_TTL);
   assert.equal(long.failureTtl, 30 * 86_400_000);
   assert.equal(keptForever.failureTtl, null);
-  assert.equal(short.failureTtl, DEFAULT_FAILURE_TTL);
+  assert.equal(short.failureTtl, 0, "a task that stores no result stores no failure either");
 });
 
 Deno.test("failureTtl and keepResults refuse bad values, naming them", async () => {
