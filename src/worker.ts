@@ -65,7 +65,7 @@ import { checkThreadReadAccess, ThreadPool } from "./run/threads/pool.ts";
 import type { TaskHandle } from "./task_handle.ts";
 import { type CleanOptions, cleanResults } from "./client/clean.ts";
 import { drainQueue } from "./client/drain.ts";
-import { obliterateQueue, type ObliterateOptions } from "./client/obliterate.ts";
+import { type ObliterateOptions, obliterateQueue } from "./client/obliterate.ts";
 
 /** Options of {@linkcode Worker.run}. */
 export interface RunOptions {
@@ -1039,7 +1039,7 @@ export class Worker<Context = undefined, Priority = string> {
    * Removes the stored results of finished tasks: all of them, or those that finished at least
    * `olderThan` ms ago, only successes or only failures, of one function. Never a task that is
    * queued, delayed, waiting or running (they have no result). Works in small batches (a SCAN,
-   * then a script call per 250 results), so a queue of any size never blocks Redis for more than
+   * then a script call per 200 results), so a queue of any size never blocks Redis for more than
    * a few milliseconds at a time.
    *
    * @param options Which results: `olderThan` (ms), `status` (`"succeeded"` or `"failed"`),
@@ -1066,7 +1066,7 @@ export class Worker<Context = undefined, Priority = string> {
    * Removes every task that waits for a worker: queued, delayed (scheduled or backing off) or
    * waiting for its dependencies, with the tasks waiting for those. Tasks a worker holds
    * (running or prefetched) and repeating tasks (cron jobs, crontab schedules: stop those with
-   * `unscheduleById`) are kept. Works in script calls of at most 200 tasks each, so a queue of any
+   * `unscheduleById`) are kept. Works in script calls of at most 100 tasks each, so a queue of any
    * size never blocks Redis for more than a few milliseconds at a time.
    *
    * @returns How many tasks it removed.

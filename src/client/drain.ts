@@ -19,7 +19,7 @@ import { lua, luaFunction } from "../redis/lua/compose.ts";
 import { entryTaskId } from "../redis/lua/steps.ts";
 
 /** At most this many tasks are looked at by one script call. */
-export const DRAIN_BATCH = 200;
+export const DRAIN_BATCH = 100;
 
 /** What a drain call works through: the `source` argument of {@linkcode DRAIN_SCRIPT}. */
 const SOURCE = { waiting: "waiting", delayed: "delayed", stream: "stream" } as const;
