@@ -84,11 +84,40 @@ export interface WebCommand {
   readonly trustProxy?: boolean;
 }
 
+/** Options of `clean`: which results to remove. */
+export interface CleanCommand {
+  readonly command: "clean";
+  readonly target: Target;
+  /** Only tasks that finished at least this many ms ago (`--older-than`). */
+  readonly olderThan?: number;
+  /** Only successes (`--succeeded`) or only failures (`--failed`). */
+  readonly status?: "succeeded" | "failed";
+  /** Only tasks of this function (`--function`). */
+  readonly fnName?: string;
+}
+
+/** `drain`: removes every task that waits for a worker. */
+export interface DrainCommand {
+  readonly command: "drain";
+  readonly target: Target;
+}
+
+/** `obliterate`: removes every key of the queue. */
+export interface ObliterateCommand {
+  readonly command: "obliterate";
+  readonly target: Target;
+  /** Go ahead while workers are alive (`--force`). */
+  readonly force: boolean;
+}
+
 /** What the command line asks for. */
 export type Command =
   | RunCommand
   | StatusCommand
   | WebCommand
+  | CleanCommand
+  | DrainCommand
+  | ObliterateCommand
   | { readonly command: "help" }
   | { readonly command: "version" };
 
@@ -107,6 +136,11 @@ const OPTIONS = {
   port: { type: "string" },
   hostname: { type: "string" },
   "trust-proxy": { type: "boolean" },
+  "older-than": { type: "string" },
+  succeeded: { type: "boolean" },
+  failed: { type: "boolean" },
+  function: { type: "string" },
+  force: { type: "boolean" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 } as const;
@@ -127,9 +161,14 @@ const OPTION_COMMANDS: Record<string, readonly string[]> = {
   port: ["web"],
   hostname: ["web"],
   "trust-proxy": ["web"],
+  "older-than": ["clean"],
+  succeeded: ["clean"],
+  failed: ["clean"],
+  function: ["clean"],
+  force: ["obliterate"],
 };
 
-const COMMANDS = ["run", "status", "web"] as const;
+const COMMANDS = ["run", "status", "web", "clean", "drain", "obliterate"] as const;
 
 /**
  * Parses the arguments after `deno run ... main.ts`.
@@ -147,7 +186,9 @@ export function parseCommandLine(args: readonly string[]): Command {
   if (values.help) return { command: "help" };
   if (values.version) return { command: "version" };
   const [name, target, ...extra] = positionals;
-  if (name === undefined) throw new UsageError("Missing a command: run, status or web");
+  if (name === undefined) {
+    throw new UsageError(`Missing a command: ${COMMANDS.join(", ")}`);
+  }
   const command = COMMANDS.find((c) => c === name);
   if (command === undefined) {
     throw new UsageError(
@@ -169,6 +210,20 @@ export function parseCommandLine(args: readonly string[]): Command {
   }
   const where = parseTarget(target);
   if (command === "status") return { command, target: where, once: values.once ?? false };
+  if (command === "drain") return { command, target: where };
+  if (command === "obliterate") return { command, target: where, force: values.force ?? false };
+  if (command === "clean") {
+    if (values.succeeded && values.failed) {
+      throw new UsageError("Options '--succeeded' and '--failed' cannot be combined");
+    }
+    return {
+      command,
+      target: where,
+      olderThan: duration("older-than", values["older-than"]),
+      status: values.succeeded ? "succeeded" : values.failed ? "failed" : undefined,
+      fnName: values.function,
+    };
+  }
   if (command === "web") {
     return {
       command,
@@ -234,6 +289,22 @@ function positiveInteger(option: string, value: string | undefined): number | un
     );
   }
   return Number(value);
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration: milliseconds, or a number with a unit (`ms`, `s`, `m`, `h`, `d`): `90s`, `7d`. */
+export function duration(option: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(value);
+  if (!match) {
+    throw new UsageError(
+      `Option '--${option}' must be a duration, in milliseconds or with a unit (ms, s, m, h, d, as in 90s or 7d): received ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  return Math.round(Number(match[1]) * UNIT_MS[match[2] ?? "ms"]);
 }
 
 function port(value: string | undefined): number | undefined {
