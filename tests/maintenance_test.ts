@@ -3,6 +3,7 @@ import { Redis } from "ioredis";
 import { StreaqError, type TaskHandle, TaskStatus, Worker } from "../mod.ts";
 import { eventually, runInBackground, sibling, testWorker } from "./_helpers.ts";
 import { startRedis, uniqueQueue } from "./_redis.ts";
+import { startTopology } from "./_topologies.ts";
 import { queueContextOf } from "../src/worker.ts";
 
 /**
@@ -221,4 +222,29 @@ Deno.test("maintenance options refuse bad values, naming them", async () => {
     () => worker.obliterate({ force: "yes" as unknown as boolean }),
     /Cannot obliterate the queue as 'force' must be a boolean: received "yes"/,
   );
+});
+
+Deno.test("clean, drain, obliterate and keepResults work on a Redis Cluster", async () => {
+  await using topology = await startTopology("Cluster");
+  await using worker = new Worker({
+    ...topology.connection,
+    queueName: uniqueQueue("cluster"),
+    logLevel: "error",
+    handleSignals: false,
+  });
+  const noop = worker.task(async function noop(n: number): Promise<number> {
+    return n;
+  }, { keepResults: 3 });
+  const done = await worker.enqueueMany(Array.from({ length: 6 }, (_, i) => noop.enqueue(i)));
+  await worker.run({ burst: true });
+  let kept = 0;
+  for (const t of done) if ((await t.status()) === TaskStatus.DONE) kept++;
+  assert.equal(kept, 3, "keepResults");
+  await worker.enqueueMany(Array.from({ length: 5 }, (_, i) => noop.enqueue(i)));
+  await noop.enqueue(9).start({ delay: 60_000 });
+  assert.equal(await worker.clean({ status: "succeeded" }), 3);
+  assert.equal(await worker.drain(), 6);
+  assert.equal(await worker.queueSize({ includeScheduled: true }), 0);
+  assert.ok((await worker.obliterate()) >= 1, "the streams, at least");
+  assert.equal(await worker.drain(), 0);
 });
