@@ -36,6 +36,7 @@ Deno.test("streaq clean, drain and obliterate remove what they say and print how
   await using worker = await testWorker();
   const ok = worker.task(async function ok(): Promise<void> {});
   const bad = worker.task(async function bad(): Promise<never> {
+    await Promise.resolve();
     throw new Error("no");
   });
   await worker.enqueueMany([ok.enqueue(), ok.enqueue(), bad.enqueue()]);

@@ -45,7 +45,7 @@ interface Filled {
  */
 async function fill(worker: Worker, redis: Redis, tasks: number): Promise<Filled> {
   const noop = worker.task(async function noop(n: number): Promise<number> {
-    return n;
+    return await Promise.resolve(n);
   });
   const client = queueContextOf(worker);
   const finished = tasks / 2;
@@ -233,7 +233,7 @@ Deno.test("clean, drain, obliterate and keepResults work on a Redis Cluster", as
     handleSignals: false,
   });
   const noop = worker.task(async function noop(n: number): Promise<number> {
-    return n;
+    return await Promise.resolve(n);
   }, { keepResults: 3 });
   const done = await worker.enqueueMany(Array.from({ length: 6 }, (_, i) => noop.enqueue(i)));
   await worker.run({ burst: true });

@@ -11,9 +11,10 @@ import { DEFAULT_FAILURE_TTL, DEFAULT_RESULT_TTL } from "../src/queue_context.ts
 Deno.test("a failure is kept longer than a success by default (7 days against 5 minutes)", async () => {
   await using worker = await testWorker();
   const ok = worker.task(async function ok(): Promise<number> {
-    return 1;
+    return await Promise.resolve(1);
   });
   const bad = worker.task(async function bad(): Promise<never> {
+    await Promise.resolve();
     throw new Error("boom");
   });
   const { redis, keys } = queueContextOf(worker);
@@ -35,10 +36,12 @@ Deno.test("a failure is kept longer than a success by default (7 days against 5 
 Deno.test("failureTtl and ttl set on a task govern its failures and its successes", async () => {
   await using worker = await testWorker();
   const flaky = worker.task(async function flaky(fail: boolean): Promise<string> {
+    await Promise.resolve();
     if (fail) throw new Error("failed on purpose");
     return "fine";
   }, { ttl: 60_000, failureTtl: 3_600_000 });
   const forever = worker.task(async function forever(): Promise<never> {
+    await Promise.resolve();
     throw new Error("kept forever");
   }, { failureTtl: null });
   const { redis, keys } = queueContextOf(worker);
