@@ -36,13 +36,21 @@ export type { Middleware, MiddlewareHandle, Next } from "./src/middleware.ts";
 export type { WorkerCounters } from "./src/run/execute.ts";
 export type {
   AbortOptions,
+  BackoffFunction,
   CronOptions,
+  ErrorClass,
+  ExponentialBackoff,
+  FixedBackoff,
   RedisClient,
   RedisClusterOptions,
   RedisConnectionOptions,
   RedisNodeAddress,
   RedisSentinelOptions,
   ResultOptions,
+  RetryBackoff,
+  RetryFailedOptions,
+  RetryJitter,
+  RetryPolicy,
   StartOptions,
   TaskOptions,
   WorkerOptions,
@@ -54,6 +62,8 @@ export { Task } from "./src/client/enqueue.ts";
 export { TaskHandle } from "./src/task_handle.ts";
 export { taskContext } from "./src/context.ts";
 export type { TaskContext } from "./src/context.ts";
+export { DependencyResults } from "./src/dependencies.ts";
+export type { DependencyResult } from "./src/dependencies.ts";
 export { TaskStatus } from "./src/result.ts";
 export type {
   TaskFailure,

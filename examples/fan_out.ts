@@ -12,7 +12,7 @@
  * @module
  */
 
-import { Worker } from "../mod.ts";
+import { taskContext, Worker } from "../mod.ts";
 
 const worker = new Worker({
   redisUrl: Deno.env.get("REDIS_URL") ?? "redis://localhost:6379",
@@ -26,10 +26,13 @@ const countWords = worker.task(async function countWords(chunk: string): Promise
   return await Promise.resolve(chunk.split(/\s+/).filter(Boolean).length);
 });
 
-/** The fan-in: adds up the parts' results, which exist once it runs. */
-const sumCounts = worker.task(async function sumCounts(partIds: string[]): Promise<number> {
-  const results = await Promise.all(partIds.map((id) => worker.resultById<number>(id)));
-  return results.reduce((sum, r) => sum + r.result, 0);
+/**
+ * The fan-in: adds up the parts' results, read in one round trip and typed by `countWords`
+ * (each `r.result` is a number).
+ */
+const sumCounts = worker.task(async function sumCounts(): Promise<number> {
+  const parts = (await taskContext().dependencyResults()).allOf(countWords);
+  return parts.reduce((sum, r) => sum + r.result, 0);
 });
 
 if (import.meta.main) {
@@ -41,8 +44,7 @@ if (import.meta.main) {
   const running = worker.run();
 
   const parts = chapters.map((chapter) => countWords.enqueue(chapter));
-  const ids = parts.map((part) => part.id);
-  const total = sumCounts.enqueue(ids).start({ after: ids });
+  const total = sumCounts.enqueue().start({ after: parts.map((part) => part.id) });
   const [handle] = await worker.enqueueMany([total, ...parts]);
   console.log("words:", (await handle.result({ timeout: 10_000 })).result);
 

@@ -8,6 +8,7 @@
 
 import { AsyncLocalStorage } from "node:async_hooks";
 import { StreaqError } from "./errors.ts";
+import type { DependencyResults } from "./dependencies.ts";
 
 /** What a running task knows about itself. */
 export interface TaskContext {
@@ -32,6 +33,34 @@ export interface TaskContext {
    * which. JavaScript cannot stop a function from outside: pass this signal to what you await.
    */
   readonly signal: AbortSignal;
+  /**
+   * Reads the results of the tasks this one waited for (`after`, a pipeline stage's or
+   * fallback's source), all in one round trip, decoded like `result()`; typed by the function
+   * that produced each ({@linkcode DependencyResults.of}). A dependency whose result has expired
+   * (or was never stored, `ttl: 0`) is listed with status `"expired"`. A task without
+   * dependencies gets an empty answer. Each call reads Redis again.
+   *
+   * @returns The dependencies and their results.
+   * @throws {StreaqError} In a task thread (a synchronous function cannot await; register it
+   * with `thread: false`, async), or when the task has finished already (a function that
+   * ignored its signal and went on), or when a dependency's result cannot be decoded (naming
+   * it).
+   *
+   * @example Reading the result of a dependency, typed
+   * ```ts
+   * import { taskContext, Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   * const fetchLen = worker.task(async function fetchLen(url: string): Promise<number> {
+   *   return (await (await fetch(url)).text()).length;
+   * });
+   * worker.task(async function report(): Promise<string> {
+   *   const deps = await taskContext().dependencyResults();
+   *   return `${deps.of(fetchLen).result} characters`; // result: number
+   * });
+   * ```
+   */
+  dependencyResults(): Promise<DependencyResults>;
 }
 
 const storage = new AsyncLocalStorage<TaskContext>();

@@ -54,7 +54,7 @@ export interface StreaqRetryOptions {
   /**
    * Milliseconds to wait before the next attempt.
    *
-   * @default {tries² × 1000}
+   * @default {the back-off of the task's retry policy, else tries² × 1000}
    */
   delay?: number;
   /** A point in time for the next attempt; cannot be combined with `delay`. */
@@ -65,7 +65,8 @@ export interface StreaqRetryOptions {
 
 /**
  * Throw it from a task to have the task tried again: after `delay` milliseconds, at
- * `schedule`, or by default after tries² seconds (1 s, 4 s, 9 s, ...). A task that throws it
+ * `schedule`, or by default after its retry policy's back-off, else tries² seconds (1 s, 4 s,
+ * 9 s, ...). It retries whatever the policy's `retryOn` says. A task that throws it
  * on its last allowed try (`maxTries`) fails with a {@linkcode StreaqError} whose `cause` is
  * this retry.
  *
@@ -183,6 +184,13 @@ export class StreaqCancelled extends StreaqError {
 /** Creates the `TimeoutError` a task fails with when it runs past its `timeout`. */
 export function timeoutError(message: string): DOMException {
   return new DOMException(message, "TimeoutError");
+}
+
+/** `Name: message` of anything thrown, for log lines and failure messages. */
+export function describeError(error: unknown): string {
+  return error instanceof Error || error instanceof DOMException
+    ? `${error.name}: ${error.message}`
+    : String(error);
 }
 
 /** Error classes that come back as themselves when a result is decoded. */

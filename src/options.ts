@@ -16,6 +16,7 @@ import {
   type RedisConnectionOptions,
   type RedisSentinelOptions,
 } from "./redis/connection_options.ts";
+import { checkRetryPolicy } from "./run/retry_policy.ts";
 
 export type {
   RedisClient,
@@ -193,6 +194,122 @@ export interface WorkerOptions<Context = undefined, Priority extends string = st
    * @default {"text"}
    */
   logFormat?: LogFormat;
+  /**
+   * The retry policy of every task registered on this worker that has no `retry` of its own
+   * (a task's own policy replaces it as a whole). Tasks keep it when another worker includes
+   * them. See {@linkcode RetryPolicy}.
+   *
+   * @default {none: only `StreaqRetry` retries}
+   */
+  retry?: RetryPolicy;
+}
+
+/**
+ * A back-off that waits the same `delay` before every retry, optionally with jitter.
+ * A plain number of milliseconds is the same without jitter.
+ */
+export interface FixedBackoff {
+  /** Fixed. */
+  type: "fixed";
+  /** Milliseconds before each retry. */
+  delay: number;
+  /**
+   * `"full"`: a random wait between 0 and `delay`; `"equal"`: between `delay / 2` and `delay`.
+   *
+   * @default {"none"}
+   */
+  jitter?: RetryJitter;
+}
+
+/**
+ * A back-off that doubles after each try: `delay` after the first, `2 × delay` after the second,
+ * `4 × delay` after the third, never more than `max`; jitter applies to the capped wait.
+ */
+export interface ExponentialBackoff {
+  /** Exponential. */
+  type: "exponential";
+  /** Milliseconds before the first retry. */
+  delay: number;
+  /** The longest wait in milliseconds, at least `delay`. Without it, no cap. */
+  max?: number;
+  /**
+   * `"full"`: a random wait between 0 and the computed one; `"equal"`: between half of it and
+   * all of it. Jitter spreads out the retries of many tasks that failed together.
+   *
+   * @default {"none"}
+   */
+  jitter?: RetryJitter;
+}
+
+/** How a back-off's wait is randomised: not at all, in `[0, wait]`, or in `[wait / 2, wait]`. */
+export type RetryJitter = "none" | "full" | "equal";
+
+/**
+ * Milliseconds before the next try, given the number of the try that just failed (1 for the
+ * first) and what it threw. It must return a finite number ≥ 0; if it throws or returns
+ * anything else, the task fails, saying so.
+ */
+export type BackoffFunction = (tries: number, error: unknown) => number;
+
+/** How long a retry waits: milliseconds, fixed or exponential with jitter, or a function. */
+export type RetryBackoff = number | FixedBackoff | ExponentialBackoff | BackoffFunction;
+
+/** A class of errors, matched with `instanceof`. */
+// deno-lint-ignore no-explicit-any
+export type ErrorClass = abstract new (...args: any[]) => unknown;
+
+/**
+ * Which errors a task retries by itself, how often and after how long: the `retry` option of a
+ * task or cron job, and of a worker for all its tasks.
+ *
+ * `StreaqRetry` always retries, within the budget, and its own `delay` or `schedule` takes
+ * precedence over `backoff`. The policy applies to what the task's function throws, never to
+ * its `timeout`, an abort or a shutdown hand-back. A try that a crashed worker never finished
+ * counts against the same budget.
+ *
+ * @example Retrying network errors and 503s with exponential back-off
+ * ```ts
+ * import { type RetryPolicy, Worker } from "@streaq/streaq";
+ *
+ * class HttpError extends Error {}
+ *
+ * const transient: RetryPolicy = {
+ *   attempts: 5,
+ *   backoff: { type: "exponential", delay: 1_000, max: 30_000, jitter: "full" },
+ *   retryOn: [TypeError, HttpError], // fetch throws TypeError on network errors
+ * };
+ * const worker = new Worker({ retry: transient });
+ * worker.task(async function ping(url: string): Promise<number> {
+ *   const res = await fetch(url);
+ *   if (res.status === 503) throw new HttpError(`${url}: 503`);
+ *   return res.status;
+ * });
+ * ```
+ */
+export interface RetryPolicy {
+  /**
+   * The number of tries, the first included: another spelling of the task's `maxTries`, which
+   * it cannot be given with. A task's own `maxTries` takes precedence over the worker's
+   * `retry.attempts`. Minimum 1.
+   *
+   * @default {the task's maxTries, 3}
+   */
+  attempts?: number;
+  /**
+   * The wait before each retry: milliseconds, `{ type: "fixed", delay, jitter? }`,
+   * `{ type: "exponential", delay, max?, jitter? }`, or a function of the try and the error.
+   *
+   * @default {tries² seconds, as for StreaqRetry: 1 s, 4 s, 9 s, ...}
+   */
+  backoff?: RetryBackoff;
+  /**
+   * Which errors retry: a list of error classes (matched with `instanceof`; in a task thread,
+   * by class name), or a predicate. An error that does not match fails the task at once. An
+   * empty list retries nothing but `StreaqRetry`.
+   *
+   * @default {every error}
+   */
+  retryOn?: readonly ErrorClass[] | ((error: unknown) => boolean);
 }
 
 /** Options of a task, given to `worker.task(fn, options)`. */
@@ -255,6 +372,13 @@ export interface TaskOptions {
    * @default {true for synchronous functions}
    */
   thread?: boolean;
+  /**
+   * Which errors the task retries by itself and after how long (see {@linkcode RetryPolicy}).
+   * It replaces the worker's `retry` as a whole.
+   *
+   * @default {the worker's retry; else only `StreaqRetry` retries}
+   */
+  retry?: RetryPolicy;
 }
 
 /**
@@ -332,6 +456,34 @@ export interface AbortOptions {
 }
 
 /**
+ * Which failed tasks `worker.retryFailed` reruns; absent fields match every failed task.
+ *
+ * @example Rerunning what failed in the last hour
+ * ```ts
+ * import type { RetryFailedOptions } from "@streaq/streaq";
+ *
+ * const lastHour: RetryFailedOptions = {
+ *   fnName: "sendEmail",
+ *   since: new Date(Date.now() - 3_600_000),
+ * };
+ * ```
+ */
+export interface RetryFailedOptions {
+  /**
+   * Only failed tasks of the function registered under this name.
+   *
+   * @default {undefined} (every function)
+   */
+  fnName?: string;
+  /**
+   * Only tasks that failed at or after this time.
+   *
+   * @default {undefined} (whenever they failed, while their result is kept)
+   */
+  since?: Date;
+}
+
+/**
  * The names of an options interface, from a record that the compiler holds to the interface:
  * an option missing from it, or one the interface lacks, is a type error, not a refusal at run
  * time of an option the types accept.
@@ -365,6 +517,7 @@ const WORKER_OPTIONS = optionNames<WorkerOptions<unknown>>({
   logger: true,
   logLevel: true,
   logFormat: true,
+  retry: true,
 });
 
 /** Checks worker options; the time zone and log level are checked by the logger. */
@@ -379,6 +532,7 @@ export function checkWorkerOptions(options: WorkerOptions<unknown>): void {
   checkInteger(where, "prefetch", options.prefetch, 0);
   checkDuration(where, "gracePeriod", options.gracePeriod);
   checkDuration(where, "idleTimeout", options.idleTimeout, { min: 1000 });
+  checkRetryPolicy(where, options.retry);
   if (options.queueName !== undefined && /[{}]/.test(options.queueName)) {
     throw new TypeError(
       `Cannot create worker as 'queueName' must not contain braces (they are the Redis hash tag): received ${
@@ -429,6 +583,7 @@ const TASK_OPTION_NAMES = {
   unique: true,
   silent: true,
   thread: true,
+  retry: true,
 } as const;
 const TASK_OPTIONS = optionNames<TaskOptions>(TASK_OPTION_NAMES);
 const CRON_OPTIONS = optionNames<CronOptions>({
@@ -462,6 +617,7 @@ export function checkTaskOptions(
   }
   checkDuration(where, "timeout", options.timeout, { min: 1 });
   checkInteger(where, "maxTries", options.maxTries, 1);
+  checkRetryPolicy(where, options.retry, options.maxTries);
   checkDuration(where, "expire", options.expire, { min: 1 });
   checkDuration(where, "ttl", options.ttl, { allowNull: true });
   checkDuration(where, "failureTtl", options.failureTtl, { allowNull: true });

@@ -10,7 +10,8 @@ import { createTask, type Task } from "./client/enqueue.ts";
 import { StreaqError } from "./errors.ts";
 import type { Worker } from "./worker.ts";
 import { DEFAULT_RESULT_TTL, failureTtlFor, type QueueContext } from "./queue_context.ts";
-import type { CronOptions } from "./options.ts";
+import type { CronOptions, RetryPolicy } from "./options.ts";
+import { freezeRetryPolicy } from "./run/retry_policy.ts";
 import { callerModule, recordThreadTask } from "./run/threads/registry.ts";
 
 /** A task function: any function, sync or async. */
@@ -46,6 +47,11 @@ export interface ResolvedTaskOptions {
    * inline.
    */
   readonly threadModule: string | undefined;
+  /**
+   * Its retry policy: its own `retry`, else its worker's; undefined when only `StreaqRetry`
+   * retries.
+   */
+  readonly retry: RetryPolicy | undefined;
 }
 
 // Set by RegisteredTask's static block: only code inside the class may call its private
@@ -139,6 +145,11 @@ export class RegisteredTask<Args extends any[], R, Priority extends string = str
   readonly crontab: string | undefined;
   /** The module the function runs from in a task thread; undefined when it runs inline. */
   readonly threadModule: string | undefined;
+  /**
+   * Its retry policy: its own `retry`, else its worker's; undefined when only `StreaqRetry`
+   * retries.
+   */
+  readonly retry: RetryPolicy | undefined;
   /** The function itself. */
   readonly fn: TaskFunction<Args, R>;
   #worker: Worker<unknown>;
@@ -170,6 +181,7 @@ export class RegisteredTask<Args extends any[], R, Priority extends string = str
     this.maxScheduleDrift = options.maxScheduleDrift;
     this.crontab = options.crontab;
     this.threadModule = options.threadModule;
+    this.retry = options.retry;
   }
 
   static {
@@ -275,16 +287,23 @@ export class RegisteredTask<Args extends any[], R, Priority extends string = str
   }
 }
 
-/** Task options with their defaults, but for the crontab and the thread module. */
+/**
+ * Task options with their defaults, but for the crontab and the thread module. `workerRetry` is
+ * the worker's default policy: the task's own replaces it as a whole, and the task's `maxTries`
+ * takes precedence over the policy's `attempts`.
+ */
 export function resolveTaskOptions(
   name: string,
   options: CronOptions,
+  workerRetry?: RetryPolicy,
 ): Omit<ResolvedTaskOptions, "crontab" | "threadModule"> {
   const ttl = options.ttl === undefined ? DEFAULT_RESULT_TTL : options.ttl;
+  const retry = freezeRetryPolicy(options.retry ?? workerRetry);
   return {
     name,
     timeout: options.timeout,
-    maxTries: options.maxTries ?? 3,
+    maxTries: options.maxTries ?? retry?.attempts ?? 3,
+    retry,
     expire: options.expire,
     ttl,
     failureTtl: options.failureTtl === undefined ? failureTtlFor(ttl) : options.failureTtl,

@@ -7,6 +7,7 @@
 import { abortById } from "./client/abort.ts";
 import type { QueueContext } from "./queue_context.ts";
 import { infoById, resultById, statusById } from "./client/inspect.ts";
+import { retryById } from "./client/rerun.ts";
 import { unscheduleById } from "./client/schedule.ts";
 import type { AbortOptions, ResultOptions } from "./options.ts";
 import type { TaskInfo, TaskResult, TaskStatus } from "./result.ts";
@@ -143,6 +144,34 @@ export class TaskHandle<R> {
    */
   abort(options: AbortOptions = {}): Promise<boolean> {
     return abortById(this.#client, this.id, options);
+  }
+
+  /**
+   * Reruns the task if it failed: a new try of the same id, with its original arguments (see
+   * `Worker.retryById`). This handle's `result()` then waits for the new outcome.
+   *
+   * @returns This handle.
+   * @throws {StreaqError} When the task is not failed (queued, scheduled or running, succeeded,
+   * unknown or expired) or nothing was kept to rerun it; the message says which.
+   *
+   * @example Rerunning a failed task once
+   * ```ts
+   * import type { TaskHandle } from "@streaq/streaq";
+   *
+   * export async function withOneRerun(handle: TaskHandle<number>): Promise<number> {
+   *   let result = await handle.result({ timeout: 5_000 });
+   *   if (!result.success) {
+   *     await handle.retry();
+   *     result = await handle.result({ timeout: 5_000 });
+   *   }
+   *   if (!result.success) throw result.exception;
+   *   return result.result;
+   * }
+   * ```
+   */
+  async retry(): Promise<TaskHandle<R>> {
+    await retryById(this.#client, this.id);
+    return this;
   }
 
   /**

@@ -7,6 +7,7 @@
 
 import type { RedisOptions } from "ioredis";
 import { abortById } from "./client/abort.ts";
+import { retryById, retryFailed } from "./client/rerun.ts";
 import { DEFAULT_RESULT_TTL, failureTtlFor, QueueContext } from "./queue_context.ts";
 import { type Middleware, MiddlewareChain, type MiddlewareHandle } from "./middleware.ts";
 import { listenToSignals } from "./signals.ts";
@@ -38,6 +39,7 @@ import {
   checkWorkerOptions,
   type CronOptions,
   type ResultOptions,
+  type RetryFailedOptions,
   type TaskOptions,
   type WorkerOptions,
 } from "./options.ts";
@@ -62,7 +64,7 @@ import type { TaskInfo, TaskResult, TaskStatus } from "./result.ts";
 import { Runner } from "./run/runner.ts";
 import { inTaskThread } from "./run/threads/protocol.ts";
 import { checkThreadReadAccess, ThreadPool } from "./run/threads/pool.ts";
-import type { TaskHandle } from "./task_handle.ts";
+import { createTaskHandle, type TaskHandle } from "./task_handle.ts";
 import { type CleanOptions, cleanResults } from "./client/clean.ts";
 import { drainQueue } from "./client/drain.ts";
 import { type ObliterateOptions, obliterateQueue } from "./client/obliterate.ts";
@@ -401,7 +403,7 @@ export class Worker<Context = undefined, Priority = string> {
       this.#queue,
       fn as TaskFunction<Args, Awaited<R>>,
       {
-        ...resolveTaskOptions(name, options),
+        ...resolveTaskOptions(name, options, this.#options.retry),
         crontab,
         threadModule: threadModuleOf(name, fn, options.thread),
       },
@@ -501,7 +503,7 @@ export class Worker<Context = undefined, Priority = string> {
       this.#queue,
       body,
       {
-        ...resolveTaskOptions(name, options),
+        ...resolveTaskOptions(name, options, this.#options.retry),
         crontab: undefined,
         threadModule: undefined,
       },
@@ -902,6 +904,60 @@ export class Worker<Context = undefined, Priority = string> {
    */
   abortById(taskId: string, options: AbortOptions = {}): Promise<boolean> {
     return abortById(this.#queue, taskId, options);
+  }
+
+  /**
+   * Reruns a failed task: a new try of the same task id, with its original arguments, priority
+   * and options. Its failure is removed, it re-enters its stream with a fresh count of tries,
+   * and its id's `result()` waits for the new outcome. A failed task can be rerun for as long as
+   * its result is kept (`ttl`).
+   *
+   * @param taskId The id of the failed task.
+   * @returns The handle of the task, queued again.
+   * @throws {StreaqError} When the task is not failed: queued, scheduled or running, succeeded,
+   * unknown or expired; or it failed without running, so nothing was kept. The message says which.
+   *
+   * @example Rerunning a task after fixing the bug that failed it
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   *
+   * export async function rerun(taskId: string): Promise<boolean> {
+   *   const handle = await worker.retryById(taskId);
+   *   const result = await handle.result({ timeout: 10_000 });
+   *   return result.success;
+   * }
+   * ```
+   */
+  async retryById<R = unknown>(taskId: string): Promise<TaskHandle<R>> {
+    const fnName = await retryById(this.#queue, taskId);
+    return createTaskHandle<R>(this.#queue, taskId, fnName);
+  }
+
+  /**
+   * Reruns every failed task of a function, or failed since a time (all failed tasks without
+   * options), as {@linkcode Worker.retryById} reruns one. It works in batches, so a large
+   * queue never blocks Redis; a task rerun meanwhile by someone else is not rerun twice.
+   *
+   * @param options The function and the earliest failure time to match.
+   * @returns How many tasks were queued again.
+   * @throws {TypeError} For an invalid option, naming it.
+   *
+   * @example Rerunning what failed in the last hour
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   *
+   * export async function rerunLastHour(): Promise<number> {
+   *   const since = new Date(Date.now() - 60 * 60_000);
+   *   return await worker.retryFailed({ fnName: "sendEmail", since });
+   * }
+   * ```
+   */
+  retryFailed(options: RetryFailedOptions = {}): Promise<number> {
+    return retryFailed(this.#queue, options);
   }
 
   /**

@@ -103,11 +103,13 @@ Deno.test("every key a queue writes carries its hash tag, and finished tasks lea
     const strays = [...seen].filter((key) => !key.startsWith(prefix));
     assert.deepEqual(strays, [], "keys without the queue's hash tag prefix");
 
-    // What stays once everything finished: results within their TTL, the (empty) streams that
-    // hold the consumer group, and the health key of the running worker.
-    const finished = [...handles, delayedForever, runningThenAborted].map((h) =>
-      `${prefix}result:${h.id}`
-    );
+    // What stays once everything finished: results within their TTL, the failed records of the
+    // tasks that failed after they started (kept as long as their results, to rerun them), the
+    // (empty) streams that hold the consumer group, and the health key of the running worker.
+    const finished = [
+      ...[...handles, delayedForever, runningThenAborted].map((h) => `${prefix}result:${h.id}`),
+      ...[handles[3], runningThenAborted].map((h) => `${prefix}failed:${h.id}`),
+    ];
     const expected = [
       ...finished,
       `${prefix}stream:low`,

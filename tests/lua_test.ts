@@ -27,6 +27,7 @@ import {
 } from "../src/client/schedule.ts";
 import { PROMOTE_REPLY, PROMOTE_SCRIPT } from "../src/run/promote.ts";
 import { HEARTBEAT_SCRIPT } from "../src/run/heartbeat.ts";
+import { DEPENDENCY_READ, READ_DEPENDENCIES_SCRIPT } from "../src/client/fan_in.ts";
 import { CLAIM, START_ANSWER, TASK_READ } from "../src/redis/lua/task_start.ts";
 import {
   argvSlots,
@@ -61,6 +62,7 @@ const LAYOUTS: Record<string, Layout<string>> = {
   REGISTER_CRONS_ARGS,
   CRON_JOB,
   PROMOTE_REPLY,
+  DEPENDENCY_READ,
 };
 
 /** Every script of streaq. */
@@ -76,6 +78,7 @@ const SCRIPTS: Record<string, Script> = {
   UNSCHEDULE_SCRIPT,
   PROMOTE_SCRIPT,
   HEARTBEAT_SCRIPT,
+  READ_DEPENDENCIES_SCRIPT,
 };
 
 Deno.test("every slot of every layout is read by Lua where TypeScript writes it, and comes back where TypeScript reads it", async () => {

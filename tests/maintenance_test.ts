@@ -155,6 +155,7 @@ Deno.test("clean never removes a task that is queued, delayed or running", async
   const queued = await quick.enqueue().start({ after: running.id });
   const delayed = await quick.enqueue().start({ delay: 3_600_000 });
   assert.equal(await worker.clean(), 1, "the finished task's result");
+  assert.equal(await finishedOne.status(), TaskStatus.NOT_FOUND);
   assert.equal(await running.status(), TaskStatus.RUNNING);
   assert.equal(await delayed.status(), TaskStatus.SCHEDULED);
   release.resolve();
@@ -247,4 +248,20 @@ Deno.test("clean, drain, obliterate and keepResults work on a Redis Cluster", as
   assert.equal(await worker.queueSize({ includeScheduled: true }), 0);
   assert.ok((await worker.obliterate()) >= 1, "the streams, at least");
   assert.equal(await worker.drain(), 0);
+});
+
+Deno.test("clean removes a failed task's record with its result: it can no longer be rerun", async () => {
+  await using worker = await testWorker();
+  const flaky = worker.task(async function flaky(): Promise<never> {
+    await Promise.resolve();
+    throw new Error("failed");
+  });
+  const failed = await flaky.enqueue();
+  await worker.run({ burst: true });
+  const { redis, keys } = queueContextOf(worker);
+  assert.equal(await redis.exists(keys.failed(failed.id)), 1, "kept to rerun it");
+  assert.equal(await worker.clean({ status: "succeeded" }), 0);
+  assert.equal(await worker.clean({ status: "failed" }), 1);
+  assert.equal(await redis.exists(keys.failed(failed.id), keys.result(failed.id)), 0);
+  await assert.rejects(() => worker.retryById(failed.id), StreaqError);
 });

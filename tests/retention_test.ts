@@ -122,6 +122,11 @@ Deno.test("keepResults keeps exactly the newest N results of a function", async 
     const r = await handles[n].result({ timeout: 1_000 });
     assert.equal(r.success, n % 3 !== 0, "successes and failures count alike");
   }
+  // A failed task's record, kept to rerun it, goes with its result.
+  for (const [n, t] of handles.entries()) {
+    if (n % 3 !== 0) continue;
+    assert.equal(await redis.exists(keys.failed(t.id)), stored.includes(n) ? 1 : 0, `task ${n}`);
+  }
   assert.equal(await redis.zcard(keys.kept("kept")), 5, "the index holds the kept ones only");
   assert.equal(await redis.exists(...others.map((t) => keys.result(t.id))), 10, "others untouched");
   assert.equal(await redis.exists(keys.kept("other")), 0, "no index for a function without it");

@@ -127,6 +127,32 @@ const BEHAVIOURS: [string, Behaviour][] = [
     assert.equal(result.tries, 3);
   }],
 
+  [
+    "a retry policy retries the errors it names and fails with the last one as cause",
+    async (topology) => {
+      await using worker = workerOn(topology, {
+        retry: { attempts: 3, backoff: { type: "exponential", delay: 20 }, retryOn: [TypeError] },
+      });
+      const flaky = worker.task(async function flaky(fail: number): Promise<number> {
+        const { tries } = taskContext();
+        if (tries <= fail) throw new TypeError(`network error on try ${tries}`);
+        return await Promise.resolve(tries);
+      });
+      const running = runInBackground(worker);
+      const [ok, down] = await worker.enqueueMany([flaky.enqueue(2), flaky.enqueue(3)]);
+      const [recovered, failed] = [
+        await ok.result({ timeout: 5_000 }),
+        await down.result({ timeout: 5_000 }),
+      ];
+      await running.stop();
+      assert.equal(recovered.success && recovered.result, 3);
+      assert.equal(failed.success, false);
+      assert.equal(failed.tries, 3);
+      assert.match((failed.exception as Error).message, /failed after 3 tries/);
+      assert.equal(((failed.exception as Error).cause as Error).message, "network error on try 3");
+    },
+  ],
+
   ["aborting a running task cancels it through its signal", async (topology) => {
     await using worker = workerOn(topology);
     const started = Promise.withResolvers<void>();

@@ -110,6 +110,18 @@ export interface ObliterateCommand {
   readonly force: boolean;
 }
 
+/** Options of `retry`: one task by id, or the failed tasks of a function or since a time. */
+export interface RetryCommand {
+  readonly command: "retry";
+  readonly target: Target;
+  /** The id of the one failed task to rerun. */
+  readonly taskId?: string;
+  /** Rerun the failed tasks of this function (`--function`). */
+  readonly fnName?: string;
+  /** Rerun the tasks that failed at or after this time (`--since`). */
+  readonly since?: Date;
+}
+
 /** What the command line asks for. */
 export type Command =
   | RunCommand
@@ -118,6 +130,7 @@ export type Command =
   | CleanCommand
   | DrainCommand
   | ObliterateCommand
+  | RetryCommand
   | { readonly command: "help" }
   | { readonly command: "version" };
 
@@ -141,6 +154,7 @@ const OPTIONS = {
   failed: { type: "boolean" },
   function: { type: "string" },
   force: { type: "boolean" },
+  since: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 } as const;
@@ -164,11 +178,12 @@ const OPTION_COMMANDS: Record<string, readonly string[]> = {
   "older-than": ["clean"],
   succeeded: ["clean"],
   failed: ["clean"],
-  function: ["clean"],
+  function: ["clean", "retry"],
+  since: ["retry"],
   force: ["obliterate"],
 };
 
-const COMMANDS = ["run", "status", "web", "clean", "drain", "obliterate"] as const;
+const COMMANDS = ["run", "status", "web", "clean", "drain", "obliterate", "retry"] as const;
 
 /**
  * Parses the arguments after `deno run ... main.ts`.
@@ -205,6 +220,7 @@ export function parseCommandLine(args: readonly string[]): Command {
   if (target === undefined) {
     throw new UsageError(`Missing the module: streaq ${command} <module>[:<export>]`);
   }
+  if (command === "retry") return retryCommand(parseTarget(target), extra, values);
   if (extra.length > 0) {
     throw new UsageError(`Unexpected argument ${JSON.stringify(extra[0])} after the module`);
   }
@@ -262,6 +278,77 @@ export function parseCommandLine(args: readonly string[]): Command {
   };
 }
 
+/** `retry <module> <task-id>`, or `retry <module> --function NAME [--since TIME]`. */
+function retryCommand(
+  target: Target,
+  extra: string[],
+  values: { function?: string; since?: string },
+): RetryCommand {
+  const [taskId, ...more] = extra;
+  if (more.length > 0) {
+    throw new UsageError(`Unexpected argument ${JSON.stringify(more[0])} after the task id`);
+  }
+  if (taskId !== undefined && (values.function !== undefined || values.since !== undefined)) {
+    throw new UsageError(
+      "A task id cannot be combined with '--function' or '--since': retry one task, or a selection",
+    );
+  }
+  if (taskId === undefined && values.function === undefined && values.since === undefined) {
+    throw new UsageError(
+      "Missing what to retry: streaq retry <module> <task-id>, or --function NAME [--since TIME]",
+    );
+  }
+  if (values.function !== undefined && values.function.trim() === "") {
+    throw new UsageError(`Option '--function' must be a function name: received ""`);
+  }
+  return {
+    command: "retry",
+    target,
+    taskId,
+    fnName: values.function,
+    since: values.since === undefined ? undefined : sinceTime(values.since, Date.now()),
+  };
+}
+
+const AGO_UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** The units of {@linkcode duration}: those of `--since`, and milliseconds. */
+const DURATION_UNITS: Record<string, number> = { ms: 1, ...AGO_UNITS };
+
+/** A duration: milliseconds, or a number with a unit (`ms`, `s`, `m`, `h`, `d`): `90s`, `7d`. */
+export function duration(option: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(value);
+  if (!match) {
+    throw new UsageError(
+      `Option '--${option}' must be a duration, in milliseconds or with a unit (ms, s, m, h, d, as in 90s or 7d): received ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  return Math.round(Number(match[1]) * DURATION_UNITS[match[2] ?? "ms"]);
+}
+
+/**
+ * The time of `--since`: an ISO 8601 date or date-time (`2026-01-31`, `2026-01-31T09:00Z`), or a
+ * duration before `now` (`30m`, `2h`, `7d`).
+ */
+export function sinceTime(value: string, now: number): Date {
+  const ago = /^(\d+)([smhd])$/.exec(value);
+  if (ago) return new Date(now - Number(ago[1]) * AGO_UNITS[ago[2]]);
+  const time = /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)
+    ? Date.parse(value)
+    : NaN;
+  if (Number.isNaN(time)) {
+    throw new UsageError(
+      `Option '--since' must be an ISO 8601 time (2026-01-31T09:00Z) or a duration ago (30m, 2h, 7d): received ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  return new Date(time);
+}
+
 /**
  * Splits `<module>[:<export>]`. The export is what follows the last colon when it is a
  * JavaScript identifier, so URLs (`https://...`, `file:///...`) and Windows drive letters
@@ -289,22 +376,6 @@ function positiveInteger(option: string, value: string | undefined): number | un
     );
   }
   return Number(value);
-}
-
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** A duration: milliseconds, or a number with a unit (`ms`, `s`, `m`, `h`, `d`): `90s`, `7d`. */
-export function duration(option: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(value);
-  if (!match) {
-    throw new UsageError(
-      `Option '--${option}' must be a duration, in milliseconds or with a unit (ms, s, m, h, d, as in 90s or 7d): received ${
-        JSON.stringify(value)
-      }`,
-    );
-  }
-  return Math.round(Number(match[1]) * UNIT_MS[match[2] ?? "ms"]);
 }
 
 function port(value: string | undefined): number | undefined {

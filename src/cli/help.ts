@@ -20,6 +20,9 @@ Usage:
   streaq clean <module>[:<export>] [options]  remove results of finished tasks
   streaq drain <module>[:<export>]            remove every task waiting for a worker
   streaq obliterate <module>[:<export>]       remove every key of the queue
+  streaq retry <module>[:<export>] <task-id>  rerun one failed task
+  streaq retry <module>[:<export>] --function NAME [--since TIME]
+                                              rerun failed tasks, and print how many
   streaq --help | --version
 
 <module> is a path or URL of a module exporting a Worker. <export> names the export; by
@@ -70,6 +73,11 @@ drain keeps tasks that workers hold (running or prefetched) and repeating tasks.
 
 Options of obliterate:
   --force           go ahead even while workers of the queue are alive (refused otherwise)
+
+Options of retry (instead of a task id):
+  --function NAME   rerun the failed tasks of this function
+  --since TIME      rerun the tasks that failed at or after TIME: an ISO 8601 time
+                    (2026-01-31T09:00Z) or a duration ago (30m, 2h, 7d)
 
   -h, --help        print this help
   --version         print the version

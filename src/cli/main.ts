@@ -15,6 +15,7 @@
  * deno run -P jsr:@streaq/streaq/cli clean worker.ts --failed --older-than 7d
  * deno run -P jsr:@streaq/streaq/cli drain worker.ts             # remove the waiting tasks
  * deno run -P jsr:@streaq/streaq/cli obliterate worker.ts        # remove the whole queue
+ * deno run -P jsr:@streaq/streaq/cli retry worker.ts --function sendEmail --since 2h
  * ```
  *
  * `-P` reads the `permissions` of your `deno.json`: a worker needs network access to Redis,
@@ -45,6 +46,7 @@ import { ShutdownSignals } from "./signals.ts";
 import { showStatus } from "./status.ts";
 import { runMaintenance } from "./maintenance.ts";
 import { serveWeb } from "./web.ts";
+import { retryTasks } from "./retry.ts";
 
 /**
  * Runs the command line with `args` (what follows the module in `deno run ... cli ...`) and
@@ -108,6 +110,8 @@ export async function main(args: readonly string[]): Promise<number> {
     case "drain":
     case "obliterate":
       return await runMaintenance(loaded.worker, command);
+    case "retry":
+      return await retryTasks(loaded.worker, command);
   }
 }
 

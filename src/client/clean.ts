@@ -1,6 +1,7 @@
 /**
  * Cleaning a queue: removing stored results of finished tasks, all of them or those that
- * finished before a time, succeeded or failed, of one function. Only results are removed: a task
+ * finished before a time, succeeded or failed, of one function, with the records kept to rerun
+ * failed ones (`src/client/rerun.ts`), which cannot be rerun afterwards. Only results go: a task
  * that is queued, delayed, waiting or running has none, and a repeating task keeps its schedule
  * (only the result of its last occurrence goes).
  *
@@ -47,8 +48,9 @@ export interface CleanOptions {
 }
 
 /**
- * Removes the results in a batch that match the filters, and their entries in the `keepResults`
- * index of their function. A result whose header cannot be read is left alone.
+ * Removes the results in a batch that match the filters, with what was kept to rerun a failed
+ * one (its failed record) and their entries in the `keepResults` index of their function. A
+ * result whose header cannot be read is left alone.
  *
  * KEYS: [1] the delayed set (it pins the queue's slot; result keys are given in ARGV)
  * ARGV: [1] key prefix, [2] finished no later than (ms) or '', [3] `ENDED.success` to remove
@@ -72,8 +74,9 @@ for i = 5, #ARGV do
   end
   if fn ~= nil and (before == nil or finish <= before) and (fnName == '' or fn == fnName)
       and (status == '' or (status == '${ENDED.success}') == (ended == '${ENDED.success}')) then
-    redis.call('DEL', key)
-    redis.call('ZREM', P .. '${KEY.kept}' .. fn, string.sub(key, #resultPrefix + 1))
+    local id = string.sub(key, #resultPrefix + 1)
+    redis.call('DEL', key, P .. '${KEY.failed}' .. id)
+    redis.call('ZREM', P .. '${KEY.kept}' .. fn, id)
     removed = removed + 1
   end
 end

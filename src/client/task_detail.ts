@@ -28,6 +28,8 @@ export interface TaskDetail {
   readonly lastReason: string | null;
   /** Whether its abort was requested and is not carried out yet. */
   readonly aborting: boolean;
+  /** Whether it failed and what it needs to rerun is kept (`Worker.retryById` would queue it). */
+  readonly retryable: boolean;
 }
 
 /** Task ids longer than this are not looked up. */
@@ -35,7 +37,7 @@ const MAX_ID_LENGTH = 512;
 
 /**
  * Reads one task: its info and a few more fields of its hash while it waits or runs (two round
- * trips), else its stored result (one).
+ * trips), else its stored result (one; two for a failure, which may be kept to rerun).
  *
  * @param client The queue's context.
  * @param id The task's id; ids longer than 512 characters are not looked up.
@@ -64,6 +66,7 @@ export async function loadTask(client: QueueContext, id: string): Promise<TaskDe
       workerId: run || null,
       lastReason: last || null,
       aborting: aborting === 1,
+      retryable: false,
     };
   }
   let result: TaskResult<unknown> | null = null;
@@ -74,6 +77,8 @@ export async function loadTask(client: QueueContext, id: string): Promise<TaskDe
     unreadable = (error as Error)?.message ?? String(error);
   }
   if (!result && unreadable === null) return null;
+  const retryable = result !== null && !result.success &&
+    await client.redis.exists(client.keys.failed(id)) === 1;
   return {
     id,
     info: null,
@@ -83,5 +88,6 @@ export async function loadTask(client: QueueContext, id: string): Promise<TaskDe
     workerId: result?.workerId || null,
     lastReason: null,
     aborting: false,
+    retryable,
   };
 }

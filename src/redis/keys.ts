@@ -22,6 +22,8 @@ export const KEY = {
   stream: "stream:",
   /** Encoded result of a finished task, by task id. */
   result: "result:",
+  /** Hash of a task that failed for good, kept beside its result to rerun it, by task id. */
+  failed: "failed:",
   /** Set of the dependencies a waiting task still waits for, by task id. */
   deps: "deps:",
   /** Set of the tasks waiting for a task, by task id. */
@@ -99,6 +101,8 @@ export const TASK_FIELD = {
   input: "input",
   /** Present (1) when a fallback passes its source's success on instead of running. */
   passthrough: "pass",
+  /** When it failed for good (ms): written in its kept record (`KEY.failed`) only. */
+  failedTime: "ft",
 } as const;
 
 /**
@@ -166,6 +170,14 @@ export class Keys {
   /** The encoded result of a finished task, kept for its `ttl`. */
   result(id: string): string {
     return this.prefix + KEY.result + id;
+  }
+
+  /**
+   * The hash of a task that failed for good, renamed from its task hash, kept as long as its
+   * result: what a rerun puts back.
+   */
+  failed(id: string): string {
+    return this.prefix + KEY.failed + id;
   }
 
   /** Channel on which the result of one task is published when it finishes. */

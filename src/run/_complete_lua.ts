@@ -12,7 +12,7 @@
 import { KEY, TASK_FIELD } from "../redis/keys.ts";
 import { lua, luaFunction } from "../redis/lua/compose.ts";
 import { argvSlots, layout, luaTuple } from "../redis/lua/layout.ts";
-import { releaseDependents } from "../redis/lua/graph.ts";
+import { ENDED, releaseDependents } from "../redis/lua/graph.ts";
 import {
   ackAndDelete,
   dueTime,
@@ -151,18 +151,46 @@ end
 );
 
 /**
+ * `keepOrDelete(taskKey, failedKey, result, ttl, now)`: the end of a finished task's hash. A
+ * failure whose result is stored keeps it, renamed to `failedKey` with the result's ttl, so that
+ * it can be rerun (`src/client/rerun.ts`); any other outcome deletes it, as before.
+ */
+const keepOrDelete = luaFunction(
+  "keepOrDelete",
+  [],
+  `
+-- Ends the hash taskKey of a task that finished with the encoded result (kept ttl ms, see
+-- storeResult): a failure (its first byte, ENDED) whose result is stored is kept as failedKey,
+-- for as long as the result, with the time it failed (now); anything else is deleted. Only
+-- failures pay: a success costs one string.sub and the DEL it always had. Returns nothing.
+local function keepOrDelete(taskKey, failedKey, result, ttl, now)
+  if ttl == '0' or string.sub(result, 1, 1) == '${ENDED.success}' then
+    redis.call('DEL', taskKey)
+    return
+  end
+  -- RENAME fails on a missing key, which would end the whole call.
+  if redis.call('EXISTS', taskKey) == 0 then return end
+  redis.call('RENAME', taskKey, failedKey)
+  redis.call('HSET', failedKey, '${TASK_FIELD.failedTime}', now)
+  if ttl ~= '' then redis.call('PEXPIRE', failedKey, ttl) end
+end
+`,
+);
+
+/**
  * `finishTask(taskKey, id, result, ttl, nextDue, anyAborting, listening, anyDependents)`: what a
  * final outcome writes: the result, its publication, the dependents, and the task hash's end or
  * its next occurrence. Returns the earliest due time it put in the delayed set, or nil.
  */
 const finishTask = luaFunction(
   "finishTask",
-  [storeResult, releaseDependents],
+  [storeResult, releaseDependents, keepOrDelete],
   `
 -- Finishes task id (hash taskKey) for good with its encoded result (kept ttl ms, see
 -- storeResult): publishes it (unless listening says nobody listens), settles the tasks waiting
--- for it (when anyDependents), and deletes its hash; a repeating task still scheduled (its hash
--- has a crontab) goes back to the delayed set for nextDue instead. nextDue: '' for a task that
+-- for it (when anyDependents), and deletes its hash (a failure keeps it: keepOrDelete); a
+-- repeating task still scheduled (its hash has a crontab) goes back to the delayed set for
+-- nextDue instead. nextDue: '' for a task that
 -- does not repeat, 'stop' for one that repeats no more. Returns the earliest due time it put in
 -- the delayed set (a dependent, or the next occurrence), or nil.
 local function finishTask(taskKey, id, result, ttl, nextDue, anyAborting, listening, anyDependents)
@@ -176,9 +204,11 @@ local function finishTask(taskKey, id, result, ttl, nextDue, anyAborting, listen
     redis.call('HSET', taskKey, '${TASK_FIELD.tries}', 0, '${TASK_FIELD.due}', nextDue, '${TASK_FIELD.scheduled}', nextDue)
     redis.call('ZADD', ${KEYS.delayed}, nextDue, id)
     if earliest == nil or tonumber(nextDue) < earliest then earliest = tonumber(nextDue) end
+  elseif nextDue == '' then
+    keepOrDelete(taskKey, P .. '${KEY.failed}' .. id, result, ttl, ${ARG.now})
   else
     redis.call('DEL', taskKey)
-    if nextDue ~= '' then redis.call('SREM', ${KEYS.schedules}, id) end
+    redis.call('SREM', ${KEYS.schedules}, id)
   end
   return earliest
 end

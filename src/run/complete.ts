@@ -83,7 +83,8 @@ import {
 export const COMPLETE_SCRIPT = script(COMPLETE_LUA, {
   // allow-oom: at Redis maxmemory (noeviction), a script is refused at its first write that may
   // grow memory (the SET of a result here). A completion frees more than it stores (the entry
-  // and the task hash go), and refusing it would leave every running task without its result.
+  // and the task hash go; a failure's hash is kept, renamed, for a rerun), and refusing it would
+  // leave every running task without its result.
   redisFlags: ["allow-oom"],
 });
 

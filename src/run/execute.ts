@@ -10,10 +10,12 @@ import { TASK_FIELD } from "../redis/keys.ts";
 import type { QueueContext } from "../queue_context.ts";
 import type { Completion, DeliveryWriter } from "./complete.ts";
 import { runWithContext, type TaskContext } from "../context.ts";
-import { StreaqCancelled, StreaqError, StreaqRetry, timeoutError } from "../errors.ts";
+import { describeError, StreaqCancelled, StreaqError, timeoutError } from "../errors.ts";
+import { decideRetry } from "./retry_policy.ts";
 import type { Delivery } from "./fetch.ts";
 import { nextOccurrence } from "../cron/crontab.ts";
 import { dependencyFailure } from "../client/graph.ts";
+import { readDependencyResults } from "../client/fan_in.ts";
 import type { Due } from "../redis/_redis_time.ts";
 import type { ThreadPool } from "./threads/pool.ts";
 import type { WorkerLogger } from "../logger.ts";
@@ -237,6 +239,8 @@ function call(
     enqueueTime: d.enqueueTime,
     priority: d.priority,
     signal,
+    // Read only when asked: a task that does not ask costs nothing.
+    dependencyResults: () => readDependencyResults(env.client, d.taskId, d.fnName),
   };
   // Middleware runs here, around the call; a threaded function's call goes to a thread.
   const { threadModule } = task;
@@ -260,7 +264,7 @@ function call(
   const outcome = Promise.race([
     running.then(
       (value): Outcome => ({ kind: "success", value }),
-      (error): Outcome => thrownOutcome(d, task, error),
+      (error): Outcome => thrownOutcome(d, task, error, signal),
     ),
     aborted,
   ]).finally(() => {
@@ -280,22 +284,17 @@ function thrownOutcome(
   // deno-lint-ignore no-explicit-any
   task: RegisteredTask<any, unknown>,
   error: unknown,
+  signal: AbortSignal,
 ): Outcome {
-  if (!(error instanceof StreaqRetry)) return { kind: "failure", error };
-  if (d.tries >= task.maxTries) {
-    return {
-      kind: "failure",
-      error: new StreaqError(
-        `Task ${d.fnName} (${d.taskId}) asked for a retry on its last allowed try (${d.tries} of maxTries ${task.maxTries}): ${error.message}`,
-        { cause: error },
-      ),
-    };
-  }
-  // A delay counts from Redis's clock when the retry is stored, not from this worker's.
-  const due: Due = error.schedule
-    ? { at: error.schedule.getTime() }
-    : { in: error.delay ?? d.tries ** 2 * 1000 };
-  return { kind: "retry", due, reason: `StreaqRetry: ${error.message}` };
+  // An error thrown because the signal fired (abort, timeout, hand-back) is not the task's own.
+  if (signal.aborted) return signalOutcome(signal.reason);
+  return decideRetry({
+    label: `${d.fnName} (${d.taskId})`,
+    tries: d.tries,
+    maxTries: task.maxTries,
+    policy: task.retry,
+    thread: task.threadModule !== undefined,
+  }, error);
 }
 
 /** Turns an outcome into a completion, writes it, counts it and logs it. */
@@ -426,11 +425,4 @@ function count(counters: Counters, outcome: Outcome): void {
 /** The structured fields of a log line about a delivery (see `logFormat: "json"`). */
 function taskFields(d: Delivery): { taskId: string; fnName: string; tries: number } {
   return { taskId: d.taskId, fnName: d.fnName, tries: d.tries };
-}
-
-/** `Name: message` of anything thrown. */
-export function describeError(error: unknown): string {
-  return error instanceof Error || error instanceof DOMException
-    ? `${error.name}: ${error.message}`
-    : String(error);
 }

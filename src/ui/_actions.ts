@@ -1,11 +1,13 @@
 /**
- * The dashboard's state-changing requests: aborting a task and unscheduling a repeating one.
+ * The dashboard's state-changing requests: aborting a task, unscheduling a repeating one, and
+ * rerunning failed tasks, one or those of the task list's filter.
  * The dashboard lets them through only as POSTs carrying a valid CSRF token.
  *
  * @module
  */
 
 import type { Worker } from "../worker.ts";
+import { StreaqError } from "../errors.ts";
 
 /** What an action did, for the JSON answer or the redirect. */
 export interface ActionOutcome {
@@ -20,11 +22,16 @@ export interface ActionOutcome {
 /** An action bound to its target. */
 export type Action = (worker: Worker<unknown>) => Promise<ActionOutcome>;
 
-/** The action at these path segments, or undefined when they name none. */
-export function actionFor(segments: readonly string[]): Action | undefined {
+/** The action at these path segments (and query), or undefined when they name none. */
+export function actionFor(segments: readonly string[], url: URL): Action | undefined {
+  if (segments.length === 2 && segments[0] === "tasks" && segments[1] === "retry-failed") {
+    const fn = url.searchParams.get("fn")?.trim() || undefined;
+    return (worker) => retryFailed(worker, fn);
+  }
   if (segments.length !== 3) return undefined;
   const [kind, id, verb] = segments;
   if (kind === "tasks" && verb === "abort") return (worker) => abort(worker, id);
+  if (kind === "tasks" && verb === "retry") return (worker) => retry(worker, id);
   if (kind === "schedules" && verb === "unschedule") return (worker) => unschedule(worker, id);
   return undefined;
 }
@@ -54,4 +61,30 @@ async function unschedule(worker: Worker<unknown>, id: string): Promise<ActionOu
   return stopped
     ? { ok: true, status: 200, message: `${id} was unscheduled`, back: "/schedules" }
     : { ok: false, status: 404, message: `No repeating task ${id}`, back: "/schedules" };
+}
+
+async function retry(worker: Worker<unknown>, id: string): Promise<ActionOutcome> {
+  const back = `/tasks/${encodeURIComponent(id)}`;
+  try {
+    await worker.retryById(id);
+  } catch (error) {
+    if (!(error instanceof StreaqError)) throw error;
+    const status = /as it is unknown/.test(error.message) ? 404 : 409;
+    return { ok: false, status, message: error.message, back };
+  }
+  return { ok: true, status: 200, message: `Task ${id} was queued again`, back };
+}
+
+async function retryFailed(
+  worker: Worker<unknown>,
+  fnName: string | undefined,
+): Promise<ActionOutcome> {
+  const count = await worker.retryFailed({ fnName });
+  const query = fnName ? `?fn=${encodeURIComponent(fnName)}` : "";
+  return {
+    ok: true,
+    status: 200,
+    message: `${count} failed ${count === 1 ? "task was" : "tasks were"} queued again`,
+    back: `/tasks${query}`,
+  };
 }

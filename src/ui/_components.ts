@@ -88,11 +88,21 @@ export function confirmForm(
   action: string,
   label: string,
   question: string,
+  { query = {}, danger = true }: {
+    query?: Record<string, string | undefined>;
+    danger?: boolean;
+  } = {},
 ): Html {
   return html`
-    <form method="post" action="${href(ctx, action)}" class="inline" data-confirm="${question}"
+    <form method="post" action="${href(
+      ctx,
+      action,
+      query,
+    )}" class="inline" data-confirm="${question}"
       data-ok="${label}"><input type="hidden" name="${CSRF_FIELD}" value="${ctx
-        .csrfToken}"><button type="submit" class="btn btn-danger">${label}</button></form>
+        .csrfToken}"><button type="submit" class="btn ${danger
+        ? "btn-danger"
+        : "btn-primary"}">${label}</button></form>
   `;
 }
 

@@ -213,7 +213,7 @@ class Dashboard {
     const segments = (isApi(path) ? path.slice(4) : path).split("/").filter(Boolean)
       .map(decodeSegment);
     if (segments.includes(null)) return this.#failure(url, json, 404, "Not found");
-    const action = actionFor(segments as string[]);
+    const action = actionFor(segments as string[], url);
     const load = page(segments as string[]);
     if (!action && !load) return this.#failure(url, json, 404, "Not found");
     if (request.method === "POST" && action) return await this.#act(request, url, action, json);

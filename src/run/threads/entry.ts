@@ -9,6 +9,7 @@
 
 import { deserialize, errorToPlain, serialize } from "../../payload/codec.ts";
 import { runWithContext, type TaskContext } from "../../context.ts";
+import { StreaqError } from "../../errors.ts";
 import { THREAD_FLAG, type ThreadReply, type ThreadRequest } from "./protocol.ts";
 import { findThreadTask } from "./registry.ts";
 
@@ -41,7 +42,15 @@ self.onmessage = async (event: MessageEvent<ThreadRequest>) => {
     }
     // A thread cannot be aborted from inside: its signal never fires; the main thread
     // terminates the thread instead.
-    const full: TaskContext = { ...context, signal: new AbortController().signal };
+    const full: TaskContext = {
+      ...context,
+      signal: new AbortController().signal,
+      dependencyResults: () => {
+        throw new StreaqError(
+          `Cannot read the dependency results of task ${fnName} (${context.taskId}) in a task thread: a synchronous function cannot await them. Make it async and register it with thread: false, or read them in an async task and pass them on with pipe()`,
+        );
+      },
+    };
     const value = await runWithContext(full, () => fn(...(deserialize(args) as unknown[])));
     reply = { call, ok: true, value: serialize(value) };
   } catch (error) {

@@ -100,7 +100,8 @@ export class ThreadPool {
     args: unknown[],
     context: TaskContext,
   ): Promise<unknown> {
-    const { signal, ...plainContext } = context;
+    // Neither the signal nor a function can cross threads; the thread makes its own.
+    const { signal, dependencyResults: _, ...plainContext } = context;
     const thread = await this.#acquire(signal);
     const request: ThreadRequest = {
       call: ++this.#calls,

@@ -23,8 +23,8 @@ export interface ThreadRequest {
   readonly fnName: string;
   /** The arguments, encoded by the default codec. */
   readonly args: string;
-  /** The task's context without its signal, which cannot cross threads. */
-  readonly context: Omit<TaskContext, "signal">;
+  /** The task's context without its signal and its method, which cannot cross threads. */
+  readonly context: Omit<TaskContext, "signal" | "dependencyResults">;
 }
 
 /** The outcome of a call, sent back: the value or the plain error, encoded. */

@@ -1,6 +1,6 @@
 /**
  * One task: its arguments, status, tries and timings, its result or error, its dependencies
- * and dependents, and the buttons to abort or unschedule it.
+ * and dependents, and the buttons to abort, unschedule or rerun it.
  *
  * @module
  */
@@ -53,6 +53,7 @@ export async function taskPage(ctx: PageContext, id: string): Promise<Page | nul
       crontab: info?.crontab ?? null,
       workerId: task.workerId,
       aborting: task.aborting,
+      retryable: task.retryable,
       args,
       success: result?.success ?? null,
       startTime: result?.startTime ?? null,
@@ -122,8 +123,20 @@ function badge(task: TaskDetail): Html {
 
 function actions(ctx: PageContext, task: TaskDetail): Html {
   const { info } = task;
-  if (!info) return html``;
   const id = encodeURIComponent(task.id);
+  if (task.retryable) {
+    const fnName = task.result?.fnName ?? "";
+    return html`<div class="actions">${
+      confirmForm(
+        ctx,
+        `/tasks/${id}/retry`,
+        "Retry",
+        `Rerun task ${fnName} (${task.id}) with its original arguments? Its error is replaced by the outcome of the new run.`,
+        { danger: false },
+      )
+    }</div>`;
+  }
+  if (!info) return html``;
   return html`<div class="actions">${
     task.aborting
       ? html`<span class="notice">Abort requested: the worker running it will cancel it.</span>`

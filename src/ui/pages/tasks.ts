@@ -4,8 +4,14 @@
  * @module
  */
 
-import { LIST_STATUSES, type TaskFilter, type TaskRow } from "../../client/queue_reads.ts";
 import {
+  LIST_STATUSES,
+  type TaskFilter,
+  type TaskPage,
+  type TaskRow,
+} from "../../client/queue_reads.ts";
+import {
+  confirmForm,
   count,
   empty,
   outcomeBadge,
@@ -100,7 +106,7 @@ export async function tasksPage(ctx: PageContext): Promise<Page> {
   return {
     title: "Tasks",
     section: "tasks",
-    head: html`<h1>Tasks</h1>${filters(ctx, filter)}`,
+    head: html`<h1>Tasks</h1>${filters(ctx, filter)}${bulkRetry(ctx, filter, found)}`,
     body: html`${summary}${table}${page <= pages ? pagination(page, pages, link) : null}`,
     json: {
       total: found.total,
@@ -121,6 +127,26 @@ export async function tasksPage(ctx: PageContext): Promise<Page> {
       })),
     },
   };
+}
+
+/**
+ * With the failed tasks listed (status "failed"), a button that reruns those of the filter's
+ * function (all functions without one), with their count.
+ */
+function bulkRetry(ctx: PageContext, filter: TaskFilter, found: TaskPage): Html | null {
+  if (filter.status !== "failed" || filter.priority || found.total === 0) return null;
+  const n = `${found.total}${found.capped ? "+" : ""}`;
+  const tasks = found.total === 1 && !found.capped ? "task" : "tasks";
+  const of = filter.fn ? ` of ${filter.fn}` : "";
+  return html`<div class="actions bulk">${
+    confirmForm(
+      ctx,
+      "/tasks/retry-failed",
+      `Retry ${n} failed ${tasks}`,
+      `Rerun the ${n} failed ${tasks}${of} with their original arguments?`,
+      { query: { fn: filter.fn }, danger: false },
+    )
+  }</div>`;
 }
 
 /** The message of a page past the last one, with a link to the last. */
