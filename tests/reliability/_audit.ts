@@ -175,7 +175,7 @@ export interface Keyspace {
   /** Entries left in the streams, and deliveries pending in their consumer groups. */
   readonly streamEntries: number;
   readonly pending: number;
-  /** Result keys without an expiry. */
+  /** Result keys, and failed tasks kept for a rerun, without an expiry. */
   readonly resultsWithoutTtl: number;
 }
 
@@ -195,7 +195,7 @@ export async function scanQueue(redis: Redis, queueName: string): Promise<Keyspa
       kinds[kind] = (kinds[kind] ?? 0) + 1;
       if ((samples[kind] ??= []).length < 5) samples[kind].push(key);
       if (kind === "stream") streams.push(key);
-      if (kind === "result") results.push(key);
+      if (kind === "result" || kind === "failed") results.push(key);
     }
   } while (cursor !== "0");
   let streamEntries = 0;
@@ -215,12 +215,12 @@ export async function scanQueue(redis: Redis, queueName: string): Promise<Keyspa
 }
 
 /**
- * Asserts that a drained queue holds only results within their TTL, empty streams with their
- * consumer groups, and health and metrics keys: no task hash, no delayed or waiting entry, no
- * lock, no abort marker.
+ * Asserts that a drained queue holds only results and failed tasks kept for a rerun, within
+ * their TTL, empty streams with their consumer groups, and health and metrics keys: no task
+ * hash, no delayed or waiting entry, no lock, no abort marker.
  */
 export function assertQueueClean(keyspace: Keyspace): void {
-  const allowed = new Set(["stream", "result", "health", "metrics"]);
+  const allowed = new Set(["stream", "result", "failed", "health", "metrics"]);
   const leaked = Object.entries(keyspace.samples).filter(([kind]) => !allowed.has(kind));
   assert.deepEqual(Object.fromEntries(leaked), {}, "keys left behind");
   assert.equal(keyspace.streamEntries, 0, "stream entries left");
