@@ -339,6 +339,20 @@ export interface TaskOptions {
    */
   ttl?: number | null;
   /**
+   * How long the result of a failed try is kept in milliseconds (a task that threw, timed out,
+   * was aborted or ran out of tries): `null` forever, `0` not stored. Failures are kept longer
+   * than successes by default, so that someone can still read the error when they look.
+   *
+   * @default {604_800_000 (7 days), or `ttl` when that is longer; 0 when `ttl` is 0}
+   */
+  failureTtl?: number | null;
+  /**
+   * Keep at most this many results of this function (successes and failures together); when a
+   * run finishes, the results beyond the newest `keepResults` are removed, oldest first, in the
+   * same atomic step. Without it, only the TTLs bound them. Minimum 1.
+   */
+  keepResults?: number;
+  /**
    * At most one instance of this task runs at a time across all workers; another that starts
    * meanwhile fails. Needs a `timeout`, which bounds the lock.
    *
@@ -604,6 +618,8 @@ const TASK_OPTION_NAMES = {
   maxTries: true,
   expire: true,
   ttl: true,
+  failureTtl: true,
+  keepResults: true,
   unique: true,
   silent: true,
   thread: true,
@@ -644,6 +660,8 @@ export function checkTaskOptions(
   checkRetryPolicy(where, options.retry, options.maxTries);
   checkDuration(where, "expire", options.expire, { min: 1 });
   checkDuration(where, "ttl", options.ttl, { allowNull: true });
+  checkDuration(where, "failureTtl", options.failureTtl, { allowNull: true });
+  checkInteger(where, "keepResults", options.keepResults, 1);
   if (options.unique && options.timeout === undefined) {
     throw new TypeError(
       `Cannot ${where} as 'unique' needs a 'timeout' (it bounds the lock): received unique: true and no timeout`,

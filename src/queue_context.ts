@@ -16,6 +16,22 @@ import { ResultWaiter } from "./client/result_waiter.ts";
 /** How long results are kept when the task does not say: five minutes. */
 export const DEFAULT_RESULT_TTL = 300_000;
 
+/**
+ * How long failures are kept when the task does not say: seven days, or its `ttl` when that is
+ * longer (see {@linkcode failureTtlFor}). A failure is read later than a success, by someone
+ * looking into it.
+ */
+export const DEFAULT_FAILURE_TTL = 604_800_000;
+
+/**
+ * The default `failureTtl` of a task whose results are kept `ttl` (ms, null forever): never
+ * shorter than `ttl`, and `0` (nothing stored) for a task that stores no results at all.
+ */
+export function failureTtlFor(ttl: number | null): number | null {
+  if (ttl === null || ttl === 0) return ttl;
+  return Math.max(ttl, DEFAULT_FAILURE_TTL);
+}
+
 /** Everything a {@linkcode QueueContext} is made of, given once at construction. */
 export interface QueueContextOptions {
   /** The name of the queue; its keys are built from it. */
@@ -28,8 +44,11 @@ export interface QueueContextOptions {
   readonly logger: WorkerLogger;
   /** How to reach Redis. */
   readonly connection: ConnectionOptions;
-  /** How long results of a function are kept (ms, null forever): the worker's registry knows. */
-  readonly resultTtl: (fnName: string) => number | null;
+  /**
+   * How long results of a function are kept (ms, null forever), its successes or its failures:
+   * the worker's registry knows.
+   */
+  readonly resultTtl: (fnName: string, success: boolean) => number | null;
   /** The clock (ms since the epoch): the worker's `clock` option, else `Date.now`. */
   readonly now: () => number;
   /** The IANA time zone crontab schedules are evaluated in (the worker's `tz`). */
@@ -50,8 +69,11 @@ export class QueueContext {
   readonly envelope: Envelope;
   /** Where the queue's components log. */
   readonly logger: WorkerLogger;
-  /** How long results of a function are kept (ms, null forever); the worker's registry knows. */
-  readonly resultTtl: (fnName: string) => number | null;
+  /**
+   * How long results of a function are kept (ms, null forever), its successes or its failures;
+   * the worker's registry knows.
+   */
+  readonly resultTtl: (fnName: string, success: boolean) => number | null;
   /**
    * The clock of this queue (ms since the epoch): the worker's `clock` option, `Date.now` by
    * default. Enqueue, start and finish times come from it; due times come from Redis's clock

@@ -9,7 +9,7 @@ import { currentContext, type TaskContext } from "./context.ts";
 import { createTask, type Task } from "./client/enqueue.ts";
 import { StreaqError } from "./errors.ts";
 import type { Worker } from "./worker.ts";
-import { DEFAULT_RESULT_TTL, type QueueContext } from "./queue_context.ts";
+import { DEFAULT_RESULT_TTL, failureTtlFor, type QueueContext } from "./queue_context.ts";
 import type { CronOptions, RetryPolicy } from "./options.ts";
 import { freezeRetryPolicy } from "./run/retry_policy.ts";
 import { callerModule, recordThreadTask } from "./run/threads/registry.ts";
@@ -30,6 +30,10 @@ export interface ResolvedTaskOptions {
   readonly expire: number | undefined;
   /** How long its result is kept (ms); null forever, 0 not stored. */
   readonly ttl: number | null;
+  /** How long the result of a failure is kept (ms); null forever, 0 not stored. */
+  readonly failureTtl: number | null;
+  /** At most this many of its results are kept, the newest; undefined for no bound. */
+  readonly keepResults: number | undefined;
   /** Whether at most one instance runs at a time. */
   readonly unique: boolean;
   /** Whether per-run log lines are left out. */
@@ -127,6 +131,10 @@ export class RegisteredTask<Args extends any[], R, Priority extends string = str
   readonly expire: number | undefined;
   /** How long the result is kept (ms); null forever, 0 not stored. */
   readonly ttl: number | null;
+  /** How long the result of a failure is kept (ms); null forever, 0 not stored. */
+  readonly failureTtl: number | null;
+  /** At most this many of its results are kept, the newest; undefined for no bound. */
+  readonly keepResults: number | undefined;
   /** Whether at most one instance runs at a time. */
   readonly unique: boolean;
   /** Whether per-run log lines are left out. */
@@ -166,6 +174,8 @@ export class RegisteredTask<Args extends any[], R, Priority extends string = str
     this.maxTries = options.maxTries;
     this.expire = options.expire;
     this.ttl = options.ttl;
+    this.failureTtl = options.failureTtl;
+    this.keepResults = options.keepResults;
     this.unique = options.unique;
     this.silent = options.silent;
     this.maxScheduleDrift = options.maxScheduleDrift;
@@ -287,6 +297,7 @@ export function resolveTaskOptions(
   options: CronOptions,
   workerRetry?: RetryPolicy,
 ): Omit<ResolvedTaskOptions, "crontab" | "threadModule"> {
+  const ttl = options.ttl === undefined ? DEFAULT_RESULT_TTL : options.ttl;
   const retry = freezeRetryPolicy(options.retry ?? workerRetry);
   return {
     name,
@@ -294,7 +305,9 @@ export function resolveTaskOptions(
     maxTries: options.maxTries ?? retry?.attempts ?? 3,
     retry,
     expire: options.expire,
-    ttl: options.ttl === undefined ? DEFAULT_RESULT_TTL : options.ttl,
+    ttl,
+    failureTtl: options.failureTtl === undefined ? failureTtlFor(ttl) : options.failureTtl,
+    keepResults: options.keepResults,
     unique: options.unique ?? false,
     silent: options.silent ?? false,
     maxScheduleDrift: options.maxScheduleDrift,

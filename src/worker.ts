@@ -8,7 +8,7 @@
 import type { RedisOptions } from "ioredis";
 import { abortById } from "./client/abort.ts";
 import { retryById, retryFailed } from "./client/rerun.ts";
-import { DEFAULT_RESULT_TTL, QueueContext } from "./queue_context.ts";
+import { DEFAULT_RESULT_TTL, failureTtlFor, QueueContext } from "./queue_context.ts";
 import { type Middleware, MiddlewareChain, type MiddlewareHandle } from "./middleware.ts";
 import { listenToSignals } from "./signals.ts";
 import { createTask, sendBatch, type Task } from "./client/enqueue.ts";
@@ -65,6 +65,9 @@ import { Runner } from "./run/runner.ts";
 import { inTaskThread } from "./run/threads/protocol.ts";
 import { checkThreadReadAccess, ThreadPool } from "./run/threads/pool.ts";
 import { createTaskHandle, type TaskHandle } from "./task_handle.ts";
+import { type CleanOptions, cleanResults } from "./client/clean.ts";
+import { drainQueue } from "./client/drain.ts";
+import { type ObliterateOptions, obliterateQueue } from "./client/obliterate.ts";
 
 /** Options of {@linkcode Worker.run}. */
 export interface RunOptions {
@@ -213,9 +216,10 @@ export class Worker<Context = undefined, Priority = string> {
         redisTimeout: options.redisTimeout,
       },
       // A registered ttl of null means "forever": it must not fall back to the default.
-      resultTtl: (name) => {
+      resultTtl: (name, success) => {
         const task = this.#registry.get(name);
-        return task ? task.ttl : DEFAULT_RESULT_TTL;
+        if (success) return task ? task.ttl : DEFAULT_RESULT_TTL;
+        return task ? task.failureTtl : failureTtlFor(DEFAULT_RESULT_TTL);
       },
       now: options.clock ?? Date.now,
       timeZone: tz,
@@ -1085,5 +1089,82 @@ export class Worker<Context = undefined, Priority = string> {
    */
   queueSize(options: QueueSizeOptions = {}): Promise<number> {
     return queueSize(this.#queue, options);
+  }
+
+  /**
+   * Removes the stored results of finished tasks: all of them, or those that finished at least
+   * `olderThan` ms ago, only successes or only failures, of one function. Never a task that is
+   * queued, delayed, waiting or running (they have no result). Works in small batches (a SCAN,
+   * then a script call per 200 results), so a queue of any size never blocks Redis for more than
+   * a few milliseconds at a time.
+   *
+   * @param options Which results: `olderThan` (ms), `status` (`"succeeded"` or `"failed"`),
+   * `fnName`.
+   * @returns How many results it removed.
+   * @throws {TypeError} For an unknown option or a bad value.
+   *
+   * @example Removing failures older than a day
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   *
+   * export async function cleanOldFailures(): Promise<number> {
+   *   return await worker.clean({ olderThan: 86_400_000, status: "failed" });
+   * }
+   * ```
+   */
+  clean(options: CleanOptions = {}): Promise<number> {
+    return cleanResults(this.#queue, options);
+  }
+
+  /**
+   * Removes every task that waits for a worker: queued, delayed (scheduled or backing off) or
+   * waiting for its dependencies, with the tasks waiting for those. Tasks a worker holds
+   * (running or prefetched) and repeating tasks (cron jobs, crontab schedules: stop those with
+   * `unscheduleById`) are kept. Works in script calls of at most 100 tasks each, so a queue of any
+   * size never blocks Redis for more than a few milliseconds at a time.
+   *
+   * @returns How many tasks it removed.
+   *
+   * @example Emptying the backlog
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   *
+   * export async function emptyBacklog(): Promise<void> {
+   *   const removed = await worker.drain();
+   *   console.log(`removed ${removed} tasks`);
+   * }
+   * ```
+   */
+  drain(): Promise<number> {
+    return drainQueue(this.#queue);
+  }
+
+  /**
+   * Removes every key of the queue: tasks, streams, results, schedules, locks and metrics.
+   * Refused while a worker of the queue is alive (it has a health key), unless `force`. Works in
+   * batches (SCAN, then UNLINK of up to 500 keys), so a queue of any size never blocks Redis for
+   * more than a few milliseconds at a time.
+   *
+   * @param options `force: true` to go ahead while workers are alive.
+   * @returns How many keys it removed.
+   * @throws {StreaqError} When a worker of the queue is alive and `force` is not set.
+   *
+   * @example Removing a queue once its workers are stopped
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker({ queueName: "old-imports" });
+   *
+   * export async function removeQueue(): Promise<number> {
+   *   return await worker.obliterate();
+   * }
+   * ```
+   */
+  obliterate(options: ObliterateOptions = {}): Promise<number> {
+    return obliterateQueue(this.#queue, options);
   }
 }

@@ -84,6 +84,32 @@ export interface WebCommand {
   readonly trustProxy?: boolean;
 }
 
+/** Options of `clean`: which results to remove. */
+export interface CleanCommand {
+  readonly command: "clean";
+  readonly target: Target;
+  /** Only tasks that finished at least this many ms ago (`--older-than`). */
+  readonly olderThan?: number;
+  /** Only successes (`--succeeded`) or only failures (`--failed`). */
+  readonly status?: "succeeded" | "failed";
+  /** Only tasks of this function (`--function`). */
+  readonly fnName?: string;
+}
+
+/** `drain`: removes every task that waits for a worker. */
+export interface DrainCommand {
+  readonly command: "drain";
+  readonly target: Target;
+}
+
+/** `obliterate`: removes every key of the queue. */
+export interface ObliterateCommand {
+  readonly command: "obliterate";
+  readonly target: Target;
+  /** Go ahead while workers are alive (`--force`). */
+  readonly force: boolean;
+}
+
 /** Options of `retry`: one task by id, or the failed tasks of a function or since a time. */
 export interface RetryCommand {
   readonly command: "retry";
@@ -101,6 +127,9 @@ export type Command =
   | RunCommand
   | StatusCommand
   | WebCommand
+  | CleanCommand
+  | DrainCommand
+  | ObliterateCommand
   | RetryCommand
   | { readonly command: "help" }
   | { readonly command: "version" };
@@ -120,7 +149,11 @@ const OPTIONS = {
   port: { type: "string" },
   hostname: { type: "string" },
   "trust-proxy": { type: "boolean" },
+  "older-than": { type: "string" },
+  succeeded: { type: "boolean" },
+  failed: { type: "boolean" },
   function: { type: "string" },
+  force: { type: "boolean" },
   since: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
@@ -142,11 +175,15 @@ const OPTION_COMMANDS: Record<string, readonly string[]> = {
   port: ["web"],
   hostname: ["web"],
   "trust-proxy": ["web"],
-  function: ["retry"],
+  "older-than": ["clean"],
+  succeeded: ["clean"],
+  failed: ["clean"],
+  function: ["clean", "retry"],
   since: ["retry"],
+  force: ["obliterate"],
 };
 
-const COMMANDS = ["run", "status", "web", "retry"] as const;
+const COMMANDS = ["run", "status", "web", "clean", "drain", "obliterate", "retry"] as const;
 
 /**
  * Parses the arguments after `deno run ... main.ts`.
@@ -164,7 +201,9 @@ export function parseCommandLine(args: readonly string[]): Command {
   if (values.help) return { command: "help" };
   if (values.version) return { command: "version" };
   const [name, target, ...extra] = positionals;
-  if (name === undefined) throw new UsageError("Missing a command: run, status, web or retry");
+  if (name === undefined) {
+    throw new UsageError(`Missing a command: ${COMMANDS.join(", ")}`);
+  }
   const command = COMMANDS.find((c) => c === name);
   if (command === undefined) {
     throw new UsageError(
@@ -187,6 +226,20 @@ export function parseCommandLine(args: readonly string[]): Command {
   }
   const where = parseTarget(target);
   if (command === "status") return { command, target: where, once: values.once ?? false };
+  if (command === "drain") return { command, target: where };
+  if (command === "obliterate") return { command, target: where, force: values.force ?? false };
+  if (command === "clean") {
+    if (values.succeeded && values.failed) {
+      throw new UsageError("Options '--succeeded' and '--failed' cannot be combined");
+    }
+    return {
+      command,
+      target: where,
+      olderThan: duration("older-than", values["older-than"]),
+      status: values.succeeded ? "succeeded" : values.failed ? "failed" : undefined,
+      fnName: values.function,
+    };
+  }
   if (command === "web") {
     return {
       command,
@@ -258,6 +311,23 @@ function retryCommand(
 }
 
 const AGO_UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** The units of {@linkcode duration}: those of `--since`, and milliseconds. */
+const DURATION_UNITS: Record<string, number> = { ms: 1, ...AGO_UNITS };
+
+/** A duration: milliseconds, or a number with a unit (`ms`, `s`, `m`, `h`, `d`): `90s`, `7d`. */
+export function duration(option: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(value);
+  if (!match) {
+    throw new UsageError(
+      `Option '--${option}' must be a duration, in milliseconds or with a unit (ms, s, m, h, d, as in 90s or 7d): received ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  return Math.round(Number(match[1]) * DURATION_UNITS[match[2] ?? "ms"]);
+}
 
 /**
  * The time of `--since`: an ISO 8601 date or date-time (`2026-01-31`, `2026-01-31T09:00Z`), or a

@@ -17,6 +17,9 @@ Usage:
   streaq run <module>[:<export>] [options]    run the Worker that a module exports
   streaq status <module>[:<export>] [--once]  show queue sizes, workers and throughput
   streaq web <module>[:<export>] [options]    serve the dashboard in the browser
+  streaq clean <module>[:<export>] [options]  remove results of finished tasks
+  streaq drain <module>[:<export>]            remove every task waiting for a worker
+  streaq obliterate <module>[:<export>]       remove every key of the queue
   streaq retry <module>[:<export>] <task-id>  rerun one failed task
   streaq retry <module>[:<export>] --function NAME [--since TIME]
                                               rerun failed tasks, and print how many
@@ -59,6 +62,18 @@ Options of web:
   --trust-proxy     behind a proxy that terminates TLS: its X-Forwarded-Proto: https
                     makes the dashboard's cookies Secure
 
+Options of clean (without them it removes every stored result):
+  --older-than D    only tasks that finished at least D ago: milliseconds, or with a unit
+                    (ms, s, m, h, d), as in 90s or 7d
+  --succeeded       only tasks that succeeded
+  --failed          only tasks that failed (aborted ones included)
+  --function NAME   only tasks of this function
+
+drain keeps tasks that workers hold (running or prefetched) and repeating tasks.
+
+Options of obliterate:
+  --force           go ahead even while workers of the queue are alive (refused otherwise)
+
 Options of retry (instead of a task id):
   --function NAME   rerun the failed tasks of this function
   --since TIME      rerun the tasks that failed at or after TIME: an ISO 8601 time
@@ -69,7 +84,8 @@ Options of retry (instead of a task id):
 
 Exit codes:
   0  done: a burst run drained the queue, or SIGINT/SIGTERM shut everything down gracefully
-  1  failure at run time: Redis unreachable, a worker that failed, a missing permission
+  1  failure at run time: Redis unreachable, a worker that failed, a missing permission, an
+     obliterate refused as workers are alive
   2  usage error: unknown option or command, bad value, missing module, a module that
      cannot be loaded or exports no Worker (or several, and none was chosen)
 

@@ -12,6 +12,9 @@
  *   --deno-flags="--unstable-kv --v8-flags=--max-old-space-size=512" --permission-set=worker
  * deno run -P jsr:@streaq/streaq/cli status worker.ts           # live queue view
  * deno run -P jsr:@streaq/streaq/cli web worker.ts --port 8080   # the dashboard
+ * deno run -P jsr:@streaq/streaq/cli clean worker.ts --failed --older-than 7d
+ * deno run -P jsr:@streaq/streaq/cli drain worker.ts             # remove the waiting tasks
+ * deno run -P jsr:@streaq/streaq/cli obliterate worker.ts        # remove the whole queue
  * deno run -P jsr:@streaq/streaq/cli retry worker.ts --function sendEmail --since 2h
  * ```
  *
@@ -41,6 +44,7 @@ import { loadWorker } from "./load.ts";
 import { runInProcess, runSupervised } from "./run.ts";
 import { ShutdownSignals } from "./signals.ts";
 import { showStatus } from "./status.ts";
+import { runMaintenance } from "./maintenance.ts";
 import { serveWeb } from "./web.ts";
 import { retryTasks } from "./retry.ts";
 
@@ -102,6 +106,10 @@ export async function main(args: readonly string[]): Promise<number> {
       }
     case "web":
       return await serveWeb(loaded, command, signals);
+    case "clean":
+    case "drain":
+    case "obliterate":
+      return await runMaintenance(loaded.worker, command);
     case "retry":
       return await retryTasks(loaded.worker, command);
   }

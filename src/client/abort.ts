@@ -105,7 +105,7 @@ async function requestAbort(
   );
   const now = client.now();
   const fnName = fn ?? "";
-  const ttl = client.resultTtl(fnName);
+  const ttl = client.resultTtl(fnName, false);
   const { blob } = await client.envelope.sealResult({
     taskId: id,
     fnName,

@@ -32,6 +32,12 @@ const BINARY = 0x62; // "b"
 const SIGNED = 0x20; // subtracting it turns the kind upper case
 const STRING_KIND = String.fromCharCode(STRING);
 
+/** The kind bytes of envelopes, unsigned and signed (read by the Lua `resultHeader`). */
+export const ENVELOPE_KINDS = {
+  unsigned: [STRING, BINARY],
+  signed: [STRING - SIGNED, BINARY - SIGNED],
+} as const;
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 

@@ -16,7 +16,9 @@
 import { StreaqError } from "../errors.ts";
 import type { ResultRecord } from "../result.ts";
 
-const VERSION = 0x10;
+/** The layout version in bits 4-7 of a record's first byte (read by the Lua `resultHeader`). */
+export const RESULT_LAYOUT_VERSION = 0x10;
+const VERSION = RESULT_LAYOUT_VERSION;
 const SUCCESS = 0x01;
 const HAS_VALUE = 0x02;
 

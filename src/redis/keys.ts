@@ -42,6 +42,11 @@ export const KEY = {
   health: "health:",
   /** Outcome counts of one minute, by minutes since the epoch. */
   metrics: "metrics:",
+  /**
+   * Sorted set of the stored results of a function with `keepResults`, by function name: task
+   * ids scored by finish time (ms), trimmed to the newest `keepResults` by the completion script.
+   */
+  kept: "kept:",
   /** Sorted set of delayed, scheduled and backing-off task ids, scored by due time (ms). */
   delayed: "delayed",
   /** Set of ids of repeating tasks. */
@@ -199,6 +204,11 @@ export class Keys {
   /** Outcome counts of one minute (minutes since the epoch), kept two hours for dashboards. */
   metrics(minute: number): string {
     return this.prefix + KEY.metrics + minute;
+  }
+
+  /** The stored results of a function with `keepResults`: task ids by finish time (ms). */
+  kept(fnName: string): string {
+    return this.prefix + KEY.kept + fnName;
   }
 
   /** Pattern matching every key of this queue (for SCAN). */

@@ -21,6 +21,7 @@ import {
   redisTime,
   storeResult,
 } from "../redis/lua/steps.ts";
+import { keepNewestResults } from "../redis/lua/results.ts";
 import { claimEntries, START_ANSWER, START_STATE, startOwned } from "../redis/lua/task_start.ts";
 
 /** The declared keys; the streams to claim from follow. */
@@ -44,7 +45,8 @@ export const COMPLETE_ARGS = layout(
  * `ttlOrDue`: the result's ttl in ms ('' forever, '0' not stored) or the retry's due time as
  * `dueArg` sends it; `uniqueKey`: the unique lock it holds, or ''; `nextOccurrence`: a repeating
  * task's next due time, 'stop' when it repeats no more, '' for a task that does not repeat;
- * `fresh`: 1 when claimed too recently to be another worker's (`FRESH_CLAIM`), else 0.
+ * `fresh`: 1 when claimed too recently to be another worker's (`FRESH_CLAIM`), else 0;
+ * `keepResults`: for a final outcome of a function with `keepResults`, that bound, else ''.
  */
 export const COMPLETION = layout(
   "priority",
@@ -56,6 +58,7 @@ export const COMPLETION = layout(
   "uniqueKey",
   "nextOccurrence",
   "fresh",
+  "keepResults",
 );
 
 /** What becomes of a delivery: the `kind` slot of {@linkcode COMPLETION}. */
@@ -219,7 +222,7 @@ end
  */
 const applyOutcome = luaFunction(
   "applyOutcome",
-  [ownsDelivery, finishTask, dueTime, redisTime, enterStream],
+  [ownsDelivery, finishTask, keepNewestResults, dueTime, redisTime, enterStream],
   `
 -- Writes the outcome of the COMPLETION record at ARGV[a], if this worker still owns its
 -- delivery: by kind (see complete.ts), then the release of its unique lock if it still holds
@@ -244,6 +247,9 @@ local function applyOutcome(a, finished, handled, anyAborting, listening, anyDep
   if kind == '${KIND.final}' then
     due = finishTask(taskKey, id, value, ${D.ttlOrDue}, ${D.nextOccurrence}, anyAborting, listening,
       anyDependents)
+    if ${D.keepResults} ~= '' and ${D.ttlOrDue} ~= '0' then
+      keepNewestResults(P, id, value, tonumber(${D.keepResults}))
+    end
   elseif kind == '${KIND.retry}' then
     due = dueTime(${D.ttlOrDue}, redisTime())
     redis.call('HDEL', taskKey, '${TASK_FIELD.runner}', '${TASK_FIELD.entered}')

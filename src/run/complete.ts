@@ -71,7 +71,8 @@ import {
  *       then a {@linkcode COMPLETION} record per delivery (priority, entry id, task id, kind,
  *       result or reason, ttl or due as `dueArg` sends it, unique lock key held or '', next
  *       occurrence or '' (not repeating) or 'stop' (repeating no more), 1 if fresh (claimed too
- *       recently to be another worker's, see `FRESH_CLAIM` in src/run/fetch.ts) else 0), then
+ *       recently to be another worker's, see `FRESH_CLAIM` in src/run/fetch.ts) else 0, the
+ *       function's `keepResults` or ''), then
  *       {@linkcode START_COUNTS} (deliveries to start, to prefetch, to claim and start at once
  *       for the slots free now), then a {@linkcode START_RECORD} per delivery to start
  *       (priority, entry id, task id, try count if fresh else 0, see `startArg`)
@@ -98,6 +99,8 @@ export type Completion =
      * more; undefined for a task that does not repeat.
      */
     readonly next?: number | "stop";
+    /** The function's `keepResults`: at most this many of its results are kept. */
+    readonly keep?: number;
   }
   | { readonly kind: typeof COMPLETION_KIND.retry; readonly due: Due; readonly reason: string }
   | { readonly kind: typeof COMPLETION_KIND.back; readonly reason: string }
@@ -277,5 +280,6 @@ function pushCompletion(
     uniqueKey: lock ?? "",
     nextOccurrence: c.kind === "final" && c.next !== undefined ? c.next : "",
     fresh: isFresh(d) ? 1 : 0,
+    keepResults: c.kind === "final" && c.keep !== undefined ? c.keep : "",
   });
 }

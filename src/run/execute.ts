@@ -328,7 +328,10 @@ async function finish(
     completion = {
       kind: "final",
       result: blob,
-      ttl: task ? task.ttl : env.client.resultTtl(d.fnName),
+      ttl: task
+        ? (record.success ? task.ttl : task.failureTtl)
+        : env.client.resultTtl(d.fnName, record.success),
+      keep: task?.keepResults,
       next: nextRun(d, task, finalOutcome, env.client.now()),
     };
   } else {
