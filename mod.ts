@@ -36,26 +36,28 @@ export type { Middleware, MiddlewareHandle, Next } from "./src/middleware.ts";
 export type { WorkerCounters } from "./src/run/execute.ts";
 export type {
   AbortOptions,
-  BackoffFunction,
   CronOptions,
   DedupeOptions,
-  ErrorClass,
-  ExponentialBackoff,
-  FixedBackoff,
   RedisClient,
   RedisClusterOptions,
   RedisConnectionOptions,
   RedisNodeAddress,
   RedisSentinelOptions,
   ResultOptions,
-  RetryBackoff,
   RetryFailedOptions,
-  RetryJitter,
-  RetryPolicy,
   StartOptions,
   TaskOptions,
   WorkerOptions,
 } from "./src/options.ts";
+export type {
+  BackoffFunction,
+  ErrorClass,
+  ExponentialBackoff,
+  FixedBackoff,
+  RetryBackoff,
+  RetryJitter,
+  RetryPolicy,
+} from "./src/retry_options.ts";
 export type { ScheduleInfo } from "./src/client/schedule.ts";
 export { RegisteredTask } from "./src/registered_task.ts";
 export type { ResolvedTaskOptions, TaskFunction } from "./src/registered_task.ts";

@@ -10,7 +10,8 @@ import { createTask, type Task } from "./client/enqueue.ts";
 import { StreaqError } from "./errors.ts";
 import type { Worker } from "./worker.ts";
 import { DEFAULT_RESULT_TTL, failureTtlFor, type QueueContext } from "./queue_context.ts";
-import type { CronOptions, RetryPolicy } from "./options.ts";
+import type { CronOptions } from "./options.ts";
+import type { RetryPolicy } from "./retry_options.ts";
 import { freezeRetryPolicy } from "./run/retry_policy.ts";
 import { callerModule, recordThreadTask } from "./run/threads/registry.ts";
 

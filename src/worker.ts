@@ -33,16 +33,15 @@ import {
   WorkerLogger,
 } from "./logger.ts";
 import { checkInteger } from "./_validate.ts";
-import {
-  type AbortOptions,
-  checkTaskOptions,
-  checkWorkerOptions,
-  type CronOptions,
-  type ResultOptions,
-  type RetryFailedOptions,
-  type TaskOptions,
-  type WorkerOptions,
+import type {
+  AbortOptions,
+  CronOptions,
+  ResultOptions,
+  RetryFailedOptions,
+  TaskOptions,
+  WorkerOptions,
 } from "./options.ts";
+import { checkTaskOptions, checkWorkerOptions } from "./_check_options.ts";
 import { checkCrontab, nextOccurrence } from "./cron/crontab.ts";
 import {
   type CronRegistration,

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { ErrorClass, RetryBackoff, RetryJitter, RetryPolicy } from "../options.ts";
+import type { ErrorClass, RetryBackoff, RetryJitter, RetryPolicy } from "../retry_options.ts";
 import { describeError, StreaqCancelled, StreaqError, StreaqRetry } from "../errors.ts";
 import { checkDuration, checkInteger, describe } from "../_validate.ts";
 import type { Due } from "../redis/_redis_time.ts";

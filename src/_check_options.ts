@@ -1,0 +1,218 @@
+/**
+ * The checks of the public option bags (`./options.ts`): the accepted names, derived from the
+ * interfaces so that the compiler catches a mismatch, and the values, with messages naming the
+ * option and what was received.
+ *
+ * @module
+ */
+
+import { checkCrontab } from "./cron/crontab.ts";
+import { checkDuration, checkInteger, checkKnownKeys, checkName, describe } from "./_validate.ts";
+import { checkDedupe, checkTaskId } from "./_check_dedupe.ts";
+import { checkConnectionOptions } from "./redis/connection_options.ts";
+import { checkRetryPolicy } from "./run/retry_policy.ts";
+import type { CronOptions, StartOptions, TaskOptions, WorkerOptions } from "./options.ts";
+
+/**
+ * The names of an options interface, from a record that the compiler holds to the interface:
+ * an option missing from it, or one the interface lacks, is a type error, not a refusal at run
+ * time of an option the types accept.
+ */
+function optionNames<T>(names: { readonly [K in keyof Required<T>]: true }): readonly string[] {
+  return Object.keys(names);
+}
+
+const WORKER_OPTIONS = optionNames<WorkerOptions<unknown>>({
+  redisUrl: true,
+  redisOptions: true,
+  redis: true,
+  sentinel: true,
+  cluster: true,
+  redisTimeout: true,
+  queueName: true,
+  concurrency: true,
+  syncConcurrency: true,
+  prefetch: true,
+  priorities: true,
+  tz: true,
+  handleSignals: true,
+  gracePeriod: true,
+  idleTimeout: true,
+  id: true,
+  serializer: true,
+  deserializer: true,
+  signingSecret: true,
+  lifespan: true,
+  clock: true,
+  logger: true,
+  logLevel: true,
+  logFormat: true,
+  retry: true,
+});
+
+/** Checks worker options; the time zone and log level are checked by the logger. */
+export function checkWorkerOptions(options: WorkerOptions<unknown>): void {
+  const where = "create worker";
+  checkKnownKeys(where, options, WORKER_OPTIONS);
+  checkConnectionOptions(options);
+  checkName(where, "queueName", options.queueName);
+  checkName(where, "id", options.id);
+  checkInteger(where, "concurrency", options.concurrency, 1);
+  checkInteger(where, "syncConcurrency", options.syncConcurrency, 1);
+  checkInteger(where, "prefetch", options.prefetch, 0);
+  checkDuration(where, "gracePeriod", options.gracePeriod);
+  checkDuration(where, "idleTimeout", options.idleTimeout, { min: 1000 });
+  checkRetryPolicy(where, options.retry);
+  if (options.queueName !== undefined && /[{}]/.test(options.queueName)) {
+    throw new TypeError(
+      `Cannot create worker as 'queueName' must not contain braces (they are the Redis hash tag): received ${
+        describe(options.queueName)
+      }`,
+    );
+  }
+  const { priorities } = options;
+  if (priorities !== undefined) {
+    if (!Array.isArray(priorities) || priorities.length === 0) {
+      throw new TypeError(
+        `Cannot create worker as 'priorities' must be a non-empty array of names: received ${
+          describe(priorities)
+        }`,
+      );
+    }
+    priorities.forEach((p, i) => checkName(where, `priorities[${i}]`, p));
+    if (new Set(priorities).size !== priorities.length) {
+      throw new TypeError(
+        `Cannot create worker as 'priorities' must not repeat a name: received ${
+          describe(priorities)
+        }`,
+      );
+    }
+  }
+  if ((options.serializer === undefined) !== (options.deserializer === undefined)) {
+    throw new TypeError(
+      "Cannot create worker as 'serializer' and 'deserializer' go together: received only one of them",
+    );
+  }
+  for (const key of ["serializer", "deserializer", "lifespan", "clock"] as const) {
+    if (options[key] !== undefined && typeof options[key] !== "function") {
+      throw new TypeError(
+        `Cannot create worker as '${key}' must be a function: received ${describe(options[key])}`,
+      );
+    }
+  }
+}
+
+const TASK_OPTION_NAMES = {
+  name: true,
+  timeout: true,
+  maxTries: true,
+  expire: true,
+  ttl: true,
+  failureTtl: true,
+  keepResults: true,
+  unique: true,
+  silent: true,
+  thread: true,
+  retry: true,
+} as const;
+const TASK_OPTIONS = optionNames<TaskOptions>(TASK_OPTION_NAMES);
+const CRON_OPTIONS = optionNames<CronOptions>({
+  ...TASK_OPTION_NAMES,
+  maxScheduleDrift: true,
+  priority: true,
+});
+
+/** Checks task options at registration; `cron` for the options of a cron job. */
+export function checkTaskOptions(
+  fnName: string,
+  options: CronOptions,
+  cron?: { priorities: readonly string[] },
+): void {
+  const where = `register ${cron ? "cron job" : "task"} ${fnName}`;
+  if (!cron && "maxScheduleDrift" in options) {
+    throw new TypeError(
+      `Cannot register task ${fnName} as 'maxScheduleDrift' applies only to cron jobs (worker.cron): received maxScheduleDrift ${
+        describe(options.maxScheduleDrift)
+      }`,
+    );
+  }
+  checkKnownKeys(where, options, cron ? CRON_OPTIONS : TASK_OPTIONS);
+  checkDuration(where, "maxScheduleDrift", options.maxScheduleDrift);
+  if (cron && options.priority !== undefined && !cron.priorities.includes(options.priority)) {
+    throw new RangeError(
+      `Cannot ${where} as 'priority' must be one of ${cron.priorities.join(", ")}: received ${
+        describe(options.priority)
+      }`,
+    );
+  }
+  checkDuration(where, "timeout", options.timeout, { min: 1 });
+  checkInteger(where, "maxTries", options.maxTries, 1);
+  checkRetryPolicy(where, options.retry, options.maxTries);
+  checkDuration(where, "expire", options.expire, { min: 1 });
+  checkDuration(where, "ttl", options.ttl, { allowNull: true });
+  checkDuration(where, "failureTtl", options.failureTtl, { allowNull: true });
+  checkInteger(where, "keepResults", options.keepResults, 1);
+  if (options.unique && options.timeout === undefined) {
+    throw new TypeError(
+      `Cannot ${where} as 'unique' needs a 'timeout' (it bounds the lock): received unique: true and no timeout`,
+    );
+  }
+}
+
+const START_OPTIONS = optionNames<StartOptions>({
+  delay: true,
+  schedule: true,
+  priority: true,
+  after: true,
+  id: true,
+  dedupe: true,
+});
+
+/** Checks start options at enqueue. */
+export function checkStartOptions(
+  fnName: string,
+  options: StartOptions,
+  priorities: readonly string[],
+): void {
+  const where = `enqueue task ${fnName}`;
+  checkKnownKeys(where, options, START_OPTIONS);
+  checkTaskId(where, "id", options.id);
+  checkDedupe(where, options.dedupe);
+  checkDuration(where, "delay", options.delay);
+  if (options.delay !== undefined && options.schedule !== undefined) {
+    throw new TypeError(
+      `Cannot enqueue task ${fnName} as 'delay' and 'schedule' exclude each other: received delay ${
+        describe(options.delay)
+      } and schedule ${describe(options.schedule)}`,
+    );
+  }
+  const { schedule } = options;
+  if (typeof schedule === "string") {
+    checkCrontab(`enqueue task ${fnName} with a 'schedule'`, schedule);
+  } else if (schedule !== undefined && !(schedule instanceof Date && !isNaN(schedule.getTime()))) {
+    throw new TypeError(
+      `Cannot enqueue task ${fnName} as 'schedule' must be a valid Date or a crontab: received ${
+        describe(schedule)
+      }`,
+    );
+  }
+  const { after } = options;
+  const ids = typeof after === "string" ? [after] : after;
+  if (
+    after !== undefined &&
+    (!Array.isArray(ids) || ids.some((id) => typeof id !== "string" || !/^\S+$/.test(id)))
+  ) {
+    throw new TypeError(
+      `Cannot enqueue task ${fnName} as 'after' must be a task id or an array of task ids: received ${
+        describe(after)
+      }`,
+    );
+  }
+  if (options.priority !== undefined && !priorities.includes(options.priority)) {
+    throw new RangeError(
+      `Cannot enqueue task ${fnName} as 'priority' must be one of ${
+        priorities.join(", ")
+      }: received ${describe(options.priority)}`,
+    );
+  }
+}
