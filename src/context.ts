@@ -61,6 +61,39 @@ export interface TaskContext {
    * ```
    */
   dependencyResults(): Promise<DependencyResults>;
+  /**
+   * Reports the task's progress: a number (0–100 shows as a bar on the dashboard) or any value
+   * the worker's codec can encode. The latest value is kept in the task's hash, visible in
+   * `info()` (`TaskInfo.progress`), `handle.progress()` and the dashboard while the task exists.
+   * Reports are coalesced: at most one write (one script call, an `HSET`) per task per 100 ms,
+   * none when the value did not change, and the latest value is always written (at the end of
+   * the window). The promise resolves once the value is encoded, not when it is written, so a
+   * task may report in a tight loop.
+   *
+   * @param value The progress: a number from 0 to 100, or any value the codec can encode.
+   * @returns Resolves once the value is encoded and its write scheduled.
+   * @throws {TypeError} When the codec cannot encode `value` (the task keeps running; await the
+   * call to catch it).
+   * @throws {StreaqError} After the try has finished (a function that ignored its signal), or
+   * in a task thread (synchronous functions cannot report progress; register it with
+   * `thread: false`, async).
+   *
+   * @example Reporting progress of a long task
+   * ```ts
+   * import { taskContext, Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   * worker.task(async function resize(urls: string[]): Promise<number> {
+   *   const ctx = taskContext();
+   *   for (const [i, url] of urls.entries()) {
+   *     await fetch(url, { signal: ctx.signal });
+   *     await ctx.progress(Math.round(((i + 1) / urls.length) * 100));
+   *   }
+   *   return urls.length;
+   * });
+   * ```
+   */
+  progress(value: unknown): Promise<void>;
 }
 
 const storage = new AsyncLocalStorage<TaskContext>();

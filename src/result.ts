@@ -165,4 +165,11 @@ export interface TaskInfo {
   readonly priority: string;
   /** The crontab of a repeating task (a cron job or a crontab schedule); otherwise null. */
   readonly crontab: string | null;
+  /**
+   * The latest progress the task reported through `taskContext().progress()` (a number 0–100
+   * or any encodable value), or undefined if it has not reported any. Reports are written at
+   * most every 100 ms, so this may trail the task by that much. A retried task keeps its last
+   * try's value until the new try reports.
+   */
+  readonly progress?: unknown;
 }

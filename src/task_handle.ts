@@ -6,7 +6,7 @@
 
 import { abortById } from "./client/abort.ts";
 import type { QueueContext } from "./queue_context.ts";
-import { infoById, resultById, statusById } from "./client/inspect.ts";
+import { infoById, progressById, resultById, statusById } from "./client/inspect.ts";
 import { retryById } from "./client/rerun.ts";
 import { unscheduleById } from "./client/schedule.ts";
 import type { AbortOptions, ResultOptions } from "./options.ts";
@@ -150,6 +150,27 @@ export class TaskHandle<R> {
    */
   info(): Promise<TaskInfo | null> {
     return infoById(this.#client, this.id);
+  }
+
+  /**
+   * Reads the latest progress the task reported through `taskContext().progress()`, in one
+   * `HGET`: a number 0–100 or any value its codec encoded.
+   *
+   * @returns The value, or undefined if the task has reported none, has finished (the value
+   * goes with the task) or is unknown.
+   *
+   * @example Polling a task's progress
+   * ```ts
+   * import type { TaskHandle } from "@streaq/streaq";
+   *
+   * export async function showProgress(handle: TaskHandle<unknown>): Promise<void> {
+   *   const progress = await handle.progress();
+   *   if (typeof progress === "number") console.log(`${handle.id}: ${progress}%`);
+   * }
+   * ```
+   */
+  progress(): Promise<unknown> {
+    return progressById(this.#client, this.id);
   }
 
   /**

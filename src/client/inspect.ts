@@ -52,7 +52,17 @@ export const STATUS_SCRIPT = script(
 );
 
 /** The task-hash fields {@linkcode INFO_SCRIPT} returns, in order, after the status. */
-const INFO_FIELDS = layout("fn", "data", "priority", "created", "tries", "due", "crontab", "after");
+const INFO_FIELDS = layout(
+  "fn",
+  "data",
+  "priority",
+  "created",
+  "tries",
+  "due",
+  "crontab",
+  "after",
+  "progress",
+);
 
 /**
  * The reply of {@linkcode INFO_SCRIPT}: the status, the {@linkcode INFO_FIELDS} (false when
@@ -123,7 +133,7 @@ async function infosByIds(
     if (error) throw error;
     const fields = reply as (Buffer | null)[];
     const at = TASK_INFO.at;
-    const [status, fn, data, priority, created, tries, due, crontab, after] = [
+    const [status, fn, data, priority, created, tries, due, crontab, after, progress] = [
       fields[at.status],
       fields[at.fn],
       fields[at.data],
@@ -133,6 +143,7 @@ async function infosByIds(
       fields[at.due],
       fields[at.crontab],
       fields[at.after],
+      fields[at.progress],
     ];
     const dependents = fields[at.dependents] as unknown as Buffer[];
     const id = ids[i];
@@ -156,8 +167,31 @@ async function infosByIds(
       status: status!.toString() as TaskStatus,
       priority: priority?.toString() ?? client.priorities[0],
       crontab: crontab ? crontab.toString() : null,
+      progress: progress ? await openProgress(client, id, progress) : undefined,
     };
   }));
+}
+
+/**
+ * The latest progress the task with this id reported, or undefined if it reported none or no
+ * longer exists (finished or unknown). One `HGET`.
+ */
+export async function progressById(client: QueueContext, id: string): Promise<unknown> {
+  const blob = await client.redis.hgetBuffer(client.keys.task(id), TASK_FIELD.progress);
+  return blob ? await openProgress(client, id, blob) : undefined;
+}
+
+/** Decodes a stored progress value; one that cannot be decoded reads as a message saying so. */
+export async function openProgress(
+  client: QueueContext,
+  id: string,
+  blob: Uint8Array,
+): Promise<unknown> {
+  try {
+    return await client.envelope.openProgress(id, blob);
+  } catch (error) {
+    return `<undecodable progress: ${(error as Error).message}>`;
+  }
 }
 
 /**

@@ -100,6 +100,30 @@ export class Envelope {
     return args;
   }
 
+  /**
+   * Encodes a running task's progress value; a value the codec refuses gives a TypeError
+   * naming `progress()` and the task. Signed like a result, bound to the task's id.
+   */
+  async sealProgress(taskId: string, fnName: string, value: unknown): Promise<Buffer> {
+    let encoded: Encoded;
+    try {
+      encoded = await this.#serialize(value);
+    } catch (error) {
+      throw new TypeError(
+        `Cannot report progress of task ${fnName} (${taskId}) as the value cannot be serialized: ${
+          (error as Error)?.message ?? String(error)
+        }`,
+        { cause: error },
+      );
+    }
+    return await this.#seal({ kind: "progress", taskId }, encoded);
+  }
+
+  /** Decodes a stored progress value; throws StreaqError for unsigned, tampered or bad data. */
+  async openProgress(taskId: string, blob: Uint8Array): Promise<unknown> {
+    return await this.#open({ kind: "progress", taskId }, blob, "progress");
+  }
+
   /** Encodes a finished task's result; an unserializable return value becomes a failure. */
   async sealResult(record: ResultRecord): Promise<{ blob: Buffer; record: ResultRecord }> {
     try {

@@ -15,7 +15,8 @@ const encoder = new TextEncoder();
 /** What a signature is for: the kind of data and the task it belongs to. */
 export type SigningContext =
   | { readonly kind: "payload"; readonly taskId: string; readonly fnName: string }
-  | { readonly kind: "result"; readonly taskId: string };
+  | { readonly kind: "result"; readonly taskId: string }
+  | { readonly kind: "progress"; readonly taskId: string };
 
 /** Signs and verifies with one secret; the key is imported once, on first use. */
 export class Signer {

@@ -107,6 +107,8 @@ export const TASK_FIELD = {
   input: "input",
   /** Present (1) when a fallback passes its source's success on instead of running. */
   passthrough: "pass",
+  /** Its latest reported progress, encoded like a result; written by `progress()` while it runs, at most once per window. */
+  progress: "prog",
   /** When it failed for good (ms): written in its kept record (`KEY.failed`) only. */
   failedTime: "ft",
 } as const;

@@ -18,6 +18,7 @@ import { dependencyFailure } from "../client/graph.ts";
 import { readDependencyResults } from "../client/fan_in.ts";
 import type { Due } from "../redis/_redis_time.ts";
 import type { ThreadPool } from "./threads/pool.ts";
+import { progressAfterEnd, ProgressReporter } from "./progress.ts";
 import type { WorkerLogger } from "../logger.ts";
 import type { RegisteredTask } from "../registered_task.ts";
 
@@ -127,6 +128,8 @@ export async function execute(
       const run = call(env, d, task!, args, controller);
       settled = run.settled;
       outcome = await run.outcome;
+      // Only a task that reported progress has a reporter to stop.
+      await run.endProgress();
       await env.release(d);
     }
   } catch (error) {
@@ -222,8 +225,15 @@ function call(
   task: RegisteredTask<any, unknown>,
   args: unknown[],
   controller: AbortController,
-): { outcome: Promise<Outcome>; settled: Promise<unknown> } {
+): {
+  outcome: Promise<Outcome>;
+  settled: Promise<unknown>;
+  endProgress: () => Promise<void>;
+} {
   const { signal } = controller;
+  // Made at the first report: a task that never reports costs nothing.
+  let reporter: ProgressReporter | undefined;
+  let ended = false;
   const timer = task.timeout === undefined ? undefined : setTimeout(() => {
     controller.abort(
       timeoutError(`Task ${d.fnName} (${d.taskId}) timed out after ${task.timeout} ms`),
@@ -241,6 +251,11 @@ function call(
     signal,
     // Read only when asked: a task that does not ask costs nothing.
     dependencyResults: () => readDependencyResults(env.client, d.taskId, d.fnName),
+    progress: (value) => {
+      if (ended) return Promise.reject(progressAfterEnd(d.fnName, d.taskId));
+      reporter ??= new ProgressReporter(env.client, d.taskId, d.fnName, env.workerId, env.logger);
+      return reporter.report(value);
+    },
   };
   // Middleware runs here, around the call; a threaded function's call goes to a thread.
   const { threadModule } = task;
@@ -271,7 +286,14 @@ function call(
     clearTimeout(timer);
     signal.removeEventListener("abort", listener);
   });
-  return { outcome, settled: running.catch(() => {}) };
+  return {
+    outcome,
+    settled: running.catch(() => {}),
+    endProgress: async () => {
+      ended = true;
+      await reporter?.stop();
+    },
+  };
 }
 
 function signalOutcome(reason: unknown): Outcome {

@@ -50,6 +50,11 @@ self.onmessage = async (event: MessageEvent<ThreadRequest>) => {
           `Cannot read the dependency results of task ${fnName} (${context.taskId}) in a task thread: a synchronous function cannot await them. Make it async and register it with thread: false, or read them in an async task and pass them on with pipe()`,
         );
       },
+      progress: () => {
+        throw new StreaqError(
+          `Cannot report progress of task ${fnName} (${context.taskId}) in a task thread: a synchronous function cannot report it. Make it async and register it with thread: false`,
+        );
+      },
     };
     const value = await runWithContext(full, () => fn(...(deserialize(args) as unknown[])));
     reply = { call, ok: true, value: serialize(value) };

@@ -23,8 +23,8 @@ export interface ThreadRequest {
   readonly fnName: string;
   /** The arguments, encoded by the default codec. */
   readonly args: string;
-  /** The task's context without its signal and its method, which cannot cross threads. */
-  readonly context: Omit<TaskContext, "signal" | "dependencyResults">;
+  /** The task's context without its signal and its methods, which cannot cross threads. */
+  readonly context: Omit<TaskContext, "signal" | "dependencyResults" | "progress">;
 }
 
 /** The outcome of a call, sent back: the value or the plain error, encoded. */
