@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import { StreaqError, type TaskContext, taskContext, Worker } from "../mod.ts";
 import { startRedis, uniqueQueue } from "./_redis.ts";
 import { eventually, runInBackground, testWorker } from "./_helpers.ts";
+import { createDashboard } from "../src/ui/mod.ts";
+
+const ORIGIN = "http://127.0.0.1:8080";
 
 /** A gate a task waits on until the test opens it. */
 function gate() {
@@ -162,5 +165,55 @@ Deno.test("a task that never reports writes no progress", async () => {
     g.open();
   }
   await handle.result({ timeout: 5_000 });
+  await running.stop();
+});
+
+Deno.test("the dashboard shows a running task's progress as a bar on its page and in the task list", async () => {
+  await using worker = await testWorker();
+  const g = gate();
+  const reported = Promise.withResolvers<void>();
+  const export_ = worker.task(async function exportRows(): Promise<void> {
+    await taskContext().progress(37.5);
+    reported.resolve();
+    await g.wait();
+  });
+  const other = worker.task(async function describeStage(): Promise<void> {
+    await taskContext().progress("stage 2 of 3");
+    await g.wait();
+  });
+  const handle = await export_.enqueue();
+  const described = await other.enqueue();
+  const handler = createDashboard(worker);
+  const running = runInBackground(worker);
+  try {
+    await reported.promise;
+    await eventually(async () => (await handle.progress()) === 37.5, { what: "the write" });
+    await eventually(async () => (await described.progress()) === "stage 2 of 3", {
+      what: "the second task's write",
+    });
+    const page = await (await handler(new Request(`${ORIGIN}/tasks/${handle.id}`))).text();
+    assert.match(page, /<dt>Progress<\/dt>/);
+    assert.match(page, /role="progressbar"[^>]*aria-valuenow="37.5"/);
+    assert.match(page, /<rect width="37.5" height="6" \/>/);
+    assert.match(page, /37\.5%/);
+    const detail = await (await handler(new Request(`${ORIGIN}/api/tasks/${handle.id}`))).json();
+    assert.equal(detail.progress, 37.5);
+    const text = await (await handler(new Request(`${ORIGIN}/tasks/${described.id}`))).text();
+    assert.match(text, /stage 2 of 3/);
+    assert.doesNotMatch(text, /role="progressbar"/);
+
+    const list = await (await handler(new Request(`${ORIGIN}/tasks?status=running`))).text();
+    assert.match(list, /aria-valuenow="37.5"/);
+    const rows = await (await handler(new Request(`${ORIGIN}/api/tasks?status=running`))).json();
+    const byId = Object.fromEntries(
+      (rows.tasks as { id: string; progress: unknown }[]).map((t) => [t.id, t.progress]),
+    );
+    assert.equal(byId[handle.id], 37.5);
+    assert.equal(byId[described.id], '"stage 2 of 3"');
+  } finally {
+    g.open();
+  }
+  await handle.result({ timeout: 5_000 });
+  await described.result({ timeout: 5_000 });
   await running.stop();
 });

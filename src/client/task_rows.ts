@@ -14,6 +14,7 @@ import type { QueueContext } from "../queue_context.ts";
 import { KEY, STREAM_FIELD, TASK_FIELD } from "../redis/keys.ts";
 import { makeTaskResult, type TaskResult } from "../result.ts";
 import { scanQueue } from "./scan.ts";
+import { openProgress } from "./inspect.ts";
 
 /** Statuses the list can be filtered by: those of `TaskStatus`, plus `failed` (done, failed). */
 export const LIST_STATUSES = ["running", "queued", "scheduled", "waiting", "done", "failed"];
@@ -44,6 +45,8 @@ export interface TaskRow {
   readonly due: number | null;
   /** The result of a finished task. */
   readonly result: TaskResult<unknown> | null;
+  /** The latest progress a running task reported; undefined if none (or not running). */
+  readonly progress?: unknown;
 }
 
 /** Which part of the matching tasks a page shows. */
@@ -110,6 +113,7 @@ const FIELDS = [
   TASK_FIELD.created,
   TASK_FIELD.tries,
   TASK_FIELD.due,
+  TASK_FIELD.progress,
 ] as const;
 
 /** Rows of tasks with these ids, from their hashes; ids without a hash are left out. */
@@ -120,25 +124,32 @@ async function hashRows(
   due: (i: number) => number | null = () => null,
 ): Promise<TaskRow[]> {
   const pipeline = client.redis.pipeline();
-  for (const id of ids) pipeline.hmget(client.keys.task(id), ...FIELDS);
+  // Buffers: a progress value may be binary (signed, or a binary codec).
+  for (const id of ids) pipeline.hmgetBuffer(client.keys.task(id), ...FIELDS);
   const replies = await pipeline.exec() ?? [];
   const rows: TaskRow[] = [];
-  replies.forEach(([error, reply], i) => {
+  for (const [i, [error, reply]] of replies.entries()) {
     if (error) throw error;
-    const fields = reply as (string | null)[];
+    const buffers = reply as (Buffer | null)[];
+    const fields = buffers.map((b) => b?.toString() ?? null);
     const [fn, priority, , created, tries, dueField] = fields;
-    if (!fn) return;
+    if (!fn) continue;
+    const rowStatus = status(fields);
+    const progress = buffers[6];
     rows.push({
       id: ids[i],
       fnName: fn,
-      status: status(fields),
+      status: rowStatus,
       priority: priority ?? client.priorities[0],
       createdTime: Number(created ?? 0),
       tries: Number(tries ?? 0),
       due: due(i) ?? (dueField ? Number(dueField) : null),
       result: null,
+      ...(rowStatus === "running" && progress
+        ? { progress: await openProgress(client, ids[i], progress) }
+        : {}),
     });
-  });
+  }
   return rows;
 }
 

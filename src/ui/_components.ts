@@ -8,6 +8,7 @@
 import { href, type PageContext, taskHref } from "./_context.ts";
 import { CSRF_FIELD } from "./_csrf.ts";
 import { type Html, html } from "./_html.ts";
+import { formatValue } from "./format.ts";
 
 const numbers = new Intl.NumberFormat("en-US");
 
@@ -130,4 +131,16 @@ export function pagination(
         pages,
       )}</span>${next}</nav>
   `;
+}
+
+/**
+ * A task's reported progress: a bar and a percentage for a number from 0 to 100, else the
+ * value as text (shortened).
+ */
+export function progressView(value: unknown): Html {
+  if (typeof value === "number" && Number.isFinite(value) && value >= 0 && value <= 100) {
+    const width = Math.round(value * 100) / 100;
+    return html`<span class="progress"><span class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${width}"><svg viewBox="0 0 100 6" preserveAspectRatio="none"><rect width="${width}" height="6" /></svg></span>${width}%</span>`;
+  }
+  return html`<span class="mono">${preview(formatValue(value))}</span>`;
 }

@@ -135,6 +135,7 @@ pre.error { border-left: 3px solid var(--bad); }
 .bar { display: inline-block; width: 64px; height: 6px; border-radius: 3px; background: var(--soft); vertical-align: middle; margin-right: 6px; overflow: hidden; }
 .bar svg { display: block; width: 100%; height: 100%; }
 .bar rect { fill: var(--accent); }
+.progress { white-space: nowrap; }
 .center { max-width: 420px; margin: 60px auto; text-align: center; }
 .center form { display: flex; gap: 8px; justify-content: center; margin-top: 16px; }
 .center input { font: inherit; padding: 6px 10px; border: 1px solid var(--border); border-radius: 8px; background: var(--panel); color: var(--text); }

@@ -11,6 +11,7 @@ import {
   confirmForm,
   duration,
   outcomeBadge,
+  progressView,
   statusBadge,
   taskLink,
   time,
@@ -51,6 +52,11 @@ export async function taskPage(ctx: PageContext, id: string): Promise<Page | nul
       enqueueTime: task.enqueueTime,
       scheduled: info?.scheduled ?? null,
       crontab: info?.crontab ?? null,
+      progress: info?.progress === undefined
+        ? null
+        : typeof info.progress === "number"
+        ? info.progress
+        : formatValue(info.progress),
       workerId: task.workerId,
       aborting: task.aborting,
       retryable: task.retryable,
@@ -161,6 +167,7 @@ function actions(ctx: PageContext, task: TaskDetail): Html {
 function facts(ctx: PageContext, task: TaskDetail): Html {
   const { info, result } = task;
   const rows: [string, unknown][] = [
+    ["Progress", info?.progress === undefined ? null : progressView(info.progress)],
     ["Priority", info?.priority],
     ["Tries", info?.tries ?? result?.tries],
     ["Created", time(ctx, info?.createdTime ?? result?.createdTime)],

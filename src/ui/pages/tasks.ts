@@ -17,6 +17,7 @@ import {
   outcomeBadge,
   pagination,
   preview,
+  progressView,
   statusBadge,
   taskLink,
   time,
@@ -89,7 +90,9 @@ export async function tasksPage(ctx: PageContext): Promise<Page> {
                 <td data-label="Function">${row.fnName}</td>
                 <td data-label="Status">${row.result
                   ? outcomeBadge(row.result.success, errorOf(row))
-                  : statusBadge(row.status)}</td>
+                  : statusBadge(row.status)}${row.progress === undefined
+                  ? null
+                  : html` ${progressView(row.progress)}`}</td>
                 <td data-label="Priority" class="opt">${row.priority ??
                   html`<span class="muted">—</span>`}</td>
                 <td data-label="Tries" class="num opt">${row.tries}</td>
@@ -124,6 +127,11 @@ export async function tasksPage(ctx: PageContext): Promise<Page> {
         due: row.due,
         success: row.result?.success ?? null,
         finishTime: row.result?.finishTime ?? null,
+        progress: row.progress === undefined
+          ? null
+          : typeof row.progress === "number"
+          ? row.progress
+          : formatValue(row.progress),
       })),
     },
   };
