@@ -3,6 +3,7 @@ import { StreaqError, type TaskContext, taskContext, Worker } from "../mod.ts";
 import { startRedis, uniqueQueue } from "./_redis.ts";
 import { eventually, runInBackground, testWorker } from "./_helpers.ts";
 import { createDashboard } from "../src/ui/mod.ts";
+import { progressFixture, threadedReporter } from "./fixtures/progress_tasks.ts";
 
 const ORIGIN = "http://127.0.0.1:8080";
 
@@ -216,4 +217,17 @@ Deno.test("the dashboard shows a running task's progress as a bar on its page an
   await handle.result({ timeout: 5_000 });
   await described.result({ timeout: 5_000 });
   await running.stop();
+});
+
+Deno.test("a synchronous task in a task thread that reports progress fails, saying why", async () => {
+  await using worker = await testWorker({ concurrency: 2, syncConcurrency: 1 });
+  worker.include(progressFixture);
+  const handle = await threadedReporter.enqueue();
+  const running = runInBackground(worker);
+  const result = await handle.result({ timeout: 10_000 });
+  await running.stop();
+  assert.equal(result.success, false);
+  assert.ok(result.exception instanceof StreaqError, String(result.exception));
+  assert.match(result.exception.message, /progress of task threadedReporter .* in a task thread/);
+  assert.match(result.exception.message, /thread: false/);
 });
