@@ -71,6 +71,7 @@ export { TaskStatus } from "./src/result.ts";
 export type {
   TaskFailure,
   TaskInfo,
+  TaskLogLine,
   TaskResult,
   TaskResultBase,
   TaskSuccess,

@@ -94,6 +94,35 @@ export interface TaskContext {
    * ```
    */
   progress(value: unknown): Promise<void>;
+  /**
+   * Writes a log line kept with the task, for as long as its result: read it with
+   * `handle.logs()` or `worker.logsById(id)`, on the dashboard's task page, or with
+   * `streaq logs`. The values are joined by spaces (strings as they are, other values as
+   * `Deno.inspect` shows them), and the line is stamped with the time and the try. The newest
+   * 100 lines of a task are kept (older ones are dropped); a line longer than 2 KB (UTF-8) is
+   * cut and ends with `… [truncated, N more characters]`. Lines are buffered and written
+   * together, at most one pipelined write per task per 100 ms, so a task may log in a loop.
+   * This does not go to the worker's logger: call both if you want both.
+   *
+   * @param values What to write, like `console.log`.
+   * @throws {StreaqError} After the try has finished (a function that ignored its signal), or
+   * in a task thread (register the function with `thread: false`, async, to log).
+   *
+   * @example Logging steps of a task
+   * ```ts
+   * import { taskContext, Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   * worker.task(async function importFile(url: string): Promise<number> {
+   *   const ctx = taskContext();
+   *   ctx.log("downloading", url);
+   *   const rows = (await (await fetch(url, { signal: ctx.signal })).text()).split("\n");
+   *   ctx.log("parsed", rows.length, "rows");
+   *   return rows.length;
+   * });
+   * ```
+   */
+  log(...values: unknown[]): void;
 }
 
 const storage = new AsyncLocalStorage<TaskContext>();

@@ -173,3 +173,27 @@ export interface TaskInfo {
    */
   readonly progress?: unknown;
 }
+
+/**
+ * One line a task wrote with `taskContext().log()`, as `handle.logs()` and `worker.logsById()`
+ * return it.
+ *
+ * @example Printing a task's log
+ * ```ts
+ * import type { TaskLogLine } from "@streaq/streaq";
+ *
+ * export function printLog(lines: TaskLogLine[]): void {
+ *   for (const { time, tries, message } of lines) {
+ *     console.log(`${time.toISOString()} try ${tries}: ${message}`);
+ *   }
+ * }
+ * ```
+ */
+export interface TaskLogLine {
+  /** When the line was written (the worker's clock). */
+  readonly time: Date;
+  /** The try that wrote it, 1-based. */
+  readonly tries: number;
+  /** The text; a line longer than 2 KB ends with `… [truncated, N more characters]`. */
+  readonly message: string;
+}

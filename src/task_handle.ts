@@ -10,7 +10,8 @@ import { infoById, progressById, resultById, statusById } from "./client/inspect
 import { retryById } from "./client/rerun.ts";
 import { unscheduleById } from "./client/schedule.ts";
 import type { AbortOptions, ResultOptions } from "./options.ts";
-import type { TaskInfo, TaskResult, TaskStatus } from "./result.ts";
+import type { TaskInfo, TaskLogLine, TaskResult, TaskStatus } from "./result.ts";
+import { logsById } from "./client/task_logs.ts";
 
 // Set by TaskHandle's static block, the one place that may call its private constructor.
 let createHandle: <R>(
@@ -171,6 +172,27 @@ export class TaskHandle<R> {
    */
   progress(): Promise<unknown> {
     return progressById(this.#client, this.id);
+  }
+
+  /**
+   * Reads the log lines the task wrote with `taskContext().log()`, oldest first: its newest 100
+   * lines, each with its time and try, kept as long as its result (also after a failure).
+   *
+   * @returns The lines; empty if it wrote none, or they expired with its result.
+   *
+   * @example Showing what a failed task logged
+   * ```ts
+   * import type { TaskHandle } from "@streaq/streaq";
+   *
+   * export async function explain(handle: TaskHandle<unknown>): Promise<void> {
+   *   const result = await handle.result({ timeout: 60_000 });
+   *   if (result.success) return;
+   *   for (const line of await handle.logs()) console.error(`[try ${line.tries}] ${line.message}`);
+   * }
+   * ```
+   */
+  logs(): Promise<TaskLogLine[]> {
+    return logsById(this.#client, this.id);
   }
 
   /**

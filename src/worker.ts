@@ -59,7 +59,8 @@ import {
   threadModuleOf,
 } from "./registered_task.ts";
 import { checkName } from "./_validate.ts";
-import type { TaskInfo, TaskResult, TaskStatus } from "./result.ts";
+import type { TaskInfo, TaskLogLine, TaskResult, TaskStatus } from "./result.ts";
+import { logsById } from "./client/task_logs.ts";
 import { Runner } from "./run/runner.ts";
 import { inTaskThread } from "./run/threads/protocol.ts";
 import { checkThreadReadAccess, ThreadPool } from "./run/threads/pool.ts";
@@ -884,6 +885,27 @@ export class Worker<Context = undefined, Priority = string> {
    */
   infoById(taskId: string): Promise<TaskInfo | null> {
     return infoById(this.#queue, taskId);
+  }
+
+  /**
+   * The log lines a task wrote with `taskContext().log()`, oldest first, by id: its newest 100,
+   * kept as long as its result (see `TaskHandle.logs`). One round trip.
+   *
+   * @example Printing why a task failed
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   *
+   * export async function printLogs(taskId: string): Promise<void> {
+   *   for (const line of await worker.logsById(taskId)) {
+   *     console.log(`${line.time.toISOString()} [try ${line.tries}] ${line.message}`);
+   *   }
+   * }
+   * ```
+   */
+  logsById(taskId: string): Promise<TaskLogLine[]> {
+    return logsById(this.#queue, taskId);
   }
 
   /**

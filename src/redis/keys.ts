@@ -28,6 +28,11 @@ export const KEY = {
   deps: "deps:",
   /** Set of the tasks waiting for a task, by task id. */
   dependents: "dependents:",
+  /**
+   * List of the log lines a task wrote (`taskContext().log()`), by task id: the newest
+   * `TASK_LOG_LINES`, each `<ms> <try> <text>`; it expires with the task's result.
+   */
+  logs: "logs:",
   /** Channel of a task's outcome, by task id. */
   done: "done:",
   /** Lock of the running instance of a unique task, by function name. */
@@ -173,6 +178,11 @@ export class Keys {
   /** The tasks waiting for this one. */
   dependents(id: string): string {
     return this.prefix + KEY.dependents + id;
+  }
+
+  /** The log lines a task wrote, newest last; kept as long as its result. */
+  logs(id: string): string {
+    return this.prefix + KEY.logs + id;
   }
 
   /** The encoded result of a finished task, kept for its `ttl`. */

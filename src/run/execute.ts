@@ -19,6 +19,7 @@ import { readDependencyResults } from "../client/fan_in.ts";
 import type { Due } from "../redis/_redis_time.ts";
 import type { ThreadPool } from "./threads/pool.ts";
 import { progressAfterEnd, ProgressReporter } from "./progress.ts";
+import { taskLogAfterEnd, TaskLogWriter } from "./task_logs.ts";
 import type { WorkerLogger } from "../logger.ts";
 import type { RegisteredTask } from "../registered_task.ts";
 
@@ -98,6 +99,7 @@ export async function execute(
   let lock: string | undefined;
   let settled: Promise<unknown> = Promise.resolve();
   let outcome: Outcome;
+  let logs: TaskLogWriter | undefined;
   try {
     const refusal = d.passthrough ? refuseEarly(d) : refuse(env, d, task);
     if (refusal) {
@@ -128,14 +130,14 @@ export async function execute(
       const run = call(env, d, task!, args, controller);
       settled = run.settled;
       outcome = await run.outcome;
-      // Only a task that reported progress has a reporter to stop.
-      await run.endProgress();
+      // Only a task that reported progress or logged has something to end.
+      logs = await run.endTry();
       await env.release(d);
     }
   } catch (error) {
     outcome = { kind: "failure", error };
   }
-  await finish(env, d, task, outcome, startTime, lock);
+  await finish(env, d, task, outcome, startTime, lock, logs);
   return { settled };
 }
 
@@ -228,11 +230,12 @@ function call(
 ): {
   outcome: Promise<Outcome>;
   settled: Promise<unknown>;
-  endProgress: () => Promise<void>;
+  endTry: () => Promise<TaskLogWriter | undefined>;
 } {
   const { signal } = controller;
   // Made at the first report: a task that never reports costs nothing.
   let reporter: ProgressReporter | undefined;
+  let logs: TaskLogWriter | undefined;
   let ended = false;
   const timer = task.timeout === undefined ? undefined : setTimeout(() => {
     controller.abort(
@@ -255,6 +258,11 @@ function call(
       if (ended) return Promise.reject(progressAfterEnd(d.fnName, d.taskId));
       reporter ??= new ProgressReporter(env.client, d.taskId, d.fnName, env.workerId, env.logger);
       return reporter.report(value);
+    },
+    log: (...values) => {
+      if (ended) throw taskLogAfterEnd(`${d.fnName} (${d.taskId})`);
+      logs ??= new TaskLogWriter(env.client, d.taskId, d.fnName, d.tries, env.logger);
+      logs.add(values);
     },
   };
   // Middleware runs here, around the call; a threaded function's call goes to a thread.
@@ -289,9 +297,10 @@ function call(
   return {
     outcome,
     settled: running.catch(() => {}),
-    endProgress: async () => {
+    endTry: async () => {
       ended = true;
       await reporter?.stop();
+      return logs;
     },
   };
 }
@@ -328,6 +337,7 @@ async function finish(
   outcome: Outcome,
   startTime: number,
   lock: string | undefined,
+  logs: TaskLogWriter | undefined,
 ): Promise<void> {
   const label = `${d.fnName} (${d.taskId})`;
   let completion: Completion;
@@ -359,6 +369,8 @@ async function finish(
   } else {
     completion = outcome;
   }
+  // The last lines, and the list's time to live: the result's, or a pending one for a retry.
+  await logs?.close(completion.kind === "final" ? completion.ttl : undefined);
   const { applied } = await env.completer.complete(d, completion, lock);
   if (!applied) {
     env.logger.warn(

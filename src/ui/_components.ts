@@ -140,7 +140,10 @@ export function pagination(
 export function progressView(value: unknown): Html {
   if (typeof value === "number" && Number.isFinite(value) && value >= 0 && value <= 100) {
     const width = Math.round(value * 100) / 100;
-    return html`<span class="progress"><span class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${width}"><svg viewBox="0 0 100 6" preserveAspectRatio="none"><rect width="${width}" height="6" /></svg></span>${width}%</span>`;
+    return html`
+      <span
+        class="progress"><span class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${width}"><svg viewBox="0 0 100 6" preserveAspectRatio="none"><rect width="${width}" height="6" /></svg></span>${width}%</span>
+    `;
   }
   return html`<span class="mono">${preview(formatValue(value))}</span>`;
 }

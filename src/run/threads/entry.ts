@@ -55,6 +55,11 @@ self.onmessage = async (event: MessageEvent<ThreadRequest>) => {
           `Cannot report progress of task ${fnName} (${context.taskId}) in a task thread: a synchronous function cannot report it. Make it async and register it with thread: false`,
         );
       },
+      log: () => {
+        throw new StreaqError(
+          `Cannot write a log line of task ${fnName} (${context.taskId}) in a task thread: its lines are written from the worker's thread. Make it async and register it with thread: false`,
+        );
+      },
     };
     const value = await runWithContext(full, () => fn(...(deserialize(args) as unknown[])));
     reply = { call, ok: true, value: serialize(value) };

@@ -101,7 +101,7 @@ export class ThreadPool {
     context: TaskContext,
   ): Promise<unknown> {
     // Neither the signal nor a function can cross threads; the thread makes its own.
-    const { signal, dependencyResults: _, progress: _p, ...plainContext } = context;
+    const { signal, dependencyResults: _, progress: _p, log: _l, ...plainContext } = context;
     const thread = await this.#acquire(signal);
     const request: ThreadRequest = {
       call: ++this.#calls,

@@ -24,7 +24,7 @@ export interface ThreadRequest {
   /** The arguments, encoded by the default codec. */
   readonly args: string;
   /** The task's context without its signal and its methods, which cannot cross threads. */
-  readonly context: Omit<TaskContext, "signal" | "dependencyResults" | "progress">;
+  readonly context: Omit<TaskContext, "signal" | "dependencyResults" | "progress" | "log">;
 }
 
 /** The outcome of a call, sent back: the value or the plain error, encoded. */

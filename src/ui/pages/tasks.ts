@@ -90,9 +90,9 @@ export async function tasksPage(ctx: PageContext): Promise<Page> {
                 <td data-label="Function">${row.fnName}</td>
                 <td data-label="Status">${row.result
                   ? outcomeBadge(row.result.success, errorOf(row))
-                  : statusBadge(row.status)}${row.progress === undefined
-                  ? null
-                  : html` ${progressView(row.progress)}`}</td>
+                  : statusBadge(row.status)}${row.progress === undefined ? null : html`
+                  ${progressView(row.progress)}
+                `}</td>
                 <td data-label="Priority" class="opt">${row.priority ??
                   html`<span class="muted">—</span>`}</td>
                 <td data-label="Tries" class="num opt">${row.tries}</td>
