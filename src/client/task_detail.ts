@@ -9,7 +9,8 @@
 import type { QueueContext } from "../queue_context.ts";
 import { infoById, storedResult } from "./inspect.ts";
 import { TASK_FIELD } from "../redis/keys.ts";
-import type { TaskInfo, TaskResult } from "../result.ts";
+import type { TaskInfo, TaskLogLine, TaskResult } from "../result.ts";
+import { logsById, parseLogLines } from "./task_logs.ts";
 
 /** One task, unfinished or finished. */
 export interface TaskDetail {
@@ -30,14 +31,17 @@ export interface TaskDetail {
   readonly aborting: boolean;
   /** Whether it failed and what it needs to rerun is kept (`Worker.retryById` would queue it). */
   readonly retryable: boolean;
+  /** The lines it wrote with `taskContext().log()`, oldest first. */
+  readonly logs: TaskLogLine[];
 }
 
 /** Task ids longer than this are not looked up. */
 const MAX_ID_LENGTH = 512;
 
 /**
- * Reads one task: its info and a few more fields of its hash while it waits or runs (two round
- * trips), else its stored result (one; two for a failure, which may be kept to rerun).
+ * Reads one task: its info, a few more fields of its hash and its log lines while it waits or
+ * runs (two round trips), else its stored result and its log lines (one, sent together; two for
+ * a failure, which may be kept to rerun).
  *
  * @param client The queue's context.
  * @param id The task's id; ids longer than 512 characters are not looked up.
@@ -55,7 +59,8 @@ export async function loadTask(client: QueueContext, id: string): Promise<TaskDe
       TASK_FIELD.lastReason,
     );
     pipeline.sismember(client.keys.aborting, id);
-    const [[, fields], [, aborting]] = await pipeline.exec() ?? [];
+    pipeline.lrange(client.keys.logs(id), 0, -1);
+    const [[, fields], [, aborting], [, logs]] = await pipeline.exec() ?? [];
     const [entered, run, last] = fields as (string | null)[];
     return {
       id,
@@ -67,15 +72,16 @@ export async function loadTask(client: QueueContext, id: string): Promise<TaskDe
       lastReason: last || null,
       aborting: aborting === 1,
       retryable: false,
+      logs: parseLogLines(logs as string[]),
     };
   }
-  let result: TaskResult<unknown> | null = null;
-  let unreadable: string | null = null;
-  try {
-    result = await storedResult(client, id);
-  } catch (error) {
-    unreadable = (error as Error)?.message ?? String(error);
-  }
+  const [logs, { result, unreadable }] = await Promise.all([
+    logsById(client, id),
+    storedResult(client, id).then(
+      (stored) => ({ result: stored, unreadable: null }),
+      (error) => ({ result: null, unreadable: (error as Error)?.message ?? String(error) }),
+    ) as Promise<{ result: TaskResult<unknown> | null; unreadable: string | null }>,
+  ]);
   if (!result && unreadable === null) return null;
   const retryable = result !== null && !result.success &&
     await client.redis.exists(client.keys.failed(id)) === 1;
@@ -89,5 +95,6 @@ export async function loadTask(client: QueueContext, id: string): Promise<TaskDe
     lastReason: null,
     aborting: false,
     retryable,
+    logs,
   };
 }

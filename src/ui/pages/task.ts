@@ -41,7 +41,9 @@ export async function taskPage(ctx: PageContext, id: string): Promise<Page | nul
       outcome
         ? panel(result!.success ? "Result" : "Error", result!.success ? "result" : "error", outcome)
         : null
-    }${task.unreadable ? panel("Result", "error", task.unreadable) : null}`,
+    }${task.unreadable ? panel("Result", "error", task.unreadable) : null}${
+      task.logs.length > 0 ? panel(`Logs (${task.logs.length})`, "logs", logText(task)) : null
+    }`,
     json: {
       id,
       fnName,
@@ -68,8 +70,19 @@ export async function taskPage(ctx: PageContext, id: string): Promise<Page | nul
       error: result && !result.success ? outcome : task.unreadable,
       dependencies: info?.dependencies ?? [],
       dependents: info?.dependents ?? [],
+      logs: task.logs.map((line) => ({
+        time: line.time.getTime(),
+        tries: line.tries,
+        message: line.message,
+      })),
     },
   };
+}
+
+/** The lines the task logged, one a line: time, try, text. */
+function logText(task: TaskDetail): string {
+  return task.logs.map((line) => `${line.time.toISOString()}  try ${line.tries}  ${line.message}`)
+    .join("\n");
 }
 
 function titleRow(ctx: PageContext, task: TaskDetail, fnName: string): Html {
