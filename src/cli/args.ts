@@ -122,6 +122,14 @@ export interface RetryCommand {
   readonly since?: Date;
 }
 
+/** `logs <module> <task-id>`: prints the log lines of one task. */
+export interface LogsCommand {
+  readonly command: "logs";
+  readonly target: Target;
+  /** The id of the task whose lines to print. */
+  readonly taskId: string;
+}
+
 /** What the command line asks for. */
 export type Command =
   | RunCommand
@@ -131,6 +139,7 @@ export type Command =
   | DrainCommand
   | ObliterateCommand
   | RetryCommand
+  | LogsCommand
   | { readonly command: "help" }
   | { readonly command: "version" };
 
@@ -183,7 +192,16 @@ const OPTION_COMMANDS: Record<string, readonly string[]> = {
   force: ["obliterate"],
 };
 
-const COMMANDS = ["run", "status", "web", "clean", "drain", "obliterate", "retry"] as const;
+const COMMANDS = [
+  "run",
+  "status",
+  "web",
+  "clean",
+  "drain",
+  "obliterate",
+  "retry",
+  "logs",
+] as const;
 
 /**
  * Parses the arguments after `deno run ... main.ts`.
@@ -221,6 +239,7 @@ export function parseCommandLine(args: readonly string[]): Command {
     throw new UsageError(`Missing the module: streaq ${command} <module>[:<export>]`);
   }
   if (command === "retry") return retryCommand(parseTarget(target), extra, values);
+  if (command === "logs") return logsCommand(parseTarget(target), extra);
   if (extra.length > 0) {
     throw new UsageError(`Unexpected argument ${JSON.stringify(extra[0])} after the module`);
   }
@@ -308,6 +327,18 @@ function retryCommand(
     fnName: values.function,
     since: values.since === undefined ? undefined : sinceTime(values.since, Date.now()),
   };
+}
+
+/** `logs <module> <task-id>`. */
+function logsCommand(target: Target, extra: string[]): LogsCommand {
+  const [taskId, ...more] = extra;
+  if (taskId === undefined || taskId === "") {
+    throw new UsageError("Missing the task id: streaq logs <module> <task-id>");
+  }
+  if (more.length > 0) {
+    throw new UsageError(`Unexpected argument ${JSON.stringify(more[0])} after the task id`);
+  }
+  return { command: "logs", target, taskId };
 }
 
 const AGO_UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };

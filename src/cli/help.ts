@@ -23,6 +23,7 @@ Usage:
   streaq retry <module>[:<export>] <task-id>  rerun one failed task
   streaq retry <module>[:<export>] --function NAME [--since TIME]
                                               rerun failed tasks, and print how many
+  streaq logs <module>[:<export>] <task-id>   print the lines a task logged
   streaq --help | --version
 
 <module> is a path or URL of a module exporting a Worker. <export> names the export; by

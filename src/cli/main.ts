@@ -47,6 +47,7 @@ import { showStatus } from "./status.ts";
 import { runMaintenance } from "./maintenance.ts";
 import { serveWeb } from "./web.ts";
 import { retryTasks } from "./retry.ts";
+import { printTaskLogs } from "./logs.ts";
 
 /**
  * Runs the command line with `args` (what follows the module in `deno run ... cli ...`) and
@@ -112,6 +113,8 @@ export async function main(args: readonly string[]): Promise<number> {
       return await runMaintenance(loaded.worker, command);
     case "retry":
       return await retryTasks(loaded.worker, command);
+    case "logs":
+      return await printTaskLogs(loaded.worker, command);
   }
 }
 
