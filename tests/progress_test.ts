@@ -3,7 +3,10 @@ import { StreaqError, type TaskContext, taskContext, Worker } from "../mod.ts";
 import { startRedis, uniqueQueue } from "./_redis.ts";
 import { eventually, runInBackground, testWorker } from "./_helpers.ts";
 import { createDashboard } from "../src/ui/mod.ts";
-import { progressFixture, threadedReporter } from "./fixtures/progress_tasks.ts";
+import { progressFixture, threadedLogger, threadedReporter } from "./fixtures/progress_tasks.ts";
+import { startTopology } from "./_topologies.ts";
+import { queueContextOf } from "../src/worker.ts";
+import { TASK_FIELD } from "../src/redis/keys.ts";
 
 const ORIGIN = "http://127.0.0.1:8080";
 
@@ -230,4 +233,76 @@ Deno.test("a synchronous task in a task thread that reports progress fails, sayi
   assert.ok(result.exception instanceof StreaqError, String(result.exception));
   assert.match(result.exception.message, /progress of task threadedReporter .* in a task thread/);
   assert.match(result.exception.message, /thread: false/);
+});
+
+Deno.test("a synchronous task in a task thread that logs fails, saying why", async () => {
+  await using worker = await testWorker({ concurrency: 2, syncConcurrency: 1 });
+  worker.include(progressFixture);
+  const handle = await threadedLogger.enqueue();
+  const running = runInBackground(worker);
+  const result = await handle.result({ timeout: 10_000 });
+  await running.stop();
+  assert.equal(result.success, false);
+  assert.ok(result.exception instanceof StreaqError, String(result.exception));
+  assert.match(result.exception.message, /log line of task threadedLogger .* in a task thread/);
+});
+
+Deno.test("with a signing secret, progress is signed and read back, on the dashboard too", async () => {
+  await using worker = await testWorker({ signingSecret: "progress-secret" });
+  const g = gate();
+  const signed = worker.task(async function signed(): Promise<void> {
+    await taskContext().progress({ done: 2, of: 5 });
+    await taskContext().progress(40);
+    await g.wait();
+  });
+  const handle = await signed.enqueue();
+  const running = runInBackground(worker);
+  try {
+    await eventually(async () => (await handle.progress()) === 40, { what: "progress 40" });
+    assert.equal((await handle.info())?.progress, 40);
+    const { redis, keys } = queueContextOf(worker);
+    const stored = await redis.hgetBuffer(keys.task(handle.id), TASK_FIELD.progress);
+    assert.equal(String.fromCharCode(stored![0]), "S", "a signed text envelope");
+    const rows = await (await createDashboard(worker)(
+      new Request(`${ORIGIN}/api/tasks?status=running`),
+    )).json();
+    assert.equal(rows.tasks[0].progress, 40);
+  } finally {
+    g.open();
+  }
+  await handle.result({ timeout: 5_000 });
+  await running.stop();
+});
+
+Deno.test("progress and task logs work on Redis Cluster", async () => {
+  await using topology = await startTopology("Cluster");
+  const worker = new Worker({
+    ...topology.connection,
+    queueName: uniqueQueue("cluster"),
+    logLevel: "error",
+    handleSignals: false,
+  });
+  try {
+    const g = gate();
+    const clustered = worker.task(async function clustered(): Promise<void> {
+      const ctx = taskContext();
+      ctx.log("on a cluster");
+      await ctx.progress(75);
+      await g.wait();
+      throw new Error("and then failed");
+    }, { maxTries: 1 });
+    const handle = await clustered.enqueue();
+    const running = runInBackground(worker);
+    try {
+      await eventually(async () => (await handle.progress()) === 75, { what: "progress 75" });
+      assert.equal((await handle.info())?.progress, 75);
+    } finally {
+      g.open();
+    }
+    assert.equal((await handle.result({ timeout: 10_000 })).success, false);
+    await running.stop();
+    assert.deepEqual((await handle.logs()).map((l) => l.message), ["on a cluster"]);
+  } finally {
+    await worker.close();
+  }
 });
