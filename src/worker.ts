@@ -66,6 +66,7 @@ import { checkThreadReadAccess, ThreadPool } from "./run/threads/pool.ts";
 import { createTaskHandle, type TaskHandle } from "./task_handle.ts";
 import { type CleanOptions, cleanResults } from "./client/clean.ts";
 import { drainQueue } from "./client/drain.ts";
+import { type QueueMetrics, readQueueMetrics } from "./client/queue_metrics.ts";
 import { type ObliterateOptions, obliterateQueue } from "./client/obliterate.ts";
 
 /** Options of {@linkcode Worker.run}. */
@@ -1052,6 +1053,31 @@ export class Worker<Context = undefined, Priority = string> {
    */
   schedules(): Promise<ScheduleInfo[]> {
     return listSchedules(this.#queue);
+  }
+
+  /**
+   * The queue's metrics, read from Redis: tasks by status and priority, the live workers with
+   * the outcome counters each kept since it started, and the outcomes of the last hour. Any
+   * process may read them, running a worker or not. Outcomes reach Redis with the workers'
+   * heartbeats, so they trail by up to one; the counts are exact when read.
+   *
+   * @returns The metrics; see {@linkcode QueueMetrics}.
+   *
+   * @example Logging a queue's backlog and failures
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   *
+   * export async function logMetrics(): Promise<void> {
+   *   const m = await worker.metrics();
+   *   console.log(`${m.tasks.queued} queued, ${m.tasks.running} running`);
+   *   console.log(`${m.lastHour.failed} failed in the last hour, ${m.workers.length} workers`);
+   * }
+   * ```
+   */
+  metrics(): Promise<QueueMetrics> {
+    return readQueueMetrics(this.#queue);
   }
 
   /**
