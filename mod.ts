@@ -60,9 +60,11 @@ export type {
 } from "./src/retry_options.ts";
 export type { ScheduleInfo } from "./src/client/schedule.ts";
 export type {
+  FunctionMetrics,
   OutcomeCounts,
   QueueMetrics,
   TaskCountsMetrics,
+  TimingPercentiles,
   WorkerMetrics,
 } from "./src/client/queue_metrics.ts";
 export type { PriorityCounts } from "./src/client/task_counts.ts";

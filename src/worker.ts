@@ -61,6 +61,7 @@ import {
 import { checkName } from "./_validate.ts";
 import type { TaskInfo, TaskResult, TaskStatus } from "./result.ts";
 import { Runner } from "./run/runner.ts";
+import { FunctionStats } from "./run/function_stats.ts";
 import { inTaskThread } from "./run/threads/protocol.ts";
 import { checkThreadReadAccess, ThreadPool } from "./run/threads/pool.ts";
 import { createTaskHandle, type TaskHandle } from "./task_handle.ts";
@@ -162,6 +163,7 @@ export class Worker<Context = undefined, Priority = string> {
     aborted: 0,
     relinquished: 0,
   };
+  readonly #stats = new FunctionStats();
   readonly #logger: WorkerLogger;
   #runner: Runner | undefined;
   #context: { value: Context } | undefined;
@@ -601,6 +603,7 @@ export class Worker<Context = undefined, Priority = string> {
       registry: this.#registry,
       logger: this.#logger,
       counters: this.#counters,
+      stats: this.#stats,
       wrap: (fn, name) => this.#middleware.wrap(fn, name),
       threads,
     }, {

@@ -1,7 +1,8 @@
 /**
  * A queue's metrics in one read: the task counts by status and priority, the live workers
- * with the outcome counters each has kept since it started, and the outcomes of the last hour
- * from the per-minute counts. `worker.metrics()` returns it; the dashboard's Prometheus
+ * with the outcome counters each has kept since it started, per-function outcomes and timing
+ * percentiles from the workers' health records, and the outcomes of the last hour from the
+ * per-minute counts. `worker.metrics()` returns it; the dashboard's Prometheus
  * endpoint renders it. It reads what exists already (the counting script, the health keys,
  * the per-minute hashes): a task pays nothing for it.
  *
@@ -10,6 +11,8 @@
 
 import type { QueueContext } from "../queue_context.ts";
 import { readMetrics } from "../run/metrics.ts";
+import type { HealthRecord } from "../run/heartbeat.ts";
+import { FUNCTION_OUTCOMES, type FunctionOutcome } from "../run/function_stats.ts";
 import { countTasks, type PriorityCounts } from "./task_counts.ts";
 import { listWorkers } from "./worker_health.ts";
 
@@ -64,6 +67,44 @@ export interface WorkerMetrics {
    * counts running tasks handed back at shutdown.
    */
   readonly outcomes: OutcomeCounts & { readonly relinquished: number };
+  /** The same counters by task function. */
+  readonly functions: Readonly<Record<string, OutcomeCounts & { readonly relinquished: number }>>;
+}
+
+/**
+ * Percentiles of recent timings, in ms, by nearest rank over the latest tries of each live
+ * worker (up to 64 per worker and function).
+ */
+export interface TimingPercentiles {
+  /** How many timings they were taken over. */
+  readonly samples: number;
+  /** The median. */
+  readonly p50: number;
+  /** The 90th percentile. */
+  readonly p90: number;
+  /** The 99th percentile. */
+  readonly p99: number;
+}
+
+/** One task function's metrics, over the live workers, each since it started. */
+export interface FunctionMetrics {
+  /** Outcome counts; `relinquished` counts running tasks handed back at shutdown. */
+  readonly outcomes: OutcomeCounts & { readonly relinquished: number };
+  /** How many tries ran the function (refusals, such as an expired task, aside). */
+  readonly runCount: number;
+  /** Their run times added up, in ms. */
+  readonly runMsSum: number;
+  /** How many tries started or were refused: every outcome counted. */
+  readonly waitCount: number;
+  /** Their waits added up, in ms. */
+  readonly waitMsSum: number;
+  /** Run times of recent tries (ms), or null when none ran. */
+  readonly runTime: TimingPercentiles | null;
+  /**
+   * Waits of recent tries, from when each was due (enqueued, or its scheduled time) to when
+   * it started (ms), or null when none started.
+   */
+  readonly wait: TimingPercentiles | null;
 }
 
 /** A queue's metrics, as {@linkcode readQueueMetrics} reads them. */
@@ -83,6 +124,12 @@ export interface QueueMetrics {
   readonly lastHour: OutcomeCounts;
   /** The live workers, sorted by id. */
   readonly workers: readonly WorkerMetrics[];
+  /**
+   * Per task function, over the live workers (a worker's part leaves with it): outcomes since
+   * each started, and percentiles of recent timings. Written with the heartbeat, so it trails
+   * by up to one.
+   */
+  readonly functions: Readonly<Record<string, FunctionMetrics>>;
 }
 
 const HOUR_MINUTES = 60;
@@ -109,23 +156,94 @@ export async function readQueueMetrics(client: QueueContext): Promise<QueueMetri
     lastHour.retried += minute.retried || 0;
   }
   const { byPriority, ...tasks } = counts;
-  const workers = health.map((record): WorkerMetrics => {
-    const counter = (name: string) => Number(record.counters?.[name]) || 0;
-    return {
-      id: record.id,
-      host: record.host ?? null,
-      concurrency: record.concurrency,
-      running: record.running,
-      startedAt: record.startedAt,
-      heartbeatAt: record.heartbeatAt,
-      outcomes: {
-        completed: counter("completed"),
-        failed: counter("failed"),
-        aborted: counter("aborted"),
-        retried: counter("retried"),
-        relinquished: counter("relinquished"),
-      },
+  const workers = health.map(workerMetrics);
+  const functions = functionMetrics(health);
+  return { queue: client.keys.queueName, time, tasks, byPriority, lastHour, workers, functions };
+}
+
+type Outcomes = Record<FunctionOutcome, number>;
+
+function zeroOutcomes(): Outcomes {
+  return { completed: 0, failed: 0, aborted: 0, retried: 0, relinquished: 0 };
+}
+
+/** Adds the counts of `from` (a health record's, so possibly partial) to `to`. */
+function addOutcomes(to: Outcomes, from: Readonly<Record<string, number>> | undefined): Outcomes {
+  for (const outcome of FUNCTION_OUTCOMES) to[outcome] += Number(from?.[outcome]) || 0;
+  return to;
+}
+
+function workerMetrics(record: HealthRecord): WorkerMetrics {
+  const functions: Record<string, Outcomes> = {};
+  for (const [name, f] of Object.entries(record.functions ?? {})) {
+    functions[name] = addOutcomes(zeroOutcomes(), f.counts);
+  }
+  return {
+    id: record.id,
+    host: record.host ?? null,
+    concurrency: record.concurrency,
+    running: record.running,
+    startedAt: record.startedAt,
+    heartbeatAt: record.heartbeatAt,
+    outcomes: addOutcomes(zeroOutcomes(), record.counters),
+    functions,
+  };
+}
+
+interface Merged {
+  readonly outcomes: Outcomes;
+  runCount: number;
+  runMsSum: number;
+  waitMsSum: number;
+  readonly runMs: number[];
+  readonly waitMs: number[];
+}
+
+/** Adds up the functions' counts of the workers, and takes percentiles of their timings. */
+function functionMetrics(health: readonly HealthRecord[]): Record<string, FunctionMetrics> {
+  const merged = new Map<string, Merged>();
+  for (const worker of health) {
+    for (const [name, r] of Object.entries(worker.functions ?? {})) {
+      let m = merged.get(name);
+      if (!m) {
+        m = {
+          outcomes: zeroOutcomes(),
+          runCount: 0,
+          runMsSum: 0,
+          waitMsSum: 0,
+          runMs: [],
+          waitMs: [],
+        };
+        merged.set(name, m);
+      }
+      addOutcomes(m.outcomes, r.counts);
+      m.runCount += Number(r.runCount) || 0;
+      m.runMsSum += Number(r.runMsSum) || 0;
+      m.waitMsSum += Number(r.waitMsSum) || 0;
+      m.runMs.push(...(r.runMs ?? []));
+      m.waitMs.push(...(r.waitMs ?? []));
+    }
+  }
+  const functions: Record<string, FunctionMetrics> = {};
+  for (const name of [...merged.keys()].sort()) {
+    const m = merged.get(name)!;
+    functions[name] = {
+      outcomes: m.outcomes,
+      runCount: m.runCount,
+      runMsSum: m.runMsSum,
+      waitCount: FUNCTION_OUTCOMES.reduce((sum, o) => sum + m.outcomes[o], 0),
+      waitMsSum: m.waitMsSum,
+      runTime: percentiles(m.runMs),
+      wait: percentiles(m.waitMs),
     };
-  });
-  return { queue: client.keys.queueName, time, tasks, byPriority, lastHour, workers };
+  }
+  return functions;
+}
+
+/** Nearest-rank percentiles of `values`, or null when there are none. */
+function percentiles(values: number[]): TimingPercentiles | null {
+  if (values.length === 0) return null;
+  const sorted = values.toSorted((a, b) => a - b);
+  const rank = (p: number) => sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)];
+  return { samples: sorted.length, p50: rank(50), p90: rank(90), p99: rank(99) };
 }

@@ -33,9 +33,11 @@ export type { MinuteCounts } from "../run/metrics.ts";
 export type { HealthRecord } from "../run/heartbeat.ts";
 export type { ScheduleInfo } from "./schedule.ts";
 export type {
+  FunctionMetrics,
   OutcomeCounts,
   QueueMetrics,
   TaskCountsMetrics,
+  TimingPercentiles,
   WorkerMetrics,
 } from "./queue_metrics.ts";
 export type { PriorityCounts, QueueCounts } from "./task_counts.ts";

@@ -7,19 +7,26 @@
  * @module
  */
 
-import type { OutcomeCounts, QueueMetrics } from "../client/queue_reads.ts";
+import type {
+  FunctionMetrics,
+  OutcomeCounts,
+  QueueMetrics,
+  TimingPercentiles,
+} from "../client/queue_reads.ts";
 
 /** The content type of the text format. */
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
 type Labels = Readonly<Record<string, string>>;
 type Sample = readonly [Labels, number];
+/** A sample of a summary: the suffix of its name (`""`, `"_sum"` or `"_count"`) first. */
+type SummarySample = readonly [string, Labels, number];
 
 interface Family {
   readonly name: string;
-  readonly type: "counter" | "gauge";
+  readonly type: "counter" | "gauge" | "summary";
   readonly help: string;
-  readonly samples: readonly Sample[];
+  readonly samples: readonly (Sample | SummarySample)[];
 }
 
 const STATUSES = [
@@ -95,9 +102,26 @@ export function renderPrometheus(metrics: QueueMetrics): string {
       (outcome): Family => ({
         name: `streaq_tasks_${outcome}_total`,
         type: "counter",
-        help: `${OUTCOME_HELP[outcome]}, by worker, since the worker started`,
-        samples: metrics.workers.map((w) => [{ ...queue, worker: w.id }, w.outcomes[outcome]]),
+        help: `${OUTCOME_HELP[outcome]}, by worker and function, since the worker started`,
+        samples: metrics.workers.flatMap((w) =>
+          Object.entries(w.functions).map(([fn, counts]): Sample => [
+            { ...queue, worker: w.id, function: fn },
+            counts[outcome],
+          ])
+        ),
       }),
+    ),
+    timingFamily(
+      "streaq_task_run_seconds",
+      "Run time of tries that ran: quantiles over recent tries, sum and count over the live workers",
+      metrics,
+      (f) => [f.runTime, f.runMsSum, f.runCount],
+    ),
+    timingFamily(
+      "streaq_task_wait_seconds",
+      "Wait from when a task was due to when it started: quantiles over recent tries, sum and count over the live workers",
+      metrics,
+      (f) => [f.wait, f.waitMsSum, f.waitCount],
     ),
     {
       name: "streaq_tasks_last_hour",
@@ -109,10 +133,34 @@ export function renderPrometheus(metrics: QueueMetrics): string {
   return families.map(renderFamily).join("");
 }
 
+/** A summary per function: quantiles in seconds, then `_sum` (seconds) and `_count`. */
+function timingFamily(
+  name: string,
+  help: string,
+  metrics: QueueMetrics,
+  pick: (f: FunctionMetrics) => [TimingPercentiles | null, number, number],
+): Family {
+  const samples: SummarySample[] = [];
+  for (const [fn, f] of Object.entries(metrics.functions)) {
+    const [timing, msSum, count] = pick(f);
+    const labels = { queue: metrics.queue, function: fn };
+    if (timing) {
+      const quantiles = [["0.5", timing.p50], ["0.9", timing.p90], ["0.99", timing.p99]] as const;
+      for (const [quantile, ms] of quantiles) {
+        samples.push(["", { ...labels, quantile }, ms / 1000]);
+      }
+    }
+    samples.push(["_sum", labels, msSum / 1000], ["_count", labels, count]);
+  }
+  return { name, type: "summary", help, samples };
+}
+
 function renderFamily(family: Family): string {
-  let text = `# HELP ${family.name} ${escapeHelp(family.help)}.\n# TYPE ${family.name} ${family.type}\n`;
-  for (const [labels, value] of family.samples) {
-    text += `${family.name}${renderLabels(labels)} ${renderValue(value)}\n`;
+  const help = escapeHelp(family.help);
+  let text = `# HELP ${family.name} ${help}.\n# TYPE ${family.name} ${family.type}\n`;
+  for (const sample of family.samples) {
+    const [suffix, labels, value] = sample.length === 3 ? sample : ["", ...sample] as const;
+    text += `${family.name}${suffix}${renderLabels(labels)} ${renderValue(value)}\n`;
   }
   return text;
 }
