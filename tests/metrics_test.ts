@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { StreaqCancelled, StreaqRetry, taskContext, TaskStatus } from "../mod.ts";
 import { createDashboard } from "../src/ui/mod.ts";
+import { FunctionStats, TIMING_WINDOW } from "../src/run/function_stats.ts";
 import { eventually, runInBackground, testWorker } from "./_helpers.ts";
 
 type Handler = (request: Request) => Promise<Response>;
@@ -186,4 +187,20 @@ Deno.test("/metrics takes basic credentials or an auth function like the pages",
   const allowed = await get(byFunction, "/metrics", { "x-internal": "yes" });
   assert.equal(allowed.status, 200);
   await allowed.body?.cancel();
+});
+
+Deno.test("a worker keeps the last 64 timings of each function, and counts every outcome", () => {
+  const stats = new FunctionStats();
+  for (let i = 1; i <= 100; i++) stats.note("f", "completed", i, i * 10);
+  stats.note("f", "failed", 5); // refused: it never ran
+  const record = stats.snapshot().f;
+  assert.equal(record.counts.completed, 100);
+  assert.equal(record.counts.failed, 1);
+  assert.equal(record.runCount, 100);
+  assert.equal(record.runMsSum, 10 * (100 * 101) / 2);
+  assert.equal(record.runMs.length, TIMING_WINDOW);
+  assert.equal(record.runMs[0], (100 - TIMING_WINDOW + 1) * 10, "the oldest timings go first");
+  assert.equal(record.waitMs.length, TIMING_WINDOW);
+  assert.equal(record.waitMs.at(-1), 5);
+  assert.equal(record.waitMsSum, (100 * 101) / 2 + 5);
 });
