@@ -59,6 +59,15 @@ export type {
   RetryPolicy,
 } from "./src/retry_options.ts";
 export type { ScheduleInfo } from "./src/client/schedule.ts";
+export type {
+  FunctionMetrics,
+  OutcomeCounts,
+  QueueMetrics,
+  TaskCountsMetrics,
+  TimingPercentiles,
+  WorkerMetrics,
+} from "./src/client/queue_metrics.ts";
+export type { PriorityCounts } from "./src/client/task_counts.ts";
 export { RegisteredTask } from "./src/registered_task.ts";
 export type { ResolvedTaskOptions, TaskFunction } from "./src/registered_task.ts";
 export { Task } from "./src/client/enqueue.ts";

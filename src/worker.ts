@@ -62,11 +62,13 @@ import { checkName } from "./_validate.ts";
 import type { TaskInfo, TaskLogLine, TaskResult, TaskStatus } from "./result.ts";
 import { logsById } from "./client/task_logs.ts";
 import { Runner } from "./run/runner.ts";
+import { FunctionStats } from "./run/function_stats.ts";
 import { inTaskThread } from "./run/threads/protocol.ts";
 import { checkThreadReadAccess, ThreadPool } from "./run/threads/pool.ts";
 import { createTaskHandle, type TaskHandle } from "./task_handle.ts";
 import { type CleanOptions, cleanResults } from "./client/clean.ts";
 import { drainQueue } from "./client/drain.ts";
+import { type QueueMetrics, readQueueMetrics } from "./client/queue_metrics.ts";
 import { type ObliterateOptions, obliterateQueue } from "./client/obliterate.ts";
 
 /** Options of {@linkcode Worker.run}. */
@@ -162,6 +164,7 @@ export class Worker<Context = undefined, Priority = string> {
     aborted: 0,
     relinquished: 0,
   };
+  readonly #stats = new FunctionStats();
   readonly #logger: WorkerLogger;
   #runner: Runner | undefined;
   #context: { value: Context } | undefined;
@@ -601,6 +604,7 @@ export class Worker<Context = undefined, Priority = string> {
       registry: this.#registry,
       logger: this.#logger,
       counters: this.#counters,
+      stats: this.#stats,
       wrap: (fn, name) => this.#middleware.wrap(fn, name),
       threads,
     }, {
@@ -1074,6 +1078,31 @@ export class Worker<Context = undefined, Priority = string> {
    */
   schedules(): Promise<ScheduleInfo[]> {
     return listSchedules(this.#queue);
+  }
+
+  /**
+   * The queue's metrics, read from Redis: tasks by status and priority, the live workers with
+   * the outcome counters each kept since it started, and the outcomes of the last hour. Any
+   * process may read them, running a worker or not. Outcomes reach Redis with the workers'
+   * heartbeats, so they trail by up to one; the counts are exact when read.
+   *
+   * @returns The metrics; see {@linkcode QueueMetrics}.
+   *
+   * @example Logging a queue's backlog and failures
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   *
+   * export async function logMetrics(): Promise<void> {
+   *   const m = await worker.metrics();
+   *   console.log(`${m.tasks.queued} queued, ${m.tasks.running} running`);
+   *   console.log(`${m.lastHour.failed} failed in the last hour, ${m.workers.length} workers`);
+   * }
+   * ```
+   */
+  metrics(): Promise<QueueMetrics> {
+    return readQueueMetrics(this.#queue);
   }
 
   /**

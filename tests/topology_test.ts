@@ -15,6 +15,7 @@ import {
 } from "../mod.ts";
 import {
   denoExecutable,
+  eventually,
   runInBackground,
   sleep,
   sleepUnlessAborted,
@@ -241,6 +242,32 @@ const BEHAVIOURS: [string, Behaviour][] = [
     await running.stop();
     assert.ok(!refused.result.success && /unique/.test(refused.result.exception.message));
     assert.equal(won.success && won.result, refused.winner.id);
+  }],
+
+  ["worker.metrics() counts the tasks that ran, per function, and the live workers", async (
+    topology,
+  ) => {
+    await using worker = workerOn(topology, { idleTimeout: 1_000 });
+    const fine = worker.task(async function fine(): Promise<void> {});
+    const broken = worker.task(async function broken(): Promise<void> {
+      await Promise.reject(new Error("broken"));
+    }, { maxTries: 1 });
+    for (let i = 0; i < 3; i++) await fine.enqueue();
+    await broken.enqueue();
+    const running = runInBackground(worker);
+    try {
+      let m = await worker.metrics();
+      await eventually(async () => {
+        m = await worker.metrics();
+        return m.functions.fine?.outcomes.completed === 3 &&
+          m.functions.broken?.outcomes.failed === 1 && m.lastHour.completed === 3;
+      }, { what: "the outcomes in the metrics" });
+      assert.deepEqual(m.workers.map((w) => w.id), [worker.id]);
+      assert.equal(m.tasks.done, 4);
+      assert.equal(m.tasks.queued, 0);
+    } finally {
+      await running.stop();
+    }
   }],
 
   ["finished tasks are listed as done", async (topology) => {

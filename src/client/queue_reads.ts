@@ -17,6 +17,7 @@ import type { HealthRecord } from "../run/heartbeat.ts";
 import { infoById } from "./inspect.ts";
 import { listSchedules, type ScheduleInfo } from "./schedule.ts";
 import { countTasks, type QueueCounts } from "./task_counts.ts";
+import { type QueueMetrics, readQueueMetrics } from "./queue_metrics.ts";
 import { loadTask, type TaskDetail } from "./task_detail.ts";
 import { listTaskRows, type PageRange, type TaskFilter, type TaskPage } from "./task_rows.ts";
 import { listWorkers, type ListWorkersOptions } from "./worker_health.ts";
@@ -31,6 +32,14 @@ import {
 export type { MinuteCounts } from "../run/metrics.ts";
 export type { HealthRecord } from "../run/heartbeat.ts";
 export type { ScheduleInfo } from "./schedule.ts";
+export type {
+  FunctionMetrics,
+  OutcomeCounts,
+  QueueMetrics,
+  TaskCountsMetrics,
+  TimingPercentiles,
+  WorkerMetrics,
+} from "./queue_metrics.ts";
 export type { PriorityCounts, QueueCounts } from "./task_counts.ts";
 export type { TaskDetail } from "./task_detail.ts";
 export { LIST_STATUSES } from "./task_rows.ts";
@@ -152,6 +161,15 @@ export class QueueReads {
    */
   minutes(count: number, now: number): Promise<MinuteCounts[]> {
     return readMetrics(this.#context, count, now);
+  }
+
+  /**
+   * Reads the queue's metrics: counts, live workers and the last hour's outcomes.
+   *
+   * @returns The metrics, as `worker.metrics()` returns them.
+   */
+  metrics(): Promise<QueueMetrics> {
+    return readQueueMetrics(this.#context);
   }
 
   /**

@@ -7,6 +7,7 @@
  */
 
 import { TASK_FIELD } from "../redis/keys.ts";
+import type { FunctionOutcome, FunctionStats } from "./function_stats.ts";
 import type { QueueContext } from "../queue_context.ts";
 import type { Completion, DeliveryWriter } from "./complete.ts";
 import { runWithContext, type TaskContext } from "../context.ts";
@@ -55,6 +56,8 @@ export interface ExecutionEnv {
   readonly registry: ReadonlyMap<string, RegisteredTask<any, unknown>>;
   readonly logger: WorkerLogger;
   readonly counters: Counters;
+  /** Per-function counts and timings, published with the heartbeat. */
+  readonly stats: FunctionStats;
   /** Writes outcomes. */
   readonly completer: Pick<DeliveryWriter, "complete" | "drain">;
   /**
@@ -95,6 +98,8 @@ export async function execute(
   controller: AbortController,
 ): Promise<{ settled: Promise<unknown> }> {
   const startTime = env.client.now();
+  const waited = lateness(d);
+  let ran = false;
   const task = env.registry.get(d.fnName);
   let lock: string | undefined;
   let settled: Promise<unknown> = Promise.resolve();
@@ -127,6 +132,7 @@ export async function execute(
       if (!task!.silent) {
         env.logger.info(`→ ${d.fnName} (${d.taskId}) try ${d.tries}`, taskFields(d));
       }
+      ran = true;
       const run = call(env, d, task!, args, controller);
       settled = run.settled;
       outcome = await run.outcome;
@@ -137,7 +143,7 @@ export async function execute(
   } catch (error) {
     outcome = { kind: "failure", error };
   }
-  await finish(env, d, task, outcome, startTime, lock, logs);
+  await finish(env, d, task, outcome, { startTime, waited, ran }, lock, logs);
   return { settled };
 }
 
@@ -335,10 +341,11 @@ async function finish(
   // deno-lint-ignore no-explicit-any
   task: RegisteredTask<any, unknown> | undefined,
   outcome: Outcome,
-  startTime: number,
+  timing: { startTime: number; waited: number; ran: boolean },
   lock: string | undefined,
   logs: TaskLogWriter | undefined,
 ): Promise<void> {
+  const { startTime } = timing;
   const label = `${d.fnName} (${d.taskId})`;
   let completion: Completion;
   let finalOutcome = outcome;
@@ -378,9 +385,10 @@ async function finish(
     );
     return;
   }
-  count(env.counters, finalOutcome);
-  const silent = task?.silent ?? false;
+  const counted = count(env.counters, finalOutcome);
   const ms = env.client.now() - startTime;
+  env.stats.note(d.fnName, counted, timing.waited, timing.ran ? ms : undefined);
+  const silent = task?.silent ?? false;
   const fields = { ...taskFields(d), durationMs: ms };
   switch (finalOutcome.kind) {
     case "success":
@@ -448,12 +456,19 @@ function retryDelay(due: Due, now: number): number {
   return "in" in due ? due.in : due.at - now;
 }
 
-function count(counters: Counters, outcome: Outcome): void {
-  if (outcome.kind === "success") counters.completed++;
-  else if (outcome.kind === "retry") counters.retried++;
-  else if (outcome.kind === "back") counters.relinquished++;
-  else if (outcome.error instanceof StreaqCancelled) counters.aborted++;
-  else counters.failed++;
+/** Counts an outcome in the worker's counters; returns the counter it went to. */
+function count(counters: Counters, outcome: Outcome): FunctionOutcome {
+  const counter: FunctionOutcome = outcome.kind === "success"
+    ? "completed"
+    : outcome.kind === "retry"
+    ? "retried"
+    : outcome.kind === "back"
+    ? "relinquished"
+    : outcome.error instanceof StreaqCancelled
+    ? "aborted"
+    : "failed";
+  counters[counter]++;
+  return counter;
 }
 
 /** The structured fields of a log line about a delivery (see `logFormat: "json"`). */

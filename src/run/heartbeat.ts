@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { FunctionRecord } from "./function_stats.ts";
 import type { QueueContext } from "../queue_context.ts";
 import { deliveryKey } from "./fetch.ts";
 import { CONSUMER_GROUP } from "../redis/keys.ts";
@@ -55,6 +56,8 @@ export interface HealthRecord {
   readonly heartbeatAt: number;
   readonly running: number;
   readonly counters: Readonly<Record<string, number>>;
+  /** Per-function counts and recent timings (absent in records of older versions). */
+  readonly functions?: Readonly<Record<string, FunctionRecord>>;
 }
 
 /** The outcome of one heartbeat. */

@@ -10,6 +10,7 @@
 import type { QueueContext } from "../queue_context.ts";
 import type { Delivery } from "./fetch.ts";
 import type { Counters } from "./execute.ts";
+import type { FunctionStats } from "./function_stats.ts";
 import { type HealthRecord, heartbeat, hostName } from "./heartbeat.ts";
 import type { WorkerLogger } from "../logger.ts";
 import { MinuteMetrics } from "./metrics.ts";
@@ -37,6 +38,8 @@ export interface HeartbeatTimerOptions {
   readonly idleTimeout: number;
   /** The worker's counters, for the health record and the metrics. */
   readonly counters: Counters;
+  /** The worker's per-function counts and timings, for the health record. */
+  readonly stats: FunctionStats;
   readonly logger: WorkerLogger;
   readonly slots: HeldDeliveries;
   readonly stop: StopFlag;
@@ -79,7 +82,7 @@ export class HeartbeatTimer {
 
   /** The worker's health record as of now. */
   health(): HealthRecord {
-    const { client, workerId, concurrency, counters, slots } = this.#options;
+    const { client, workerId, concurrency, counters, stats, slots } = this.#options;
     return {
       id: workerId,
       queue: client.keys.queueName,
@@ -90,6 +93,7 @@ export class HeartbeatTimer {
       heartbeatAt: client.now(),
       running: slots.runningCount,
       counters: { ...counters },
+      functions: stats.snapshot(),
     };
   }
 

@@ -48,7 +48,7 @@ export class Runner {
 
   /** Wires the parts of a run; nothing starts before {@linkcode Runner.run}. */
   constructor(env: Omit<ExecutionEnv, "completer" | "release">, settings: RunSettings) {
-    const { client, workerId, logger, counters } = env;
+    const { client, workerId, logger, counters, stats } = env;
     const { concurrency, prefetch, idleTimeout, burst } = settings;
     const stop = this.#shutdown;
     const onRedisError = redisErrorHandler(client, logger, (ms) => stop.pause(ms));
@@ -85,6 +85,7 @@ export class Runner {
       concurrency,
       idleTimeout,
       counters,
+      stats,
       logger,
       slots: this.#slots,
       stop,

@@ -26,6 +26,7 @@ import {
   wantsJson,
 } from "./_responses.ts";
 import { formatError, formatValue } from "./format.ts";
+import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "./_prometheus.ts";
 import { overviewPage } from "./pages/overview.ts";
 import { schedulesPage } from "./pages/schedules.ts";
 import { taskPage } from "./pages/task.ts";
@@ -121,11 +122,14 @@ export interface DashboardOptions {
 export type DashboardHandler = (request: Request) => Promise<Response>;
 
 const FRAGMENT_HEADER = "x-streaq-fragment";
+/** Where the dashboard serves the queue's metrics to Prometheus, below its base path. */
+const METRICS_PATH = "/metrics";
 
 /**
  * Creates the dashboard of a worker's queue: a request handler serving the overview, the task
  * list, task pages, workers and schedules, as HTML that refreshes itself and as JSON below
- * `api/`. It needs nothing but the worker's Redis connection: no CDN, no files.
+ * `api/`, and the queue's metrics for Prometheus at `metrics` (behind the same `auth`). It
+ * needs nothing but the worker's Redis connection: no CDN, no files.
  *
  * @param worker The worker whose queue to show (it need not be running).
  * @param options Base path, authentication, formatters, title and cookie security.
@@ -207,6 +211,7 @@ class Dashboard {
       if (asset && isRead(request)) return assetResponse(asset);
       return this.#failure(url, false, 404, "Not found");
     }
+    if (path === METRICS_PATH) return await this.#scrape(request, url);
     const json = isApi(path) || wantsJson(request);
     const decision = await this.#authenticator.check(request, url);
     if (decision.kind !== "allow") return this.#denied(url, decision, json);
@@ -242,6 +247,29 @@ class Dashboard {
     if (json) return jsonResponse(done, done.status);
     if (!done.ok) return this.#failure(url, json, done.status, done.message);
     return redirect(`${this.#base}${done.back}`, this.#root());
+  }
+
+  /**
+   * The Prometheus endpoint: the queue's metrics as text, behind the same authentication as
+   * the pages. A scraper gets plain answers: no sign-in form, no cookie, no redirect.
+   */
+  async #scrape(request: Request, url: URL): Promise<Response> {
+    const decision = await this.#authenticator.check(request, url);
+    if (decision.kind !== "allow") {
+      const status = decision.kind === "deny" ? decision.status : 401;
+      const headers: Record<string, string> = { "content-type": "text/plain; charset=utf-8" };
+      if (decision.kind === "deny" && decision.challenge) {
+        headers["www-authenticate"] = decision.challenge;
+      }
+      return new Response(status === 401 ? "Sign in\n" : "Forbidden\n", { status, headers });
+    }
+    if (!isRead(request)) {
+      return new Response("Method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
+    }
+    const body = renderPrometheus(await this.#reads.metrics());
+    return new Response(body, {
+      headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" },
+    });
   }
 
   /** The overview's path: where a redirect goes when the one asked for is not a local path. */

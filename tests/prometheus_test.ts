@@ -1,0 +1,222 @@
+/**
+ * The dashboard's `/metrics` output read by a real parser of the Prometheus text format
+ * (parse-prometheus-text-format, a port of the official Python client's parser), and its
+ * numbers checked against what the test did. The parser is a test tool only, so this file runs
+ * under `tests/tools.json` (`deno task test:tools`).
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import parsePrometheusTextFormat from "parse-prometheus-text-format";
+import { createDashboard } from "../src/ui/mod.ts";
+import { renderPrometheus } from "../src/ui/_prometheus.ts";
+import type { QueueMetrics } from "../mod.ts";
+import { eventually, runInBackground, testWorker } from "./_helpers.ts";
+
+interface ParsedMetric {
+  value?: string;
+  labels?: Record<string, string>;
+  quantiles?: Record<string, string>;
+  count?: string;
+  sum?: string;
+}
+interface ParsedFamily {
+  name: string;
+  help: string;
+  type: string;
+  metrics: ParsedMetric[];
+}
+
+function parse(text: string): Map<string, ParsedFamily> {
+  const families = parsePrometheusTextFormat(text) as ParsedFamily[];
+  return new Map(families.map((f) => [f.name, f]));
+}
+
+/**
+ * The text parsed with every summary read as untyped samples: the parser groups all of a
+ * summary's samples into one and drops their labels (its grouping handles a summary without
+ * labels only), so a labelled summary's values are checked sample by sample.
+ */
+function parseSamples(text: string): Map<string, ParsedFamily> {
+  const untyped = text.replace(/^(# TYPE \S+) summary$/gm, "$1 untyped");
+  const families = new Map<string, ParsedFamily>();
+  // Read this way, each run of samples of one name is a family of its own: gather them.
+  for (const family of parsePrometheusTextFormat(untyped) as ParsedFamily[]) {
+    const seen = families.get(family.name);
+    if (seen) seen.metrics.push(...family.metrics);
+    else families.set(family.name, family);
+  }
+  return families;
+}
+
+/** The value of the one sample of `family` whose labels include `labels`. */
+function valueOf(
+  families: Map<string, ParsedFamily>,
+  family: string,
+  labels: Record<string, string>,
+): number {
+  const found =
+    families.get(family)?.metrics.filter((m) =>
+      Object.entries(labels).every(([k, v]) => m.labels?.[k] === v)
+    ) ?? [];
+  assert.equal(found.length, 1, `one sample of ${family} with ${JSON.stringify(labels)}`);
+  return Number(found[0].value);
+}
+
+Deno.test("/metrics parses as Prometheus text and its counters and gauges match what ran", async () => {
+  await using worker = await testWorker({ idleTimeout: 1_000, concurrency: 4 });
+  const ok = worker.task(async function ok(n: number): Promise<number> {
+    await Promise.resolve();
+    return n;
+  });
+  const odd = worker.task(async (): Promise<never> => {
+    await Promise.resolve();
+    throw new Error("no");
+  }, { name: 'odd"name\\', maxTries: 1 });
+  const later = worker.task(async function later(): Promise<void> {});
+  const handler = createDashboard(worker, { auth: { token: "scrape-token" } });
+  const scrape = async () => {
+    const response = await handler(
+      new Request("http://127.0.0.1/metrics", {
+        headers: { authorization: "Bearer scrape-token" },
+      }),
+    );
+    assert.equal(response.status, 200);
+    const text = await response.text();
+    return { families: parse(text), samples: parseSamples(text) };
+  };
+
+  const N = 6;
+  const M = 2;
+  for (let i = 0; i < N; i++) await ok.enqueue(i);
+  for (let i = 0; i < M; i++) await odd.enqueue();
+  await later.enqueue().start({ delay: 3_600_000 });
+  const queue = worker.queueName;
+
+  const { families: before } = await scrape();
+  assert.equal(before.get("streaq_tasks")?.type, "GAUGE");
+  assert.equal(valueOf(before, "streaq_tasks", { queue, status: "queued" }), N + M);
+  assert.equal(valueOf(before, "streaq_tasks", { queue, status: "scheduled" }), 1);
+  assert.equal(valueOf(before, "streaq_workers", { queue }), 0);
+
+  const run = runInBackground(worker);
+  try {
+    let families = before;
+    const fn = 'odd"name\\';
+    let samples = before;
+    await eventually(async () => {
+      ({ families, samples } = await scrape());
+      const completed = families.get("streaq_tasks_completed_total")?.metrics ?? [];
+      const failed = families.get("streaq_tasks_failed_total")?.metrics ?? [];
+      return completed.some((m) => m.labels?.function === "ok" && m.value === String(N)) &&
+        failed.some((m) => m.labels?.function === fn && m.value === String(M));
+    }, { what: "the counters of the tasks that ran" });
+    const worker_ = worker.id;
+    assert.equal(families.get("streaq_tasks_completed_total")?.type, "COUNTER");
+    assert.equal(
+      valueOf(families, "streaq_tasks_completed_total", { queue, worker: worker_, function: "ok" }),
+      N,
+    );
+    assert.equal(
+      valueOf(families, "streaq_tasks_failed_total", { queue, worker: worker_, function: fn }),
+      M,
+      "a label value with a quote and a backslash comes back as it was",
+    );
+    assert.equal(
+      valueOf(families, "streaq_tasks_failed_total", { queue, worker: worker_, function: "ok" }),
+      0,
+    );
+    assert.equal(valueOf(families, "streaq_tasks", { queue, status: "queued" }), 0);
+    assert.equal(valueOf(families, "streaq_tasks", { queue, status: "running" }), 0);
+    assert.equal(valueOf(families, "streaq_tasks", { queue, status: "scheduled" }), 1);
+    assert.equal(valueOf(families, "streaq_tasks", { queue, status: "done" }), N + M);
+    assert.equal(valueOf(families, "streaq_workers", { queue }), 1);
+    assert.equal(
+      valueOf(families, "streaq_worker_concurrency", { queue, worker: worker_ }),
+      4,
+    );
+
+    assert.equal(families.get("streaq_task_run_seconds")?.type, "SUMMARY");
+    assert.equal(families.get("streaq_task_wait_seconds")?.type, "SUMMARY");
+    const labels = { queue, function: "ok" };
+    assert.equal(valueOf(samples, "streaq_task_run_seconds_count", labels), N);
+    assert.equal(valueOf(samples, "streaq_task_wait_seconds_count", labels), N);
+    assert.ok(valueOf(samples, "streaq_task_run_seconds_sum", labels) >= 0);
+    const quantiles = ["0.5", "0.9", "0.99"].map((quantile) =>
+      valueOf(samples, "streaq_task_run_seconds", { ...labels, quantile })
+    );
+    assert.ok(quantiles[0] <= quantiles[1] && quantiles[1] <= quantiles[2], `${quantiles}`);
+    assert.equal(valueOf(samples, "streaq_task_run_seconds_count", { queue, function: fn }), M);
+
+    await eventually(async () => {
+      ({ families } = await scrape());
+      return valueOf(families, "streaq_tasks_last_hour", { queue, outcome: "completed" }) === N;
+    }, { what: "the per-minute counts flushed with a heartbeat" });
+    assert.equal(valueOf(families, "streaq_tasks_last_hour", { queue, outcome: "failed" }), M);
+
+    for (const family of families.values()) {
+      assert.match(family.name, /^streaq_[a-z_]+$/);
+      assert.ok(family.help.length > 0, `${family.name} has help`);
+      if (family.type === "COUNTER") assert.match(family.name, /_total$/);
+    }
+  } finally {
+    await run.stop();
+  }
+});
+
+Deno.test("label values with a newline, a quote or a backslash survive a real parser", () => {
+  const name = 'line\nbreak "quoted" back\\slash';
+  const metrics: QueueMetrics = {
+    queue: "q\\1",
+    time: 0,
+    tasks: {
+      queued: 1,
+      running: 0,
+      scheduled: 0,
+      waiting: 0,
+      done: 0,
+      doneExact: true,
+      repeating: 0,
+      aborting: 0,
+    },
+    byPriority: { normal: { queued: 1, running: 0, scheduled: null } },
+    lastHour: { completed: 0, failed: 0, aborted: 0, retried: 0 },
+    workers: [{
+      id: "w",
+      host: null,
+      concurrency: 1,
+      running: 0,
+      startedAt: 0,
+      heartbeatAt: 1_000,
+      outcomes: { completed: 3, failed: 0, aborted: 0, retried: 0, relinquished: 0 },
+      functions: { [name]: { completed: 3, failed: 0, aborted: 0, retried: 0, relinquished: 0 } },
+    }],
+    functions: {
+      [name]: {
+        outcomes: { completed: 3, failed: 0, aborted: 0, retried: 0, relinquished: 0 },
+        runCount: 3,
+        runMsSum: 30,
+        waitCount: 3,
+        waitMsSum: 3,
+        runTime: { samples: 3, p50: 10, p90: 10, p99: 10 },
+        wait: { samples: 3, p50: 1, p90: 1, p99: 1 },
+      },
+    },
+  };
+  const text = renderPrometheus(metrics);
+  const families = parse(text);
+  assert.equal(
+    valueOf(families, "streaq_tasks_completed_total", { queue: "q\\1", function: name }),
+    3,
+  );
+  const samples = parseSamples(text);
+  const labels = { queue: "q\\1", function: name };
+  assert.equal(valueOf(samples, "streaq_task_run_seconds", { ...labels, quantile: "0.5" }), 0.01);
+  assert.equal(valueOf(samples, "streaq_task_run_seconds_sum", labels), 0.03);
+  assert.equal(
+    families.get("streaq_priority_tasks")!.metrics.some((m) => m.labels?.status === "scheduled"),
+    false,
+    "an unknown count is left out, not reported as zero",
+  );
+});
