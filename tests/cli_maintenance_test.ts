@@ -1,36 +1,9 @@
 import assert from "node:assert/strict";
-import { TaskStatus, type Worker } from "../mod.ts";
-import { denoExecutable, eventually, runInBackground, testWorker } from "./_helpers.ts";
-import { sharedRedis } from "./_redis.ts";
+import { TaskStatus } from "../mod.ts";
+import { eventually, runInBackground, testWorker } from "./_helpers.ts";
+import { runCli } from "./_cli.ts";
 import { parseCommandLine, UsageError } from "../src/cli/args.ts";
 import { queueContextOf } from "../src/worker.ts";
-
-const ROOT = new URL("../", import.meta.url).pathname;
-const MODULE = `${ROOT}tests/fixtures/cli_worker_module.ts`;
-
-/** Runs the command line on the fixture module's queue (that of `worker`) to its end. */
-async function cli(
-  worker: Worker<unknown>,
-  ...args: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const redis = await sharedRedis();
-  const { code, stdout, stderr } = await new Deno.Command(denoExecutable(), {
-    args: [
-      "run",
-      "--no-prompt",
-      `--config=${ROOT}deno.json`,
-      "-P=cli",
-      `${ROOT}src/cli/main.ts`,
-      args[0],
-      MODULE,
-      ...args.slice(1),
-    ],
-    env: { STREAQ_TEST_REDIS_URL: redis.url, STREAQ_TEST_QUEUE: worker.queueName },
-    stdin: "null",
-  }).output();
-  const text = new TextDecoder();
-  return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
-}
 
 Deno.test("streaq clean, drain and obliterate remove what they say and print how many", async () => {
   await using worker = await testWorker();
@@ -43,13 +16,13 @@ Deno.test("streaq clean, drain and obliterate remove what they say and print how
   await worker.run({ burst: true });
   const waiting = await worker.enqueueMany([ok.enqueue(), ok.enqueue().start({ delay: 60_000 })]);
 
-  const failed = await cli(worker, "clean", "--failed", "--older-than", "0s");
+  const failed = await runCli(worker.queueName, "clean", "--failed", "--older-than", "0s");
   assert.equal(failed.code, 0, failed.stderr);
   assert.equal(failed.stdout, `removed 1 result from queue ${worker.queueName}\n`);
-  const all = await cli(worker, "clean");
+  const all = await runCli(worker.queueName, "clean");
   assert.equal(all.stdout, `removed 2 results from queue ${worker.queueName}\n`);
 
-  const drained = await cli(worker, "drain");
+  const drained = await runCli(worker.queueName, "drain");
   assert.equal(drained.code, 0, drained.stderr);
   assert.equal(drained.stdout, `removed 2 waiting tasks from queue ${worker.queueName}\n`);
   for (const t of waiting) assert.equal(await t.status(), TaskStatus.NOT_FOUND);
@@ -57,7 +30,7 @@ Deno.test("streaq clean, drain and obliterate remove what they say and print how
   const run = runInBackground(worker);
   const { redis, keys } = queueContextOf(worker);
   await eventually(async () => (await redis.exists(keys.health(worker.id))) === 1);
-  const refused = await cli(worker, "obliterate");
+  const refused = await runCli(worker.queueName, "obliterate");
   assert.equal(refused.code, 1);
   assert.match(
     refused.stderr,
@@ -65,7 +38,7 @@ Deno.test("streaq clean, drain and obliterate remove what they say and print how
       `cannot obliterate queue ${worker.queueName}: .*1 worker is alive \\(${worker.id}\\)`,
     ),
   );
-  const forced = await cli(worker, "obliterate", "--force");
+  const forced = await runCli(worker.queueName, "obliterate", "--force");
   assert.equal(forced.code, 0, forced.stderr);
   assert.match(forced.stdout, new RegExp(`^removed queue ${worker.queueName}: \\d+ keys?\\n$`));
   await run.stop();

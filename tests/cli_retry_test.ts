@@ -1,34 +1,8 @@
 import assert from "node:assert/strict";
 import { taskContext } from "../mod.ts";
 import { parseCommandLine, sinceTime, UsageError } from "../src/cli/args.ts";
-import { denoExecutable, runInBackground, testWorker } from "./_helpers.ts";
-import { sharedRedis } from "./_redis.ts";
-
-const ROOT = new URL("../", import.meta.url).pathname;
-const MODULE = `${ROOT}tests/fixtures/cli_worker_module.ts`;
-
-/** Runs the command line in a process of its own on the test's Redis and queue. */
-async function cli(queueName: string, ...args: string[]): Promise<Deno.CommandOutput> {
-  const redis = await sharedRedis();
-  return await new Deno.Command(denoExecutable(), {
-    args: [
-      "run",
-      "--no-prompt",
-      "--cached-only",
-      `--config=${ROOT}deno.json`,
-      "--allow-net=127.0.0.1",
-      "--allow-env",
-      `--allow-read=${ROOT}`,
-      `${ROOT}src/cli/main.ts`,
-      ...args,
-    ],
-    env: { STREAQ_TEST_REDIS_URL: redis.url, STREAQ_TEST_QUEUE: queueName, NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-}
-
-const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+import { runInBackground, testWorker } from "./_helpers.ts";
+import { runCli } from "./_cli.ts";
 
 Deno.test("streaq retry reruns one failed task by id, or the failed tasks of a function, and prints the count", async () => {
   await using worker = await testWorker();
@@ -44,17 +18,17 @@ Deno.test("streaq retry reruns one failed task by id, or the failed tasks of a f
   await running.stop();
   fixed = true;
 
-  const one = await cli(worker.queueName, "retry", MODULE, handles[0].id);
-  assert.equal(one.code, 0, text(one.stderr));
-  assert.equal(text(one.stdout), `1 failed task queued again: flaky (${handles[0].id})\n`);
+  const one = await runCli(worker.queueName, "retry", handles[0].id);
+  assert.equal(one.code, 0, one.stderr);
+  assert.equal(one.stdout, `1 failed task queued again: flaky (${handles[0].id})\n`);
 
-  const again = await cli(worker.queueName, "retry", MODULE, handles[0].id);
+  const again = await runCli(worker.queueName, "retry", handles[0].id);
   assert.equal(again.code, 1);
-  assert.match(text(again.stderr), /Cannot retry task \S+ as it has not finished/);
+  assert.match(again.stderr, /Cannot retry task \S+ as it has not finished/);
 
-  const many = await cli(worker.queueName, "retry", MODULE, "--function", "flaky", "--since", "1h");
-  assert.equal(many.code, 0, text(many.stderr));
-  assert.match(text(many.stdout), /^2 failed tasks of flaky that failed since \S+ queued again$/m);
+  const many = await runCli(worker.queueName, "retry", "--function", "flaky", "--since", "1h");
+  assert.equal(many.code, 0, many.stderr);
+  assert.match(many.stdout, /^2 failed tasks of flaky that failed since \S+ queued again$/m);
 
   running = runInBackground(worker);
   try {

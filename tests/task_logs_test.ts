@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { StreaqError, StreaqRetry, type TaskContext, taskContext, Worker } from "../mod.ts";
-import { sharedRedis, startRedis, uniqueQueue } from "./_redis.ts";
-import { denoExecutable, runInBackground, testWorker } from "./_helpers.ts";
+import { startRedis, uniqueQueue } from "./_redis.ts";
+import { runInBackground, testWorker } from "./_helpers.ts";
+import { runCli } from "./_cli.ts";
 import { parseCommandLine } from "../src/cli/args.ts";
 import { queueContextOf } from "../src/worker.ts";
 import { createDashboard } from "../src/ui/mod.ts";
 
 const ORIGIN = "http://127.0.0.1:8080";
-const ROOT = new URL("../", import.meta.url).pathname;
 
 Deno.test("the lines a task logged are readable after it failed, and kept as long as its failure", async () => {
   await using worker = await testWorker();
@@ -177,27 +177,8 @@ Deno.test("streaq logs prints one task's lines; without a task id it is a usage 
   const running = runInBackground(worker);
   await handle.result({ timeout: 5_000 });
   await running.stop();
-  const redis = await sharedRedis();
-  const output = await new Deno.Command(denoExecutable(), {
-    args: [
-      "run",
-      "--no-prompt",
-      "--cached-only",
-      `--config=${ROOT}deno.json`,
-      "--allow-net=127.0.0.1",
-      "--allow-env",
-      `--allow-read=${ROOT}`,
-      `${ROOT}src/cli/main.ts`,
-      "logs",
-      `${ROOT}tests/fixtures/cli_worker_module.ts`,
-      handle.id,
-    ],
-    env: { STREAQ_TEST_REDIS_URL: redis.url, STREAQ_TEST_QUEUE: worker.queueName, NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stdout = new TextDecoder().decode(output.stdout);
-  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+  const { code, stdout, stderr } = await runCli(worker.queueName, "logs", handle.id);
+  assert.equal(code, 0, stderr);
   assert.match(stdout, /^\S+Z {2}try 1 {2}first line\n\S+Z {2}try 1 {2}second line\n$/);
   assert.throws(() => parseCommandLine(["logs", "w.ts"]), /Missing the task id/);
   assert.deepEqual(parseCommandLine(["logs", "w.ts:worker", "abc"]), {
