@@ -12,8 +12,8 @@
  * @module
  */
 
-import type { WorkerOptions } from "../mod.ts";
-import { type RedisServer, startRedis } from "./_redis.ts";
+import { Worker, type WorkerOptions } from "../mod.ts";
+import { type RedisServer, startRedis, uniqueQueue } from "./_redis.ts";
 
 /** A host and port. */
 export interface RedisAddress {
@@ -369,4 +369,17 @@ async function until(what: string, check: () => Promise<boolean>): Promise<void>
     }
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
+}
+
+/**
+ * A worker on `topology`, with a queue of its own named after `name`, logging only errors and
+ * leaving the process's signals alone: close it (or `await using` it) at the end of the test.
+ */
+export function topologyWorker(topology: Topology, name: string): Worker {
+  return new Worker({
+    ...topology.connection,
+    queueName: uniqueQueue(name),
+    logLevel: "error",
+    handleSignals: false,
+  });
 }

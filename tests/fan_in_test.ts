@@ -5,11 +5,10 @@ import {
   StreaqError,
   taskContext,
   TaskStatus,
-  Worker,
+  type Worker,
 } from "../mod.ts";
 import { eventually, runInBackground, sleep, testWorker } from "./_helpers.ts";
-import { uniqueQueue } from "./_redis.ts";
-import { startTopology } from "./_topologies.ts";
+import { startTopology, topologyWorker } from "./_topologies.ts";
 import { fanIn, threadedReader } from "./fixtures/fan_in_tasks.ts";
 import { queueContextOf } from "../src/worker.ts";
 import { TASK_FIELD } from "../src/redis/keys.ts";
@@ -335,12 +334,7 @@ Deno.test("a task in a task thread that asks for its dependency results fails, s
 Deno.test("a task after two others reads both results on a Redis Cluster", async () => {
   await using topology = await startTopology("Cluster");
   {
-    await using worker = new Worker({
-      ...topology.connection,
-      queueName: uniqueQueue("cluster"),
-      logLevel: "error",
-      handleSignals: false,
-    });
+    await using worker = topologyWorker(topology, "cluster");
     const { double, label } = await producers(worker);
     const combine = worker.task(async function combine(): Promise<string> {
       const deps = await taskContext().dependencyResults();

@@ -3,7 +3,7 @@ import { Redis } from "ioredis";
 import { StreaqError, type TaskHandle, TaskStatus, Worker } from "../mod.ts";
 import { eventually, runInBackground, sibling, testWorker } from "./_helpers.ts";
 import { startRedis, uniqueQueue } from "./_redis.ts";
-import { startTopology } from "./_topologies.ts";
+import { startTopology, topologyWorker } from "./_topologies.ts";
 import { queueContextOf } from "../src/worker.ts";
 
 /**
@@ -227,12 +227,7 @@ Deno.test("maintenance options refuse bad values, naming them", async () => {
 
 Deno.test("clean, drain, obliterate and keepResults work on a Redis Cluster", async () => {
   await using topology = await startTopology("Cluster");
-  await using worker = new Worker({
-    ...topology.connection,
-    queueName: uniqueQueue("cluster"),
-    logLevel: "error",
-    handleSignals: false,
-  });
+  await using worker = topologyWorker(topology, "cluster");
   const noop = worker.task(async function noop(n: number): Promise<number> {
     return await Promise.resolve(n);
   }, { keepResults: 3 });

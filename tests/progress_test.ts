@@ -4,7 +4,7 @@ import { startRedis, uniqueQueue } from "./_redis.ts";
 import { eventually, runInBackground, testWorker } from "./_helpers.ts";
 import { createDashboard } from "../src/ui/mod.ts";
 import { progressFixture, threadedLogger, threadedReporter } from "./fixtures/progress_tasks.ts";
-import { startTopology } from "./_topologies.ts";
+import { startTopology, topologyWorker } from "./_topologies.ts";
 import { queueContextOf } from "../src/worker.ts";
 import { TASK_FIELD } from "../src/redis/keys.ts";
 
@@ -276,12 +276,7 @@ Deno.test("with a signing secret, progress is signed and read back, on the dashb
 
 Deno.test("progress and task logs work on Redis Cluster", async () => {
   await using topology = await startTopology("Cluster");
-  const worker = new Worker({
-    ...topology.connection,
-    queueName: uniqueQueue("cluster"),
-    logLevel: "error",
-    handleSignals: false,
-  });
+  const worker = topologyWorker(topology, "cluster");
   try {
     const g = gate();
     const clustered = worker.task(async function clustered(): Promise<void> {

@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
-import { StreaqError, taskContext, TaskStatus, Worker } from "../mod.ts";
+import { StreaqError, taskContext, TaskStatus, type Worker } from "../mod.ts";
 import { queueContextOf } from "../src/worker.ts";
 import { DEFAULT_FAILURE_TTL } from "../src/queue_context.ts";
 import { eventually, runInBackground, sleep, testWorker } from "./_helpers.ts";
-import { uniqueQueue } from "./_redis.ts";
-import { startTopology } from "./_topologies.ts";
+import { startTopology, topologyWorker } from "./_topologies.ts";
 
 /** Every key of the worker's queue, sorted, without the queue's prefix. */
 async function queueKeys(worker: Worker<unknown>): Promise<string[]> {
@@ -258,12 +257,7 @@ Deno.test("a task that failed with its dependency reruns after it, once the depe
 
 Deno.test("on a Redis Cluster, failed tasks rerun by id and by function", async () => {
   await using topology = await startTopology("Cluster");
-  const worker = new Worker({
-    ...topology.connection,
-    queueName: uniqueQueue("cluster"),
-    logLevel: "error",
-    handleSignals: false,
-  });
+  const worker = topologyWorker(topology, "cluster");
   try {
     const { state, flaky } = flakyTasks(worker);
     const handles = await worker.enqueueMany([flaky.enqueue("c1", 1), flaky.enqueue("c2", 2)]);
