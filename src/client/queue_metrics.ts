@@ -13,8 +13,10 @@ import type { QueueContext } from "../queue_context.ts";
 import { readMetrics } from "../run/metrics.ts";
 import type { HealthRecord } from "../run/heartbeat.ts";
 import { FUNCTION_OUTCOMES, type FunctionOutcome } from "../run/function_stats.ts";
-import { countTasks, type PriorityCounts } from "./task_counts.ts";
+import { countTasks, type PriorityCounts, type TaskCountsMetrics } from "./task_counts.ts";
 import { listWorkers } from "./worker_health.ts";
+
+export type { TaskCountsMetrics } from "./task_counts.ts";
 
 /** Outcome counts: how many tasks completed, failed, were aborted or retried. */
 export interface OutcomeCounts {
@@ -26,26 +28,6 @@ export interface OutcomeCounts {
   readonly aborted: number;
   /** Tries that ended in a retry. */
   readonly retried: number;
-}
-
-/** Counts of a queue's tasks by status, as they are when read. */
-export interface TaskCountsMetrics {
-  /** In a stream and not started (prefetched ones included). */
-  readonly queued: number;
-  /** Started and not finished. */
-  readonly running: number;
-  /** Waiting for their time (delayed, scheduled or backing off before a retry). */
-  readonly scheduled: number;
-  /** Waiting for their dependencies. */
-  readonly waiting: number;
-  /** Finished tasks whose result is still kept. */
-  readonly done: number;
-  /** False when `done` is a lower bound (the count stopped early in a very large keyspace). */
-  readonly doneExact: boolean;
-  /** Repeating tasks (cron jobs and crontab schedules). */
-  readonly repeating: number;
-  /** Tasks whose abort was requested and not yet carried out. */
-  readonly aborting: number;
 }
 
 /** One live worker, as its last heartbeat described it. */

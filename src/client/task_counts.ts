@@ -74,21 +74,28 @@ export interface PriorityCounts {
   readonly scheduled: number | null;
 }
 
-/** Counts of a whole queue. */
-export interface QueueCounts {
+/** Counts of a queue's tasks by status, as they are when read. */
+export interface TaskCountsMetrics {
+  /** In a stream and not started (prefetched ones included). */
   readonly queued: number;
+  /** Started and not finished. */
   readonly running: number;
+  /** Waiting for their time (delayed, scheduled or backing off before a retry). */
   readonly scheduled: number;
   /** Waiting for their dependencies. */
   readonly waiting: number;
-  /** Stored results (finished tasks whose result is kept). */
+  /** Finished tasks whose result is still kept. */
   readonly done: number;
-  /** False when the count of stored results stopped early (a very large keyspace). */
+  /** False when `done` is a lower bound (the count stopped early in a very large keyspace). */
   readonly doneExact: boolean;
   /** Repeating tasks (cron jobs and crontab schedules). */
   readonly repeating: number;
   /** Tasks whose abort was requested and not yet carried out. */
   readonly aborting: number;
+}
+
+/** Counts of a whole queue, with the counts of each priority. */
+export interface QueueCounts extends TaskCountsMetrics {
   /** Counts by priority, lowest priority first. */
   readonly byPriority: Readonly<Record<string, PriorityCounts>>;
 }
