@@ -12,8 +12,11 @@ import { linkDependencies } from "../redis/lua/graph.ts";
 import { argvSlots, layout } from "../redis/lua/layout.ts";
 import { addStreamEntry, dueTime, enterStream, redisTime } from "../redis/lua/steps.ts";
 
-/** The fixed arguments of {@linkcode ENQUEUE_SCRIPT}; {@linkcode NEW_TASK} records follow. */
-export const ENQUEUE_ARGS = layout("now", "wakeChannel", "keyPrefix");
+/**
+ * The fixed arguments of {@linkcode ENQUEUE_SCRIPT}: {@linkcode NEW_TASK} records follow, or
+ * {@linkcode TRACED_TASK} records when `traced` is '1'.
+ */
+export const ENQUEUE_ARGS = layout("now", "wakeChannel", "keyPrefix", "traced");
 
 /**
  * A task to store: `due` is '0' to run now, else as `dueArg` sends it; `links` is '' for a task
@@ -24,8 +27,15 @@ export const ENQUEUE_ARGS = layout("now", "wakeChannel", "keyPrefix");
  */
 export const NEW_TASK = layout("id", "fn", "payload", "priority", "due", "links");
 
+/**
+ * A {@linkcode NEW_TASK} with the trace context of its enqueue span (`src/client/enqueue_spans.ts`):
+ * the propagation headers as a JSON object, '' for none. Sent only while OpenTelemetry is on, so
+ * that an untraced send carries no slot for it.
+ */
+export const TRACED_TASK = layout(...NEW_TASK.fields, "trace");
+
 const ARG = argvSlots(ENQUEUE_ARGS, 1);
-const T = argvSlots(NEW_TASK, "a");
+const T = argvSlots(TRACED_TASK, "a");
 
 /**
  * Stores new tasks: each goes into the stream of its priority, into the delayed set when it is
@@ -45,8 +55,9 @@ const T = argvSlots(NEW_TASK, "a");
  * it in this call that name it as a dependency or source wait for the task standing for it.
  *
  * KEYS: [1] delayed set, [2] schedules set
- * ARGV: {@linkcode ENQUEUE_ARGS} (now: ms, the enqueue time stored; wake channel; key prefix),
- *       then a {@linkcode NEW_TASK} record per task (id, fn, payload, priority, due, links)
+ * ARGV: {@linkcode ENQUEUE_ARGS} (now: ms, the enqueue time stored; wake channel; key prefix;
+ *       traced: '1' or '0'), then a {@linkcode NEW_TASK} record per task (id, fn, payload,
+ *       priority, due, links), or with `traced` a {@linkcode TRACED_TASK} record (and trace)
  * Returns the tasks not stored, as pairs: the 1-based position of the task's record in this
  * call, and the id of the task that stands for it (its own id when that id was known already:
  * its hash or result present) or a `DEDUPE_ANSWER` for a debounce whose arguments are signed.
@@ -62,7 +73,9 @@ export const ENQUEUE_SCRIPT = script(lua(
   `
 local now, P = tonumber(${ARG.now}), ${ARG.keyPrefix}
 local skipped, earliest, standIns = {}, nil, nil
-for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, ${NEW_TASK.size} do
+local traced = ${ARG.traced} == '1'
+local stride = traced and ${TRACED_TASK.size} or ${NEW_TASK.size}
+for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, stride do
   local id, priority, dueArg = ${T.id}, ${T.priority}, ${T.due}
   local taskKey, stream, resultKey = P .. '${KEY.task}' .. id, P .. '${KEY.stream}' .. priority,
     P .. '${KEY.result}' .. id
@@ -85,7 +98,7 @@ for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, ${NEW_TASK.size} do
   if dedupe then standIn = dedupeTask(P, KEYS[1], id, ${T.fn}, ${T.payload}, dueArg, dedupe) end
   if standIn == nil and redis.call('EXISTS', taskKey, resultKey) == 1 then standIn = id end
   if standIn ~= nil then
-    table.insert(skipped, (a - ${ENQUEUE_ARGS.size + 1}) / ${NEW_TASK.size} + 1)
+    table.insert(skipped, (a - ${ENQUEUE_ARGS.size + 1}) / stride + 1)
     table.insert(skipped, standIn)
     -- A task to send again sealed for another (DEDUPE_ANSWER.reseal) is waited for as that one.
     local alias = standIn
@@ -133,6 +146,7 @@ for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, ${NEW_TASK.size} do
         end
       end
     end
+    if traced and ${T.trace} ~= '' then redis.call('HSET', taskKey, '${TASK_FIELD.trace}', ${T.trace}) end
   end
 end
 if earliest ~= nil then

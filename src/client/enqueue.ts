@@ -24,7 +24,9 @@ import { DEDUPE_ANSWER, DEDUPE_ONLY } from "../redis/lua/dedupe.ts";
 import { dedupeLinks, replaceSealed } from "./_dedupe_send.ts";
 import { LINK } from "../redis/lua/graph.ts";
 import { pushRecord } from "../redis/lua/layout.ts";
-import { ENQUEUE_ARGS, ENQUEUE_SCRIPT, NEW_TASK } from "./_enqueue_script.ts";
+import { ENQUEUE_ARGS, ENQUEUE_SCRIPT, NEW_TASK, TRACED_TASK } from "./_enqueue_script.ts";
+import { openTelemetry, type OtelContext } from "../_otel.ts";
+import { startEnqueueSpans, type TracedSend } from "./enqueue_spans.ts";
 
 /** Scripts per call: keeps each script call short so Redis stays responsive to others. */
 const BATCH = 500;
@@ -51,6 +53,8 @@ interface TaskInternals {
   markSent<R>(task: Task<R>, sent: Promise<TaskHandle<R>>): void;
   /** Gives a deduplicated task the id of the task that stands for it. */
   adoptId(task: AnyTask, id: string): void;
+  /** The OpenTelemetry context active when it was created; undefined while tracing is off. */
+  traceParent(task: AnyTask): OtelContext | undefined;
 }
 
 // Set by Task's static block: only code inside the class may read its private fields and call
@@ -127,6 +131,8 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
   #taken = false;
   /** Someone awaits it: they see a failure to send it, so it need not be logged. */
   #awaited = false;
+  /** The parent of its enqueue span: the OpenTelemetry context it was created in, if on. */
+  readonly #traceParent: OtelContext | undefined = openTelemetry()?.active();
 
   /**
    * Private: a task comes from `registeredTask.enqueue(...)` or `worker.enqueueUnsafe(...)`
@@ -150,6 +156,7 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
       link: (task) => task.#link,
       markSent: (task, sent) => task.#markSent(sent),
       adoptId: (task, id) => void (task.#id = id),
+      traceParent: (task) => task.#traceParent,
     };
   }
 
@@ -476,6 +483,8 @@ export async function sendTasks(
   const present = crontabs ? await redisNow(client) : now;
   const { keys } = client;
   const scriptKeys = [keys.delayed, keys.schedules];
+  // Undefined, after one check, while OpenTelemetry is off: then no task sends a trace slot.
+  const spans = startEnqueueSpans(keys.queueName, all, tracedSend);
   // One script call per BATCH tasks, each sent as soon as it is built: Redis stores one part
   // while the next is being built, and the parts run in the order sent, dependencies first.
   const parts: Promise<unknown>[] = [];
@@ -489,7 +498,12 @@ export async function sendTasks(
     : BATCH;
   for (let start = 0; start < all.length; start += size) {
     const args: ScriptArg[] = [];
-    pushRecord(args, ENQUEUE_ARGS, { now, wakeChannel: keys.wakeChannel, keyPrefix: keys.prefix });
+    pushRecord(args, ENQUEUE_ARGS, {
+      now,
+      wakeChannel: keys.wakeChannel,
+      keyPrefix: keys.prefix,
+      traced: spans ? 1 : 0,
+    });
     for (let i = start; i < Math.min(start + size, all.length); i++) {
       const task = all[i];
       const { delay, schedule, priority = client.priorities[0], dedupe } = task.options;
@@ -517,14 +531,9 @@ export async function sendTasks(
         : dedupe
         ? DEDUPE_ONLY + dedupeLinks(client, dedupe)
         : "";
-      pushRecord(args, NEW_TASK, {
-        id: task.id,
-        fn: task.fnName,
-        payload: payloads[i],
-        priority,
-        due,
-        links,
-      });
+      const record = { id: task.id, fn: task.fnName, payload: payloads[i], priority, due, links };
+      if (spans) pushRecord(args, TRACED_TASK, { ...record, trace: spans.headers[i] });
+      else pushRecord(args, NEW_TASK, record);
     }
     const part = runScript(client.redis, ENQUEUE_SCRIPT, scriptKeys, args).then((reply) => {
       const skipped = reply as (number | string)[];
@@ -556,6 +565,7 @@ export async function sendTasks(
       internals.adoptId(all[i], standIn);
     }
   });
+  if (spans) settled.then(() => spans.end(undefined, standIns.keys()), (e) => spans.end(e));
   const handleOf = (task: AnyTask, i: number): TaskHandle<unknown> => {
     const standIn = standIns.get(i);
     return createTaskHandle(client, standIn ?? task.id, task.fnName, standIn !== undefined);
@@ -579,6 +589,18 @@ export async function sendTasks(
     if (standIn !== undefined) internals.adoptId(t, standIn);
     return createTaskHandle(client, t.id, t.fnName, true);
   });
+}
+
+/** What the enqueue span of a task is made of (read only while OpenTelemetry is on). */
+function tracedSend(task: AnyTask): TracedSend {
+  return {
+    id: task.id,
+    fnName: task.fnName,
+    priority: task.options.priority ?? internals.queue(task).priorities[0],
+    parent: internals.traceParent(task),
+    source: internals.source(task)?.id,
+    after: internals.dependencies(task),
+  };
 }
 
 /** A Redis error of the enqueue script, made clear when Redis is out of memory. */

@@ -114,6 +114,11 @@ export const TASK_FIELD = {
   passthrough: "pass",
   /** Its latest reported progress, encoded like a result; written by `progress()` while it runs, at most once per window. */
   progress: "prog",
+  /**
+   * The trace context of its enqueue span: propagation headers (W3C `traceparent`, ...) as a
+   * JSON object; written at enqueue only while OpenTelemetry is on (`src/_otel.ts`).
+   */
+  trace: "trace",
   /** When it failed for good (ms): written in its kept record (`KEY.failed`) only. */
   failedTime: "ft",
 } as const;

@@ -23,6 +23,7 @@ import { progressAfterEnd, ProgressReporter } from "./progress.ts";
 import { taskLogAfterEnd, TaskLogWriter } from "./task_logs.ts";
 import type { WorkerLogger } from "../logger.ts";
 import type { RegisteredTask } from "../registered_task.ts";
+import { startRunSpan, type TryOutcome } from "./run_span.ts";
 
 /** What happened to a task. */
 export type Outcome =
@@ -105,6 +106,8 @@ export async function execute(
   let settled: Promise<unknown> = Promise.resolve();
   let outcome: Outcome;
   let logs: TaskLogWriter | undefined;
+  // Undefined, after one check, while OpenTelemetry is off.
+  const span = startRunSpan(env.client.keys.queueName, env.workerId, d);
   try {
     const refusal = d.passthrough ? refuseEarly(d) : refuse(env, d, task);
     if (refusal) {
@@ -133,7 +136,9 @@ export async function execute(
         env.logger.info(`→ ${d.fnName} (${d.taskId}) try ${d.tries}`, taskFields(d));
       }
       ran = true;
-      const run = call(env, d, task!, args, controller);
+      const run = span
+        ? span.within(() => call(env, d, task!, args, controller))
+        : call(env, d, task!, args, controller);
       settled = run.settled;
       outcome = await run.outcome;
       // Only a task that reported progress or logged has something to end.
@@ -143,7 +148,13 @@ export async function execute(
   } catch (error) {
     outcome = { kind: "failure", error };
   }
-  await finish(env, d, task, outcome, { startTime, waited, ran }, lock, logs);
+  try {
+    const ended = await finish(env, d, task, outcome, { startTime, waited, ran }, lock, logs);
+    span?.end(ended.outcome, ended.counted);
+  } catch (error) {
+    span?.fail(error);
+    throw error;
+  }
   return { settled };
 }
 
@@ -334,7 +345,10 @@ function thrownOutcome(
   }, error);
 }
 
-/** Turns an outcome into a completion, writes it, counts it and logs it. */
+/**
+ * Turns an outcome into a completion, writes it, counts it and logs it. Returns the outcome as
+ * written and the counter it went to ("lost" when it was not written).
+ */
 async function finish(
   env: ExecutionEnv,
   d: Delivery,
@@ -344,7 +358,7 @@ async function finish(
   timing: { startTime: number; waited: number; ran: boolean },
   lock: string | undefined,
   logs: TaskLogWriter | undefined,
-): Promise<void> {
+): Promise<{ outcome: Outcome; counted: TryOutcome }> {
   const { startTime } = timing;
   const label = `${d.fnName} (${d.taskId})`;
   let completion: Completion;
@@ -383,7 +397,7 @@ async function finish(
     env.logger.warn(
       `${label}: this worker no longer owns the delivery (another worker took it over); its outcome was not written`,
     );
-    return;
+    return { outcome: finalOutcome, counted: "lost" };
   }
   const counted = count(env.counters, finalOutcome);
   const ms = env.client.now() - startTime;
@@ -415,6 +429,7 @@ async function finish(
     case "back":
       env.logger.info(`↩ ${label} handed back: ${finalOutcome.reason}`, fields);
   }
+  return { outcome: finalOutcome, counted };
 }
 
 /**

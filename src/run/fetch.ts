@@ -74,6 +74,8 @@ export interface Delivery {
   readonly passthrough: boolean;
   /** The task this one is a pipeline stage of, or a fallback for. */
   readonly source: string;
+  /** The trace context of its enqueue span (`src/_otel.ts`), or empty. */
+  readonly trace: string;
 }
 
 /** The fixed arguments of {@linkcode FETCH_SCRIPT}; per stream reclaim cursors follow. */
@@ -300,5 +302,6 @@ export function toDelivery(
     input: input && input.length > 0 ? input : null,
     passthrough: read[at.passthrough] === 1,
     source: String(read[at.source] ?? ""),
+    trace: String(read[at.trace] ?? ""),
   };
 }

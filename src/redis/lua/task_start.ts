@@ -28,6 +28,7 @@ const READ_FIELDS = layout(
   "input",
   "passthrough",
   "source",
+  "trace",
 );
 
 /** How {@linkcode startTask} read a task: `read` slot of {@linkcode TASK_READ}. */
@@ -64,6 +65,7 @@ export const TASK_READ = layout(
   "passthrough",
   "source",
   "late",
+  "trace",
 );
 
 /** The Lua expression of a field read by {@linkcode startTask}: `f[i]`. */
@@ -124,6 +126,7 @@ local function startTask(prefix, abortingKey, anyAborting, me, id, start)
       passthrough: `${field("passthrough")} and 1 or 0`,
       source: `${field("source")} or false`,
       late: "late",
+      trace: `${field("trace")} or false`,
     })
   }
 end
