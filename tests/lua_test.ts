@@ -11,7 +11,12 @@ import {
   START_RECORD,
 } from "../src/run/_complete_lua.ts";
 import { COMPLETE_SCRIPT } from "../src/run/complete.ts";
-import { ENQUEUE_ARGS, ENQUEUE_SCRIPT, NEW_TASK } from "../src/client/_enqueue_script.ts";
+import {
+  ENQUEUE_ARGS,
+  ENQUEUE_SCRIPT,
+  NEW_TASK,
+  TRACED_TASK,
+} from "../src/client/_enqueue_script.ts";
 import { ABORT_SCRIPT } from "../src/client/abort.ts";
 import {
   INFO_SCRIPT,
@@ -55,6 +60,7 @@ const LAYOUTS: Record<string, Layout<string>> = {
   COMPLETE_REPLY,
   ENQUEUE_ARGS,
   NEW_TASK,
+  TRACED_TASK,
   TASK_READ,
   START_ANSWER,
   CLAIM,

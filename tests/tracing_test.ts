@@ -207,12 +207,18 @@ Deno.test("a task's run span is a child of its enqueue span, from the HTTP reque
 
   // A failure: the error status, the exception recorded.
   const [failed] = receiver.spansOf(ids.failing, "streaq run explode");
-  assert.equal(failed.parentSpanId, receiver.spansOf(ids.failing, "streaq enqueue explode")[0].spanId);
+  assert.equal(
+    failed.parentSpanId,
+    receiver.spansOf(ids.failing, "streaq enqueue explode")[0].spanId,
+  );
   assert.equal(attr(failed, "streaq.task.outcome"), "failed");
   assert.equal(failed.status?.code, STATUS_ERROR);
   assert.equal(failed.status?.message, "boom");
   const exception = failed.events?.find((e) => e.name === "exception");
-  assert.equal(exception?.attributes.find((a) => a.key === "exception.message")?.value.stringValue, "boom");
+  assert.equal(
+    exception?.attributes.find((a) => a.key === "exception.message")?.value.stringValue,
+    "boom",
+  );
 
   // A retry: each try its own span, both children of the one enqueue span.
   const [retryEnqueued] = receiver.spansOf(ids.retried, "streaq enqueue flaky");
@@ -231,10 +237,17 @@ Deno.test("a task's run span is a child of its enqueue span, from the HTTP reque
   const [secondEnqueued] = receiver.spansOf(ids.second, "streaq enqueue double");
   assert.equal(secondEnqueued.parentSpanId, firstEnqueued.spanId);
   assert.equal(secondEnqueued.traceId, firstEnqueued.traceId);
-  assert.equal(receiver.spansOf(ids.second, "streaq run double")[0].parentSpanId, secondEnqueued.spanId);
+  assert.equal(
+    receiver.spansOf(ids.second, "streaq run double")[0].parentSpanId,
+    secondEnqueued.spanId,
+  );
 
   // What travels with the task: the enqueue span's W3C trace context, in the task's hash.
-  const stored = await redis.cli("HGET", `streaq:{${queueName}}:task:${ids.later}`, TASK_FIELD.trace);
+  const stored = await redis.cli(
+    "HGET",
+    `streaq:{${queueName}}:task:${ids.later}`,
+    TASK_FIELD.trace,
+  );
   const [laterEnqueued] = receiver.spansOf(ids.later, "streaq enqueue double");
   assert.equal(
     JSON.parse(stored).traceparent,

@@ -17,8 +17,8 @@ import {
   type OpenTelemetry,
   openTelemetry,
   type OtelContext,
-  SPAN_KIND,
   type Span,
+  SPAN_KIND,
   STATUS_ERROR,
 } from "../_otel.ts";
 

@@ -14,7 +14,7 @@
  */
 
 import type { Delivery } from "./fetch.ts";
-import { type OpenTelemetry, openTelemetry, SPAN_KIND, type Span, STATUS_ERROR } from "../_otel.ts";
+import { type OpenTelemetry, openTelemetry, type Span, SPAN_KIND, STATUS_ERROR } from "../_otel.ts";
 import { CONSUMER_GROUP } from "../redis/keys.ts";
 import type { FunctionOutcome } from "./function_stats.ts";
 import type { Outcome } from "./execute.ts";
@@ -71,7 +71,11 @@ export class RunSpan {
  * @param workerId The worker running it.
  * @param d The started delivery.
  */
-export function startRunSpan(queueName: string, workerId: string, d: Delivery): RunSpan | undefined {
+export function startRunSpan(
+  queueName: string,
+  workerId: string,
+  d: Delivery,
+): RunSpan | undefined {
   const otel = openTelemetry();
   if (!otel) return undefined;
   const root = otel.root();
