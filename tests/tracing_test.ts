@@ -151,7 +151,19 @@ Deno.test("a task's run span is a child of its enqueue span, from the HTTP reque
   };
   const worker = new TracedProcess(fixture("traced_worker.ts"), "traced-worker", env);
   const client = new TracedProcess(fixture("traced_client.ts"), "traced-client", env);
-  let ids: Record<"ok" | "failing" | "retried" | "first" | "second" | "later", string>;
+  let ids: Record<
+    | "ok"
+    | "failing"
+    | "retried"
+    | "first"
+    | "second"
+    | "later"
+    | "a"
+    | "b"
+    | "joined"
+    | "repeating",
+    string
+  >;
   try {
     await eventually(() => client.lines.some((l) => l.startsWith("listening ")), {
       what: "the client's HTTP server",
@@ -163,7 +175,8 @@ Deno.test("a task's run span is a child of its enqueue span, from the HTTP reque
     const enqueue = (id: string, fn: string) => receiver.spansOf(id, `streaq enqueue ${fn}`);
     await eventually(
       () =>
-        [ids.ok, ids.first, ids.second].every((id) => run(id, "double").length === 1) &&
+        [ids.ok, ids.first, ids.second, ids.joined].every((id) => run(id, "double").length >= 1) &&
+        run(ids.repeating, "double").length >= 1 &&
         run(ids.failing, "explode").length === 1 && run(ids.retried, "flaky").length === 2 &&
         enqueue(ids.later, "double").length === 1,
       { timeout: 20_000, what: "the spans of every task" },
@@ -242,6 +255,23 @@ Deno.test("a task's run span is a child of its enqueue span, from the HTTP reque
     secondEnqueued.spanId,
   );
 
+  // A task waiting for tasks sent with it links to their enqueue spans.
+  const [joined] = receiver.spansOf(ids.joined, "streaq enqueue double");
+  assert.deepEqual(
+    new Set(joined.links?.map((l) => l.spanId)),
+    new Set([ids.a, ids.b].map((id) => receiver.spansOf(id, "streaq enqueue double")[0].spanId)),
+  );
+
+  // A repeating task: each occurrence starts a trace, linked to the span that enqueued it.
+  const [repeatingEnqueued] = receiver.spansOf(ids.repeating, "streaq enqueue double");
+  const [occurrence] = receiver.spansOf(ids.repeating, "streaq run double");
+  assert.equal(occurrence.parentSpanId, "");
+  assert.notEqual(occurrence.traceId, repeatingEnqueued.traceId);
+  assert.deepEqual(
+    occurrence.links?.map((l) => [l.traceId, l.spanId]),
+    [[repeatingEnqueued.traceId, repeatingEnqueued.spanId]],
+  );
+
   // What travels with the task: the enqueue span's W3C trace context, in the task's hash.
   const stored = await redis.cli(
     "HGET",
@@ -253,6 +283,43 @@ Deno.test("a task's run span is a child of its enqueue span, from the HTTP reque
     JSON.parse(stored).traceparent,
     `00-${laterEnqueued.traceId}-${laterEnqueued.spanId}-01`,
   );
+});
+
+Deno.test("exporting spans with Deno's OpenTelemetry needs no permission beyond those of enqueueing", async () => {
+  const redis = await sharedRedis();
+  const receiver = new OtlpReceiver();
+  const queueName = uniqueQueue("traces");
+  try {
+    const { code, stdout, stderr } = await new Deno.Command(denoExecutable(), {
+      args: [
+        "run",
+        "--no-prompt",
+        "--cached-only",
+        `--config=${ROOT}deno.json`,
+        // Redis only: the receiver listens on another port, which the process may not reach.
+        `--allow-net=127.0.0.1:${new URL(redis.url).port}`,
+        "--allow-env",
+        fixture("traced_enqueue.ts"),
+        redis.url,
+        queueName,
+      ],
+      cwd: ROOT,
+      env: {
+        OTEL_DENO: "true",
+        OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      },
+      stdin: "null",
+    }).output();
+    assert.equal(code, 0, new TextDecoder().decode(stderr));
+    const id = new TextDecoder().decode(stdout).trim();
+    // Spans still in the batch are sent when the process exits.
+    await eventually(() => receiver.spansOf(id, "streaq enqueue later").length === 1, {
+      what: "the enqueue span",
+    });
+  } finally {
+    await receiver.close();
+  }
 });
 
 Deno.test("with OpenTelemetry off, an enqueued task stores no trace context", async () => {
