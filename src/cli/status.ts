@@ -23,8 +23,8 @@ import {
 } from "../client/queue_reads.ts";
 import type { TaskInfo } from "../result.ts";
 import { queueContextOf, type Worker } from "../worker.ts";
-import { escapeControl } from "../logger.ts";
 import { ANSI, type Paint, PLAIN, Screen } from "./screen.ts";
+import { clean, count, duration, table } from "./text_table.ts";
 import {
   FinishedRates,
   type FinishedThroughput,
@@ -231,39 +231,6 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
     const timer = setTimeout(done, ms);
     signal.addEventListener("abort", done, { once: true });
   });
-}
-
-/** A value from Redis made safe for the terminal: control characters made visible. */
-function clean(text: string): string {
-  return escapeControl(String(text));
-}
-
-/** A number, coloured when it is not zero. */
-function count(n: number, colour: (text: string) => string): string {
-  return n === 0 ? "0" : colour(String(n));
-}
-
-function table(header: string[], rows: string[][], paint: Paint): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => width(r[i]))));
-  const pad = (c: string, i: number) => {
-    const room = " ".repeat(widths[i] - width(c));
-    return i === 0 ? c + room : room + c;
-  };
-  const line = (cells: string[]) => cells.map(pad).join("  ").trimEnd();
-  return [paint.dim(line(header)), ...rows.map(line)].join("\n");
-}
-
-/** The visible width of a cell: colour codes take no room. */
-function width(text: string): number {
-  // deno-lint-ignore no-control-regex
-  return text.replace(/\x1b\[[0-9;]*m/g, "").length;
-}
-
-function duration(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor(s / 60) % 60).padStart(2, "0")}m`;
 }
 
 function runningCount(shown: number): string {
