@@ -185,6 +185,7 @@ Deno.test("label values with a newline, a quote or a backslash survive a real pa
     workers: [{
       id: "w",
       host: null,
+      pid: 1,
       concurrency: 1,
       running: 0,
       startedAt: 0,
