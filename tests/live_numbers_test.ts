@@ -17,6 +17,7 @@ import { QueueReads } from "../src/client/queue_reads.ts";
 import { queueContextOf } from "../src/worker.ts";
 import { formatStatus, readStatus } from "../src/cli/status.ts";
 import { FinishedRates } from "../src/cli/status_rates.ts";
+import { MinuteMetrics } from "../src/run/metrics.ts";
 import { eventually, runInBackground, sleep, testWorker } from "./_helpers.ts";
 import { runCli } from "./_cli.ts";
 import { uniqueQueue } from "./_redis.ts";
@@ -325,4 +326,25 @@ Deno.test("tasks finished per second count the growth of each minute, and a minu
   const later = rates.update(4_000, [minute(2, 8), minute(3, 1, 1)]);
   assert.equal(later.last, 0);
   assert.equal(later.window, 5 / 3);
+});
+
+Deno.test("per-minute counts that could not be written are kept for the next flush, in their minute", () => {
+  const counters = { completed: 0, failed: 0, aborted: 0, retried: 0, relinquished: 0 };
+  const metrics = new MinuteMetrics(counters);
+  counters.completed = 3;
+  metrics.observe(counters, 60_000);
+  counters.failed = 1;
+  const first = metrics.take(counters, 120_000);
+  assert.deepEqual([...first], [
+    [1, { completed: 3, failed: 0, aborted: 0, retried: 0 }],
+    [2, { completed: 0, failed: 1, aborted: 0, retried: 0 }],
+  ]);
+  assert.equal(metrics.pending, false);
+  metrics.restore(first); // the write failed
+  counters.failed = 2;
+  const second = metrics.take(counters, 121_000);
+  assert.deepEqual([...second], [
+    [1, { completed: 3, failed: 0, aborted: 0, retried: 0 }],
+    [2, { completed: 0, failed: 2, aborted: 0, retried: 0 }],
+  ]);
 });
