@@ -152,7 +152,7 @@ Deno.test("/metrics parses as Prometheus text and its counters and gauges match 
     await eventually(async () => {
       ({ families } = await scrape());
       return valueOf(families, "streaq_tasks_last_hour", { queue, outcome: "completed" }) === N;
-    }, { what: "the per-minute counts flushed with a heartbeat" });
+    }, { what: "the per-minute counts written by the worker" });
     assert.equal(valueOf(families, "streaq_tasks_last_hour", { queue, outcome: "failed" }), M);
 
     for (const family of families.values()) {
