@@ -1083,8 +1083,9 @@ export class Worker<Context = undefined, Priority = string> {
   /**
    * The queue's metrics, read from Redis: tasks by status and priority, the live workers with
    * the outcome counters each kept since it started, and the outcomes of the last hour. Any
-   * process may read them, running a worker or not. Outcomes reach Redis with the workers'
-   * heartbeats, so they trail by up to one; the counts are exact when read.
+   * process may read them, running a worker or not. Workers write their outcomes and running
+   * tasks within a second of a change, so those trail by about a second; the counts of tasks
+   * by status are exact when read.
    *
    * @returns The metrics; see {@linkcode QueueMetrics}.
    *

@@ -152,7 +152,7 @@ Deno.test("/metrics parses as Prometheus text and its counters and gauges match 
     await eventually(async () => {
       ({ families } = await scrape());
       return valueOf(families, "streaq_tasks_last_hour", { queue, outcome: "completed" }) === N;
-    }, { what: "the per-minute counts flushed with a heartbeat" });
+    }, { what: "the per-minute counts written by the worker" });
     assert.equal(valueOf(families, "streaq_tasks_last_hour", { queue, outcome: "failed" }), M);
 
     for (const family of families.values()) {
@@ -185,6 +185,7 @@ Deno.test("label values with a newline, a quote or a backslash survive a real pa
     workers: [{
       id: "w",
       host: null,
+      pid: 1,
       concurrency: 1,
       running: 0,
       startedAt: 0,

@@ -334,7 +334,7 @@ Deno.test("finished tasks are counted per minute in Redis and charted on the ove
     bad.enqueue(),
   ]);
   await flaky.enqueue();
-  // The counts reach Redis with the heartbeat and, at the latest, when the worker stops.
+  // The counts reach Redis within a second and, at the latest, when the worker stops.
   await worker.run({ burst: true });
 
   const handler = createDashboard(worker);

@@ -130,6 +130,14 @@ export interface LogsCommand {
   readonly taskId: string;
 }
 
+/** `metrics <module>`: prints the queue's metrics once, as text or JSON. */
+export interface MetricsCommand {
+  readonly command: "metrics";
+  readonly target: Target;
+  /** Print JSON (`--json`) instead of text. */
+  readonly json: boolean;
+}
+
 /** What the command line asks for. */
 export type Command =
   | RunCommand
@@ -140,6 +148,7 @@ export type Command =
   | ObliterateCommand
   | RetryCommand
   | LogsCommand
+  | MetricsCommand
   | { readonly command: "help" }
   | { readonly command: "version" };
 
@@ -155,6 +164,7 @@ const OPTIONS = {
   "permission-set": { type: "string" },
   supervised: { type: "boolean" },
   once: { type: "boolean" },
+  json: { type: "boolean" },
   port: { type: "string" },
   hostname: { type: "string" },
   "trust-proxy": { type: "boolean" },
@@ -181,6 +191,7 @@ const OPTION_COMMANDS: Record<string, readonly string[]> = {
   "permission-set": ["run"],
   supervised: ["run"],
   once: ["status"],
+  json: ["metrics"],
   port: ["web"],
   hostname: ["web"],
   "trust-proxy": ["web"],
@@ -201,6 +212,7 @@ const COMMANDS = [
   "obliterate",
   "retry",
   "logs",
+  "metrics",
 ] as const;
 
 /**
@@ -246,6 +258,7 @@ export function parseCommandLine(args: readonly string[]): Command {
   const where = parseTarget(target);
   if (command === "status") return { command, target: where, once: values.once ?? false };
   if (command === "drain") return { command, target: where };
+  if (command === "metrics") return { command, target: where, json: values.json ?? false };
   if (command === "obliterate") return { command, target: where, force: values.force ?? false };
   if (command === "clean") {
     if (values.succeeded && values.failed) {

@@ -16,6 +16,8 @@ export const HELP = `streaq ${VERSION}: run streaq workers and watch their queue
 Usage:
   streaq run <module>[:<export>] [options]    run the Worker that a module exports
   streaq status <module>[:<export>] [--once]  show queue sizes, workers and throughput
+  streaq metrics <module>[:<export>] [--json]
+                                              print the queue's metrics once
   streaq web <module>[:<export>] [options]    serve the dashboard in the browser
   streaq clean <module>[:<export>] [options]  remove results of finished tasks
   streaq drain <module>[:<export>]            remove every task waiting for a worker
@@ -55,6 +57,9 @@ Options of run:
 
 Options of status:
   --once            print once and exit, instead of refreshing every second
+
+Options of metrics:
+  --json            print the metrics as JSON (what worker.metrics() returns) instead of text
 
 Options of web:
   --port N          the port to listen on [default: 8080; 0 picks a free one]

@@ -11,6 +11,7 @@
  * deno run -P jsr:@streaq/streaq/cli run worker.ts --workers 4 --log-format json \
  *   --deno-flags="--unstable-kv --v8-flags=--max-old-space-size=512" --permission-set=worker
  * deno run -P jsr:@streaq/streaq/cli status worker.ts           # live queue view
+ * deno run -P jsr:@streaq/streaq/cli metrics worker.ts --json    # the queue's metrics, once
  * deno run -P jsr:@streaq/streaq/cli web worker.ts --port 8080   # the dashboard
  * deno run -P jsr:@streaq/streaq/cli clean worker.ts --failed --older-than 7d
  * deno run -P jsr:@streaq/streaq/cli drain worker.ts             # remove the waiting tasks
@@ -48,6 +49,7 @@ import { runMaintenance } from "./maintenance.ts";
 import { serveWeb } from "./web.ts";
 import { retryTasks } from "./retry.ts";
 import { printTaskLogs } from "./logs.ts";
+import { printMetrics } from "./metrics.ts";
 
 /**
  * Runs the command line with `args` (what follows the module in `deno run ... cli ...`) and
@@ -115,6 +117,8 @@ export async function main(args: readonly string[]): Promise<number> {
       return await retryTasks(loaded.worker, command);
     case "logs":
       return await printTaskLogs(loaded.worker, command);
+    case "metrics":
+      return await printMetrics(loaded.worker, command);
   }
 }
 

@@ -1,35 +1,48 @@
 /**
- * `status <module>`: a live view of a queue. Queue sizes per priority, delayed tasks, the
- * throughput, the live workers (from their health keys) and the tasks running now, refreshed
- * every second; `--once` prints one view and exits. In a terminal the view is drawn on the
- * alternate screen, in colour (unless `NO_COLOR` is set), and the terminal is restored when it
- * ends; elsewhere it is plain text, one view per refresh.
+ * `status <module>`: a live view of a queue. Tasks per status and priority, the last hour's
+ * outcomes, the throughput, the live workers (from their health keys) and the tasks running
+ * now, refreshed every second; `--once` prints one view and exits. In a terminal the view is
+ * drawn on the alternate screen, in colour (unless `NO_COLOR` is set), and the terminal is
+ * restored when it ends; elsewhere it is plain text, one view per refresh.
  *
- * The throughput is measured at each refresh from the streams themselves, not from the
- * workers' health records (refreshed only at each heartbeat, every third of `idleTimeout`):
- * a stream's `entries-added` counter (Redis 7 and later) counts tasks added, and since
- * finished tasks are deleted from it, added minus the change of its length counts finished
- * ones. Everything is read with a bounded number of commands, whatever the size of the queue.
+ * The counts, the last hour and the workers come from the read the dashboard's overview and
+ * `worker.metrics()` make (`QueueReads.snapshot`), so the numbers agree with the dashboard's.
+ * Workers write their records and per-minute counts within a second of a change, so the view
+ * trails by about a second. Tasks finished per second come from the same per-minute counts;
+ * tasks added and started per second from the streams (Redis 7 and later). Everything is read
+ * with a bounded number of commands, whatever the size of the queue.
  *
  * @module
  */
 
-import { type HealthRecord, type PriorityStatus, QueueReads } from "../client/queue_reads.ts";
+import {
+  type MinuteCounts,
+  type PriorityStatus,
+  type QueueMetrics,
+  QueueReads,
+} from "../client/queue_reads.ts";
 import type { TaskInfo } from "../result.ts";
 import { queueContextOf, type Worker } from "../worker.ts";
-import { escapeControl } from "../logger.ts";
 import { ANSI, type Paint, PLAIN, Screen } from "./screen.ts";
-import { type Rates, StreamRates, type StreamThroughput, ThroughputMeter } from "./status_rates.ts";
+import { clean, count, duration, table } from "./text_table.ts";
+import {
+  FinishedRates,
+  type FinishedThroughput,
+  type Rates,
+  StreamRates,
+  type StreamThroughput,
+} from "./status_rates.ts";
 
 /** What the view shows, read in one go. */
 export interface QueueStatus {
   readonly queue: string;
   readonly at: number;
-  /** From the highest priority to the lowest. */
-  readonly priorities: readonly PriorityStatus[];
-  /** Delayed, scheduled and backing-off tasks. */
-  readonly scheduled: number;
-  readonly workers: readonly HealthRecord[];
+  /** Counts, last hour and workers: what the dashboard's overview shows. */
+  readonly metrics: QueueMetrics;
+  /** The minutes `metrics.lastHour` adds up, for the finished rate. */
+  readonly minutes: readonly MinuteCounts[];
+  /** The streams, from the highest priority to the lowest, for the added and started rates. */
+  readonly streams: readonly PriorityStatus[];
   /** The first running tasks, at most `RUNNING_SHOWN`. */
   readonly running: readonly TaskInfo[];
 }
@@ -43,29 +56,31 @@ const REFRESH = 1_000;
 // deno-lint-ignore no-explicit-any
 export async function readStatus(worker: Worker<any>): Promise<QueueStatus> {
   const reads = new QueueReads(queueContextOf(worker));
-  const { priorities, scheduled } = await reads.streamSizes();
-  const [workers, running] = await Promise.all([
+  const [{ metrics, minutes }, { priorities }] = await Promise.all([
     // Every live worker, however large the keyspace: status has no page to keep fast.
-    reads.workers({ scanCount: 500, maxScanCalls: Infinity }),
-    reads.runningTasks(priorities, {
-      limit: RUNNING_SHOWN,
-      deliveriesPerPriority: DELIVERIES_LOOKED_AT,
-    }),
+    reads.snapshot({ scanCount: 500, maxScanCalls: Infinity }),
+    reads.streamSizes(),
   ]);
+  const running = await reads.runningTasks(priorities, {
+    limit: RUNNING_SHOWN,
+    deliveriesPerPriority: DELIVERIES_LOOKED_AT,
+  });
   return {
     queue: worker.queueName,
-    at: Date.now(),
-    priorities,
-    scheduled,
-    workers: workers.sort((a, b) => a.startedAt - b.startedAt || a.id.localeCompare(b.id)),
+    at: metrics.time,
+    metrics,
+    minutes,
+    streams: priorities,
     running,
   };
 }
 
-/** The throughput shown: from the streams, or from the heartbeats where they cannot say. */
-export type Throughput =
-  | { readonly source: "streams"; readonly rates: StreamThroughput }
-  | { readonly source: "heartbeats"; readonly recent?: number; readonly average?: number };
+/** The throughput shown: finished from the per-minute counts, added and started from the streams. */
+export interface Throughput {
+  readonly finished: FinishedThroughput;
+  /** Undefined when the server does not count stream entries (before Redis 7). */
+  readonly streams?: StreamThroughput;
+}
 
 /** The view as text lines, coloured with `paint`. */
 export function formatStatus(
@@ -74,35 +89,51 @@ export function formatStatus(
   paint: Paint = PLAIN,
 ): string {
   const { bold, dim } = paint;
+  const { tasks, byPriority, lastHour, workers } = status.metrics;
+  const priorities = Object.keys(byPriority).reverse();
+  const finished = lastHour.completed + lastHour.failed + lastHour.aborted;
   const lines = [
     `${bold(`queue ${clean(status.queue)}`)} at ${dim(new Date(status.at).toISOString())}`,
     "",
     table(
-      ["priority", "queued", "in workers"],
-      status.priorities.map((p) => [
-        clean(p.name),
-        count(p.queued, paint.yellow),
-        count(p.delivered, paint.cyan),
+      ["priority", "queued", "running", "scheduled"],
+      priorities.map((p) => [
+        clean(p),
+        count(byPriority[p].queued, paint.yellow),
+        count(byPriority[p].running, paint.cyan),
+        byPriority[p].scheduled === null ? "-" : count(byPriority[p].scheduled!, paint.yellow),
       ]),
       paint,
     ),
-    `scheduled (delayed, scheduled or backing off): ${count(status.scheduled, paint.yellow)}`,
+    `tasks: ${count(tasks.queued, paint.yellow)} queued, ${
+      count(tasks.running, paint.cyan)
+    } running, ${count(tasks.scheduled, paint.yellow)} scheduled, ${tasks.waiting} waiting, ${
+      count(tasks.done, paint.green)
+    }${tasks.doneExact ? "" : "+"} done (results kept)`,
+    `last hour: ${finished} finished: ${count(lastHour.completed, paint.green)} succeeded, ${
+      count(lastHour.failed, paint.red)
+    } failed, ${count(lastHour.aborted, paint.red)} aborted; ${
+      count(lastHour.retried, paint.yellow)
+    } retried`,
     "",
     formatThroughput(throughput, paint),
     "",
-    `${bold("workers")}: ${status.workers.length} live`,
+    `${bold("workers")}: ${workers.length} live`,
   ];
-  if (status.workers.length > 0) {
+  if (workers.length > 0) {
+    const sorted = workers.toSorted((a, b) =>
+      a.startedAt - b.startedAt || a.id.localeCompare(b.id)
+    );
     lines.push(table(
-      ["id", "host", "pid", "running", "completed", "failed", "retried", "up", "last beat"],
-      status.workers.map((w) => [
+      ["id", "host", "pid", "running", "completed", "failed", "retried", "up", "last report"],
+      sorted.map((w) => [
         clean(w.id),
         clean(w.host ?? "-"),
         String(w.pid),
         `${w.running}/${w.concurrency}`,
-        count(w.counters.completed ?? 0, paint.green),
-        count(w.counters.failed ?? 0, paint.red),
-        count(w.counters.retried ?? 0, paint.yellow),
+        count(w.outcomes.completed, paint.green),
+        count(w.outcomes.failed, paint.red),
+        count(w.outcomes.retried, paint.yellow),
         duration(status.at - w.startedAt),
         `${duration(status.at - w.heartbeatAt)} ago`,
       ]),
@@ -127,20 +158,15 @@ export function formatStatus(
 
 function formatThroughput(throughput: Throughput, paint: Paint): string {
   const label = paint.bold("throughput");
-  if (throughput.source === "heartbeats") {
-    return `${label}: ${rate(throughput.recent)} tasks/s between heartbeats, ${
-      rate(throughput.average)
-    } tasks/s on average (this Redis does not count stream entries: Redis 7 does)`;
-  }
-  const { last, window, windowMs } = throughput.rates;
-  const each = (r: Rates | undefined) =>
+  const { finished, streams } = throughput;
+  const each = (r: Rates | undefined, done: number | undefined) =>
     `${rate(r?.added)} added/s, ${rate(r?.started)} started/s, ${
-      paint.green(rate(r?.finished))
+      paint.green(rate(done))
     } finished/s`;
+  const windowMs = finished.windowMs;
   const span = windowMs === undefined ? "" : ` over ${Math.round(windowMs / 1000)} s`;
-  return `${label}: ${each(last)} ${paint.dim("(last second)")}\n            ${each(window)} ${
-    paint.dim(`(average${span})`)
-  }`;
+  return `${label}: ${each(streams?.last, finished.last)} ${paint.dim("(last second)")}
+            ${each(streams?.window, finished.window)} ${paint.dim(`(average${span})`)}`;
 }
 
 /** Options of {@linkcode showStatus}. */
@@ -159,13 +185,11 @@ export interface ShowStatusOptions {
 // deno-lint-ignore no-explicit-any
 export async function showStatus(worker: Worker<any>, options: ShowStatusOptions): Promise<void> {
   const streams = new StreamRates();
-  const heartbeats = new ThroughputMeter();
-  const throughput = (status: QueueStatus): Throughput => {
-    const rates = streams.update(status.at, status.priorities);
-    return rates
-      ? { source: "streams", rates }
-      : { source: "heartbeats", ...heartbeats.update(status.workers) };
-  };
+  const finished = new FinishedRates();
+  const throughput = (status: QueueStatus): Throughput => ({
+    finished: finished.update(status.at, status.minutes),
+    streams: streams.update(status.at, status.streams),
+  });
   if (options.once || !Deno.stdout.isTerminal()) {
     while (!options.signal.aborted) {
       const status = await untilAborted(readStatus(worker), options.signal);
@@ -207,39 +231,6 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
     const timer = setTimeout(done, ms);
     signal.addEventListener("abort", done, { once: true });
   });
-}
-
-/** A value from Redis made safe for the terminal: control characters made visible. */
-function clean(text: string): string {
-  return escapeControl(String(text));
-}
-
-/** A number, coloured when it is not zero. */
-function count(n: number, colour: (text: string) => string): string {
-  return n === 0 ? "0" : colour(String(n));
-}
-
-function table(header: string[], rows: string[][], paint: Paint): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => width(r[i]))));
-  const pad = (c: string, i: number) => {
-    const room = " ".repeat(widths[i] - width(c));
-    return i === 0 ? c + room : room + c;
-  };
-  const line = (cells: string[]) => cells.map(pad).join("  ").trimEnd();
-  return [paint.dim(line(header)), ...rows.map(line)].join("\n");
-}
-
-/** The visible width of a cell: colour codes take no room. */
-function width(text: string): number {
-  // deno-lint-ignore no-control-regex
-  return text.replace(/\x1b\[[0-9;]*m/g, "").length;
-}
-
-function duration(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor(s / 60) % 60).padStart(2, "0")}m`;
 }
 
 function runningCount(shown: number): string {

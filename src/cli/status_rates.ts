@@ -1,16 +1,17 @@
 /**
- * The throughput shown by `status`: tasks added, started and finished per second, measured at
- * each refresh from the queue's streams, and, where the server cannot say (before Redis 7),
- * from the workers' counters between their heartbeats.
+ * The throughput shown by `status`: tasks finished per second from the per-minute outcome
+ * counts (the counters the overview's "last hour" adds up, written by each worker within a
+ * second), and tasks added and started per second, measured at each refresh from the queue's
+ * streams where the server can say (Redis 7 and later).
  *
  * Per stream, `XINFO STREAM` `entries-added` counts every entry ever added. A finished task's
- * entry is acknowledged and deleted, so between two samples `added - Δlength` entries finished
- * (or were dropped), and `finished + Δdelivered` were started.
+ * entry is acknowledged and deleted, so between two samples `added - Δlength` entries left the
+ * stream, and that plus `Δdelivered` were started.
  *
  * @module
  */
 
-import type { HealthRecord } from "../client/queue_reads.ts";
+import type { MinuteCounts } from "../client/queue_reads.ts";
 
 /** What a sample needs of each priority's stream (see `PriorityStatus`). */
 export interface StreamCounts {
@@ -86,46 +87,54 @@ function rates(from: Sample, to: Sample): Rates {
   return { added: added / seconds, started: started / seconds, finished: finished / seconds };
 }
 
-/**
- * Throughput from the workers' counters, for a server whose streams do not count added
- * entries: the change between two heartbeats of each worker.
- */
-export class ThroughputMeter {
-  readonly #last = new Map<string, { at: number; finished: number; rate?: number }>();
+/** Tasks finished per second, over the last refresh and over the last {@linkcode WINDOW} ms. */
+export interface FinishedThroughput {
+  readonly last?: number;
+  readonly window?: number;
+  /** The span of `window` in ms (shorter while the view has just started). */
+  readonly windowMs?: number;
+}
 
-  /**
-   * Takes the latest health records and returns tasks finished per second: `recent` from the
-   * change since each worker's previous heartbeat (undefined until one was seen), `average`
-   * since the workers started.
-   */
-  update(workers: readonly HealthRecord[]): { recent?: number; average?: number } {
-    let recent: number | undefined;
-    let finishedTotal = 0;
-    let upTotal = 0;
-    const seen = new Set<string>();
-    for (const health of workers) {
-      seen.add(health.id);
-      const finished = finishedOf(health);
-      finishedTotal += finished;
-      upTotal += Math.max(0, health.heartbeatAt - health.startedAt);
-      const last = this.#last.get(health.id);
-      let rate = last?.rate;
-      if (last && health.heartbeatAt > last.at) {
-        rate = (finished - last.finished) / ((health.heartbeatAt - last.at) / 1000);
-      }
-      if (!last || health.heartbeatAt > last.at) {
-        this.#last.set(health.id, { at: health.heartbeatAt, finished, rate });
-      }
-      if (rate !== undefined) recent = (recent ?? 0) + rate;
-    }
-    for (const id of this.#last.keys()) if (!seen.has(id)) this.#last.delete(id);
-    // Each worker's own average, summed: total finished over the mean uptime.
-    const average = upTotal > 0 ? finishedTotal / (upTotal / workers.length / 1000) : undefined;
-    return { recent, average };
+interface MinutesSample {
+  readonly at: number;
+  /** Finished tasks (completed, failed, aborted) by the minute's start. */
+  readonly finished: ReadonlyMap<number, number>;
+}
+
+/**
+ * Tasks finished per second from the per-minute outcome counts, the counters behind "finished
+ * in the last hour": between two samples, the growth of each minute both have, plus the minutes
+ * that are new. A minute's counts only grow, and one leaving the hour is not counted as a drop.
+ */
+export class FinishedRates {
+  #samples: MinutesSample[] = [];
+
+  /** Adds a sample of the minutes taken at `at`, and returns the rates. */
+  update(at: number, minutes: readonly MinuteCounts[]): FinishedThroughput {
+    const finished = new Map(minutes.map((m) => [m.start, finishedIn(m)]));
+    const previous = this.#samples.at(-1);
+    if (previous && at <= previous.at) this.#samples = [];
+    this.#samples.push({ at, finished });
+    while (this.#samples.length > 2 && at - this.#samples[1].at >= WINDOW) this.#samples.shift();
+    if (this.#samples.length < 2) return {};
+    const first = this.#samples[0];
+    const sample = this.#samples.at(-1)!;
+    return {
+      last: finishedRate(this.#samples.at(-2)!, sample),
+      window: finishedRate(first, sample),
+      windowMs: sample.at - first.at,
+    };
   }
 }
 
-function finishedOf(health: HealthRecord): number {
-  const c = health.counters;
-  return (c.completed ?? 0) + (c.failed ?? 0) + (c.aborted ?? 0);
+function finishedIn(m: MinuteCounts): number {
+  return (m.completed || 0) + (m.failed || 0) + (m.aborted || 0);
+}
+
+function finishedRate(from: MinutesSample, to: MinutesSample): number {
+  let finished = 0;
+  for (const [minute, n] of to.finished) {
+    finished += Math.max(0, n - (from.finished.get(minute) ?? 0));
+  }
+  return finished / ((to.at - from.at) / 1000);
 }

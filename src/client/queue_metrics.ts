@@ -3,18 +3,21 @@
  * with the outcome counters each has kept since it started, per-function outcomes and timing
  * percentiles from the workers' health records, and the outcomes of the last hour from the
  * per-minute counts. `worker.metrics()` returns it; the dashboard's Prometheus
- * endpoint renders it. It reads what exists already (the counting script, the health keys,
- * the per-minute hashes): a task pays nothing for it.
+ * endpoint renders it, and the dashboard's overview and workers page and `streaq status` show
+ * the same read ({@linkcode readQueueSnapshot}), so their numbers agree. It reads what exists
+ * already (the counting script, the health keys, the per-minute hashes): a task pays nothing
+ * for it. Workers write their health record and per-minute counts within a second of a change
+ * (see `src/run/live_flush.ts`), so the outcomes trail by about a second.
  *
  * @module
  */
 
 import type { QueueContext } from "../queue_context.ts";
-import { readMetrics } from "../run/metrics.ts";
+import { type MinuteCounts, readMetrics } from "../run/metrics.ts";
 import type { HealthRecord } from "../run/heartbeat.ts";
 import { FUNCTION_OUTCOMES, type FunctionOutcome } from "../run/function_stats.ts";
 import { countTasks, type PriorityCounts, type TaskCountsMetrics } from "./task_counts.ts";
-import { listWorkers } from "./worker_health.ts";
+import { listWorkers, type ListWorkersOptions } from "./worker_health.ts";
 
 export type { TaskCountsMetrics } from "./task_counts.ts";
 
@@ -36,13 +39,18 @@ export interface WorkerMetrics {
   readonly id: string;
   /** Its host name, or null when it may not read it. */
   readonly host: string | null;
+  /** Its process id. */
+  readonly pid: number;
   /** How many tasks it runs at once at most. */
   readonly concurrency: number;
   /** Tasks it was running. */
   readonly running: number;
   /** When it started (ms since the epoch). */
   readonly startedAt: number;
-  /** When it last reported (ms since the epoch). */
+  /**
+   * When it last wrote its record (ms since the epoch): within a second of a change while it
+   * works, and at each heartbeat (every third of `idleTimeout`).
+   */
   readonly heartbeatAt: number;
   /**
    * Its outcome counters since it started: they only grow while it lives. `relinquished`
@@ -101,20 +109,28 @@ export interface QueueMetrics {
   readonly byPriority: Readonly<Record<string, PriorityCounts>>;
   /**
    * Outcomes of the last 60 minutes, the current minute included, over every worker, stopped
-   * ones too. Workers write them with their heartbeat, so they trail by up to one.
+   * ones too. Workers write them within a second of a change, so they trail by about one.
    */
   readonly lastHour: OutcomeCounts;
   /** The live workers, sorted by id. */
   readonly workers: readonly WorkerMetrics[];
   /**
    * Per task function, over the live workers (a worker's part leaves with it): outcomes since
-   * each started, and percentiles of recent timings. Written with the heartbeat, so it trails
-   * by up to one.
+   * each started, and percentiles of recent timings. Written within a second of a change, so
+   * it trails by about one.
    */
   readonly functions: Readonly<Record<string, FunctionMetrics>>;
 }
 
 const HOUR_MINUTES = 60;
+
+/** What the overview, the workers page and `streaq status` show: one read of the queue. */
+export interface QueueSnapshot {
+  /** The metrics, as `worker.metrics()` returns them. */
+  readonly metrics: QueueMetrics;
+  /** The minutes that `metrics.lastHour` adds up, oldest first, the current one last. */
+  readonly minutes: readonly MinuteCounts[];
+}
 
 /**
  * Reads a queue's metrics: the counts, the health records and the last hour's per-minute
@@ -124,10 +140,24 @@ const HOUR_MINUTES = 60;
  * @returns The metrics; see {@linkcode QueueMetrics}.
  */
 export async function readQueueMetrics(client: QueueContext): Promise<QueueMetrics> {
+  return (await readQueueSnapshot(client)).metrics;
+}
+
+/**
+ * Reads a queue's metrics and the minutes of the last hour they add up, in parallel.
+ *
+ * @param client The queue's context.
+ * @param options How far to scan for the workers' health keys.
+ * @returns The metrics, and the minutes.
+ */
+export async function readQueueSnapshot(
+  client: QueueContext,
+  options: ListWorkersOptions = {},
+): Promise<QueueSnapshot> {
   const time = client.now();
   const [counts, health, minutes] = await Promise.all([
     countTasks(client),
-    listWorkers(client),
+    listWorkers(client, options),
     readMetrics(client, HOUR_MINUTES, time),
   ]);
   const lastHour = { completed: 0, failed: 0, aborted: 0, retried: 0 };
@@ -140,7 +170,25 @@ export async function readQueueMetrics(client: QueueContext): Promise<QueueMetri
   const { byPriority, ...tasks } = counts;
   const workers = health.map(workerMetrics);
   const functions = functionMetrics(health);
-  return { queue: client.keys.queueName, time, tasks, byPriority, lastHour, workers, functions };
+  const queue = client.keys.queueName;
+  return {
+    metrics: { queue, time, tasks, byPriority, lastHour, workers, functions },
+    minutes,
+  };
+}
+
+/**
+ * Reads the queue's live workers, as {@linkcode readQueueSnapshot} describes them.
+ *
+ * @param client The queue's context.
+ * @param options How far to scan for the workers' health keys.
+ * @returns The workers, sorted by id.
+ */
+export async function readWorkerMetrics(
+  client: QueueContext,
+  options: ListWorkersOptions = {},
+): Promise<WorkerMetrics[]> {
+  return (await listWorkers(client, options)).map(workerMetrics);
 }
 
 type Outcomes = Record<FunctionOutcome, number>;
@@ -163,6 +211,7 @@ function workerMetrics(record: HealthRecord): WorkerMetrics {
   return {
     id: record.id,
     host: record.host ?? null,
+    pid: record.pid,
     concurrency: record.concurrency,
     running: record.running,
     startedAt: record.startedAt,

@@ -17,7 +17,14 @@ import type { HealthRecord } from "../run/heartbeat.ts";
 import { infoById } from "./inspect.ts";
 import { listSchedules, type ScheduleInfo } from "./schedule.ts";
 import { countTasks, type QueueCounts } from "./task_counts.ts";
-import { type QueueMetrics, readQueueMetrics } from "./queue_metrics.ts";
+import {
+  type QueueMetrics,
+  type QueueSnapshot,
+  readQueueMetrics,
+  readQueueSnapshot,
+  readWorkerMetrics,
+  type WorkerMetrics,
+} from "./queue_metrics.ts";
 import { loadTask, type TaskDetail } from "./task_detail.ts";
 import { listTaskRows, type PageRange, type TaskFilter, type TaskPage } from "./task_rows.ts";
 import { listWorkers, type ListWorkersOptions } from "./worker_health.ts";
@@ -36,6 +43,7 @@ export type {
   FunctionMetrics,
   OutcomeCounts,
   QueueMetrics,
+  QueueSnapshot,
   TaskCountsMetrics,
   TimingPercentiles,
   WorkerMetrics,
@@ -170,6 +178,27 @@ export class QueueReads {
    */
   metrics(): Promise<QueueMetrics> {
     return readQueueMetrics(this.#context);
+  }
+
+  /**
+   * Reads the queue's metrics and the minutes of the last hour they add up: what the overview
+   * and `streaq status` show, so that their numbers agree.
+   *
+   * @param options How far to scan for the workers' health keys.
+   * @returns The metrics, and the last hour by minute.
+   */
+  snapshot(options?: ListWorkersOptions): Promise<QueueSnapshot> {
+    return readQueueSnapshot(this.#context, options);
+  }
+
+  /**
+   * Reads the live workers as the metrics describe them: what the workers page shows.
+   *
+   * @param options How far to scan for the workers' health keys.
+   * @returns The workers, sorted by id.
+   */
+  workerMetrics(options?: ListWorkersOptions): Promise<WorkerMetrics[]> {
+    return readWorkerMetrics(this.#context, options);
   }
 
   /**

@@ -38,11 +38,17 @@ export const KEY = {
   /** Lock of the running instance of a unique task, by function name. */
   lock: "lock:",
   /**
-   * Deduplication key (`dedupe` start option), by function name and key separated by a space
-   * (neither may contain one): holds the id of the task that stands for later enqueues with that
-   * key; in the modes with a window it expires with the window.
+   * Deduplication key with a window (`dedupe` start option, modes `throttle` and `debounce`), by
+   * function name and key separated by a space (neither may contain one): holds the id of the
+   * task that stands for later enqueues with that key, and expires with the window.
    */
   dedupe: "dedupe:",
+  /**
+   * Hash of the deduplication keys in `pending` mode of a function, by function name: key → id
+   * of the task that stands for later enqueues with that key while the task's hash exists. A
+   * field stays after its task finished, until its key is used again (one field per distinct key).
+   */
+  dedupePending: "dedupes:",
   /** Health record of a running worker, by worker id. */
   health: "health:",
   /** Outcome counts of one minute, by minutes since the epoch. */

@@ -1,19 +1,16 @@
 /**
  * The worker's pulse: every third of `idleTimeout` it sends a heartbeat for the deliveries it
  * holds (see `heartbeat.ts`), lets go of those another worker took over, cancels tasks whose
- * abort the pub/sub message may have missed, and flushes the per-minute metrics (see
- * `metrics.ts`). It also makes the worker's health record, and deletes it at shutdown.
+ * abort the pub/sub message may have missed, and refreshes the worker's health record, which
+ * it deletes at shutdown. The record is also written within a second of a change, and the
+ * per-minute metrics with it, by the live flush (`live_flush.ts`).
  *
  * @module
  */
 
 import type { QueueContext } from "../queue_context.ts";
 import type { Delivery } from "./fetch.ts";
-import type { Counters } from "./execute.ts";
-import type { FunctionStats } from "./function_stats.ts";
-import { type HealthRecord, heartbeat, hostName } from "./heartbeat.ts";
-import type { WorkerLogger } from "../logger.ts";
-import { MinuteMetrics } from "./metrics.ts";
+import { type HealthRecord, heartbeat } from "./heartbeat.ts";
 import type { OnRedisError } from "./redis_errors.ts";
 import type { StopFlag } from "./shutdown.ts";
 
@@ -33,14 +30,13 @@ export interface HeldDeliveries {
 export interface HeartbeatTimerOptions {
   readonly client: QueueContext;
   readonly workerId: string;
-  readonly concurrency: number;
   /** A heartbeat goes every third of it; the health record lives twice as long. */
   readonly idleTimeout: number;
-  /** The worker's counters, for the health record and the metrics. */
-  readonly counters: Counters;
-  /** The worker's per-function counts and timings, for the health record. */
-  readonly stats: FunctionStats;
-  readonly logger: WorkerLogger;
+  /** Makes the health record, and is told when one was written (see `live_flush.ts`). */
+  readonly report: {
+    health(): HealthRecord;
+    written(record: HealthRecord): void;
+  };
   readonly slots: HeldDeliveries;
   readonly stop: StopFlag;
   /** Told of each running task whose abort was requested. */
@@ -48,18 +44,14 @@ export interface HeartbeatTimerOptions {
   readonly onRedisError: OnRedisError;
 }
 
-/** Sends a run's heartbeats and flushes its metrics, until stopped. */
+/** Sends a run's heartbeats, until stopped. */
 export class HeartbeatTimer {
   readonly #options: HeartbeatTimerOptions;
-  readonly #startedAt: number;
-  readonly #metrics: MinuteMetrics;
   #timer: ReturnType<typeof setTimeout> | undefined;
 
-  /** Notes the start of the run, and the counters as they are now (earlier runs aside). */
+  /** Keeps the run's parts; nothing is sent before {@linkcode HeartbeatTimer.start}. */
   constructor(options: HeartbeatTimerOptions) {
     this.#options = options;
-    this.#startedAt = options.client.now();
-    this.#metrics = new MinuteMetrics(options.counters);
   }
 
   /** Schedules the next heartbeat; each one schedules the next unless the run is stopping. */
@@ -75,37 +67,6 @@ export class HeartbeatTimer {
     clearTimeout(this.#timer);
   }
 
-  /** Notes the counters' changes in the current minute; called after each outcome written. */
-  noteOutcomes(): void {
-    this.#metrics.observe(this.#options.counters, this.#options.client.now());
-  }
-
-  /** The worker's health record as of now. */
-  health(): HealthRecord {
-    const { client, workerId, concurrency, counters, stats, slots } = this.#options;
-    return {
-      id: workerId,
-      queue: client.keys.queueName,
-      host: hostName(),
-      pid: Deno.pid,
-      concurrency,
-      startedAt: this.#startedAt,
-      heartbeatAt: client.now(),
-      running: slots.runningCount,
-      counters: { ...counters },
-      functions: stats.snapshot(),
-    };
-  }
-
-  /** Writes the per-minute counts of outcomes noted since the last flush (see metrics.ts). */
-  async flushMetrics(): Promise<void> {
-    try {
-      await this.#metrics.flush(this.#options.client, this.#options.counters);
-    } catch (error) {
-      this.#options.logger.error(`metrics flush failed: ${(error as Error)?.message ?? error}`);
-    }
-  }
-
   /** Deletes the health record, at the end of the run; a failure is ignored (it expires). */
   async removeHealthRecord(): Promise<void> {
     const { client, workerId } = this.#options;
@@ -113,21 +74,22 @@ export class HeartbeatTimer {
   }
 
   async #beat(): Promise<void> {
-    const { client, workerId, idleTimeout, slots } = this.#options;
+    const { client, workerId, idleTimeout, slots, report } = this.#options;
     try {
+      const health = report.health();
       const beat = await heartbeat(
         client,
         workerId,
         slots.held(),
         slots.runningTaskIds(),
-        this.health(),
+        health,
         idleTimeout * 2,
       );
+      report.written(health);
       slots.dropLost(beat.lost);
       for (const id of beat.aborting) this.#options.onAbortRequested(id);
     } catch (error) {
       this.#options.onRedisError("heartbeat", error);
     }
-    await this.flushMetrics();
   }
 }

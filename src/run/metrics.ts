@@ -5,13 +5,15 @@
  * bounded without any clean-up.
  *
  * A worker does not write per task: it notes its counters as tasks finish, attributing each
- * change to the minute it happened in, and flushes the changes with its heartbeat and at
- * shutdown, in one pipeline of `HINCRBY`s.
+ * change to the minute it happened in, and writes the changes within a second, with its
+ * health record (see `live_flush.ts`), and at shutdown: `HINCRBY`s in one pipeline.
  *
  * @module
  */
 
+import type { ChainableCommander } from "ioredis";
 import type { QueueContext } from "../queue_context.ts";
+import type { Keys } from "../redis/keys.ts";
 import type { WorkerCounters } from "./execute.ts";
 
 /** The counters kept per minute. */
@@ -41,6 +43,9 @@ export interface MinuteCounts {
 
 type Deltas = Record<MetricField, number>;
 
+/** Changes taken from {@linkcode MinuteMetrics}, by minute (minutes since the epoch). */
+export type MinuteBatch = Map<number, Readonly<Deltas>>;
+
 /** Changes of a worker's counters by minute, waiting to be flushed to Redis. */
 export class MinuteMetrics {
   readonly #pending = new Map<number, Deltas>();
@@ -66,43 +71,43 @@ export class MinuteMetrics {
     this.#last = current;
   }
 
+  /** Whether changes wait to be written. */
+  get pending(): boolean {
+    return this.#pending.size > 0;
+  }
+
   /**
-   * Notes the latest changes and writes all pending ones in one round trip. Changes that could
-   * not be written stay pending for the next flush, unless they are older than the counts kept.
+   * Notes the latest changes and takes all pending ones, to be written with
+   * {@linkcode MinuteMetrics.write}; counts older than those kept are dropped.
    */
-  async flush(
-    client: QueueContext,
-    counters: WorkerCounters,
-    now: number = client.now(),
-  ): Promise<void> {
+  take(counters: WorkerCounters, now: number): MinuteBatch {
     this.observe(counters, now);
     const oldest = Math.floor(now / MINUTE) - METRICS_TTL_SECONDS / 60;
-    for (const minute of this.#pending.keys()) {
-      if (minute < oldest) this.#pending.delete(minute);
-    }
-    if (this.#pending.size === 0) return;
-    const batch = new Map(this.#pending);
+    const batch: MinuteBatch = new Map();
+    for (const [minute, deltas] of this.#pending) if (minute >= oldest) batch.set(minute, deltas);
     this.#pending.clear();
-    const pipeline = client.redis.pipeline();
+    return batch;
+  }
+
+  /** Puts back changes taken but not written, for the next flush. */
+  restore(batch: MinuteBatch): void {
+    for (const [minute, deltas] of batch) this.#merge(minute, deltas);
+  }
+
+  /** Adds the writes of `batch` to `pipeline`: a `HINCRBY` per changed count, an `EXPIRE` per minute. */
+  static write(pipeline: ChainableCommander, keys: Keys, batch: MinuteBatch): void {
     for (const [minute, deltas] of batch) {
-      const key = client.keys.metrics(minute);
+      const key = keys.metrics(minute);
       for (const field of METRIC_FIELDS) {
         if (deltas[field] !== 0) pipeline.hincrby(key, field, deltas[field]);
       }
       pipeline.expire(key, METRICS_TTL_SECONDS);
     }
-    try {
-      const replies = await pipeline.exec() ?? [];
-      for (const [error] of replies) if (error) throw error;
-    } catch (error) {
-      for (const [minute, deltas] of batch) this.#merge(minute, deltas);
-      throw error;
-    }
   }
 
-  #merge(minute: number, deltas: Deltas): void {
+  #merge(minute: number, deltas: Readonly<Deltas>): void {
     const pending = this.#pending.get(minute);
-    if (!pending) return void this.#pending.set(minute, deltas);
+    if (!pending) return void this.#pending.set(minute, { ...deltas });
     for (const field of METRIC_FIELDS) pending[field] += deltas[field];
   }
 }

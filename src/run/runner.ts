@@ -5,7 +5,8 @@
  * - the slots (`slots.ts`): the running tasks and the prefetch buffer;
  * - the fetch loop (`fetch_loop.ts`): claims, reclaims, and the blocking wait for entries;
  * - the abort listener (`abort_listener.ts`): abort requests from the pub/sub channel;
- * - the heartbeat timer (`heartbeat_timer.ts`): heartbeats, metrics and the health record;
+ * - the heartbeat timer (`heartbeat_timer.ts`): heartbeats of held deliveries, abort checks;
+ * - the live flush (`live_flush.ts`): the health record and per-minute metrics, each second;
  * - the scheduler (`promote.ts`): promotion of due delayed tasks;
  * - the shutdown (`shutdown.ts`): whether the run is stopping, and the hand-back of its work;
  * - the start-up steps (`startup.ts`) and the handling of Redis errors (`redis_errors.ts`).
@@ -18,6 +19,7 @@ import { execute, type ExecutionEnv } from "./execute.ts";
 import { AbortListener } from "./abort_listener.ts";
 import { FetchLoop } from "./fetch_loop.ts";
 import { HeartbeatTimer } from "./heartbeat_timer.ts";
+import { LiveFlush } from "./live_flush.ts";
 import { type OnRedisError, redisErrorHandler } from "./redis_errors.ts";
 import { Scheduler } from "./promote.ts";
 import { Shutdown } from "./shutdown.ts";
@@ -43,6 +45,7 @@ export class Runner {
   readonly #slots: Slots;
   readonly #abortListener: AbortListener;
   readonly #heartbeats: HeartbeatTimer;
+  readonly #live: LiveFlush;
   readonly #fetchLoop: FetchLoop;
   readonly #scheduler: Scheduler;
 
@@ -72,21 +75,28 @@ export class Runner {
       logger,
       onRedisError,
       takeEarlyAbort: (taskId) => this.#abortListener.takeEarlyAbort(taskId),
-      onOutcomeWritten: () => this.#heartbeats.noteOutcomes(),
+      onOutcomeWritten: () => this.#live.noteOutcomes(),
       onSlotsChanged: () => this.#fetchLoop.wake(),
     });
     this.#abortListener = new AbortListener(client, {
       cancelRunning: (taskId) => this.#slots.cancel(taskId),
       onWake: (due) => this.#scheduler.notify(due),
     });
-    this.#heartbeats = new HeartbeatTimer({
+    this.#live = new LiveFlush({
       client,
       workerId,
       concurrency,
-      idleTimeout,
+      healthTtl: idleTimeout * 2,
       counters,
       stats,
+      running: () => this.#slots.runningCount,
       logger,
+    });
+    this.#heartbeats = new HeartbeatTimer({
+      client,
+      workerId,
+      idleTimeout,
+      report: this.#live,
       slots: this.#slots,
       stop,
       onAbortRequested: (taskId) => this.#abortListener.abort(taskId),
@@ -121,9 +131,10 @@ export class Runner {
     const { client, logger, workerId } = this.#env;
     const subscribed = this.#abortListener.subscribe();
     // Independent round trips, in parallel: a worker starts fetching a few milliseconds sooner.
+    const health = this.#live.health();
     const ready = await Promise.allSettled([
       createConsumerGroups(client),
-      claimWorkerId(client, workerId, this.#heartbeats.health(), this.#settings.idleTimeout * 2),
+      claimWorkerId(client, workerId, health, this.#settings.idleTimeout * 2),
       subscribed,
     ]);
     const failed = ready.find((r) => r.status === "rejected");
@@ -133,7 +144,9 @@ export class Runner {
     }
     this.#fetchLoop.open();
     this.#scheduler.start();
+    this.#live.written(health);
     this.#heartbeats.start();
+    this.#live.start();
     logger.info(
       `worker ${workerId} started on queue ${client.keys.queueName} (concurrency ${this.#settings.concurrency}, tasks: ${
         [...this.#env.registry.keys()].join(", ") || "none"
@@ -174,7 +187,9 @@ export class Runner {
       this.#onRedisError,
     );
     await this.#completer.drain();
-    await this.#heartbeats.flushMetrics();
+    // The last counts: written with no health record, which is about to be deleted.
+    await this.#live.stop();
+    await this.#live.flush({ health: false });
     await this.#scheduler.stop();
     await this.#heartbeats.removeHealthRecord();
     await this.#abortListener.close();

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { MinuteCounts } from "../client/queue_reads.ts";
+import type { MinuteCounts, OutcomeCounts } from "../client/queue_reads.ts";
 import { type Html, html } from "./_html.ts";
 
 /** The plot's own coordinates; the SVG stretches to its box, labels are HTML around it. */
@@ -26,15 +26,23 @@ export interface Totals {
 /** Sums a series of minutes. */
 export function totals(minutes: readonly MinuteCounts[]): Totals {
   const sum = (f: (m: MinuteCounts) => number) => minutes.reduce((n, m) => n + f(m), 0);
-  const completed = sum((m) => m.completed);
-  const failed = sum((m) => m.failed);
-  const aborted = sum((m) => m.aborted);
+  return totalsOf({
+    completed: sum((m) => m.completed),
+    failed: sum((m) => m.failed),
+    aborted: sum((m) => m.aborted),
+    retried: sum((m) => m.retried),
+  });
+}
+
+/** The totals of outcome counts already added up (such as `QueueMetrics.lastHour`). */
+export function totalsOf(outcomes: OutcomeCounts): Totals {
+  const { completed, failed, aborted, retried } = outcomes;
   const finished = completed + failed + aborted;
   return {
     completed,
     failed,
     aborted,
-    retried: sum((m) => m.retried),
+    retried,
     failureRate: finished === 0 ? null : (failed + aborted) / finished,
   };
 }

@@ -34,12 +34,16 @@ export const PAYLOAD_BINDING = { any: "any", ownId: "own", holder: "holder" } as
  */
 export const DEDUPE_ONLY = "~";
 
+/** How a key in `pending` mode starts (see {@linkcode dedupeSpec}). */
+const PENDING_SPEC = "p ";
+
 /**
- * A deduplication key as the enqueue script receives it: mode, window (ms, '0' for none),
- * payload binding and key, separated by spaces (a key has none).
+ * A deduplication key as the enqueue script receives it. A key in `pending` mode, the common
+ * case, is `p <key>`, which the script reads with one `string.sub`; a key with a window is mode,
+ * window (ms), payload binding and key, separated by spaces (a key has none).
  */
 export function dedupeSpec(key: string, mode: string, window: number, bound: string): string {
-  return `${mode} ${window} ${bound} ${key}`;
+  return mode === DEDUPE_MODE.pending ? PENDING_SPEC + key : `${mode} ${window} ${bound} ${key}`;
 }
 
 /**
@@ -68,15 +72,19 @@ export const dedupeTask = luaFunction(
 -- that stands for it, a DEDUPE_ANSWER (see dedupe.ts), or nil when the new task is to be stored
 -- (the key then names it).
 local function dedupeTask(P, delayedKey, id, fn, payload, dueArg, spec)
+  if string.byte(spec, 1) == ${PENDING_SPEC.charCodeAt(0)} then
+    -- Pending mode. A field of the function's hash (cheaper than a key of its own, and nothing
+    -- to expire); a key seen for the first time, the common case, costs one call: HSETNX.
+    local pending, key = P .. '${KEY.dedupePending}' .. fn, string.sub(spec, 3)
+    if redis.call('HSETNX', pending, key, id) == 1 then return nil end
+    local holder = redis.call('HGET', pending, key)
+    if redis.call('EXISTS', P .. '${KEY.task}' .. holder) == 1 then return holder end
+    redis.call('HSET', pending, key, id)
+    return nil
+  end
   local mode, window, bound, key = string.match(spec, '^(%S+) (%S+) (%S+) (%S+)$')
   local dk = P .. '${KEY.dedupe}' .. fn .. ' ' .. key
-  -- A key seen for the first time, the common case, costs one call: SET NX.
-  if mode == '${DEDUPE_MODE.pending}' then
-    if redis.call('SET', dk, id, 'NX') then return nil end
-    local holder = redis.call('GET', dk)
-    if redis.call('EXISTS', P .. '${KEY.task}' .. holder) == 1 then return holder end
-    redis.call('SET', dk, id)
-  elseif mode == '${DEDUPE_MODE.throttle}' then
+  if mode == '${DEDUPE_MODE.throttle}' then
     if redis.call('SET', dk, id, 'NX', 'PX', window) then return nil end
     return redis.call('GET', dk)
   else

@@ -1,12 +1,14 @@
 /**
  * The overview: how many tasks are in each status and priority, the live workers, and the
- * tasks finished per minute over the last hour.
+ * tasks finished per minute over the last hour. Every number comes from one read of the queue
+ * (`QueueReads.snapshot`, the read `streaq status` and `worker.metrics()` make), so they agree
+ * with each other and with the command line.
  *
  * @module
  */
 
 import type { MinuteCounts, QueueCounts } from "../../client/queue_reads.ts";
-import { throughputChart, type Totals, totals } from "../_chart.ts";
+import { throughputChart, type Totals, totalsOf } from "../_chart.ts";
 import { count } from "../_components.ts";
 import { href, type Page, type PageContext } from "../_context.ts";
 import { type Html, html } from "../_html.ts";
@@ -14,12 +16,10 @@ import { type Html, html } from "../_html.ts";
 /** The overview page. */
 export async function overviewPage(ctx: PageContext): Promise<Page> {
   const { reads } = ctx;
-  const [counts, minutes, workers] = await Promise.all([
-    reads.counts(),
-    reads.minutes(60, ctx.now),
-    reads.workers(),
-  ]);
-  const hour = totals(minutes);
+  const { metrics, minutes } = await reads.snapshot();
+  const counts: QueueCounts = { ...metrics.tasks, byPriority: metrics.byPriority };
+  const workers = metrics.workers;
+  const hour = totalsOf(metrics.lastHour);
   const finished = hour.completed + hour.failed + hour.aborted;
   const priorities = reads.priorities.length;
   return {
@@ -39,6 +39,12 @@ export async function overviewPage(ctx: PageContext): Promise<Page> {
       priorities: reads.priorities,
       counts: { ...counts, workers: workers.length },
       lastHour: { ...hour, finished },
+      workers: workers.map((w) => ({
+        id: w.id,
+        running: w.running,
+        concurrency: w.concurrency,
+        outcomes: w.outcomes,
+      })),
       minutes: minutes.map((m) => ({ ...m, start: new Date(m.start).toISOString() })),
     },
   };

@@ -1,6 +1,7 @@
 /**
  * The live workers of the queue, from their health records: where they run, how busy they
- * are, what they have done and for how long.
+ * are, what they have done and for how long. The records are written within a second of a
+ * change, and read as `worker.metrics()` and `streaq status` read them.
  *
  * @module
  */
@@ -11,8 +12,7 @@ import { type Html, html } from "../_html.ts";
 
 /** The workers page. */
 export async function workersPage(ctx: PageContext): Promise<Page> {
-  const workers = await ctx.reads.workers();
-  const counter = (c: Readonly<Record<string, number>>, name: string) => count(c?.[name] ?? 0);
+  const workers = await ctx.reads.workerMetrics();
   const table = workers.length === 0
     ? html`<div class="table-wrap">${
       empty("No worker is running on this queue. Workers appear here once they start.")
@@ -32,7 +32,7 @@ export async function workersPage(ctx: PageContext): Promise<Page> {
               <th class="num opt">Aborted</th>
               <th class="num opt">Handed back</th>
               <th>Up for</th>
-              <th class="opt">Last heartbeat</th>
+              <th class="opt">Last report</th>
             </tr>
           </thead>
           <tbody>${workers.map((w) =>
@@ -44,16 +44,13 @@ export async function workersPage(ctx: PageContext): Promise<Page> {
                 <td data-label="PID" class="num opt">${w.pid}</td>
                 <td data-label="Running">${load(w.running, w.concurrency)}${w.running} / ${w
                   .concurrency}</td>
-                <td data-label="Completed" class="num">${counter(w.counters, "completed")}</td>
-                <td data-label="Failed" class="num">${counter(w.counters, "failed")}</td>
-                <td data-label="Retried" class="num opt">${counter(w.counters, "retried")}</td>
-                <td data-label="Aborted" class="num opt">${counter(w.counters, "aborted")}</td>
-                <td data-label="Handed back" class="num opt">${counter(
-                  w.counters,
-                  "relinquished",
-                )}</td>
+                <td data-label="Completed" class="num">${count(w.outcomes.completed)}</td>
+                <td data-label="Failed" class="num">${count(w.outcomes.failed)}</td>
+                <td data-label="Retried" class="num opt">${count(w.outcomes.retried)}</td>
+                <td data-label="Aborted" class="num opt">${count(w.outcomes.aborted)}</td>
+                <td data-label="Handed back" class="num opt">${count(w.outcomes.relinquished)}</td>
                 <td data-label="Up for">${duration(ctx.now - w.startedAt)}</td>
-                <td data-label="Last heartbeat" class="opt">${time(ctx, w.heartbeatAt)}</td>
+                <td data-label="Last report" class="opt">${time(ctx, w.heartbeatAt)}</td>
               </tr>
             `
           )}</tbody>
@@ -65,7 +62,8 @@ export async function workersPage(ctx: PageContext): Promise<Page> {
     section: "workers",
     head: html`
       <h1>Workers</h1>
-      <p class="subtitle">Live workers of the queue, as their last heartbeat reported them.</p>
+      <p
+        class="subtitle">Live workers of the queue, as they reported themselves: within a second of a change.</p>
     `,
     body: html`<p class="count-line">${count(workers.length)} ${
       workers.length === 1 ? "worker" : "workers"
