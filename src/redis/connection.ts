@@ -20,6 +20,7 @@ import {
   Redis,
   type SentCommand,
   socketOf,
+  withoutClientInfo,
 } from "./_ioredis.ts";
 import { DEFAULT_REDIS_TIMEOUT, type RedisClusterOptions } from "./connection_options.ts";
 import type { RedisSentinelOptions } from "./connection_options.ts";
@@ -74,6 +75,9 @@ export class ConnectionFactory {
   constructor(options: ConnectionOptions, log: ConnectionLog) {
     this.#options = options;
     this.#log = log;
+    // The client's own connection keeps its options (see the warning below), but the ones
+    // ioredis opens by itself for it would send CLIENT SETINFO whatever they are.
+    if (options.redis) withoutClientInfo(options.redis);
     if (options.redis && readsPackageMeta(options.redis)) {
       log.warn(
         "The Redis client passed as 'redis' reads ioredis's package.json when it connects, which needs read access that streaq's documented permissions do not include (in a terminal, Deno prompts for it and the connection waits): create it with { disableClientInfo: true } (for a Cluster, in its redisOptions)",
@@ -208,6 +212,9 @@ export class ConnectionFactory {
         ...redisOptions,
       });
     }
+    // The connections ioredis opens by itself (to Sentinels, a Cluster's subscriber) ignore
+    // disableClientInfo: see withoutClientInfo.
+    withoutClientInfo(connection);
     if (!blocking) limitCommandTime(connection, timeout);
     return asRedis(connection);
   }
