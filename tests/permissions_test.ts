@@ -5,6 +5,7 @@ import { PROMPT, Terminal } from "./_terminal.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const CLIENT = new URL("./fixtures/enqueue_only_client.ts", import.meta.url).pathname;
+const SHARED_CLIENT = new URL("./fixtures/shared_client.ts", import.meta.url).pathname;
 
 Deno.test("a client with only net access to Redis and env access can import streaq, enqueue and read a result", async () => {
   const redis = await sharedRedis();
@@ -88,3 +89,34 @@ for (const where of ["without a terminal", "in a terminal"] as const) {
     );
   });
 }
+
+Deno.test("a client passed as redis without disableClientInfo is warned about when the process may not read, and one with it is not", async () => {
+  const redis = await sharedRedis();
+  const run = async (mode: "plain" | "disabled") => {
+    const { code, stdout, stderr } = await new Deno.Command(denoExecutable(), {
+      args: [
+        "run",
+        "--no-prompt",
+        "--cached-only",
+        `--config=${ROOT}deno.json`,
+        `--allow-net=${redis.host}:${redis.port}`,
+        "--allow-env",
+        SHARED_CLIENT,
+        mode,
+        redis.url,
+        uniqueQueue("shared-client"),
+      ],
+      cwd: ROOT,
+      stdin: "null",
+    }).output();
+    const output = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
+    assert.equal(code, 0, output);
+    assert.match(output, /queued: 0/);
+    return output;
+  };
+  assert.match(
+    await run("plain"),
+    /passed as 'redis' reads ioredis's package\.json.*disableClientInfo: true/,
+  );
+  assert.doesNotMatch(await run("disabled"), /disableClientInfo/);
+});
