@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { TaskStatus } from "../mod.ts";
 import { denoExecutable, eventually, sleep, testWorker } from "./_helpers.ts";
 import { SAME_PRESS } from "../src/signals.ts";
-import { type RedisServer, sharedRedis } from "./_redis.ts";
+import { type RedisServer, sharedRedis, startRedis } from "./_redis.ts";
 import { startTopology, type TopologyKind } from "./_topologies.ts";
 import { CTRL_C, PROMPT, shellCommand, Terminal } from "./_terminal.ts";
 
@@ -108,6 +108,28 @@ for (const kind of ["Sentinel", "Cluster"] satisfies TopologyKind[]) {
     assert.match(ended.output, /stopped/);
   });
 }
+
+Deno.test("in a terminal, Ctrl-C ends a worker whose Redis is down without waiting redisTimeout for it", async () => {
+  await using redis = await startRedis();
+  const redisTimeout = 10_000; // the default, which the worker module keeps
+  await using worker = denoInTerminal(
+    [...workerFlags(redis), WORKER],
+    environment(redis, `terminal-${crypto.randomUUID()}`),
+  );
+  await worker.waitFor("started on queue");
+  await redis.stop();
+  await worker.waitFor("ECONNREFUSED");
+
+  const pressed = Date.now();
+  await worker.type(CTRL_C);
+  // Before, each step of the shutdown (the fetch under way, the hand-back, the health record)
+  // waited redisTimeout for a Redis that was not coming back.
+  const { code, output } = await exitWithin(worker, redisTimeout, "after Ctrl-C, the worker");
+  console.log(`Ctrl-C to exit with Redis down: ${Date.now() - pressed} ms`);
+  assert.equal(code, 0, output);
+  assert.match(output, /stopped after/);
+  assert.doesNotMatch(output, /exiting now/, "one Ctrl-C was enough");
+});
 
 Deno.test("in a terminal, a second Ctrl-C ends a worker at once while its shutdown waits for a task", async () => {
   const redis = await sharedRedis();

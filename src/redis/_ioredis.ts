@@ -66,17 +66,20 @@ export interface SentCommand {
   reject(error: Error): void;
 }
 
-/** Runs `intercept` for every command sent on `connection`, before it is sent. */
+/**
+ * Runs `intercept` for every command sent on `connection`, before it is sent. A command for
+ * which it returns false is not sent: `intercept` has settled it.
+ */
 export function onEverySend(
   connection: Redis | Cluster,
-  intercept: (command: SentCommand) => void,
+  intercept: (command: SentCommand) => boolean | void,
 ): void {
   const target = connection as unknown as {
     sendCommand(command: SentCommand, ...rest: unknown[]): unknown;
   };
   const send = target.sendCommand;
   target.sendCommand = function (command: SentCommand, ...rest: unknown[]) {
-    intercept(command);
+    if (intercept(command) === false) return command.promise;
     return send.call(this, command, ...rest);
   };
 }

@@ -112,6 +112,22 @@ export class ConnectionFactory {
     return connection;
   }
 
+  /**
+   * While `stopping`, commands on a connection of this factory whose Redis is unreachable
+   * (the connection is not ready: reconnecting, or not yet connected) fail at once instead of
+   * waiting `redisTimeout` for it: those waiting now, those sent while it stays down, and those
+   * waiting when it goes down. A worker asked to stop does this, so that a Ctrl-C during an
+   * outage ends the process in moments rather than after one `redisTimeout` per step of the
+   * shutdown (its hand-backs could not be written anyway; tasks it held are delivered again
+   * after `idleTimeout`, as after a crash). Called with false once the run is over, so that the
+   * worker, used as a client afterwards, waits for Redis again.
+   */
+  impatientWhileDown(stopping: boolean): void {
+    for (const connection of [...this.#owned, this.#main]) {
+      if (connection) impatience.get(connection)?.(stopping);
+    }
+  }
+
   /** Closes every connection opened here; a connection passed in as `redis` stays open. */
   async close(): Promise<void> {
     await Promise.all([...this.#owned].map(closeConnection));
@@ -252,6 +268,9 @@ function asRedis(connection: Redis | Cluster): Redis {
 /** Marks commands whose time limit is already running (a command can be sent more than once). */
 const limited = new WeakSet<object>();
 
+/** Per connection with a time limit: whether to fail commands at once while Redis is down. */
+const impatience = new WeakMap<Redis | Cluster, (impatient: boolean) => void>();
+
 /**
  * Makes every command sent on `connection` fail after `ms` with a StreaqError, whether Redis is
  * slow, down, reconnecting or failing over. ioredis's own `commandTimeout` does the same for a
@@ -303,7 +322,33 @@ function limitCommandTime(connection: Redis | Cluster, ms: number): void {
     clearTimeout(timer);
     timer = undefined;
   });
+  // See ConnectionFactory.impatientWhileDown.
+  let impatient = false;
+  const unreachable = (command: SentCommand) =>
+    command.reject(
+      new StreaqError(
+        `Cannot run Redis command ${command.name.toUpperCase()} as the worker is stopping and Redis is unreachable: the connection is ${connection.status}${
+          lastError ? `; last connection error: ${describeConnectionError(lastError)}` : ""
+        }`,
+      ),
+    );
+  const failWaiting = () => {
+    if (!impatient || connection.status === "ready" || deadlines.size === 0) return;
+    const waiting = [...deadlines.keys()];
+    deadlines.clear();
+    idle();
+    for (const command of waiting) unreachable(command);
+  };
+  impatience.set(connection, (now) => {
+    impatient = now;
+    failWaiting();
+  });
+  connection.on("close", failWaiting);
   onEverySend(connection, (command) => {
+    if (impatient && connection.status !== "ready" && !limited.has(command)) {
+      unreachable(command);
+      return false;
+    }
     if (!limited.has(command)) {
       limited.add(command);
       if (deadlines.size === 0) hold(true);
@@ -317,6 +362,7 @@ function limitCommandTime(connection: Redis | Cluster, ms: number): void {
       }, answered);
       arm();
     }
+    return true;
   });
 }
 

@@ -129,6 +129,7 @@ export class Runner {
     const failed = ready.find((r) => r.status === "rejected");
     if (failed) {
       await this.#abortListener.close();
+      client.connections.impatientWhileDown(false); // in case a stop came during the start
       throw failed.reason;
     }
     this.#fetchLoop.open();
@@ -148,7 +149,9 @@ export class Runner {
 
   /** Starts the graceful shutdown; `run()` resolves when it is over. */
   stop(): void {
-    if (this.#shutdown.ask()) this.#fetchLoop.interrupt();
+    if (!this.#shutdown.ask()) return;
+    this.#env.client.connections.impatientWhileDown(true);
+    this.#fetchLoop.interrupt();
   }
 
   /** Number of tasks running now. */
@@ -179,6 +182,7 @@ export class Runner {
     await this.#heartbeats.removeHealthRecord();
     await this.#abortListener.close();
     await this.#fetchLoop.close();
+    this.#env.client.connections.impatientWhileDown(false);
     logger.info(`worker ${workerId} stopped after ${Date.now() - started} ms of shutdown`);
   }
 }
