@@ -131,6 +131,23 @@ Deno.test("in a terminal, Ctrl-C ends a worker whose Redis is down without waiti
   assert.doesNotMatch(output, /exiting now/, "one Ctrl-C was enough");
 });
 
+Deno.test("in a terminal, Ctrl-C ends a worker that cannot reach Redis to start, without a stack trace", async () => {
+  const redis = await startRedis();
+  await redis.stop(); // nothing listens on its port now
+  const redisTimeout = 10_000; // the default, which the worker module keeps
+  await using worker = denoInTerminal(
+    [...workerFlags(redis), WORKER],
+    environment(redis, `terminal-${crypto.randomUUID()}`),
+  );
+  await worker.waitFor("ECONNREFUSED");
+
+  await worker.type(CTRL_C);
+  const { code, output } = await exitWithin(worker, redisTimeout, "after Ctrl-C, the worker");
+  assert.equal(code, 0, output);
+  assert.match(output, /stopped before it started: .*Redis is unreachable.*ECONNREFUSED/);
+  assert.doesNotMatch(output, /Uncaught|\n\s+at /, "no stack trace");
+});
+
 Deno.test("in a terminal, a second Ctrl-C ends a worker at once while its shutdown waits for a task", async () => {
   const redis = await sharedRedis();
   await using enqueuer = await testWorker();

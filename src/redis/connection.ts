@@ -36,6 +36,13 @@ export interface ConnectionOptions {
   redisTimeout?: number;
 }
 
+/**
+ * A command refused because the worker is stopping and Redis is unreachable (see
+ * {@linkcode ConnectionFactory.impatientWhileDown}): a consequence of the stop, not a failure of
+ * its own.
+ */
+export class RedisDownAtStop extends StreaqError {}
+
 /** The default Redis URL. */
 export const DEFAULT_REDIS_URL = "redis://localhost:6379";
 
@@ -326,7 +333,7 @@ function limitCommandTime(connection: Redis | Cluster, ms: number): void {
   let impatient = false;
   const unreachable = (command: SentCommand) =>
     command.reject(
-      new StreaqError(
+      new RedisDownAtStop(
         `Cannot run Redis command ${command.name.toUpperCase()} as the worker is stopping and Redis is unreachable: the connection is ${connection.status}${
           lastError ? `; last connection error: ${describeConnectionError(lastError)}` : ""
         }`,

@@ -129,7 +129,6 @@ export class Runner {
     const failed = ready.find((r) => r.status === "rejected");
     if (failed) {
       await this.#abortListener.close();
-      client.connections.impatientWhileDown(false); // in case a stop came during the start
       throw failed.reason;
     }
     this.#fetchLoop.open();
@@ -182,7 +181,6 @@ export class Runner {
     await this.#heartbeats.removeHealthRecord();
     await this.#abortListener.close();
     await this.#fetchLoop.close();
-    this.#env.client.connections.impatientWhileDown(false);
     logger.info(`worker ${workerId} stopped after ${Date.now() - started} ms of shutdown`);
   }
 }
