@@ -10,15 +10,16 @@
 
 import assert from "node:assert/strict";
 import { TaskStatus } from "../mod.ts";
-import { denoExecutable, eventually, sleep, testWorker } from "./_helpers.ts";
+import { denoExecutable, eventually, runInBackground, sleep, testWorker } from "./_helpers.ts";
 import { SAME_PRESS } from "../src/signals.ts";
 import { type RedisServer, sharedRedis, startRedis } from "./_redis.ts";
-import { startTopology, type TopologyKind } from "./_topologies.ts";
+import { startTopology, type TopologyKind, topologyWorker } from "./_topologies.ts";
 import { CTRL_C, PROMPT, shellCommand, Terminal } from "./_terminal.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const WORKER = new URL("./fixtures/terminal_worker.ts", import.meta.url).pathname;
 const CLIENT = new URL("./fixtures/terminal_client.ts", import.meta.url).pathname;
+const SHARED_CLIENT = new URL("./fixtures/terminal_shared_client.ts", import.meta.url).pathname;
 
 /** The flags the docs list for an enqueueing client: the Redis host, and the environment. */
 function clientFlags(redis: RedisServer): string[] {
@@ -106,6 +107,27 @@ for (const kind of ["Sentinel", "Cluster"] satisfies TopologyKind[]) {
     assert.equal(ended.output.includes(PROMPT), false, ended.output);
     assert.equal(ended.code, 0, ended.output);
     assert.match(ended.output, /stopped/);
+  });
+
+  Deno.test(`in a terminal, on ${kind}, a client passing its own ioredis client made as the permissions page says runs without a prompt`, async () => {
+    await using topology = await startTopology(kind);
+    await using worker = topologyWorker(topology, "shared-client");
+    worker.task(async function double(n: number): Promise<number> {
+      return await Promise.resolve(n * 2);
+    });
+    const running = runInBackground(worker);
+    try {
+      await using client = denoInTerminal(["--allow-net=127.0.0.1", "--allow-env", SHARED_CLIENT], {
+        STREAQ_CONNECTION: JSON.stringify(topology.connection),
+        STREAQ_QUEUE: worker.queueName,
+      });
+      const { code, output } = await exitWithin(client, 30_000, "the client");
+      assert.equal(output.includes(PROMPT), false, output);
+      assert.equal(code, 0, output);
+      assert.match(output, /result: 42/);
+    } finally {
+      await running.stop();
+    }
   });
 }
 
