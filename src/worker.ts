@@ -14,6 +14,7 @@ import { listenToSignals } from "./signals.ts";
 import { createTask, sendBatch, type Task } from "./client/enqueue.ts";
 import { Envelope } from "./payload/envelope.ts";
 import { StreaqError } from "./errors.ts";
+import { RedisDownAtStop } from "./redis/connection.ts";
 import type { Counters, WorkerCounters } from "./run/execute.ts";
 import {
   infoById,
@@ -640,7 +641,13 @@ export class Worker<Context = undefined, Priority = string> {
       }
       await registerCrons(this.#queue, this.#crons);
       await runner.run();
+    } catch (error) {
+      // Stopped while starting, with Redis down: the stop is what was asked for.
+      if (!(error instanceof RedisDownAtStop)) throw error;
+      this.#logger.warn(`worker ${this.id} stopped before it started: ${error.message}`);
     } finally {
+      // A stop made commands fail at once while Redis is down; as a client, wait for it again.
+      this.#queue.connections.impatientWhileDown(false);
       options.signal?.removeEventListener("abort", stop);
       removeSignals();
       threads.close();

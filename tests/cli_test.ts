@@ -3,7 +3,7 @@ import config from "../deno.json" with { type: "json" };
 import { taskContext, type TaskHandle, TaskStatus, type Worker } from "../mod.ts";
 import type { Recorded } from "./fixtures/cli_worker_module.ts";
 import { denoExecutable, eventually, runInBackground, testWorker } from "./_helpers.ts";
-import { CTRL_C, Terminal } from "./_terminal.ts";
+import { CTRL_C, PROMPT, Terminal } from "./_terminal.ts";
 import { sharedRedis } from "./_redis.ts";
 import { queueContextOf } from "../src/worker.ts";
 
@@ -675,6 +675,51 @@ Deno.test("status in a terminal draws on the alternate screen in colour, and Ctr
   const restored = output.lastIndexOf(`${CURSOR_SHOWN}${MAIN_SCREEN}`);
   assert.ok(restored > output.lastIndexOf("(Ctrl-C to quit)"), JSON.stringify(output.slice(-200)));
   assert.equal(output.split(ALTERNATE_SCREEN).length, 2, "entered once");
+});
+
+Deno.test("web in a terminal serves the dashboard with no prompt, and Ctrl-C ends it", async () => {
+  await using client = await testWorker();
+  await using terminal = cliInTerminal(["web", MODULE, "--port", "0"], {
+    ...await moduleEnv(client),
+    NO_COLOR: "1",
+  });
+  await terminal.waitFor("streaq dashboard: ");
+  const url = /streaq dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(terminal.output)?.[1];
+  assert.ok(url, terminal.output);
+  const response = await fetch(url);
+  assert.equal(response.status, 200);
+  assert.ok((await response.text()).includes(client.queueName), "the page names the queue");
+  await terminal.type(CTRL_C);
+  assert.ok(await terminal.endsWithin(10_000), `Ctrl-C did not end web:\n${terminal.output}`);
+  assert.equal((await terminal.exit()).code, 0, terminal.output);
+  assert.doesNotMatch(terminal.output, DENIED);
+});
+
+Deno.test("run --workers 2 in a terminal starts both processes with no prompt, and one Ctrl-C, which reaches them all, ends them gracefully", async () => {
+  await using client = await testWorker();
+  await using terminal = cliInTerminal(["run", MODULE, "--workers", "2"], {
+    ...await moduleEnv(client),
+    NO_COLOR: "1",
+  });
+  await terminal.waitFor("started on queue"); // fails at once at a prompt
+  await eventually(() => terminal.output.split("started on queue").length - 1 === 2, {
+    what: `both worker processes to start:\n${terminal.output}`,
+  });
+  const task = await client.enqueueUnsafe<Recorded>("record", 1, 0);
+  assert.equal((await task.result({ timeout: 10_000 })).success, true);
+  await terminal.type(CTRL_C);
+  assert.ok(await terminal.endsWithin(15_000), `Ctrl-C did not end run:\n${terminal.output}`);
+  const { code, output } = await terminal.exit();
+  assert.equal(code, 0, output);
+  assert.equal(output.split(/stopped after \d+ ms of shutdown/).length - 1, 2, output);
+  assert.match(output, /all worker processes have exited/);
+  assert.doesNotMatch(
+    output,
+    /exiting now/,
+    "one press, though the terminal and the supervisor both pass it on",
+  );
+  assert.doesNotMatch(output, DENIED);
+  assert.equal(output.includes(PROMPT), false, output);
 });
 
 Deno.test("status in a terminal with NO_COLOR set draws no colour", async () => {

@@ -1,11 +1,11 @@
 /**
  * The README's quick start, run as a new user would run it: its `worker.ts` and `client.ts`
  * blocks written to a fresh directory with a `deno.json` holding the README's permission sets,
- * and its commands run exactly as shown, in a real pseudo-terminal (`script`), where Deno would
- * prompt for any permission the sets lack. Only two things differ from a user's machine: the
- * Redis is a private test server (its address replaces `localhost:6379` in the permission sets,
- * and `REDIS_URL` points at it, which the quick start reads), and `jsr:@streaq/streaq` is mapped
- * to this checkout.
+ * and its commands run exactly as shown, with the sets and with the flags it lists, in a real
+ * pseudo-terminal (`script`), where Deno would prompt for any permission they lack. Only two
+ * things differ from a user's machine: the Redis is a private test server (its address replaces
+ * `localhost:6379` in the permission sets and the flags, and `REDIS_URL` points at it, which the
+ * quick start reads), and `jsr:@streaq/streaq` is mapped to this checkout.
  *
  * @module
  */
@@ -58,15 +58,31 @@ function assertNoPrompt(terminal: Terminal, who: string): void {
   );
 }
 
-Deno.test("the README's quick start runs as written in a terminal: no prompt, the client prints its result and exits, Ctrl-C ends the worker", async () => {
-  const quickStart = readQuickStart();
+/** The quick start's commands run with permission sets (`-P=`), or with flags. */
+const VARIANTS = {
+  "with the permission sets of its deno.json": (command: string) => command.includes(" -P="),
+  "with the flags it lists": (command: string) => command.includes(" --allow-"),
+};
+
+for (const [variant, chosen] of Object.entries(VARIANTS)) {
+  Deno.test(`the README's quick start runs as written in a terminal ${variant}: no prompt, the client prints its result and exits, Ctrl-C ends the worker`, async () => {
+    const quickStart = readQuickStart();
+    const commands = quickStart.commands.filter(chosen);
+    await runQuickStart(quickStart, commands);
+  });
+}
+
+async function runQuickStart(quickStart: QuickStart, commands: string[]): Promise<void> {
   assert.ok(quickStart.modules.has("worker.ts"), "the quick start has a `// worker.ts` block");
   assert.ok(quickStart.modules.has("client.ts"), "the quick start has a `// client.ts` block");
-  const workerCommand = quickStart.commands.find((c) => c.endsWith(" worker.ts"));
-  const clientCommand = quickStart.commands.find((c) => c.endsWith(" client.ts"));
-  assert.ok(workerCommand && clientCommand, `commands found: ${quickStart.commands.join(" | ")}`);
-
   await using redis = await startRedis();
+  const address = `${redis.host}:${redis.port}`;
+  const workerCommand = commands.find((c) => c.endsWith(" worker.ts"))
+    ?.replaceAll(README_REDIS, address);
+  const clientCommand = commands.find((c) => c.endsWith(" client.ts"))
+    ?.replaceAll(README_REDIS, address);
+  assert.ok(workerCommand && clientCommand, `commands found: ${commands.join(" | ")}`);
+
   const dir = await Deno.makeTempDir({ prefix: "streaq-readme-" });
   try {
     for (const [name, text] of quickStart.modules) await Deno.writeTextFile(`${dir}/${name}`, text);
@@ -103,7 +119,7 @@ Deno.test("the README's quick start runs as written in a terminal: no prompt, th
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-});
+}
 
 /**
  * The user's `deno.json`: the README's permission sets with the test Redis in place of

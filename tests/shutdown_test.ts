@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { StreaqError, taskContext, type TaskOptions, TaskStatus, type Worker } from "../mod.ts";
-import { sharedRedis } from "./_redis.ts";
+import { sharedRedis, startRedis } from "./_redis.ts";
 import {
   denoExecutable,
   eventually,
@@ -368,4 +368,29 @@ Deno.test("with handleSignals: false SIGTERM kills the worker process instead", 
   assert.equal(output.signal, "SIGTERM");
   assert.doesNotMatch(stdout, /stopped/);
   assert.equal(await handle.status(), TaskStatus.RUNNING, "nobody handed it back");
+});
+
+Deno.test("a worker stopped while its Redis is down does not wait redisTimeout for it, and afterwards, as a client, waits for Redis again", async () => {
+  await using redis = await startRedis();
+  const redisTimeout = 20_000;
+  await using worker = await testWorker({ redisUrl: redis.url, redisTimeout });
+  const double = worker.task(async function double(n: number): Promise<number> {
+    return await Promise.resolve(n * 2);
+  });
+  const running = runInBackground(worker);
+  assert.equal((await (await double.enqueue(1)).result({ timeout: 10_000 })).success, true);
+  await redis.kill();
+
+  // Half of redisTimeout: a shutdown that waited for Redis would take all of it, once per step.
+  await within(running.stop(), redisTimeout / 2, "the shutdown with Redis down");
+
+  // An enqueue sent while Redis is still down waits for it, as it did before the stop.
+  const sent = double.enqueue(21).then(
+    (task) => task,
+    (error: unknown) => new Error(String(error)),
+  );
+  await redis.restart();
+  const task = await sent;
+  if (task instanceof Error) assert.fail(`the enqueue failed: ${task.message}`);
+  assert.equal(await task.status(), TaskStatus.QUEUED);
 });

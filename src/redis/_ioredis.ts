@@ -2,8 +2,10 @@
  * Everything streaq uses of ioredis beyond its public API, in one place: the command a
  * connection writes (`Command#toWritable`, to lay out script calls in one buffer), the hook every
  * command passes through (`sendCommand`, for `redisTimeout`), the socket (`stream`, so that an
- * idle connection does not keep the process alive), a Cluster's subscriber connection, and the
- * steps of ioredis's own close handler (to end a connection that waits to reconnect).
+ * idle connection does not keep the process alive), a Cluster's subscriber connection, the
+ * connections ioredis opens by itself (to Sentinels, a Cluster's subscriber), which must not send
+ * CLIENT SETINFO, and the steps of ioredis's own close handler (to end a connection that waits
+ * to reconnect).
  *
  * These are internals of the ioredis version the import map pins, {@linkcode IOREDIS_VERSION},
  * the one the tests run on. {@linkcode checkIoredisInternals} runs when this module loads and
@@ -14,7 +16,7 @@
  */
 
 import "./_env_access.ts"; // before ioredis: see there
-import { Cluster, Command, Redis } from "ioredis";
+import { Cluster, Command, Redis, type RedisOptions } from "ioredis";
 import { StreaqError } from "../errors.ts";
 
 export { Cluster, Command, Redis };
@@ -64,17 +66,20 @@ export interface SentCommand {
   reject(error: Error): void;
 }
 
-/** Runs `intercept` for every command sent on `connection`, before it is sent. */
+/**
+ * Runs `intercept` for every command sent on `connection`, before it is sent. A command for
+ * which it returns false is not sent: `intercept` has settled it.
+ */
 export function onEverySend(
   connection: Redis | Cluster,
-  intercept: (command: SentCommand) => void,
+  intercept: (command: SentCommand) => boolean | void,
 ): void {
   const target = connection as unknown as {
     sendCommand(command: SentCommand, ...rest: unknown[]): unknown;
   };
   const send = target.sendCommand;
   target.sendCommand = function (command: SentCommand, ...rest: unknown[]) {
-    intercept(command);
+    if (intercept(command) === false) return command.promise;
     return send.call(this, command, ...rest);
   };
 }
@@ -89,6 +94,50 @@ export function clusterSubscriber(cluster: Cluster): Redis[] {
   const subscriber = (cluster as unknown as { subscriber?: { getInstance?(): Redis | null } })
     .subscriber?.getInstance?.();
   return subscriber ? [subscriber] : [];
+}
+
+/**
+ * Keeps the connections that ioredis opens by itself for `connection` from sending CLIENT
+ * SETINFO, as streaq's own connections already do through `disableClientInfo`. For that command
+ * ioredis reads its own package.json, a file the documented permissions do not cover: in a
+ * terminal Deno stops at a prompt and the connection waits for it. Two kinds of connection
+ * ignore the option given to the client: those to the Sentinels (asked where the master is), and
+ * a Cluster's subscriber, created with options of its own. Each is created lazily, and reads the
+ * option only once its socket connects, so the option is set as each is created.
+ *
+ * Throws a StreaqError naming the ioredis version to use if those internals are missing.
+ */
+export function withoutClientInfo(connection: Redis | Cluster): void {
+  if ((connection as { isCluster?: boolean }).isCluster === true) {
+    const subscriber = (connection as unknown as { subscriber?: Record<string, unknown> })
+      .subscriber;
+    const select = subscriber?.selectSubscriber;
+    if (!subscriber || typeof select !== "function") {
+      throw missingInternal("ClusterSubscriber#selectSubscriber");
+    }
+    subscriber.selectSubscriber = function (this: { subscriber?: Redis | null }) {
+      const result = select.call(this);
+      if (this.subscriber) this.subscriber.options.disableClientInfo = true;
+      return result;
+    };
+    return;
+  }
+  if (!(connection as Redis).options.sentinels) return;
+  const connector = (connection as unknown as { connector?: Record<string, unknown> }).connector;
+  const connectToSentinel = connector?.connectToSentinel;
+  if (!connector || typeof connectToSentinel !== "function") {
+    throw missingInternal("SentinelConnector#connectToSentinel");
+  }
+  connector.connectToSentinel = function (endpoint: unknown, options?: RedisOptions) {
+    return connectToSentinel.call(this, endpoint, { ...options, disableClientInfo: true });
+  };
+}
+
+/** The error for an internal of ioredis that is missing, in the form of the load-time check. */
+function missingInternal(what: string): StreaqError {
+  return new StreaqError(
+    `Cannot use this ioredis as streaq relies on internals of ioredis ${IOREDIS_VERSION} that it lacks: ${what}; use npm:ioredis@${IOREDIS_VERSION}, as streaq's import map does`,
+  );
 }
 
 /**

@@ -20,6 +20,7 @@ import {
   Redis,
   type SentCommand,
   socketOf,
+  withoutClientInfo,
 } from "./_ioredis.ts";
 import { DEFAULT_REDIS_TIMEOUT, type RedisClusterOptions } from "./connection_options.ts";
 import type { RedisSentinelOptions } from "./connection_options.ts";
@@ -34,6 +35,13 @@ export interface ConnectionOptions {
   cluster?: RedisClusterOptions;
   redisTimeout?: number;
 }
+
+/**
+ * A command refused because the worker is stopping and Redis is unreachable (see
+ * {@linkcode ConnectionFactory.impatientWhileDown}): a consequence of the stop, not a failure of
+ * its own.
+ */
+export class RedisDownAtStop extends StreaqError {}
 
 /** The default Redis URL. */
 export const DEFAULT_REDIS_URL = "redis://localhost:6379";
@@ -74,6 +82,9 @@ export class ConnectionFactory {
   constructor(options: ConnectionOptions, log: ConnectionLog) {
     this.#options = options;
     this.#log = log;
+    // The client's own connection keeps its options (see the warning below), but the ones
+    // ioredis opens by itself for it would send CLIENT SETINFO whatever they are.
+    if (options.redis) withoutClientInfo(options.redis);
     if (options.redis && readsPackageMeta(options.redis)) {
       log.warn(
         "The Redis client passed as 'redis' reads ioredis's package.json when it connects, which needs read access that streaq's documented permissions do not include (in a terminal, Deno prompts for it and the connection waits): create it with { disableClientInfo: true } (for a Cluster, in its redisOptions)",
@@ -106,6 +117,22 @@ export class ConnectionFactory {
       this.#owned.delete(connection);
     });
     return connection;
+  }
+
+  /**
+   * While `stopping`, commands on a connection of this factory whose Redis is unreachable
+   * (the connection is not ready: reconnecting, or not yet connected) fail at once instead of
+   * waiting `redisTimeout` for it: those waiting now, those sent while it stays down, and those
+   * waiting when it goes down. A worker asked to stop does this, so that a Ctrl-C during an
+   * outage ends the process in moments rather than after one `redisTimeout` per step of the
+   * shutdown (its hand-backs could not be written anyway; tasks it held are delivered again
+   * after `idleTimeout`, as after a crash). Called with false once the run is over, so that the
+   * worker, used as a client afterwards, waits for Redis again.
+   */
+  impatientWhileDown(stopping: boolean): void {
+    for (const connection of [...this.#owned, this.#main]) {
+      if (connection) impatience.get(connection)?.(stopping);
+    }
   }
 
   /** Closes every connection opened here; a connection passed in as `redis` stays open. */
@@ -208,6 +235,9 @@ export class ConnectionFactory {
         ...redisOptions,
       });
     }
+    // The connections ioredis opens by itself (to Sentinels, a Cluster's subscriber) ignore
+    // disableClientInfo: see withoutClientInfo.
+    withoutClientInfo(connection);
     if (!blocking) limitCommandTime(connection, timeout);
     return asRedis(connection);
   }
@@ -244,6 +274,9 @@ function asRedis(connection: Redis | Cluster): Redis {
 
 /** Marks commands whose time limit is already running (a command can be sent more than once). */
 const limited = new WeakSet<object>();
+
+/** Per connection with a time limit: whether to fail commands at once while Redis is down. */
+const impatience = new WeakMap<Redis | Cluster, (impatient: boolean) => void>();
 
 /**
  * Makes every command sent on `connection` fail after `ms` with a StreaqError, whether Redis is
@@ -296,7 +329,33 @@ function limitCommandTime(connection: Redis | Cluster, ms: number): void {
     clearTimeout(timer);
     timer = undefined;
   });
+  // See ConnectionFactory.impatientWhileDown.
+  let impatient = false;
+  const unreachable = (command: SentCommand) =>
+    command.reject(
+      new RedisDownAtStop(
+        `Cannot run Redis command ${command.name.toUpperCase()} as the worker is stopping and Redis is unreachable: the connection is ${connection.status}${
+          lastError ? `; last connection error: ${describeConnectionError(lastError)}` : ""
+        }`,
+      ),
+    );
+  const failWaiting = () => {
+    if (!impatient || connection.status === "ready" || deadlines.size === 0) return;
+    const waiting = [...deadlines.keys()];
+    deadlines.clear();
+    idle();
+    for (const command of waiting) unreachable(command);
+  };
+  impatience.set(connection, (now) => {
+    impatient = now;
+    failWaiting();
+  });
+  connection.on("close", failWaiting);
   onEverySend(connection, (command) => {
+    if (impatient && connection.status !== "ready" && !limited.has(command)) {
+      unreachable(command);
+      return false;
+    }
     if (!limited.has(command)) {
       limited.add(command);
       if (deadlines.size === 0) hold(true);
@@ -310,6 +369,7 @@ function limitCommandTime(connection: Redis | Cluster, ms: number): void {
       }, answered);
       arm();
     }
+    return true;
   });
 }
 

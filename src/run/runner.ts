@@ -161,7 +161,9 @@ export class Runner {
 
   /** Starts the graceful shutdown; `run()` resolves when it is over. */
   stop(): void {
-    if (this.#shutdown.ask()) this.#fetchLoop.interrupt();
+    if (!this.#shutdown.ask()) return;
+    this.#env.client.connections.impatientWhileDown(true);
+    this.#fetchLoop.interrupt();
   }
 
   /** Number of tasks running now. */
