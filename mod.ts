@@ -60,6 +60,23 @@ export type {
 } from "./src/retry_options.ts";
 export type { ScheduleInfo } from "./src/client/schedule.ts";
 export type {
+  CompletedEvent,
+  DeduplicatedEvent,
+  EnqueuedEvent,
+  EventBase,
+  EventsOptions,
+  EventsStreamOptions,
+  FailedEvent,
+  GapEvent,
+  ProgressEvent,
+  QueueStateEvent,
+  RetriedEvent,
+  StartedEvent,
+  StreaqEvent,
+  StreaqEventType,
+  TaskEventBase,
+} from "./src/events.ts";
+export type {
   FunctionMetrics,
   OutcomeCounts,
   QueueMetrics,

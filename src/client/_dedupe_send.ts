@@ -71,6 +71,7 @@ async function sendDebounced(
     now: client.now(),
     wakeChannel: keys.wakeChannel,
     keyPrefix: keys.prefix,
+    events: client.eventsSetting,
   });
   pushRecord(args, NEW_TASK, {
     id,

@@ -489,7 +489,12 @@ export async function sendTasks(
     : BATCH;
   for (let start = 0; start < all.length; start += size) {
     const args: ScriptArg[] = [];
-    pushRecord(args, ENQUEUE_ARGS, { now, wakeChannel: keys.wakeChannel, keyPrefix: keys.prefix });
+    pushRecord(args, ENQUEUE_ARGS, {
+      now,
+      wakeChannel: keys.wakeChannel,
+      keyPrefix: keys.prefix,
+      events: client.eventsSetting,
+    });
     for (let i = start; i < Math.min(start + size, all.length); i++) {
       const task = all[i];
       const { delay, schedule, priority = client.priorities[0], dedupe } = task.options;

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { KEY, TASK_FIELD } from "../redis/keys.ts";
+import { EVENT_FIELD, KEY, TASK_FIELD } from "../redis/keys.ts";
 import { lua, luaFunction } from "../redis/lua/compose.ts";
 import { argvSlots, layout, luaTuple } from "../redis/lua/layout.ts";
 import { ENDED, releaseDependents } from "../redis/lua/graph.ts";
@@ -23,6 +23,7 @@ import {
 } from "../redis/lua/steps.ts";
 import { keepNewestResults } from "../redis/lua/results.ts";
 import { claimEntries, START_ANSWER, START_STATE, startOwned } from "../redis/lua/task_start.ts";
+import { emitEvent, eventsOf } from "../redis/lua/events.ts";
 
 /** The declared keys; the streams to claim from follow. */
 export const COMPLETE_KEYS = layout("delayed", "aborting", "schedules");
@@ -38,6 +39,8 @@ export const COMPLETE_ARGS = layout(
   "completionCount",
   /** 1 to publish results only to channels with subscribers (not in a Cluster). */
   "publishOnlyHeard",
+  /** The worker's `events` setting: '' when off, else the events stream's cap. */
+  "events",
 );
 
 /**
@@ -46,7 +49,9 @@ export const COMPLETE_ARGS = layout(
  * `dueArg` sends it; `uniqueKey`: the unique lock it holds, or ''; `nextOccurrence`: a repeating
  * task's next due time, 'stop' when it repeats no more, '' for a task that does not repeat;
  * `fresh`: 1 when claimed too recently to be another worker's (`FRESH_CLAIM`), else 0;
- * `keepResults`: for a final outcome of a function with `keepResults`, that bound, else ''.
+ * `keepResults`: for a final outcome of a function with `keepResults`, that bound, else '';
+ * `event`: with events on, the type of the event the outcome emits (`completed`, `failed`,
+ * `aborted`, `retried`), else ''; `eventError`: its error message or retry reason, or ''.
  */
 export const COMPLETION = layout(
   "priority",
@@ -59,6 +64,8 @@ export const COMPLETION = layout(
   "nextOccurrence",
   "fresh",
   "keepResults",
+  "event",
+  "eventError",
 );
 
 /** What becomes of a delivery: the `kind` slot of {@linkcode COMPLETION}. */
@@ -216,20 +223,54 @@ end
 );
 
 /**
- * `applyOutcome(a, finished, handled, anyAborting, listening, anyDependents)`: writes the
- * completion record at ARGV[a] if this worker still owns its delivery. Returns an `APPLIED`
- * code, and the earliest due time it put in the delayed set, or nil.
+ * `outcomeEvent(ev, a, taskKey)`: the event of the completion record at ARGV[a], when events
+ * are on and the record names one, read before the outcome is written (its hash may go).
+ * Returns a function that emits it, given a retry's due time, or nil.
+ */
+const outcomeEvent = luaFunction(
+  "outcomeEvent",
+  [emitEvent],
+  `
+-- The event of the COMPLETION record at ARGV[a] (task hash taskKey), when ev (see eventsOf) is
+-- set and the record names one: reads the task's function and try now, before the outcome
+-- deletes its hash. Returns a function(due) that emits it, or nil.
+local function outcomeEvent(ev, a, taskKey)
+  if not ev or ${D.event} == '' then return nil end
+  local f = redis.call('HMGET', taskKey, '${TASK_FIELD.fn}', '${TASK_FIELD.tries}')
+  local type, id, err = ${D.event}, ${D.taskId}, ${D.eventError}
+  return function(due)
+    local fields = {'${EVENT_FIELD.fn}', f[1] or '', '${EVENT_FIELD.tries}', f[2] or '0',
+      '${EVENT_FIELD.worker}', ${ARG.workerId}}
+    if err ~= '' then
+      table.insert(fields, '${EVENT_FIELD.error}')
+      table.insert(fields, err)
+    end
+    if due then
+      table.insert(fields, '${EVENT_FIELD.due}')
+      table.insert(fields, due)
+    end
+    emitEvent(ev, type, id, unpack(fields))
+  end
+end
+`,
+);
+
+/**
+ * `applyOutcome(a, finished, handled, anyAborting, listening, anyDependents, ev)`: writes the
+ * completion record at ARGV[a] if this worker still owns its delivery, and emits its event.
+ * Returns an `APPLIED` code, and the earliest due time it put in the delayed set, or nil.
  */
 const applyOutcome = luaFunction(
   "applyOutcome",
-  [ownsDelivery, finishTask, keepNewestResults, dueTime, redisTime, enterStream],
+  [ownsDelivery, finishTask, keepNewestResults, dueTime, redisTime, enterStream, outcomeEvent],
   `
 -- Writes the outcome of the COMPLETION record at ARGV[a], if this worker still owns its
 -- delivery: by kind (see complete.ts), then the release of its unique lock if it still holds
 -- it. Notes its entry in finished[stream] (to acknowledge and delete) and its kind in
--- handled['stream entryId']. Returns APPLIED.applied, or APPLIED.stale when it was not owned,
--- and the earliest due time it put in the delayed set, or nil.
-local function applyOutcome(a, finished, handled, anyAborting, listening, anyDependents)
+-- handled['stream entryId']; emits its event (ev: see eventsOf). Returns APPLIED.applied, or
+-- APPLIED.stale when it was not owned, and the earliest due time it put in the delayed set, or
+-- nil.
+local function applyOutcome(a, finished, handled, anyAborting, listening, anyDependents, ev)
   local P, group = ${ARG.keyPrefix}, ${ARG.group}
   local stream, entryId, id, kind = P .. '${KEY.stream}' .. ${D.priority}, ${D.entryId}, ${D.taskId}, ${D.kind}
   -- A fresh delivery is owned without asking (and without a call).
@@ -244,6 +285,7 @@ local function applyOutcome(a, finished, handled, anyAborting, listening, anyDep
   table.insert(ids, entryId)
   handled[stream .. ' ' .. entryId] = kind
   local taskKey, value, due = P .. '${KEY.task}' .. id, ${D.value}, nil
+  local emit = outcomeEvent(ev, a, taskKey)
   if kind == '${KIND.final}' then
     due = finishTask(taskKey, id, value, ${D.ttlOrDue}, ${D.nextOccurrence}, anyAborting, listening,
       anyDependents)
@@ -266,13 +308,14 @@ local function applyOutcome(a, finished, handled, anyAborting, listening, anyDep
   end
   local lockKey = ${D.uniqueKey}
   if lockKey ~= '' and redis.call('GET', lockKey) == id then redis.call('DEL', lockKey) end
+  if emit then emit(kind == '${KIND.retry}' and due or nil) end
   return ${APPLIED.applied}, due
 end
 `,
 );
 
 /**
- * `applyOutcomes(n, anyAborting)`: phase 1, the `n` completion records. Returns the `APPLIED`
+ * `applyOutcomes(n, anyAborting, ev)`: phase 1, the `n` completion records. Returns the `APPLIED`
  * codes and the kinds of the outcomes written, by `'stream entryId'`.
  */
 const applyOutcomes = luaFunction(
@@ -284,12 +327,12 @@ const applyOutcomes = luaFunction(
 -- the APPLIED codes, and the kinds of the outcomes written by 'stream entryId': a prefetched
 -- task can run and finish before the call that writes its start is sent, and then both are in
 -- this call, its outcome first; its start must not write into the hash its outcome deleted.
-local function applyOutcomes(n, anyAborting)
+local function applyOutcomes(n, anyAborting, ev)
   local listening, anyDependents = surveyFinals(n)
   local applied, finished, handled, earliest = {}, {}, {}, nil
   for i = 0, n - 1 do
     local code, due = applyOutcome(${FIRST_COMPLETION} + i * ${COMPLETION.size}, finished, handled,
-      anyAborting, listening, anyDependents)
+      anyAborting, listening, anyDependents, ev)
     applied[i + 1] = code
     if due and (earliest == nil or due < earliest) then earliest = due end
   end
@@ -301,7 +344,7 @@ end
 );
 
 /**
- * `startPrefetched(first, count, handled, anyAborting)`: phase 2, the `count` start records from
+ * `startPrefetched(first, count, handled, anyAborting, ev)`: phase 2, the `count` start records from
  * ARGV[first]. Returns a `START_ANSWER` per record.
  */
 const startPrefetched = luaFunction(
@@ -311,7 +354,7 @@ const startPrefetched = luaFunction(
 -- Phase 2: writes the starts of the count START_RECORDs from ARGV[first] (see startOwned); a
 -- delivery whose outcome this call wrote (handled) only has its try counted when that outcome
 -- leaves the task to run again. Returns a START_ANSWER per record.
-local function startPrefetched(first, count, handled, anyAborting)
+local function startPrefetched(first, count, handled, anyAborting, ev)
   local P, started = ${ARG.keyPrefix}, {}
   local prefix = P .. '${KEY.task}'
   for k = 0, count - 1 do
@@ -328,7 +371,7 @@ local function startPrefetched(first, count, handled, anyAborting)
   })
     else
       table.insert(started, startOwned(prefix, ${KEYS.aborting}, anyAborting, ${ARG.group},
-        ${ARG.workerId}, stream, ${S.entryId}, ${S.taskId}, ${S.fresh}))
+        ${ARG.workerId}, stream, ${S.entryId}, ${S.taskId}, ${S.fresh}, ev))
     end
   end
   return started
@@ -337,7 +380,7 @@ end
 );
 
 /**
- * `claimNew(want, toStart, anyAborting)`: phase 3, claims up to `want` deliveries from the
+ * `claimNew(want, toStart, anyAborting, ev)`: phase 3, claims up to `want` deliveries from the
  * streams declared after the fixed keys, starting the first `toStart`. Returns `CLAIM` records.
  */
 const claimNew = luaFunction(
@@ -348,7 +391,7 @@ const claimNew = luaFunction(
 -- highest priority first, starting the first toStart of them (see claimEntries). pcall: a
 -- stream whose consumer group is gone (a restarted Redis) must not stop the completions above;
 -- the fetch loop re-creates the group. Returns CLAIM records.
-local function claimNew(want, toStart, anyAborting)
+local function claimNew(want, toStart, anyAborting, ev)
   local claims, first = {}, ${COMPLETE_KEYS.size + 1}
   local group, me = ${ARG.group}, ${ARG.workerId}
   for i = first, #KEYS do
@@ -357,7 +400,7 @@ local function claimNew(want, toStart, anyAborting)
     if type(read) == 'table' and not read.err then
       local entries = read[1][2]
       toStart = claimEntries(claims, entries, i - first + 1, KEYS[i], group, me,
-        ${ARG.keyPrefix} .. '${KEY.task}', ${KEYS.aborting}, anyAborting, toStart)
+        ${ARG.keyPrefix} .. '${KEY.task}', ${KEYS.aborting}, anyAborting, toStart, ev)
       want = want - #entries
     end
   end
@@ -368,19 +411,21 @@ end
 
 /** The completion script's Lua: the three phases and the main chunk that runs them. */
 export const COMPLETE_LUA = lua(
+  eventsOf,
   applyOutcomes,
   startPrefetched,
   claimNew,
   `
 -- One SCARD per call spares an SREM (and a SISMEMBER) per task when no abort is pending.
 local anyAborting = redis.call('SCARD', ${KEYS.aborting}) > 0
+local ev = eventsOf(${ARG.keyPrefix}, ${ARG.events})
 local n = tonumber(${ARG.completionCount})
-local applied, handled = applyOutcomes(n, anyAborting)
+local applied, handled = applyOutcomes(n, anyAborting, ev)
 local s = ${FIRST_COMPLETION} + n * ${COMPLETION.size}
 local toStart = tonumber(${COUNTS.startNowCount})
 local started = startPrefetched(s + ${START_COUNTS.size}, tonumber(${COUNTS.startCount}), handled,
-  anyAborting)
-local claims = claimNew(tonumber(${COUNTS.prefetchCount}) + toStart, toStart, anyAborting)
+  anyAborting, ev)
+local claims = claimNew(tonumber(${COUNTS.prefetchCount}) + toStart, toStart, anyAborting, ev)
 return ${luaTuple(COMPLETE_REPLY, { applied: "applied", starts: "started", claims: "claims" })}
 `,
 );

@@ -22,6 +22,8 @@ import {
 import { Batcher } from "../client/_batch.ts";
 import { type Due, dueArg } from "../redis/_redis_time.ts";
 import { runScript, script, type ScriptArg } from "../redis/_script.ts";
+import { eventError, type OutcomeEvent } from "./outcome_event.ts";
+import { EVENT_TYPE } from "../redis/lua/events.ts";
 import { CLAIM } from "../redis/lua/task_start.ts";
 import { pushRecord } from "../redis/lua/layout.ts";
 import {
@@ -101,6 +103,8 @@ export type Completion =
     readonly next?: number | "stop";
     /** The function's `keepResults`: at most this many of its results are kept. */
     readonly keep?: number;
+    /** With events on: the event it emits (`outcomeEvent` in `./outcome_event.ts`). */
+    readonly event?: OutcomeEvent;
   }
   | { readonly kind: typeof COMPLETION_KIND.retry; readonly due: Due; readonly reason: string }
   | { readonly kind: typeof COMPLETION_KIND.back; readonly reason: string }
@@ -233,9 +237,11 @@ export class DeliveryWriter {
       keyPrefix: keys.prefix,
       completionCount: completions.length,
       publishOnlyHeard: this.#client.isCluster ? 0 : 1,
+      events: this.#client.eventsSetting,
     });
+    const events = this.#client.eventsSetting !== "";
     for (const { delivery, completion, lock } of completions) {
-      pushCompletion(args, delivery, completion!, lock);
+      pushCompletion(args, delivery, completion!, lock, events);
     }
     const starts = items.filter((item) => !item.completion).map((item) => item.delivery);
     pushRecord(args, START_COUNTS, {
@@ -262,7 +268,16 @@ function pushCompletion(
   d: Delivery,
   c: Completion,
   lock: string | undefined,
+  events: boolean,
 ): void {
+  // With events off both event slots stay empty: the script only tests the first.
+  const [event, error] = !events
+    ? ["", ""]
+    : c.kind === "final" && c.event
+    ? [c.event.type, c.event.error]
+    : c.kind === "retry"
+    ? [EVENT_TYPE.retried, eventError(c.reason)]
+    : ["", ""];
   const [value, ttlOrDue] = c.kind === "final"
     ? [c.result, c.ttl === null ? "" : c.ttl]
     : c.kind === "retry"
@@ -281,5 +296,7 @@ function pushCompletion(
     nextOccurrence: c.kind === "final" && c.next !== undefined ? c.next : "",
     fresh: isFresh(d) ? 1 : 0,
     keepResults: c.kind === "final" && c.keep !== undefined ? c.keep : "",
+    event,
+    eventError: error,
   });
 }
