@@ -139,20 +139,22 @@ export type StreaqEvent =
 export type StreaqEventType = StreaqEvent["type"];
 
 /** Every event type, in the order a task meets them. */
-export const EVENT_TYPES: readonly StreaqEventType[] = Object.freeze([
-  "enqueued",
-  "deduplicated",
-  "started",
-  "reclaimed",
-  "progress",
-  "retried",
-  "completed",
-  "failed",
-  "aborted",
-  "paused",
-  "resumed",
-  "gap",
-] as const);
+export const EVENT_TYPES: readonly StreaqEventType[] = Object.freeze(
+  [
+    "enqueued",
+    "deduplicated",
+    "started",
+    "reclaimed",
+    "progress",
+    "retried",
+    "completed",
+    "failed",
+    "aborted",
+    "paused",
+    "resumed",
+    "gap",
+  ] as const,
+);
 
 /** Options of `worker.events()`. */
 export interface EventsOptions {

@@ -4,9 +4,10 @@
  * says so (a `gap` event) when the stream's cap trimmed events it had not read yet.
  *
  * Each batch is read by {@linkcode READ_EVENTS_SCRIPT}, which checks for a gap in the same call:
- * the stream records the highest id it ever trimmed (`max-deleted-entry-id`, Redis 7), so events
- * after the reader's last id were lost exactly when that id is higher. When nothing is new, an
- * `XREAD BLOCK` waits for the next event without polling.
+ * the cap trims the oldest events, so when the stream has lost any and its oldest event kept is
+ * after the reader's last id, events after that id may be gone. (It can report a gap where the
+ * trim happened to end exactly at the reader's last event; it never misses one.) When nothing is
+ * new, an `XREAD BLOCK` waits for the next event without polling.
  *
  * @module
  */
@@ -57,20 +58,20 @@ end
 local gap = false
 if ARGV[3] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then
   local info = redis.call('XINFO', 'STREAM', KEYS[1])
-  local trimmed = nil
-  for i = 1, #info, 2 do
-    if info[i] == 'max-deleted-entry-id' then trimmed = info[i + 1] end
+  local f = {}
+  for i = 1, #info, 2 do f[info[i]] = info[i + 1] end
+  -- Trimming removes the oldest entries: when any entry was removed, every id before the
+  -- oldest one kept may be gone. (Redis 7.0 does not record trims in max-deleted-entry-id, so
+  -- the oldest entry kept is what tells.)
+  local removed = f['entries-added'] == nil or f['entries-added'] > f['length']
+  local first = f['recorded-first-entry-id']
+  if first == nil and type(f['first-entry']) == 'table' then first = f['first-entry'][1] end
+  if removed and first and first ~= '0-0' and above(first, ARGV[1]) then
+    local m, s = parse(first)
+    gap = s > 0 and (m .. '-' .. (s - 1)) or ((m - 1) .. '-18446744073709551615')
   end
-  if trimmed == nil then
-    -- Before Redis 7 the stream does not say what it trimmed: an oldest entry after the id read
-    -- means the ones between may be gone.
-    local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
-    if first and above(first[1], ARGV[1]) then
-      local m, s = parse(first[1])
-      trimmed = s > 0 and (m .. '-' .. (s - 1)) or ((m - 1) .. '-0')
-    end
-  end
-  if trimmed and above(trimmed, ARGV[1]) then gap = trimmed end
+  local deleted = f['max-deleted-entry-id']
+  if deleted and above(deleted, ARGV[1]) and (not gap or above(deleted, gap)) then gap = deleted end
 end
 return {redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2]), gap}
 `);
@@ -272,9 +273,7 @@ async function toEvent(
       return { ...task, type, tries, workerId };
     case "failed":
     case "aborted":
-      return workerId
-        ? { ...task, type, tries, workerId, error }
-        : { ...task, type, error };
+      return workerId ? { ...task, type, tries, workerId, error } : { ...task, type, error };
   }
 }
 
