@@ -76,6 +76,14 @@ end
 return {redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2]), gap}
 `);
 
+/**
+ * Whether the queue has an events stream: some worker or client with the `events` option has
+ * written to it (and it was not deleted since). One `EXISTS`.
+ */
+export async function hasEventsStream(client: QueueContext): Promise<boolean> {
+  return await client.redis.exists(client.keys.events) === 1;
+}
+
 /** Where reading starts: the id read after, and whether a gap before the first read counts. */
 interface Cursor {
   after: string;

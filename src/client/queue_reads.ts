@@ -15,6 +15,8 @@ import type { TaskInfo } from "../result.ts";
 import { type MinuteCounts, readMetrics } from "../run/metrics.ts";
 import type { HealthRecord } from "../run/heartbeat.ts";
 import { infoById } from "./inspect.ts";
+import { hasEventsStream, readEvents } from "./events.ts";
+import type { EventsOptions, StreaqEvent } from "../events.ts";
 import { listSchedules, type ScheduleInfo } from "./schedule.ts";
 import { countTasks, type QueueCounts } from "./task_counts.ts";
 import { type QueueMetrics, readQueueMetrics } from "./queue_metrics.ts";
@@ -170,6 +172,25 @@ export class QueueReads {
    */
   metrics(): Promise<QueueMetrics> {
     return readQueueMetrics(this.#context);
+  }
+
+  /**
+   * Whether the queue has an events stream (a worker with the `events` option wrote to it).
+   *
+   * @returns True when it exists.
+   */
+  hasEvents(): Promise<boolean> {
+    return hasEventsStream(this.#context);
+  }
+
+  /**
+   * The queue's events, as `worker.events()` yields them, on a connection of their own.
+   *
+   * @param options Where to start, which types, and the signal that ends the reading.
+   * @returns The events.
+   */
+  events(options: EventsOptions): AsyncGenerator<StreaqEvent, void, undefined> {
+    return readEvents(this.#context, options);
   }
 
   /**
