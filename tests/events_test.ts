@@ -135,6 +135,29 @@ Deno.test("a worker with events emits each event of a task's life once, in order
   }
 });
 
+Deno.test("every task drained by a busy worker with prefetch has enqueued, started and completed, once each", async () => {
+  await using worker = await testWorker({ events: true, concurrency: 4, prefetch: 8 });
+  const noop = worker.task(async function noop(_n: number): Promise<void> {});
+  const handles = await worker.enqueueMany(Array.from({ length: 300 }, (_, i) => noop.enqueue(i)));
+  const reader = collect(worker, { since: "start" });
+  const running = runInBackground(worker);
+  try {
+    await Promise.all(handles.map((h) => h.result({ timeout: 20_000 })));
+    const last = handles[handles.length - 1].id;
+    await eventually(() => typesOf(reader.events, last).includes("completed"));
+    await eventually(() => reader.events.filter((e) => e.type === "completed").length === 300);
+    for (const h of handles) {
+      assert.deepEqual(typesOf(reader.events, h.id), ["enqueued", "started", "completed"], h.id);
+    }
+    for (const e of reader.events) {
+      if (e.type === "started" || e.type === "completed") assert.equal(e.tries, 1, e.taskId);
+    }
+  } finally {
+    await running.stop();
+    await reader.stop();
+  }
+});
+
 Deno.test("a task taken over from a worker killed with SIGKILL emits reclaimed, naming the dead worker", async () => {
   await using worker = await testWorker({ events: true, idleTimeout: 1000 });
   const reader = collect(worker, { since: "start", types: ["reclaimed", "started", "completed"] });

@@ -23,7 +23,7 @@ import {
 } from "../redis/lua/steps.ts";
 import { keepNewestResults } from "../redis/lua/results.ts";
 import { claimEntries, START_ANSWER, START_STATE, startOwned } from "../redis/lua/task_start.ts";
-import { emitEvent, eventsOf } from "../redis/lua/events.ts";
+import { emitEvent, EVENT_TYPE, eventsOf } from "../redis/lua/events.ts";
 
 /** The declared keys; the streams to claim from follow. */
 export const COMPLETE_KEYS = layout("delayed", "aborting", "schedules");
@@ -233,13 +233,21 @@ const outcomeEvent = luaFunction(
   `
 -- The event of the COMPLETION record at ARGV[a] (task hash taskKey), when ev (see eventsOf) is
 -- set and the record names one: reads the task's function and try now, before the outcome
--- deletes its hash. Returns a function(due) that emits it, or nil.
-local function outcomeEvent(ev, a, taskKey)
+-- deletes its hash. startPending: the delivery's start is written later in this call (a
+-- prefetched task that ran and ended before it was); its started event is emitted first, and
+-- its try is the one that start counts. Returns a function(due) that emits it, or nil.
+local function outcomeEvent(ev, a, taskKey, startPending)
   if not ev or ${D.event} == '' then return nil end
   local f = redis.call('HMGET', taskKey, '${TASK_FIELD.fn}', '${TASK_FIELD.tries}')
   local type, id, err = ${D.event}, ${D.taskId}, ${D.eventError}
+  local tries = tonumber(f[2]) or 0
+  if startPending then
+    tries = tries + 1
+    emitEvent(ev, '${EVENT_TYPE.started}', id, '${EVENT_FIELD.fn}', f[1] or '',
+      '${EVENT_FIELD.tries}', tries, '${EVENT_FIELD.worker}', ${ARG.workerId})
+  end
   return function(due)
-    local fields = {'${EVENT_FIELD.fn}', f[1] or '', '${EVENT_FIELD.tries}', f[2] or '0',
+    local fields = {'${EVENT_FIELD.fn}', f[1] or '', '${EVENT_FIELD.tries}', tries,
       '${EVENT_FIELD.worker}', ${ARG.workerId}}
     if err ~= '' then
       table.insert(fields, '${EVENT_FIELD.error}')
@@ -256,8 +264,9 @@ end
 );
 
 /**
- * `applyOutcome(a, finished, handled, anyAborting, listening, anyDependents, ev)`: writes the
- * completion record at ARGV[a] if this worker still owns its delivery, and emits its event.
+ * `applyOutcome(a, finished, handled, anyAborting, listening, anyDependents, ev, starting)`:
+ * writes the completion record at ARGV[a] if this worker still owns its delivery, and emits its
+ * event (`starting`: with events on, the deliveries whose start this call writes).
  * Returns an `APPLIED` code, and the earliest due time it put in the delayed set, or nil.
  */
 const applyOutcome = luaFunction(
@@ -270,7 +279,7 @@ const applyOutcome = luaFunction(
 -- handled['stream entryId']; emits its event (ev: see eventsOf). Returns APPLIED.applied, or
 -- APPLIED.stale when it was not owned, and the earliest due time it put in the delayed set, or
 -- nil.
-local function applyOutcome(a, finished, handled, anyAborting, listening, anyDependents, ev)
+local function applyOutcome(a, finished, handled, anyAborting, listening, anyDependents, ev, starting)
   local P, group = ${ARG.keyPrefix}, ${ARG.group}
   local stream, entryId, id, kind = P .. '${KEY.stream}' .. ${D.priority}, ${D.entryId}, ${D.taskId}, ${D.kind}
   -- A fresh delivery is owned without asking (and without a call).
@@ -285,7 +294,7 @@ local function applyOutcome(a, finished, handled, anyAborting, listening, anyDep
   table.insert(ids, entryId)
   handled[stream .. ' ' .. entryId] = kind
   local taskKey, value, due = P .. '${KEY.task}' .. id, ${D.value}, nil
-  local emit = outcomeEvent(ev, a, taskKey)
+  local emit = ev and outcomeEvent(ev, a, taskKey, starting[stream .. ' ' .. entryId]) or nil
   if kind == '${KIND.final}' then
     due = finishTask(taskKey, id, value, ${D.ttlOrDue}, ${D.nextOccurrence}, anyAborting, listening,
       anyDependents)
@@ -315,7 +324,7 @@ end
 );
 
 /**
- * `applyOutcomes(n, anyAborting, ev)`: phase 1, the `n` completion records. Returns the `APPLIED`
+ * `applyOutcomes(n, anyAborting, ev, starting)`: phase 1, the `n` completion records. Returns the `APPLIED`
  * codes and the kinds of the outcomes written, by `'stream entryId'`.
  */
 const applyOutcomes = luaFunction(
@@ -327,12 +336,12 @@ const applyOutcomes = luaFunction(
 -- the APPLIED codes, and the kinds of the outcomes written by 'stream entryId': a prefetched
 -- task can run and finish before the call that writes its start is sent, and then both are in
 -- this call, its outcome first; its start must not write into the hash its outcome deleted.
-local function applyOutcomes(n, anyAborting, ev)
+local function applyOutcomes(n, anyAborting, ev, starting)
   local listening, anyDependents = surveyFinals(n)
   local applied, finished, handled, earliest = {}, {}, {}, nil
   for i = 0, n - 1 do
     local code, due = applyOutcome(${FIRST_COMPLETION} + i * ${COMPLETION.size}, finished, handled,
-      anyAborting, listening, anyDependents, ev)
+      anyAborting, listening, anyDependents, ev, starting)
     applied[i + 1] = code
     if due and (earliest == nil or due < earliest) then earliest = due end
   end
@@ -420,8 +429,16 @@ export const COMPLETE_LUA = lua(
 local anyAborting = redis.call('SCARD', ${KEYS.aborting}) > 0
 local ev = eventsOf(${ARG.keyPrefix}, ${ARG.events})
 local n = tonumber(${ARG.completionCount})
-local applied, handled = applyOutcomes(n, anyAborting, ev)
 local s = ${FIRST_COMPLETION} + n * ${COMPLETION.size}
+-- With events on: the deliveries whose start this call writes, by 'stream entryId'.
+local starting = nil
+if ev then
+  starting = {}
+  for b = s + ${START_COUNTS.size}, s + ${START_COUNTS.size} + (tonumber(${COUNTS.startCount}) - 1) * ${START_RECORD.size}, ${START_RECORD.size} do
+    starting[${ARG.keyPrefix} .. '${KEY.stream}' .. ${S.priority} .. ' ' .. ${S.entryId}] = true
+  end
+end
+local applied, handled = applyOutcomes(n, anyAborting, ev, starting)
 local toStart = tonumber(${COUNTS.startNowCount})
 local started = startPrefetched(s + ${START_COUNTS.size}, tonumber(${COUNTS.startCount}), handled,
   anyAborting, ev)
