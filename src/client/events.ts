@@ -150,7 +150,7 @@ async function* eventsGenerator(
   const key = client.keys.events;
   // Its own connection: a blocking read would hold up every other command on a shared one.
   const connection = client.connections.open("blocking");
-  const stopped = abortPromise(signal);
+  const { promise: stopped, dispose } = abortPromise(signal);
   try {
     const cursor = await untilAborted(startCursor(connection, key, options.since), stopped);
     if (cursor === undefined) return;
@@ -201,6 +201,7 @@ async function* eventsGenerator(
       }
     }
   } finally {
+    dispose();
     await endConnection(connection);
   }
 }
@@ -290,11 +291,17 @@ function timeOf(id: string): Date {
   return new Date(Number(id.split("-")[0]));
 }
 
-/** A promise that resolves when `signal` aborts (never without one). */
-function abortPromise(signal: AbortSignal | undefined): Promise<undefined> {
-  return new Promise((resolve) => {
-    signal?.addEventListener("abort", () => resolve(undefined), { once: true });
-  });
+/**
+ * A promise that resolves when `signal` aborts (never without one), and a function that stops
+ * listening: a long-lived signal must not keep a listener per reader it ever ended.
+ */
+function abortPromise(
+  signal: AbortSignal | undefined,
+): { promise: Promise<undefined>; dispose: () => void } {
+  const { promise, resolve } = Promise.withResolvers<undefined>();
+  const listener = () => resolve(undefined);
+  signal?.addEventListener("abort", listener, { once: true });
+  return { promise, dispose: () => signal?.removeEventListener("abort", listener) };
 }
 
 /** `work`'s value, or undefined once `stopped` resolves first. */
