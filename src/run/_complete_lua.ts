@@ -49,9 +49,7 @@ export const COMPLETE_ARGS = layout(
  * `dueArg` sends it; `uniqueKey`: the unique lock it holds, or ''; `nextOccurrence`: a repeating
  * task's next due time, 'stop' when it repeats no more, '' for a task that does not repeat;
  * `fresh`: 1 when claimed too recently to be another worker's (`FRESH_CLAIM`), else 0;
- * `keepResults`: for a final outcome of a function with `keepResults`, that bound, else '';
- * `event`: with events on, the type of the event the outcome emits (`completed`, `failed`,
- * `aborted`, `retried`), else ''; `eventError`: its error message or retry reason, or ''.
+ * `keepResults`: for a final outcome of a function with `keepResults`, that bound, else ''.
  */
 export const COMPLETION = layout(
   "priority",
@@ -64,8 +62,6 @@ export const COMPLETION = layout(
   "nextOccurrence",
   "fresh",
   "keepResults",
-  "event",
-  "eventError",
 );
 
 /** What becomes of a delivery: the `kind` slot of {@linkcode COMPLETION}. */
@@ -79,6 +75,14 @@ export const COMPLETION_KIND = {
   /** Its entry goes, with whatever is left under its task's name. */
   drop: "drop",
 } as const;
+
+/**
+ * With events on only, after the start records: per completion, in the same order, the event its
+ * outcome emits (`completed`, `failed`, `aborted`, `retried`, or '' for none) and its error
+ * message or retry reason (''). Sent only with events on, so that a worker without events sends
+ * not a byte more per task.
+ */
+export const EVENT_NOTE = layout("event", "eventError");
 
 /** The counts after the completions; `startCount` {@linkcode START_RECORD}s follow. */
 export const START_COUNTS = layout("startCount", "prefetchCount", "startNowCount");
@@ -101,6 +105,10 @@ const D = argvSlots(COMPLETION, "a");
 /** A start record's slots, from the local `b` holding its first index. */
 const S = argvSlots(START_RECORD, "b");
 const COUNTS = argvSlots(START_COUNTS, "s");
+/** A completion's event note, from the local `e` holding its first index. */
+const NOTE = argvSlots(EVENT_NOTE, "e");
+/** The task id of the `i`-th completion (0-based local `i`). */
+const D_ID = `ARGV[${FIRST_COMPLETION + COMPLETION.at.taskId} + i * ${COMPLETION.size}]`;
 const KIND = COMPLETION_KIND;
 
 // The functions below read the call's fixed inputs (key prefix, group, worker id, now, channels,
@@ -223,25 +231,27 @@ end
 );
 
 /**
- * `outcomeEvent(ev, a, taskKey)`: the event of the completion record at ARGV[a], when events
- * are on and the record names one, read before the outcome is written (its hash may go).
+ * `outcomeEvent(ev, i, taskKey, startKey)`: the event of the `i`-th completion (0-based), when
+ * events are on and its note names one, read before the outcome is written (its hash may go).
  * Returns a function that emits it, given a retry's due time, or nil.
  */
 const outcomeEvent = luaFunction(
   "outcomeEvent",
   [emitEvent],
   `
--- The event of the COMPLETION record at ARGV[a] (task hash taskKey), when ev (see eventsOf) is
--- set and the record names one: reads the task's function and try now, before the outcome
--- deletes its hash. startPending: the delivery's start is written later in this call (a
--- prefetched task that ran and ended before it was); its started event is emitted first, and
--- its try is the one that start counts. Returns a function(due) that emits it, or nil.
-local function outcomeEvent(ev, a, taskKey, startPending)
-  if not ev or ${D.event} == '' then return nil end
+-- The event of the i-th completion (0-based; task hash taskKey), when its EVENT_NOTE names one:
+-- reads the task's function and try now, before the outcome deletes its hash. ev: see eventsOf,
+-- with ev.notes the index of the first EVENT_NOTE and ev.starting the deliveries whose start
+-- this call writes, by 'stream entryId' (startKey): such a delivery (a prefetched task that ran
+-- and ended before its start was written) gets its started event first, and its try is the one
+-- that start counts. Returns a function(due) that emits the event, or nil.
+local function outcomeEvent(ev, i, taskKey, startKey)
+  local e = ev.notes + i * ${EVENT_NOTE.size}
+  if ${NOTE.event} == '' then return nil end
   local f = redis.call('HMGET', taskKey, '${TASK_FIELD.fn}', '${TASK_FIELD.tries}')
-  local type, id, err = ${D.event}, ${D.taskId}, ${D.eventError}
+  local type, id, err = ${NOTE.event}, ${D_ID}, ${NOTE.eventError}
   local tries = tonumber(f[2]) or 0
-  if startPending then
+  if ev.starting[startKey] then
     tries = tries + 1
     emitEvent(ev, '${EVENT_TYPE.started}', id, '${EVENT_FIELD.fn}', f[1] or '',
       '${EVENT_FIELD.tries}', tries, '${EVENT_FIELD.worker}', ${ARG.workerId})
@@ -264,9 +274,8 @@ end
 );
 
 /**
- * `applyOutcome(a, finished, handled, anyAborting, listening, anyDependents, ev, starting)`:
- * writes the completion record at ARGV[a] if this worker still owns its delivery, and emits its
- * event (`starting`: with events on, the deliveries whose start this call writes).
+ * `applyOutcome(a, finished, handled, anyAborting, listening, anyDependents, ev)`: writes the
+ * completion record at ARGV[a] if this worker still owns its delivery, and emits its event.
  * Returns an `APPLIED` code, and the earliest due time it put in the delayed set, or nil.
  */
 const applyOutcome = luaFunction(
@@ -279,7 +288,7 @@ const applyOutcome = luaFunction(
 -- handled['stream entryId']; emits its event (ev: see eventsOf). Returns APPLIED.applied, or
 -- APPLIED.stale when it was not owned, and the earliest due time it put in the delayed set, or
 -- nil.
-local function applyOutcome(a, finished, handled, anyAborting, listening, anyDependents, ev, starting)
+local function applyOutcome(a, finished, handled, anyAborting, listening, anyDependents, ev)
   local P, group = ${ARG.keyPrefix}, ${ARG.group}
   local stream, entryId, id, kind = P .. '${KEY.stream}' .. ${D.priority}, ${D.entryId}, ${D.taskId}, ${D.kind}
   -- A fresh delivery is owned without asking (and without a call).
@@ -294,7 +303,8 @@ local function applyOutcome(a, finished, handled, anyAborting, listening, anyDep
   table.insert(ids, entryId)
   handled[stream .. ' ' .. entryId] = kind
   local taskKey, value, due = P .. '${KEY.task}' .. id, ${D.value}, nil
-  local emit = ev and outcomeEvent(ev, a, taskKey, starting[stream .. ' ' .. entryId]) or nil
+  local emit = ev and outcomeEvent(ev, (a - ${FIRST_COMPLETION}) / ${COMPLETION.size}, taskKey,
+    stream .. ' ' .. entryId) or nil
   if kind == '${KIND.final}' then
     due = finishTask(taskKey, id, value, ${D.ttlOrDue}, ${D.nextOccurrence}, anyAborting, listening,
       anyDependents)
@@ -324,7 +334,7 @@ end
 );
 
 /**
- * `applyOutcomes(n, anyAborting, ev, starting)`: phase 1, the `n` completion records. Returns the `APPLIED`
+ * `applyOutcomes(n, anyAborting, ev)`: phase 1, the `n` completion records. Returns the `APPLIED`
  * codes and the kinds of the outcomes written, by `'stream entryId'`.
  */
 const applyOutcomes = luaFunction(
@@ -336,12 +346,12 @@ const applyOutcomes = luaFunction(
 -- the APPLIED codes, and the kinds of the outcomes written by 'stream entryId': a prefetched
 -- task can run and finish before the call that writes its start is sent, and then both are in
 -- this call, its outcome first; its start must not write into the hash its outcome deleted.
-local function applyOutcomes(n, anyAborting, ev, starting)
+local function applyOutcomes(n, anyAborting, ev)
   local listening, anyDependents = surveyFinals(n)
   local applied, finished, handled, earliest = {}, {}, {}, nil
   for i = 0, n - 1 do
     local code, due = applyOutcome(${FIRST_COMPLETION} + i * ${COMPLETION.size}, finished, handled,
-      anyAborting, listening, anyDependents, ev, starting)
+      anyAborting, listening, anyDependents, ev)
     applied[i + 1] = code
     if due and (earliest == nil or due < earliest) then earliest = due end
   end
@@ -430,15 +440,17 @@ local anyAborting = redis.call('SCARD', ${KEYS.aborting}) > 0
 local ev = eventsOf(${ARG.keyPrefix}, ${ARG.events})
 local n = tonumber(${ARG.completionCount})
 local s = ${FIRST_COMPLETION} + n * ${COMPLETION.size}
--- With events on: the deliveries whose start this call writes, by 'stream entryId'.
-local starting = nil
 if ev then
-  starting = {}
-  for b = s + ${START_COUNTS.size}, s + ${START_COUNTS.size} + (tonumber(${COUNTS.startCount}) - 1) * ${START_RECORD.size}, ${START_RECORD.size} do
-    starting[${ARG.keyPrefix} .. '${KEY.stream}' .. ${S.priority} .. ' ' .. ${S.entryId}] = true
+  -- With events on: the deliveries whose start this call writes, by 'stream entryId', and
+  -- where the completions' EVENT_NOTEs start (after the start records).
+  local first, count = s + ${START_COUNTS.size}, tonumber(${COUNTS.startCount})
+  ev.starting = {}
+  for b = first, first + (count - 1) * ${START_RECORD.size}, ${START_RECORD.size} do
+    ev.starting[${ARG.keyPrefix} .. '${KEY.stream}' .. ${S.priority} .. ' ' .. ${S.entryId}] = true
   end
+  ev.notes = first + count * ${START_RECORD.size}
 end
-local applied, handled = applyOutcomes(n, anyAborting, ev, starting)
+local applied, handled = applyOutcomes(n, anyAborting, ev)
 local toStart = tonumber(${COUNTS.startNowCount})
 local started = startPrefetched(s + ${START_COUNTS.size}, tonumber(${COUNTS.startCount}), handled,
   anyAborting, ev)

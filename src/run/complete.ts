@@ -33,6 +33,7 @@ import {
   COMPLETE_REPLY,
   COMPLETION,
   type COMPLETION_KIND,
+  EVENT_NOTE,
   START_COUNTS,
   START_RECORD,
 } from "./_complete_lua.ts";
@@ -69,7 +70,8 @@ import {
  * KEYS: [1] delayed set, [2] aborting set, [3] schedules set, then the streams to prefetch
  *       from, highest priority first
  * ARGV: {@linkcode COMPLETE_ARGS} (group, worker id, now, done channel prefix, wake channel, key
- *       prefix, number of deliveries, 1 to publish results only to channels with subscribers),
+ *       prefix, number of deliveries, 1 to publish results only to channels with subscribers,
+ *       events setting: '' off, else the events stream's cap),
  *       then a {@linkcode COMPLETION} record per delivery (priority, entry id, task id, kind,
  *       result or reason, ttl or due as `dueArg` sends it, unique lock key held or '', next
  *       occurrence or '' (not repeating) or 'stop' (repeating no more), 1 if fresh (claimed too
@@ -77,7 +79,8 @@ import {
  *       function's `keepResults` or ''), then
  *       {@linkcode START_COUNTS} (deliveries to start, to prefetch, to claim and start at once
  *       for the slots free now), then a {@linkcode START_RECORD} per delivery to start
- *       (priority, entry id, task id, try count if fresh else 0, see `startArg`)
+ *       (priority, entry id, task id, try count if fresh else 0, see `startArg`), then with
+ *       events on only, an {@linkcode EVENT_NOTE} per completion (event type or '', error)
  * Returns {@linkcode COMPLETE_REPLY}: {per delivery `APPLIED.applied`, or `APPLIED.stale` if it
  * was stale; per delivery to start a `START_ANSWER`; the deliveries claimed, as `CLAIM` records,
  * those to start at once first}.
@@ -239,9 +242,8 @@ export class DeliveryWriter {
       publishOnlyHeard: this.#client.isCluster ? 0 : 1,
       events: this.#client.eventsSetting,
     });
-    const events = this.#client.eventsSetting !== "";
     for (const { delivery, completion, lock } of completions) {
-      pushCompletion(args, delivery, completion!, lock, events);
+      pushCompletion(args, delivery, completion!, lock);
     }
     const starts = items.filter((item) => !item.completion).map((item) => item.delivery);
     pushRecord(args, START_COUNTS, {
@@ -258,6 +260,9 @@ export class DeliveryWriter {
         fresh: startArg(d),
       });
     }
+    if (this.#client.eventsSetting !== "") {
+      for (const { completion } of completions) pushEventNote(args, completion!);
+    }
     return args;
   }
 }
@@ -268,16 +273,7 @@ function pushCompletion(
   d: Delivery,
   c: Completion,
   lock: string | undefined,
-  events: boolean,
 ): void {
-  // With events off both event slots stay empty: the script only tests the first.
-  const [event, error] = !events
-    ? ["", ""]
-    : c.kind === "final" && c.event
-    ? [c.event.type, c.event.error]
-    : c.kind === "retry"
-    ? [EVENT_TYPE.retried, eventError(c.reason)]
-    : ["", ""];
   const [value, ttlOrDue] = c.kind === "final"
     ? [c.result, c.ttl === null ? "" : c.ttl]
     : c.kind === "retry"
@@ -296,7 +292,16 @@ function pushCompletion(
     nextOccurrence: c.kind === "final" && c.next !== undefined ? c.next : "",
     fresh: isFresh(d) ? 1 : 0,
     keepResults: c.kind === "final" && c.keep !== undefined ? c.keep : "",
-    event,
-    eventError: error,
   });
+}
+
+/** Appends the {@linkcode EVENT_NOTE} of one completion (workers with events on only). */
+function pushEventNote(args: ScriptArg[], c: Completion): void {
+  if (c.kind === "final" && c.event) {
+    pushRecord(args, EVENT_NOTE, { event: c.event.type, eventError: c.event.error });
+  } else if (c.kind === "retry") {
+    pushRecord(args, EVENT_NOTE, { event: EVENT_TYPE.retried, eventError: eventError(c.reason) });
+  } else {
+    pushRecord(args, EVENT_NOTE, { event: "", eventError: "" });
+  }
 }
