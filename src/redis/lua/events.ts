@@ -67,7 +67,8 @@ end
 /**
  * `emitEvent(ev, type, id, ...)`: appends an event of `type` about task `id` to the events
  * stream, with the field-value pairs given after it, trimming the stream to about its cap.
- * `ev` is what {@linkcode eventsOf} returned (not `false`: the caller tests it).
+ * `ev` is what {@linkcode eventsOf} returned (not `false`: the caller tests it). A queue-wide
+ * event (`paused`, `resumed`) passes `''` as `id`.
  */
 export const emitEvent = luaFunction(
   "emitEvent",
