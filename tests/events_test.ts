@@ -23,6 +23,7 @@ import {
 } from "./_helpers.ts";
 import { sharedRedis } from "./_redis.ts";
 import { startSentinelSetup, startTopology } from "./_topologies.ts";
+import { createDashboard } from "../src/ui/mod.ts";
 import { uniqueQueue } from "./_redis.ts";
 
 /** A reader running in the background, collecting what it yields. */
@@ -433,3 +434,64 @@ Deno.test("a reader follows a Sentinel failover without missing or repeating an 
     await reader.stop();
   }
 });
+
+Deno.test("the dashboard's events endpoint needs the pages' auth, streams events as SSE and resumes after Last-Event-ID", async () => {
+  await using worker = await testWorker({ events: true });
+  const noop = worker.task(async function noop(_n: number): Promise<void> {});
+  const handler = createDashboard(worker, { auth: { token: "s3cret-token" } });
+  const url = "http://dashboard.test/events";
+  const denied = await handler(new Request(url));
+  assert.equal(denied.status, 401);
+  await denied.body?.cancel();
+  const authorization = "Bearer s3cret-token";
+  // No events yet: no stream, so the page polls.
+  const none = await handler(new Request(url, { headers: { authorization } }));
+  assert.equal(none.status, 204);
+  const first = await noop.enqueue(1);
+  const response = await handler(new Request(url, { headers: { authorization } }));
+  assert.equal(response.status, 200);
+  assert.equal(response.headers.get("content-type"), "text/event-stream; charset=utf-8");
+  const messages = sseMessages(response.body!);
+  const second = await noop.enqueue(2);
+  const message = await messages.next();
+  assert.equal(message.done, false);
+  const { id, data } = message.value!;
+  assert.deepEqual(JSON.parse(data), { type: "enqueued", taskId: second.id, fnName: "noop" });
+  await messages.return(undefined);
+  // A browser that reconnects sends the last id it saw: the stream goes on after it.
+  const third = await noop.enqueue(3);
+  const resumed = await handler(
+    new Request(url, { headers: { authorization, "last-event-id": id } }),
+  );
+  const again = sseMessages(resumed.body!);
+  assert.equal(JSON.parse((await again.next()).value!.data).taskId, third.id);
+  await again.return(undefined);
+  assert.notEqual(first.id, third.id);
+});
+
+/** The messages of a Server-Sent Events body, as `{ id, data }`; `return()` cancels the body. */
+async function* sseMessages(
+  body: ReadableStream<Uint8Array>,
+): AsyncGenerator<{ id: string; data: string }, void, undefined> {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  try {
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += value;
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const fields = Object.fromEntries(
+          block.split("\n").filter((l) => !l.startsWith(":") && l.includes(": "))
+            .map((l) => [l.slice(0, l.indexOf(": ")), l.slice(l.indexOf(": ") + 2)]),
+        );
+        if (fields.data !== undefined) yield { id: fields.id ?? "", data: fields.data };
+      }
+    }
+  } finally {
+    await reader.cancel();
+  }
+}

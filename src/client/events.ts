@@ -84,6 +84,15 @@ export async function hasEventsStream(client: QueueContext): Promise<boolean> {
   return await client.redis.exists(client.keys.events) === 1;
 }
 
+/**
+ * The id of the newest event of the queue, or `"0-0"` when it has none: where a reader that
+ * starts now resumes from. One `XREVRANGE`.
+ */
+export async function latestEventId(client: QueueContext): Promise<string> {
+  const last = await client.redis.xrevrange(client.keys.events, "+", "-", "COUNT", 1);
+  return last[0]?.[0] ?? "0-0";
+}
+
 /** Where reading starts: the id read after, and whether a gap before the first read counts. */
 interface Cursor {
   after: string;

@@ -15,7 +15,7 @@ import type { TaskInfo } from "../result.ts";
 import { type MinuteCounts, readMetrics } from "../run/metrics.ts";
 import type { HealthRecord } from "../run/heartbeat.ts";
 import { infoById } from "./inspect.ts";
-import { hasEventsStream, readEvents } from "./events.ts";
+import { hasEventsStream, latestEventId, readEvents } from "./events.ts";
 import type { EventsOptions, StreaqEvent } from "../events.ts";
 import { listSchedules, type ScheduleInfo } from "./schedule.ts";
 import { countTasks, type QueueCounts } from "./task_counts.ts";
@@ -181,6 +181,16 @@ export class QueueReads {
    */
   hasEvents(): Promise<boolean> {
     return hasEventsStream(this.#context);
+  }
+
+  /**
+   * The id of the queue's newest event, `"0-0"` when it has none: a reader given it as `since`
+   * reads what happens from now on, however late it starts.
+   *
+   * @returns The id.
+   */
+  latestEventId(): Promise<string> {
+    return latestEventId(this.#context);
   }
 
   /**

@@ -40,11 +40,10 @@ export async function eventStreamResponse(
   };
   if (request.method === "HEAD") return new Response(null, { headers });
   const lastId = request.headers.get("last-event-id") ?? "";
+  // "Now" is read before the response goes out: an event right after it is not missed.
+  const since = ID.test(lastId) ? lastId : await reads.latestEventId();
   const controller = new AbortController();
-  const events = reads.events({
-    since: ID.test(lastId) ? lastId : "now",
-    signal: controller.signal,
-  });
+  const events = reads.events({ since, signal: controller.signal });
   const encoder = new TextEncoder();
   let keepAlive: ReturnType<typeof setInterval> | undefined;
   const stop = () => {
