@@ -206,7 +206,7 @@ export interface WorkerOptions<Context = undefined, Priority extends string = st
    * dashboard read: `true` for a stream of about 10,000 events, or `{ maxLen }`. Each event is
    * written by the script that makes its change, in the same call.
    *
-   * Off by default: events add about a third to the Redis CPU each task costs (three stream
+   * Off by default: events add about a fifth to the Redis CPU a task costs (three stream
    * appends per task; see docs/events.md). Each process writes events only for what it does
    * itself: give the option to the workers and to the clients whose enqueues should be seen.
    *
