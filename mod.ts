@@ -64,6 +64,7 @@ export type {
   DeduplicatedEvent,
   EnqueuedEvent,
   EventBase,
+  EventOfType,
   EventsOptions,
   EventsStreamOptions,
   FailedEvent,

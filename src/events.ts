@@ -138,6 +138,15 @@ export type StreaqEvent =
 /** The type of an event. */
 export type StreaqEventType = StreaqEvent["type"];
 
+/**
+ * The events of the types `T`: `EventOfType<"completed" | "failed">` is
+ * `CompletedEvent | FailedEvent` (`FailedEvent` also covers `"aborted"`).
+ */
+export type EventOfType<T extends StreaqEventType> = StreaqEvent extends infer E
+  ? E extends { readonly type: infer K } ? [Extract<K, T>] extends [never] ? never : E
+  : never
+  : never;
+
 /** Every event type, in the order a task meets them. */
 export const EVENT_TYPES: readonly StreaqEventType[] = Object.freeze(
   [
@@ -156,8 +165,12 @@ export const EVENT_TYPES: readonly StreaqEventType[] = Object.freeze(
   ] as const,
 );
 
-/** Options of `worker.events()`. */
-export interface EventsOptions {
+/**
+ * Options of `worker.events()`.
+ *
+ * @typeParam T The types asked for in `types`.
+ */
+export interface EventsOptions<T extends StreaqEventType = StreaqEventType> {
   /**
    * Where to start: `"now"` (only events after the call), `"start"` (the oldest event kept),
    * an event's `id` (the events after it: how a reader resumes), or a `Date` (the events at or
@@ -173,7 +186,7 @@ export interface EventsOptions {
    *
    * @default {every type}
    */
-  types?: readonly StreaqEventType[];
+  types?: readonly T[];
 }
 
 /** The `events` worker option as an object. */

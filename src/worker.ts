@@ -43,7 +43,7 @@ import type {
 } from "./options.ts";
 import { checkTaskOptions, checkWorkerOptions, eventsMaxLen } from "./_check_options.ts";
 import { readEvents } from "./client/events.ts";
-import type { EventsOptions, StreaqEvent } from "./events.ts";
+import type { EventOfType, EventsOptions, StreaqEventType } from "./events.ts";
 import { checkCrontab, nextOccurrence } from "./cron/crontab.ts";
 import {
   type CronRegistration,
@@ -1117,6 +1117,7 @@ export class Worker<Context = undefined, Priority = string> {
    * cap, it yields a `gap` event first. `break` out of the loop, or abort `signal`, to end it
    * and close its connection.
    *
+   * @typeParam T The types asked for (`types`): the events are typed accordingly.
    * @param options Where to start (`since`), which types, and a signal that ends the reading.
    * @returns The events, each with its `id`.
    * @throws {TypeError} At once, for a bad `since`, `types` or `signal`.
@@ -1127,13 +1128,20 @@ export class Worker<Context = undefined, Priority = string> {
    *
    * const worker = new Worker({ events: true });
    * for await (const e of worker.events({ since: "now", types: ["completed", "failed"] })) {
+   *   // e is a CompletedEvent, a FailedEvent, or a GapEvent (always delivered)
    *   if (e.type === "failed") console.log(e.taskId, e.fnName, "failed:", e.error);
-   *   else console.log(e.taskId, "done at", e.time);
+   *   else if (e.type === "completed") console.log(e.taskId, "done at", e.time);
    * }
    * ```
    */
-  events(options: EventsOptions = {}): AsyncGenerator<StreaqEvent, void, undefined> {
-    return readEvents(this.#queue, options);
+  events<const T extends StreaqEventType = StreaqEventType>(
+    options: EventsOptions<T> = {},
+  ): AsyncGenerator<EventOfType<T | "gap">, void, undefined> {
+    return readEvents(this.#queue, options) as AsyncGenerator<
+      EventOfType<T | "gap">,
+      void,
+      undefined
+    >;
   }
 
   /**
