@@ -24,6 +24,7 @@ import {
 import { sharedRedis } from "./_redis.ts";
 import { startSentinelSetup, startTopology } from "./_topologies.ts";
 import { createDashboard } from "../src/ui/mod.ts";
+import { runCli } from "./_cli.ts";
 import { uniqueQueue } from "./_redis.ts";
 
 /** A reader running in the background, collecting what it yields. */
@@ -495,3 +496,41 @@ async function* sseMessages(
     await reader.cancel();
   }
 }
+
+Deno.test("streaq events --once prints the events kept, one a line, and exits", async () => {
+  await using worker = await testWorker({ events: true });
+  const noop = worker.task(async function noop(_n: number): Promise<void> {});
+  const bad = worker.task(async function bad(): Promise<void> {
+    await Promise.resolve();
+    throw new Error("disk full");
+  });
+  const running = runInBackground(worker);
+  let ok, failed;
+  try {
+    ok = await noop.enqueue(1);
+    failed = await bad.enqueue();
+    await ok.result({ timeout: 10_000 });
+    await failed.result({ timeout: 10_000 });
+  } finally {
+    await running.stop();
+  }
+  const { code, stdout, stderr } = await runCli(worker.queueName, "events", "--once");
+  assert.equal(code, 0, stderr);
+  const lines = stdout.trim().split("\n");
+  assert.equal(lines.length, 6, stdout);
+  assert.match(lines[0], new RegExp(`^\\S+Z  enqueued\\s+noop \\(${ok.id}\\)$`));
+  assert.ok(
+    lines.some((l) =>
+      new RegExp(`failed\\s+bad \\(${failed.id}\\)  try 1  worker ${worker.id}  Error: disk full$`)
+        .test(l)
+    ),
+    stdout,
+  );
+  // Nothing after the newest: --once with --since now prints nothing.
+  const none = await runCli(worker.queueName, "events", "--once", "--since", "now");
+  assert.equal(none.code, 0, none.stderr);
+  assert.equal(none.stdout, "");
+  const bad2 = await runCli(worker.queueName, "events", "--since", "yesterday");
+  assert.equal(bad2.code, 2);
+  assert.match(bad2.stderr, /Option '--since' must be/);
+});

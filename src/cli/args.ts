@@ -130,6 +130,16 @@ export interface LogsCommand {
   readonly taskId: string;
 }
 
+/** `events <module>`: prints the queue's events as they happen. */
+export interface EventsCommand {
+  readonly command: "events";
+  readonly target: Target;
+  /** Where to start: "now", "start", an event id, or a time (`--since`). */
+  readonly since: string | Date;
+  /** Print the events kept (from `since`, by default the oldest kept) and exit (`--once`). */
+  readonly once: boolean;
+}
+
 /** What the command line asks for. */
 export type Command =
   | RunCommand
@@ -140,6 +150,7 @@ export type Command =
   | ObliterateCommand
   | RetryCommand
   | LogsCommand
+  | EventsCommand
   | { readonly command: "help" }
   | { readonly command: "version" };
 
@@ -180,7 +191,7 @@ const OPTION_COMMANDS: Record<string, readonly string[]> = {
   "deno-flags": ["run"],
   "permission-set": ["run"],
   supervised: ["run"],
-  once: ["status"],
+  once: ["status", "events"],
   port: ["web"],
   hostname: ["web"],
   "trust-proxy": ["web"],
@@ -188,7 +199,7 @@ const OPTION_COMMANDS: Record<string, readonly string[]> = {
   succeeded: ["clean"],
   failed: ["clean"],
   function: ["clean", "retry"],
-  since: ["retry"],
+  since: ["retry", "events"],
   force: ["obliterate"],
 };
 
@@ -201,6 +212,7 @@ const COMMANDS = [
   "obliterate",
   "retry",
   "logs",
+  "events",
 ] as const;
 
 /**
@@ -244,6 +256,7 @@ export function parseCommandLine(args: readonly string[]): Command {
     throw new UsageError(`Unexpected argument ${JSON.stringify(extra[0])} after the module`);
   }
   const where = parseTarget(target);
+  if (command === "events") return eventsCommand(where, values.since, values.once ?? false);
   if (command === "status") return { command, target: where, once: values.once ?? false };
   if (command === "drain") return { command, target: where };
   if (command === "obliterate") return { command, target: where, force: values.force ?? false };
@@ -339,6 +352,16 @@ function logsCommand(target: Target, extra: string[]): LogsCommand {
     throw new UsageError(`Unexpected argument ${JSON.stringify(more[0])} after the task id`);
   }
   return { command: "logs", target, taskId };
+}
+
+/** `events <module> [--since ...] [--once]`. */
+function eventsCommand(target: Target, since: string | undefined, once: boolean): EventsCommand {
+  const from = since === undefined
+    ? (once ? "start" : "now")
+    : since === "now" || since === "start" || /^\d{1,20}-\d{1,20}$/.test(since)
+    ? since
+    : sinceTime(since, Date.now());
+  return { command: "events", target, since: from, once };
 }
 
 const AGO_UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };

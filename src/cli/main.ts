@@ -48,6 +48,7 @@ import { runMaintenance } from "./maintenance.ts";
 import { serveWeb } from "./web.ts";
 import { retryTasks } from "./retry.ts";
 import { printTaskLogs } from "./logs.ts";
+import { printEvents } from "./events.ts";
 
 /**
  * Runs the command line with `args` (what follows the module in `deno run ... cli ...`) and
@@ -115,6 +116,8 @@ export async function main(args: readonly string[]): Promise<number> {
       return await retryTasks(loaded.worker, command);
     case "logs":
       return await printTaskLogs(loaded.worker, command);
+    case "events":
+      return await printEvents(loaded.worker, command, signals.signal);
   }
 }
 
