@@ -371,6 +371,10 @@ Deno.test("bad events options get clear errors naming what was received", async 
     () => worker.events({ types: ["finished" as StreaqEventType] }),
     /'types' must be an array of event types .*received "finished" \(string\)/,
   );
+  // A key of another type where the stream should be: the reader says so instead of retrying.
+  const redis = await sharedRedis();
+  await redis.cli("SET", `streaq:{${worker.queueName}}:events`, "not a stream");
+  await assert.rejects(worker.events({ since: "start" }).next(), /WRONGTYPE/);
 });
 
 Deno.test("events are written and read on a Redis Cluster", async () => {

@@ -44,7 +44,8 @@ const RETRY_PAUSE = 250;
  * Returns {entries as XRANGE returns them, the highest id trimmed when it is above ARGV[1] (a
  * gap), else false}.
  */
-export const READ_EVENTS_SCRIPT = script(`
+export const READ_EVENTS_SCRIPT = script(
+  `
 local function parse(id)
   local dash = string.find(id, '-', 1, true)
   if not dash then return tonumber(id) or 0, 0 end
@@ -74,7 +75,10 @@ if ARGV[3] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then
   if deleted and above(deleted, ARGV[1]) and (not gap or above(deleted, gap)) then gap = deleted end
 end
 return {redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2]), gap}
-`);
+`,
+  // It only reads: it may run on a replica, and while a master is at its memory limit.
+  { redisFlags: ["no-writes"] },
+);
 
 /**
  * Whether the queue has an events stream: some worker or client with the `events` option has
@@ -176,8 +180,9 @@ async function* eventsGenerator(
           ) as Promise<[unknown[][], Buffer | false]>,
           stopped,
         );
-      } catch {
+      } catch (error) {
         // A lost connection or a failover: ioredis reconnects; read again from the same id.
+        if (!isTransient(error)) throw error;
         await pause(RETRY_PAUSE, signal);
         continue;
       }
@@ -196,7 +201,8 @@ async function* eventsGenerator(
             stopped,
           );
           if (woke === undefined && signal?.aborted) return;
-        } catch {
+        } catch (error) {
+          if (!isTransient(error)) throw error;
           await pause(RETRY_PAUSE, signal);
         }
         continue;
@@ -293,6 +299,18 @@ async function toEvent(
     case "aborted":
       return workerId ? { ...task, type, tries, workerId, error } : { ...task, type, error };
   }
+}
+
+/**
+ * Whether a failed read is worth reading again: anything but an error Redis answered (a key of
+ * another type, a server too old), except the answers of a server that is starting, failing over
+ * or busy.
+ */
+function isTransient(error: unknown): boolean {
+  if ((error as Error)?.name !== "ReplyError") return true;
+  return /^(LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY|NOREPLICAS)\b/.test(
+    (error as Error).message,
+  );
 }
 
 /** The time of a stream id (its milliseconds). */
