@@ -23,7 +23,7 @@ import {
 } from "./_helpers.ts";
 import { sharedRedis } from "./_redis.ts";
 import { startSentinelSetup, startTopology } from "./_topologies.ts";
-import { createDashboard } from "../src/ui/mod.ts";
+import { createDashboard, serveDashboard } from "../src/ui/mod.ts";
 import { runCli } from "./_cli.ts";
 import { uniqueQueue } from "./_redis.ts";
 
@@ -537,4 +537,26 @@ Deno.test("streaq events --once prints the events kept, one a line, and exits", 
   const bad2 = await runCli(worker.queueName, "events", "--since", "yesterday");
   assert.equal(bad2.code, 2);
   assert.match(bad2.stderr, /Option '--since' must be/);
+});
+
+Deno.test("a served dashboard shuts down with an events stream open, closing the stream's Redis connection", async () => {
+  const connectionName = `events-serve-${crypto.randomUUID()}`;
+  await using worker = await testWorker({ events: true, redisOptions: { connectionName } });
+  const noop = worker.task(async function noop(): Promise<void> {});
+  await noop.enqueue();
+  const controller = new AbortController();
+  const server = serveDashboard(worker, { port: 0, signal: controller.signal, onListen: () => {} });
+  const response = await fetch(`http://127.0.0.1:${server.addr.port}/events`);
+  assert.equal(response.status, 200);
+  await eventually(async () =>
+    (await connectionsNamed(connectionName)).some((c) => c.cmd === "xread")
+  );
+  controller.abort();
+  await server.finished;
+  // The stream ends with the server (which cuts the connection).
+  await assert.rejects(response.text());
+  await eventually(
+    async () => !(await connectionsNamed(connectionName)).some((c) => c.cmd === "xread"),
+    { what: "the events stream's connection to close" },
+  );
 });
