@@ -78,11 +78,11 @@ export const COMPLETION_KIND = {
 
 /**
  * With events on only, after the start records: per completion, in the same order, the event its
- * outcome emits (`completed`, `failed`, `aborted`, `retried`, or '' for none) and its error
- * message or retry reason (''). Sent only with events on, so that a worker without events sends
+ * outcome emits (`completed`, `failed`, `aborted`, `retried`, or '' for none), its error
+ * message or retry reason (''), and the task's function and try, which the event carries. Sent only with events on, so that a worker without events sends
  * not a byte more per task.
  */
-export const EVENT_NOTE = layout("event", "eventError");
+export const EVENT_NOTE = layout("event", "eventError", "fn", "tries");
 
 /** The counts after the completions; `startCount` {@linkcode START_RECORD}s follow. */
 export const START_COUNTS = layout("startCount", "prefetchCount", "startNowCount");
@@ -231,43 +231,37 @@ end
 );
 
 /**
- * `outcomeEvent(ev, i, taskKey, startKey)`: the event of the `i`-th completion (0-based), when
- * events are on and its note names one, read before the outcome is written (its hash may go).
- * Returns a function that emits it, given a retry's due time, or nil.
+ * `emitOutcome(ev, i, startKey, due)`: the event of the `i`-th completion (0-based), when its
+ * {@linkcode EVENT_NOTE} names one (`due`: a retry's due time); first a `started` event when the
+ * delivery's start is written later in this call.
  */
-const outcomeEvent = luaFunction(
-  "outcomeEvent",
+const emitOutcome = luaFunction(
+  "emitOutcome",
   [emitEvent],
   `
--- The event of the i-th completion (0-based; task hash taskKey), when its EVENT_NOTE names one:
--- reads the task's function and try now, before the outcome deletes its hash. ev: see eventsOf,
--- with ev.notes the index of the first EVENT_NOTE and ev.starting the deliveries whose start
--- this call writes, by 'stream entryId' (startKey): such a delivery (a prefetched task that ran
--- and ended before its start was written) gets its started event first, and its try is the one
--- that start counts. Returns a function(due) that emits the event, or nil.
-local function outcomeEvent(ev, i, taskKey, startKey)
+-- Emits the event the i-th completion's EVENT_NOTE names (0-based; none when its type is ''),
+-- with due, a retry's due time, or nil. ev: see eventsOf, with ev.notes the index of the first
+-- EVENT_NOTE and ev.starting the deliveries whose start this call writes, by 'stream entryId'
+-- (startKey): such a delivery, a prefetched task that ran and ended before its start was
+-- written, gets its started event first. Returns nothing.
+local function emitOutcome(ev, i, startKey, due)
   local e = ev.notes + i * ${EVENT_NOTE.size}
-  if ${NOTE.event} == '' then return nil end
-  local f = redis.call('HMGET', taskKey, '${TASK_FIELD.fn}', '${TASK_FIELD.tries}')
-  local type, id, err = ${NOTE.event}, ${D_ID}, ${NOTE.eventError}
-  local tries = tonumber(f[2]) or 0
+  local type = ${NOTE.event}
+  if type == '' then return end
+  local id, me = ${D_ID}, ${ARG.workerId}
+  local fn, tries, err = ${NOTE.fn}, ${NOTE.tries}, ${NOTE.eventError}
   if ev.starting[startKey] then
-    tries = tries + 1
-    emitEvent(ev, '${EVENT_TYPE.started}', id, '${EVENT_FIELD.fn}', f[1] or '',
-      '${EVENT_FIELD.tries}', tries, '${EVENT_FIELD.worker}', ${ARG.workerId})
+    emitEvent(ev, '${EVENT_TYPE.started}', id, '${EVENT_FIELD.fn}', fn, '${EVENT_FIELD.tries}', tries,
+      '${EVENT_FIELD.worker}', me)
   end
-  return function(due)
-    local fields = {'${EVENT_FIELD.fn}', f[1] or '', '${EVENT_FIELD.tries}', tries,
-      '${EVENT_FIELD.worker}', ${ARG.workerId}}
-    if err ~= '' then
-      table.insert(fields, '${EVENT_FIELD.error}')
-      table.insert(fields, err)
-    end
-    if due then
-      table.insert(fields, '${EVENT_FIELD.due}')
-      table.insert(fields, due)
-    end
-    emitEvent(ev, type, id, unpack(fields))
+  if err == '' then
+    emitEvent(ev, type, id, '${EVENT_FIELD.fn}', fn, '${EVENT_FIELD.tries}', tries, '${EVENT_FIELD.worker}', me)
+  elseif due then
+    emitEvent(ev, type, id, '${EVENT_FIELD.fn}', fn, '${EVENT_FIELD.tries}', tries, '${EVENT_FIELD.worker}', me,
+      '${EVENT_FIELD.error}', err, '${EVENT_FIELD.due}', due)
+  else
+    emitEvent(ev, type, id, '${EVENT_FIELD.fn}', fn, '${EVENT_FIELD.tries}', tries, '${EVENT_FIELD.worker}', me,
+      '${EVENT_FIELD.error}', err)
   end
 end
 `,
@@ -280,7 +274,7 @@ end
  */
 const applyOutcome = luaFunction(
   "applyOutcome",
-  [ownsDelivery, finishTask, keepNewestResults, dueTime, redisTime, enterStream, outcomeEvent],
+  [ownsDelivery, finishTask, keepNewestResults, dueTime, redisTime, enterStream, emitOutcome],
   `
 -- Writes the outcome of the COMPLETION record at ARGV[a], if this worker still owns its
 -- delivery: by kind (see complete.ts), then the release of its unique lock if it still holds
@@ -303,8 +297,6 @@ local function applyOutcome(a, finished, handled, anyAborting, listening, anyDep
   table.insert(ids, entryId)
   handled[stream .. ' ' .. entryId] = kind
   local taskKey, value, due = P .. '${KEY.task}' .. id, ${D.value}, nil
-  local emit = ev and outcomeEvent(ev, (a - ${FIRST_COMPLETION}) / ${COMPLETION.size}, taskKey,
-    stream .. ' ' .. entryId) or nil
   if kind == '${KIND.final}' then
     due = finishTask(taskKey, id, value, ${D.ttlOrDue}, ${D.nextOccurrence}, anyAborting, listening,
       anyDependents)
@@ -327,7 +319,10 @@ local function applyOutcome(a, finished, handled, anyAborting, listening, anyDep
   end
   local lockKey = ${D.uniqueKey}
   if lockKey ~= '' and redis.call('GET', lockKey) == id then redis.call('DEL', lockKey) end
-  if emit then emit(kind == '${KIND.retry}' and due or nil) end
+  if ev then
+    emitOutcome(ev, (a - ${FIRST_COMPLETION}) / ${COMPLETION.size}, stream .. ' ' .. entryId,
+      kind == '${KIND.retry}' and due or nil)
+  end
   return ${APPLIED.applied}, due
 end
 `,

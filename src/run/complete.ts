@@ -261,7 +261,9 @@ export class DeliveryWriter {
       });
     }
     if (this.#client.eventsSetting !== "") {
-      for (const { completion } of completions) pushEventNote(args, completion!);
+      for (const { delivery, completion } of completions) {
+        pushEventNote(args, delivery, completion!);
+      }
     }
     return args;
   }
@@ -296,12 +298,11 @@ function pushCompletion(
 }
 
 /** Appends the {@linkcode EVENT_NOTE} of one completion (workers with events on only). */
-function pushEventNote(args: ScriptArg[], c: Completion): void {
-  if (c.kind === "final" && c.event) {
-    pushRecord(args, EVENT_NOTE, { event: c.event.type, eventError: c.event.error });
-  } else if (c.kind === "retry") {
-    pushRecord(args, EVENT_NOTE, { event: EVENT_TYPE.retried, eventError: eventError(c.reason) });
-  } else {
-    pushRecord(args, EVENT_NOTE, { event: "", eventError: "" });
-  }
+function pushEventNote(args: ScriptArg[], d: Delivery, c: Completion): void {
+  const [event, error] = c.kind === "final" && c.event
+    ? [c.event.type, c.event.error]
+    : c.kind === "retry"
+    ? [EVENT_TYPE.retried, eventError(c.reason)]
+    : ["", ""];
+  pushRecord(args, EVENT_NOTE, { event, eventError: error, fn: d.fnName, tries: d.tries });
 }
