@@ -79,8 +79,8 @@ export const COMPLETION_KIND = {
 /**
  * With events on only, after the start records: per completion, in the same order, the event its
  * outcome emits (`completed`, `failed`, `aborted`, `retried`, or '' for none), its error
- * message or retry reason (''), and the task's function and try, which the event carries. Sent only with events on, so that a worker without events sends
- * not a byte more per task.
+ * message or retry reason (''), and the task's function and try, which the event carries. Sent
+ * only with events on, so that a worker without events sends not a byte more per task.
  */
 export const EVENT_NOTE = layout("event", "eventError", "fn", "tries");
 
