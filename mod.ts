@@ -60,6 +60,24 @@ export type {
 } from "./src/retry_options.ts";
 export type { ScheduleInfo } from "./src/client/schedule.ts";
 export type {
+  CompletedEvent,
+  DeduplicatedEvent,
+  EnqueuedEvent,
+  EventBase,
+  EventOfType,
+  EventsOptions,
+  EventsStreamOptions,
+  FailedEvent,
+  GapEvent,
+  ProgressEvent,
+  QueueStateEvent,
+  RetriedEvent,
+  StartedEvent,
+  StreaqEvent,
+  StreaqEventType,
+  TaskEventBase,
+} from "./src/events.ts";
+export type {
   FunctionMetrics,
   OutcomeCounts,
   QueueMetrics,

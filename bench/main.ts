@@ -14,7 +14,8 @@
  * are counted); and `--tasks` tasks drained by 1, 2 and 4 worker processes of concurrency 32.
  *
  * For profiling, `--only=drain-32,latency` runs some cases only (ids in {@linkcode CASES}) and
- * `--libraries=streaq` one library only.
+ * `--libraries=streaq` one library only. `--events` runs streaq's workers with the `events`
+ * option, to measure what writing events costs.
  *
  * @module
  */
@@ -35,7 +36,7 @@ import {
   type Target,
   throughputSvg,
 } from "./_report.ts";
-import { streaq } from "./streaq_cases.ts";
+import { streaq, useEvents } from "./streaq_cases.ts";
 
 const flags = parseArgs({
   args: Deno.args,
@@ -47,8 +48,11 @@ const flags = parseArgs({
     only: { type: "string", default: "" },
     libraries: { type: "string", default: "streaq,bullmq" },
     out: { type: "string", default: "docs" },
+    /** streaq's workers write events (the `events` option): to measure what they cost. */
+    events: { type: "boolean", default: false },
   },
 });
+useEvents(flags.values.events);
 const RUNS = positive("runs", flags.values.runs);
 const TASKS = positive("tasks", flags.values.tasks);
 const SLEEP_TASKS = positive("sleep-tasks", flags.values["sleep-tasks"]);

@@ -11,6 +11,14 @@ import type { RedisServer } from "../tests/_redis.ts";
 import { drainWithProcesses, latencyWithProcess } from "./_child.ts";
 import { type Contender, LATENESS_CONCURRENCY, waitUntil } from "./_contender.ts";
 
+/** Whether the streaq workers of the cases write events (`--events`): off unless asked. */
+let withEvents = false;
+
+/** Makes the streaq cases run with the `events` option (`deno task bench --events`). */
+export function useEvents(on: boolean): void {
+  withEvents = on;
+}
+
 /** A connected worker on a fresh queue, with its tasks; closed by `await using`. */
 interface Setup extends AsyncDisposable {
   readonly worker: Worker;
@@ -25,6 +33,7 @@ async function setup(redis: RedisServer, concurrency = 16): Promise<Setup> {
     concurrency,
     logLevel: "warn",
     handleSignals: false,
+    events: withEvents,
   });
   const noop = worker.task(async function noop(): Promise<void> {});
   const nap = worker.task(async function nap(ms: number): Promise<void> {

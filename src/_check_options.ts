@@ -48,7 +48,34 @@ const WORKER_OPTIONS = optionNames<WorkerOptions<unknown>>({
   logLevel: true,
   logFormat: true,
   retry: true,
+  events: true,
 });
+
+/** The cap of the events stream when the `events` option is `true`. */
+export const DEFAULT_EVENTS_MAX_LEN = 10_000;
+
+/**
+ * The cap of the events stream the `events` option asks for, or 0 for none.
+ *
+ * @throws {TypeError} For a value other than a boolean or `{ maxLen }`.
+ * @throws {RangeError} For a `maxLen` that is not an integer ≥ 1.
+ */
+export function eventsMaxLen(events: unknown): number {
+  if (events === undefined || events === false) return 0;
+  if (events === true) return DEFAULT_EVENTS_MAX_LEN;
+  if (typeof events !== "object" || events === null || Array.isArray(events)) {
+    throw new TypeError(
+      `Cannot create worker as 'events' must be true, false or { maxLen }: received ${
+        describe(events)
+      }`,
+    );
+  }
+  checkKnownKeys("create worker", events, ["maxLen"]);
+  const { maxLen } = events as { maxLen?: unknown };
+  if (maxLen === undefined) return DEFAULT_EVENTS_MAX_LEN;
+  checkInteger("create worker", "events.maxLen", maxLen, 1);
+  return maxLen as number;
+}
 
 /** Checks worker options; the time zone and log level are checked by the logger. */
 export function checkWorkerOptions(options: WorkerOptions<unknown>): void {
@@ -63,6 +90,7 @@ export function checkWorkerOptions(options: WorkerOptions<unknown>): void {
   checkDuration(where, "gracePeriod", options.gracePeriod);
   checkDuration(where, "idleTimeout", options.idleTimeout, { min: 1000 });
   checkRetryPolicy(where, options.retry);
+  eventsMaxLen(options.events);
   if (options.queueName !== undefined && /[{}]/.test(options.queueName)) {
     throw new TypeError(
       `Cannot create worker as 'queueName' must not contain braces (they are the Redis hash tag): received ${

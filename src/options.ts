@@ -14,6 +14,7 @@ import type {
   RedisSentinelOptions,
 } from "./redis/connection_options.ts";
 import type { RetryPolicy } from "./retry_options.ts";
+import type { EventsStreamOptions } from "./events.ts";
 
 export type {
   RedisClient,
@@ -199,6 +200,19 @@ export interface WorkerOptions<Context = undefined, Priority extends string = st
    * @default {none: only `StreaqRetry` retries}
    */
   retry?: RetryPolicy;
+  /**
+   * Whether this worker writes the queue's events (enqueued, started, progress, retried,
+   * completed, failed, aborted, reclaimed) to a capped stream that `worker.events()` and the
+   * dashboard read: `true` for a stream of about 10,000 events, or `{ maxLen }`. Each event is
+   * written by the script that makes its change, in the same call.
+   *
+   * Off by default: events add about a fifth to the Redis CPU a task costs (three stream
+   * appends per task; see docs/events.md). Each process writes events only for what it does
+   * itself: give the option to the workers and to the clients whose enqueues should be seen.
+   *
+   * @default {false}
+   */
+  events?: boolean | EventsStreamOptions;
 }
 
 /** Options of a task, given to `worker.task(fn, options)`. */

@@ -53,6 +53,8 @@ export interface QueueContextOptions {
   readonly now: () => number;
   /** The IANA time zone crontab schedules are evaluated in (the worker's `tz`). */
   readonly timeZone: string;
+  /** The cap of the events stream when the worker emits events (`events` option), else 0. */
+  readonly eventsMaxLen?: number;
 }
 
 /** The per-queue context: what client operations and the run loop share for one queue. */
@@ -82,6 +84,11 @@ export class QueueContext {
   readonly now: () => number;
   /** The IANA time zone crontab schedules are evaluated in (the worker's `tz`). */
   readonly timeZone: string;
+  /**
+   * The `events` argument of the scripts that emit events (`src/redis/lua/events.ts`): `""`
+   * when this worker emits none, else the events stream's cap.
+   */
+  readonly eventsSetting: string;
 
   /**
    * Builds the context of one queue; nothing connects until the first command.
@@ -96,6 +103,7 @@ export class QueueContext {
     this.resultTtl = options.resultTtl;
     this.now = options.now;
     this.timeZone = options.timeZone;
+    this.eventsSetting = options.eventsMaxLen ? String(options.eventsMaxLen) : "";
     this.keys = new Keys(options.queueName);
     this.connections = new ConnectionFactory(options.connection, options.logger);
     this.waiter = new ResultWaiter(() => this.connections.open());

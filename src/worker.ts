@@ -42,7 +42,9 @@ import type {
   TaskOptions,
   WorkerOptions,
 } from "./options.ts";
-import { checkTaskOptions, checkWorkerOptions } from "./_check_options.ts";
+import { checkTaskOptions, checkWorkerOptions, eventsMaxLen } from "./_check_options.ts";
+import { readEvents } from "./client/events.ts";
+import type { EventOfType, EventsOptions, StreaqEventType } from "./events.ts";
 import { checkCrontab, nextOccurrence } from "./cron/crontab.ts";
 import {
   type CronRegistration,
@@ -227,6 +229,7 @@ export class Worker<Context = undefined, Priority = string> {
       },
       now: options.clock ?? Date.now,
       timeZone: tz,
+      eventsMaxLen: eventsMaxLen(options.events),
     });
   }
 
@@ -1111,6 +1114,42 @@ export class Worker<Context = undefined, Priority = string> {
    */
   metrics(): Promise<QueueMetrics> {
     return readQueueMetrics(this.#queue);
+  }
+
+  /**
+   * The queue's events, as they happen: an async iterator on a Redis connection of its own,
+   * read with a blocking `XREAD` (no polling). Events are written by workers and clients with
+   * the `events` option. It resumes by itself after a lost connection or a failover, from the
+   * last event it delivered, so no event is missed or repeated; to resume in another process,
+   * pass the last `id` seen as `since`. If events it had not read were trimmed by the stream's
+   * cap, it yields a `gap` event first. `break` out of the loop, or abort `signal`, to end it
+   * and close its connection.
+   *
+   * @typeParam T The types asked for (`types`): the events are typed accordingly.
+   * @param options Where to start (`since`), which types, and a signal that ends the reading.
+   * @returns The events, each with its `id`.
+   * @throws {TypeError} At once, for a bad `since`, `types` or `signal`.
+   *
+   * @example Following a queue's completions and failures
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker({ events: true });
+   * for await (const e of worker.events({ since: "now", types: ["completed", "failed"] })) {
+   *   // e is a CompletedEvent, a FailedEvent, or a GapEvent (always delivered)
+   *   if (e.type === "failed") console.log(e.taskId, e.fnName, "failed:", e.error);
+   *   else if (e.type === "completed") console.log(e.taskId, "done at", e.time);
+   * }
+   * ```
+   */
+  events<const T extends StreaqEventType = StreaqEventType>(
+    options: EventsOptions<T> = {},
+  ): AsyncGenerator<EventOfType<T | "gap">, void, undefined> {
+    return readEvents(this.#queue, options) as AsyncGenerator<
+      EventOfType<T | "gap">,
+      void,
+      undefined
+    >;
   }
 
   /**

@@ -7,6 +7,7 @@ import {
   COMPLETE_KEYS,
   COMPLETE_REPLY,
   COMPLETION,
+  EVENT_NOTE,
   START_COUNTS,
   START_RECORD,
 } from "../src/run/_complete_lua.ts";
@@ -55,6 +56,7 @@ const LAYOUTS: Record<string, Layout<string>> = {
   COMPLETE_KEYS,
   COMPLETE_ARGS,
   COMPLETION,
+  EVENT_NOTE,
   START_COUNTS,
   START_RECORD,
   COMPLETE_REPLY,

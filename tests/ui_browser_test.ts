@@ -314,3 +314,85 @@ Deno.test("pages refresh their data every few seconds without reloading", async 
   await page.close();
   assert.deepEqual(f.problems, [], "no script or console errors");
 });
+
+Deno.test("with events, a task's page shows its progress bar and log lines, then its completion, without a reload", async () => {
+  const executablePath = await findChromium();
+  await using worker = await testWorker({ events: true, concurrency: 2 });
+  const gate = Promise.withResolvers<void>();
+  const exportReport = worker.task(async function exportReport(rows: number): Promise<number> {
+    const ctx = taskContext();
+    await ctx.progress(40);
+    ctx.log(`exported ${rows / 2} of ${rows} rows`);
+    await gate.promise;
+    return rows;
+  });
+  const background = runInBackground(worker);
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    createDashboard(worker, { basePath: "/ops" }),
+  );
+  const browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS });
+  const problems: string[] = [];
+  try {
+    const handle = await exportReport.enqueue(1000);
+    await eventually(async () => (await worker.infoById(handle.id))?.progress === 40);
+    const page = await browser.newPage({ viewport: DESKTOP });
+    page.setDefaultTimeout(10_000);
+    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+    page.on("console", (message) => {
+      if (message.type() === "error") problems.push(`console: ${message.text()}`);
+    });
+    let navigations = 0;
+    page.on("framenavigated", (frame) => {
+      if (frame === page.mainFrame()) navigations++;
+    });
+    let eventStreams = 0;
+    page.on("request", (r) => {
+      if (r.url().endsWith("/ops/events")) eventStreams++;
+    });
+    const eventStream = page.waitForResponse((r) => r.url().endsWith("/ops/events"));
+    const response = await page.goto(`http://127.0.0.1:${server.addr.port}/ops/tasks/${handle.id}`);
+    assert.equal(response?.status(), 200);
+    const events = await eventStream;
+    assert.equal(events.status(), 200);
+    assert.match(events.headers()["content-type"], /^text\/event-stream/);
+    await page.locator("#live-status[data-via=events]").waitFor();
+    await page.locator("#live .badge", { hasText: "running" }).waitFor();
+    assert.equal(
+      await page.locator("#live [role=progressbar]").first().getAttribute("aria-valuenow"),
+      "40",
+    );
+    await waitForText(page, "#live pre.logs", "exported 500 of 1000 rows");
+    const before = navigations;
+    gate.resolve();
+    assert.equal((await handle.result({ timeout: 5_000 })).success, true);
+    // The completed event refreshes the page; with events the poll runs only every 30 s.
+    await page.locator("#live .badge", { hasText: "succeeded" }).waitFor({ timeout: 5_000 });
+    await waitForText(page, "#live pre.result", "1000");
+    assert.equal(navigations, before, "the page was not reloaded");
+    // Still on the one events connection: the refresh came from its event, not from polling.
+    assert.equal(await page.locator("#live-status").getAttribute("data-via"), "events");
+    assert.equal(eventStreams, 1);
+    await page.close();
+    assert.deepEqual(problems, [], "no script or console errors");
+  } finally {
+    gate.resolve();
+    await browser.close();
+    await server.shutdown();
+    await background.stop();
+  }
+});
+
+Deno.test("without events the events endpoint answers 204 and the page goes on polling", async () => {
+  await using f = await dashboardFixture();
+  const response = await fetch(`${f.url}/events`);
+  assert.equal(response.status, 204);
+  await response.body?.cancel();
+  const page = await f.open("/");
+  await page.locator("#live-status[data-via=polling]").waitFor();
+  const queued = page.locator(".stat", { hasText: "Queued" }).locator(".value");
+  await f.worker.enqueueUnsafe("sendEmail", "polled@example.com", { subject: "Hi" });
+  await queued.filter({ hasText: /^\s*13\s*$/ }).waitFor({ timeout: 8_000 });
+  await page.close();
+  assert.deepEqual(f.problems, [], "no script or console errors");
+});

@@ -138,6 +138,16 @@ export interface MetricsCommand {
   readonly json: boolean;
 }
 
+/** `events <module>`: prints the queue's events as they happen. */
+export interface EventsCommand {
+  readonly command: "events";
+  readonly target: Target;
+  /** Where to start: "now", "start", an event id, or a time (`--since`). */
+  readonly since: string | Date;
+  /** Print the events kept (from `since`, by default the oldest kept) and exit (`--once`). */
+  readonly once: boolean;
+}
+
 /** What the command line asks for. */
 export type Command =
   | RunCommand
@@ -149,6 +159,7 @@ export type Command =
   | RetryCommand
   | LogsCommand
   | MetricsCommand
+  | EventsCommand
   | { readonly command: "help" }
   | { readonly command: "version" };
 
@@ -190,7 +201,7 @@ const OPTION_COMMANDS: Record<string, readonly string[]> = {
   "deno-flags": ["run"],
   "permission-set": ["run"],
   supervised: ["run"],
-  once: ["status"],
+  once: ["status", "events"],
   json: ["metrics"],
   port: ["web"],
   hostname: ["web"],
@@ -199,7 +210,7 @@ const OPTION_COMMANDS: Record<string, readonly string[]> = {
   succeeded: ["clean"],
   failed: ["clean"],
   function: ["clean", "retry"],
-  since: ["retry"],
+  since: ["retry", "events"],
   force: ["obliterate"],
 };
 
@@ -213,6 +224,7 @@ const COMMANDS = [
   "retry",
   "logs",
   "metrics",
+  "events",
 ] as const;
 
 /**
@@ -256,6 +268,7 @@ export function parseCommandLine(args: readonly string[]): Command {
     throw new UsageError(`Unexpected argument ${JSON.stringify(extra[0])} after the module`);
   }
   const where = parseTarget(target);
+  if (command === "events") return eventsCommand(where, values.since, values.once ?? false);
   if (command === "status") return { command, target: where, once: values.once ?? false };
   if (command === "drain") return { command, target: where };
   if (command === "metrics") return { command, target: where, json: values.json ?? false };
@@ -352,6 +365,16 @@ function logsCommand(target: Target, extra: string[]): LogsCommand {
     throw new UsageError(`Unexpected argument ${JSON.stringify(more[0])} after the task id`);
   }
   return { command: "logs", target, taskId };
+}
+
+/** `events <module> [--since ...] [--once]`. */
+function eventsCommand(target: Target, since: string | undefined, once: boolean): EventsCommand {
+  const from = since === undefined
+    ? (once ? "start" : "now")
+    : since === "now" || since === "start" || /^\d{1,20}-\d{1,20}$/.test(since)
+    ? since
+    : sinceTime(since, Date.now());
+  return { command: "events", target, since: from, once };
 }
 
 const AGO_UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };

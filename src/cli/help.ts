@@ -26,6 +26,7 @@ Usage:
   streaq retry <module>[:<export>] --function NAME [--since TIME]
                                               rerun failed tasks, and print how many
   streaq logs <module>[:<export>] <task-id>   print the lines a task logged
+  streaq events <module>[:<export>] [options] print the queue's events as they happen
   streaq --help | --version
 
 <module> is a path or URL of a module exporting a Worker. <export> names the export; by
@@ -84,6 +85,11 @@ Options of retry (instead of a task id):
   --function NAME   rerun the failed tasks of this function
   --since TIME      rerun the tasks that failed at or after TIME: an ISO 8601 time
                     (2026-01-31T09:00Z) or a duration ago (30m, 2h, 7d)
+
+Options of events (written by workers with the events option):
+  --since S         start after event id S, at a time (as for retry), "now" or "start"
+                    (the oldest event kept) [default: now; start with --once]
+  --once            print the events kept and exit, instead of following new ones
 
   -h, --help        print this help
   --version         print the version

@@ -50,6 +50,7 @@ import { serveWeb } from "./web.ts";
 import { retryTasks } from "./retry.ts";
 import { printTaskLogs } from "./logs.ts";
 import { printMetrics } from "./metrics.ts";
+import { printEvents } from "./events.ts";
 
 /**
  * Runs the command line with `args` (what follows the module in `deno run ... cli ...`) and
@@ -119,6 +120,8 @@ export async function main(args: readonly string[]): Promise<number> {
       return await printTaskLogs(loaded.worker, command);
     case "metrics":
       return await printMetrics(loaded.worker, command);
+    case "events":
+      return await printEvents(loaded.worker, command, signals.signal);
   }
 }
 

@@ -72,6 +72,7 @@ async function sendDebounced(
     wakeChannel: keys.wakeChannel,
     keyPrefix: keys.prefix,
     traced: 0,
+    events: client.eventsSetting,
   });
   pushRecord(args, NEW_TASK, {
     id,

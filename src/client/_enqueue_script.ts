@@ -4,19 +4,27 @@
  * @module
  */
 
-import { KEY, TASK_FIELD } from "../redis/keys.ts";
+import { EVENT_FIELD, KEY, TASK_FIELD } from "../redis/keys.ts";
 import { script } from "../redis/_script.ts";
 import { lua } from "../redis/lua/compose.ts";
 import { DEDUPE_ANSWER, DEDUPE_ONLY, dedupeTask } from "../redis/lua/dedupe.ts";
 import { linkDependencies } from "../redis/lua/graph.ts";
 import { argvSlots, layout } from "../redis/lua/layout.ts";
 import { addStreamEntry, dueTime, enterStream, redisTime } from "../redis/lua/steps.ts";
+import { emitEvent, EVENT_TYPE, eventsOf } from "../redis/lua/events.ts";
 
 /**
  * The fixed arguments of {@linkcode ENQUEUE_SCRIPT}: {@linkcode NEW_TASK} records follow, or
  * {@linkcode TRACED_TASK} records when `traced` is '1'.
  */
-export const ENQUEUE_ARGS = layout("now", "wakeChannel", "keyPrefix", "traced");
+export const ENQUEUE_ARGS = layout(
+  "now",
+  "wakeChannel",
+  "keyPrefix",
+  "traced",
+  /** The enqueuing worker's `events` setting: '' when off, else the events stream's cap. */
+  "events",
+);
 
 /**
  * A task to store: `due` is '0' to run now, else as `dueArg` sends it; `links` is '' for a task
@@ -54,10 +62,14 @@ const T = argvSlots(TRACED_TASK, "a");
  * names (`dedupeTask` in `src/redis/lua/dedupe.ts`); then it is not stored, and the tasks after
  * it in this call that name it as a dependency or source wait for the task standing for it.
  *
+ * With events on, each task stored emits `enqueued` (with its due time when it is due later),
+ * and each task stood for by another with the same deduplication key emits `deduplicated`.
+ *
  * KEYS: [1] delayed set, [2] schedules set
  * ARGV: {@linkcode ENQUEUE_ARGS} (now: ms, the enqueue time stored; wake channel; key prefix;
- *       traced: '1' or '0'), then a {@linkcode NEW_TASK} record per task (id, fn, payload,
- *       priority, due, links), or with `traced` a {@linkcode TRACED_TASK} record (and trace)
+ *       traced: '1' or '0'; events setting: '' off, else the events stream's cap), then a
+ *       {@linkcode NEW_TASK} record per task (id, fn, payload, priority, due, links), or with
+ *       `traced` a {@linkcode TRACED_TASK} record (and trace)
  * Returns the tasks not stored, as pairs: the 1-based position of the task's record in this
  * call, and the id of the task that stands for it (its own id when that id was known already:
  * its hash or result present) or a `DEDUPE_ANSWER` for a debounce whose arguments are signed.
@@ -70,8 +82,11 @@ export const ENQUEUE_SCRIPT = script(lua(
   enterStream,
   linkDependencies,
   dedupeTask,
+  eventsOf,
+  emitEvent,
   `
 local now, P = tonumber(${ARG.now}), ${ARG.keyPrefix}
+local ev = eventsOf(P, ${ARG.events})
 local skipped, earliest, standIns = {}, nil, nil
 local traced = ${ARG.traced} == '1'
 local stride = traced and ${TRACED_TASK.size} or ${NEW_TASK.size}
@@ -106,6 +121,9 @@ for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, stride do
     if alias ~= id and alias ~= '${DEDUPE_ANSWER.stale}' then
       standIns = standIns or {}
       standIns[id] = alias
+      if ev then
+        emitEvent(ev, '${EVENT_TYPE.deduplicated}', id, '${EVENT_FIELD.fn}', ${T.fn}, '${EVENT_FIELD.standIn}', alias)
+      end
     end
   else
     if dueArg == '0' and after == '' and crontab == '' then
@@ -113,6 +131,7 @@ for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, stride do
       redis.call('HSET', taskKey, '${TASK_FIELD.fn}', ${T.fn}, '${TASK_FIELD.data}', ${T.payload}, '${TASK_FIELD.priority}', priority,
         '${TASK_FIELD.created}', now, '${TASK_FIELD.tries}', 0, '${TASK_FIELD.entered}', now)
       addStreamEntry(stream, id)
+      if ev then emitEvent(ev, '${EVENT_TYPE.enqueued}', id, '${EVENT_FIELD.fn}', ${T.fn}) end
     else
       redis.call('HSET', taskKey, '${TASK_FIELD.fn}', ${T.fn}, '${TASK_FIELD.data}', ${T.payload}, '${TASK_FIELD.priority}', priority,
         '${TASK_FIELD.created}', now, '${TASK_FIELD.tries}', 0)
@@ -143,6 +162,13 @@ for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, stride do
         else
           if later then redis.call('HDEL', taskKey, '${TASK_FIELD.due}') end
           enterStream(taskKey, stream, id, now)
+        end
+      end
+      if ev then
+        if later then
+          emitEvent(ev, '${EVENT_TYPE.enqueued}', id, '${EVENT_FIELD.fn}', ${T.fn}, '${EVENT_FIELD.due}', due)
+        else
+          emitEvent(ev, '${EVENT_TYPE.enqueued}', id, '${EVENT_FIELD.fn}', ${T.fn})
         end
       end
     end

@@ -19,30 +19,41 @@ import { runScript, script } from "../redis/_script.ts";
 import { lua } from "../redis/lua/compose.ts";
 import { releaseDependents } from "../redis/lua/graph.ts";
 import { storeResult } from "../redis/lua/steps.ts";
+import { emitEvent, EVENT_TYPE, eventsOf } from "../redis/lua/events.ts";
+import { EVENT_FIELD } from "../redis/keys.ts";
 
 /**
  * Aborts one task.
  *
  * A task waiting for its time or for its dependencies is cancelled by the request itself, and
  * the tasks waiting for it are cancelled in turn (`src/client/graph.ts`). A waiting repeating task is
- * cancelled for good: it leaves the schedules set.
+ * cancelled for good: it leaves the schedules set. With events on, such a cancellation emits
+ * `aborted` (a queued or running task's is emitted by the worker that cancels it).
  *
  * KEYS: [1] result key, [2] task hash, [3] delayed set, [4] aborting set, [5] schedules set,
  *       [6] waiting set, [7] the task's dependency set
  * ARGV: [1] task id, [2] abort channel, [3] done channel, [4] encoded cancelled result,
- *       [5] result ttl in ms ('' = forever, '0' = not stored), [6] key prefix, [7] now
+ *       [5] result ttl in ms ('' = forever, '0' = not stored), [6] key prefix, [7] now,
+ *       [8] events setting ('' off, else the events stream's cap)
  * Returns 'done' (already finished), 'missing', 'cancelled' (it was waiting and now has its
  * result) or 'requested' (queued or running: the worker will cancel it).
  */
 export const ABORT_SCRIPT = script(lua(
   storeResult,
   releaseDependents,
+  eventsOf,
+  emitEvent,
   `
 if redis.call('HEXISTS', KEYS[2], '${TASK_FIELD.fn}') == 0 then
   return redis.call('EXISTS', KEYS[1]) == 1 and 'done' or 'missing'
 end
 local waiting = redis.call('HEXISTS', KEYS[2], '${TASK_FIELD.waiting}') == 1
 if redis.call('ZREM', KEYS[3], ARGV[1]) == 1 or waiting then
+  local ev = eventsOf(ARGV[6], ARGV[8] or '')
+  if ev then
+    emitEvent(ev, '${EVENT_TYPE.aborted}', ARGV[1], '${EVENT_FIELD.fn}', redis.call('HGET', KEYS[2], '${TASK_FIELD.fn}'),
+      '${EVENT_FIELD.error}', 'StreaqCancelled: aborted before it started')
+  end
   storeResult(KEYS[1], ARGV[4], ARGV[5])
   redis.call('DEL', KEYS[2], KEYS[7])
   redis.call('SREM', KEYS[5], ARGV[1])
@@ -138,6 +149,7 @@ async function requestAbort(
       ttl === null ? "" : ttl,
       keys.prefix,
       client.now(),
+      client.eventsSetting,
     ],
   ) as "done" | "missing" | "cancelled" | "requested";
 }

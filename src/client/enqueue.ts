@@ -503,6 +503,7 @@ export async function sendTasks(
       wakeChannel: keys.wakeChannel,
       keyPrefix: keys.prefix,
       traced: spans ? 1 : 0,
+      events: client.eventsSetting,
     });
     for (let i = start; i < Math.min(start + size, all.length); i++) {
       const task = all[i];

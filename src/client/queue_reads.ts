@@ -15,6 +15,8 @@ import type { TaskInfo } from "../result.ts";
 import { type MinuteCounts, readMetrics } from "../run/metrics.ts";
 import type { HealthRecord } from "../run/heartbeat.ts";
 import { infoById } from "./inspect.ts";
+import { hasEventsStream, latestEventId, readEvents } from "./events.ts";
+import type { EventsOptions, StreaqEvent } from "../events.ts";
 import { listSchedules, type ScheduleInfo } from "./schedule.ts";
 import { countTasks, type QueueCounts } from "./task_counts.ts";
 import {
@@ -199,6 +201,35 @@ export class QueueReads {
    */
   workerMetrics(options?: ListWorkersOptions): Promise<WorkerMetrics[]> {
     return readWorkerMetrics(this.#context, options);
+  }
+
+  /**
+   * Whether the queue has an events stream (a worker with the `events` option wrote to it).
+   *
+   * @returns True when it exists.
+   */
+  hasEvents(): Promise<boolean> {
+    return hasEventsStream(this.#context);
+  }
+
+  /**
+   * The id of the queue's newest event, `"0-0"` when it has none: a reader given it as `since`
+   * reads what happens from now on, however late it starts.
+   *
+   * @returns The id.
+   */
+  latestEventId(): Promise<string> {
+    return latestEventId(this.#context);
+  }
+
+  /**
+   * The queue's events, as `worker.events()` yields them, on a connection of their own.
+   *
+   * @param options Where to start, which types, and the signal that ends the reading.
+   * @returns The events.
+   */
+  events(options: EventsOptions): AsyncGenerator<StreaqEvent, void, undefined> {
+    return readEvents(this.#context, options);
   }
 
   /**

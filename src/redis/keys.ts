@@ -70,6 +70,12 @@ export const KEY = {
   abort: "abort",
   /** Channel that wakes schedulers for an earlier delayed task. */
   wake: "wake",
+  /**
+   * Stream of the queue's events (enqueued, started, completed, ...), capped with `MAXLEN ~`;
+   * written only by workers with the `events` option (`src/redis/lua/events.ts`), fields in
+   * {@linkcode EVENT_FIELD}.
+   */
+  events: "events",
 } as const;
 
 /**
@@ -138,6 +144,33 @@ export const STREAM_FIELD = {
   taskId: "id",
 } as const;
 
+/**
+ * The fields of an entry of the events stream (`KEY.events`). The entry's id gives its time (ms,
+ * Redis's clock); a field a type does not use is absent. Short names: every event carries them.
+ */
+export const EVENT_FIELD = {
+  /** The event's type (`EVENT_TYPE` in `src/redis/lua/events.ts`). */
+  type: "e",
+  /** The task's id. */
+  taskId: "id",
+  /** The task's function name. */
+  fn: "fn",
+  /** The try the event is about (1-based). */
+  tries: "try",
+  /** The worker that caused it: the one that started, finished, retried or reclaimed the task. */
+  worker: "w",
+  /** reclaimed: the worker whose try never finished. */
+  previousWorker: "from",
+  /** failed, aborted, retried: the error's message, or the retry's reason. */
+  error: "err",
+  /** retried, and enqueued for later: when it is due (ms, Redis's clock). */
+  due: "due",
+  /** progress: the encoded value, as the task hash's progress field holds it. */
+  progress: "p",
+  /** deduplicated: the id of the task standing for the one enqueued. */
+  standIn: "by",
+} as const;
+
 /** Key and channel names of one queue. */
 export class Keys {
   /** `streaq:{queueName}:`, the prefix of everything below. */
@@ -158,6 +191,8 @@ export class Keys {
   readonly doneChannelPrefix: string;
   /** Prefix of task hashes, used by scripts that learn task ids from a stream. */
   readonly taskPrefix: string;
+  /** Stream of the queue's events, capped (see `KEY.events`). */
+  readonly events: string;
 
   constructor(readonly queueName: string) {
     this.prefix = `streaq:{${queueName}}:`;
@@ -169,6 +204,7 @@ export class Keys {
     this.wakeChannel = this.prefix + KEY.wake;
     this.doneChannelPrefix = this.prefix + KEY.done;
     this.taskPrefix = this.prefix + KEY.task;
+    this.events = this.prefix + KEY.events;
   }
 
   /** The stream holding queued tasks of one priority. */

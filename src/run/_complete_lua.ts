@@ -9,7 +9,7 @@
  * @module
  */
 
-import { KEY, TASK_FIELD } from "../redis/keys.ts";
+import { EVENT_FIELD, KEY, TASK_FIELD } from "../redis/keys.ts";
 import { lua, luaFunction } from "../redis/lua/compose.ts";
 import { argvSlots, layout, luaTuple } from "../redis/lua/layout.ts";
 import { ENDED, releaseDependents } from "../redis/lua/graph.ts";
@@ -23,6 +23,7 @@ import {
 } from "../redis/lua/steps.ts";
 import { keepNewestResults } from "../redis/lua/results.ts";
 import { claimEntries, START_ANSWER, START_STATE, startOwned } from "../redis/lua/task_start.ts";
+import { emitEvent, EVENT_TYPE, eventsOf } from "../redis/lua/events.ts";
 
 /** The declared keys; the streams to claim from follow. */
 export const COMPLETE_KEYS = layout("delayed", "aborting", "schedules");
@@ -38,6 +39,8 @@ export const COMPLETE_ARGS = layout(
   "completionCount",
   /** 1 to publish results only to channels with subscribers (not in a Cluster). */
   "publishOnlyHeard",
+  /** The worker's `events` setting: '' when off, else the events stream's cap. */
+  "events",
 );
 
 /**
@@ -73,6 +76,14 @@ export const COMPLETION_KIND = {
   drop: "drop",
 } as const;
 
+/**
+ * With events on only, after the start records: per completion, in the same order, the event its
+ * outcome emits (`completed`, `failed`, `aborted`, `retried`, or '' for none), its error
+ * message or retry reason (''), and the task's function and try, which the event carries. Sent
+ * only with events on, so that a worker without events sends not a byte more per task.
+ */
+export const EVENT_NOTE = layout("event", "eventError", "fn", "tries");
+
 /** The counts after the completions; `startCount` {@linkcode START_RECORD}s follow. */
 export const START_COUNTS = layout("startCount", "prefetchCount", "startNowCount");
 
@@ -94,6 +105,10 @@ const D = argvSlots(COMPLETION, "a");
 /** A start record's slots, from the local `b` holding its first index. */
 const S = argvSlots(START_RECORD, "b");
 const COUNTS = argvSlots(START_COUNTS, "s");
+/** A completion's event note, from the local `e` holding its first index. */
+const NOTE = argvSlots(EVENT_NOTE, "e");
+/** The task id of the `i`-th completion (0-based local `i`). */
+const D_ID = `ARGV[${FIRST_COMPLETION + COMPLETION.at.taskId} + i * ${COMPLETION.size}]`;
 const KIND = COMPLETION_KIND;
 
 // The functions below read the call's fixed inputs (key prefix, group, worker id, now, channels,
@@ -216,20 +231,58 @@ end
 );
 
 /**
- * `applyOutcome(a, finished, handled, anyAborting, listening, anyDependents)`: writes the
- * completion record at ARGV[a] if this worker still owns its delivery. Returns an `APPLIED`
- * code, and the earliest due time it put in the delayed set, or nil.
+ * `emitOutcome(ev, i, startKey, due)`: the event of the `i`-th completion (0-based), when its
+ * {@linkcode EVENT_NOTE} names one (`due`: a retry's due time); first a `started` event when the
+ * delivery's start is written later in this call.
+ */
+const emitOutcome = luaFunction(
+  "emitOutcome",
+  [emitEvent],
+  `
+-- Emits the event the i-th completion's EVENT_NOTE names (0-based; none when its type is ''),
+-- with due, a retry's due time, or nil. ev: see eventsOf, with ev.notes the index of the first
+-- EVENT_NOTE and ev.starting the deliveries whose start this call writes, by 'stream entryId'
+-- (startKey): such a delivery, a prefetched task that ran and ended before its start was
+-- written, gets its started event first. Returns nothing.
+local function emitOutcome(ev, i, startKey, due)
+  local e = ev.notes + i * ${EVENT_NOTE.size}
+  local type = ${NOTE.event}
+  if type == '' then return end
+  local id, me = ${D_ID}, ${ARG.workerId}
+  local fn, tries, err = ${NOTE.fn}, ${NOTE.tries}, ${NOTE.eventError}
+  if ev.starting[startKey] then
+    emitEvent(ev, '${EVENT_TYPE.started}', id, '${EVENT_FIELD.fn}', fn, '${EVENT_FIELD.tries}', tries,
+      '${EVENT_FIELD.worker}', me)
+  end
+  if err == '' then
+    emitEvent(ev, type, id, '${EVENT_FIELD.fn}', fn, '${EVENT_FIELD.tries}', tries, '${EVENT_FIELD.worker}', me)
+  elseif due then
+    emitEvent(ev, type, id, '${EVENT_FIELD.fn}', fn, '${EVENT_FIELD.tries}', tries, '${EVENT_FIELD.worker}', me,
+      '${EVENT_FIELD.error}', err, '${EVENT_FIELD.due}', due)
+  else
+    emitEvent(ev, type, id, '${EVENT_FIELD.fn}', fn, '${EVENT_FIELD.tries}', tries, '${EVENT_FIELD.worker}', me,
+      '${EVENT_FIELD.error}', err)
+  end
+end
+`,
+);
+
+/**
+ * `applyOutcome(a, finished, handled, anyAborting, listening, anyDependents, ev)`: writes the
+ * completion record at ARGV[a] if this worker still owns its delivery, and emits its event.
+ * Returns an `APPLIED` code, and the earliest due time it put in the delayed set, or nil.
  */
 const applyOutcome = luaFunction(
   "applyOutcome",
-  [ownsDelivery, finishTask, keepNewestResults, dueTime, redisTime, enterStream],
+  [ownsDelivery, finishTask, keepNewestResults, dueTime, redisTime, enterStream, emitOutcome],
   `
 -- Writes the outcome of the COMPLETION record at ARGV[a], if this worker still owns its
 -- delivery: by kind (see complete.ts), then the release of its unique lock if it still holds
 -- it. Notes its entry in finished[stream] (to acknowledge and delete) and its kind in
--- handled['stream entryId']. Returns APPLIED.applied, or APPLIED.stale when it was not owned,
--- and the earliest due time it put in the delayed set, or nil.
-local function applyOutcome(a, finished, handled, anyAborting, listening, anyDependents)
+-- handled['stream entryId']; emits its event (ev: see eventsOf). Returns APPLIED.applied, or
+-- APPLIED.stale when it was not owned, and the earliest due time it put in the delayed set, or
+-- nil.
+local function applyOutcome(a, finished, handled, anyAborting, listening, anyDependents, ev)
   local P, group = ${ARG.keyPrefix}, ${ARG.group}
   local stream, entryId, id, kind = P .. '${KEY.stream}' .. ${D.priority}, ${D.entryId}, ${D.taskId}, ${D.kind}
   -- A fresh delivery is owned without asking (and without a call).
@@ -266,13 +319,17 @@ local function applyOutcome(a, finished, handled, anyAborting, listening, anyDep
   end
   local lockKey = ${D.uniqueKey}
   if lockKey ~= '' and redis.call('GET', lockKey) == id then redis.call('DEL', lockKey) end
+  if ev then
+    emitOutcome(ev, (a - ${FIRST_COMPLETION}) / ${COMPLETION.size}, stream .. ' ' .. entryId,
+      kind == '${KIND.retry}' and due or nil)
+  end
   return ${APPLIED.applied}, due
 end
 `,
 );
 
 /**
- * `applyOutcomes(n, anyAborting)`: phase 1, the `n` completion records. Returns the `APPLIED`
+ * `applyOutcomes(n, anyAborting, ev)`: phase 1, the `n` completion records. Returns the `APPLIED`
  * codes and the kinds of the outcomes written, by `'stream entryId'`.
  */
 const applyOutcomes = luaFunction(
@@ -284,12 +341,12 @@ const applyOutcomes = luaFunction(
 -- the APPLIED codes, and the kinds of the outcomes written by 'stream entryId': a prefetched
 -- task can run and finish before the call that writes its start is sent, and then both are in
 -- this call, its outcome first; its start must not write into the hash its outcome deleted.
-local function applyOutcomes(n, anyAborting)
+local function applyOutcomes(n, anyAborting, ev)
   local listening, anyDependents = surveyFinals(n)
   local applied, finished, handled, earliest = {}, {}, {}, nil
   for i = 0, n - 1 do
     local code, due = applyOutcome(${FIRST_COMPLETION} + i * ${COMPLETION.size}, finished, handled,
-      anyAborting, listening, anyDependents)
+      anyAborting, listening, anyDependents, ev)
     applied[i + 1] = code
     if due and (earliest == nil or due < earliest) then earliest = due end
   end
@@ -301,7 +358,7 @@ end
 );
 
 /**
- * `startPrefetched(first, count, handled, anyAborting)`: phase 2, the `count` start records from
+ * `startPrefetched(first, count, handled, anyAborting, ev)`: phase 2, the `count` start records from
  * ARGV[first]. Returns a `START_ANSWER` per record.
  */
 const startPrefetched = luaFunction(
@@ -311,7 +368,7 @@ const startPrefetched = luaFunction(
 -- Phase 2: writes the starts of the count START_RECORDs from ARGV[first] (see startOwned); a
 -- delivery whose outcome this call wrote (handled) only has its try counted when that outcome
 -- leaves the task to run again. Returns a START_ANSWER per record.
-local function startPrefetched(first, count, handled, anyAborting)
+local function startPrefetched(first, count, handled, anyAborting, ev)
   local P, started = ${ARG.keyPrefix}, {}
   local prefix = P .. '${KEY.task}'
   for k = 0, count - 1 do
@@ -328,7 +385,7 @@ local function startPrefetched(first, count, handled, anyAborting)
   })
     else
       table.insert(started, startOwned(prefix, ${KEYS.aborting}, anyAborting, ${ARG.group},
-        ${ARG.workerId}, stream, ${S.entryId}, ${S.taskId}, ${S.fresh}))
+        ${ARG.workerId}, stream, ${S.entryId}, ${S.taskId}, ${S.fresh}, ev))
     end
   end
   return started
@@ -337,7 +394,7 @@ end
 );
 
 /**
- * `claimNew(want, toStart, anyAborting)`: phase 3, claims up to `want` deliveries from the
+ * `claimNew(want, toStart, anyAborting, ev)`: phase 3, claims up to `want` deliveries from the
  * streams declared after the fixed keys, starting the first `toStart`. Returns `CLAIM` records.
  */
 const claimNew = luaFunction(
@@ -348,7 +405,7 @@ const claimNew = luaFunction(
 -- highest priority first, starting the first toStart of them (see claimEntries). pcall: a
 -- stream whose consumer group is gone (a restarted Redis) must not stop the completions above;
 -- the fetch loop re-creates the group. Returns CLAIM records.
-local function claimNew(want, toStart, anyAborting)
+local function claimNew(want, toStart, anyAborting, ev)
   local claims, first = {}, ${COMPLETE_KEYS.size + 1}
   local group, me = ${ARG.group}, ${ARG.workerId}
   for i = first, #KEYS do
@@ -357,7 +414,7 @@ local function claimNew(want, toStart, anyAborting)
     if type(read) == 'table' and not read.err then
       local entries = read[1][2]
       toStart = claimEntries(claims, entries, i - first + 1, KEYS[i], group, me,
-        ${ARG.keyPrefix} .. '${KEY.task}', ${KEYS.aborting}, anyAborting, toStart)
+        ${ARG.keyPrefix} .. '${KEY.task}', ${KEYS.aborting}, anyAborting, toStart, ev)
       want = want - #entries
     end
   end
@@ -368,19 +425,31 @@ end
 
 /** The completion script's Lua: the three phases and the main chunk that runs them. */
 export const COMPLETE_LUA = lua(
+  eventsOf,
   applyOutcomes,
   startPrefetched,
   claimNew,
   `
 -- One SCARD per call spares an SREM (and a SISMEMBER) per task when no abort is pending.
 local anyAborting = redis.call('SCARD', ${KEYS.aborting}) > 0
+local ev = eventsOf(${ARG.keyPrefix}, ${ARG.events})
 local n = tonumber(${ARG.completionCount})
-local applied, handled = applyOutcomes(n, anyAborting)
 local s = ${FIRST_COMPLETION} + n * ${COMPLETION.size}
+if ev then
+  -- With events on: the deliveries whose start this call writes, by 'stream entryId', and
+  -- where the completions' EVENT_NOTEs start (after the start records).
+  local first, count = s + ${START_COUNTS.size}, tonumber(${COUNTS.startCount})
+  ev.starting = {}
+  for b = first, first + (count - 1) * ${START_RECORD.size}, ${START_RECORD.size} do
+    ev.starting[${ARG.keyPrefix} .. '${KEY.stream}' .. ${S.priority} .. ' ' .. ${S.entryId}] = true
+  end
+  ev.notes = first + count * ${START_RECORD.size}
+end
+local applied, handled = applyOutcomes(n, anyAborting, ev)
 local toStart = tonumber(${COUNTS.startNowCount})
 local started = startPrefetched(s + ${START_COUNTS.size}, tonumber(${COUNTS.startCount}), handled,
-  anyAborting)
-local claims = claimNew(tonumber(${COUNTS.prefetchCount}) + toStart, toStart, anyAborting)
+  anyAborting, ev)
+local claims = claimNew(tonumber(${COUNTS.prefetchCount}) + toStart, toStart, anyAborting, ev)
 return ${luaTuple(COMPLETE_REPLY, { applied: "applied", starts: "started", claims: "claims" })}
 `,
 );

@@ -22,6 +22,8 @@ import {
 import { Batcher } from "../client/_batch.ts";
 import { type Due, dueArg } from "../redis/_redis_time.ts";
 import { runScript, script, type ScriptArg } from "../redis/_script.ts";
+import { eventError, type OutcomeEvent } from "./outcome_event.ts";
+import { EVENT_TYPE } from "../redis/lua/events.ts";
 import { CLAIM } from "../redis/lua/task_start.ts";
 import { pushRecord } from "../redis/lua/layout.ts";
 import {
@@ -31,6 +33,7 @@ import {
   COMPLETE_REPLY,
   COMPLETION,
   type COMPLETION_KIND,
+  EVENT_NOTE,
   START_COUNTS,
   START_RECORD,
 } from "./_complete_lua.ts";
@@ -67,7 +70,8 @@ import {
  * KEYS: [1] delayed set, [2] aborting set, [3] schedules set, then the streams to prefetch
  *       from, highest priority first
  * ARGV: {@linkcode COMPLETE_ARGS} (group, worker id, now, done channel prefix, wake channel, key
- *       prefix, number of deliveries, 1 to publish results only to channels with subscribers),
+ *       prefix, number of deliveries, 1 to publish results only to channels with subscribers,
+ *       events setting: '' off, else the events stream's cap),
  *       then a {@linkcode COMPLETION} record per delivery (priority, entry id, task id, kind,
  *       result or reason, ttl or due as `dueArg` sends it, unique lock key held or '', next
  *       occurrence or '' (not repeating) or 'stop' (repeating no more), 1 if fresh (claimed too
@@ -75,7 +79,8 @@ import {
  *       function's `keepResults` or ''), then
  *       {@linkcode START_COUNTS} (deliveries to start, to prefetch, to claim and start at once
  *       for the slots free now), then a {@linkcode START_RECORD} per delivery to start
- *       (priority, entry id, task id, try count if fresh else 0, see `startArg`)
+ *       (priority, entry id, task id, try count if fresh else 0, see `startArg`), then with
+ *       events on only, an {@linkcode EVENT_NOTE} per completion (event type or '', error)
  * Returns {@linkcode COMPLETE_REPLY}: {per delivery `APPLIED.applied`, or `APPLIED.stale` if it
  * was stale; per delivery to start a `START_ANSWER`; the deliveries claimed, as `CLAIM` records,
  * those to start at once first}.
@@ -101,6 +106,8 @@ export type Completion =
     readonly next?: number | "stop";
     /** The function's `keepResults`: at most this many of its results are kept. */
     readonly keep?: number;
+    /** With events on: the event it emits (`outcomeEvent` in `./outcome_event.ts`). */
+    readonly event?: OutcomeEvent;
   }
   | { readonly kind: typeof COMPLETION_KIND.retry; readonly due: Due; readonly reason: string }
   | { readonly kind: typeof COMPLETION_KIND.back; readonly reason: string }
@@ -233,6 +240,7 @@ export class DeliveryWriter {
       keyPrefix: keys.prefix,
       completionCount: completions.length,
       publishOnlyHeard: this.#client.isCluster ? 0 : 1,
+      events: this.#client.eventsSetting,
     });
     for (const { delivery, completion, lock } of completions) {
       pushCompletion(args, delivery, completion!, lock);
@@ -251,6 +259,11 @@ export class DeliveryWriter {
         taskId: d.taskId,
         fresh: startArg(d),
       });
+    }
+    if (this.#client.eventsSetting !== "") {
+      for (const { delivery, completion } of completions) {
+        pushEventNote(args, delivery, completion!);
+      }
     }
     return args;
   }
@@ -282,4 +295,14 @@ function pushCompletion(
     fresh: isFresh(d) ? 1 : 0,
     keepResults: c.kind === "final" && c.keep !== undefined ? c.keep : "",
   });
+}
+
+/** Appends the {@linkcode EVENT_NOTE} of one completion (workers with events on only). */
+function pushEventNote(args: ScriptArg[], d: Delivery, c: Completion): void {
+  const [event, error] = c.kind === "final" && c.event
+    ? [c.event.type, c.event.error]
+    : c.kind === "retry"
+    ? [EVENT_TYPE.retried, eventError(c.reason)]
+    : ["", ""];
+  pushRecord(args, EVENT_NOTE, { event, eventError: error, fn: d.fnName, tries: d.tries });
 }

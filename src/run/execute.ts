@@ -21,6 +21,7 @@ import type { Due } from "../redis/_redis_time.ts";
 import type { ThreadPool } from "./threads/pool.ts";
 import { progressAfterEnd, ProgressReporter } from "./progress.ts";
 import { taskLogAfterEnd, TaskLogWriter } from "./task_logs.ts";
+import { outcomeEvent } from "./outcome_event.ts";
 import type { WorkerLogger } from "../logger.ts";
 import type { RegisteredTask } from "../registered_task.ts";
 import { startRunSpan, type TryOutcome } from "./run_span.ts";
@@ -386,6 +387,9 @@ async function finish(
         : env.client.resultTtl(d.fnName, record.success),
       keep: task?.keepResults,
       next: nextRun(d, task, finalOutcome, env.client.now()),
+      event: env.client.eventsSetting === ""
+        ? undefined
+        : outcomeEvent(record.success, record.value),
     };
   } else {
     completion = outcome;

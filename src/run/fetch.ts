@@ -12,7 +12,7 @@
 
 import type { Buffer } from "node:buffer";
 import type { QueueContext } from "../queue_context.ts";
-import { CONSUMER_GROUP } from "../redis/keys.ts";
+import { CONSUMER_GROUP, KEY } from "../redis/keys.ts";
 import { runScript, script } from "../redis/_script.ts";
 import { lua } from "../redis/lua/compose.ts";
 import { argvSlots, layout, luaTuple, pushRecord } from "../redis/lua/layout.ts";
@@ -24,6 +24,7 @@ import {
   START_STATE,
   TASK_READ,
 } from "../redis/lua/task_start.ts";
+import { eventsOf } from "../redis/lua/events.ts";
 
 /** One delivery of a task to this worker. */
 export interface Delivery {
@@ -85,7 +86,9 @@ export const FETCH_ARGS = layout(
   "startCount",
   "prefetchCount",
   "reclaimIdle",
-  "taskPrefix",
+  "keyPrefix",
+  /** The worker's `events` setting: '' when off, else the events stream's cap. */
+  "events",
 );
 
 /** The reply of {@linkcode FETCH_SCRIPT}. */
@@ -106,7 +109,8 @@ const arg = argvSlots(FETCH_ARGS, 1);
  *
  * KEYS: [1] aborting set, [2..] streams, highest priority first
  * ARGV: {@linkcode FETCH_ARGS}: group, consumer (worker id), start count, prefetch count,
- *       reclaim min idle ms (0 = no reclaim), task key prefix; then per stream, the entry id its
+ *       reclaim min idle ms (0 = no reclaim), key prefix, events setting ('' off, else the
+ *       events stream's cap: the starts' events are emitted); then per stream, the entry id its
  *       reclaim scan starts from ('0-0': the beginning)
  * Returns {@linkcode FETCH_REPLY}: {claims, last ids, reclaim cursors}: claims are `CLAIM`
  * records (`src/redis/lua/task_start.ts`); last ids (one per stream, '0-0' when empty) are
@@ -116,10 +120,12 @@ const arg = argvSlots(FETCH_ARGS, 1);
  */
 export const FETCH_SCRIPT = script(lua(
   claimEntries,
+  eventsOf,
   `
 -- Whether any abort is pending at all: one SCARD per call spares a SISMEMBER per task.
 local anyAborting = redis.call('SCARD', KEYS[1]) > 0
-local group, me, prefix = ${arg.group}, ${arg.consumer}, ${arg.taskPrefix}
+local group, me, prefix = ${arg.group}, ${arg.consumer}, ${arg.keyPrefix} .. '${KEY.task}'
+local ev = eventsOf(${arg.keyPrefix}, ${arg.events})
 local toStart = tonumber(${arg.startCount})
 local want = toStart + tonumber(${arg.prefetchCount})
 local reclaimIdle = tonumber(${arg.reclaimIdle})
@@ -132,7 +138,7 @@ if reclaimIdle > 0 then
       'COUNT', want)
     cursors[i - 1] = claimed[1]
     toStart = claimEntries(claims, claimed[2], i - 1, KEYS[i], group, me, prefix, KEYS[1],
-      anyAborting, toStart)
+      anyAborting, toStart, ev)
     want = want - #claimed[2]
   end
 end
@@ -141,7 +147,7 @@ for i = 2, #KEYS do
   local read = redis.call('XREADGROUP', 'GROUP', group, me, 'COUNT', want, 'STREAMS', KEYS[i], '>')
   if read then
     toStart = claimEntries(claims, read[1][2], i - 1, KEYS[i], group, me, prefix, KEYS[1],
-      anyAborting, toStart)
+      anyAborting, toStart, ev)
     want = want - #read[1][2]
   end
 end
@@ -184,7 +190,8 @@ export async function fetchDeliveries(
     startCount: start,
     prefetchCount: prefetch,
     reclaimIdle,
-    taskPrefix: client.keys.taskPrefix,
+    keyPrefix: client.keys.prefix,
+    events: client.eventsSetting,
   });
   for (let i = 0; i < streams.length; i++) args.push(reclaimFrom[i] ?? "0-0");
   const reply = await runScript(

@@ -9,8 +9,10 @@
 
 import type { Buffer } from "node:buffer";
 import type { QueueContext } from "../queue_context.ts";
-import { TASK_FIELD } from "../redis/keys.ts";
+import { EVENT_FIELD, TASK_FIELD } from "../redis/keys.ts";
 import { runScript, script } from "../redis/_script.ts";
+import { lua } from "../redis/lua/compose.ts";
+import { emitEvent, EVENT_TYPE } from "../redis/lua/events.ts";
 import { StreaqError } from "../errors.ts";
 import type { WorkerLogger } from "../logger.ts";
 
@@ -20,17 +22,26 @@ export const PROGRESS_WINDOW = 100;
 /**
  * Writes a task's progress while this worker still runs it: a write that comes after the try
  * ended (or after another worker took the task over) changes nothing, so it never brings back
- * the hash of a finished task.
+ * the hash of a finished task. With events on, a write emits a `progress` event.
  *
- * KEYS: [1] task hash
- * ARGV: [1] this worker's id, [2] the encoded progress value
+ * KEYS: [1] task hash, [2] events stream
+ * ARGV: [1] this worker's id, [2] the encoded progress value, [3] the events setting ('' off,
+ *       else the events stream's cap), [4] the task id, [5] its function's name
  * Returns 1 if written, 0 if the task is not run by this worker.
  */
-export const PROGRESS_SCRIPT = script(`
+export const PROGRESS_SCRIPT = script(lua(
+  emitEvent,
+  `
 if redis.call('HGET', KEYS[1], '${TASK_FIELD.runner}') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], '${TASK_FIELD.progress}', ARGV[2])
+if ARGV[3] ~= '' then
+  emitEvent({KEYS[2], ARGV[3]}, '${EVENT_TYPE.progress}', ARGV[4], '${EVENT_FIELD.fn}', ARGV[5],
+    '${EVENT_FIELD.tries}', redis.call('HGET', KEYS[1], '${TASK_FIELD.tries}') or '0',
+    '${EVENT_FIELD.worker}', ARGV[1], '${EVENT_FIELD.progress}', ARGV[2])
+end
 return 1
-`);
+`,
+));
 
 /** The progress reports of one try of one task. */
 export class ProgressReporter {
@@ -98,8 +109,8 @@ export class ProgressReporter {
     this.#writing = runScript(
       this.#client.redis,
       PROGRESS_SCRIPT,
-      [this.#client.keys.task(this.#taskId)],
-      [this.#workerId, blob],
+      [this.#client.keys.task(this.#taskId), this.#client.keys.events],
+      [this.#workerId, blob, this.#client.eventsSetting, this.#taskId, this.#fnName],
     ).then(
       () => {},
       (error) => {

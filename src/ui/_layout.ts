@@ -61,8 +61,12 @@ export function layout(ctx: PageContext, title: string, page: Page): Html {
   return document(
     ctx,
     `${page.title} · ${title} · ${queue}`,
-    html`${header}<main class="page">${page.head}<div id="live">${page.body}</div></main>
-      <div id="toast" role="status" aria-live="polite" hidden></div>${confirm}`,
+    html`
+      ${header}<main
+        class="page">${page.head}<div id="live" data-events="${href(ctx, "/events")}">${page
+          .body}</div></main>
+            <div id="toast" role="status" aria-live="polite" hidden></div>${confirm}
+    `,
   );
 }
 

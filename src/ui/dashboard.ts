@@ -27,6 +27,7 @@ import {
 } from "./_responses.ts";
 import { formatError, formatValue } from "./format.ts";
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "./_prometheus.ts";
+import { eventStreamResponse } from "./_events_stream.ts";
 import { overviewPage } from "./pages/overview.ts";
 import { schedulesPage } from "./pages/schedules.ts";
 import { taskPage } from "./pages/task.ts";
@@ -124,6 +125,8 @@ export type DashboardHandler = (request: Request) => Promise<Response>;
 const FRAGMENT_HEADER = "x-streaq-fragment";
 /** Where the dashboard serves the queue's metrics to Prometheus, below its base path. */
 const METRICS_PATH = "/metrics";
+/** Where the page script listens for the queue's events (Server-Sent Events), below its base path. */
+const EVENTS_PATH = "/events";
 
 /**
  * Creates the dashboard of a worker's queue: a request handler serving the overview, the task
@@ -215,6 +218,10 @@ class Dashboard {
     const json = isApi(path) || wantsJson(request);
     const decision = await this.#authenticator.check(request, url);
     if (decision.kind !== "allow") return this.#denied(url, decision, json);
+    if (path === EVENTS_PATH) {
+      if (!isRead(request)) return methodNotAllowed(json, "GET, HEAD");
+      return await eventStreamResponse(this.#reads, request);
+    }
     const segments = (isApi(path) ? path.slice(4) : path).split("/").filter(Boolean)
       .map(decodeSegment);
     if (segments.includes(null)) return this.#failure(url, json, 404, "Not found");

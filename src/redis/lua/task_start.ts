@@ -7,10 +7,34 @@
  * @module
  */
 
-import { TASK_FIELD } from "../keys.ts";
+import { EVENT_FIELD, TASK_FIELD } from "../keys.ts";
 import { luaFunction } from "./compose.ts";
 import { layout, luaIndex, luaPartialTuple, luaTuple } from "./layout.ts";
 import { ackAndDelete, entryTaskId, ownsDelivery, redisTime } from "./steps.ts";
+import { emitEvent, EVENT_TYPE } from "./events.ts";
+
+/**
+ * `emitStart(ev, id, fn, tries, me, previous)`: the events of a start, when events are on:
+ * `reclaimed` first when the task's hash still names a runner (`previous`: its try never
+ * finished, its worker died or stalled), then `started`.
+ */
+const emitStart = luaFunction(
+  "emitStart",
+  [emitEvent],
+  `
+-- The events of the start of try tries of task id (function fn) by me: reclaimed (from the
+-- worker previous, when its try never finished) and started. ev: see eventsOf. Returns nothing.
+local function emitStart(ev, id, fn, tries, me, previous)
+  if not ev then return end
+  if previous then
+    emitEvent(ev, '${EVENT_TYPE.reclaimed}', id, '${EVENT_FIELD.fn}', fn, '${EVENT_FIELD.tries}', tries,
+      '${EVENT_FIELD.worker}', me, '${EVENT_FIELD.previousWorker}', previous)
+  end
+  emitEvent(ev, '${EVENT_TYPE.started}', id, '${EVENT_FIELD.fn}', fn, '${EVENT_FIELD.tries}', tries,
+    '${EVENT_FIELD.worker}', me)
+end
+`,
+);
 
 /** The task-hash fields {@linkcode startTask} reads, in the order it reads them (one HMGET). */
 const READ_FIELDS = layout(
@@ -74,21 +98,22 @@ function field(name: keyof typeof READ_FIELDS.at): string {
 }
 
 /**
- * `startTask(prefix, abortingKey, anyAborting, me, id, start)`: reads the hash of task `id` for
+ * `startTask(prefix, abortingKey, anyAborting, me, id, start, ev)`: reads the hash of task `id` for
  * a delivery and, if `start`, counts a try and marks it running by `me`; without `start` (a
  * prefetched delivery) it only reads, with the try it will be. Returns a {@linkcode TASK_READ}
  * record. `anyAborting` (a boolean: the aborting set is not empty) spares a SISMEMBER per task
  * when no abort is pending. How late a scheduled task is reads Redis's clock, and only for a
- * scheduled task: a task to run now reads no clock.
+ * scheduled task: a task to run now reads no clock. `ev` (see `eventsOf`): its start's events.
  */
 export const startTask = luaFunction(
   "startTask",
-  [redisTime],
+  [redisTime, emitStart],
   `
 -- Reads the hash of task id (prefix .. id) for a delivery and, if start, counts a try and marks
 -- it running by me; else only reads it, with the try it will be. anyAborting: whether the
--- aborting set (abortingKey) has members. Returns a TASK_READ record (see task_start.ts).
-local function startTask(prefix, abortingKey, anyAborting, me, id, start)
+-- aborting set (abortingKey) has members; ev: see eventsOf. Returns a TASK_READ record (see
+-- task_start.ts).
+local function startTask(prefix, abortingKey, anyAborting, me, id, start, ev)
   local key = prefix .. id
   -- pcall, and no HINCRBY: a key of another type, or a try count that is not a number, makes
   -- that task unusable (it is dropped, or counts from 0), not the whole fetch fail again and again.
@@ -99,7 +124,10 @@ local function startTask(prefix, abortingKey, anyAborting, me, id, start)
     return ${luaPartialTuple(TASK_READ, { taskId: "id", read: `${READ_STATE.missing}` })}
   end
   local tries = math.floor(tonumber(${field("tries")}) or 0) + 1
-  if start then redis.call('HSET', key, '${TASK_FIELD.tries}', tries, '${TASK_FIELD.runner}', me) end
+  if start then
+    redis.call('HSET', key, '${TASK_FIELD.tries}', tries, '${TASK_FIELD.runner}', me)
+    if ev then emitStart(ev, id, ${field("fn")}, tries, me, ${field("runner")}) end
+  end
   local aborting = anyAborting and redis.call('SISMEMBER', abortingKey, id) or 0
   -- Times as numbers and absent fields as nil (false): the client allocates a buffer for every
   -- string in the reply, and most of these fields are usually empty.
@@ -152,21 +180,22 @@ function answer(state: number, aborting: string): string {
 }
 
 /**
- * `startOwned(prefix, abortingKey, anyAborting, group, me, stream, entryId, id, fresh)`: writes
+ * `startOwned(prefix, abortingKey, anyAborting, group, me, stream, entryId, id, fresh, ev)`: writes
  * the start of a prefetched delivery (read by {@linkcode startTask}, and maybe running already):
  * counts the try and marks it running if `me` still holds it. A fresh delivery (`fresh` is its
  * try count, else `'0'`) was claimed too recently for any other worker to have taken it over
  * (`FRESH_CLAIM` in `src/run/fetch.ts`), and its try count was read with it: its start is one
- * write. Returns a {@linkcode START_ANSWER} record.
+ * write (two with events on: `ev`, see `eventsOf`). Returns a {@linkcode START_ANSWER} record.
  */
 export const startOwned = luaFunction(
   "startOwned",
-  [ownsDelivery],
+  [ownsDelivery, emitStart],
   `
 -- Writes the start of the prefetched delivery entryId of stream (task id): counts the try and
 -- marks it running by me, if me still holds it. fresh: its try count when claimed too recently
--- for another worker to hold it, else '0'. Returns a START_ANSWER record (see task_start.ts).
-local function startOwned(prefix, abortingKey, anyAborting, group, me, stream, entryId, id, fresh)
+-- for another worker to hold it, else '0'. ev: see eventsOf. Returns a START_ANSWER record (see
+-- task_start.ts).
+local function startOwned(prefix, abortingKey, anyAborting, group, me, stream, entryId, id, fresh, ev)
   local key = prefix .. id
   if fresh == '0' then
     if not ownsDelivery(stream, group, entryId, me, false) then
@@ -175,6 +204,10 @@ local function startOwned(prefix, abortingKey, anyAborting, group, me, stream, e
     local tries = redis.pcall('HGET', key, '${TASK_FIELD.tries}')
     if type(tries) ~= 'string' then return ${answer(START_STATE.missing, "0")} end
     fresh = math.floor(tonumber(tries) or 0) + 1
+  end
+  if ev then
+    local f = redis.call('HMGET', key, '${TASK_FIELD.fn}', '${TASK_FIELD.runner}')
+    emitStart(ev, id, f[1] or '', fresh, me, f[2])
   end
   redis.call('HSET', key, '${TASK_FIELD.tries}', fresh, '${TASK_FIELD.runner}', me)
   local aborting = anyAborting and redis.call('SISMEMBER', abortingKey, id) or 0
@@ -192,10 +225,10 @@ export const CLAIM = layout("streamIndex", "entryId", "task");
 
 /**
  * `claimEntries(claims, entries, index, stream, group, me, prefix, abortingKey, anyAborting,
- * toStart)`: reads the tasks of stream entries just claimed (by XREADGROUP or XAUTOCLAIM) and
+ * toStart, ev)`: reads the tasks of stream entries just claimed (by XREADGROUP or XAUTOCLAIM) and
  * starts the first `toStart` of them ({@linkcode startTask}); an entry without a task id is
  * acknowledged and deleted. Appends a {@linkcode CLAIM} record per entry to `claims`; returns
- * how many starts are left to make.
+ * how many starts are left to make. `ev` (see `eventsOf`): the starts' events.
  */
 export const claimEntries = luaFunction(
   "claimEntries",
@@ -204,12 +237,12 @@ export const claimEntries = luaFunction(
 -- Reads the tasks of the entries just claimed from stream (the index-th stream asked) and
 -- starts the first toStart of them; an entry without a task id is acknowledged and deleted.
 -- Appends a CLAIM record per entry to claims (see task_start.ts). Returns how many starts are
--- left to make.
-local function claimEntries(claims, entries, index, stream, group, me, prefix, abortingKey, anyAborting, toStart)
+-- left to make. ev: see eventsOf.
+local function claimEntries(claims, entries, index, stream, group, me, prefix, abortingKey, anyAborting, toStart, ev)
   for _, entry in ipairs(entries) do
     local id = entryTaskId(entry)
     if id then
-      local task = startTask(prefix, abortingKey, anyAborting, me, id, toStart > 0)
+      local task = startTask(prefix, abortingKey, anyAborting, me, id, toStart > 0, ev)
       table.insert(claims, ${
     luaTuple(CLAIM, { streamIndex: "index", entryId: "entry[1]", task: "task" })
   })
