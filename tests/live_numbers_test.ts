@@ -302,7 +302,7 @@ Deno.test("streaq metrics prints the queue's metrics as text, and as JSON with -
 
     const wrong = await runCli(worker.queueName, "metrics", "--once");
     assert.equal(wrong.code, 2);
-    assert.match(wrong.stderr, /Option '--once' applies to status, not metrics/);
+    assert.match(wrong.stderr, /Option '--once' applies to status and events, not metrics/);
   } finally {
     await background.stop();
   }

@@ -255,7 +255,7 @@ export function parseCommandLine(args: readonly string[]): Command {
   for (const [option, commands] of Object.entries(OPTION_COMMANDS)) {
     if (values[option as keyof typeof values] !== undefined && !commands.includes(command)) {
       throw new UsageError(
-        `Option '--${option}' applies to ${commands.join(", ")}, not ${command}`,
+        `Option '--${option}' applies to ${listed(commands)}, not ${command}`,
       );
     }
   }
@@ -515,4 +515,9 @@ function permissionSet(value: string | undefined): string | undefined {
 function parseArgsMessage(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   return message.split(/\. (?=To specify)/)[0];
+}
+
+/** `a`, `a and b`, `a, b and c`: commands named in a message. */
+function listed(names: readonly string[]): string {
+  return names.length < 2 ? names.join("") : `${names.slice(0, -1).join(", ")} and ${names.at(-1)}`;
 }
