@@ -187,3 +187,23 @@ Deno.test("streaq logs prints one task's lines; without a task id it is a usage 
     taskId: "abc",
   });
 });
+
+Deno.test("a task's log lines go with its result: removed by clean and by keepResults", async () => {
+  await using worker = await testWorker();
+  const noisy = worker.task(async function noisy(n: number): Promise<number> {
+    taskContext().log(`run ${n}`);
+    await Promise.resolve();
+    return n;
+  }, { keepResults: 1 });
+  const first = await noisy.enqueue(1);
+  const running = runInBackground(worker);
+  await first.result({ timeout: 5_000 });
+  assert.equal((await first.logs()).length, 1);
+  const second = await noisy.enqueue(2);
+  await second.result({ timeout: 5_000 });
+  await running.stop();
+  assert.deepEqual(await first.logs(), [], "trimmed by keepResults with its result");
+  assert.deepEqual((await second.logs()).map((l) => l.message), ["run 2"]);
+  assert.equal(await worker.clean(), 1);
+  assert.deepEqual(await second.logs(), [], "removed by clean with its result");
+});

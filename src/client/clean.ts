@@ -75,7 +75,7 @@ for i = 5, #ARGV do
   if fn ~= nil and (before == nil or finish <= before) and (fnName == '' or fn == fnName)
       and (status == '' or (status == '${ENDED.success}') == (ended == '${ENDED.success}')) then
     local id = string.sub(key, #resultPrefix + 1)
-    redis.call('DEL', key, P .. '${KEY.failed}' .. id)
+    redis.call('DEL', key, P .. '${KEY.failed}' .. id, P .. '${KEY.logs}' .. id)
     redis.call('ZREM', P .. '${KEY.kept}' .. fn, id)
     removed = removed + 1
   end

@@ -41,7 +41,8 @@ local function removeTask(P, id)
         table.insert(todo, d)
       end
     end
-    redis.call('DEL', key, P .. '${KEY.deps}' .. t, P .. '${KEY.dependents}' .. t)
+    redis.call('DEL', key, P .. '${KEY.deps}' .. t, P .. '${KEY.dependents}' .. t,
+      P .. '${KEY.logs}' .. t)
     redis.call('SREM', P .. '${KEY.waiting}', t)
     redis.call('ZREM', P .. '${KEY.delayed}', t)
     redis.call('SREM', P .. '${KEY.aborting}', t)

@@ -68,7 +68,7 @@ end
 /**
  * `keepNewestResults(P, id, result, keep)`: indexes the result just stored for task `id` under
  * its function (`KEY.kept`), by finish time, and removes that function's results beyond the
- * newest `keep`, oldest first, with their failed records (`KEY.failed`). Returns how many it
+ * newest `keep`, oldest first, with their failed records (`KEY.failed`) and log lines (`KEY.logs`). Returns how many it
  * removed.
  */
 export const keepNewestResults = luaFunction(
@@ -77,7 +77,8 @@ export const keepNewestResults = luaFunction(
   `
 -- Indexes the result just stored for task id (its encoded value: result) under its function, by
 -- finish time, and removes the stored results of that function beyond the newest keep (a
--- number), oldest first, with the failed records kept to rerun them (KEY.failed). Ties (the same ms) go by task id. A value whose header cannot be read
+-- number), oldest first, with the failed records kept to rerun them (KEY.failed) and their
+-- log lines (KEY.logs). Ties (the same ms) go by task id. A value whose header cannot be read
 -- is not indexed. Returns how many results it removed.
 local function keepNewestResults(P, id, result, keep)
   local _, finish, fn = resultHeader(result)
@@ -88,7 +89,8 @@ local function keepNewestResults(P, id, result, keep)
   if over <= 0 then return 0 end
   local oldest = redis.call('ZPOPMIN', index, over)
   for j = 1, #oldest, 2 do
-    redis.call('DEL', P .. '${KEY.result}' .. oldest[j], P .. '${KEY.failed}' .. oldest[j])
+    redis.call('DEL', P .. '${KEY.result}' .. oldest[j], P .. '${KEY.failed}' .. oldest[j],
+      P .. '${KEY.logs}' .. oldest[j])
   end
   return over
 end
