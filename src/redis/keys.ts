@@ -64,7 +64,25 @@ export const KEY = {
   abort: "abort",
   /** Channel that wakes schedulers for an earlier delayed task. */
   wake: "wake",
+  /**
+   * Hash of the pauses in force (`src/client/pause.ts`): field {@linkcode PAUSED_QUEUE} while the
+   * whole queue is paused, {@linkcode PAUSED_FUNCTION} + a function name while that function is;
+   * each value is when the pause began (ms). The fetch and completion scripts read it.
+   */
+  paused: "paused",
+  /**
+   * List of the ids of a paused function's tasks that a worker claimed and set aside (oldest
+   * first), by function name: they go back to their streams when the function is resumed.
+   */
+  held: "held:",
+  /** Channel that tells workers the pauses changed (they re-read {@linkcode KEY.paused}). */
+  flow: "flow",
 } as const;
+
+/** The field of {@linkcode KEY.paused} present while the whole queue is paused. */
+export const PAUSED_QUEUE = "q";
+/** Prefix of the fields of {@linkcode KEY.paused}: one per paused function, by name. */
+export const PAUSED_FUNCTION = "f:";
 
 /**
  * The fields of a task's hash (`KEY.task` + id), the one record of a task from its enqueue until
@@ -147,6 +165,10 @@ export class Keys {
   readonly doneChannelPrefix: string;
   /** Prefix of task hashes, used by scripts that learn task ids from a stream. */
   readonly taskPrefix: string;
+  /** Hash of the pauses in force: the whole queue, and functions by name. */
+  readonly paused: string;
+  /** Channel on which workers hear that the pauses changed. */
+  readonly flowChannel: string;
 
   constructor(readonly queueName: string) {
     this.prefix = `streaq:{${queueName}}:`;
@@ -158,6 +180,8 @@ export class Keys {
     this.wakeChannel = this.prefix + KEY.wake;
     this.doneChannelPrefix = this.prefix + KEY.done;
     this.taskPrefix = this.prefix + KEY.task;
+    this.paused = this.prefix + KEY.paused;
+    this.flowChannel = this.prefix + KEY.flow;
   }
 
   /** The stream holding queued tasks of one priority. */
@@ -221,6 +245,11 @@ export class Keys {
   /** The stored results of a function with `keepResults`: task ids by finish time (ms). */
   kept(fnName: string): string {
     return this.prefix + KEY.kept + fnName;
+  }
+
+  /** The tasks of a paused function that workers set aside, oldest first. */
+  held(fnName: string): string {
+    return this.prefix + KEY.held + fnName;
   }
 
   /** Pattern matching every key of this queue (for SCAN). */

@@ -22,6 +22,7 @@ import {
   storeResult,
 } from "../redis/lua/steps.ts";
 import { keepNewestResults } from "../redis/lua/results.ts";
+import { readPauses } from "../redis/lua/flow.ts";
 import { claimEntries, START_ANSWER, START_STATE, startOwned } from "../redis/lua/task_start.ts";
 
 /** The declared keys; the streams to claim from follow. */
@@ -338,27 +339,36 @@ end
 
 /**
  * `claimNew(want, toStart, anyAborting)`: phase 3, claims up to `want` deliveries from the
- * streams declared after the fixed keys, starting the first `toStart`. Returns `CLAIM` records.
+ * streams declared after the fixed keys, starting the first `toStart`; nothing while the queue
+ * is paused, and deliveries of paused functions are set aside (`src/redis/lua/flow.ts`).
+ * Returns `CLAIM` records.
  */
 const claimNew = luaFunction(
   "claimNew",
-  [claimEntries],
+  [claimEntries, readPauses],
   `
 -- Phase 3: claims up to want deliveries for the slots free now and for the prefetch buffer,
--- highest priority first, starting the first toStart of them (see claimEntries). pcall: a
--- stream whose consumer group is gone (a restarted Redis) must not stop the completions above;
--- the fetch loop re-creates the group. Returns CLAIM records.
+-- highest priority first, starting the first toStart of them (see claimEntries): none while the
+-- queue is paused, and those of paused functions are set aside (fewer claims: the fetch loop
+-- asks again for the slots left free). pcall: a stream whose consumer group is gone (a restarted
+-- Redis) must not stop the completions above; the fetch loop re-creates the group. Returns CLAIM
+-- records.
 local function claimNew(want, toStart, anyAborting)
   local claims, first = {}, ${COMPLETE_KEYS.size + 1}
   local group, me = ${ARG.group}, ${ARG.workerId}
+  local pauses = want > 0 and readPauses(${ARG.keyPrefix}) or nil
+  if pauses and pauses.queue then return claims end
   for i = first, #KEYS do
     if want <= 0 then break end
     local read = redis.pcall('XREADGROUP', 'GROUP', group, me, 'COUNT', want, 'STREAMS', KEYS[i], '>')
     if type(read) == 'table' and not read.err then
       local entries = read[1][2]
-      toStart = claimEntries(claims, entries, i - first + 1, KEYS[i], group, me,
-        ${ARG.keyPrefix} .. '${KEY.task}', ${KEYS.aborting}, anyAborting, toStart)
-      want = want - #entries
+      local held
+      toStart, held = claimEntries(claims, entries, i - first + 1, KEYS[i], group, me,
+        ${ARG.keyPrefix} .. '${KEY.task}', ${KEYS.aborting}, anyAborting, toStart, pauses)
+      want = want - #entries + held
+      -- What is behind the deliveries set aside is left to the fetch loop, which reads on.
+      if held > 0 then break end
     end
   end
   return claims

@@ -12,10 +12,11 @@
 
 import type { Buffer } from "node:buffer";
 import type { QueueContext } from "../queue_context.ts";
-import { CONSUMER_GROUP } from "../redis/keys.ts";
+import { CONSUMER_GROUP, KEY } from "../redis/keys.ts";
 import { runScript, script } from "../redis/_script.ts";
 import { lua } from "../redis/lua/compose.ts";
 import { argvSlots, layout, luaTuple, pushRecord } from "../redis/lua/layout.ts";
+import { readPauses } from "../redis/lua/flow.ts";
 import {
   CLAIM,
   claimEntries,
@@ -83,11 +84,17 @@ export const FETCH_ARGS = layout(
   "startCount",
   "prefetchCount",
   "reclaimIdle",
-  "taskPrefix",
+  "keyPrefix",
 );
 
 /** The reply of {@linkcode FETCH_SCRIPT}. */
-export const FETCH_REPLY = layout("claims", "lastIds", "reclaimCursors");
+export const FETCH_REPLY = layout("claims", "lastIds", "reclaimCursors", "queuePaused");
+
+/**
+ * At most this many deliveries of paused functions are set aside by one fetch call; a call that
+ * reaches it returns no last ids, so that the fetch loop calls again at once.
+ */
+const HOLD_LIMIT = 1000;
 
 const arg = argvSlots(FETCH_ARGS, 1);
 
@@ -102,26 +109,35 @@ const arg = argvSlots(FETCH_ARGS, 1);
  * reclaim scan goes on from where the previous one stopped (its cursor), or stale deliveries
  * behind many live ones would never be reached by a busy worker asking for one at a time.
  *
+ * Pauses (`src/redis/lua/flow.ts`): while the whole queue is paused the call claims and
+ * reclaims nothing and says so; a delivery of a paused function is set aside (not a claim), and
+ * the stream it came from is read again, so that what is behind it still comes first.
+ *
  * KEYS: [1] aborting set, [2..] streams, highest priority first
  * ARGV: {@linkcode FETCH_ARGS}: group, consumer (worker id), start count, prefetch count,
- *       reclaim min idle ms (0 = no reclaim), task key prefix; then per stream, the entry id its
- *       reclaim scan starts from ('0-0': the beginning)
- * Returns {@linkcode FETCH_REPLY}: {claims, last ids, reclaim cursors}: claims are `CLAIM`
- * records (`src/redis/lua/task_start.ts`); last ids (one per stream, '0-0' when empty) are
- * returned when fewer were found than asked, for a blocking XREAD that wakes on the next entry;
- * reclaim cursors (one per stream) are where the next reclaim scan starts, '0-0' once a scan
- * has reached the end.
+ *       reclaim min idle ms (0 = no reclaim), the queue's key prefix; then per stream, the entry
+ *       id its reclaim scan starts from ('0-0': the beginning)
+ * Returns {@linkcode FETCH_REPLY}: {claims, last ids, reclaim cursors, queue paused}: claims are
+ * `CLAIM` records (`src/redis/lua/task_start.ts`); last ids (one per stream, '0-0' when empty)
+ * are returned when fewer were found than asked, for a blocking XREAD that wakes on the next
+ * entry; reclaim cursors (one per stream) are where the next reclaim scan starts, '0-0' once a
+ * scan has reached the end; queue paused is 1 while the whole queue is paused, else 0.
  */
 export const FETCH_SCRIPT = script(lua(
   claimEntries,
+  readPauses,
   `
 -- Whether any abort is pending at all: one SCARD per call spares a SISMEMBER per task.
 local anyAborting = redis.call('SCARD', KEYS[1]) > 0
-local group, me, prefix = ${arg.group}, ${arg.consumer}, ${arg.taskPrefix}
+local group, me, P = ${arg.group}, ${arg.consumer}, ${arg.keyPrefix}
+local prefix = P .. '${KEY.task}'
+local pauses = readPauses(P)
+local queuePaused = pauses ~= nil and pauses.queue
 local toStart = tonumber(${arg.startCount})
 local want = toStart + tonumber(${arg.prefetchCount})
+if queuePaused then want = 0 end
 local reclaimIdle = tonumber(${arg.reclaimIdle})
-local claims, cursors = {}, {}
+local claims, cursors, held = {}, {}, 0
 for i = 2, #KEYS do cursors[i - 1] = ARGV[${FETCH_ARGS.size - 1} + i] or '0-0' end
 if reclaimIdle > 0 then
   for i = 2, #KEYS do
@@ -129,28 +145,44 @@ if reclaimIdle > 0 then
     local claimed = redis.call('XAUTOCLAIM', KEYS[i], group, me, reclaimIdle, cursors[i - 1],
       'COUNT', want)
     cursors[i - 1] = claimed[1]
-    toStart = claimEntries(claims, claimed[2], i - 1, KEYS[i], group, me, prefix, KEYS[1],
-      anyAborting, toStart)
-    want = want - #claimed[2]
+    local h
+    toStart, h = claimEntries(claims, claimed[2], i - 1, KEYS[i], group, me, prefix, KEYS[1],
+      anyAborting, toStart, pauses)
+    held = held + h
+    want = want - #claimed[2] + h
   end
 end
 for i = 2, #KEYS do
-  if want <= 0 then break end
-  local read = redis.call('XREADGROUP', 'GROUP', group, me, 'COUNT', want, 'STREAMS', KEYS[i], '>')
-  if read then
-    toStart = claimEntries(claims, read[1][2], i - 1, KEYS[i], group, me, prefix, KEYS[1],
-      anyAborting, toStart)
-    want = want - #read[1][2]
-  end
+  -- Read again after deliveries were set aside: the entries behind them come before any of a
+  -- lower priority.
+  local h = 0
+  repeat
+    if want <= 0 then break end
+    local read = redis.call('XREADGROUP', 'GROUP', group, me, 'COUNT', want, 'STREAMS', KEYS[i], '>')
+    h = 0
+    if read then
+      toStart, h = claimEntries(claims, read[1][2], i - 1, KEYS[i], group, me, prefix, KEYS[1],
+        anyAborting, toStart, pauses)
+      held = held + h
+      want = want - #read[1][2] + h
+    end
+  until h == 0 or held >= ${HOLD_LIMIT}
 end
 local last = {}
-if want > 0 then
+if want > 0 and held < ${HOLD_LIMIT} then
   for i = 2, #KEYS do
     local tail = redis.call('XREVRANGE', KEYS[i], '+', '-', 'COUNT', 1)
     last[i - 1] = tail[1] and tail[1][1] or '0-0'
   end
 end
-return ${luaTuple(FETCH_REPLY, { claims: "claims", lastIds: "last", reclaimCursors: "cursors" })}
+return ${
+  luaTuple(FETCH_REPLY, {
+    claims: "claims",
+    lastIds: "last",
+    reclaimCursors: "cursors",
+    queuePaused: "queuePaused and 1 or 0",
+  })
+}
 `,
 ));
 
@@ -161,6 +193,8 @@ export interface FetchResult {
   readonly lastIds: string[];
   /** Per stream, where the next reclaim scan starts; all '0-0' once a scan reached the end. */
   readonly reclaimCursors: string[];
+  /** The whole queue is paused: nothing was claimed. */
+  readonly queuePaused: boolean;
 }
 
 /** Fetches and starts deliveries in one script call. */
@@ -182,7 +216,7 @@ export async function fetchDeliveries(
     startCount: start,
     prefetchCount: prefetch,
     reclaimIdle,
-    taskPrefix: client.keys.taskPrefix,
+    keyPrefix: client.keys.prefix,
   });
   for (let i = 0; i < streams.length; i++) args.push(reclaimFrom[i] ?? "0-0");
   const reply = await runScript(
@@ -206,6 +240,7 @@ export async function fetchDeliveries(
     }),
     lastIds: reply[FETCH_REPLY.at.lastIds].map(String),
     reclaimCursors: reply[FETCH_REPLY.at.reclaimCursors].map(String),
+    queuePaused: reply[FETCH_REPLY.at.queuePaused] as unknown === 1,
   };
 }
 

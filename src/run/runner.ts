@@ -5,6 +5,7 @@
  * - the slots (`slots.ts`): the running tasks and the prefetch buffer;
  * - the fetch loop (`fetch_loop.ts`): claims, reclaims, and the blocking wait for entries;
  * - the abort listener (`abort_listener.ts`): abort requests from the pub/sub channel;
+ * - the pause view (`pause_view.ts`): the pauses in force, for prefetched deliveries;
  * - the heartbeat timer (`heartbeat_timer.ts`): heartbeats, metrics and the health record;
  * - the scheduler (`promote.ts`): promotion of due delayed tasks;
  * - the shutdown (`shutdown.ts`): whether the run is stopping, and the hand-back of its work;
@@ -22,6 +23,7 @@ import { type OnRedisError, redisErrorHandler } from "./redis_errors.ts";
 import { Scheduler } from "./promote.ts";
 import { Shutdown } from "./shutdown.ts";
 import { Slots } from "./slots.ts";
+import { PauseView } from "./pause_view.ts";
 import { claimWorkerId, createConsumerGroups } from "./startup.ts";
 
 /** Settings of a run, from the worker options. */
@@ -45,6 +47,7 @@ export class Runner {
   readonly #heartbeats: HeartbeatTimer;
   readonly #fetchLoop: FetchLoop;
   readonly #scheduler: Scheduler;
+  readonly #pauses: PauseView;
 
   /** Wires the parts of a run; nothing starts before {@linkcode Runner.run}. */
   constructor(env: Omit<ExecutionEnv, "completer" | "release">, settings: RunSettings) {
@@ -74,10 +77,13 @@ export class Runner {
       takeEarlyAbort: (taskId) => this.#abortListener.takeEarlyAbort(taskId),
       onOutcomeWritten: () => this.#heartbeats.noteOutcomes(),
       onSlotsChanged: () => this.#fetchLoop.wake(),
+      isPaused: (fnName) => this.#pauses.isPaused(fnName),
     });
+    this.#pauses = new PauseView(client, () => this.#fetchLoop.wake(), onRedisError);
     this.#abortListener = new AbortListener(client, {
       cancelRunning: (taskId) => this.#slots.cancel(taskId),
       onWake: (due) => this.#scheduler.notify(due),
+      onFlow: () => this.#pauses.refresh(),
     });
     this.#heartbeats = new HeartbeatTimer({
       client,
@@ -125,9 +131,11 @@ export class Runner {
       createConsumerGroups(client),
       claimWorkerId(client, workerId, this.#heartbeats.health(), this.#settings.idleTimeout * 2),
       subscribed,
+      this.#pauses.refresh(),
     ]);
     const failed = ready.find((r) => r.status === "rejected");
     if (failed) {
+      this.#pauses.stop();
       await this.#abortListener.close();
       throw failed.reason;
     }
@@ -166,6 +174,7 @@ export class Runner {
     const started = Date.now();
     logger.info(`worker ${workerId} shutting down`);
     this.#heartbeats.stop();
+    this.#pauses.stop();
     await this.#completer.drain();
     await this.#shutdown.handBack(
       this.#slots,
