@@ -123,8 +123,11 @@ for (const kind of ["standalone", "Cluster"] as const) {
       // Starts may still come while the pause travels; after a second, none.
       await sleep(PAUSE_BOUND);
       const before = allStarts(workers).length;
-      await quietFor(1_500, "no start while the queue is paused", () =>
-        allStarts(workers).length === before);
+      await quietFor(
+        1_500,
+        "no start while the queue is paused",
+        () => allStarts(workers).length === before,
+      );
       assert.ok(before < 300, `all ${before} tasks started despite the pause`);
       assert.ok(allStarts(workers).every((s) => s.at <= pausedAt + PAUSE_BOUND));
       assert.deepEqual((await client.paused()).functions, []);

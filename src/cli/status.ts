@@ -19,6 +19,8 @@ import type { TaskInfo } from "../result.ts";
 import { queueContextOf, type Worker } from "../worker.ts";
 import { escapeControl } from "../logger.ts";
 import { ANSI, type Paint, PLAIN, Screen } from "./screen.ts";
+import { formatPauses } from "./pause.ts";
+import type { PauseState } from "../client/pause.ts";
 import { type Rates, StreamRates, type StreamThroughput, ThroughputMeter } from "./status_rates.ts";
 
 /** What the view shows, read in one go. */
@@ -32,6 +34,8 @@ export interface QueueStatus {
   readonly workers: readonly HealthRecord[];
   /** The first running tasks, at most `RUNNING_SHOWN`. */
   readonly running: readonly TaskInfo[];
+  /** The pauses in force (`streaq pause`). */
+  readonly pauses: PauseState;
 }
 
 const RUNNING_SHOWN = 10;
@@ -44,13 +48,14 @@ const REFRESH = 1_000;
 export async function readStatus(worker: Worker<any>): Promise<QueueStatus> {
   const reads = new QueueReads(queueContextOf(worker));
   const { priorities, scheduled } = await reads.streamSizes();
-  const [workers, running] = await Promise.all([
+  const [workers, running, pauses] = await Promise.all([
     // Every live worker, however large the keyspace: status has no page to keep fast.
     reads.workers({ scanCount: 500, maxScanCalls: Infinity }),
     reads.runningTasks(priorities, {
       limit: RUNNING_SHOWN,
       deliveriesPerPriority: DELIVERIES_LOOKED_AT,
     }),
+    reads.pauses(),
   ]);
   return {
     queue: worker.queueName,
@@ -59,6 +64,7 @@ export async function readStatus(worker: Worker<any>): Promise<QueueStatus> {
     scheduled,
     workers: workers.sort((a, b) => a.startedAt - b.startedAt || a.id.localeCompare(b.id)),
     running,
+    pauses,
   };
 }
 
@@ -87,6 +93,8 @@ export function formatStatus(
       paint,
     ),
     `scheduled (delayed, scheduled or backing off): ${count(status.scheduled, paint.yellow)}`,
+    // Pauses (src/cli/pause.ts): one line.
+    formatPauses(status.pauses, status.at, paint),
     "",
     formatThroughput(throughput, paint),
     "",

@@ -171,7 +171,9 @@ export async function readPauseState(client: QueueContext): Promise<PauseState> 
 /** The fields of the paused hash that `options` is about, checked. */
 function pauseFields(verb: string, options: PauseOptions): string[] {
   if (typeof options !== "object" || options === null) {
-    throw new TypeError(`Cannot ${verb} as the options must be an object: received ${describe(options)}`);
+    throw new TypeError(
+      `Cannot ${verb} as the options must be an object: received ${describe(options)}`,
+    );
   }
   checkKnownKeys(verb, options, ["functions"]);
   const { functions } = options;

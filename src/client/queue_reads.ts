@@ -21,6 +21,7 @@ import { type QueueMetrics, readQueueMetrics } from "./queue_metrics.ts";
 import { loadTask, type TaskDetail } from "./task_detail.ts";
 import { listTaskRows, type PageRange, type TaskFilter, type TaskPage } from "./task_rows.ts";
 import { listWorkers, type ListWorkersOptions } from "./worker_health.ts";
+import { type PauseState, readPauseState } from "./pause.ts";
 import {
   type FindRunningOptions,
   findRunningTasks,
@@ -45,6 +46,7 @@ export type { TaskDetail } from "./task_detail.ts";
 export { LIST_STATUSES } from "./task_rows.ts";
 export type { PageRange, TaskFilter, TaskPage, TaskRow } from "./task_rows.ts";
 export type { ListWorkersOptions } from "./worker_health.ts";
+export type { PausedFunction, PauseState } from "./pause.ts";
 export type { FindRunningOptions, PriorityStatus, StreamSizes } from "./stream_sizes.ts";
 
 /**
@@ -179,6 +181,16 @@ export class QueueReads {
    */
   streamSizes(): Promise<StreamSizes> {
     return readStreamSizes(this.#context);
+  }
+
+  /**
+   * Reads the pauses in force: the whole queue's, and the paused functions with how many of
+   * their tasks workers have set aside.
+   *
+   * @returns The pauses, as `worker.paused()` returns them.
+   */
+  pauses(): Promise<PauseState> {
+    return readPauseState(this.#context);
   }
 
   /**

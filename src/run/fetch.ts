@@ -176,13 +176,13 @@ if want > 0 and held < ${HOLD_LIMIT} then
   end
 end
 return ${
-  luaTuple(FETCH_REPLY, {
-    claims: "claims",
-    lastIds: "last",
-    reclaimCursors: "cursors",
-    queuePaused: "queuePaused and 1 or 0",
-  })
-}
+    luaTuple(FETCH_REPLY, {
+      claims: "claims",
+      lastIds: "last",
+      reclaimCursors: "cursors",
+      queuePaused: "queuePaused and 1 or 0",
+    })
+  }
 `,
 ));
 
