@@ -1,6 +1,6 @@
 /**
- * The overview: how many tasks are in each status and priority, the live workers, and the
- * tasks finished per minute over the last hour.
+ * The overview: how many tasks are in each status and priority, the live workers, the
+ * tasks finished per minute over the last hour, and what is paused (`flow.ts`).
  *
  * @module
  */
@@ -10,14 +10,16 @@ import { throughputChart, type Totals, totals } from "../_chart.ts";
 import { count } from "../_components.ts";
 import { href, type Page, type PageContext } from "../_context.ts";
 import { type Html, html } from "../_html.ts";
+import { flowPanel } from "./flow.ts";
 
 /** The overview page. */
 export async function overviewPage(ctx: PageContext): Promise<Page> {
   const { reads } = ctx;
-  const [counts, minutes, workers] = await Promise.all([
+  const [counts, minutes, workers, pauses] = await Promise.all([
     reads.counts(),
     reads.minutes(60, ctx.now),
     reads.workers(),
+    reads.pauses(),
   ]);
   const hour = totals(minutes);
   const finished = hour.completed + hour.failed + hour.aborted;
@@ -33,13 +35,14 @@ export async function overviewPage(ctx: PageContext): Promise<Page> {
     `,
     body: html`${stats(ctx, counts, hour, workers.length)}${lastHour(minutes, hour)}${
       byPriority(ctx, counts)
-    }${pendingAborts(counts)}`,
+    }${pendingAborts(counts)}${flowPanel(ctx, pauses)}`,
     json: {
       queue: reads.queueName,
       priorities: reads.priorities,
       counts: { ...counts, workers: workers.length },
       lastHour: { ...hour, finished },
       minutes: minutes.map((m) => ({ ...m, start: new Date(m.start).toISOString() })),
+      pauses,
     },
   };
 }
