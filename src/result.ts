@@ -172,6 +172,12 @@ export interface TaskInfo {
    * try's value until the new try reports.
    */
   readonly progress?: unknown;
+  /**
+   * Why a queued task does not start now, when something other than a busy queue holds it
+   * back: `"paused: the queue is paused"` or `"paused: function <name> is paused"` (see
+   * `worker.pause()`); null otherwise.
+   */
+  readonly waitReason: string | null;
 }
 
 /**

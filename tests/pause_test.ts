@@ -256,3 +256,18 @@ Deno.test("pause() and resume() reject bad options with a message naming them", 
     /Cannot pause as 'function' is not an option: expected one of functions/,
   );
 });
+
+Deno.test("info() of a queued task says it waits because the queue or its function is paused", async () => {
+  await using worker = await testWorker();
+  const { fast } = flowClient(worker);
+  const handle = await fast.enqueue(1);
+  assert.equal((await handle.info())?.waitReason, null);
+  await worker.pause({ functions: ["fast"] });
+  assert.equal((await handle.info())?.waitReason, "paused: function fast is paused");
+  await worker.pause();
+  assert.equal((await handle.info())?.waitReason, "paused: the queue is paused");
+  await worker.resume();
+  await worker.resume({ functions: ["fast"] });
+  assert.equal((await handle.info())?.waitReason, null);
+  assert.equal((await handle.info())?.status, "queued");
+});

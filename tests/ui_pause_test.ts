@@ -63,6 +63,8 @@ Deno.test("the overview's flow panel pauses and resumes a function and the queue
       .text();
     assert.match(overview, /action="\/functions\/work\/resume"/);
     assert.match(overview, /<td data-label="Waiting" class="num">1<\/td>/);
+    const taskPage = await (await handler(new Request(`${ORIGIN}/tasks/${handle.id}`))).text();
+    assert.match(taskPage, /<dt>Not started as<\/dt>\s*<dd>paused: function work is paused<\/dd>/);
     const json = await (await handler(new Request(ORIGIN + "/api/"))).json();
     assert.equal(json.pauses.functions[0].name, "work");
     assert.equal(ran.length, 0);

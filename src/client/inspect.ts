@@ -7,7 +7,7 @@
 
 import type { Buffer } from "node:buffer";
 import type { QueueContext } from "../queue_context.ts";
-import { CONSUMER_GROUP, KEY, TASK_FIELD } from "../redis/keys.ts";
+import { CONSUMER_GROUP, KEY, PAUSED_FUNCTION, PAUSED_QUEUE, TASK_FIELD } from "../redis/keys.ts";
 import { makeTaskResult, type TaskInfo, type TaskResult, TaskStatus } from "../result.ts";
 import { StreaqError } from "../errors.ts";
 import type { Reading, Subscription } from "./result_waiter.ts";
@@ -68,15 +68,20 @@ const INFO_FIELDS = layout(
  * The reply of {@linkcode INFO_SCRIPT}: the status, the {@linkcode INFO_FIELDS} (false when
  * missing), and the ids of the task's dependents.
  */
-export const TASK_INFO = layout("status", ...INFO_FIELDS.fields, "dependents");
+export const TASK_INFO = layout("status", ...INFO_FIELDS.fields, "dependents", "paused");
+
+/** The `paused` slot of {@linkcode TASK_INFO}: what pause holds a queued task back. */
+const PAUSED_BY = { queue: "queue", function: "function" } as const;
 
 /**
  * The status and stored fields of one task.
  *
- * KEYS: [1] result key, [2] task hash, [3] delayed set, [4] the task's dependents set
+ * KEYS: [1] result key, [2] task hash, [3] delayed set, [4] the task's dependents set, [5] the
+ *       queue's paused hash
  * ARGV: [1] task id
  * Returns {@linkcode TASK_INFO}: [status, fn, payload, priority, created, tries, due, crontab,
- * dependency ids, dependent ids] (fields false when missing).
+ * dependency ids, dependent ids, paused] (fields false when missing; paused: for a queued task,
+ * whether the queue or its function is paused, else false).
  */
 export const INFO_SCRIPT = script(lua(
   taskStatus,
@@ -85,11 +90,17 @@ local status = taskStatus(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
 local f = redis.call('HMGET', KEYS[2], ${
     INFO_FIELDS.fields.map((name) => `'${TASK_FIELD[name]}'`).join(", ")
   })
+local paused = false
+if status == '${TaskStatus.QUEUED}' and f[1] then
+  local p = redis.call('HMGET', KEYS[5], '${PAUSED_QUEUE}', '${PAUSED_FUNCTION}' .. f[1])
+  paused = p[1] and '${PAUSED_BY.queue}' or p[2] and '${PAUSED_BY.function}' or false
+end
 return ${
     luaTuple(TASK_INFO, {
       status: "status",
       ...argvSlots(INFO_FIELDS, 1, "f"),
       dependents: "redis.call('SMEMBERS', KEYS[4])",
+      paused: "paused",
     })
   }
 `,
@@ -123,7 +134,7 @@ async function infosByIds(
     runScript(
       pipeline,
       INFO_SCRIPT,
-      [keys.result(id), keys.task(id), keys.delayed, keys.dependents(id)],
+      [keys.result(id), keys.task(id), keys.delayed, keys.dependents(id), keys.paused],
       [id],
       true,
     );
@@ -146,6 +157,7 @@ async function infosByIds(
       fields[at.progress],
     ];
     const dependents = fields[at.dependents] as unknown as Buffer[];
+    const paused = fields[at.paused]?.toString();
     const id = ids[i];
     if (!fn || !data) return null;
     const fnName = fn.toString();
@@ -168,6 +180,11 @@ async function infosByIds(
       priority: priority?.toString() ?? client.priorities[0],
       crontab: crontab ? crontab.toString() : null,
       progress: progress ? await openProgress(client, id, progress) : undefined,
+      waitReason: paused === PAUSED_BY.queue
+        ? "paused: the queue is paused"
+        : paused === PAUSED_BY.function
+        ? `paused: function ${fnName} is paused`
+        : null,
     };
   }));
 }
