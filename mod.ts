@@ -46,6 +46,7 @@ export type {
   ResultOptions,
   RetryFailedOptions,
   StartOptions,
+  TaskLimit,
   TaskOptions,
   WorkerOptions,
 } from "./src/options.ts";

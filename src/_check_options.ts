@@ -111,6 +111,7 @@ const TASK_OPTION_NAMES = {
   failureTtl: true,
   keepResults: true,
   unique: true,
+  limit: true,
   silent: true,
   thread: true,
   retry: true,
@@ -152,6 +153,7 @@ export function checkTaskOptions(
   checkDuration(where, "ttl", options.ttl, { allowNull: true });
   checkDuration(where, "failureTtl", options.failureTtl, { allowNull: true });
   checkInteger(where, "keepResults", options.keepResults, 1);
+  checkTaskLimit(where, options.limit);
   if (options.unique && options.timeout === undefined) {
     throw new TypeError(
       `Cannot ${where} as 'unique' needs a 'timeout' (it bounds the lock): received unique: true and no timeout`,
@@ -215,4 +217,18 @@ export function checkStartOptions(
       }: received ${describe(options.priority)}`,
     );
   }
+}
+
+/** Checks the `limit` task option: an object of known limits, each an integer ≥ 1. */
+function checkTaskLimit(where: string, limit: unknown): void {
+  if (limit === undefined) return;
+  if (typeof limit !== "object" || limit === null || Array.isArray(limit)) {
+    throw new TypeError(
+      `Cannot ${where} as 'limit' must be an object such as { concurrency: 5 }: received ${
+        describe(limit)
+      }`,
+    );
+  }
+  checkKnownKeys(where, limit, ["concurrency"]);
+  checkInteger(where, "limit.concurrency", (limit as { concurrency?: unknown }).concurrency, 1);
 }

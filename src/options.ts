@@ -248,6 +248,14 @@ export interface TaskOptions {
    */
   unique?: boolean;
   /**
+   * Limits on this function across every worker of the queue (see {@linkcode TaskLimit}):
+   * `{ concurrency: N }` runs at most N of its tasks at once; the others wait, queued, their
+   * tries uncounted. Not the worker's `concurrency`, which bounds one process.
+   *
+   * @default {undefined}
+   */
+  limit?: TaskLimit;
+  /**
    * No log line per run.
    *
    * @default {false}
@@ -268,6 +276,31 @@ export interface TaskOptions {
    * @default {the worker's retry; else only `StreaqRetry` retries}
    */
   retry?: RetryPolicy;
+}
+
+/**
+ * Queue-wide limits on one function, the `limit` task option: they hold across every worker
+ * process of the queue, decided in Redis.
+ *
+ * @example At most 5 exports at once, however many workers run
+ * ```ts
+ * import { Worker } from "@streaq/streaq";
+ *
+ * const worker = new Worker();
+ *
+ * export const exportReport = worker.task(async function exportReport(id: string): Promise<string> {
+ *   return await Promise.resolve(id);
+ * }, { limit: { concurrency: 5 } });
+ * ```
+ */
+export interface TaskLimit {
+  /**
+   * At most this many of the function's tasks run at once across all workers (an integer ≥ 1).
+   * A task read ahead by a worker (prefetch) holds a slot too. The others wait, queued, their
+   * tries uncounted, and start as slots free; a slot held by a worker that dies is freed when its
+   * task is taken over (after `idleTimeout`).
+   */
+  concurrency?: number;
 }
 
 /**

@@ -1,111 +1,12 @@
 import assert from "node:assert/strict";
-import { taskContext, type Worker } from "../mod.ts";
-import {
-  denoExecutable,
-  eventually,
-  runInBackground,
-  sleep,
-  testWorker,
-  workerProcessArgs,
-} from "./_helpers.ts";
-import { startTopology, type Topology, topologyWorker } from "./_topologies.ts";
+import { taskContext } from "../mod.ts";
+import { eventually, runInBackground, sleep, testWorker } from "./_helpers.ts";
+import { startTopology, topologyWorker } from "./_topologies.ts";
 import { uniqueQueue } from "./_redis.ts";
-
-const ROOT = new URL("../", import.meta.url).pathname;
-const FLOW_WORKER = new URL("./fixtures/flow_worker.ts", import.meta.url).pathname;
+import { allStarts, flowClient, quietFor, startWorkers } from "./_flow.ts";
 
 /** How late a start may come after a pause took effect ("within a second"). */
 const PAUSE_BOUND = 1_000;
-
-interface Start {
-  fn: string;
-  taskId: string;
-  tries: number;
-  at: number;
-}
-
-/** A worker subprocess running `fixtures/flow_worker.ts`, its output read line by line. */
-class FlowWorker {
-  readonly #child: Deno.ChildProcess;
-  readonly #lines: string[] = [];
-  readonly #stdout: Promise<void>;
-  readonly #stderr: Promise<string>;
-
-  constructor(connection: Topology["connection"], queueName: string, id: string) {
-    this.#child = new Deno.Command(denoExecutable(), {
-      args: workerProcessArgs(FLOW_WORKER, JSON.stringify(connection), queueName, id),
-      cwd: ROOT,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    this.#stdout = this.#readLines(this.#child.stdout);
-    this.#stderr = new Response(this.#child.stderr).text();
-  }
-
-  async #readLines(stream: ReadableStream<Uint8Array>): Promise<void> {
-    let rest = "";
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      const parts = (rest + chunk).split("\n");
-      rest = parts.pop()!;
-      this.#lines.push(...parts);
-    }
-  }
-
-  /** Every start this process printed so far. */
-  get starts(): Start[] {
-    return this.#lines.filter((line) => line.startsWith("start ")).map((line) => {
-      const [, fn, taskId, tries, at] = line.split(" ");
-      return { fn, taskId, tries: Number(tries), at: Number(at) };
-    });
-  }
-
-  /** Stops the process gracefully (SIGTERM) and checks that it ended well. */
-  async stop(): Promise<void> {
-    this.#child.kill("SIGTERM");
-    const status = await this.#child.status;
-    await this.#stdout;
-    const stderr = await this.#stderr;
-    assert.equal(status.code, 0, `the worker subprocess failed:\n${stderr}`);
-  }
-}
-
-/** Starts `count` worker subprocesses on one queue. */
-function startWorkers(
-  connection: Topology["connection"],
-  queueName: string,
-  count: number,
-): FlowWorker[] {
-  return Array.from(
-    { length: count },
-    (_, i) => new FlowWorker(connection, queueName, `flow-${i}`),
-  );
-}
-
-function allStarts(workers: readonly FlowWorker[]): Start[] {
-  return workers.flatMap((w) => w.starts);
-}
-
-/** Waits `ms` and checks that `check` holds all along ("nothing happens for a while"). */
-async function quietFor(ms: number, what: string, check: () => boolean): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    assert.ok(check(), `expected ${what} for ${ms} ms`);
-    await sleep(50);
-  }
-  assert.ok(check(), `expected ${what} for ${ms} ms`);
-}
-
-/** A client of `workers`' queue with the tasks of `fixtures/flow_worker.ts` registered. */
-function flowClient(worker: Worker) {
-  const slow = worker.task(async function slow(n: number): Promise<number> {
-    return await Promise.resolve(n);
-  });
-  const fast = worker.task(async function fast(n: number): Promise<number> {
-    return await Promise.resolve(n);
-  });
-  return { slow, fast };
-}
 
 for (const kind of ["standalone", "Cluster"] as const) {
   Deno.test(`pause() stops starts in every worker process within a second, and resume() restarts them (${kind})`, async () => {

@@ -134,7 +134,7 @@ async function infosByIds(
     runScript(
       pipeline,
       INFO_SCRIPT,
-      [keys.result(id), keys.task(id), keys.delayed, keys.dependents(id), keys.paused],
+      [keys.result(id), keys.task(id), keys.delayed, keys.dependents(id), keys.flow],
       [id],
       true,
     );

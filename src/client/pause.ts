@@ -120,7 +120,7 @@ export async function pauseWork(
   const fields = pauseFields("pause", options);
   const { redis, keys } = client;
   return Number(
-    await runScript(redis, PAUSE_SCRIPT, [keys.paused], [keys.flowChannel, ...fields]),
+    await runScript(redis, PAUSE_SCRIPT, [keys.flow], [keys.flowChannel, ...fields]),
   );
 }
 
@@ -139,7 +139,7 @@ export async function resumeWork(
   const fields = pauseFields("resume", options);
   const { redis, keys } = client;
   const args = [keys.flowChannel, keys.prefix, RESUME_BATCH, ...fields];
-  while (Number(await runScript(redis, RESUME_SCRIPT, [keys.paused], args)) > 0) {
+  while (Number(await runScript(redis, RESUME_SCRIPT, [keys.flow], args)) > 0) {
     // More held tasks than one call puts back: the next call goes on.
   }
 }
@@ -152,7 +152,7 @@ export async function resumeWork(
  */
 export async function readPauseState(client: QueueContext): Promise<PauseState> {
   const { redis, keys } = client;
-  const fields = await redis.hgetall(keys.paused);
+  const fields = await redis.hgetall(keys.flow);
   let queue: Date | null = null;
   const paused: { name: string; since: Date }[] = [];
   for (const [field, since] of Object.entries(fields)) {

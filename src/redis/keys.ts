@@ -65,24 +65,35 @@ export const KEY = {
   /** Channel that wakes schedulers for an earlier delayed task. */
   wake: "wake",
   /**
-   * Hash of the pauses in force (`src/client/pause.ts`): field {@linkcode PAUSED_QUEUE} while the
-   * whole queue is paused, {@linkcode PAUSED_FUNCTION} + a function name while that function is;
-   * each value is when the pause began (ms). The fetch and completion scripts read it.
+   * Hash of the flow control in force: field {@linkcode PAUSED_QUEUE} while the whole queue is
+   * paused, {@linkcode PAUSED_FUNCTION} + a function name while that function is (each value:
+   * when the pause began, ms; `src/client/pause.ts`), and {@linkcode LIMIT_FUNCTION} + a function
+   * name for a function's concurrency limit (`src/run/flow_limits.ts`). The fetch and completion
+   * scripts read it once per call.
    */
-  paused: "paused",
+  flow: "flow",
   /**
-   * List of the ids of a paused function's tasks that a worker claimed and set aside (oldest
-   * first), by function name: they go back to their streams when the function is resumed.
+   * List of the ids of a function's tasks that a worker claimed and set aside (oldest first), by
+   * function name: while the function is paused, or all its concurrency slots are taken. They go
+   * back to their streams when it is resumed, or one per slot freed.
    */
   held: "held:",
-  /** Channel that tells workers the pauses changed (they re-read {@linkcode KEY.paused}). */
-  flow: "flow",
+  /**
+   * Sorted set of the ids of a concurrency-limited function's tasks that hold one of its slots
+   * (claimed, running or read ahead, until their outcome is written), scored by claim time, by
+   * function name.
+   */
+  active: "active:",
+  /** Channel that tells workers the flow control changed (they re-read {@linkcode KEY.flow}). */
+  flowChanged: "flowchanged",
 } as const;
 
-/** The field of {@linkcode KEY.paused} present while the whole queue is paused. */
+/** The field of {@linkcode KEY.flow} present while the whole queue is paused. */
 export const PAUSED_QUEUE = "q";
-/** Prefix of the fields of {@linkcode KEY.paused}: one per paused function, by name. */
+/** Prefix of the fields of {@linkcode KEY.flow}: one per paused function, by name. */
 export const PAUSED_FUNCTION = "f:";
+/** Prefix of the fields of {@linkcode KEY.flow}: one per concurrency-limited function, by name. */
+export const LIMIT_FUNCTION = "c:";
 
 /**
  * The fields of a task's hash (`KEY.task` + id), the one record of a task from its enqueue until
@@ -165,8 +176,8 @@ export class Keys {
   readonly doneChannelPrefix: string;
   /** Prefix of task hashes, used by scripts that learn task ids from a stream. */
   readonly taskPrefix: string;
-  /** Hash of the pauses in force: the whole queue, and functions by name. */
-  readonly paused: string;
+  /** Hash of the flow control in force: pauses of the queue and functions, concurrency limits. */
+  readonly flow: string;
   /** Channel on which workers hear that the pauses changed. */
   readonly flowChannel: string;
 
@@ -180,8 +191,8 @@ export class Keys {
     this.wakeChannel = this.prefix + KEY.wake;
     this.doneChannelPrefix = this.prefix + KEY.done;
     this.taskPrefix = this.prefix + KEY.task;
-    this.paused = this.prefix + KEY.paused;
-    this.flowChannel = this.prefix + KEY.flow;
+    this.flow = this.prefix + KEY.flow;
+    this.flowChannel = this.prefix + KEY.flowChanged;
   }
 
   /** The stream holding queued tasks of one priority. */
@@ -247,9 +258,14 @@ export class Keys {
     return this.prefix + KEY.kept + fnName;
   }
 
-  /** The tasks of a paused function that workers set aside, oldest first. */
+  /** The tasks of a paused or limited function that workers set aside, oldest first. */
   held(fnName: string): string {
     return this.prefix + KEY.held + fnName;
+  }
+
+  /** The tasks holding a concurrency slot of a limited function. */
+  active(fnName: string): string {
+    return this.prefix + KEY.active + fnName;
   }
 
   /** Pattern matching every key of this queue (for SCAN). */

@@ -22,7 +22,7 @@ import {
   storeResult,
 } from "../redis/lua/steps.ts";
 import { keepNewestResults } from "../redis/lua/results.ts";
-import { readPauses } from "../redis/lua/flow.ts";
+import { readFlow, releaseSlot } from "../redis/lua/flow.ts";
 import { claimEntries, START_ANSWER, START_STATE, startOwned } from "../redis/lua/task_start.ts";
 
 /** The declared keys; the streams to claim from follow. */
@@ -217,20 +217,22 @@ end
 );
 
 /**
- * `applyOutcome(a, finished, handled, anyAborting, listening, anyDependents)`: writes the
- * completion record at ARGV[a] if this worker still owns its delivery. Returns an `APPLIED`
- * code, and the earliest due time it put in the delayed set, or nil.
+ * `applyOutcome(a, finished, handled, anyAborting, listening, anyDependents, flow)`: writes the
+ * completion record at ARGV[a] if this worker still owns its delivery, freeing the concurrency
+ * slot its task holds (`flow`: `readFlow`). Returns an `APPLIED` code, and the earliest due time
+ * it put in the delayed set, or nil.
  */
 const applyOutcome = luaFunction(
   "applyOutcome",
-  [ownsDelivery, finishTask, keepNewestResults, dueTime, redisTime, enterStream],
+  [ownsDelivery, finishTask, keepNewestResults, dueTime, redisTime, enterStream, releaseSlot],
   `
 -- Writes the outcome of the COMPLETION record at ARGV[a], if this worker still owns its
 -- delivery: by kind (see complete.ts), then the release of its unique lock if it still holds
 -- it. Notes its entry in finished[stream] (to acknowledge and delete) and its kind in
--- handled['stream entryId']. Returns APPLIED.applied, or APPLIED.stale when it was not owned,
+-- handled['stream entryId']. With a concurrency limit in flow (readFlow), first frees the slot
+-- its task holds (releaseSlot). Returns APPLIED.applied, or APPLIED.stale when it was not owned,
 -- and the earliest due time it put in the delayed set, or nil.
-local function applyOutcome(a, finished, handled, anyAborting, listening, anyDependents)
+local function applyOutcome(a, finished, handled, anyAborting, listening, anyDependents, flow)
   local P, group = ${ARG.keyPrefix}, ${ARG.group}
   local stream, entryId, id, kind = P .. '${KEY.stream}' .. ${D.priority}, ${D.entryId}, ${D.taskId}, ${D.kind}
   -- A fresh delivery is owned without asking (and without a call).
@@ -245,6 +247,7 @@ local function applyOutcome(a, finished, handled, anyAborting, listening, anyDep
   table.insert(ids, entryId)
   handled[stream .. ' ' .. entryId] = kind
   local taskKey, value, due = P .. '${KEY.task}' .. id, ${D.value}, nil
+  if flow and flow.limited then releaseSlot(flow, taskKey, id) end
   if kind == '${KIND.final}' then
     due = finishTask(taskKey, id, value, ${D.ttlOrDue}, ${D.nextOccurrence}, anyAborting, listening,
       anyDependents)
@@ -273,7 +276,7 @@ end
 );
 
 /**
- * `applyOutcomes(n, anyAborting)`: phase 1, the `n` completion records. Returns the `APPLIED`
+ * `applyOutcomes(n, anyAborting, flow)`: phase 1, the `n` completion records. Returns the `APPLIED`
  * codes and the kinds of the outcomes written, by `'stream entryId'`.
  */
 const applyOutcomes = luaFunction(
@@ -285,12 +288,12 @@ const applyOutcomes = luaFunction(
 -- the APPLIED codes, and the kinds of the outcomes written by 'stream entryId': a prefetched
 -- task can run and finish before the call that writes its start is sent, and then both are in
 -- this call, its outcome first; its start must not write into the hash its outcome deleted.
-local function applyOutcomes(n, anyAborting)
+local function applyOutcomes(n, anyAborting, flow)
   local listening, anyDependents = surveyFinals(n)
   local applied, finished, handled, earliest = {}, {}, {}, nil
   for i = 0, n - 1 do
     local code, due = applyOutcome(${FIRST_COMPLETION} + i * ${COMPLETION.size}, finished, handled,
-      anyAborting, listening, anyDependents)
+      anyAborting, listening, anyDependents, flow)
     applied[i + 1] = code
     if due and (earliest == nil or due < earliest) then earliest = due end
   end
@@ -338,26 +341,26 @@ end
 );
 
 /**
- * `claimNew(want, toStart, anyAborting)`: phase 3, claims up to `want` deliveries from the
+ * `claimNew(want, toStart, anyAborting, flow)`: phase 3, claims up to `want` deliveries from the
  * streams declared after the fixed keys, starting the first `toStart`; nothing while the queue
- * is paused, and deliveries of paused functions are set aside (`src/redis/lua/flow.ts`).
+ * is paused, and deliveries held back by a pause or a limit are set aside (`flow`: `readFlow`
+ * in `src/redis/lua/flow.ts`).
  * Returns `CLAIM` records.
  */
 const claimNew = luaFunction(
   "claimNew",
-  [claimEntries, readPauses],
+  [claimEntries],
   `
 -- Phase 3: claims up to want deliveries for the slots free now and for the prefetch buffer,
 -- highest priority first, starting the first toStart of them (see claimEntries): none while the
--- queue is paused, and those of paused functions are set aside (fewer claims: the fetch loop
+-- queue is paused, and those held back by a pause or a limit are set aside (fewer claims: the fetch loop
 -- asks again for the slots left free). pcall: a stream whose consumer group is gone (a restarted
 -- Redis) must not stop the completions above; the fetch loop re-creates the group. Returns CLAIM
 -- records.
-local function claimNew(want, toStart, anyAborting)
+local function claimNew(want, toStart, anyAborting, flow)
   local claims, first = {}, ${COMPLETE_KEYS.size + 1}
   local group, me = ${ARG.group}, ${ARG.workerId}
-  local pauses = want > 0 and readPauses(${ARG.keyPrefix}) or nil
-  if pauses and pauses.queue then return claims end
+  if flow and flow.queue then return claims end
   for i = first, #KEYS do
     if want <= 0 then break end
     local read = redis.pcall('XREADGROUP', 'GROUP', group, me, 'COUNT', want, 'STREAMS', KEYS[i], '>')
@@ -365,7 +368,7 @@ local function claimNew(want, toStart, anyAborting)
       local entries = read[1][2]
       local held
       toStart, held = claimEntries(claims, entries, i - first + 1, KEYS[i], group, me,
-        ${ARG.keyPrefix} .. '${KEY.task}', ${KEYS.aborting}, anyAborting, toStart, pauses)
+        ${ARG.keyPrefix} .. '${KEY.task}', ${KEYS.aborting}, anyAborting, toStart, flow)
       want = want - #entries + held
       -- What is behind the deliveries set aside is left to the fetch loop, which reads on.
       if held > 0 then break end
@@ -378,19 +381,22 @@ end
 
 /** The completion script's Lua: the three phases and the main chunk that runs them. */
 export const COMPLETE_LUA = lua(
+  readFlow,
   applyOutcomes,
   startPrefetched,
   claimNew,
   `
 -- One SCARD per call spares an SREM (and a SISMEMBER) per task when no abort is pending.
 local anyAborting = redis.call('SCARD', ${KEYS.aborting}) > 0
+-- One HGETALL per call: pauses and concurrency limits (nil while there are none).
+local flow = readFlow(${ARG.keyPrefix})
 local n = tonumber(${ARG.completionCount})
-local applied, handled = applyOutcomes(n, anyAborting)
+local applied, handled = applyOutcomes(n, anyAborting, flow)
 local s = ${FIRST_COMPLETION} + n * ${COMPLETION.size}
 local toStart = tonumber(${COUNTS.startNowCount})
 local started = startPrefetched(s + ${START_COUNTS.size}, tonumber(${COUNTS.startCount}), handled,
   anyAborting)
-local claims = claimNew(tonumber(${COUNTS.prefetchCount}) + toStart, toStart, anyAborting)
+local claims = claimNew(tonumber(${COUNTS.prefetchCount}) + toStart, toStart, anyAborting, flow)
 return ${luaTuple(COMPLETE_REPLY, { applied: "applied", starts: "started", claims: "claims" })}
 `,
 );

@@ -16,7 +16,7 @@ import { CONSUMER_GROUP, KEY } from "../redis/keys.ts";
 import { runScript, script } from "../redis/_script.ts";
 import { lua } from "../redis/lua/compose.ts";
 import { argvSlots, layout, luaTuple, pushRecord } from "../redis/lua/layout.ts";
-import { readPauses } from "../redis/lua/flow.ts";
+import { readFlow } from "../redis/lua/flow.ts";
 import {
   CLAIM,
   claimEntries,
@@ -109,9 +109,10 @@ const arg = argvSlots(FETCH_ARGS, 1);
  * reclaim scan goes on from where the previous one stopped (its cursor), or stale deliveries
  * behind many live ones would never be reached by a busy worker asking for one at a time.
  *
- * Pauses (`src/redis/lua/flow.ts`): while the whole queue is paused the call claims and
- * reclaims nothing and says so; a delivery of a paused function is set aside (not a claim), and
- * the stream it came from is read again, so that what is behind it still comes first.
+ * Flow control (`src/redis/lua/flow.ts`): while the whole queue is paused the call claims and
+ * reclaims nothing and says so; a delivery of a paused function, or of a limited one without a
+ * free slot, is set aside (not a claim), and the stream it came from is read again, so that what
+ * is behind it still comes first.
  *
  * KEYS: [1] aborting set, [2..] streams, highest priority first
  * ARGV: {@linkcode FETCH_ARGS}: group, consumer (worker id), start count, prefetch count,
@@ -125,14 +126,14 @@ const arg = argvSlots(FETCH_ARGS, 1);
  */
 export const FETCH_SCRIPT = script(lua(
   claimEntries,
-  readPauses,
+  readFlow,
   `
 -- Whether any abort is pending at all: one SCARD per call spares a SISMEMBER per task.
 local anyAborting = redis.call('SCARD', KEYS[1]) > 0
 local group, me, P = ${arg.group}, ${arg.consumer}, ${arg.keyPrefix}
 local prefix = P .. '${KEY.task}'
-local pauses = readPauses(P)
-local queuePaused = pauses ~= nil and pauses.queue
+local flow = readFlow(P)
+local queuePaused = flow ~= nil and flow.queue
 local toStart = tonumber(${arg.startCount})
 local want = toStart + tonumber(${arg.prefetchCount})
 if queuePaused then want = 0 end
@@ -147,7 +148,7 @@ if reclaimIdle > 0 then
     cursors[i - 1] = claimed[1]
     local h
     toStart, h = claimEntries(claims, claimed[2], i - 1, KEYS[i], group, me, prefix, KEYS[1],
-      anyAborting, toStart, pauses)
+      anyAborting, toStart, flow)
     held = held + h
     want = want - #claimed[2] + h
   end
@@ -162,7 +163,7 @@ for i = 2, #KEYS do
     h = 0
     if read then
       toStart, h = claimEntries(claims, read[1][2], i - 1, KEYS[i], group, me, prefix, KEYS[1],
-        anyAborting, toStart, pauses)
+        anyAborting, toStart, flow)
       held = held + h
       want = want - #read[1][2] + h
     end

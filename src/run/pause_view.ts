@@ -51,7 +51,7 @@ export class PauseView {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     try {
-      const fields = await this.#client.redis.hkeys(this.#client.keys.paused);
+      const fields = await this.#client.redis.hkeys(this.#client.keys.flow);
       this.#queue = fields.includes(PAUSED_QUEUE);
       this.#functions = new Set(
         fields.filter((f) => f.startsWith(PAUSED_FUNCTION)).map((f) =>

@@ -24,6 +24,7 @@ import { Scheduler } from "./promote.ts";
 import { Shutdown } from "./shutdown.ts";
 import { Slots } from "./slots.ts";
 import { PauseView } from "./pause_view.ts";
+import { writeLimits } from "./flow_limits.ts";
 import { claimWorkerId, createConsumerGroups } from "./startup.ts";
 
 /** Settings of a run, from the worker options. */
@@ -132,6 +133,7 @@ export class Runner {
       claimWorkerId(client, workerId, this.#heartbeats.health(), this.#settings.idleTimeout * 2),
       subscribed,
       this.#pauses.refresh(),
+      writeLimits(client, this.#env.registry.values()),
     ]);
     const failed = ready.find((r) => r.status === "rejected");
     if (failed) {

@@ -11,7 +11,7 @@ import { TASK_FIELD } from "../keys.ts";
 import { luaFunction } from "./compose.ts";
 import { layout, luaIndex, luaPartialTuple, luaTuple } from "./layout.ts";
 import { ackAndDelete, entryTaskId, ownsDelivery, redisTime } from "./steps.ts";
-import { holdIfPaused } from "./flow.ts";
+import { holdIfHeldBack } from "./flow.ts";
 
 /** The task-hash fields {@linkcode startTask} reads, in the order it reads them (one HMGET). */
 const READ_FIELDS = layout(
@@ -190,27 +190,28 @@ export const CLAIM = layout("streamIndex", "entryId", "task");
 
 /**
  * `claimEntries(claims, entries, index, stream, group, me, prefix, abortingKey, anyAborting,
- * toStart, pauses)`: reads the tasks of stream entries just claimed (by XREADGROUP or
+ * toStart, flow)`: reads the tasks of stream entries just claimed (by XREADGROUP or
  * XAUTOCLAIM) and starts the first `toStart` of them ({@linkcode startTask}); an entry without a
- * task id is acknowledged and deleted; with `pauses` (`readPauses` in `./flow.ts`, nil while
- * nothing is paused), a delivery of a paused function is set aside ({@linkcode holdIfPaused}).
+ * task id is acknowledged and deleted; with `flow` (`readFlow` in `./flow.ts`, nil while nothing
+ * is paused or limited), a delivery of a paused function, or of a limited one without a free
+ * slot, is set aside ({@linkcode holdIfHeldBack}).
  * Appends a {@linkcode CLAIM} record per entry not set aside to `claims`; returns how many starts
  * are left to make, and how many deliveries were set aside.
  */
 export const claimEntries = luaFunction(
   "claimEntries",
-  [entryTaskId, ackAndDelete, startTask, holdIfPaused],
+  [entryTaskId, ackAndDelete, startTask, holdIfHeldBack],
   `
 -- Reads the tasks of the entries just claimed from stream (the index-th stream asked) and
 -- starts the first toStart of them; an entry without a task id is acknowledged and deleted; with
--- pauses (not nil), a delivery of a paused function is set aside (holdIfPaused). Appends a CLAIM
+-- flow (not nil), a delivery held back by a pause or a limit is set aside (holdIfHeldBack). Appends a CLAIM
 -- record per entry not set aside to claims (see task_start.ts). Returns how many starts are left
 -- to make, and how many deliveries were set aside.
-local function claimEntries(claims, entries, index, stream, group, me, prefix, abortingKey, anyAborting, toStart, pauses)
+local function claimEntries(claims, entries, index, stream, group, me, prefix, abortingKey, anyAborting, toStart, flow)
   local held = 0
   for _, entry in ipairs(entries) do
     local id = entryTaskId(entry)
-    if id and pauses and holdIfPaused(pauses, prefix .. id, stream, group, entry[1], id) then
+    if id and flow and holdIfHeldBack(flow, prefix .. id, stream, group, entry[1], id) then
       held = held + 1
     elseif id then
       local task = startTask(prefix, abortingKey, anyAborting, me, id, toStart > 0)
