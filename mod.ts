@@ -89,7 +89,12 @@ export type {
 export type { ListOptions, QueueSizeOptions } from "./src/client/inspect.ts";
 export type { CleanOptions } from "./src/client/clean.ts";
 export type { ObliterateOptions } from "./src/client/obliterate.ts";
-export type { PausedFunction, PauseOptions, PauseState } from "./src/client/pause.ts";
+export type {
+  FunctionLimit,
+  PausedFunction,
+  PauseOptions,
+  PauseState,
+} from "./src/client/pause.ts";
 export { StreaqCancelled, StreaqError, StreaqRetry } from "./src/errors.ts";
 export type { StreaqRetryOptions } from "./src/errors.ts";
 export type { Deserializer, Encoded, Serializer } from "./src/payload/codec.ts";

@@ -69,9 +69,11 @@ import { createTaskHandle, type TaskHandle } from "./task_handle.ts";
 import { type CleanOptions, cleanResults } from "./client/clean.ts";
 import { drainQueue } from "./client/drain.ts";
 import {
+  type FunctionLimit,
   type PauseOptions,
   type PauseState,
   pauseWork,
+  readLimits,
   readPauseState,
   resumeWork,
 } from "./client/pause.ts";
@@ -1277,6 +1279,29 @@ export class Worker<Context = undefined, Priority = string> {
    */
   paused(): Promise<PauseState> {
     return readPauseState(this.#queue);
+  }
+
+  /**
+   * The concurrency limits in force on the queue (the `limit` task option, stated by the workers
+   * that run each function when they start), with the slots taken and the tasks waiting for one.
+   *
+   * @returns The limited functions, by name.
+   *
+   * @example Watching a limited function
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   *
+   * export async function describeLimits(): Promise<string[]> {
+   *   return (await worker.limits()).map((l) =>
+   *     `${l.name}: ${l.running} of ${l.concurrency} running, ${l.waiting} waiting`
+   *   );
+   * }
+   * ```
+   */
+  limits(): Promise<FunctionLimit[]> {
+    return readLimits(this.#queue);
   }
 
   /**

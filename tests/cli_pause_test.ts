@@ -49,7 +49,7 @@ Deno.test("streaq pause and resume hold and release the queue or its functions, 
     const all = await runCli(worker.queueName, "resume");
     assert.equal(all.stdout, `queue ${worker.queueName}: nothing paused\n`);
     const status2 = await runCli(worker.queueName, "status", "--once");
-    assert.match(status2.stdout, /^nothing paused$/m);
+    assert.match(status2.stdout, /^nothing paused\nno concurrency limit$/m);
   } finally {
     await running.stop();
   }
@@ -75,4 +75,27 @@ Deno.test("streaq pause takes --function once per function, and clean and retry 
     () => parseCommandLine(["pause", "w.ts", "--function", ""]),
     /Option '--function' must be a function name: received ""/,
   );
+});
+
+Deno.test("streaq status shows each concurrency-limited function with its slots taken and tasks waiting", async () => {
+  await using worker = await testWorker();
+  const release = Promise.withResolvers<void>();
+  const capped = worker.task(async function capped(): Promise<void> {
+    await release.promise;
+  }, { limit: { concurrency: 2 } });
+  const running = runInBackground(worker);
+  try {
+    const handles = await worker.enqueueMany([1, 2, 3].map(() => capped.enqueue()));
+    await eventually(async () => (await worker.limits())[0]?.waiting === 1, {
+      what: "one task waiting for a slot",
+    });
+    const status = await runCli(worker.queueName, "status", "--once");
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /^limited: capped \(2 of 2 running, 1 waiting for a slot\)$/m);
+    release.resolve();
+    await Promise.all(handles.map((h) => h.result({ timeout: 5_000 })));
+  } finally {
+    release.resolve();
+    await running.stop();
+  }
 });

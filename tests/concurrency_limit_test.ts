@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
+import { taskContext } from "../mod.ts";
 import { queueContextOf } from "../src/worker.ts";
-import { eventually, testWorker } from "./_helpers.ts";
+import { eventually, runInBackground, sleepUnlessAborted, testWorker } from "./_helpers.ts";
 import { sharedRedis } from "./_redis.ts";
 import { startTopology, topologyWorker } from "./_topologies.ts";
 import { flowClient, FlowWorker, mostAtOnce, quietFor, startWorkers } from "./_flow.ts";
@@ -99,4 +100,69 @@ Deno.test("limit is checked at registration: a concurrency of 0, a fraction or a
     () => worker.task(fn, { name: "d", limit: 3 }),
     /Cannot register task d as 'limit' must be an object such as \{ concurrency: 5 \}: received 3 \(number\)/,
   );
+});
+
+Deno.test("limits() and info() say which tasks wait for a concurrency slot, and each freed slot starts the next", async () => {
+  await using worker = await testWorker();
+  const release = Promise.withResolvers<void>();
+  const capped = worker.task(async function capped(n: number): Promise<number> {
+    await release.promise;
+    return n;
+  }, { limit: { concurrency: 1 } });
+  const running = runInBackground(worker);
+  try {
+    const handles = await worker.enqueueMany([1, 2, 3].map((n) => capped.enqueue(n)));
+    await eventually(async () => (await worker.limits())[0]?.waiting === 2, {
+      what: "two tasks waiting for the slot",
+    });
+    assert.deepEqual(await worker.limits(), [
+      { name: "capped", concurrency: 1, running: 1, waiting: 2 },
+    ]);
+    const infos = await Promise.all(handles.map((h) => h.info()));
+    assert.deepEqual(infos.map((i) => i?.status), ["running", "queued", "queued"]);
+    assert.deepEqual(infos.map((i) => i?.waitReason), [
+      null,
+      "waiting for a concurrency slot: every slot of capped is taken",
+      "waiting for a concurrency slot: every slot of capped is taken",
+    ]);
+    release.resolve();
+    const results = await Promise.all(handles.map((h) => h.result({ timeout: 5_000 })));
+    assert.deepEqual(results.map((r) => [r.success, r.tries]), [[true, 1], [true, 1], [true, 1]]);
+    assert.deepEqual(await worker.limits(), [
+      { name: "capped", concurrency: 1, running: 0, waiting: 0 },
+    ]);
+  } finally {
+    release.resolve();
+    await running.stop();
+  }
+});
+
+Deno.test("a limit removed from the code is lifted at the next worker start, and the tasks that waited for a slot run", async () => {
+  await using before = await testWorker();
+  const capped = before.task(async function capped(n: number): Promise<number> {
+    await sleepUnlessAborted(60_000, taskContext().signal);
+    return n;
+  }, { limit: { concurrency: 1 } });
+  let running = runInBackground(before);
+  const handles = await before.enqueueMany([1, 2, 3, 4].map((n) => capped.enqueue(n)));
+  await eventually(async () => (await before.limits())[0]?.waiting === 3, {
+    what: "three tasks waiting for the slot",
+  });
+  await running.stop(); // hands the running task back: it frees the slot, one waiting task goes back
+  assert.deepEqual(await before.limits(), [
+    { name: "capped", concurrency: 1, running: 0, waiting: 2 },
+  ]);
+
+  await using after = await testWorker({ queueName: before.queueName });
+  after.task(async function capped(n: number): Promise<number> {
+    return await Promise.resolve(n);
+  });
+  running = runInBackground(after);
+  try {
+    const results = await Promise.all(handles.map((h) => h.result({ timeout: 5_000 })));
+    assert.ok(results.every((r) => r.success));
+    assert.deepEqual(await after.limits(), []);
+  } finally {
+    await running.stop();
+  }
 });

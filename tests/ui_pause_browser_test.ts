@@ -25,7 +25,7 @@ Deno.test("a function and the queue paused and resumed from the overview's butto
   });
   worker.task(async function sendEmail(to: string): Promise<string> {
     return await Promise.resolve(to);
-  });
+  }, { limit: { concurrency: 5 } });
   const background = runInBackground(worker);
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: () => {} },
@@ -38,7 +38,10 @@ Deno.test("a function and the queue paused and resumed from the overview's butto
     page.setDefaultTimeout(10_000);
     page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
     page.on("console", (m) => m.type() === "error" && problems.push(`console: ${m.text()}`));
+    await eventually(async () => (await worker.limits()).length === 1, { what: "the limit" });
     await page.goto(`http://127.0.0.1:${server.addr.port}/admin/queues/`);
+    await page.locator("#flow tr", { hasText: "sendEmail" }).getByText("0 of 5 slots taken")
+      .waitFor();
     const row = page.locator("#flow tr", { hasText: "chargeCard" });
     await row.getByRole("button", { name: "Pause" }).click();
     const dialog = page.locator("dialog#confirm");

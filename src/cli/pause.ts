@@ -1,13 +1,14 @@
 /**
  * `pause` and `resume` on the command line: they call the Worker's methods of the same names on
  * the module's queue (the whole queue, or the functions named with `--function`) and print what
- * is paused afterwards. They run no worker. Also the line of `status` that says what is paused.
+ * is paused afterwards. They run no worker. Also the lines of `status` that say what is paused
+ * and what is limited.
  *
  * @module
  */
 
 import type { Worker } from "../worker.ts";
-import type { PauseState } from "../client/pause.ts";
+import type { FunctionLimit, PauseState } from "../client/pause.ts";
 import { escapeControl } from "../logger.ts";
 import { ExitCode, type PauseCommand } from "./args.ts";
 import { type Paint, PLAIN } from "./screen.ts";
@@ -67,4 +68,22 @@ function age(ms: number): string {
   if (s < 60) return `${s}s`;
   if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
   return `${Math.floor(s / 3600)}h${String(Math.floor(s / 60) % 60).padStart(2, "0")}m`;
+}
+
+/**
+ * The concurrency limits in force, in one line: `no concurrency limit`, or each limited function
+ * with its slots taken and its tasks waiting.
+ *
+ * @param limits The limits, as `worker.limits()` reads them.
+ * @returns The line.
+ */
+export function formatLimits(limits: readonly FunctionLimit[]): string {
+  if (limits.length === 0) return "no concurrency limit";
+  return `limited: ${
+    limits.map((l) =>
+      `${
+        escapeControl(l.name)
+      } (${l.running} of ${l.concurrency} running, ${l.waiting} waiting for a slot)`
+    ).join(", ")
+  }`;
 }

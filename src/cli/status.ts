@@ -19,8 +19,8 @@ import type { TaskInfo } from "../result.ts";
 import { queueContextOf, type Worker } from "../worker.ts";
 import { escapeControl } from "../logger.ts";
 import { ANSI, type Paint, PLAIN, Screen } from "./screen.ts";
-import { formatPauses } from "./pause.ts";
-import type { PauseState } from "../client/pause.ts";
+import { formatLimits, formatPauses } from "./pause.ts";
+import type { FunctionLimit, PauseState } from "../client/pause.ts";
 import { type Rates, StreamRates, type StreamThroughput, ThroughputMeter } from "./status_rates.ts";
 
 /** What the view shows, read in one go. */
@@ -36,6 +36,8 @@ export interface QueueStatus {
   readonly running: readonly TaskInfo[];
   /** The pauses in force (`streaq pause`). */
   readonly pauses: PauseState;
+  /** The concurrency limits in force (the `limit` task option). */
+  readonly limits: readonly FunctionLimit[];
 }
 
 const RUNNING_SHOWN = 10;
@@ -48,7 +50,7 @@ const REFRESH = 1_000;
 export async function readStatus(worker: Worker<any>): Promise<QueueStatus> {
   const reads = new QueueReads(queueContextOf(worker));
   const { priorities, scheduled } = await reads.streamSizes();
-  const [workers, running, pauses] = await Promise.all([
+  const [workers, running, pauses, limits] = await Promise.all([
     // Every live worker, however large the keyspace: status has no page to keep fast.
     reads.workers({ scanCount: 500, maxScanCalls: Infinity }),
     reads.runningTasks(priorities, {
@@ -56,6 +58,7 @@ export async function readStatus(worker: Worker<any>): Promise<QueueStatus> {
       deliveriesPerPriority: DELIVERIES_LOOKED_AT,
     }),
     reads.pauses(),
+    reads.limits(),
   ]);
   return {
     queue: worker.queueName,
@@ -65,6 +68,7 @@ export async function readStatus(worker: Worker<any>): Promise<QueueStatus> {
     workers: workers.sort((a, b) => a.startedAt - b.startedAt || a.id.localeCompare(b.id)),
     running,
     pauses,
+    limits,
   };
 }
 
@@ -93,8 +97,9 @@ export function formatStatus(
       paint,
     ),
     `scheduled (delayed, scheduled or backing off): ${count(status.scheduled, paint.yellow)}`,
-    // Pauses (src/cli/pause.ts): one line.
+    // Flow control (src/cli/pause.ts): two lines.
     formatPauses(status.pauses, status.at, paint),
+    formatLimits(status.limits),
     "",
     formatThroughput(throughput, paint),
     "",

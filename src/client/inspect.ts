@@ -7,7 +7,14 @@
 
 import type { Buffer } from "node:buffer";
 import type { QueueContext } from "../queue_context.ts";
-import { CONSUMER_GROUP, KEY, PAUSED_FUNCTION, PAUSED_QUEUE, TASK_FIELD } from "../redis/keys.ts";
+import {
+  CONSUMER_GROUP,
+  KEY,
+  LIMIT_FUNCTION,
+  PAUSED_FUNCTION,
+  PAUSED_QUEUE,
+  TASK_FIELD,
+} from "../redis/keys.ts";
 import { makeTaskResult, type TaskInfo, type TaskResult, TaskStatus } from "../result.ts";
 import { StreaqError } from "../errors.ts";
 import type { Reading, Subscription } from "./result_waiter.ts";
@@ -70,8 +77,11 @@ const INFO_FIELDS = layout(
  */
 export const TASK_INFO = layout("status", ...INFO_FIELDS.fields, "dependents", "paused");
 
-/** The `paused` slot of {@linkcode TASK_INFO}: what pause holds a queued task back. */
-const PAUSED_BY = { queue: "queue", function: "function" } as const;
+/**
+ * The `paused` slot of {@linkcode TASK_INFO}: what holds a queued task back: a pause, or a
+ * concurrency limit whose slots are all taken.
+ */
+const PAUSED_BY = { queue: "queue", function: "function", slot: "slot" } as const;
 
 /**
  * The status and stored fields of one task.
@@ -92,8 +102,16 @@ local f = redis.call('HMGET', KEYS[2], ${
   })
 local paused = false
 if status == '${TaskStatus.QUEUED}' and f[1] then
-  local p = redis.call('HMGET', KEYS[5], '${PAUSED_QUEUE}', '${PAUSED_FUNCTION}' .. f[1])
+  local p = redis.call('HMGET', KEYS[5], '${PAUSED_QUEUE}', '${PAUSED_FUNCTION}' .. f[1],
+    '${LIMIT_FUNCTION}' .. f[1])
   paused = p[1] and '${PAUSED_BY.queue}' or p[2] and '${PAUSED_BY.function}' or false
+  -- Every slot taken by other tasks: this one waits for one (it holds none itself).
+  if not paused and p[3] then
+    local active = string.sub(KEYS[5], 1, -${KEY.flow.length + 1}) .. '${KEY.active}' .. f[1]
+    if redis.call('ZCARD', active) >= tonumber(p[3]) and not redis.call('ZSCORE', active, ARGV[1]) then
+      paused = '${PAUSED_BY.slot}'
+    end
+  end
 end
 return ${
     luaTuple(TASK_INFO, {
@@ -184,6 +202,8 @@ async function infosByIds(
         ? "paused: the queue is paused"
         : paused === PAUSED_BY.function
         ? `paused: function ${fnName} is paused`
+        : paused === PAUSED_BY.slot
+        ? `waiting for a concurrency slot: every slot of ${fnName} is taken`
         : null,
     };
   }));

@@ -1,5 +1,6 @@
 /**
- * Pausing and resuming a queue, or some of its functions. A pause lives in Redis (the queue's
+ * Pausing and resuming a queue, or some of its functions, and reading the flow control in force
+ * (pauses, and the concurrency limits that workers write, `src/run/flow_limits.ts`). A pause lives in Redis (the queue's
  * `paused` hash, `src/redis/keys.ts`), so it holds for every worker, survives their restarts, and
  * is read atomically by the scripts that claim work (`src/redis/lua/flow.ts`): a paused queue
  * claims nothing, and a delivery of a paused function is set aside in that function's held list,
@@ -14,7 +15,7 @@
  */
 
 import type { QueueContext } from "../queue_context.ts";
-import { KEY, PAUSED_FUNCTION, PAUSED_QUEUE, TASK_FIELD } from "../redis/keys.ts";
+import { KEY, LIMIT_FUNCTION, PAUSED_FUNCTION, PAUSED_QUEUE, TASK_FIELD } from "../redis/keys.ts";
 import { runScript, script } from "../redis/_script.ts";
 import { lua } from "../redis/lua/compose.ts";
 import { addStreamEntry, redisTime } from "../redis/lua/steps.ts";
@@ -166,6 +167,42 @@ export async function readPauseState(client: QueueContext): Promise<PauseState> 
     ? []
     : await Promise.all(paused.map(({ name }) => redis.llen(keys.held(name))));
   return { queue, functions: paused.map((p, i) => ({ ...p, held: held[i] })) };
+}
+
+/** A function's concurrency limit and its use, as {@linkcode readLimits} finds them. */
+export interface FunctionLimit {
+  /** The function's registered name. */
+  readonly name: string;
+  /** At most this many of its tasks run at once across the queue. */
+  readonly concurrency: number;
+  /** Slots taken now: its tasks running or read ahead by a worker. */
+  readonly running: number;
+  /** Its tasks set aside until a slot frees (or, while it is paused, until it is resumed). */
+  readonly waiting: number;
+}
+
+/**
+ * The concurrency limits in force, by function name, with the slots taken and the tasks waiting.
+ *
+ * @param client The queue's context.
+ * @returns The limited functions, by name.
+ */
+export async function readLimits(client: QueueContext): Promise<FunctionLimit[]> {
+  const { redis, keys } = client;
+  const fields = await redis.hgetall(keys.flow);
+  const limits = Object.entries(fields)
+    .filter(([field]) => field.startsWith(LIMIT_FUNCTION))
+    .map(([field, value]) => ({ name: field.slice(LIMIT_FUNCTION.length), concurrency: +value }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  if (limits.length === 0) return [];
+  const pipeline = redis.pipeline();
+  for (const { name } of limits) pipeline.zcard(keys.active(name)).llen(keys.held(name));
+  const replies = await pipeline.exec() ?? [];
+  return limits.map((l, i) => ({
+    ...l,
+    running: Number(replies[2 * i]?.[1] ?? 0),
+    waiting: Number(replies[2 * i + 1]?.[1] ?? 0),
+  }));
 }
 
 /** The fields of the paused hash that `options` is about, checked. */

@@ -21,7 +21,7 @@ import { type QueueMetrics, readQueueMetrics } from "./queue_metrics.ts";
 import { loadTask, type TaskDetail } from "./task_detail.ts";
 import { listTaskRows, type PageRange, type TaskFilter, type TaskPage } from "./task_rows.ts";
 import { listWorkers, type ListWorkersOptions } from "./worker_health.ts";
-import { type PauseState, readPauseState } from "./pause.ts";
+import { type FunctionLimit, type PauseState, readLimits, readPauseState } from "./pause.ts";
 import {
   type FindRunningOptions,
   findRunningTasks,
@@ -46,7 +46,7 @@ export type { TaskDetail } from "./task_detail.ts";
 export { LIST_STATUSES } from "./task_rows.ts";
 export type { PageRange, TaskFilter, TaskPage, TaskRow } from "./task_rows.ts";
 export type { ListWorkersOptions } from "./worker_health.ts";
-export type { PausedFunction, PauseState } from "./pause.ts";
+export type { FunctionLimit, PausedFunction, PauseState } from "./pause.ts";
 export type { FindRunningOptions, PriorityStatus, StreamSizes } from "./stream_sizes.ts";
 
 /**
@@ -191,6 +191,15 @@ export class QueueReads {
    */
   pauses(): Promise<PauseState> {
     return readPauseState(this.#context);
+  }
+
+  /**
+   * Reads the concurrency limits in force, with the slots taken and the tasks waiting.
+   *
+   * @returns The limited functions, as `worker.limits()` returns them.
+   */
+  limits(): Promise<FunctionLimit[]> {
+    return readLimits(this.#context);
   }
 
   /**

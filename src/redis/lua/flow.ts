@@ -17,7 +17,14 @@
  * @module
  */
 
-import { KEY, LIMIT_FUNCTION, PAUSED_FUNCTION, PAUSED_QUEUE, STREAM_FIELD, TASK_FIELD } from "../keys.ts";
+import {
+  KEY,
+  LIMIT_FUNCTION,
+  PAUSED_FUNCTION,
+  PAUSED_QUEUE,
+  STREAM_FIELD,
+  TASK_FIELD,
+} from "../keys.ts";
 import { luaFunction } from "./compose.ts";
 import { redisTime } from "./steps.ts";
 

@@ -1,22 +1,30 @@
 /**
  * The overview's flow-control panel: whether the queue is paused, and each function with its
- * state (running or paused since when, with how many of its tasks wait), each with a button
- * (confirmed) that pauses or resumes it. The pauses are read through `QueueReads.pauses()`.
+ * state (running or paused since when), its concurrency limit and slots taken, how many of its
+ * tasks wait set aside, and a button (confirmed) that pauses or resumes it. Read through
+ * `QueueReads.pauses()` and `QueueReads.limits()`.
  *
  * @module
  */
 
-import type { PauseState } from "../../client/queue_reads.ts";
+import type { FunctionLimit, PauseState } from "../../client/queue_reads.ts";
 import { confirmForm, count, time } from "../_components.ts";
 import type { PageContext } from "../_context.ts";
 import { type Html, html } from "../_html.ts";
 
 /** The panel, for the pauses read at this request. */
-export function flowPanel(ctx: PageContext, pauses: PauseState): Html {
+export function flowPanel(
+  ctx: PageContext,
+  pauses: PauseState,
+  limits: readonly FunctionLimit[],
+): Html {
   const paused = new Map(pauses.functions.map((f) => [f.name, f]));
-  const names = [...new Set([...ctx.functions, ...paused.keys()])].sort();
+  const limited = new Map(limits.map((l) => [l.name, l]));
+  const names = [...new Set([...ctx.functions, ...paused.keys(), ...limited.keys()])].sort();
   const rows = names.map((name) => {
     const f = paused.get(name);
+    const l = limited.get(name);
+    const waiting = f?.held ?? l?.waiting;
     const path = `/functions/${encodeURIComponent(name)}/${f ? "resume" : "pause"}`;
     const button = f
       ? confirmForm(ctx, path, "Resume", `Resume ${name}? Workers start its tasks again.`, {
@@ -34,7 +42,10 @@ export function flowPanel(ctx: PageContext, pauses: PauseState): Html {
         <td data-label="State">${f
           ? html`<span class="badge">paused</span> since ${time(ctx, f.since.getTime())}`
           : html`<span class="muted">running</span>`}</td>
-        <td data-label="Waiting" class="num">${f ? count(f.held) : "—"}</td>
+        <td data-label="Limit">${l
+          ? html`${count(l.running)} of ${count(l.concurrency)} slots taken`
+          : html`<span class="muted">none</span>`}</td>
+        <td data-label="Waiting" class="num">${waiting === undefined ? "—" : count(waiting)}</td>
         <td data-label="">${button}</td>
       </tr>
     `;
@@ -71,7 +82,9 @@ export function flowPanel(ctx: PageContext, pauses: PauseState): Html {
               <tr>
                 <th>Function</th>
                 <th>State</th>
-                <th class="num" title="tasks set aside by workers while the function is paused">Waiting</th>
+                <th>Limit</th>
+                <th class="num"
+                  title="tasks set aside by workers: the function is paused, or its slots are taken">Waiting</th>
                 <th></th>
               </tr>
             </thead>

@@ -15,11 +15,12 @@ import { flowPanel } from "./flow.ts";
 /** The overview page. */
 export async function overviewPage(ctx: PageContext): Promise<Page> {
   const { reads } = ctx;
-  const [counts, minutes, workers, pauses] = await Promise.all([
+  const [counts, minutes, workers, pauses, limits] = await Promise.all([
     reads.counts(),
     reads.minutes(60, ctx.now),
     reads.workers(),
     reads.pauses(),
+    reads.limits(),
   ]);
   const hour = totals(minutes);
   const finished = hour.completed + hour.failed + hour.aborted;
@@ -35,7 +36,7 @@ export async function overviewPage(ctx: PageContext): Promise<Page> {
     `,
     body: html`${stats(ctx, counts, hour, workers.length)}${lastHour(minutes, hour)}${
       byPriority(ctx, counts)
-    }${pendingAborts(counts)}${flowPanel(ctx, pauses)}`,
+    }${pendingAborts(counts)}${flowPanel(ctx, pauses, limits)}`,
     json: {
       queue: reads.queueName,
       priorities: reads.priorities,
@@ -43,6 +44,7 @@ export async function overviewPage(ctx: PageContext): Promise<Page> {
       lastHour: { ...hour, finished },
       minutes: minutes.map((m) => ({ ...m, start: new Date(m.start).toISOString() })),
       pauses,
+      limits,
     },
   };
 }
