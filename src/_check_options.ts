@@ -219,7 +219,7 @@ export function checkStartOptions(
   }
 }
 
-/** Checks the `limit` task option: an object of known limits, each an integer ≥ 1. */
+/** Checks the `limit` task option: an object of known limits, each an integer ≥ 1 or a duration. */
 function checkTaskLimit(where: string, limit: unknown): void {
   if (limit === undefined) return;
   if (typeof limit !== "object" || limit === null || Array.isArray(limit)) {
@@ -229,6 +229,16 @@ function checkTaskLimit(where: string, limit: unknown): void {
       }`,
     );
   }
-  checkKnownKeys(where, limit, ["concurrency"]);
-  checkInteger(where, "limit.concurrency", (limit as { concurrency?: unknown }).concurrency, 1);
+  checkKnownKeys(where, limit, ["concurrency", "max", "duration"]);
+  const { concurrency, max, duration } = limit as Record<string, unknown>;
+  checkInteger(where, "limit.concurrency", concurrency, 1);
+  checkInteger(where, "limit.max", max, 1);
+  checkDuration(where, "limit.duration", duration, { min: 1 });
+  if ((max === undefined) !== (duration === undefined)) {
+    throw new TypeError(
+      `Cannot ${where} as 'limit.max' and 'limit.duration' go together (at most max starts per duration ms): received max ${
+        describe(max)
+      } and duration ${describe(duration)}`,
+    );
+  }
 }

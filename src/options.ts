@@ -292,6 +292,17 @@ export interface TaskOptions {
  *   return await Promise.resolve(id);
  * }, { limit: { concurrency: 5 } });
  * ```
+ *
+ * @example At most 100 calls a minute to a metered API
+ * ```ts
+ * import { Worker } from "@streaq/streaq";
+ *
+ * const worker = new Worker();
+ *
+ * export const charge = worker.task(async function charge(orderId: string): Promise<string> {
+ *   return await Promise.resolve(orderId);
+ * }, { limit: { max: 100, duration: 60_000 } });
+ * ```
  */
 export interface TaskLimit {
   /**
@@ -301,6 +312,15 @@ export interface TaskLimit {
    * task is taken over (after `idleTimeout`).
    */
   concurrency?: number;
+  /**
+   * At most this many of the function's tasks start per `duration` across all workers (an
+   * integer ≥ 1; give both or neither): a sliding window of starts, counted when a worker claims
+   * the task to start it. The others wait, queued, their tries uncounted, and start as the window
+   * allows. A worker that runs a rate-limited function does not read ahead (its `prefetch` is 0).
+   */
+  max?: number;
+  /** The window of `max`, in milliseconds (≥ 1). */
+  duration?: number;
 }
 
 /**

@@ -175,8 +175,9 @@ export interface TaskInfo {
   /**
    * Why a queued task does not start now, when something other than a busy queue holds it
    * back: `"paused: the queue is paused"` or `"paused: function <name> is paused"` (see
-   * `worker.pause()`), or `"waiting for a concurrency slot: every slot of <name> is taken"` (the
-   * `limit` task option); null otherwise.
+   * `worker.pause()`), `"waiting for a concurrency slot: every slot of <name> is taken"` or
+   * `"rate-limited until <ISO time>: <name> starts at most <max> per <duration> ms"` (the `limit`
+   * task option); null otherwise.
    */
   readonly waitReason: string | null;
 }

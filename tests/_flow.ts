@@ -89,10 +89,11 @@ export function startWorkers(
   connection: Topology["connection"],
   queueName: string,
   count: number,
+  mode = "",
 ): FlowWorker[] {
   return Array.from(
     { length: count },
-    (_, i) => new FlowWorker(connection, queueName, `flow-${i}`),
+    (_, i) => new FlowWorker(connection, queueName, `flow-${i}`, mode),
   );
 }
 
@@ -121,7 +122,10 @@ export function flowClient(worker: Worker) {
   const fast = worker.task(async function fast(n: number): Promise<number> {
     return await Promise.resolve(n);
   });
-  return { slow, fast, limited };
+  const rated = worker.task(async function rated(n: number): Promise<number> {
+    return await Promise.resolve(n);
+  }, { limit: { max: 5, duration: 1_000 } });
+  return { slow, fast, limited, rated };
 }
 
 /**

@@ -92,8 +92,8 @@ Deno.test("limit is checked at registration: a concurrency of 0, a fraction or a
   );
   assert.throws(
     // @ts-expect-error: not a limit
-    () => worker.task(fn, { name: "c", limit: { max: 3 } }),
-    /Cannot register task c as 'max' is not an option: expected one of concurrency/,
+    () => worker.task(fn, { name: "c", limit: { rate: 3 } }),
+    /Cannot register task c as 'rate' is not an option: expected one of concurrency, max, duration/,
   );
   assert.throws(
     // @ts-expect-error: not an object
@@ -116,7 +116,15 @@ Deno.test("limits() and info() say which tasks wait for a concurrency slot, and 
       what: "two tasks waiting for the slot",
     });
     assert.deepEqual(await worker.limits(), [
-      { name: "capped", concurrency: 1, running: 1, waiting: 2 },
+      {
+        name: "capped",
+        concurrency: 1,
+        running: 1,
+        max: null,
+        duration: null,
+        started: 0,
+        waiting: 2,
+      },
     ]);
     const infos = await Promise.all(handles.map((h) => h.info()));
     assert.deepEqual(infos.map((i) => i?.status), ["running", "queued", "queued"]);
@@ -129,7 +137,15 @@ Deno.test("limits() and info() say which tasks wait for a concurrency slot, and 
     const results = await Promise.all(handles.map((h) => h.result({ timeout: 5_000 })));
     assert.deepEqual(results.map((r) => [r.success, r.tries]), [[true, 1], [true, 1], [true, 1]]);
     assert.deepEqual(await worker.limits(), [
-      { name: "capped", concurrency: 1, running: 0, waiting: 0 },
+      {
+        name: "capped",
+        concurrency: 1,
+        running: 0,
+        max: null,
+        duration: null,
+        started: 0,
+        waiting: 0,
+      },
     ]);
   } finally {
     release.resolve();
@@ -150,7 +166,15 @@ Deno.test("a limit removed from the code is lifted at the next worker start, and
   });
   await running.stop(); // hands the running task back: it frees the slot, one waiting task goes back
   assert.deepEqual(await before.limits(), [
-    { name: "capped", concurrency: 1, running: 0, waiting: 2 },
+    {
+      name: "capped",
+      concurrency: 1,
+      running: 0,
+      max: null,
+      duration: null,
+      started: 0,
+      waiting: 2,
+    },
   ]);
 
   await using after = await testWorker({ queueName: before.queueName });

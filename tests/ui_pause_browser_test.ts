@@ -40,7 +40,7 @@ Deno.test("a function and the queue paused and resumed from the overview's butto
     page.on("console", (m) => m.type() === "error" && problems.push(`console: ${m.text()}`));
     await eventually(async () => (await worker.limits()).length === 1, { what: "the limit" });
     await page.goto(`http://127.0.0.1:${server.addr.port}/admin/queues/`);
-    await page.locator("#flow tr", { hasText: "sendEmail" }).getByText("0 of 5 slots taken")
+    await page.locator("#flow tr", { hasText: "sendEmail" }).getByText("0 of 5 running")
       .waitFor();
     const row = page.locator("#flow tr", { hasText: "chargeCard" });
     await row.getByRole("button", { name: "Pause" }).click();

@@ -66,7 +66,7 @@ Deno.test("the overview's flow panel pauses and resumes a function and the queue
       .text();
     assert.match(overview, /action="\/functions\/work\/resume"/);
     assert.match(overview, /<td data-label="Waiting" class="num">1<\/td>/);
-    assert.match(overview, /<td data-label="Limit">0 of 4 slots taken<\/td>/);
+    assert.match(overview, /<td data-label="Limit">0 of 4 running<\/td>/);
     const taskPage = await (await handler(new Request(`${ORIGIN}/tasks/${handle.id}`))).text();
     assert.match(taskPage, /<dt>Not started as<\/dt>\s*<dd>paused: function work is paused<\/dd>/);
     const json = await (await handler(new Request(ORIGIN + "/api/"))).json();

@@ -8,7 +8,7 @@
  */
 
 import type { Worker } from "../worker.ts";
-import type { FunctionLimit, PauseState } from "../client/pause.ts";
+import { describeLimit, type FunctionLimit, type PauseState } from "../client/pause.ts";
 import { escapeControl } from "../logger.ts";
 import { ExitCode, type PauseCommand } from "./args.ts";
 import { type Paint, PLAIN } from "./screen.ts";
@@ -71,19 +71,18 @@ function age(ms: number): string {
 }
 
 /**
- * The concurrency limits in force, in one line: `no concurrency limit`, or each limited function
- * with its slots taken and its tasks waiting.
+ * The limits in force, in one line: `no limit`, or each limited function with its slots taken,
+ * its starts in the current window and its tasks waiting.
  *
  * @param limits The limits, as `worker.limits()` reads them.
  * @returns The line.
  */
 export function formatLimits(limits: readonly FunctionLimit[]): string {
-  if (limits.length === 0) return "no concurrency limit";
+  if (limits.length === 0) return "no limit";
   return `limited: ${
     limits.map((l) =>
-      `${
-        escapeControl(l.name)
-      } (${l.running} of ${l.concurrency} running, ${l.waiting} waiting for a slot)`
-    ).join(", ")
+      `${escapeControl(l.name)} (${[...describeLimit(l), `${l.waiting} waiting`].join(", ")})`
+    )
+      .join("; ")
   }`;
 }

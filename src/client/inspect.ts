@@ -13,6 +13,7 @@ import {
   LIMIT_FUNCTION,
   PAUSED_FUNCTION,
   PAUSED_QUEUE,
+  RATE_FUNCTION,
   TASK_FIELD,
 } from "../redis/keys.ts";
 import { makeTaskResult, type TaskInfo, type TaskResult, TaskStatus } from "../result.ts";
@@ -81,7 +82,7 @@ export const TASK_INFO = layout("status", ...INFO_FIELDS.fields, "dependents", "
  * The `paused` slot of {@linkcode TASK_INFO}: what holds a queued task back: a pause, or a
  * concurrency limit whose slots are all taken.
  */
-const PAUSED_BY = { queue: "queue", function: "function", slot: "slot" } as const;
+const PAUSED_BY = { queue: "queue", function: "function", slot: "slot", rate: "rate" } as const;
 
 /**
  * The status and stored fields of one task.
@@ -105,11 +106,24 @@ if status == '${TaskStatus.QUEUED}' and f[1] then
   local p = redis.call('HMGET', KEYS[5], '${PAUSED_QUEUE}', '${PAUSED_FUNCTION}' .. f[1],
     '${LIMIT_FUNCTION}' .. f[1])
   paused = p[1] and '${PAUSED_BY.queue}' or p[2] and '${PAUSED_BY.function}' or false
+  local P = string.sub(KEYS[5], 1, -${KEY.flow.length + 1})
   -- Every slot taken by other tasks: this one waits for one (it holds none itself).
   if not paused and p[3] then
-    local active = string.sub(KEYS[5], 1, -${KEY.flow.length + 1}) .. '${KEY.active}' .. f[1]
+    local active = P .. '${KEY.active}' .. f[1]
     if redis.call('ZCARD', active) >= tonumber(p[3]) and not redis.call('ZSCORE', active, ARGV[1]) then
       paused = '${PAUSED_BY.slot}'
+    end
+  end
+  -- Its rate window full: it waits until the oldest start in it leaves the window.
+  local rate = not paused and redis.call('HGET', KEYS[5], '${RATE_FUNCTION}' .. f[1])
+  if rate then
+    local max, duration = string.match(rate, '^(%d+) (%d+)$')
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local recent = redis.call('ZRANGEBYSCORE', P .. '${KEY.starts}' .. f[1], now - tonumber(duration),
+      '+inf', 'WITHSCORES')
+    if max and #recent / 2 >= tonumber(max) then
+      paused = '${PAUSED_BY.rate} ' .. (tonumber(recent[2]) + tonumber(duration)) .. ' ' .. rate
     end
   end
 end
@@ -204,9 +218,19 @@ async function infosByIds(
         ? `paused: function ${fnName} is paused`
         : paused === PAUSED_BY.slot
         ? `waiting for a concurrency slot: every slot of ${fnName} is taken`
+        : paused?.startsWith(PAUSED_BY.rate)
+        ? rateLimitedReason(fnName, paused)
         : null,
     };
   }));
+}
+
+/** The wait reason of a task whose function's rate window is full: `rate <until> <max> <ms>`. */
+function rateLimitedReason(fnName: string, slot: string): string {
+  const [, until, max, duration] = slot.split(" ");
+  return `rate-limited until ${
+    new Date(Number(until)).toISOString()
+  }: ${fnName} starts at most ${max} per ${duration} ms`;
 }
 
 /**

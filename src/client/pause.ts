@@ -15,7 +15,15 @@
  */
 
 import type { QueueContext } from "../queue_context.ts";
-import { KEY, LIMIT_FUNCTION, PAUSED_FUNCTION, PAUSED_QUEUE, TASK_FIELD } from "../redis/keys.ts";
+import {
+  KEY,
+  LIMIT_FUNCTION,
+  PAUSED_FUNCTION,
+  PAUSED_QUEUE,
+  RATE_FUNCTION,
+  TASK_FIELD,
+} from "../redis/keys.ts";
+import { redisNow } from "../redis/_redis_time.ts";
 import { runScript, script } from "../redis/_script.ts";
 import { lua } from "../redis/lua/compose.ts";
 import { addStreamEntry, redisTime } from "../redis/lua/steps.ts";
@@ -169,20 +177,30 @@ export async function readPauseState(client: QueueContext): Promise<PauseState> 
   return { queue, functions: paused.map((p, i) => ({ ...p, held: held[i] })) };
 }
 
-/** A function's concurrency limit and its use, as {@linkcode readLimits} finds them. */
+/** A function's limits and their use, as `worker.limits()` reads them. */
 export interface FunctionLimit {
   /** The function's registered name. */
   readonly name: string;
-  /** At most this many of its tasks run at once across the queue. */
-  readonly concurrency: number;
-  /** Slots taken now: its tasks running or read ahead by a worker. */
+  /** At most this many of its tasks run at once across the queue; null without a limit. */
+  readonly concurrency: number | null;
+  /** Slots taken now: its tasks running or read ahead by a worker (0 without a limit). */
   readonly running: number;
-  /** Its tasks set aside until a slot frees (or, while it is paused, until it is resumed). */
+  /** At most this many of its tasks start per `duration`; null without a rate limit. */
+  readonly max: number | null;
+  /** The rate limit's window (ms); null without a rate limit. */
+  readonly duration: number | null;
+  /** Its starts within the current window (0 without a rate limit). */
+  readonly started: number;
+  /**
+   * Its tasks set aside until a slot frees or the window allows (or, while it is paused, until
+   * it is resumed).
+   */
   readonly waiting: number;
 }
 
 /**
- * The concurrency limits in force, by function name, with the slots taken and the tasks waiting.
+ * The limits in force (concurrency and rate), by function name, with the slots taken, the starts
+ * in the current window and the tasks waiting.
  *
  * @param client The queue's context.
  * @returns The limited functions, by name.
@@ -190,19 +208,58 @@ export interface FunctionLimit {
 export async function readLimits(client: QueueContext): Promise<FunctionLimit[]> {
   const { redis, keys } = client;
   const fields = await redis.hgetall(keys.flow);
-  const limits = Object.entries(fields)
-    .filter(([field]) => field.startsWith(LIMIT_FUNCTION))
-    .map(([field, value]) => ({ name: field.slice(LIMIT_FUNCTION.length), concurrency: +value }))
-    .sort((a, b) => a.name.localeCompare(b.name));
-  if (limits.length === 0) return [];
+  const byName = new Map<string, { concurrency: number | null; rate: string | null }>();
+  const entry = (name: string) => {
+    let e = byName.get(name);
+    if (!e) byName.set(name, e = { concurrency: null, rate: null });
+    return e;
+  };
+  for (const [field, value] of Object.entries(fields)) {
+    if (field.startsWith(LIMIT_FUNCTION)) {
+      entry(field.slice(LIMIT_FUNCTION.length)).concurrency = Number(value);
+    } else if (field.startsWith(RATE_FUNCTION)) {
+      entry(field.slice(RATE_FUNCTION.length)).rate = value;
+    }
+  }
+  const names = [...byName.keys()].sort();
+  if (names.length === 0) return [];
+  const now = await redisNow(client);
   const pipeline = redis.pipeline();
-  for (const { name } of limits) pipeline.zcard(keys.active(name)).llen(keys.held(name));
+  for (const name of names) {
+    const rate = byName.get(name)!.rate;
+    const duration = rate ? Number(rate.split(" ")[1]) : 0;
+    pipeline.zcard(keys.active(name)).llen(keys.held(name))
+      .zcount(keys.starts(name), now - duration, "+inf");
+  }
   const replies = await pipeline.exec() ?? [];
-  return limits.map((l, i) => ({
-    ...l,
-    running: Number(replies[2 * i]?.[1] ?? 0),
-    waiting: Number(replies[2 * i + 1]?.[1] ?? 0),
-  }));
+  return names.map((name, i) => {
+    const { concurrency, rate } = byName.get(name)!;
+    const [max, duration] = rate ? rate.split(" ").map(Number) : [null, null];
+    return {
+      name,
+      concurrency,
+      running: Number(replies[3 * i]?.[1] ?? 0),
+      max,
+      duration,
+      started: rate ? Number(replies[3 * i + 2]?.[1] ?? 0) : 0,
+      waiting: Number(replies[3 * i + 1]?.[1] ?? 0),
+    };
+  });
+}
+
+/**
+ * A function's limits as short phrases: `2 of 3 running`, `5 of 100 started in 60000 ms`.
+ *
+ * @param limit The function's limits, as `worker.limits()` reads them.
+ * @returns One phrase per limit.
+ */
+export function describeLimit(limit: FunctionLimit): string[] {
+  const parts: string[] = [];
+  if (limit.concurrency !== null) parts.push(`${limit.running} of ${limit.concurrency} running`);
+  if (limit.max !== null) {
+    parts.push(`${limit.started} of ${limit.max} started in ${limit.duration} ms`);
+  }
+  return parts;
 }
 
 /** The fields of the paused hash that `options` is about, checked. */

@@ -47,6 +47,7 @@ export { LIST_STATUSES } from "./task_rows.ts";
 export type { PageRange, TaskFilter, TaskPage, TaskRow } from "./task_rows.ts";
 export type { ListWorkersOptions } from "./worker_health.ts";
 export type { FunctionLimit, PausedFunction, PauseState } from "./pause.ts";
+export { describeLimit } from "./pause.ts";
 export type { FindRunningOptions, PriorityStatus, StreamSizes } from "./stream_sizes.ts";
 
 /**

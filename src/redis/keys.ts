@@ -84,6 +84,11 @@ export const KEY = {
    * function name.
    */
   active: "active:",
+  /**
+   * Sorted set of the recent starts of a rate-limited function (sliding window log), by function
+   * name: one member per start, scored by its time (ms, Redis's clock), trimmed to the window.
+   */
+  starts: "starts:",
   /** Channel that tells workers the flow control changed (they re-read {@linkcode KEY.flow}). */
   flowChanged: "flowchanged",
 } as const;
@@ -94,6 +99,11 @@ export const PAUSED_QUEUE = "q";
 export const PAUSED_FUNCTION = "f:";
 /** Prefix of the fields of {@linkcode KEY.flow}: one per concurrency-limited function, by name. */
 export const LIMIT_FUNCTION = "c:";
+/**
+ * Prefix of the fields of {@linkcode KEY.flow}: one per rate-limited function, by name; the value
+ * is `<max> <duration>`.
+ */
+export const RATE_FUNCTION = "r:";
 
 /**
  * The fields of a task's hash (`KEY.task` + id), the one record of a task from its enqueue until
@@ -261,6 +271,11 @@ export class Keys {
   /** The tasks of a paused or limited function that workers set aside, oldest first. */
   held(fnName: string): string {
     return this.prefix + KEY.held + fnName;
+  }
+
+  /** The recent starts of a rate-limited function, by time. */
+  starts(fnName: string): string {
+    return this.prefix + KEY.starts + fnName;
   }
 
   /** The tasks holding a concurrency slot of a limited function. */

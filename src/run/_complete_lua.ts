@@ -22,7 +22,7 @@ import {
   storeResult,
 } from "../redis/lua/steps.ts";
 import { keepNewestResults } from "../redis/lua/results.ts";
-import { readFlow, releaseSlot } from "../redis/lua/flow.ts";
+import { readFlow, releaseRated, releaseSlot } from "../redis/lua/flow.ts";
 import { claimEntries, START_ANSWER, START_STATE, startOwned } from "../redis/lua/task_start.ts";
 
 /** The declared keys; the streams to claim from follow. */
@@ -382,6 +382,7 @@ end
 /** The completion script's Lua: the three phases and the main chunk that runs them. */
 export const COMPLETE_LUA = lua(
   readFlow,
+  releaseRated,
   applyOutcomes,
   startPrefetched,
   claimNew,
@@ -396,6 +397,8 @@ local s = ${FIRST_COMPLETION} + n * ${COMPLETION.size}
 local toStart = tonumber(${COUNTS.startNowCount})
 local started = startPrefetched(s + ${START_COUNTS.size}, tonumber(${COUNTS.startCount}), handled,
   anyAborting)
+-- Tasks of rate-limited functions whose window has room again go back, to be claimed below.
+if flow and flow.rated and not flow.queue then releaseRated(flow) end
 local claims = claimNew(tonumber(${COUNTS.prefetchCount}) + toStart, toStart, anyAborting, flow)
 return ${luaTuple(COMPLETE_REPLY, { applied: "applied", starts: "started", claims: "claims" })}
 `,

@@ -16,7 +16,7 @@ import { CONSUMER_GROUP, KEY } from "../redis/keys.ts";
 import { runScript, script } from "../redis/_script.ts";
 import { lua } from "../redis/lua/compose.ts";
 import { argvSlots, layout, luaTuple, pushRecord } from "../redis/lua/layout.ts";
-import { readFlow } from "../redis/lua/flow.ts";
+import { readFlow, releaseRated } from "../redis/lua/flow.ts";
 import {
   CLAIM,
   claimEntries,
@@ -88,7 +88,13 @@ export const FETCH_ARGS = layout(
 );
 
 /** The reply of {@linkcode FETCH_SCRIPT}. */
-export const FETCH_REPLY = layout("claims", "lastIds", "reclaimCursors", "queuePaused");
+export const FETCH_REPLY = layout(
+  "claims",
+  "lastIds",
+  "reclaimCursors",
+  "queuePaused",
+  "wakeIn",
+);
 
 /**
  * At most this many deliveries of paused functions are set aside by one fetch call; a call that
@@ -118,15 +124,18 @@ const arg = argvSlots(FETCH_ARGS, 1);
  * ARGV: {@linkcode FETCH_ARGS}: group, consumer (worker id), start count, prefetch count,
  *       reclaim min idle ms (0 = no reclaim), the queue's key prefix; then per stream, the entry
  *       id its reclaim scan starts from ('0-0': the beginning)
- * Returns {@linkcode FETCH_REPLY}: {claims, last ids, reclaim cursors, queue paused}: claims are
+ * Returns {@linkcode FETCH_REPLY}: {claims, last ids, reclaim cursors, queue paused, wake in}: claims are
  * `CLAIM` records (`src/redis/lua/task_start.ts`); last ids (one per stream, '0-0' when empty)
  * are returned when fewer were found than asked, for a blocking XREAD that wakes on the next
  * entry; reclaim cursors (one per stream) are where the next reclaim scan starts, '0-0' once a
- * scan has reached the end; queue paused is 1 while the whole queue is paused, else 0.
+ * scan has reached the end; queue paused is 1 while the whole queue is paused, else 0; wake in
+ * is in how many ms a rate-limited function's window has room again for its waiting tasks (the
+ * loop fetches again by then), or nil.
  */
 export const FETCH_SCRIPT = script(lua(
   claimEntries,
   readFlow,
+  releaseRated,
   `
 -- Whether any abort is pending at all: one SCARD per call spares a SISMEMBER per task.
 local anyAborting = redis.call('SCARD', KEYS[1]) > 0
@@ -134,6 +143,8 @@ local group, me, P = ${arg.group}, ${arg.consumer}, ${arg.keyPrefix}
 local prefix = P .. '${KEY.task}'
 local flow = readFlow(P)
 local queuePaused = flow ~= nil and flow.queue
+-- Tasks of rate-limited functions whose window has room again go back first, to be claimed now.
+local wakeIn = flow and flow.rated and not queuePaused and releaseRated(flow) or false
 local toStart = tonumber(${arg.startCount})
 local want = toStart + tonumber(${arg.prefetchCount})
 if queuePaused then want = 0 end
@@ -182,6 +193,7 @@ return ${
       lastIds: "last",
       reclaimCursors: "cursors",
       queuePaused: "queuePaused and 1 or 0",
+      wakeIn: "wakeIn",
     })
   }
 `,
@@ -196,6 +208,11 @@ export interface FetchResult {
   readonly reclaimCursors: string[];
   /** The whole queue is paused: nothing was claimed. */
   readonly queuePaused: boolean;
+  /**
+   * In how many ms a rate-limited function's window has room again for its waiting tasks, if
+   * any wait: the loop fetches again by then.
+   */
+  readonly wakeIn: number | undefined;
 }
 
 /** Fetches and starts deliveries in one script call. */
@@ -242,6 +259,7 @@ export async function fetchDeliveries(
     lastIds: reply[FETCH_REPLY.at.lastIds].map(String),
     reclaimCursors: reply[FETCH_REPLY.at.reclaimCursors].map(String),
     queuePaused: reply[FETCH_REPLY.at.queuePaused] as unknown === 1,
+    wakeIn: (reply[FETCH_REPLY.at.wakeIn] as unknown as number | null) ?? undefined,
   };
 }
 

@@ -117,10 +117,16 @@ export class FetchLoop {
       if (burst && fetched.deliveries.length === 0 && slots.idle && !await this.#dueSoon()) {
         break;
       }
+      // A rate-limited function's tasks wait for its window: fetch again when it has room.
+      const block = Math.min(
+        MAX_BLOCK,
+        this.#nextReclaim - Date.now(),
+        fetched.wakeIn ?? MAX_BLOCK,
+      );
       await this.#waitForEntries(
         priorities,
         fetched.lastIds,
-        burst ? BURST_BLOCK : Math.max(1, Math.min(MAX_BLOCK, this.#nextReclaim - Date.now())),
+        burst ? BURST_BLOCK : Math.max(1, block),
       );
     }
   }

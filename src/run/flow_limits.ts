@@ -13,7 +13,14 @@
  */
 
 import type { QueueContext } from "../queue_context.ts";
-import { KEY, LIMIT_FUNCTION, PAUSED_FUNCTION, STREAM_FIELD, TASK_FIELD } from "../redis/keys.ts";
+import {
+  KEY,
+  LIMIT_FUNCTION,
+  PAUSED_FUNCTION,
+  RATE_FUNCTION,
+  STREAM_FIELD,
+  TASK_FIELD,
+} from "../redis/keys.ts";
 import { runScript, script } from "../redis/_script.ts";
 
 /** At most this many set-aside tasks go back to their streams per run start. */
@@ -22,7 +29,11 @@ const RELEASE_BATCH = 1000;
 /** What {@linkcode writeLimits} needs of each registered function. */
 export interface LimitedFunction {
   readonly name: string;
-  readonly limit?: { readonly concurrency?: number };
+  readonly limit?: {
+    readonly concurrency?: number;
+    readonly max?: number;
+    readonly duration?: number;
+  };
 }
 
 /**
@@ -31,20 +42,26 @@ export interface LimitedFunction {
  *
  * KEYS: [1] flow hash
  * ARGV: [1] the queue's key prefix, [2] at most this many tasks put back, then per function
- *       its name and its concurrency limit ('' for none)
+ *       its name, its concurrency limit ('' for none) and its rate limit ('<max> <duration>',
+ *       '' for none); tasks waiting for a rate window are left to the claim scripts
  * Returns how many tasks it put back.
  */
 const WRITE_LIMITS_SCRIPT = script(`
 local P, budget, moved = ARGV[1], tonumber(ARGV[2]), 0
-for i = 3, #ARGV, 2 do
-  local fn, limit = ARGV[i], tonumber(ARGV[i + 1])
+for i = 3, #ARGV, 3 do
+  local fn, limit, rate = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
   if limit then
     redis.call('HSET', KEYS[1], '${LIMIT_FUNCTION}' .. fn, limit)
   else
     redis.call('HDEL', KEYS[1], '${LIMIT_FUNCTION}' .. fn)
   end
+  if rate ~= '' then
+    redis.call('HSET', KEYS[1], '${RATE_FUNCTION}' .. fn, rate)
+  else
+    redis.call('HDEL', KEYS[1], '${RATE_FUNCTION}' .. fn)
+  end
   local held = P .. '${KEY.held}' .. fn
-  if redis.call('HEXISTS', KEYS[1], '${PAUSED_FUNCTION}' .. fn) == 0 and redis.call('LLEN', held) > 0 then
+  if rate == '' and redis.call('HEXISTS', KEYS[1], '${PAUSED_FUNCTION}' .. fn) == 0 and redis.call('LLEN', held) > 0 then
     local free = budget - moved
     if limit then
       free = math.min(free, limit - redis.call('ZCARD', P .. '${KEY.active}' .. fn))
@@ -75,7 +92,10 @@ export async function writeLimits(
   functions: Iterable<LimitedFunction>,
 ): Promise<void> {
   const args: (string | number)[] = [client.keys.prefix, RELEASE_BATCH];
-  for (const f of functions) args.push(f.name, f.limit?.concurrency ?? "");
+  for (const f of functions) {
+    const { concurrency, max, duration } = f.limit ?? {};
+    args.push(f.name, concurrency ?? "", max === undefined ? "" : `${max} ${duration}`);
+  }
   if (args.length === 2) return;
   await runScript(client.redis, WRITE_LIMITS_SCRIPT, [client.keys.flow], args);
 }

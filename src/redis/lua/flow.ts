@@ -22,6 +22,7 @@ import {
   LIMIT_FUNCTION,
   PAUSED_FUNCTION,
   PAUSED_QUEUE,
+  RATE_FUNCTION,
   STREAM_FIELD,
   TASK_FIELD,
 } from "../keys.ts";
@@ -31,8 +32,8 @@ import { redisTime } from "./steps.ts";
 /**
  * `readFlow(P)`: the flow control in force on the queue whose key prefix is `P`: nil while
  * nothing is paused or limited, else `{ queue = <whole queue paused>, functions = {name = true},
- * limits = {name = N}, limited = <a function is limited>, any = <a function is paused or
- * limited>, P = P }`.
+ * limits = {name = N}, limited = <a function is limited>, rates = {name = {max, duration}},
+ * rated = <a function is rate-limited>, any = <a function is paused or limited>, P = P }`.
  */
 export const readFlow = luaFunction(
   "readFlow",
@@ -41,11 +42,13 @@ export const readFlow = luaFunction(
 -- The flow control in force on the queue of key prefix P: nil when nothing is paused or limited
 -- (one HGETALL of a missing key), else a table: queue (the whole queue is paused), functions (a
 -- set of the paused function names), limits (concurrency limit by function name), limited
--- (whether any function is limited), any (whether any function is paused or limited) and P.
+-- (whether any function is limited), rates ({max, duration} by function name), rated (whether
+-- any function is rate-limited), any (whether any function is paused or limited) and P.
 local function readFlow(P)
   local all = redis.call('HGETALL', P .. '${KEY.flow}')
   if #all == 0 then return nil end
-  local flow = { queue = false, functions = {}, limits = {}, limited = false, any = false, P = P }
+  local flow = { queue = false, functions = {}, limits = {}, limited = false, rates = {},
+    rated = false, any = false, P = P }
   for i = 1, #all, 2 do
     local f = all[i]
     if f == '${PAUSED_QUEUE}' then
@@ -57,6 +60,14 @@ local function readFlow(P)
       flow.limits[string.sub(f, ${LIMIT_FUNCTION.length + 1})] = tonumber(all[i + 1])
       flow.limited = true
       flow.any = true
+    elseif string.sub(f, 1, ${RATE_FUNCTION.length}) == '${RATE_FUNCTION}' then
+      local max, duration = string.match(all[i + 1], '^(%d+) (%d+)$')
+      if max then
+        flow.rates[string.sub(f, ${RATE_FUNCTION.length + 1})] =
+          { max = tonumber(max), duration = tonumber(duration) }
+        flow.rated = true
+        flow.any = true
+      end
     end
   end
   return flow
@@ -65,38 +76,60 @@ end
 );
 
 /**
- * `holdIfHeldBack(flow, taskKey, stream, group, entryId, id)`: for a just-claimed delivery, takes
- * a slot of its function if it is limited, or sets it aside if the function is paused or all its
- * slots are taken: its task id goes to the end of the function's held list and its entry is
- * acknowledged and deleted. Its try is not counted (nothing was started). Returns whether it was
- * set aside.
+ * `holdIfHeldBack(flow, taskKey, stream, group, entryId, id, starting)`: for a just-claimed
+ * delivery, takes a slot of its function if it is limited and records a start if it is
+ * rate-limited, or sets it aside if the function is paused, all its slots are taken, or its rate
+ * window is full (or the delivery is only read ahead, `starting` false: a rate-limited delivery is
+ * claimed only to start at once, so that starts are counted when they happen): its task id goes
+ * to the end of the function's held list and its entry is acknowledged and deleted. Its try is
+ * not counted (nothing was started). Returns whether it was set aside.
  */
 export const holdIfHeldBack = luaFunction(
   "holdIfHeldBack",
   [redisTime],
   `
--- For the delivery entryId of stream (task id, hash taskKey), with flow as readFlow returns it:
--- a delivery of a limited function takes one of its slots (joins its active set) if one is free
--- or already holds one (reclaimed from a dead worker); one of a paused function, or of a limited
--- function without a free slot, is set aside: its id goes to the end of the function's held
--- list, its entry is acknowledged and deleted, no try is counted. Returns true if it was set
--- aside.
-local function holdIfHeldBack(flow, taskKey, stream, group, entryId, id)
+-- For the delivery entryId of stream (task id, hash taskKey), with flow as readFlow returns it,
+-- about to be started (starting) or read ahead: a delivery of a limited function takes one of
+-- its slots (joins its active set) if one is free or it already holds one (reclaimed from a dead
+-- worker); one of a rate-limited function that is starting counts a start in its window if the
+-- window has room. One of a paused function, or held back by its slots or its window, is set
+-- aside: its id goes to the end of the function's held list, its entry is acknowledged and
+-- deleted, no try is counted. Returns true if it was set aside.
+local function holdIfHeldBack(flow, taskKey, stream, group, entryId, id, starting)
   if not flow.any then return false end
   local fn = redis.pcall('HGET', taskKey, '${TASK_FIELD.fn}')
   if type(fn) ~= 'string' then return false end
-  local limit = flow.limits[fn]
+  local limit, rate = flow.limits[fn], flow.rates[fn]
   local active = limit and flow.P .. '${KEY.active}' .. fn
+  local hold = false
   if flow.functions[fn] then
     -- Not running while paused: a slot it held (reclaimed from a dead worker) is given up.
     if limit then redis.call('ZREM', active, id) end
-  elseif not limit then
+    hold = true
+  elseif limit and redis.call('ZSCORE', active, id) then
+    -- Reclaimed from a dead worker: it keeps its slot, and its start was counted then.
     return false
-  elseif redis.call('ZSCORE', active, id) then
-    return false
-  elseif redis.call('ZCARD', active) < limit then
-    redis.call('ZADD', active, redisTime(), id)
-    return false
+  else
+    if limit and redis.call('ZCARD', active) >= limit then hold = true end
+    local now = (limit or rate) and redisTime()
+    if not hold and rate then
+      if not starting then
+        hold = true
+      else
+        local log = flow.P .. '${KEY.starts}' .. fn
+        redis.call('ZREMRANGEBYSCORE', log, '-inf', now - rate.duration)
+        if redis.call('ZCARD', log) >= rate.max then
+          hold = true
+        else
+          redis.call('ZADD', log, now, id .. ' ' .. now)
+          redis.call('PEXPIRE', log, rate.duration)
+        end
+      end
+    end
+    if not hold then
+      if limit then redis.call('ZADD', active, now, id) end
+      return false
+    end
   end
   redis.call('RPUSH', flow.P .. '${KEY.held}' .. fn, id)
   redis.call('XACK', stream, group, entryId)
@@ -134,6 +167,52 @@ local function releaseSlot(flow, taskKey, id)
       return
     end
   end
+end
+`,
+);
+
+/**
+ * `releaseRated(flow)`: puts back in their streams the tasks of rate-limited functions (not
+ * paused) set aside while their window was full, as many as their windows have room for now.
+ * Returns in how many ms the first window with tasks still waiting has room again, or nil.
+ */
+export const releaseRated = luaFunction(
+  "releaseRated",
+  [redisTime],
+  `
+-- For each rate-limited function in flow (readFlow) that is not paused and has tasks set aside:
+-- trims its window, puts back at the end of their streams as many held tasks as the window has
+-- room for (they start when claimed; held tasks whose hash is gone are dropped). Returns in how
+-- many ms the earliest full window with tasks still waiting has room again, or nil.
+local function releaseRated(flow)
+  local wakeIn, now = nil, nil
+  for fn, rate in pairs(flow.rates) do
+    local held = flow.P .. '${KEY.held}' .. fn
+    if not flow.functions[fn] and redis.call('LLEN', held) > 0 then
+      now = now or redisTime()
+      local log = flow.P .. '${KEY.starts}' .. fn
+      redis.call('ZREMRANGEBYSCORE', log, '-inf', now - rate.duration)
+      local room = rate.max - redis.call('ZCARD', log)
+      local limit = flow.limits[fn]
+      -- With its slots all taken too, a task put back would only be set aside again.
+      if limit then room = math.min(room, limit - redis.call('ZCARD', flow.P .. '${KEY.active}' .. fn)) end
+      while room > 0 do
+        local nextId = redis.call('LPOP', held)
+        if not nextId then break end
+        local priority = redis.call('HGET', flow.P .. '${KEY.task}' .. nextId, '${TASK_FIELD.priority}')
+        if priority then
+          redis.call('XADD', flow.P .. '${KEY.stream}' .. priority, '*', '${STREAM_FIELD.taskId}', nextId)
+          room = room - 1
+        end
+      end
+      if room <= 0 and redis.call('LLEN', held) > 0 and redis.call('ZCARD', log) >= rate.max then
+        local oldest = redis.call('ZRANGE', log, 0, 0, 'WITHSCORES')
+        local opens = oldest[2] and tonumber(oldest[2]) + rate.duration - now + 1 or 1
+        if wakeIn == nil or opens < wakeIn then wakeIn = opens end
+      end
+    end
+  end
+  return wakeIn
 end
 `,
 );

@@ -211,7 +211,7 @@ local function claimEntries(claims, entries, index, stream, group, me, prefix, a
   local held = 0
   for _, entry in ipairs(entries) do
     local id = entryTaskId(entry)
-    if id and flow and holdIfHeldBack(flow, prefix .. id, stream, group, entry[1], id) then
+    if id and flow and holdIfHeldBack(flow, prefix .. id, stream, group, entry[1], id, toStart > 0) then
       held = held + 1
     elseif id then
       local task = startTask(prefix, abortingKey, anyAborting, me, id, toStart > 0)

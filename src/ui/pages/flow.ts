@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { FunctionLimit, PauseState } from "../../client/queue_reads.ts";
+import { describeLimit, type FunctionLimit, type PauseState } from "../../client/queue_reads.ts";
 import { confirmForm, count, time } from "../_components.ts";
 import type { PageContext } from "../_context.ts";
 import { type Html, html } from "../_html.ts";
@@ -43,7 +43,7 @@ export function flowPanel(
           ? html`<span class="badge">paused</span> since ${time(ctx, f.since.getTime())}`
           : html`<span class="muted">running</span>`}</td>
         <td data-label="Limit">${l
-          ? html`${count(l.running)} of ${count(l.concurrency)} slots taken`
+          ? describeLimit(l).join(", ")
           : html`<span class="muted">none</span>`}</td>
         <td data-label="Waiting" class="num">${waiting === undefined ? "—" : count(waiting)}</td>
         <td data-label="">${button}</td>
