@@ -95,7 +95,7 @@ export type {
   PauseOptions,
   PauseState,
 } from "./src/client/pause.ts";
-export { StreaqCancelled, StreaqError, StreaqRetry } from "./src/errors.ts";
+export { StreaqCancelled, StreaqError, StreaqRateLimited, StreaqRetry } from "./src/errors.ts";
 export type { StreaqRetryOptions } from "./src/errors.ts";
 export type { Deserializer, Encoded, Serializer } from "./src/payload/codec.ts";
 export type { LogFormat, Logger, LogLevel } from "./src/logger.ts";

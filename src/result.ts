@@ -177,7 +177,8 @@ export interface TaskInfo {
    * back: `"paused: the queue is paused"` or `"paused: function <name> is paused"` (see
    * `worker.pause()`), `"waiting for a concurrency slot: every slot of <name> is taken"` or
    * `"rate-limited until <ISO time>: <name> starts at most <max> per <duration> ms"` (the `limit`
-   * task option); null otherwise.
+   * task option), or `"rate-limited until <ISO time>: <name> reported a rate limit"` (a task threw
+   * `StreaqRateLimited`); null otherwise.
    */
   readonly waitReason: string | null;
 }

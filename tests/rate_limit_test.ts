@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
-import { taskContext } from "../mod.ts";
+import { StreaqRateLimited, taskContext } from "../mod.ts";
 import { queueContextOf } from "../src/worker.ts";
 import { eventually, runInBackground, testWorker } from "./_helpers.ts";
 import { startTopology, topologyWorker } from "./_topologies.ts";
-import { allStarts, flowClient, startWorkers } from "./_flow.ts";
+import { allStarts, flowClient, FlowWorker, startWorkers } from "./_flow.ts";
+import { sharedRedis } from "./_redis.ts";
 
 /** The rate limit of `rated` in `fixtures/flow_worker.ts`: 5 starts per second. */
 const MAX = 5;
@@ -113,4 +114,57 @@ Deno.test("limit.max and limit.duration are checked at registration and go toget
     () => worker.task(fn, { name: "c", limit: { max: 5 } }),
     /Cannot register task c as 'limit.max' and 'limit.duration' go together .*: received max 5 \(number\) and duration undefined/,
   );
+});
+
+Deno.test("a task that throws StreaqRateLimited holds its function back on every worker for that long, and its try is not counted", async () => {
+  const BLOCK = 3_000;
+  // One slot here: the subprocesses take most of the tasks once the block is over.
+  await using worker = await testWorker({ concurrency: 1, prefetch: 0 });
+  let thrownAt = 0;
+  const callApi = worker.task(async function callApi(n: number): Promise<number> {
+    if (thrownAt === 0) {
+      thrownAt = Date.now();
+      throw new StreaqRateLimited(BLOCK, "429 Too Many Requests");
+    }
+    return await Promise.resolve(n);
+  });
+  const { fast } = flowClient(worker);
+  const running = runInBackground(worker);
+  const connection = { redisUrl: (await sharedRedis()).url };
+  let others: FlowWorker[] = [];
+  try {
+    const first = await callApi.enqueue(0);
+    await eventually(() => thrownAt > 0, { what: "the 429" });
+    others = [0, 1].map((i) => new FlowWorker(connection, worker.queueName, `api-${i}`, "api"));
+    const rest = await worker.enqueueMany([1, 2, 3, 4, 5, 6].map((n) => callApi.enqueue(n)));
+    const quick = await fast.enqueue(1);
+    assert.match(
+      (await first.info())?.waitReason ?? "",
+      /^rate-limited until \S+: callApi reported a rate limit$/,
+    );
+    const quickResult = await quick.result({ timeout: 10_000 });
+    const results = await Promise.all([first, ...rest].map((h) => h.result({ timeout: 20_000 })));
+    assert.ok(results.every((r) => r.success));
+    assert.equal(results[0].tries, 1, "the try that met the limit was counted");
+    const until = thrownAt + BLOCK;
+    for (const r of results) {
+      assert.ok(r.startTime >= until - LATENCY, `a task started ${until - r.startTime} ms early`);
+    }
+    // The subprocesses started some of them: the block held everywhere.
+    assert.ok(allStarts(others).some((s) => s.fn === "callApi"), "no other process ran callApi");
+    assert.ok(quickResult.finishTime < until, "another function waited for the block");
+    const { redis, keys } = queueContextOf(worker);
+    assert.equal(await redis.hexists(keys.flow, "u:callApi"), 0, "the block outlived its time");
+  } finally {
+    await Promise.all(others.map((w) => w.stop()));
+    await running.stop();
+  }
+});
+
+Deno.test("StreaqRateLimited needs a finite, non-negative number of milliseconds", () => {
+  assert.throws(
+    () => new StreaqRateLimited(-5),
+    /Cannot create StreaqRateLimited as 'ms' must be a finite number ≥ 0: received -5 \(number\)/,
+  );
+  assert.equal(new StreaqRateLimited(1_500).ms, 1_500);
 });

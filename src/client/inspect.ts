@@ -8,6 +8,7 @@
 import type { Buffer } from "node:buffer";
 import type { QueueContext } from "../queue_context.ts";
 import {
+  BLOCKED_FUNCTION,
   CONSUMER_GROUP,
   KEY,
   LIMIT_FUNCTION,
@@ -104,7 +105,7 @@ local f = redis.call('HMGET', KEYS[2], ${
 local paused = false
 if status == '${TaskStatus.QUEUED}' and f[1] then
   local p = redis.call('HMGET', KEYS[5], '${PAUSED_QUEUE}', '${PAUSED_FUNCTION}' .. f[1],
-    '${LIMIT_FUNCTION}' .. f[1])
+    '${LIMIT_FUNCTION}' .. f[1], '${BLOCKED_FUNCTION}' .. f[1])
   paused = p[1] and '${PAUSED_BY.queue}' or p[2] and '${PAUSED_BY.function}' or false
   local P = string.sub(KEYS[5], 1, -${KEY.flow.length + 1})
   -- Every slot taken by other tasks: this one waits for one (it holds none itself).
@@ -114,12 +115,17 @@ if status == '${TaskStatus.QUEUED}' and f[1] then
       paused = '${PAUSED_BY.slot}'
     end
   end
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  -- Its function held back by a rate limit a task met at run time (StreaqRateLimited).
+  local blockedUntil = not paused and tonumber(p[4])
+  if blockedUntil and blockedUntil > now then
+    paused = '${PAUSED_BY.rate} ' .. blockedUntil .. ' reported'
+  end
   -- Its rate window full: it waits until the oldest start in it leaves the window.
   local rate = not paused and redis.call('HGET', KEYS[5], '${RATE_FUNCTION}' .. f[1])
   if rate then
     local max, duration = string.match(rate, '^(%d+) (%d+)$')
-    local t = redis.call('TIME')
-    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
     local recent = redis.call('ZRANGEBYSCORE', P .. '${KEY.starts}' .. f[1], now - tonumber(duration),
       '+inf', 'WITHSCORES')
     if max and #recent / 2 >= tonumber(max) then
@@ -225,12 +231,16 @@ async function infosByIds(
   }));
 }
 
-/** The wait reason of a task whose function's rate window is full: `rate <until> <max> <ms>`. */
+/**
+ * The wait reason of a task whose function's rate window is full (`rate <until> <max> <ms>`), or
+ * whose function met a rate limit at run time (`rate <until> reported`).
+ */
 function rateLimitedReason(fnName: string, slot: string): string {
   const [, until, max, duration] = slot.split(" ");
-  return `rate-limited until ${
-    new Date(Number(until)).toISOString()
-  }: ${fnName} starts at most ${max} per ${duration} ms`;
+  const time = new Date(Number(until)).toISOString();
+  return max === "reported"
+    ? `rate-limited until ${time}: ${fnName} reported a rate limit`
+    : `rate-limited until ${time}: ${fnName} starts at most ${max} per ${duration} ms`;
 }
 
 /**

@@ -104,6 +104,11 @@ export const LIMIT_FUNCTION = "c:";
  * is `<max> <duration>`.
  */
 export const RATE_FUNCTION = "r:";
+/**
+ * Prefix of the fields of {@linkcode KEY.flow}: one per function held back by a rate limit met at
+ * run time (`StreaqRateLimited`), by name; the value is until when (ms, Redis's clock).
+ */
+export const BLOCKED_FUNCTION = "u:";
 
 /**
  * The fields of a task's hash (`KEY.task` + id), the one record of a task from its enqueue until

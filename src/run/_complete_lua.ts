@@ -22,7 +22,7 @@ import {
   storeResult,
 } from "../redis/lua/steps.ts";
 import { keepNewestResults } from "../redis/lua/results.ts";
-import { readFlow, releaseRated, releaseSlot } from "../redis/lua/flow.ts";
+import { blockFunction, readFlow, releaseRated, releaseSlot } from "../redis/lua/flow.ts";
 import { claimEntries, START_ANSWER, START_STATE, startOwned } from "../redis/lua/task_start.ts";
 
 /** The declared keys; the streams to claim from follow. */
@@ -43,8 +43,9 @@ export const COMPLETE_ARGS = layout(
 
 /**
  * The outcome of one delivery. `value`: the result (final) or the reason (retry, back);
- * `ttlOrDue`: the result's ttl in ms ('' forever, '0' not stored) or the retry's due time as
- * `dueArg` sends it; `uniqueKey`: the unique lock it holds, or ''; `nextOccurrence`: a repeating
+ * `ttlOrDue`: the result's ttl in ms ('' forever, '0' not stored), the retry's due time as
+ * `dueArg` sends it, or for a hand-back '+ms' when the task met a rate limit (its function is
+ * held back that long) and '0' otherwise; `uniqueKey`: the unique lock it holds, or ''; `nextOccurrence`: a repeating
  * task's next due time, 'stop' when it repeats no more, '' for a task that does not repeat;
  * `fresh`: 1 when claimed too recently to be another worker's (`FRESH_CLAIM`), else 0;
  * `keepResults`: for a final outcome of a function with `keepResults`, that bound, else ''.
@@ -224,7 +225,16 @@ end
  */
 const applyOutcome = luaFunction(
   "applyOutcome",
-  [ownsDelivery, finishTask, keepNewestResults, dueTime, redisTime, enterStream, releaseSlot],
+  [
+    ownsDelivery,
+    finishTask,
+    keepNewestResults,
+    dueTime,
+    redisTime,
+    enterStream,
+    releaseSlot,
+    blockFunction,
+  ],
   `
 -- Writes the outcome of the COMPLETION record at ARGV[a], if this worker still owns its
 -- delivery: by kind (see complete.ts), then the release of its unique lock if it still holds
@@ -262,7 +272,13 @@ local function applyOutcome(a, finished, handled, anyAborting, listening, anyDep
   elseif kind == '${KIND.back}' then
     redis.call('HDEL', taskKey, '${TASK_FIELD.runner}')
     if value ~= '' then redis.call('HSET', taskKey, '${TASK_FIELD.lastReason}', value) end
-    enterStream(taskKey, stream, id, ${ARG.now})
+    -- '+ms': the task met a rate limit at run time (StreaqRateLimited).
+    if string.sub(${D.ttlOrDue}, 1, 1) == '+' then
+      blockFunction(P, taskKey, id, tonumber(string.sub(${D.ttlOrDue}, 2)))
+      handled.blocked = true
+    else
+      enterStream(taskKey, stream, id, ${ARG.now})
+    end
   elseif kind == '${KIND.drop}' then
     -- What is left under the task's name (a hash without a function, a key of another type)
     -- can never run: it goes with its entry rather than stay forever.
@@ -389,16 +405,18 @@ export const COMPLETE_LUA = lua(
   `
 -- One SCARD per call spares an SREM (and a SISMEMBER) per task when no abort is pending.
 local anyAborting = redis.call('SCARD', ${KEYS.aborting}) > 0
--- One HGETALL per call: pauses and concurrency limits (nil while there are none).
+-- One HGETALL per call: pauses and limits (nil while there are none).
 local flow = readFlow(${ARG.keyPrefix})
 local n = tonumber(${ARG.completionCount})
 local applied, handled = applyOutcomes(n, anyAborting, flow)
+-- A task that met a rate limit at run time held its function back: the claims below must know.
+if handled.blocked then flow = readFlow(${ARG.keyPrefix}) end
 local s = ${FIRST_COMPLETION} + n * ${COMPLETION.size}
 local toStart = tonumber(${COUNTS.startNowCount})
 local started = startPrefetched(s + ${START_COUNTS.size}, tonumber(${COUNTS.startCount}), handled,
   anyAborting)
 -- Tasks of rate-limited functions whose window has room again go back, to be claimed below.
-if flow and flow.rated and not flow.queue then releaseRated(flow) end
+if flow and flow.timed and not flow.queue then releaseRated(flow) end
 local claims = claimNew(tonumber(${COUNTS.prefetchCount}) + toStart, toStart, anyAborting, flow)
 return ${luaTuple(COMPLETE_REPLY, { applied: "applied", starts: "started", claims: "claims" })}
 `,

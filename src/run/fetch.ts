@@ -144,7 +144,7 @@ local prefix = P .. '${KEY.task}'
 local flow = readFlow(P)
 local queuePaused = flow ~= nil and flow.queue
 -- Tasks of rate-limited functions whose window has room again go back first, to be claimed now.
-local wakeIn = flow and flow.rated and not queuePaused and releaseRated(flow) or false
+local wakeIn = flow and flow.timed and not queuePaused and releaseRated(flow) or false
 local toStart = tonumber(${arg.startCount})
 local want = toStart + tonumber(${arg.prefetchCount})
 if queuePaused then want = 0 end

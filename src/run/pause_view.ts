@@ -1,5 +1,6 @@
 /**
- * A worker's view of the pauses in force (`src/client/pause.ts`). The claim scripts read the
+ * A worker's view of the pauses in force (`src/client/pause.ts`), and of the functions held back
+ * by a rate limit met at run time (`StreaqRateLimited`). The claim scripts read the
  * pauses in Redis and are what enforces them; this view covers the one case they cannot see: a
  * delivery prefetched before a pause, which the worker would start on its own the moment a slot
  * frees (its start is written afterwards). With the view, such a delivery of paused work is
@@ -15,7 +16,7 @@
  */
 
 import type { QueueContext } from "../queue_context.ts";
-import { PAUSED_FUNCTION, PAUSED_QUEUE } from "../redis/keys.ts";
+import { BLOCKED_FUNCTION, PAUSED_FUNCTION, PAUSED_QUEUE } from "../redis/keys.ts";
 import type { OnRedisError } from "./redis_errors.ts";
 
 /** How often the view is read again while anything is paused. */
@@ -28,6 +29,8 @@ export class PauseView {
   readonly #onRedisError: OnRedisError;
   #queue = false;
   #functions = new Set<string>();
+  /** Functions held back by a rate limit met at run time, until when (ms since the epoch). */
+  #blocked = new Map<string, number>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #stopped = false;
 
@@ -43,7 +46,8 @@ export class PauseView {
 
   /** Whether a prefetched delivery of `fnName` must not start now. */
   isPaused(fnName: string): boolean {
-    return this.#queue || this.#functions.has(fnName);
+    return this.#queue || this.#functions.has(fnName) ||
+      (this.#blocked.get(fnName) ?? 0) > Date.now();
   }
 
   /** Reads the pauses again (at the start, on an announcement, and while anything is paused). */
@@ -51,18 +55,23 @@ export class PauseView {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     try {
-      const fields = await this.#client.redis.hkeys(this.#client.keys.flow);
-      this.#queue = fields.includes(PAUSED_QUEUE);
+      const fields = Object.entries(await this.#client.redis.hgetall(this.#client.keys.flow));
+      this.#queue = fields.some(([f]) => f === PAUSED_QUEUE);
       this.#functions = new Set(
-        fields.filter((f) => f.startsWith(PAUSED_FUNCTION)).map((f) =>
+        fields.filter(([f]) => f.startsWith(PAUSED_FUNCTION)).map(([f]) =>
           f.slice(PAUSED_FUNCTION.length)
         ),
+      );
+      this.#blocked = new Map(
+        fields.filter(([f]) => f.startsWith(BLOCKED_FUNCTION)).map((
+          [f, until],
+        ) => [f.slice(BLOCKED_FUNCTION.length), Number(until)]),
       );
     } catch (error) {
       if (!this.#stopped) await this.#onRedisError("read pauses", error);
     }
     if (this.#stopped) return;
-    if (this.#queue || this.#functions.size > 0) {
+    if (this.#queue || this.#functions.size > 0 || this.#blocked.size > 0) {
       this.#timer = setTimeout(() => this.refresh(), PAUSE_REFRESH);
     }
     this.#onChange();

@@ -18,6 +18,7 @@
  */
 
 import {
+  BLOCKED_FUNCTION,
   KEY,
   LIMIT_FUNCTION,
   PAUSED_FUNCTION,
@@ -29,11 +30,15 @@ import {
 import { luaFunction } from "./compose.ts";
 import { redisTime } from "./steps.ts";
 
+/** At most this many set-aside tasks of one function go back per call once nothing holds them. */
+const RELEASE_BATCH = 1000;
+
 /**
  * `readFlow(P)`: the flow control in force on the queue whose key prefix is `P`: nil while
  * nothing is paused or limited, else `{ queue = <whole queue paused>, functions = {name = true},
  * limits = {name = N}, limited = <a function is limited>, rates = {name = {max, duration}},
- * rated = <a function is rate-limited>, any = <a function is paused or limited>, P = P }`.
+ * blocked = {name = until}, timed = <a function is rate-limited or blocked>, any = <a function
+ * is paused or limited>, P = P }`.
  */
 export const readFlow = luaFunction(
   "readFlow",
@@ -42,13 +47,14 @@ export const readFlow = luaFunction(
 -- The flow control in force on the queue of key prefix P: nil when nothing is paused or limited
 -- (one HGETALL of a missing key), else a table: queue (the whole queue is paused), functions (a
 -- set of the paused function names), limits (concurrency limit by function name), limited
--- (whether any function is limited), rates ({max, duration} by function name), rated (whether
--- any function is rate-limited), any (whether any function is paused or limited) and P.
+-- (whether any function is limited), rates ({max, duration} by function name), blocked (until
+-- when, by function name, after StreaqRateLimited), timed (whether any function is rate-limited
+-- or blocked), any (whether any function is paused or limited) and P.
 local function readFlow(P)
   local all = redis.call('HGETALL', P .. '${KEY.flow}')
   if #all == 0 then return nil end
   local flow = { queue = false, functions = {}, limits = {}, limited = false, rates = {},
-    rated = false, any = false, P = P }
+    blocked = {}, timed = false, any = false, P = P }
   for i = 1, #all, 2 do
     local f = all[i]
     if f == '${PAUSED_QUEUE}' then
@@ -65,9 +71,13 @@ local function readFlow(P)
       if max then
         flow.rates[string.sub(f, ${RATE_FUNCTION.length + 1})] =
           { max = tonumber(max), duration = tonumber(duration) }
-        flow.rated = true
+        flow.timed = true
         flow.any = true
       end
+    elseif string.sub(f, 1, ${BLOCKED_FUNCTION.length}) == '${BLOCKED_FUNCTION}' then
+      flow.blocked[string.sub(f, ${BLOCKED_FUNCTION.length + 1})] = tonumber(all[i + 1]) or 0
+      flow.timed = true
+      flow.any = true
     end
   end
   return flow
@@ -111,7 +121,9 @@ local function holdIfHeldBack(flow, taskKey, stream, group, entryId, id, startin
     return false
   else
     if limit and redis.call('ZCARD', active) >= limit then hold = true end
-    local now = (limit or rate) and redisTime()
+    local blockedUntil = flow.blocked[fn]
+    local now = (limit or rate or blockedUntil) and redisTime()
+    if blockedUntil and blockedUntil > now then hold = true end
     if not hold and rate then
       if not starting then
         hold = true
@@ -172,28 +184,47 @@ end
 );
 
 /**
- * `releaseRated(flow)`: puts back in their streams the tasks of rate-limited functions (not
- * paused) set aside while their window was full, as many as their windows have room for now.
- * Returns in how many ms the first window with tasks still waiting has room again, or nil.
+ * `releaseRated(flow)`: puts back in their streams the tasks of rate-limited or blocked functions
+ * (not paused) set aside while their window was full or their block lasted, as many as their
+ * windows (and free slots) have room for now; a block that has passed is removed. Returns in how
+ * many ms the first window or block with tasks still waiting ends, or nil.
  */
 export const releaseRated = luaFunction(
   "releaseRated",
   [redisTime],
   `
--- For each rate-limited function in flow (readFlow) that is not paused and has tasks set aside:
--- trims its window, puts back at the end of their streams as many held tasks as the window has
--- room for (they start when claimed; held tasks whose hash is gone are dropped). Returns in how
--- many ms the earliest full window with tasks still waiting has room again, or nil.
+-- For each function in flow (readFlow) that is rate-limited or blocked (StreaqRateLimited), not
+-- paused, with tasks set aside: a block that has passed is removed; then as many held tasks as
+-- its window and its free slots have room for go back at the end of their streams (they start
+-- when claimed; held tasks whose hash is gone are dropped). Returns in how many ms the earliest
+-- full window or block with tasks still waiting ends, or nil.
 local function releaseRated(flow)
   local wakeIn, now = nil, nil
-  for fn, rate in pairs(flow.rates) do
+  local names = {}
+  for fn in pairs(flow.rates) do names[fn] = true end
+  for fn in pairs(flow.blocked) do names[fn] = true end
+  for fn in pairs(names) do
     local held = flow.P .. '${KEY.held}' .. fn
+    local rate, blockedUntil, limit = flow.rates[fn], flow.blocked[fn], flow.limits[fn]
+    now = now or redisTime()
+    if blockedUntil and blockedUntil <= now then
+      redis.call('HDEL', flow.P .. '${KEY.flow}', '${BLOCKED_FUNCTION}' .. fn)
+      blockedUntil = nil
+    end
     if not flow.functions[fn] and redis.call('LLEN', held) > 0 then
-      now = now or redisTime()
-      local log = flow.P .. '${KEY.starts}' .. fn
-      redis.call('ZREMRANGEBYSCORE', log, '-inf', now - rate.duration)
-      local room = rate.max - redis.call('ZCARD', log)
-      local limit = flow.limits[fn]
+      local room, opens = ${RELEASE_BATCH}, nil
+      if blockedUntil then
+        room, opens = 0, blockedUntil - now
+      elseif rate then
+        local log = flow.P .. '${KEY.starts}' .. fn
+        redis.call('ZREMRANGEBYSCORE', log, '-inf', now - rate.duration)
+        local started = redis.call('ZCARD', log)
+        room = rate.max - started
+        if room <= 0 then
+          local oldest = redis.call('ZRANGE', log, 0, 0, 'WITHSCORES')
+          opens = oldest[2] and tonumber(oldest[2]) + rate.duration - now + 1 or 1
+        end
+      end
       -- With its slots all taken too, a task put back would only be set aside again.
       if limit then room = math.min(room, limit - redis.call('ZCARD', flow.P .. '${KEY.active}' .. fn)) end
       while room > 0 do
@@ -205,14 +236,37 @@ local function releaseRated(flow)
           room = room - 1
         end
       end
-      if room <= 0 and redis.call('LLEN', held) > 0 and redis.call('ZCARD', log) >= rate.max then
-        local oldest = redis.call('ZRANGE', log, 0, 0, 'WITHSCORES')
-        local opens = oldest[2] and tonumber(oldest[2]) + rate.duration - now + 1 or 1
-        if wakeIn == nil or opens < wakeIn then wakeIn = opens end
-      end
+      if opens and (wakeIn == nil or opens < wakeIn) then wakeIn = opens end
     end
   end
   return wakeIn
+end
+`,
+);
+
+/**
+ * `blockFunction(P, taskKey, id, ms)`: for a task that met a rate limit at run time
+ * (`StreaqRateLimited`): no task of its function starts for `ms` (the later of this block and
+ * any in force), and the task goes to the head of its function's held list, its try uncounted.
+ * Workers are told (their read-ahead buffers must not start the function meanwhile).
+ */
+export const blockFunction = luaFunction(
+  "blockFunction",
+  [redisTime],
+  `
+-- Task id (hash taskKey) of the queue with key prefix P met a rate limit at run time: its
+-- function starts nothing for ms (unless a later block is in force), the task goes first in
+-- the function's held list, its try is given back, and the flow channel tells the workers.
+-- Returns nothing.
+local function blockFunction(P, taskKey, id, ms)
+  local fn = redis.call('HGET', taskKey, '${TASK_FIELD.fn}')
+  if not fn then return end
+  local field, untilMs = '${BLOCKED_FUNCTION}' .. fn, redisTime() + ms
+  local current = tonumber(redis.call('HGET', P .. '${KEY.flow}', field))
+  if not current or current < untilMs then redis.call('HSET', P .. '${KEY.flow}', field, untilMs) end
+  redis.call('HINCRBY', taskKey, '${TASK_FIELD.tries}', -1)
+  redis.call('LPUSH', P .. '${KEY.held}' .. fn, id)
+  redis.call('PUBLISH', P .. '${KEY.flowChanged}', 'block')
 end
 `,
 );
