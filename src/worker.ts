@@ -1178,8 +1178,9 @@ export class Worker<Context = undefined, Priority = string> {
   }
 
   /**
-   * Removes every task that waits for a worker: queued, delayed (scheduled or backing off) or
-   * waiting for its dependencies, with the tasks waiting for those. Tasks a worker holds
+   * Removes every task that waits for a worker: queued, delayed (scheduled or backing off),
+   * waiting for its dependencies, or set aside by a pause or a limit, with the tasks waiting for
+   * those. Tasks a worker holds
    * (running or prefetched) and repeating tasks (cron jobs, crontab schedules: stop those with
    * `unscheduleById`) are kept. Works in script calls of at most 100 tasks each, so a queue of any
    * size never blocks Redis for more than a few milliseconds at a time.

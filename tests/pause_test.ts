@@ -172,3 +172,31 @@ Deno.test("info() of a queued task says it waits because the queue or its functi
   assert.equal((await handle.info())?.waitReason, null);
   assert.equal((await handle.info())?.status, "queued");
 });
+
+Deno.test("drain() removes the tasks set aside by a pause too, and resume() then finds none", async () => {
+  await using worker = await testWorker();
+  const ran: number[] = [];
+  const held = worker.task(async function held(n: number): Promise<number> {
+    ran.push(n);
+    return await Promise.resolve(n);
+  });
+  await worker.pause({ functions: ["held"] });
+  const running = runInBackground(worker);
+  try {
+    const handles = await worker.enqueueMany([1, 2, 3].map((n) => held.enqueue(n)));
+    await eventually(async () => (await worker.paused()).functions[0]?.held === 3, {
+      what: "three tasks set aside",
+    });
+    assert.equal(await worker.drain(), 3);
+    assert.equal((await worker.paused()).functions[0].held, 0);
+    assert.deepEqual(await Promise.all(handles.map((h) => h.status())), [
+      "missing",
+      "missing",
+      "missing",
+    ]);
+    await worker.resume({ functions: ["held"] });
+    await quietFor(300, "nothing to run after the drain", () => ran.length === 0);
+  } finally {
+    await running.stop();
+  }
+});
