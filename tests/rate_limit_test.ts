@@ -14,7 +14,7 @@ const WINDOW = 1_000;
  * reaches the worker, a few milliseconds later, and that delay varies: windows are checked this
  * much shorter.
  */
-const LATENCY = 50;
+const LATENCY = 100;
 
 /** The most starts within any window of `ms` milliseconds. */
 function mostInWindow(times: readonly number[], ms: number): number {
