@@ -46,6 +46,7 @@ export type {
   ResultOptions,
   RetryFailedOptions,
   StartOptions,
+  TaskLimit,
   TaskOptions,
   WorkerOptions,
 } from "./src/options.ts";
@@ -106,7 +107,13 @@ export type {
 export type { ListOptions, QueueSizeOptions } from "./src/client/inspect.ts";
 export type { CleanOptions } from "./src/client/clean.ts";
 export type { ObliterateOptions } from "./src/client/obliterate.ts";
-export { StreaqCancelled, StreaqError, StreaqRetry } from "./src/errors.ts";
+export type {
+  FunctionLimit,
+  PausedFunction,
+  PauseOptions,
+  PauseState,
+} from "./src/client/pause.ts";
+export { StreaqCancelled, StreaqError, StreaqRateLimited, StreaqRetry } from "./src/errors.ts";
 export type { StreaqRetryOptions } from "./src/errors.ts";
 export type { Deserializer, Encoded, Serializer } from "./src/payload/codec.ts";
 export type { LogFormat, Logger, LogLevel } from "./src/logger.ts";

@@ -139,6 +139,7 @@ const TASK_OPTION_NAMES = {
   failureTtl: true,
   keepResults: true,
   unique: true,
+  limit: true,
   silent: true,
   thread: true,
   retry: true,
@@ -180,6 +181,7 @@ export function checkTaskOptions(
   checkDuration(where, "ttl", options.ttl, { allowNull: true });
   checkDuration(where, "failureTtl", options.failureTtl, { allowNull: true });
   checkInteger(where, "keepResults", options.keepResults, 1);
+  checkTaskLimit(where, options.limit);
   if (options.unique && options.timeout === undefined) {
     throw new TypeError(
       `Cannot ${where} as 'unique' needs a 'timeout' (it bounds the lock): received unique: true and no timeout`,
@@ -241,6 +243,30 @@ export function checkStartOptions(
       `Cannot enqueue task ${fnName} as 'priority' must be one of ${
         priorities.join(", ")
       }: received ${describe(options.priority)}`,
+    );
+  }
+}
+
+/** Checks the `limit` task option: an object of known limits, each an integer ≥ 1 or a duration. */
+function checkTaskLimit(where: string, limit: unknown): void {
+  if (limit === undefined) return;
+  if (typeof limit !== "object" || limit === null || Array.isArray(limit)) {
+    throw new TypeError(
+      `Cannot ${where} as 'limit' must be an object such as { concurrency: 5 }: received ${
+        describe(limit)
+      }`,
+    );
+  }
+  checkKnownKeys(where, limit, ["concurrency", "max", "duration"]);
+  const { concurrency, max, duration } = limit as Record<string, unknown>;
+  checkInteger(where, "limit.concurrency", concurrency, 1);
+  checkInteger(where, "limit.max", max, 1);
+  checkDuration(where, "limit.duration", duration, { min: 1 });
+  if ((max === undefined) !== (duration === undefined)) {
+    throw new TypeError(
+      `Cannot ${where} as 'limit.max' and 'limit.duration' go together (at most max starts per duration ms): received max ${
+        describe(max)
+      } and duration ${describe(duration)}`,
     );
   }
 }

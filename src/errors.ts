@@ -6,6 +6,8 @@
  * @module
  */
 
+import { describe } from "./_validate.ts";
+
 /**
  * Base class of every error streaq throws: bad options, a failed lookup, a task that failed
  * for a reason of streaq's own (expired, unknown function, too many tries, ...).
@@ -178,6 +180,61 @@ export class StreaqCancelled extends StreaqError {
   constructor(message = "task was aborted", options?: ErrorOptions) {
     super(message, options);
     this.name = "StreaqCancelled";
+  }
+}
+
+/**
+ * Thrown inside a task to say that its function met a rate limit at run time, for example an
+ * API that answered 429 with `Retry-After`: no worker starts a task of that function for the next
+ * `ms` milliseconds, and this task goes back to wait, its try not counted. Unlike
+ * {@linkcode StreaqRetry}, it holds the whole function back, on every worker.
+ *
+ * @example Honouring a 429's Retry-After
+ * ```ts
+ * import { StreaqRateLimited, Worker } from "@streaq/streaq";
+ *
+ * const worker = new Worker();
+ *
+ * export const callApi = worker.task(async function callApi(path: string): Promise<string> {
+ *   const response = await fetch(`https://api.example.com${path}`);
+ *   if (response.status === 429) {
+ *     throw new StreaqRateLimited(Number(response.headers.get("retry-after") ?? 1) * 1_000);
+ *   }
+ *   return await response.text();
+ * });
+ * ```
+ */
+export class StreaqRateLimited extends StreaqError {
+  /** How long no task of the function starts, in milliseconds. */
+  readonly ms: number;
+
+  /**
+   * Creates a StreaqRateLimited.
+   *
+   * @param ms How long no task of the function starts, in milliseconds (a finite number ≥ 0).
+   * @param message What limited it.
+   * @throws {RangeError} If `ms` is negative or not a finite number.
+   *
+   * @example Waiting a minute
+   * ```ts
+   * import { StreaqRateLimited } from "@streaq/streaq";
+   *
+   * export function quotaExceeded(): never {
+   *   throw new StreaqRateLimited(60_000, "quota exceeded");
+   * }
+   * ```
+   */
+  constructor(ms: number, message = `rate limited for ${ms} ms`) {
+    if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) {
+      throw new RangeError(
+        `Cannot create StreaqRateLimited as 'ms' must be a finite number ≥ 0: received ${
+          describe(ms)
+        }`,
+      );
+    }
+    super(message);
+    this.name = "StreaqRateLimited";
+    this.ms = Math.round(ms);
   }
 }
 

@@ -262,6 +262,14 @@ export interface TaskOptions {
    */
   unique?: boolean;
   /**
+   * Limits on this function across every worker of the queue (see {@linkcode TaskLimit}):
+   * `{ concurrency: N }` runs at most N of its tasks at once; the others wait, queued, their
+   * tries uncounted. Not the worker's `concurrency`, which bounds one process.
+   *
+   * @default {undefined}
+   */
+  limit?: TaskLimit;
+  /**
    * No log line per run.
    *
    * @default {false}
@@ -282,6 +290,51 @@ export interface TaskOptions {
    * @default {the worker's retry; else only `StreaqRetry` retries}
    */
   retry?: RetryPolicy;
+}
+
+/**
+ * Queue-wide limits on one function, the `limit` task option: they hold across every worker
+ * process of the queue, decided in Redis.
+ *
+ * @example At most 5 exports at once, however many workers run
+ * ```ts
+ * import { Worker } from "@streaq/streaq";
+ *
+ * const worker = new Worker();
+ *
+ * export const exportReport = worker.task(async function exportReport(id: string): Promise<string> {
+ *   return await Promise.resolve(id);
+ * }, { limit: { concurrency: 5 } });
+ * ```
+ *
+ * @example At most 100 calls a minute to a metered API
+ * ```ts
+ * import { Worker } from "@streaq/streaq";
+ *
+ * const worker = new Worker();
+ *
+ * export const charge = worker.task(async function charge(orderId: string): Promise<string> {
+ *   return await Promise.resolve(orderId);
+ * }, { limit: { max: 100, duration: 60_000 } });
+ * ```
+ */
+export interface TaskLimit {
+  /**
+   * At most this many of the function's tasks run at once across all workers (an integer ≥ 1).
+   * A task read ahead by a worker (prefetch) holds a slot too. The others wait, queued, their
+   * tries uncounted, and start as slots free; a slot held by a worker that dies is freed when its
+   * task is taken over (after `idleTimeout`).
+   */
+  concurrency?: number;
+  /**
+   * At most this many of the function's tasks start per `duration` across all workers (an
+   * integer ≥ 1; give both or neither): a sliding window of starts, counted when a worker claims
+   * the task to start it. The others wait, queued, their tries uncounted, and start as the window
+   * allows. A worker that runs a rate-limited function does not read ahead (its `prefetch` is 0).
+   */
+  max?: number;
+  /** The window of `max`, in milliseconds (≥ 1). */
+  duration?: number;
 }
 
 /**

@@ -10,7 +10,7 @@ import { createTask, type Task } from "./client/enqueue.ts";
 import { StreaqError } from "./errors.ts";
 import type { Worker } from "./worker.ts";
 import { DEFAULT_RESULT_TTL, failureTtlFor, type QueueContext } from "./queue_context.ts";
-import type { CronOptions } from "./options.ts";
+import type { CronOptions, TaskLimit } from "./options.ts";
 import type { RetryPolicy } from "./retry_options.ts";
 import { freezeRetryPolicy } from "./run/retry_policy.ts";
 import { callerModule, recordThreadTask } from "./run/threads/registry.ts";
@@ -37,6 +37,8 @@ export interface ResolvedTaskOptions {
   readonly keepResults: number | undefined;
   /** Whether at most one instance runs at a time. */
   readonly unique: boolean;
+  /** Its queue-wide limits (`limit` option), frozen; undefined for none. */
+  readonly limit: Readonly<TaskLimit> | undefined;
   /** Whether per-run log lines are left out. */
   readonly silent: boolean;
   /** For a cron job: the most an occurrence may start after its due time, if set. */
@@ -138,6 +140,8 @@ export class RegisteredTask<Args extends any[], R, Priority extends string = str
   readonly keepResults: number | undefined;
   /** Whether at most one instance runs at a time. */
   readonly unique: boolean;
+  /** Its queue-wide limits (`limit` option); undefined for none. */
+  readonly limit: Readonly<TaskLimit> | undefined;
   /** Whether per-run log lines are left out. */
   readonly silent: boolean;
   /** For a cron job: the most an occurrence may start after its due time, if set. */
@@ -178,6 +182,7 @@ export class RegisteredTask<Args extends any[], R, Priority extends string = str
     this.failureTtl = options.failureTtl;
     this.keepResults = options.keepResults;
     this.unique = options.unique;
+    this.limit = options.limit;
     this.silent = options.silent;
     this.maxScheduleDrift = options.maxScheduleDrift;
     this.crontab = options.crontab;
@@ -310,6 +315,7 @@ export function resolveTaskOptions(
     failureTtl: options.failureTtl === undefined ? failureTtlFor(ttl) : options.failureTtl,
     keepResults: options.keepResults,
     unique: options.unique ?? false,
+    limit: options.limit === undefined ? undefined : Object.freeze({ ...options.limit }),
     silent: options.silent ?? false,
     maxScheduleDrift: options.maxScheduleDrift,
   };

@@ -172,6 +172,15 @@ export interface TaskInfo {
    * try's value until the new try reports.
    */
   readonly progress?: unknown;
+  /**
+   * Why a queued task does not start now, when something other than a busy queue holds it
+   * back: `"paused: the queue is paused"` or `"paused: function <name> is paused"` (see
+   * `worker.pause()`), `"waiting for a concurrency slot: every slot of <name> is taken"` or
+   * `"rate-limited until <ISO time>: <name> starts at most <max> per <duration> ms"` (the `limit`
+   * task option), or `"rate-limited until <ISO time>: <name> reported a rate limit"` (a task threw
+   * `StreaqRateLimited`); null otherwise.
+   */
+  readonly waitReason: string | null;
 }
 
 /**

@@ -71,6 +71,15 @@ import { checkThreadReadAccess, ThreadPool } from "./run/threads/pool.ts";
 import { createTaskHandle, type TaskHandle } from "./task_handle.ts";
 import { type CleanOptions, cleanResults } from "./client/clean.ts";
 import { drainQueue } from "./client/drain.ts";
+import {
+  type FunctionLimit,
+  type PauseOptions,
+  type PauseState,
+  pauseWork,
+  readLimits,
+  readPauseState,
+  resumeWork,
+} from "./client/pause.ts";
 import { type QueueMetrics, readQueueMetrics } from "./client/queue_metrics.ts";
 import { type ObliterateOptions, obliterateQueue } from "./client/obliterate.ts";
 
@@ -1216,8 +1225,9 @@ export class Worker<Context = undefined, Priority = string> {
   }
 
   /**
-   * Removes every task that waits for a worker: queued, delayed (scheduled or backing off) or
-   * waiting for its dependencies, with the tasks waiting for those. Tasks a worker holds
+   * Removes every task that waits for a worker: queued, delayed (scheduled or backing off),
+   * waiting for its dependencies, or set aside by a pause or a limit, with the tasks waiting for
+   * those. Tasks a worker holds
    * (running or prefetched) and repeating tasks (cron jobs, crontab schedules: stop those with
    * `unscheduleById`) are kept. Works in script calls of at most 100 tasks each, so a queue of any
    * size never blocks Redis for more than a few milliseconds at a time.
@@ -1238,6 +1248,108 @@ export class Worker<Context = undefined, Priority = string> {
    */
   drain(): Promise<number> {
     return drainQueue(this.#queue);
+  }
+
+  /**
+   * Pauses the whole queue, or only the functions named, on every worker: from within a moment
+   * (well under a second), no worker starts paused work, until {@linkcode Worker.resume}. Paused
+   * tasks stay queued, their tries uncounted; enqueueing goes on, and running tasks finish. The
+   * pause lives in Redis: it holds for workers started later, and survives their restarts.
+   *
+   * @param options `functions`: the registered names of the functions to pause; without it, the
+   * whole queue.
+   * @returns How many of the pauses asked for were not in force already.
+   * @throws {TypeError} For an unknown option, or a function name that is not a non-empty string.
+   *
+   * @example Pausing one function while its API is down
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   *
+   * export async function holdPayments(): Promise<void> {
+   *   await worker.pause({ functions: ["chargeCard"] });
+   *   console.log(await worker.paused()); // { queue: null, functions: [{ name: "chargeCard", ... }] }
+   * }
+   * ```
+   */
+  pause(options: PauseOptions = {}): Promise<number> {
+    return pauseWork(this.#queue, options);
+  }
+
+  /**
+   * Resumes the whole queue, or only the functions named: workers start their tasks again within
+   * a moment, oldest first. Resuming the queue leaves paused functions paused, and the other way
+   * round.
+   *
+   * @param options `functions`: the registered names of the functions to resume; without it,
+   * the whole queue.
+   * @throws {TypeError} For an unknown option, or a function name that is not a non-empty string.
+   *
+   * @example Pausing the queue for a deployment, then resuming it
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   *
+   * export async function duringMaintenance(work: () => Promise<void>): Promise<void> {
+   *   await worker.pause();
+   *   try {
+   *     await work();
+   *   } finally {
+   *     await worker.resume();
+   *   }
+   * }
+   * ```
+   */
+  resume(options: PauseOptions = {}): Promise<void> {
+    return resumeWork(this.#queue, options);
+  }
+
+  /**
+   * The pauses in force on the queue: since when the whole queue is paused (or `null`), and the
+   * paused functions, each with how many of its tasks workers have set aside.
+   *
+   * @returns The pauses in force.
+   *
+   * @example Saying what is paused
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   *
+   * export async function describePauses(): Promise<string> {
+   *   const { queue, functions } = await worker.paused();
+   *   if (queue) return `the queue is paused since ${queue.toISOString()}`;
+   *   return functions.map((f) => `${f.name} paused (${f.held} tasks waiting)`).join("\n");
+   * }
+   * ```
+   */
+  paused(): Promise<PauseState> {
+    return readPauseState(this.#queue);
+  }
+
+  /**
+   * The concurrency limits in force on the queue (the `limit` task option, stated by the workers
+   * that run each function when they start), with the slots taken and the tasks waiting for one.
+   *
+   * @returns The limited functions, by name.
+   *
+   * @example Watching a limited function
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   *
+   * export async function describeLimits(): Promise<string[]> {
+   *   return (await worker.limits()).map((l) =>
+   *     `${l.name}: ${l.running} of ${l.concurrency} running, ${l.waiting} waiting`
+   *   );
+   * }
+   * ```
+   */
+  limits(): Promise<FunctionLimit[]> {
+    return readLimits(this.#queue);
   }
 
   /**

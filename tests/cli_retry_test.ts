@@ -53,7 +53,7 @@ Deno.test("streaq retry without a task id or a selection, or with both, is a usa
   );
   assert.throws(
     () => parseCommandLine(["run", "w.ts", "--function", "f"]),
-    /Option '--function' applies to clean and retry, not run/,
+    /Option '--function' applies to clean, retry, pause and resume, not run/,
   );
   assert.deepEqual(parseCommandLine(["retry", "w.ts:worker", "abc"]), {
     command: "retry",

@@ -102,6 +102,14 @@ export interface DrainCommand {
   readonly target: Target;
 }
 
+/** `pause` and `resume`: the whole queue, or the functions named (`--function`, repeatable). */
+export interface PauseCommand {
+  readonly command: "pause" | "resume";
+  readonly target: Target;
+  /** Only these functions (`--function`, once per function). */
+  readonly functions?: readonly string[];
+}
+
 /** `obliterate`: removes every key of the queue. */
 export interface ObliterateCommand {
   readonly command: "obliterate";
@@ -156,6 +164,7 @@ export type Command =
   | CleanCommand
   | DrainCommand
   | ObliterateCommand
+  | PauseCommand
   | RetryCommand
   | LogsCommand
   | MetricsCommand
@@ -182,7 +191,7 @@ const OPTIONS = {
   "older-than": { type: "string" },
   succeeded: { type: "boolean" },
   failed: { type: "boolean" },
-  function: { type: "string" },
+  function: { type: "string", multiple: true },
   force: { type: "boolean" },
   since: { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -209,7 +218,7 @@ const OPTION_COMMANDS: Record<string, readonly string[]> = {
   "older-than": ["clean"],
   succeeded: ["clean"],
   failed: ["clean"],
-  function: ["clean", "retry"],
+  function: ["clean", "retry", "pause", "resume"],
   since: ["retry", "events"],
   force: ["obliterate"],
 };
@@ -221,6 +230,8 @@ const COMMANDS = [
   "clean",
   "drain",
   "obliterate",
+  "pause",
+  "resume",
   "retry",
   "logs",
   "metrics",
@@ -262,7 +273,16 @@ export function parseCommandLine(args: readonly string[]): Command {
   if (target === undefined) {
     throw new UsageError(`Missing the module: streaq ${command} <module>[:<export>]`);
   }
-  if (command === "retry") return retryCommand(parseTarget(target), extra, values);
+  const functions = values.function;
+  if (
+    functions !== undefined && functions.length > 1 && command !== "pause" && command !== "resume"
+  ) {
+    throw new UsageError(`Option '--function' may be given once for ${command}`);
+  }
+  const fnName = functions?.[0];
+  if (command === "retry") {
+    return retryCommand(parseTarget(target), extra, { ...values, function: fnName });
+  }
   if (command === "logs") return logsCommand(parseTarget(target), extra);
   if (extra.length > 0) {
     throw new UsageError(`Unexpected argument ${JSON.stringify(extra[0])} after the module`);
@@ -272,6 +292,14 @@ export function parseCommandLine(args: readonly string[]): Command {
   if (command === "status") return { command, target: where, once: values.once ?? false };
   if (command === "drain") return { command, target: where };
   if (command === "metrics") return { command, target: where, json: values.json ?? false };
+  if (command === "pause" || command === "resume") {
+    for (const name of functions ?? []) {
+      if (name.trim() === "") {
+        throw new UsageError(`Option '--function' must be a function name: received ""`);
+      }
+    }
+    return { command, target: where, functions };
+  }
   if (command === "obliterate") return { command, target: where, force: values.force ?? false };
   if (command === "clean") {
     if (values.succeeded && values.failed) {
@@ -282,7 +310,7 @@ export function parseCommandLine(args: readonly string[]): Command {
       target: where,
       olderThan: duration("older-than", values["older-than"]),
       status: values.succeeded ? "succeeded" : values.failed ? "failed" : undefined,
-      fnName: values.function,
+      fnName,
     };
   }
   if (command === "web") {

@@ -22,6 +22,11 @@ Usage:
   streaq clean <module>[:<export>] [options]  remove results of finished tasks
   streaq drain <module>[:<export>]            remove every task waiting for a worker
   streaq obliterate <module>[:<export>]       remove every key of the queue
+  streaq pause <module>[:<export>] [--function NAME ...]
+                                              stop workers starting the queue's tasks (or a
+                                              function's), keeping them queued
+  streaq resume <module>[:<export>] [--function NAME ...]
+                                              let workers start them again
   streaq retry <module>[:<export>] <task-id>  rerun one failed task
   streaq retry <module>[:<export>] --function NAME [--since TIME]
                                               rerun failed tasks, and print how many
@@ -77,6 +82,10 @@ Options of clean (without them it removes every stored result):
   --function NAME   only tasks of this function
 
 drain keeps tasks that workers hold (running or prefetched) and repeating tasks.
+
+Options of pause and resume (without them, the whole queue):
+  --function NAME   only this function; repeat for several. Pausing the queue and pausing
+                    functions are independent: resume each the way it was paused
 
 Options of obliterate:
   --force           go ahead even while workers of the queue are alive (refused otherwise)

@@ -16,6 +16,8 @@
  * deno run -P jsr:@streaq/streaq/cli clean worker.ts --failed --older-than 7d
  * deno run -P jsr:@streaq/streaq/cli drain worker.ts             # remove the waiting tasks
  * deno run -P jsr:@streaq/streaq/cli obliterate worker.ts        # remove the whole queue
+ * deno run -P jsr:@streaq/streaq/cli pause worker.ts --function sendEmail  # hold one function
+ * deno run -P jsr:@streaq/streaq/cli resume worker.ts --function sendEmail
  * deno run -P jsr:@streaq/streaq/cli retry worker.ts --function sendEmail --since 2h
  * ```
  *
@@ -51,6 +53,7 @@ import { retryTasks } from "./retry.ts";
 import { printTaskLogs } from "./logs.ts";
 import { printMetrics } from "./metrics.ts";
 import { printEvents } from "./events.ts";
+import { runPauseCommand } from "./pause.ts";
 
 /**
  * Runs the command line with `args` (what follows the module in `deno run ... cli ...`) and
@@ -114,6 +117,9 @@ export async function main(args: readonly string[]): Promise<number> {
     case "drain":
     case "obliterate":
       return await runMaintenance(loaded.worker, command);
+    case "pause":
+    case "resume":
+      return await runPauseCommand(loaded.worker, command);
     case "retry":
       return await retryTasks(loaded.worker, command);
     case "logs":

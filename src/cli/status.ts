@@ -32,6 +32,8 @@ import {
   StreamRates,
   type StreamThroughput,
 } from "./status_rates.ts";
+import { formatLimits, formatPauses } from "./pause.ts";
+import type { FunctionLimit, PauseState } from "../client/pause.ts";
 
 /** What the view shows, read in one go. */
 export interface QueueStatus {
@@ -45,6 +47,10 @@ export interface QueueStatus {
   readonly streams: readonly PriorityStatus[];
   /** The first running tasks, at most `RUNNING_SHOWN`. */
   readonly running: readonly TaskInfo[];
+  /** The pauses in force (`streaq pause`). */
+  readonly pauses: PauseState;
+  /** The concurrency limits in force (the `limit` task option). */
+  readonly limits: readonly FunctionLimit[];
 }
 
 const RUNNING_SHOWN = 10;
@@ -56,10 +62,12 @@ const REFRESH = 1_000;
 // deno-lint-ignore no-explicit-any
 export async function readStatus(worker: Worker<any>): Promise<QueueStatus> {
   const reads = new QueueReads(queueContextOf(worker));
-  const [{ metrics, minutes }, { priorities }] = await Promise.all([
+  const [{ metrics, minutes }, { priorities }, pauses, limits] = await Promise.all([
     // Every live worker, however large the keyspace: status has no page to keep fast.
     reads.snapshot({ scanCount: 500, maxScanCalls: Infinity }),
     reads.streamSizes(),
+    reads.pauses(),
+    reads.limits(),
   ]);
   const running = await reads.runningTasks(priorities, {
     limit: RUNNING_SHOWN,
@@ -72,6 +80,8 @@ export async function readStatus(worker: Worker<any>): Promise<QueueStatus> {
     minutes,
     streams: priorities,
     running,
+    pauses,
+    limits,
   };
 }
 
@@ -115,6 +125,9 @@ export function formatStatus(
     } failed, ${count(lastHour.aborted, paint.red)} aborted; ${
       count(lastHour.retried, paint.yellow)
     } retried`,
+    // Flow control (src/cli/pause.ts): two lines.
+    formatPauses(status.pauses, status.at, paint),
+    formatLimits(status.limits),
     "",
     formatThroughput(throughput, paint),
     "",

@@ -1,6 +1,7 @@
 /**
  * Draining a queue: removing every task that waits, queued in a priority stream, delayed
- * (scheduled or backing off) or waiting for its dependencies, and none that a worker holds
+ * (scheduled or backing off), waiting for its dependencies, or set aside by a pause or a limit
+ * (a function's held list), and none that a worker holds
  * (running or prefetched). Repeating tasks (cron jobs and crontab schedules) are kept: they are
  * the queue's configuration more than its backlog, and `unscheduleById` stops them.
  *
@@ -17,12 +18,18 @@ import { CONSUMER_GROUP, KEY, TASK_FIELD } from "../redis/keys.ts";
 import { runScript, script } from "../redis/_script.ts";
 import { lua, luaFunction } from "../redis/lua/compose.ts";
 import { entryTaskId } from "../redis/lua/steps.ts";
+import { scanQueue } from "./scan.ts";
 
 /** At most this many tasks are looked at by one script call. */
 export const DRAIN_BATCH = 100;
 
 /** What a drain call works through: the `source` argument of {@linkcode DRAIN_SCRIPT}. */
-const SOURCE = { waiting: "waiting", delayed: "delayed", stream: "stream" } as const;
+const SOURCE = {
+  waiting: "waiting",
+  delayed: "delayed",
+  stream: "stream",
+  held: "held",
+} as const;
 
 const removeTask = luaFunction(
   "removeTask",
@@ -107,10 +114,11 @@ end
  * One call of a drain: up to `count` tasks of one source.
  *
  * KEYS: [1] the delayed set (it pins the queue's slot; other keys are built from the prefix)
- * ARGV: [1] key prefix, [2] source ('waiting', 'delayed' or 'stream'), [3] count, [4] cursor:
- *       for 'waiting' an SSCAN cursor ('0' to start), for 'delayed' how many repeating tasks
- *       at its head are kept, for 'stream' an entry id ('0-0' to start), [5] the stream, [6]
- *       the consumer group
+ * ARGV: [1] key prefix, [2] source ('waiting', 'delayed', 'stream' or 'held'), [3] count, [4]
+ *       cursor: for 'waiting' an SSCAN cursor ('0' to start), for 'delayed' how many repeating
+ *       tasks at its head are kept, for 'stream' an entry id ('0-0' to start), for 'held' how many
+ *       of the list are left to look at ('' to start), [5] the stream, or for 'held' a function's
+ *       list of tasks set aside (`src/client/pause.ts`), [6] the consumer group
  * Returns {tasks removed, next cursor, or '' when the source is done}.
  */
 export const DRAIN_SCRIPT = script(lua(
@@ -121,6 +129,22 @@ export const DRAIN_SCRIPT = script(lua(
 local P, source, count, cursor = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 if source == '${SOURCE.stream}' then return drainStream(P, ARGV[5], ARGV[6], cursor, count) end
 local removed = 0
+if source == '${SOURCE.held}' then
+  -- From the head, count at a time; a repeating task goes back at the tail, so the cursor counts
+  -- what is left to look at.
+  local left = cursor == '' and redis.call('LLEN', ARGV[5]) or tonumber(cursor)
+  local n = math.min(count, left)
+  for _ = 1, n do
+    local id = redis.call('LPOP', ARGV[5])
+    if not id then break end
+    if isRepeating(P, id) then
+      redis.call('RPUSH', ARGV[5], id)
+    else
+      removed = removed + removeTask(P, id)
+    end
+  end
+  return {removed, left - n > 0 and tostring(left - n) or ''}
+end
 if source == '${SOURCE.delayed}' then
   local kept = tonumber(cursor)
   local ids = redis.call('ZRANGE', KEYS[1], kept, kept + count - 1)
@@ -168,5 +192,11 @@ export async function drainQueue(client: QueueContext): Promise<number> {
   for (const priority of client.prioritiesHighFirst) {
     await run(SOURCE.stream, "0-0", keys.stream(priority));
   }
+  // Tasks set aside by a pause or a limit wait too (see src/redis/lua/flow.ts).
+  const lists = new Set<string>();
+  for await (const found of scanQueue(client, keys.pattern(`${KEY.held}*`))) {
+    for (const key of found) lists.add(key);
+  }
+  for (const list of lists) await run(SOURCE.held, "", list);
   return removed;
 }

@@ -7,7 +7,16 @@
 
 import type { Buffer } from "node:buffer";
 import type { QueueContext } from "../queue_context.ts";
-import { CONSUMER_GROUP, KEY, TASK_FIELD } from "../redis/keys.ts";
+import {
+  BLOCKED_FUNCTION,
+  CONSUMER_GROUP,
+  KEY,
+  LIMIT_FUNCTION,
+  PAUSED_FUNCTION,
+  PAUSED_QUEUE,
+  RATE_FUNCTION,
+  TASK_FIELD,
+} from "../redis/keys.ts";
 import { makeTaskResult, type TaskInfo, type TaskResult, TaskStatus } from "../result.ts";
 import { StreaqError } from "../errors.ts";
 import type { Reading, Subscription } from "./result_waiter.ts";
@@ -68,15 +77,23 @@ const INFO_FIELDS = layout(
  * The reply of {@linkcode INFO_SCRIPT}: the status, the {@linkcode INFO_FIELDS} (false when
  * missing), and the ids of the task's dependents.
  */
-export const TASK_INFO = layout("status", ...INFO_FIELDS.fields, "dependents");
+export const TASK_INFO = layout("status", ...INFO_FIELDS.fields, "dependents", "paused");
+
+/**
+ * The `paused` slot of {@linkcode TASK_INFO}: what holds a queued task back: a pause, or a
+ * concurrency limit whose slots are all taken.
+ */
+const PAUSED_BY = { queue: "queue", function: "function", slot: "slot", rate: "rate" } as const;
 
 /**
  * The status and stored fields of one task.
  *
- * KEYS: [1] result key, [2] task hash, [3] delayed set, [4] the task's dependents set
+ * KEYS: [1] result key, [2] task hash, [3] delayed set, [4] the task's dependents set, [5] the
+ *       queue's paused hash
  * ARGV: [1] task id
  * Returns {@linkcode TASK_INFO}: [status, fn, payload, priority, created, tries, due, crontab,
- * dependency ids, dependent ids] (fields false when missing).
+ * dependency ids, dependent ids, paused] (fields false when missing; paused: for a queued task,
+ * whether the queue or its function is paused, else false).
  */
 export const INFO_SCRIPT = script(lua(
   taskStatus,
@@ -85,11 +102,43 @@ local status = taskStatus(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
 local f = redis.call('HMGET', KEYS[2], ${
     INFO_FIELDS.fields.map((name) => `'${TASK_FIELD[name]}'`).join(", ")
   })
+local paused = false
+if status == '${TaskStatus.QUEUED}' and f[1] then
+  local p = redis.call('HMGET', KEYS[5], '${PAUSED_QUEUE}', '${PAUSED_FUNCTION}' .. f[1],
+    '${LIMIT_FUNCTION}' .. f[1], '${BLOCKED_FUNCTION}' .. f[1])
+  paused = p[1] and '${PAUSED_BY.queue}' or p[2] and '${PAUSED_BY.function}' or false
+  local P = string.sub(KEYS[5], 1, -${KEY.flow.length + 1})
+  -- Every slot taken by other tasks: this one waits for one (it holds none itself).
+  if not paused and p[3] then
+    local active = P .. '${KEY.active}' .. f[1]
+    if redis.call('ZCARD', active) >= tonumber(p[3]) and not redis.call('ZSCORE', active, ARGV[1]) then
+      paused = '${PAUSED_BY.slot}'
+    end
+  end
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  -- Its function held back by a rate limit a task met at run time (StreaqRateLimited).
+  local blockedUntil = not paused and tonumber(p[4])
+  if blockedUntil and blockedUntil > now then
+    paused = '${PAUSED_BY.rate} ' .. blockedUntil .. ' reported'
+  end
+  -- Its rate window full: it waits until the oldest start in it leaves the window.
+  local rate = not paused and redis.call('HGET', KEYS[5], '${RATE_FUNCTION}' .. f[1])
+  if rate then
+    local max, duration = string.match(rate, '^(%d+) (%d+)$')
+    local recent = redis.call('ZRANGEBYSCORE', P .. '${KEY.starts}' .. f[1], now - tonumber(duration),
+      '+inf', 'WITHSCORES')
+    if max and #recent / 2 >= tonumber(max) then
+      paused = '${PAUSED_BY.rate} ' .. (tonumber(recent[2]) + tonumber(duration)) .. ' ' .. rate
+    end
+  end
+end
 return ${
     luaTuple(TASK_INFO, {
       status: "status",
       ...argvSlots(INFO_FIELDS, 1, "f"),
       dependents: "redis.call('SMEMBERS', KEYS[4])",
+      paused: "paused",
     })
   }
 `,
@@ -123,7 +172,7 @@ async function infosByIds(
     runScript(
       pipeline,
       INFO_SCRIPT,
-      [keys.result(id), keys.task(id), keys.delayed, keys.dependents(id)],
+      [keys.result(id), keys.task(id), keys.delayed, keys.dependents(id), keys.flow],
       [id],
       true,
     );
@@ -146,6 +195,7 @@ async function infosByIds(
       fields[at.progress],
     ];
     const dependents = fields[at.dependents] as unknown as Buffer[];
+    const paused = fields[at.paused]?.toString();
     const id = ids[i];
     if (!fn || !data) return null;
     const fnName = fn.toString();
@@ -168,8 +218,29 @@ async function infosByIds(
       priority: priority?.toString() ?? client.priorities[0],
       crontab: crontab ? crontab.toString() : null,
       progress: progress ? await openProgress(client, id, progress) : undefined,
+      waitReason: paused === PAUSED_BY.queue
+        ? "paused: the queue is paused"
+        : paused === PAUSED_BY.function
+        ? `paused: function ${fnName} is paused`
+        : paused === PAUSED_BY.slot
+        ? `waiting for a concurrency slot: every slot of ${fnName} is taken`
+        : paused?.startsWith(PAUSED_BY.rate)
+        ? rateLimitedReason(fnName, paused)
+        : null,
     };
   }));
+}
+
+/**
+ * The wait reason of a task whose function's rate window is full (`rate <until> <max> <ms>`), or
+ * whose function met a rate limit at run time (`rate <until> reported`).
+ */
+function rateLimitedReason(fnName: string, slot: string): string {
+  const [, until, max, duration] = slot.split(" ");
+  const time = new Date(Number(until)).toISOString();
+  return max === "reported"
+    ? `rate-limited until ${time}: ${fnName} reported a rate limit`
+    : `rate-limited until ${time}: ${fnName} starts at most ${max} per ${duration} ms`;
 }
 
 /**

@@ -30,6 +30,7 @@ import {
 import { loadTask, type TaskDetail } from "./task_detail.ts";
 import { listTaskRows, type PageRange, type TaskFilter, type TaskPage } from "./task_rows.ts";
 import { listWorkers, type ListWorkersOptions } from "./worker_health.ts";
+import { type FunctionLimit, type PauseState, readLimits, readPauseState } from "./pause.ts";
 import {
   type FindRunningOptions,
   findRunningTasks,
@@ -55,6 +56,8 @@ export type { TaskDetail } from "./task_detail.ts";
 export { LIST_STATUSES } from "./task_rows.ts";
 export type { PageRange, TaskFilter, TaskPage, TaskRow } from "./task_rows.ts";
 export type { ListWorkersOptions } from "./worker_health.ts";
+export type { FunctionLimit, PausedFunction, PauseState } from "./pause.ts";
+export { describeLimit } from "./pause.ts";
 export type { FindRunningOptions, PriorityStatus, StreamSizes } from "./stream_sizes.ts";
 
 /**
@@ -239,6 +242,25 @@ export class QueueReads {
    */
   streamSizes(): Promise<StreamSizes> {
     return readStreamSizes(this.#context);
+  }
+
+  /**
+   * Reads the pauses in force: the whole queue's, and the paused functions with how many of
+   * their tasks workers have set aside.
+   *
+   * @returns The pauses, as `worker.paused()` returns them.
+   */
+  pauses(): Promise<PauseState> {
+    return readPauseState(this.#context);
+  }
+
+  /**
+   * Reads the concurrency limits in force, with the slots taken and the tasks waiting.
+   *
+   * @returns The limited functions, as `worker.limits()` returns them.
+   */
+  limits(): Promise<FunctionLimit[]> {
+    return readLimits(this.#context);
   }
 
   /**

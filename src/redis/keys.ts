@@ -76,7 +76,51 @@ export const KEY = {
    * {@linkcode EVENT_FIELD}.
    */
   events: "events",
+  /**
+   * Hash of the flow control in force: field {@linkcode PAUSED_QUEUE} while the whole queue is
+   * paused, {@linkcode PAUSED_FUNCTION} + a function name while that function is (each value:
+   * when the pause began, ms; `src/client/pause.ts`), and {@linkcode LIMIT_FUNCTION} + a function
+   * name for a function's concurrency limit (`src/run/flow_limits.ts`). The fetch and completion
+   * scripts read it once per call.
+   */
+  flow: "flow",
+  /**
+   * List of the ids of a function's tasks that a worker claimed and set aside (oldest first), by
+   * function name: while the function is paused, or all its concurrency slots are taken. They go
+   * back to their streams when it is resumed, or one per slot freed.
+   */
+  held: "held:",
+  /**
+   * Sorted set of the ids of a concurrency-limited function's tasks that hold one of its slots
+   * (claimed, running or read ahead, until their outcome is written), scored by claim time, by
+   * function name.
+   */
+  active: "active:",
+  /**
+   * Sorted set of the recent starts of a rate-limited function (sliding window log), by function
+   * name: one member per start, scored by its time (ms, Redis's clock), trimmed to the window.
+   */
+  starts: "starts:",
+  /** Channel that tells workers the flow control changed (they re-read {@linkcode KEY.flow}). */
+  flowChanged: "flowchanged",
 } as const;
+
+/** The field of {@linkcode KEY.flow} present while the whole queue is paused. */
+export const PAUSED_QUEUE = "q";
+/** Prefix of the fields of {@linkcode KEY.flow}: one per paused function, by name. */
+export const PAUSED_FUNCTION = "f:";
+/** Prefix of the fields of {@linkcode KEY.flow}: one per concurrency-limited function, by name. */
+export const LIMIT_FUNCTION = "c:";
+/**
+ * Prefix of the fields of {@linkcode KEY.flow}: one per rate-limited function, by name; the value
+ * is `<max> <duration>`.
+ */
+export const RATE_FUNCTION = "r:";
+/**
+ * Prefix of the fields of {@linkcode KEY.flow}: one per function held back by a rate limit met at
+ * run time (`StreaqRateLimited`), by name; the value is until when (ms, Redis's clock).
+ */
+export const BLOCKED_FUNCTION = "u:";
 
 /**
  * The fields of a task's hash (`KEY.task` + id), the one record of a task from its enqueue until
@@ -193,6 +237,10 @@ export class Keys {
   readonly taskPrefix: string;
   /** Stream of the queue's events, capped (see `KEY.events`). */
   readonly events: string;
+  /** Hash of the flow control in force: pauses of the queue and functions, concurrency limits. */
+  readonly flow: string;
+  /** Channel on which workers hear that the pauses changed. */
+  readonly flowChannel: string;
 
   constructor(readonly queueName: string) {
     this.prefix = `streaq:{${queueName}}:`;
@@ -205,6 +253,8 @@ export class Keys {
     this.doneChannelPrefix = this.prefix + KEY.done;
     this.taskPrefix = this.prefix + KEY.task;
     this.events = this.prefix + KEY.events;
+    this.flow = this.prefix + KEY.flow;
+    this.flowChannel = this.prefix + KEY.flowChanged;
   }
 
   /** The stream holding queued tasks of one priority. */
@@ -268,6 +318,21 @@ export class Keys {
   /** The stored results of a function with `keepResults`: task ids by finish time (ms). */
   kept(fnName: string): string {
     return this.prefix + KEY.kept + fnName;
+  }
+
+  /** The tasks of a paused or limited function that workers set aside, oldest first. */
+  held(fnName: string): string {
+    return this.prefix + KEY.held + fnName;
+  }
+
+  /** The recent starts of a rate-limited function, by time. */
+  starts(fnName: string): string {
+    return this.prefix + KEY.starts + fnName;
+  }
+
+  /** The tasks holding a concurrency slot of a limited function. */
+  active(fnName: string): string {
+    return this.prefix + KEY.active + fnName;
   }
 
   /** Pattern matching every key of this queue (for SCAN). */

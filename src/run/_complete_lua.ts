@@ -22,6 +22,7 @@ import {
   storeResult,
 } from "../redis/lua/steps.ts";
 import { keepNewestResults } from "../redis/lua/results.ts";
+import { blockFunction, readFlow, releaseRated, releaseSlot } from "../redis/lua/flow.ts";
 import { claimEntries, START_ANSWER, START_STATE, startOwned } from "../redis/lua/task_start.ts";
 import { emitEvent, EVENT_TYPE, eventsOf } from "../redis/lua/events.ts";
 
@@ -45,8 +46,9 @@ export const COMPLETE_ARGS = layout(
 
 /**
  * The outcome of one delivery. `value`: the result (final) or the reason (retry, back);
- * `ttlOrDue`: the result's ttl in ms ('' forever, '0' not stored) or the retry's due time as
- * `dueArg` sends it; `uniqueKey`: the unique lock it holds, or ''; `nextOccurrence`: a repeating
+ * `ttlOrDue`: the result's ttl in ms ('' forever, '0' not stored), the retry's due time as
+ * `dueArg` sends it, or for a hand-back '+ms' when the task met a rate limit (its function is
+ * held back that long) and '0' otherwise; `uniqueKey`: the unique lock it holds, or ''; `nextOccurrence`: a repeating
  * task's next due time, 'stop' when it repeats no more, '' for a task that does not repeat;
  * `fresh`: 1 when claimed too recently to be another worker's (`FRESH_CLAIM`), else 0;
  * `keepResults`: for a final outcome of a function with `keepResults`, that bound, else ''.
@@ -268,21 +270,33 @@ end
 );
 
 /**
- * `applyOutcome(a, finished, handled, anyAborting, listening, anyDependents, ev)`: writes the
- * completion record at ARGV[a] if this worker still owns its delivery, and emits its event.
- * Returns an `APPLIED` code, and the earliest due time it put in the delayed set, or nil.
+ * `applyOutcome(a, finished, handled, anyAborting, listening, anyDependents, flow, ev)`: writes
+ * the completion record at ARGV[a] if this worker still owns its delivery, freeing the
+ * concurrency slot its task holds (`flow`: `readFlow`), and emits its event. Returns an `APPLIED`
+ * code, and the earliest due time it put in the delayed set, or nil.
  */
 const applyOutcome = luaFunction(
   "applyOutcome",
-  [ownsDelivery, finishTask, keepNewestResults, dueTime, redisTime, enterStream, emitOutcome],
+  [
+    ownsDelivery,
+    finishTask,
+    keepNewestResults,
+    dueTime,
+    redisTime,
+    enterStream,
+    releaseSlot,
+    blockFunction,
+    emitOutcome,
+  ],
   `
 -- Writes the outcome of the COMPLETION record at ARGV[a], if this worker still owns its
 -- delivery: by kind (see complete.ts), then the release of its unique lock if it still holds
 -- it. Notes its entry in finished[stream] (to acknowledge and delete) and its kind in
--- handled['stream entryId']; emits its event (ev: see eventsOf). Returns APPLIED.applied, or
--- APPLIED.stale when it was not owned, and the earliest due time it put in the delayed set, or
--- nil.
-local function applyOutcome(a, finished, handled, anyAborting, listening, anyDependents, ev)
+-- handled['stream entryId']; emits its event (ev: see eventsOf). With a concurrency limit in
+-- flow (readFlow), first frees the slot its task holds (releaseSlot). Returns APPLIED.applied,
+-- or APPLIED.stale when it was not owned, and the earliest due time it put in the delayed set,
+-- or nil.
+local function applyOutcome(a, finished, handled, anyAborting, listening, anyDependents, flow, ev)
   local P, group = ${ARG.keyPrefix}, ${ARG.group}
   local stream, entryId, id, kind = P .. '${KEY.stream}' .. ${D.priority}, ${D.entryId}, ${D.taskId}, ${D.kind}
   -- A fresh delivery is owned without asking (and without a call).
@@ -297,6 +311,7 @@ local function applyOutcome(a, finished, handled, anyAborting, listening, anyDep
   table.insert(ids, entryId)
   handled[stream .. ' ' .. entryId] = kind
   local taskKey, value, due = P .. '${KEY.task}' .. id, ${D.value}, nil
+  if flow and flow.limited then releaseSlot(flow, taskKey, id) end
   if kind == '${KIND.final}' then
     due = finishTask(taskKey, id, value, ${D.ttlOrDue}, ${D.nextOccurrence}, anyAborting, listening,
       anyDependents)
@@ -311,7 +326,13 @@ local function applyOutcome(a, finished, handled, anyAborting, listening, anyDep
   elseif kind == '${KIND.back}' then
     redis.call('HDEL', taskKey, '${TASK_FIELD.runner}')
     if value ~= '' then redis.call('HSET', taskKey, '${TASK_FIELD.lastReason}', value) end
-    enterStream(taskKey, stream, id, ${ARG.now})
+    -- '+ms': the task met a rate limit at run time (StreaqRateLimited).
+    if string.sub(${D.ttlOrDue}, 1, 1) == '+' then
+      blockFunction(P, taskKey, id, tonumber(string.sub(${D.ttlOrDue}, 2)))
+      handled.blocked = true
+    else
+      enterStream(taskKey, stream, id, ${ARG.now})
+    end
   elseif kind == '${KIND.drop}' then
     -- What is left under the task's name (a hash without a function, a key of another type)
     -- can never run: it goes with its entry rather than stay forever.
@@ -329,7 +350,7 @@ end
 );
 
 /**
- * `applyOutcomes(n, anyAborting, ev)`: phase 1, the `n` completion records. Returns the `APPLIED`
+ * `applyOutcomes(n, anyAborting, flow, ev)`: phase 1, the `n` completion records. Returns the `APPLIED`
  * codes and the kinds of the outcomes written, by `'stream entryId'`.
  */
 const applyOutcomes = luaFunction(
@@ -341,12 +362,12 @@ const applyOutcomes = luaFunction(
 -- the APPLIED codes, and the kinds of the outcomes written by 'stream entryId': a prefetched
 -- task can run and finish before the call that writes its start is sent, and then both are in
 -- this call, its outcome first; its start must not write into the hash its outcome deleted.
-local function applyOutcomes(n, anyAborting, ev)
+local function applyOutcomes(n, anyAborting, flow, ev)
   local listening, anyDependents = surveyFinals(n)
   local applied, finished, handled, earliest = {}, {}, {}, nil
   for i = 0, n - 1 do
     local code, due = applyOutcome(${FIRST_COMPLETION} + i * ${COMPLETION.size}, finished, handled,
-      anyAborting, listening, anyDependents, ev)
+      anyAborting, listening, anyDependents, flow, ev)
     applied[i + 1] = code
     if due and (earliest == nil or due < earliest) then earliest = due end
   end
@@ -394,28 +415,37 @@ end
 );
 
 /**
- * `claimNew(want, toStart, anyAborting, ev)`: phase 3, claims up to `want` deliveries from the
- * streams declared after the fixed keys, starting the first `toStart`. Returns `CLAIM` records.
+ * `claimNew(want, toStart, anyAborting, flow, ev)`: phase 3, claims up to `want` deliveries from the
+ * streams declared after the fixed keys, starting the first `toStart`; nothing while the queue
+ * is paused, and deliveries held back by a pause or a limit are set aside (`flow`: `readFlow`
+ * in `src/redis/lua/flow.ts`); `ev`: the starts' events.
+ * Returns `CLAIM` records.
  */
 const claimNew = luaFunction(
   "claimNew",
   [claimEntries],
   `
 -- Phase 3: claims up to want deliveries for the slots free now and for the prefetch buffer,
--- highest priority first, starting the first toStart of them (see claimEntries). pcall: a
--- stream whose consumer group is gone (a restarted Redis) must not stop the completions above;
--- the fetch loop re-creates the group. Returns CLAIM records.
-local function claimNew(want, toStart, anyAborting, ev)
+-- highest priority first, starting the first toStart of them (see claimEntries): none while the
+-- queue is paused, and those held back by a pause or a limit are set aside (fewer claims: the fetch loop
+-- asks again for the slots left free). pcall: a stream whose consumer group is gone (a restarted
+-- Redis) must not stop the completions above; the fetch loop re-creates the group. Returns CLAIM
+-- records.
+local function claimNew(want, toStart, anyAborting, flow, ev)
   local claims, first = {}, ${COMPLETE_KEYS.size + 1}
   local group, me = ${ARG.group}, ${ARG.workerId}
+  if flow and flow.queue then return claims end
   for i = first, #KEYS do
     if want <= 0 then break end
     local read = redis.pcall('XREADGROUP', 'GROUP', group, me, 'COUNT', want, 'STREAMS', KEYS[i], '>')
     if type(read) == 'table' and not read.err then
       local entries = read[1][2]
-      toStart = claimEntries(claims, entries, i - first + 1, KEYS[i], group, me,
-        ${ARG.keyPrefix} .. '${KEY.task}', ${KEYS.aborting}, anyAborting, toStart, ev)
-      want = want - #entries
+      local held
+      toStart, held = claimEntries(claims, entries, i - first + 1, KEYS[i], group, me,
+        ${ARG.keyPrefix} .. '${KEY.task}', ${KEYS.aborting}, anyAborting, toStart, flow, ev)
+      want = want - #entries + held
+      -- What is behind the deliveries set aside is left to the fetch loop, which reads on.
+      if held > 0 then break end
     end
   end
   return claims
@@ -426,6 +456,8 @@ end
 /** The completion script's Lua: the three phases and the main chunk that runs them. */
 export const COMPLETE_LUA = lua(
   eventsOf,
+  readFlow,
+  releaseRated,
   applyOutcomes,
   startPrefetched,
   claimNew,
@@ -433,6 +465,8 @@ export const COMPLETE_LUA = lua(
 -- One SCARD per call spares an SREM (and a SISMEMBER) per task when no abort is pending.
 local anyAborting = redis.call('SCARD', ${KEYS.aborting}) > 0
 local ev = eventsOf(${ARG.keyPrefix}, ${ARG.events})
+-- One HGETALL per call: pauses and limits (nil while there are none).
+local flow = readFlow(${ARG.keyPrefix})
 local n = tonumber(${ARG.completionCount})
 local s = ${FIRST_COMPLETION} + n * ${COMPLETION.size}
 if ev then
@@ -445,11 +479,15 @@ if ev then
   end
   ev.notes = first + count * ${START_RECORD.size}
 end
-local applied, handled = applyOutcomes(n, anyAborting, ev)
+local applied, handled = applyOutcomes(n, anyAborting, flow, ev)
+-- A task that met a rate limit at run time held its function back: the claims below must know.
+if handled.blocked then flow = readFlow(${ARG.keyPrefix}) end
 local toStart = tonumber(${COUNTS.startNowCount})
 local started = startPrefetched(s + ${START_COUNTS.size}, tonumber(${COUNTS.startCount}), handled,
   anyAborting, ev)
-local claims = claimNew(tonumber(${COUNTS.prefetchCount}) + toStart, toStart, anyAborting, ev)
+-- Tasks of rate-limited functions whose window has room again go back, to be claimed below.
+if flow and flow.timed and not flow.queue then releaseRated(flow) end
+local claims = claimNew(tonumber(${COUNTS.prefetchCount}) + toStart, toStart, anyAborting, flow, ev)
 return ${luaTuple(COMPLETE_REPLY, { applied: "applied", starts: "started", claims: "claims" })}
 `,
 );

@@ -3,7 +3,8 @@
  * channel, so that an abort reaches a running task within milliseconds, and cancels the task if
  * it runs here. A request for a task not running here is remembered for a while, since the
  * fetch that starts the task may be in flight. The same connection hears the wake channel,
- * whose messages go to the scheduler (one subscriber per worker, not two).
+ * whose messages go to the scheduler, and the flow channel, whose messages (pauses changed) go
+ * to the pause view (one subscriber per worker, not three).
  *
  * @module
  */
@@ -21,6 +22,8 @@ export interface AbortListenerOptions {
   readonly cancelRunning: (taskId: string) => boolean;
   /** Told of a wake message: a delayed task was added, due at this time (ms). */
   readonly onWake: (due: number) => void;
+  /** Told of a flow message: the pauses changed (see `pause_view.ts`). */
+  readonly onFlow: () => void;
 }
 
 /** Listens for abort requests and cancels the tasks they name. */
@@ -37,7 +40,7 @@ export class AbortListener {
     this.#options = options;
   }
 
-  /** Opens the subscriber connection and subscribes to the abort and wake channels. */
+  /** Opens the subscriber connection and subscribes to the abort, wake and flow channels. */
   subscribe(): Promise<unknown> {
     const { keys } = this.#client;
     this.#subscriber = this.#client.connections.open();
@@ -46,9 +49,11 @@ export class AbortListener {
         this.#options.onWake(Number(message));
       } else if (channel === keys.abortChannel) {
         this.abort(message);
+      } else if (channel === keys.flowChannel) {
+        this.#options.onFlow();
       }
     });
-    return this.#subscriber.subscribe(keys.abortChannel, keys.wakeChannel);
+    return this.#subscriber.subscribe(keys.abortChannel, keys.wakeChannel, keys.flowChannel);
   }
 
   /** Cancels a task running here, or remembers the request for a task not running here. */

@@ -110,7 +110,12 @@ export type Completion =
     readonly event?: OutcomeEvent;
   }
   | { readonly kind: typeof COMPLETION_KIND.retry; readonly due: Due; readonly reason: string }
-  | { readonly kind: typeof COMPLETION_KIND.back; readonly reason: string }
+  | {
+    readonly kind: typeof COMPLETION_KIND.back;
+    readonly reason: string;
+    /** Hold the task's function back on every worker for this many ms (`StreaqRateLimited`). */
+    readonly blockFor?: number;
+  }
   | { readonly kind: typeof COMPLETION_KIND.drop };
 
 /** A completion of a delivery to write, or (without `completion`) the start of one. */
@@ -281,7 +286,7 @@ function pushCompletion(
     : c.kind === "retry"
     ? [c.reason, dueArg(c.due)]
     : c.kind === "back"
-    ? [c.reason, 0]
+    ? [c.reason, c.blockFor === undefined ? 0 : `+${c.blockFor}`]
     : ["", 0];
   pushRecord(args, COMPLETION, {
     priority: d.priority,

@@ -11,7 +11,13 @@ import type { FunctionOutcome, FunctionStats } from "./function_stats.ts";
 import type { QueueContext } from "../queue_context.ts";
 import type { Completion, DeliveryWriter } from "./complete.ts";
 import { runWithContext, type TaskContext } from "../context.ts";
-import { describeError, StreaqCancelled, StreaqError, timeoutError } from "../errors.ts";
+import {
+  describeError,
+  StreaqCancelled,
+  StreaqError,
+  StreaqRateLimited,
+  timeoutError,
+} from "../errors.ts";
 import { decideRetry } from "./retry_policy.ts";
 import type { Delivery } from "./fetch.ts";
 import { nextOccurrence } from "../cron/crontab.ts";
@@ -31,7 +37,12 @@ export type Outcome =
   | { readonly kind: "success"; readonly value: unknown }
   | { readonly kind: "failure"; readonly error: unknown }
   | { readonly kind: "retry"; readonly due: Due; readonly reason: string }
-  | { readonly kind: "back"; readonly reason: string };
+  | {
+    readonly kind: "back";
+    readonly reason: string;
+    /** The task threw `StreaqRateLimited`: its function waits this many ms, everywhere. */
+    readonly blockFor?: number;
+  };
 
 /** Counts of the outcomes a worker handled, as `worker.counters` shows them. */
 export interface WorkerCounters {
@@ -337,6 +348,10 @@ function thrownOutcome(
 ): Outcome {
   // An error thrown because the signal fired (abort, timeout, hand-back) is not the task's own.
   if (signal.aborted) return signalOutcome(signal.reason);
+  // A limit met at run time (a 429): back to wait, holding its function back everywhere.
+  if (error instanceof StreaqRateLimited) {
+    return { kind: "back", reason: "", blockFor: error.ms };
+  }
   return decideRetry({
     label: `${d.fnName} (${d.taskId})`,
     tries: d.tries,
@@ -431,7 +446,14 @@ async function finish(
       }
       break;
     case "back":
-      env.logger.info(`↩ ${label} handed back: ${finalOutcome.reason}`, fields);
+      if (finalOutcome.blockFor !== undefined) {
+        env.logger.info(
+          `⏸ ${label} rate-limited: ${d.fnName} starts nothing for ${finalOutcome.blockFor} ms`,
+          fields,
+        );
+      } else {
+        env.logger.info(`↩ ${label} handed back: ${finalOutcome.reason}`, fields);
+      }
   }
   return { outcome: finalOutcome, counted };
 }

@@ -16,6 +16,7 @@ import { CONSUMER_GROUP, KEY } from "../redis/keys.ts";
 import { runScript, script } from "../redis/_script.ts";
 import { lua } from "../redis/lua/compose.ts";
 import { argvSlots, layout, luaTuple, pushRecord } from "../redis/lua/layout.ts";
+import { readFlow, releaseRated } from "../redis/lua/flow.ts";
 import {
   CLAIM,
   claimEntries,
@@ -92,7 +93,19 @@ export const FETCH_ARGS = layout(
 );
 
 /** The reply of {@linkcode FETCH_SCRIPT}. */
-export const FETCH_REPLY = layout("claims", "lastIds", "reclaimCursors");
+export const FETCH_REPLY = layout(
+  "claims",
+  "lastIds",
+  "reclaimCursors",
+  "queuePaused",
+  "wakeIn",
+);
+
+/**
+ * At most this many deliveries of paused functions are set aside by one fetch call; a call that
+ * reaches it returns no last ids, so that the fetch loop calls again at once.
+ */
+const HOLD_LIMIT = 1000;
 
 const arg = argvSlots(FETCH_ARGS, 1);
 
@@ -107,29 +120,44 @@ const arg = argvSlots(FETCH_ARGS, 1);
  * reclaim scan goes on from where the previous one stopped (its cursor), or stale deliveries
  * behind many live ones would never be reached by a busy worker asking for one at a time.
  *
+ * Flow control (`src/redis/lua/flow.ts`): while the whole queue is paused the call claims and
+ * reclaims nothing and says so; a delivery of a paused function, or of a limited one without a
+ * free slot, is set aside (not a claim), and the stream it came from is read again, so that what
+ * is behind it still comes first.
+ *
  * KEYS: [1] aborting set, [2..] streams, highest priority first
  * ARGV: {@linkcode FETCH_ARGS}: group, consumer (worker id), start count, prefetch count,
- *       reclaim min idle ms (0 = no reclaim), key prefix, events setting ('' off, else the
- *       events stream's cap: the starts' events are emitted); then per stream, the entry id its
- *       reclaim scan starts from ('0-0': the beginning)
- * Returns {@linkcode FETCH_REPLY}: {claims, last ids, reclaim cursors}: claims are `CLAIM`
- * records (`src/redis/lua/task_start.ts`); last ids (one per stream, '0-0' when empty) are
- * returned when fewer were found than asked, for a blocking XREAD that wakes on the next entry;
- * reclaim cursors (one per stream) are where the next reclaim scan starts, '0-0' once a scan
- * has reached the end.
+ *       reclaim min idle ms (0 = no reclaim), the queue's key prefix, events setting ('' off,
+ *       else the events stream's cap: the starts' events are emitted); then per stream, the entry
+ *       id its reclaim scan starts from ('0-0': the beginning)
+ * Returns {@linkcode FETCH_REPLY}: {claims, last ids, reclaim cursors, queue paused, wake in}: claims are
+ * `CLAIM` records (`src/redis/lua/task_start.ts`); last ids (one per stream, '0-0' when empty)
+ * are returned when fewer were found than asked, for a blocking XREAD that wakes on the next
+ * entry; reclaim cursors (one per stream) are where the next reclaim scan starts, '0-0' once a
+ * scan has reached the end; queue paused is 1 while the whole queue is paused, else 0; wake in
+ * is in how many ms a rate-limited function's window has room again for its waiting tasks (the
+ * loop fetches again by then), or nil.
  */
 export const FETCH_SCRIPT = script(lua(
   claimEntries,
+  readFlow,
+  releaseRated,
   eventsOf,
   `
 -- Whether any abort is pending at all: one SCARD per call spares a SISMEMBER per task.
 local anyAborting = redis.call('SCARD', KEYS[1]) > 0
-local group, me, prefix = ${arg.group}, ${arg.consumer}, ${arg.keyPrefix} .. '${KEY.task}'
-local ev = eventsOf(${arg.keyPrefix}, ${arg.events})
+local group, me, P = ${arg.group}, ${arg.consumer}, ${arg.keyPrefix}
+local prefix = P .. '${KEY.task}'
+local ev = eventsOf(P, ${arg.events})
+local flow = readFlow(P)
+local queuePaused = flow ~= nil and flow.queue
+-- Tasks of rate-limited functions whose window has room again go back first, to be claimed now.
+local wakeIn = flow and flow.timed and not queuePaused and releaseRated(flow) or false
 local toStart = tonumber(${arg.startCount})
 local want = toStart + tonumber(${arg.prefetchCount})
+if queuePaused then want = 0 end
 local reclaimIdle = tonumber(${arg.reclaimIdle})
-local claims, cursors = {}, {}
+local claims, cursors, held = {}, {}, 0
 for i = 2, #KEYS do cursors[i - 1] = ARGV[${FETCH_ARGS.size - 1} + i] or '0-0' end
 if reclaimIdle > 0 then
   for i = 2, #KEYS do
@@ -137,28 +165,45 @@ if reclaimIdle > 0 then
     local claimed = redis.call('XAUTOCLAIM', KEYS[i], group, me, reclaimIdle, cursors[i - 1],
       'COUNT', want)
     cursors[i - 1] = claimed[1]
-    toStart = claimEntries(claims, claimed[2], i - 1, KEYS[i], group, me, prefix, KEYS[1],
-      anyAborting, toStart, ev)
-    want = want - #claimed[2]
+    local h
+    toStart, h = claimEntries(claims, claimed[2], i - 1, KEYS[i], group, me, prefix, KEYS[1],
+      anyAborting, toStart, flow, ev)
+    held = held + h
+    want = want - #claimed[2] + h
   end
 end
 for i = 2, #KEYS do
-  if want <= 0 then break end
-  local read = redis.call('XREADGROUP', 'GROUP', group, me, 'COUNT', want, 'STREAMS', KEYS[i], '>')
-  if read then
-    toStart = claimEntries(claims, read[1][2], i - 1, KEYS[i], group, me, prefix, KEYS[1],
-      anyAborting, toStart, ev)
-    want = want - #read[1][2]
-  end
+  -- Read again after deliveries were set aside: the entries behind them come before any of a
+  -- lower priority.
+  local h = 0
+  repeat
+    if want <= 0 then break end
+    local read = redis.call('XREADGROUP', 'GROUP', group, me, 'COUNT', want, 'STREAMS', KEYS[i], '>')
+    h = 0
+    if read then
+      toStart, h = claimEntries(claims, read[1][2], i - 1, KEYS[i], group, me, prefix, KEYS[1],
+        anyAborting, toStart, flow, ev)
+      held = held + h
+      want = want - #read[1][2] + h
+    end
+  until h == 0 or held >= ${HOLD_LIMIT}
 end
 local last = {}
-if want > 0 then
+if want > 0 and held < ${HOLD_LIMIT} then
   for i = 2, #KEYS do
     local tail = redis.call('XREVRANGE', KEYS[i], '+', '-', 'COUNT', 1)
     last[i - 1] = tail[1] and tail[1][1] or '0-0'
   end
 end
-return ${luaTuple(FETCH_REPLY, { claims: "claims", lastIds: "last", reclaimCursors: "cursors" })}
+return ${
+    luaTuple(FETCH_REPLY, {
+      claims: "claims",
+      lastIds: "last",
+      reclaimCursors: "cursors",
+      queuePaused: "queuePaused and 1 or 0",
+      wakeIn: "wakeIn",
+    })
+  }
 `,
 ));
 
@@ -169,6 +214,13 @@ export interface FetchResult {
   readonly lastIds: string[];
   /** Per stream, where the next reclaim scan starts; all '0-0' once a scan reached the end. */
   readonly reclaimCursors: string[];
+  /** The whole queue is paused: nothing was claimed. */
+  readonly queuePaused: boolean;
+  /**
+   * In how many ms a rate-limited function's window has room again for its waiting tasks, if
+   * any wait: the loop fetches again by then.
+   */
+  readonly wakeIn: number | undefined;
 }
 
 /** Fetches and starts deliveries in one script call. */
@@ -215,6 +267,8 @@ export async function fetchDeliveries(
     }),
     lastIds: reply[FETCH_REPLY.at.lastIds].map(String),
     reclaimCursors: reply[FETCH_REPLY.at.reclaimCursors].map(String),
+    queuePaused: reply[FETCH_REPLY.at.queuePaused] as unknown === 1,
+    wakeIn: (reply[FETCH_REPLY.at.wakeIn] as unknown as number | null) ?? undefined,
   };
 }
 

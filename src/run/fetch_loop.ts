@@ -21,6 +21,12 @@ import type { StopFlag } from "./shutdown.ts";
 const MAX_BLOCK = 2_000;
 /** How long a burst-mode fetch blocks before it checks whether the queue is empty. */
 const BURST_BLOCK = 50;
+/**
+ * How long the loop waits before it fetches again while the whole queue is paused, unless woken
+ * sooner (a resume is announced on the flow channel, see `pause_view.ts`): a worker that missed
+ * the announcement still resumes within this.
+ */
+export const PAUSED_POLL = 500;
 
 /** What the fetch loop needs from the slots (see `src/run/slots.ts`). */
 export interface SlotsToFill {
@@ -101,21 +107,47 @@ export class FetchLoop {
       }
       if (reclaim) this.#reclaimed(fetched, toStart + toPrefetch);
       slots.admitFetched(fetched.deliveries);
+      if (fetched.queuePaused) {
+        // In burst mode, a paused queue has nothing to run now: the run ends once idle.
+        if (burst && slots.idle) break;
+        await this.#sleep(PAUSED_POLL);
+        continue;
+      }
       if (fetched.lastIds.length === 0) continue;
       if (burst && fetched.deliveries.length === 0 && slots.idle && !await this.#dueSoon()) {
         break;
       }
+      // A rate-limited function's tasks wait for its window: fetch again when it has room.
+      const block = Math.min(
+        MAX_BLOCK,
+        this.#nextReclaim - Date.now(),
+        fetched.wakeIn ?? MAX_BLOCK,
+      );
       await this.#waitForEntries(
         priorities,
         fetched.lastIds,
-        burst ? BURST_BLOCK : Math.max(1, Math.min(MAX_BLOCK, this.#nextReclaim - Date.now())),
+        burst ? BURST_BLOCK : Math.max(1, block),
       );
     }
   }
 
-  /** Wakes a loop that sleeps because every slot and the buffer were full. */
+  /**
+   * Wakes a loop that sleeps because every slot and the buffer were full, or because the queue
+   * was paused.
+   */
   wake(): void {
     this.#wakeUp?.();
+  }
+
+  /** Sleeps `ms`, or until {@linkcode FetchLoop.wake}. */
+  async #sleep(ms: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await new Promise<void>((resolve) => {
+      this.#wakeUp = resolve;
+      timer = setTimeout(resolve, ms);
+    });
+    clearTimeout(timer);
+    this.#wakeUp = undefined;
   }
 
   /** Wakes the loop and cuts its blocking read short, for a stop. */

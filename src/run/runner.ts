@@ -5,6 +5,7 @@
  * - the slots (`slots.ts`): the running tasks and the prefetch buffer;
  * - the fetch loop (`fetch_loop.ts`): claims, reclaims, and the blocking wait for entries;
  * - the abort listener (`abort_listener.ts`): abort requests from the pub/sub channel;
+ * - the pause view (`pause_view.ts`): the pauses in force, for prefetched deliveries;
  * - the heartbeat timer (`heartbeat_timer.ts`): heartbeats of held deliveries, abort checks;
  * - the live flush (`live_flush.ts`): the health record and per-minute metrics, each second;
  * - the scheduler (`promote.ts`): promotion of due delayed tasks;
@@ -24,6 +25,8 @@ import { type OnRedisError, redisErrorHandler } from "./redis_errors.ts";
 import { Scheduler } from "./promote.ts";
 import { Shutdown } from "./shutdown.ts";
 import { Slots } from "./slots.ts";
+import { PauseView } from "./pause_view.ts";
+import { writeLimits } from "./flow_limits.ts";
 import { claimWorkerId, createConsumerGroups } from "./startup.ts";
 
 /** Settings of a run, from the worker options. */
@@ -48,11 +51,17 @@ export class Runner {
   readonly #live: LiveFlush;
   readonly #fetchLoop: FetchLoop;
   readonly #scheduler: Scheduler;
+  readonly #pauses: PauseView;
 
   /** Wires the parts of a run; nothing starts before {@linkcode Runner.run}. */
   constructor(env: Omit<ExecutionEnv, "completer" | "release">, settings: RunSettings) {
     const { client, workerId, logger, counters, stats } = env;
-    const { concurrency, prefetch, idleTimeout, burst } = settings;
+    const { concurrency, idleTimeout, burst } = settings;
+    // A rate-limited function's starts are counted when they are claimed: a worker that runs one
+    // claims only what it starts at once, or a task read ahead would start later than counted.
+    const prefetch = [...env.registry.values()].some((t) => t.limit?.max !== undefined)
+      ? 0
+      : settings.prefetch;
     const stop = this.#shutdown;
     const onRedisError = redisErrorHandler(client, logger, (ms) => stop.pause(ms));
     this.#onRedisError = onRedisError;
@@ -77,10 +86,13 @@ export class Runner {
       takeEarlyAbort: (taskId) => this.#abortListener.takeEarlyAbort(taskId),
       onOutcomeWritten: () => this.#live.noteOutcomes(),
       onSlotsChanged: () => this.#fetchLoop.wake(),
+      isPaused: (fnName) => this.#pauses.isPaused(fnName),
     });
+    this.#pauses = new PauseView(client, () => this.#fetchLoop.wake(), onRedisError);
     this.#abortListener = new AbortListener(client, {
       cancelRunning: (taskId) => this.#slots.cancel(taskId),
       onWake: (due) => this.#scheduler.notify(due),
+      onFlow: () => this.#pauses.refresh(),
     });
     this.#live = new LiveFlush({
       client,
@@ -136,9 +148,12 @@ export class Runner {
       createConsumerGroups(client),
       claimWorkerId(client, workerId, health, this.#settings.idleTimeout * 2),
       subscribed,
+      this.#pauses.refresh(),
+      writeLimits(client, this.#env.registry.values()),
     ]);
     const failed = ready.find((r) => r.status === "rejected");
     if (failed) {
+      this.#pauses.stop();
       await this.#abortListener.close();
       throw failed.reason;
     }
@@ -181,6 +196,7 @@ export class Runner {
     const started = Date.now();
     logger.info(`worker ${workerId} shutting down`);
     this.#heartbeats.stop();
+    this.#pauses.stop();
     await this.#completer.drain();
     await this.#shutdown.handBack(
       this.#slots,

@@ -49,6 +49,11 @@ export interface SlotsOptions {
   readonly onOutcomeWritten: () => void;
   /** Told whenever slots were filled or freed: the fetch loop may have work to do. */
   readonly onSlotsChanged: () => void;
+  /**
+   * Whether a prefetched delivery of this function must not start now (it is paused, see
+   * `pause_view.ts`): it is handed back instead, its try uncounted.
+   */
+  readonly isPaused?: (fnName: string) => boolean;
 }
 
 /** The running tasks and the prefetched deliveries of a run. */
@@ -168,6 +173,11 @@ export class Slots {
     const { concurrency, stop, completer, onRedisError } = this.#options;
     while (concurrency > this.#running.size && this.#buffered.length > 0 && !stop.stopping) {
       const next = this.#buffered.take()!;
+      if (!next.started && this.#options.isPaused?.(next.fnName)) {
+        // Prefetched before a pause: back to its stream, where the claim scripts hold it.
+        this.#handBackUnrun(next);
+        continue;
+      }
       this.#run(asStarted(next));
       if (next.started) continue;
       completer.start(next).then(

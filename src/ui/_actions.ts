@@ -1,6 +1,7 @@
 /**
- * The dashboard's state-changing requests: aborting a task, unscheduling a repeating one, and
- * rerunning failed tasks, one or those of the task list's filter.
+ * The dashboard's state-changing requests: aborting a task, unscheduling a repeating one,
+ * rerunning failed tasks, one or those of the task list's filter, and pausing or resuming the
+ * queue or one function.
  * The dashboard lets them through only as POSTs carrying a valid CSRF token.
  *
  * @module
@@ -28,8 +29,13 @@ export function actionFor(segments: readonly string[], url: URL): Action | undef
     const fn = url.searchParams.get("fn")?.trim() || undefined;
     return (worker) => retryFailed(worker, fn);
   }
+  if (segments.length === 2 && segments[0] === "queue" && isPauseVerb(segments[1])) {
+    const verb = segments[1];
+    return (worker) => pauseOrResume(worker, verb);
+  }
   if (segments.length !== 3) return undefined;
   const [kind, id, verb] = segments;
+  if (kind === "functions" && isPauseVerb(verb)) return (worker) => pauseOrResume(worker, verb, id);
   if (kind === "tasks" && verb === "abort") return (worker) => abort(worker, id);
   if (kind === "tasks" && verb === "retry") return (worker) => retry(worker, id);
   if (kind === "schedules" && verb === "unschedule") return (worker) => unschedule(worker, id);
@@ -87,4 +93,26 @@ async function retryFailed(
     message: `${count} failed ${count === 1 ? "task was" : "tasks were"} queued again`,
     back: `/tasks${query}`,
   };
+}
+
+function isPauseVerb(verb: string): verb is "pause" | "resume" {
+  return verb === "pause" || verb === "resume";
+}
+
+/** Pauses or resumes the whole queue, or one function (`src/client/pause.ts`). */
+async function pauseOrResume(
+  worker: Worker<unknown>,
+  verb: "pause" | "resume",
+  fnName?: string,
+): Promise<ActionOutcome> {
+  const options = fnName === undefined ? {} : { functions: [fnName] };
+  try {
+    if (verb === "pause") await worker.pause(options);
+    else await worker.resume(options);
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+    return { ok: false, status: 400, message: error.message, back: "/" };
+  }
+  const what = fnName === undefined ? "The queue" : `Function ${fnName}`;
+  return { ok: true, status: 200, message: `${what} was ${verb}d`, back: "/" };
 }

@@ -12,6 +12,7 @@ import { luaFunction } from "./compose.ts";
 import { layout, luaIndex, luaPartialTuple, luaTuple } from "./layout.ts";
 import { ackAndDelete, entryTaskId, ownsDelivery, redisTime } from "./steps.ts";
 import { emitEvent, EVENT_TYPE } from "./events.ts";
+import { holdIfHeldBack } from "./flow.ts";
 
 /**
  * `emitStart(ev, id, fn, tries, me, previous)`: the events of a start, when events are on:
@@ -225,23 +226,30 @@ export const CLAIM = layout("streamIndex", "entryId", "task");
 
 /**
  * `claimEntries(claims, entries, index, stream, group, me, prefix, abortingKey, anyAborting,
- * toStart, ev)`: reads the tasks of stream entries just claimed (by XREADGROUP or XAUTOCLAIM) and
- * starts the first `toStart` of them ({@linkcode startTask}); an entry without a task id is
- * acknowledged and deleted. Appends a {@linkcode CLAIM} record per entry to `claims`; returns
- * how many starts are left to make. `ev` (see `eventsOf`): the starts' events.
+ * toStart, flow, ev)`: reads the tasks of stream entries just claimed (by XREADGROUP or
+ * XAUTOCLAIM) and starts the first `toStart` of them ({@linkcode startTask}); an entry without a
+ * task id is acknowledged and deleted; with `flow` (`readFlow` in `./flow.ts`, nil while nothing
+ * is paused or limited), a delivery of a paused function, or of a limited one without a free
+ * slot, is set aside ({@linkcode holdIfHeldBack}). `ev` (see `eventsOf`): the starts' events.
+ * Appends a {@linkcode CLAIM} record per entry not set aside to `claims`; returns how many starts
+ * are left to make, and how many deliveries were set aside.
  */
 export const claimEntries = luaFunction(
   "claimEntries",
-  [entryTaskId, ackAndDelete, startTask],
+  [entryTaskId, ackAndDelete, startTask, holdIfHeldBack],
   `
 -- Reads the tasks of the entries just claimed from stream (the index-th stream asked) and
--- starts the first toStart of them; an entry without a task id is acknowledged and deleted.
--- Appends a CLAIM record per entry to claims (see task_start.ts). Returns how many starts are
--- left to make. ev: see eventsOf.
-local function claimEntries(claims, entries, index, stream, group, me, prefix, abortingKey, anyAborting, toStart, ev)
+-- starts the first toStart of them; an entry without a task id is acknowledged and deleted; with
+-- flow (not nil), a delivery held back by a pause or a limit is set aside (holdIfHeldBack). Appends a CLAIM
+-- record per entry not set aside to claims (see task_start.ts). Returns how many starts are left
+-- to make, and how many deliveries were set aside. ev: see eventsOf.
+local function claimEntries(claims, entries, index, stream, group, me, prefix, abortingKey, anyAborting, toStart, flow, ev)
+  local held = 0
   for _, entry in ipairs(entries) do
     local id = entryTaskId(entry)
-    if id then
+    if id and flow and holdIfHeldBack(flow, prefix .. id, stream, group, entry[1], id, toStart > 0) then
+      held = held + 1
+    elseif id then
       local task = startTask(prefix, abortingKey, anyAborting, me, id, toStart > 0, ev)
       table.insert(claims, ${
     luaTuple(CLAIM, { streamIndex: "index", entryId: "entry[1]", task: "task" })
@@ -256,7 +264,7 @@ local function claimEntries(claims, entries, index, stream, group, me, prefix, a
   })
     end
   end
-  return toStart
+  return toStart, held
 end
 `,
 );

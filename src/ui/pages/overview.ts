@@ -1,8 +1,12 @@
 /**
- * The overview: how many tasks are in each status and priority, the live workers, and the
- * tasks finished per minute over the last hour. Every number comes from one read of the queue
- * (`QueueReads.snapshot`, the read `streaq status` and `worker.metrics()` make), so they agree
- * with each other and with the command line.
+  const [{ metrics, minutes }, pauses, limits] = await Promise.all([
+    reads.snapshot(),
+    reads.pauses(),
+    reads.limits(),
+  ]);
+  const counts: QueueCounts = { ...metrics.tasks, byPriority: metrics.byPriority };
+  const workers = metrics.workers;
+  const hour = totalsOf(metrics.lastHour);
  *
  * @module
  */
@@ -12,11 +16,16 @@ import { throughputChart, type Totals, totalsOf } from "../_chart.ts";
 import { count } from "../_components.ts";
 import { href, type Page, type PageContext } from "../_context.ts";
 import { type Html, html } from "../_html.ts";
+import { flowPanel } from "./flow.ts";
 
 /** The overview page. */
 export async function overviewPage(ctx: PageContext): Promise<Page> {
   const { reads } = ctx;
-  const { metrics, minutes } = await reads.snapshot();
+  const [{ metrics, minutes }, pauses, limits] = await Promise.all([
+    reads.snapshot(),
+    reads.pauses(),
+    reads.limits(),
+  ]);
   const counts: QueueCounts = { ...metrics.tasks, byPriority: metrics.byPriority };
   const workers = metrics.workers;
   const hour = totalsOf(metrics.lastHour);
@@ -33,7 +42,7 @@ export async function overviewPage(ctx: PageContext): Promise<Page> {
     `,
     body: html`${stats(ctx, counts, hour, workers.length)}${lastHour(minutes, hour)}${
       byPriority(ctx, counts)
-    }${pendingAborts(counts)}`,
+    }${pendingAborts(counts)}${flowPanel(ctx, pauses, limits)}`,
     json: {
       queue: reads.queueName,
       priorities: reads.priorities,
@@ -46,6 +55,8 @@ export async function overviewPage(ctx: PageContext): Promise<Page> {
         outcomes: w.outcomes,
       })),
       minutes: minutes.map((m) => ({ ...m, start: new Date(m.start).toISOString() })),
+      pauses,
+      limits,
     },
   };
 }

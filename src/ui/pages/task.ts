@@ -54,6 +54,7 @@ export async function taskPage(ctx: PageContext, id: string): Promise<Page | nul
       enqueueTime: task.enqueueTime,
       scheduled: info?.scheduled ?? null,
       crontab: info?.crontab ?? null,
+      waitReason: info?.waitReason ?? null,
       progress: info?.progress === undefined
         ? null
         : typeof info.progress === "number"
@@ -181,6 +182,7 @@ function facts(ctx: PageContext, task: TaskDetail): Html {
   const { info, result } = task;
   const rows: [string, unknown][] = [
     ["Progress", info?.progress === undefined ? null : progressView(info.progress)],
+    ["Not started as", info?.waitReason],
     ["Priority", info?.priority],
     ["Tries", info?.tries ?? result?.tries],
     ["Created", time(ctx, info?.createdTime ?? result?.createdTime)],

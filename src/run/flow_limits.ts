@@ -1,0 +1,101 @@
+/**
+ * The concurrency limits of a worker's functions, written into the queue's flow hash when a run
+ * starts (`src/redis/keys.ts`, `KEY.flow`), where the claim scripts read them
+ * (`src/redis/lua/flow.ts`). The limit is part of a function's definition, so the worker that
+ * runs the function states it: each run sets the limits of its limited functions and removes
+ * those of its other functions (a limit taken out of the code goes with the next deploy). Workers
+ * of one queue running different versions disagree; the last one started wins.
+ *
+ * The same call puts back tasks set aside for want of a slot that a change left waiting with
+ * slots free (a limit raised or removed): otherwise only a finishing task would release them.
+ *
+ * @module
+ */
+
+import type { QueueContext } from "../queue_context.ts";
+import {
+  KEY,
+  LIMIT_FUNCTION,
+  PAUSED_FUNCTION,
+  RATE_FUNCTION,
+  STREAM_FIELD,
+  TASK_FIELD,
+} from "../redis/keys.ts";
+import { runScript, script } from "../redis/_script.ts";
+
+/** At most this many set-aside tasks go back to their streams per run start. */
+const RELEASE_BATCH = 1000;
+
+/** What {@linkcode writeLimits} needs of each registered function. */
+export interface LimitedFunction {
+  readonly name: string;
+  readonly limit?: {
+    readonly concurrency?: number;
+    readonly max?: number;
+    readonly duration?: number;
+  };
+}
+
+/**
+ * Sets or removes the limits of functions, then puts back, for each function not paused, as
+ * many of its set-aside tasks as it has free slots (all of them without a limit).
+ *
+ * KEYS: [1] flow hash
+ * ARGV: [1] the queue's key prefix, [2] at most this many tasks put back, then per function
+ *       its name, its concurrency limit ('' for none) and its rate limit ('<max> <duration>',
+ *       '' for none); tasks waiting for a rate window are left to the claim scripts
+ * Returns how many tasks it put back.
+ */
+const WRITE_LIMITS_SCRIPT = script(`
+local P, budget, moved = ARGV[1], tonumber(ARGV[2]), 0
+for i = 3, #ARGV, 3 do
+  local fn, limit, rate = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
+  if limit then
+    redis.call('HSET', KEYS[1], '${LIMIT_FUNCTION}' .. fn, limit)
+  else
+    redis.call('HDEL', KEYS[1], '${LIMIT_FUNCTION}' .. fn)
+  end
+  if rate ~= '' then
+    redis.call('HSET', KEYS[1], '${RATE_FUNCTION}' .. fn, rate)
+  else
+    redis.call('HDEL', KEYS[1], '${RATE_FUNCTION}' .. fn)
+  end
+  local held = P .. '${KEY.held}' .. fn
+  if rate == '' and redis.call('HEXISTS', KEYS[1], '${PAUSED_FUNCTION}' .. fn) == 0 and redis.call('LLEN', held) > 0 then
+    local free = budget - moved
+    if limit then
+      free = math.min(free, limit - redis.call('ZCARD', P .. '${KEY.active}' .. fn))
+    end
+    for _ = 1, free do
+      local id = redis.call('LPOP', held)
+      if not id then break end
+      local priority = redis.call('HGET', P .. '${KEY.task}' .. id, '${TASK_FIELD.priority}')
+      if priority then
+        redis.call('XADD', P .. '${KEY.stream}' .. priority, '*', '${STREAM_FIELD.taskId}', id)
+        moved = moved + 1
+      end
+    end
+  end
+end
+return moved
+`);
+
+/**
+ * Sets the concurrency limits of `functions` in the queue's flow hash, removes those of the ones
+ * without a limit, and puts back tasks left waiting with slots free, in one script call.
+ *
+ * @param client The queue's context.
+ * @param functions The functions this worker runs.
+ */
+export async function writeLimits(
+  client: QueueContext,
+  functions: Iterable<LimitedFunction>,
+): Promise<void> {
+  const args: (string | number)[] = [client.keys.prefix, RELEASE_BATCH];
+  for (const f of functions) {
+    const { concurrency, max, duration } = f.limit ?? {};
+    args.push(f.name, concurrency ?? "", max === undefined ? "" : `${max} ${duration}`);
+  }
+  if (args.length === 2) return;
+  await runScript(client.redis, WRITE_LIMITS_SCRIPT, [client.keys.flow], args);
+}
