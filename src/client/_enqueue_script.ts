@@ -4,7 +4,7 @@
  * @module
  */
 
-import { EVENT_FIELD, KEY, TASK_FIELD } from "../redis/keys.ts";
+import { EVENT_FIELD, GROUP_FUNCTION, KEY, TASK_FIELD } from "../redis/keys.ts";
 import { script } from "../redis/_script.ts";
 import { lua } from "../redis/lua/compose.ts";
 import { DEDUPE_ANSWER, DEDUPE_ONLY, dedupeTask } from "../redis/lua/dedupe.ts";
@@ -30,7 +30,8 @@ export const ENQUEUE_ARGS = layout(
  * A task to store: `due` is '0' to run now, else as `dueArg` sends it; `links` is '' for a task
  * that neither repeats nor waits, else the JSON array [crontab ('' = none), time zone,
  * dependency ids separated by spaces, mode ('', 'pipe' or 'else'), source task id, and for a
- * task with a deduplication key its `dedupeSpec`]; or, for a task whose only link is a
+ * task with a deduplication key or a group its `dedupeSpec` ('' for none), and for a task with a
+ * group its group key]; or, for a task whose only link is a
  * deduplication key, `DEDUPE_ONLY` followed by its `dedupeSpec` (no JSON to decode).
  */
 export const NEW_TASK = layout("id", "fn", "payload", "priority", "due", "links");
@@ -95,7 +96,7 @@ for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, stride do
   local taskKey, stream, resultKey = P .. '${KEY.task}' .. id, P .. '${KEY.stream}' .. priority,
     P .. '${KEY.result}' .. id
   local crontab, tz, after, mode, source = '', '', '', '', ''
-  local standIn, dedupe = nil, nil
+  local standIn, dedupe, grp = nil, nil, nil
   if ${T.links} == '' then
     -- A task with no links, the common case: nothing to read.
   elseif string.byte(${T.links}, 1) == ${DEDUPE_ONLY.charCodeAt(0)} then
@@ -109,6 +110,8 @@ for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, stride do
       source = standIns[source] or source
     end
     dedupe = links[6]
+    if dedupe == '' then dedupe = nil end
+    if links[7] and links[7] ~= '' then grp = links[7] end
   end
   if dedupe then standIn = dedupeTask(P, KEYS[1], id, ${T.fn}, ${T.payload}, dueArg, dedupe) end
   if standIn == nil and redis.call('EXISTS', taskKey, resultKey) == 1 then standIn = id end
@@ -126,7 +129,7 @@ for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, stride do
       end
     end
   else
-    if dueArg == '0' and after == '' and crontab == '' then
+    if dueArg == '0' and after == '' and crontab == '' and not grp then
       -- The common case, a task to run now: one write for its hash, one for its stream.
       redis.call('HSET', taskKey, '${TASK_FIELD.fn}', ${T.fn}, '${TASK_FIELD.data}', ${T.payload}, '${TASK_FIELD.priority}', priority,
         '${TASK_FIELD.created}', now, '${TASK_FIELD.tries}', 0, '${TASK_FIELD.entered}', now)
@@ -135,6 +138,12 @@ for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, stride do
     else
       redis.call('HSET', taskKey, '${TASK_FIELD.fn}', ${T.fn}, '${TASK_FIELD.data}', ${T.payload}, '${TASK_FIELD.priority}', priority,
         '${TASK_FIELD.created}', now, '${TASK_FIELD.tries}', 0)
+      if grp then
+        -- Its function's tasks are now claimed group by group (1 slot per group until a worker
+        -- running it states its groups.concurrency): see src/redis/lua/groups.ts.
+        redis.call('HSET', taskKey, '${TASK_FIELD.group}', grp)
+        redis.call('HSETNX', P .. '${KEY.flow}', '${GROUP_FUNCTION}' .. ${T.fn}, 1)
+      end
       local due, later = 0, false
       if dueArg ~= '0' then
         local present = redisTime()

@@ -10,6 +10,7 @@ import type { QueueContext } from "../queue_context.ts";
 import {
   BLOCKED_FUNCTION,
   CONSUMER_GROUP,
+  GROUP_FUNCTION,
   KEY,
   LIMIT_FUNCTION,
   PAUSED_FUNCTION,
@@ -83,7 +84,13 @@ export const TASK_INFO = layout("status", ...INFO_FIELDS.fields, "dependents", "
  * The `paused` slot of {@linkcode TASK_INFO}: what holds a queued task back: a pause, or a
  * concurrency limit whose slots are all taken.
  */
-const PAUSED_BY = { queue: "queue", function: "function", slot: "slot", rate: "rate" } as const;
+const PAUSED_BY = {
+  queue: "queue",
+  function: "function",
+  slot: "slot",
+  rate: "rate",
+  group: "group",
+} as const;
 
 /**
  * The status and stored fields of one task.
@@ -113,6 +120,17 @@ if status == '${TaskStatus.QUEUED}' and f[1] then
     local active = P .. '${KEY.active}' .. f[1]
     if redis.call('ZCARD', active) >= tonumber(p[3]) and not redis.call('ZSCORE', active, ARGV[1]) then
       paused = '${PAUSED_BY.slot}'
+    end
+  end
+  -- Set aside for a slot of its group (src/redis/lua/groups.ts): how many of its group's tasks
+  -- come before it, those holding the group's slots and those set aside before it.
+  local groupSlots = not paused and redis.call('HGET', KEYS[5], '${GROUP_FUNCTION}' .. f[1])
+  local grp = groupSlots and redis.call('HGET', KEYS[2], '${TASK_FIELD.group}')
+  if grp then
+    local name = f[1] .. ' ' .. grp
+    local position = redis.call('LPOS', P .. '${KEY.held}' .. name, ARGV[1])
+    if position then
+      paused = '${PAUSED_BY.group} ' .. (position + redis.call('ZCARD', P .. '${KEY.groupActive}' .. name)) .. ' ' .. grp
     end
   end
   local t = redis.call('TIME')
@@ -224,11 +242,19 @@ async function infosByIds(
         ? `paused: function ${fnName} is paused`
         : paused === PAUSED_BY.slot
         ? `waiting for a concurrency slot: every slot of ${fnName} is taken`
+        : paused?.startsWith(PAUSED_BY.group)
+        ? groupReason(paused)
         : paused?.startsWith(PAUSED_BY.rate)
         ? rateLimitedReason(fnName, paused)
         : null,
     };
   }));
+}
+
+/** The wait reason of a task set aside for a slot of its group (`group <ahead> <group key>`). */
+function groupReason(slot: string): string {
+  const [, ahead, ...group] = slot.split(" ");
+  return `waiting for a slot of group ${group.join(" ")}: behind ${ahead} tasks of its group`;
 }
 
 /**

@@ -311,7 +311,7 @@ local function applyOutcome(a, finished, handled, anyAborting, listening, anyDep
   table.insert(ids, entryId)
   handled[stream .. ' ' .. entryId] = kind
   local taskKey, value, due = P .. '${KEY.task}' .. id, ${D.value}, nil
-  if flow and flow.limited then releaseSlot(flow, taskKey, id) end
+  if flow and (flow.limited or flow.grouped) then releaseSlot(flow, taskKey, id) end
   if kind == '${KIND.final}' then
     due = finishTask(taskKey, id, value, ${D.ttlOrDue}, ${D.nextOccurrence}, anyAborting, listening,
       anyDependents)

@@ -6,6 +6,9 @@
  * those of its other functions (a limit taken out of the code goes with the next deploy). Workers
  * of one queue running different versions disagree; the last one started wins.
  *
+ * Grouped functions (the `group` or `groups` option) state the slots of each of their groups the
+ * same way (`src/redis/lua/groups.ts`).
+ *
  * The same call puts back tasks set aside for want of a slot that a change left waiting with
  * slots free (a limit raised or removed): otherwise only a finishing task would release them.
  *
@@ -14,6 +17,7 @@
 
 import type { QueueContext } from "../queue_context.ts";
 import {
+  GROUP_FUNCTION,
   KEY,
   LIMIT_FUNCTION,
   PAUSED_FUNCTION,
@@ -34,6 +38,9 @@ export interface LimitedFunction {
     readonly max?: number;
     readonly duration?: number;
   };
+  /** Its `group` option: with it or `groups`, the function is grouped. */
+  readonly group?: unknown;
+  readonly groups?: { readonly concurrency?: number };
 }
 
 /**
@@ -42,14 +49,21 @@ export interface LimitedFunction {
  *
  * KEYS: [1] flow hash
  * ARGV: [1] the queue's key prefix, [2] at most this many tasks put back, then per function
- *       its name, its concurrency limit ('' for none) and its rate limit ('<max> <duration>',
- *       '' for none); tasks waiting for a rate window are left to the claim scripts
+ *       its name, its concurrency limit ('' for none), its rate limit ('<max> <duration>', ''
+ *       for none) and the slots of each of its groups ('' when it declares no groups: a
+ *       function grouped by the enqueue of a task with a group key gets 1); tasks waiting for a
+ *       rate window are left to the claim scripts
  * Returns how many tasks it put back.
  */
 const WRITE_LIMITS_SCRIPT = script(`
 local P, budget, moved = ARGV[1], tonumber(ARGV[2]), 0
-for i = 3, #ARGV, 3 do
-  local fn, limit, rate = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
+for i = 3, #ARGV, 4 do
+  local fn, limit, rate, groupSlots = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3]
+  if groupSlots ~= '' then
+    redis.call('HSET', KEYS[1], '${GROUP_FUNCTION}' .. fn, groupSlots)
+  elseif redis.call('HEXISTS', KEYS[1], '${GROUP_FUNCTION}' .. fn) == 1 then
+    redis.call('HSET', KEYS[1], '${GROUP_FUNCTION}' .. fn, 1)
+  end
   if limit then
     redis.call('HSET', KEYS[1], '${LIMIT_FUNCTION}' .. fn, limit)
   else
@@ -94,7 +108,13 @@ export async function writeLimits(
   const args: (string | number)[] = [client.keys.prefix, RELEASE_BATCH];
   for (const f of functions) {
     const { concurrency, max, duration } = f.limit ?? {};
-    args.push(f.name, concurrency ?? "", max === undefined ? "" : `${max} ${duration}`);
+    const grouped = f.group !== undefined || f.groups !== undefined;
+    args.push(
+      f.name,
+      concurrency ?? "",
+      max === undefined ? "" : `${max} ${duration}`,
+      grouped ? f.groups?.concurrency ?? 1 : "",
+    );
   }
   if (args.length === 2) return;
   await runScript(client.redis, WRITE_LIMITS_SCRIPT, [client.keys.flow], args);

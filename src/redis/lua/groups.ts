@@ -1,0 +1,106 @@
+/**
+ * Groups in Lua: fair turns and per-group concurrency for tasks that carry a group key (the
+ * `group` start or task option). Each group of a function has its own slots (`groups.concurrency`,
+ * 1 by default): a claimed delivery of a group whose slots are all taken is set aside in the
+ * group's held list, without counting a try, and each slot freed by an outcome is handed to the
+ * oldest task set aside for that group, which goes back to the end of its priority's stream.
+ *
+ * That is what makes groups fair: a group never has more tasks in the streams and running than
+ * its slots, so a flood of one group is set aside by the claim that meets it (up to 1,000 per
+ * fetch call, and the stream is read on behind it), and another group's task, enqueued after the
+ * flood, starts before the flood's second task. The streams themselves are the round-robin: each
+ * group's next task joins the end of the line when its previous one finishes. Nothing walks the
+ * groups, so 100,000 active groups cost what they hold and no more.
+ *
+ * Both pieces run inside the flow-control pieces of `./flow.ts`, in the fetch and completion
+ * scripts, and only while the queue's flow hash names a grouped function.
+ *
+ * @module
+ */
+
+import { KEY, STREAM_FIELD, TASK_FIELD } from "../keys.ts";
+import { luaFunction } from "./compose.ts";
+import { redisTime } from "./steps.ts";
+
+/**
+ * `holdForGroup(flow, fn, grp, id, stream, group, entryId)`: for a just-claimed delivery of task
+ * `id` of function `fn` in group `grp` (the function grouped, with `flow.groups[fn]` slots per
+ * group): takes a slot of the group if one is free, keeps the one it holds already (a task whose
+ * slot was handed to it, or reclaimed from a dead worker), or sets the delivery aside at the end
+ * of the group's held list (acknowledged and deleted, no try counted). Returns whether it was set
+ * aside.
+ */
+export const holdForGroup = luaFunction(
+  "holdForGroup",
+  [redisTime],
+  `
+-- The delivery entryId of stream (task id of function fn, group grp): takes or keeps a slot of
+-- its group, or, with every slot taken by other tasks, is set aside at the end of the group's
+-- held list. A slot whose task is gone (deleted while it waited in its stream) is taken back on
+-- the way. Returns true if it was set aside.
+local function holdForGroup(flow, fn, grp, id, stream, group, entryId)
+  local P, name = flow.P, fn .. ' ' .. grp
+  local active = P .. '${KEY.groupActive}' .. name
+  if redis.call('ZSCORE', active, id) then return false end
+  local limit = flow.groups[fn]
+  local taken = redis.call('ZCARD', active)
+  if taken >= limit then
+    -- A slot handed to a task that was deleted before it was claimed would never be freed: check
+    -- the oldest holder (one EXISTS per set-aside, only while the group is full).
+    local oldest = redis.call('ZRANGE', active, 0, 0)[1]
+    if oldest and redis.call('EXISTS', P .. '${KEY.task}' .. oldest) == 0 then
+      redis.call('ZREM', active, oldest)
+      redis.call('ZINCRBY', P .. '${KEY.groups}' .. fn, -1, grp)
+      taken = taken - 1
+    end
+  end
+  if taken < limit then
+    redis.call('ZADD', active, redisTime(), id)
+    redis.call('ZINCRBY', P .. '${KEY.groups}' .. fn, 1, grp)
+    return false
+  end
+  redis.call('RPUSH', P .. '${KEY.held}' .. name, id)
+  redis.call('ZINCRBY', P .. '${KEY.groups}' .. fn, 1, grp)
+  redis.call('XACK', stream, group, entryId)
+  redis.call('XDEL', stream, entryId)
+  return true
+end
+`,
+);
+
+/**
+ * `releaseGroupSlot(flow, fn, grp, id)`: before the outcome of task `id` (function `fn`, group
+ * `grp`) is written, frees the group slot it holds and hands it to the oldest task set aside for
+ * the group, which goes back to the end of its priority's stream holding that slot (so a task
+ * enqueued meanwhile cannot overtake it). A group with nothing left leaves the function's
+ * groups set.
+ */
+export const releaseGroupSlot = luaFunction(
+  "releaseGroupSlot",
+  [redisTime],
+  `
+-- Frees the slot task id holds in group grp of function fn (flow as readFlow returns it) and
+-- hands it to the oldest task set aside for that group, put back at the end of its stream; held
+-- tasks whose hash is gone are dropped on the way. Returns nothing.
+local function releaseGroupSlot(flow, fn, grp, id)
+  local P, name = flow.P, fn .. ' ' .. grp
+  local active = P .. '${KEY.groupActive}' .. name
+  if redis.call('ZREM', active, id) == 0 then return end
+  local groups, held = P .. '${KEY.groups}' .. fn, P .. '${KEY.held}' .. name
+  local left = tonumber(redis.call('ZINCRBY', groups, -1, grp))
+  while true do
+    local nextId = redis.call('LPOP', held)
+    if not nextId then break end
+    local priority = redis.call('HGET', P .. '${KEY.task}' .. nextId, '${TASK_FIELD.priority}')
+    if priority then
+      -- Counted already while it waited: it moves from waiting to holding a slot.
+      redis.call('ZADD', active, redisTime(), nextId)
+      redis.call('XADD', P .. '${KEY.stream}' .. priority, '*', '${STREAM_FIELD.taskId}', nextId)
+      return
+    end
+    left = tonumber(redis.call('ZINCRBY', groups, -1, grp))
+  end
+  if left <= 0 then redis.call('ZREM', groups, grp) end
+end
+`,
+);

@@ -1,0 +1,203 @@
+import assert from "node:assert/strict";
+import { queueContextOf } from "../src/worker.ts";
+import { eventually, runInBackground, testWorker } from "./_helpers.ts";
+import { sharedRedis } from "./_redis.ts";
+import { startTopology, topologyWorker } from "./_topologies.ts";
+import { allStarts, flowClient, FlowWorker, mostAtOnce, quietFor, startWorkers } from "./_flow.ts";
+
+/** The `groups.concurrency` of `grouped` in `fixtures/flow_worker.ts`. */
+const GROUP_SLOTS = 2;
+
+for (const kind of ["standalone", "Cluster"] as const) {
+  Deno.test(`groups: a flooded group does not hold back another group's task by more than one round, and no group runs more than its slots across processes (${kind})`, async () => {
+    await using topology = await startTopology(kind);
+    await using client = topologyWorker(topology, "groups");
+    const { grouped } = flowClient(client);
+    // Three processes of 2 slots and 2 read ahead each: 12 tasks at once without groups.
+    const workers = startWorkers(topology.connection, client.queueName, 3);
+    try {
+      const floods = await client.enqueueMany([
+        ...Array.from({ length: 200 }, (_, i) => grouped.enqueue("A", i)),
+        ...Array.from({ length: 200 }, (_, i) => grouped.enqueue("C", i)),
+      ]);
+      await eventually(() => allStarts(workers).length >= 10, { what: "the floods to start" });
+      const soloEnqueued = Date.now();
+      const solo = await grouped.enqueue("B", 1);
+      assert.equal((await solo.result({ timeout: 30_000 })).success, true);
+      const soloStart = allStarts(workers).find((s) => s.taskId === solo.id)!.at;
+      for (const group of ["A", "C"]) {
+        const before = allStarts(workers).filter((s) =>
+          s.fn === `grouped/${group}` && s.at >= soloEnqueued && s.at < soloStart
+        ).length;
+        // One round: the group's slots, taken by tasks already in line when B came; the same
+        // again at most for tasks started by other processes while B's worker had no free slot.
+        assert.ok(
+          before <= 2 * GROUP_SLOTS,
+          `${before} tasks of flooded group ${group} started after B was enqueued and before it`,
+        );
+      }
+      const results = await Promise.all(floods.map((h) => h.result({ timeout: 60_000 })));
+      assert.ok(results.every((r) => r.success && r.tries === 1), "a waiting task counted a try");
+      for (const group of ["A", "C"]) {
+        const most = mostAtOnce(workers, `grouped/${group}`);
+        assert.ok(most <= GROUP_SLOTS, `${most} tasks of group ${group} ran at once`);
+        assert.equal(most, GROUP_SLOTS, `group ${group} never used its ${GROUP_SLOTS} slots`);
+      }
+      const { redis, keys } = queueContextOf(client);
+      assert.equal(await redis.zcard(keys.groups("grouped")), 0, "a group is left active");
+      for (const group of ["A", "B", "C"]) {
+        assert.equal(await redis.zcard(keys.groupActive("grouped", group)), 0, "a slot is left taken");
+        assert.equal(await redis.llen(keys.groupHeld("grouped", group)), 0, "a task is left aside");
+      }
+    } finally {
+      await Promise.all(workers.map((w) => w.stop()));
+    }
+  });
+}
+
+Deno.test("groups: slots of a group held by a worker killed with SIGKILL are freed when its tasks are taken over", async () => {
+  await using client = await testWorker();
+  const { grouped } = flowClient(client);
+  const connection = { redisUrl: (await sharedRedis()).url };
+  // The first tries of group H never end in this process: it takes both of the group's slots.
+  const hanging = new FlowWorker(connection, client.queueName, "hanging", "ghang");
+  const handles = await client.enqueueMany(Array.from({ length: 6 }, (_, i) => grouped.enqueue("H", i)));
+  const { redis, keys } = queueContextOf(client);
+  await eventually(() => hanging.starts.length === GROUP_SLOTS, { what: "two hanging starts" });
+  const other = new FlowWorker(connection, client.queueName, "other");
+  try {
+    await eventually(async () => await redis.exists(keys.health("other")) === 1, {
+      what: "the other worker to run",
+    });
+    // Another group runs meanwhile; group H does not.
+    assert.equal((await (await grouped.enqueue("K", 1)).result({ timeout: 10_000 })).success, true);
+    await quietFor(500, "no start of group H while its slots are held", () =>
+      other.starts.every((s) => s.fn !== "grouped/H"));
+    const killedAt = await hanging.kill();
+    const results = await Promise.all(handles.map((h) => h.result({ timeout: 30_000 })));
+    assert.ok(results.every((r) => r.success));
+    const most = mostAtOnce([hanging, other], "grouped/H", new Map([[hanging, killedAt]]));
+    assert.ok(most <= GROUP_SLOTS, `${most} tasks of group H ran at once`);
+    assert.equal(await redis.zcard(keys.groupActive("grouped", "H")), 0, "a slot leaked");
+    assert.equal(await redis.llen(keys.groupHeld("grouped", "H")), 0);
+    assert.equal(await redis.zcard(keys.groups("grouped")), 0, "a group is left active");
+  } finally {
+    await other.stop();
+  }
+});
+
+Deno.test("groups: the group start option alone puts a task in a group; tasks of one group run one at a time by default, in order", async () => {
+  await using worker = await testWorker({ concurrency: 8 });
+  const order: string[] = [];
+  let running = 0;
+  let most = 0;
+  const step = worker.task(async function step(name: string): Promise<void> {
+    most = Math.max(most, ++running);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    order.push(name);
+    running--;
+  });
+  const handles = [];
+  for (let i = 0; i < 10; i++) {
+    handles.push(await step.enqueue(`s${i}`).start({ group: "order-7" }));
+  }
+  const run = runInBackground(worker);
+  try {
+    for (const h of handles) assert.equal((await h.result({ timeout: 10_000 })).success, true);
+    assert.equal(most, 1, "two tasks of a group with 1 slot ran at once");
+    assert.deepEqual(order, Array.from({ length: 10 }, (_, i) => `s${i}`));
+  } finally {
+    await run.stop();
+  }
+});
+
+Deno.test("groups: info() says a task waits for a slot of its group and how many are ahead; limits() counts the active groups and names the busiest", async () => {
+  await using worker = await testWorker({ concurrency: 4 });
+  const release = Promise.withResolvers<void>();
+  const sync = worker.task(async function sync(account: string, n: number): Promise<number> {
+    await release.promise;
+    return n + account.length;
+  }, { group: (account) => account });
+  const big = await worker.enqueueMany(Array.from({ length: 5 }, (_, i) => sync.enqueue("big", i)));
+  const small = await sync.enqueue("small", 0);
+  const run = runInBackground(worker);
+  try {
+    await eventually(async () => (await big[4].info())?.waitReason !== null, {
+      what: "the last task of group big to wait",
+    });
+    assert.equal(
+      (await big[4].info())?.waitReason,
+      "waiting for a slot of group big: behind 4 tasks of its group",
+    );
+    assert.equal((await small.info())?.waitReason ?? null, null);
+    const [limits] = await worker.limits();
+    assert.equal(limits.name, "sync");
+    assert.deepEqual(limits.groups, {
+      concurrency: 1,
+      active: 2,
+      busiest: [{ group: "big", tasks: 5 }, { group: "small", tasks: 1 }],
+    });
+    release.resolve();
+    for (const h of [...big, small]) assert.equal((await h.result({ timeout: 10_000 })).success, true);
+    assert.equal((await worker.limits())[0].groups?.active, 0);
+  } finally {
+    release.resolve();
+    await run.stop();
+  }
+});
+
+Deno.test("groups: ungrouped tasks leave the flow hash untouched (today's claim path, no extra cost)", async () => {
+  await using worker = await testWorker();
+  const plain = worker.task(async function plain(n: number): Promise<number> {
+    return await Promise.resolve(n);
+  });
+  await plain.enqueue(1);
+  const { redis, keys } = queueContextOf(worker);
+  assert.equal(await redis.exists(keys.flow), 0);
+});
+
+Deno.test("groups: a group function that throws or returns a bad key fails that enqueue only, naming the task and what it received", async () => {
+  await using worker = await testWorker();
+  const byAccount = worker.task(async function byAccount(account: unknown): Promise<void> {
+    await Promise.resolve(account);
+  }, {
+    group: (account) => {
+      if (account === "boom") throw new Error("no account");
+      return account as string;
+    },
+  });
+  assert.throws(
+    () => byAccount.enqueue("boom"),
+    (e: Error) =>
+      e instanceof TypeError &&
+      e.message === "Cannot enqueue task byAccount as its 'group' function threw: received Error: no account",
+  );
+  assert.throws(
+    () => byAccount.enqueue(42),
+    /^TypeError: Cannot enqueue task byAccount as 'group \(what its group function returned\)' must be 1 to 128 printable ASCII characters, without spaces, other than "." and "..": received 42 \(number\)$/,
+  );
+  assert.throws(() => byAccount.enqueue("a b"), /received "a b"/);
+  // The next enqueue works.
+  const handle = await byAccount.enqueue("acme");
+  assert.equal(await handle.status(), "queued");
+  const plain = worker.task(async function plain(): Promise<void> {});
+  assert.throws(
+    () => plain.enqueue().start({ group: "" }),
+    /Cannot enqueue task plain as 'group' must be 1 to 128 printable ASCII characters/,
+  );
+  const fn = async () => await Promise.resolve();
+  assert.throws(
+    // @ts-expect-error: not a function
+    () => worker.task(fn, { name: "a", group: "acme" }),
+    /^TypeError: Cannot register task a as 'group' must be a function of the task's arguments returning its group key: received "acme" \(string\)$/,
+  );
+  assert.throws(
+    () => worker.task(fn, { name: "b", groups: { concurrency: 0 } }),
+    /^RangeError: Cannot register task b as 'groups.concurrency' must be an integer ≥ 1: received 0 \(number\)$/,
+  );
+  assert.throws(
+    // @ts-expect-error: not a group limit
+    () => worker.task(fn, { name: "c", groups: { max: 3 } }),
+    /Cannot register task c with 'groups' as 'max' is not an option: expected one of concurrency/,
+  );
+});
