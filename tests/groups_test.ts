@@ -46,7 +46,11 @@ for (const kind of ["standalone", "Cluster"] as const) {
       const { redis, keys } = queueContextOf(client);
       assert.equal(await redis.zcard(keys.groups("grouped")), 0, "a group is left active");
       for (const group of ["A", "B", "C"]) {
-        assert.equal(await redis.zcard(keys.groupActive("grouped", group)), 0, "a slot is left taken");
+        assert.equal(
+          await redis.zcard(keys.groupActive("grouped", group)),
+          0,
+          "a slot is left taken",
+        );
         assert.equal(await redis.llen(keys.groupHeld("grouped", group)), 0, "a task is left aside");
       }
     } finally {
@@ -61,7 +65,9 @@ Deno.test("groups: slots of a group held by a worker killed with SIGKILL are fre
   const connection = { redisUrl: (await sharedRedis()).url };
   // The first tries of group H never end in this process: it takes both of the group's slots.
   const hanging = new FlowWorker(connection, client.queueName, "hanging", "ghang");
-  const handles = await client.enqueueMany(Array.from({ length: 6 }, (_, i) => grouped.enqueue("H", i)));
+  const handles = await client.enqueueMany(
+    Array.from({ length: 6 }, (_, i) => grouped.enqueue("H", i)),
+  );
   const { redis, keys } = queueContextOf(client);
   await eventually(() => hanging.starts.length === GROUP_SLOTS, { what: "two hanging starts" });
   const other = new FlowWorker(connection, client.queueName, "other");
@@ -71,8 +77,11 @@ Deno.test("groups: slots of a group held by a worker killed with SIGKILL are fre
     });
     // Another group runs meanwhile; group H does not.
     assert.equal((await (await grouped.enqueue("K", 1)).result({ timeout: 10_000 })).success, true);
-    await quietFor(500, "no start of group H while its slots are held", () =>
-      other.starts.every((s) => s.fn !== "grouped/H"));
+    await quietFor(
+      500,
+      "no start of group H while its slots are held",
+      () => other.starts.every((s) => s.fn !== "grouped/H"),
+    );
     const killedAt = await hanging.kill();
     const results = await Promise.all(handles.map((h) => h.result({ timeout: 30_000 })));
     assert.ok(results.every((r) => r.success));
@@ -138,8 +147,38 @@ Deno.test("groups: info() says a task waits for a slot of its group and how many
       busiest: [{ group: "big", tasks: 5 }, { group: "small", tasks: 1 }],
     });
     release.resolve();
-    for (const h of [...big, small]) assert.equal((await h.result({ timeout: 10_000 })).success, true);
+    for (const h of [...big, small]) {
+      assert.equal((await h.result({ timeout: 10_000 })).success, true);
+    }
     assert.equal((await worker.limits())[0].groups?.active, 0);
+  } finally {
+    release.resolve();
+    await run.stop();
+  }
+});
+
+Deno.test("groups: drain() removes the tasks waiting for a group's slots and their count; the running task keeps its slot", async () => {
+  await using worker = await testWorker({ concurrency: 4 });
+  const release = Promise.withResolvers<void>();
+  const sync = worker.task(async function sync(account: string): Promise<string> {
+    await release.promise;
+    return account;
+  }, { group: (account) => account });
+  const handles = await worker.enqueueMany(Array.from({ length: 5 }, () => sync.enqueue("big")));
+  const run = runInBackground(worker);
+  try {
+    await eventually(async () => (await worker.limits())[0]?.groups?.busiest[0]?.tasks === 5, {
+      what: "four tasks set aside behind the running one",
+    });
+    assert.equal(await worker.drain(), 4);
+    assert.deepEqual((await worker.limits())[0].groups?.busiest, [{ group: "big", tasks: 1 }]);
+    release.resolve();
+    assert.equal((await handles[0].result({ timeout: 10_000 })).success, true);
+    await eventually(async () => (await worker.limits())[0].groups?.active === 0, {
+      what: "no group left active",
+    });
+    const { redis, keys } = queueContextOf(worker);
+    assert.equal(await redis.zcard(keys.groupActive("sync", "big")), 0);
   } finally {
     release.resolve();
     await run.stop();
@@ -170,7 +209,8 @@ Deno.test("groups: a group function that throws or returns a bad key fails that 
     () => byAccount.enqueue("boom"),
     (e: Error) =>
       e instanceof TypeError &&
-      e.message === "Cannot enqueue task byAccount as its 'group' function threw: received Error: no account",
+      e.message ===
+        "Cannot enqueue task byAccount as its 'group' function threw: received Error: no account",
   );
   assert.throws(
     () => byAccount.enqueue(42),

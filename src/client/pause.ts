@@ -16,8 +16,8 @@
 
 import type { QueueContext } from "../queue_context.ts";
 import {
-  KEY,
   GROUP_FUNCTION,
+  KEY,
   LIMIT_FUNCTION,
   PAUSED_FUNCTION,
   PAUSED_QUEUE,
@@ -300,9 +300,9 @@ export function describeLimit(limit: FunctionLimit): string[] {
   if (groups) {
     const busiest = groups.busiest.map((g) => `${g.group} ${g.tasks}`).join(", ");
     parts.push(
-      `${groups.active} group${groups.active === 1 ? "" : "s"} active, ${groups.concurrency} at once each${
-        busiest ? ` (busiest: ${busiest})` : ""
-      }`,
+      `${groups.active} group${
+        groups.active === 1 ? "" : "s"
+      } active, ${groups.concurrency} at once each${busiest ? ` (busiest: ${busiest})` : ""}`,
     );
   }
   return parts;

@@ -83,7 +83,9 @@ local function readFlow(P)
       flow.timed = true
       flow.any = true
     elseif string.sub(f, 1, ${GROUP_FUNCTION.length}) == '${GROUP_FUNCTION}' then
-      flow.groups[string.sub(f, ${GROUP_FUNCTION.length + 1})] = math.max(tonumber(all[i + 1]) or 1, 1)
+      flow.groups[string.sub(f, ${
+    GROUP_FUNCTION.length + 1
+  })] = math.max(tonumber(all[i + 1]) or 1, 1)
       flow.grouped = true
       flow.any = true
     end

@@ -104,3 +104,28 @@ local function releaseGroupSlot(flow, fn, grp, id)
 end
 `,
 );
+
+/**
+ * `forgetGroupTask(P, id, wasHeld)`: for task `id` of the queue with key prefix `P`, about to be
+ * removed while it waits (`drain`): gives up the group slot it holds (put back in its stream
+ * with the slot handed to it), or, with `wasHeld`, accounts for it leaving its group's held list,
+ * so that the function's groups set counts only what is left.
+ */
+export const forgetGroupTask = luaFunction(
+  "forgetGroupTask",
+  [],
+  `
+-- Task id (prefix P), about to be removed while waiting: leaves its group's slots (or, wasHeld,
+-- its group's held list, which the caller popped it from) and the group's count. Returns nothing.
+local function forgetGroupTask(P, id, wasHeld)
+  local f = redis.pcall('HMGET', P .. '${KEY.task}' .. id, '${TASK_FIELD.fn}', '${TASK_FIELD.group}')
+  if f.err or not f[1] or not f[2] then return end
+  local fn, grp = f[1], f[2]
+  if not wasHeld and redis.call('ZREM', P .. '${KEY.groupActive}' .. fn .. ' ' .. grp, id) == 0 then
+    return
+  end
+  local groups = P .. '${KEY.groups}' .. fn
+  if tonumber(redis.call('ZINCRBY', groups, -1, grp)) <= 0 then redis.call('ZREM', groups, grp) end
+end
+`,
+);
