@@ -61,7 +61,10 @@ async function drain(grouped: boolean): Promise<Drain> {
     }, { silent: true, ...(grouped ? { group: (group: number) => `g${group}` } : {}) })
   );
   const handles = await workers[0].enqueueMany(
-    Array.from({ length: GROUPS * PER_GROUP }, (_, i) => tasks[0].enqueue(Math.floor(i / PER_GROUP))),
+    Array.from(
+      { length: GROUPS * PER_GROUP },
+      (_, i) => tasks[0].enqueue(Math.floor(i / PER_GROUP)),
+    ),
   );
   const cpuBefore = await redisCpuMicros();
   t0 = performance.now();
