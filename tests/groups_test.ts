@@ -3,6 +3,8 @@ import { queueContextOf } from "../src/worker.ts";
 import { eventually, runInBackground, testWorker } from "./_helpers.ts";
 import { sharedRedis } from "./_redis.ts";
 import { startTopology, topologyWorker } from "./_topologies.ts";
+import { createDashboard } from "../src/ui/mod.ts";
+import { runCli } from "./_cli.ts";
 import { allStarts, flowClient, FlowWorker, mostAtOnce, quietFor, startWorkers } from "./_flow.ts";
 
 /** The `groups.concurrency` of `grouped` in `fixtures/flow_worker.ts`. */
@@ -120,7 +122,7 @@ Deno.test("groups: the group start option alone puts a task in a group; tasks of
   }
 });
 
-Deno.test("groups: info() says a task waits for a slot of its group and how many are ahead; limits() counts the active groups and names the busiest", async () => {
+Deno.test("groups: info() says a task waits for a slot of its group and how many are ahead; limits(), streaq status and the dashboard count the active groups and name the busiest", async () => {
   await using worker = await testWorker({ concurrency: 4 });
   const release = Promise.withResolvers<void>();
   const sync = worker.task(async function sync(account: string, n: number): Promise<number> {
@@ -146,6 +148,20 @@ Deno.test("groups: info() says a task waits for a slot of its group and how many
       active: 2,
       busiest: [{ group: "big", tasks: 5 }, { group: "small", tasks: 1 }],
     });
+    const shown = "2 groups active, 1 at once each (busiest: big 5, small 1)";
+    const status = await runCli(worker.queueName, "status", "--once");
+    assert.equal(status.code, 0, status.stderr);
+    assert.ok(status.stdout.includes(`limited: sync (${shown}, 0 waiting)`), status.stdout);
+    const dashboard = createDashboard(worker);
+    const overview = await (await dashboard(new Request("http://127.0.0.1:8080/"))).text();
+    assert.ok(overview.includes(`<td data-label="Limit">${shown}</td>`), "the flow panel's groups");
+    const taskPage =
+      await (await dashboard(new Request(`http://127.0.0.1:8080/tasks/${big[4].id}`)))
+        .text();
+    assert.match(
+      taskPage,
+      /<dt>Not started as<\/dt>\s*<dd>waiting for a slot of group big: behind 4 tasks of its group<\/dd>/,
+    );
     release.resolve();
     for (const h of [...big, small]) {
       assert.equal((await h.result({ timeout: 10_000 })).success, true);
