@@ -12,6 +12,7 @@ import { linkDependencies } from "../redis/lua/graph.ts";
 import { argvSlots, layout } from "../redis/lua/layout.ts";
 import { addStreamEntry, dueTime, enterStream, redisTime } from "../redis/lua/steps.ts";
 import { emitEvent, EVENT_TYPE, eventsOf } from "../redis/lua/events.ts";
+import { enterGroup } from "../redis/lua/groups.ts";
 
 /**
  * The fixed arguments of {@linkcode ENQUEUE_SCRIPT}: {@linkcode NEW_TASK} records follow, or
@@ -83,6 +84,7 @@ export const ENQUEUE_SCRIPT = script(lua(
   enterStream,
   linkDependencies,
   dedupeTask,
+  enterGroup,
   eventsOf,
   emitEvent,
   `
@@ -170,7 +172,13 @@ for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, stride do
           if earliest == nil or due < earliest then earliest = due end
         else
           if later then redis.call('HDEL', taskKey, '${TASK_FIELD.due}') end
-          enterStream(taskKey, stream, id, now)
+          if grp and not settled then
+            -- Into its group's line, and its stream only with a free slot of its group.
+            redis.call('HSET', taskKey, '${TASK_FIELD.entered}', now)
+            enterGroup(P, ${T.fn}, grp, id)
+          else
+            enterStream(taskKey, stream, id, now)
+          end
         end
       end
       if ev then

@@ -7,7 +7,8 @@
  * of one queue running different versions disagree; the last one started wins.
  *
  * Grouped functions (the `group` or `groups` option) state the slots of each of their groups the
- * same way (`src/redis/lua/groups.ts`).
+ * same way (`src/redis/lua/groups.ts`); when they are raised, the groups with tasks waiting get the
+ * new slots at once (the first 1,000 groups; the others at their next outcome).
  *
  * The same call puts back tasks set aside for want of a slot that a change left waiting with
  * slots free (a limit raised or removed): otherwise only a finishing task would release them.
@@ -26,6 +27,8 @@ import {
   TASK_FIELD,
 } from "../redis/keys.ts";
 import { runScript, script } from "../redis/_script.ts";
+import { lua } from "../redis/lua/compose.ts";
+import { handOnGroupSlots } from "../redis/lua/groups.ts";
 
 /** At most this many set-aside tasks go back to their streams per run start. */
 const RELEASE_BATCH = 1000;
@@ -55,12 +58,22 @@ export interface LimitedFunction {
  *       rate window are left to the claim scripts
  * Returns how many tasks it put back.
  */
-const WRITE_LIMITS_SCRIPT = script(`
+const WRITE_LIMITS_SCRIPT = script(lua(
+  handOnGroupSlots,
+  `
 local P, budget, moved = ARGV[1], tonumber(ARGV[2]), 0
 for i = 3, #ARGV, 4 do
   local fn, limit, rate, groupSlots = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3]
   if groupSlots ~= '' then
+    local before = tonumber(redis.call('HGET', KEYS[1], '${GROUP_FUNCTION}' .. fn))
     redis.call('HSET', KEYS[1], '${GROUP_FUNCTION}' .. fn, groupSlots)
+    if before and before < tonumber(groupSlots) then
+      -- More slots per group: the groups with tasks waiting get them now, not at their next
+      -- outcome (the first RELEASE_BATCH groups; the others at their next outcome).
+      for _, grp in ipairs(redis.call('ZRANGE', P .. '${KEY.groups}' .. fn, 0, ${RELEASE_BATCH} - 1)) do
+        handOnGroupSlots(P, fn, grp, tonumber(groupSlots))
+      end
+    end
   elseif redis.call('HEXISTS', KEYS[1], '${GROUP_FUNCTION}' .. fn) == 1 then
     redis.call('HSET', KEYS[1], '${GROUP_FUNCTION}' .. fn, 1)
   end
@@ -92,7 +105,8 @@ for i = 3, #ARGV, 4 do
   end
 end
 return moved
-`);
+`,
+));
 
 /**
  * Sets the concurrency limits of `functions` in the queue's flow hash, removes those of the ones

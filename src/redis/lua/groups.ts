@@ -18,7 +18,7 @@
  * @module
  */
 
-import { KEY, STREAM_FIELD, TASK_FIELD } from "../keys.ts";
+import { GROUP_FUNCTION, KEY, STREAM_FIELD, TASK_FIELD } from "../keys.ts";
 import { luaFunction } from "./compose.ts";
 import { redisTime } from "./steps.ts";
 
@@ -69,38 +69,87 @@ end
 );
 
 /**
- * `releaseGroupSlot(flow, fn, grp, id)`: before the outcome of task `id` (function `fn`, group
- * `grp`) is written, frees the group slot it holds and hands it to the oldest task set aside for
- * the group, which goes back to the end of its priority's stream holding that slot (so a task
- * enqueued meanwhile cannot overtake it). A group with nothing left leaves the function's
- * groups set.
+ * `handOnGroupSlots(P, fn, grp, limit)`: while group `grp` of function `fn` (queue prefix `P`) has
+ * fewer than `limit` tasks holding its slots, hands a slot to the oldest task set aside for the
+ * group: it joins the group's slots first, then the end of its priority's stream, so a task
+ * enqueued meanwhile cannot overtake it. Held tasks whose hash is gone are dropped on the way (and
+ * leave the group's count).
  */
-export const releaseGroupSlot = luaFunction(
-  "releaseGroupSlot",
+export const handOnGroupSlots = luaFunction(
+  "handOnGroupSlots",
   [redisTime],
   `
--- Frees the slot task id holds in group grp of function fn (flow as readFlow returns it) and
--- hands it to the oldest task set aside for that group, put back at the end of its stream; held
--- tasks whose hash is gone are dropped on the way. Returns nothing.
-local function releaseGroupSlot(flow, fn, grp, id)
-  local P, name = flow.P, fn .. ' ' .. grp
-  local active = P .. '${KEY.groupActive}' .. name
-  if redis.call('ZREM', active, id) == 0 then return end
-  local groups, held = P .. '${KEY.groups}' .. fn, P .. '${KEY.held}' .. name
-  local left = tonumber(redis.call('ZINCRBY', groups, -1, grp))
-  while true do
+-- Hands the free slots of group grp of function fn (limit slots; queue prefix P) to the oldest
+-- tasks set aside for it, each put back at the end of its priority's stream. Returns nothing.
+local function handOnGroupSlots(P, fn, grp, limit)
+  local name = fn .. ' ' .. grp
+  local active, held = P .. '${KEY.groupActive}' .. name, P .. '${KEY.held}' .. name
+  local free = limit - redis.call('ZCARD', active)
+  while free > 0 do
     local nextId = redis.call('LPOP', held)
-    if not nextId then break end
+    if not nextId then return end
     local priority = redis.call('HGET', P .. '${KEY.task}' .. nextId, '${TASK_FIELD.priority}')
     if priority then
       -- Counted already while it waited: it moves from waiting to holding a slot.
       redis.call('ZADD', active, redisTime(), nextId)
       redis.call('XADD', P .. '${KEY.stream}' .. priority, '*', '${STREAM_FIELD.taskId}', nextId)
-      return
+      free = free - 1
+    else
+      redis.call('ZINCRBY', P .. '${KEY.groups}' .. fn, -1, grp)
     end
-    left = tonumber(redis.call('ZINCRBY', groups, -1, grp))
   end
-  if left <= 0 then redis.call('ZREM', groups, grp) end
+end
+`,
+);
+
+/**
+ * `releaseGroupSlot(flow, fn, grp, id)`: before the outcome of task `id` (function `fn`, group
+ * `grp`) is written, frees the group slot it holds and hands the group's free slots (usually that
+ * one; more after its slots were raised) on ({@linkcode handOnGroupSlots}). A group with nothing
+ * left leaves the function's groups set.
+ */
+export const releaseGroupSlot = luaFunction(
+  "releaseGroupSlot",
+  [handOnGroupSlots],
+  `
+-- Frees the slot task id holds in group grp of function fn (flow as readFlow returns it) and
+-- hands the group's free slots on (handOnGroupSlots). Returns nothing.
+local function releaseGroupSlot(flow, fn, grp, id)
+  local P = flow.P
+  if redis.call('ZREM', P .. '${KEY.groupActive}' .. fn .. ' ' .. grp, id) == 0 then return end
+  local groups = P .. '${KEY.groups}' .. fn
+  redis.call('ZINCRBY', groups, -1, grp)
+  handOnGroupSlots(P, fn, grp, flow.groups[fn])
+  local left = tonumber(redis.call('ZSCORE', groups, grp))
+  if left and left <= 0 then redis.call('ZREM', groups, grp) end
+end
+`,
+);
+
+/**
+ * `enterGroup(P, fn, grp, id)`: a new task `id` of function `fn` in group `grp` (queue prefix
+ * `P`), to run now, joins its group at enqueue rather than its stream: it goes to the end of the
+ * group's held list, and into its stream at once only if the group has a free slot (which it then
+ * holds). So the streams never hold more of a group's tasks than its slots, whatever the workers'
+ * appetite, and the line is served in turns. A function with no group slots stated yet gets 1.
+ */
+export const enterGroup = luaFunction(
+  "enterGroup",
+  [handOnGroupSlots],
+  `
+-- Task id of function fn joins group grp at enqueue (queue prefix P): counted in the function's
+-- groups set, pushed on the group's held list, and handed a slot (put in its stream) if one is
+-- free. Returns nothing.
+local function enterGroup(P, fn, grp, id)
+  local flowKey, field = P .. '${KEY.flow}', '${GROUP_FUNCTION}' .. fn
+  local limit = tonumber(redis.call('HGET', flowKey, field))
+  if not limit then
+    redis.call('HSET', flowKey, field, 1)
+    limit = 1
+  end
+  redis.call('ZINCRBY', P .. '${KEY.groups}' .. fn, 1, grp)
+  redis.call('RPUSH', P .. '${KEY.held}' .. fn .. ' ' .. grp, id)
+  handOnGroupSlots(P, fn, grp, math.max(limit, 1))
 end
 `,
 );
