@@ -60,6 +60,10 @@ const T = argvSlots(TRACED_TASK, "a");
  * A task due later gets its due time on Redis's clock (see `src/redis/_redis_time.ts`): a delay is
  * sent as '+ms' and counted from Redis's `TIME`, and an instant is compared with it.
  *
+ * A task with a group key (its `links`) joins its group's line instead of its stream when it is
+ * to run now, and enters its stream only with a free slot of its group (`enterGroup` in
+ * `src/redis/lua/groups.ts`); its function is marked grouped in the flow hash.
+ *
  * A task with a deduplication key (`dedupeSpec`) may be stood for by the task that key
  * names (`dedupeTask` in `src/redis/lua/dedupe.ts`); then it is not stored, and the tasks after
  * it in this call that name it as a dependency or source wait for the task standing for it.

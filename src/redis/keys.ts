@@ -80,8 +80,8 @@ export const KEY = {
    * Hash of the flow control in force: field {@linkcode PAUSED_QUEUE} while the whole queue is
    * paused, {@linkcode PAUSED_FUNCTION} + a function name while that function is (each value:
    * when the pause began, ms; `src/client/pause.ts`), and {@linkcode LIMIT_FUNCTION} + a function
-   * name for a function's concurrency limit (`src/run/flow_limits.ts`). The fetch and completion
-   * scripts read it once per call.
+   * name for a function's concurrency limit (`src/run/flow_limits.ts`), and the rate limits,
+   * run-time blocks and group slots below. The fetch and completion scripts read it once per call.
    */
   flow: "flow",
   /**

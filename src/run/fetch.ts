@@ -122,8 +122,8 @@ const arg = argvSlots(FETCH_ARGS, 1);
  *
  * Flow control (`src/redis/lua/flow.ts`): while the whole queue is paused the call claims and
  * reclaims nothing and says so; a delivery of a paused function, or of a limited one without a
- * free slot, is set aside (not a claim), and the stream it came from is read again, so that what
- * is behind it still comes first.
+ * free slot, or of a group whose slots are all taken (`src/redis/lua/groups.ts`), is set aside (not
+ * a claim), and the stream it came from is read again, so that what is behind it still comes first.
  *
  * KEYS: [1] aborting set, [2..] streams, highest priority first
  * ARGV: {@linkcode FETCH_ARGS}: group, consumer (worker id), start count, prefetch count,
