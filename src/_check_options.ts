@@ -291,6 +291,16 @@ function checkGroups(where: string, group: unknown, groups: unknown): void {
       }`,
     );
   }
-  checkKnownKeys(`${where} with 'groups'`, groups, ["concurrency"]);
-  checkInteger(where, "groups.concurrency", (groups as Record<string, unknown>).concurrency, 1);
+  checkKnownKeys(`${where} with 'groups'`, groups, ["concurrency", "max", "duration"]);
+  const { concurrency, max, duration } = groups as Record<string, unknown>;
+  checkInteger(where, "groups.concurrency", concurrency, 1);
+  checkInteger(where, "groups.max", max, 1);
+  checkDuration(where, "groups.duration", duration, { min: 1 });
+  if ((max === undefined) !== (duration === undefined)) {
+    throw new TypeError(
+      `Cannot ${where} as 'groups.max' and 'groups.duration' go together (at most max starts per duration ms for each group): received max ${
+        describe(max)
+      } and duration ${describe(duration)}`,
+    );
+  }
 }

@@ -362,6 +362,20 @@ export interface TaskLimit {
  * Limits on each group of a function, the `groups` task option: they hold for each group key
  * across every worker process of the queue, decided in Redis.
  *
+ * @example At most 10 calls a second per API key
+ * ```ts
+ * import { Worker } from "@streaq/streaq";
+ *
+ * const worker = new Worker();
+ *
+ * export const callApi = worker.task(
+ *   async function callApi(apiKey: string, path: string): Promise<string> {
+ *     return await Promise.resolve(`${apiKey} ${path}`);
+ *   },
+ *   { group: (apiKey) => apiKey, groups: { concurrency: 5, max: 10, duration: 1_000 } },
+ * );
+ * ```
+ *
  * @example At most 2 imports at once per customer, customers taking turns
  * ```ts
  * import { Worker } from "@streaq/streaq";
@@ -386,6 +400,18 @@ export interface GroupLimit {
    * @default {1}
    */
   concurrency?: number;
+  /**
+   * At most this many tasks of each group start per `duration` across all workers (an integer
+   * ≥ 1; give both or neither): a sliding window of starts per group, counted when a worker claims
+   * the task to start it. The others wait in their group's line, queued, their tries uncounted,
+   * and the group's next task starts when its window opens; other groups run meanwhile. A worker
+   * that runs such a function does not read ahead (its `prefetch` is 0).
+   *
+   * @default {undefined} (no rate limit per group)
+   */
+  max?: number;
+  /** The window of `max`, in milliseconds (≥ 1). */
+  duration?: number;
 }
 
 /**

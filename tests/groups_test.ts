@@ -5,11 +5,28 @@ import { taskContext } from "../mod.ts";
 import { sharedRedis } from "./_redis.ts";
 import { startTopology, topologyWorker } from "./_topologies.ts";
 import { createDashboard } from "../src/ui/mod.ts";
+import { describeLimit } from "../src/client/pause.ts";
 import { runCli } from "./_cli.ts";
 import { allStarts, flowClient, FlowWorker, mostAtOnce, quietFor, startWorkers } from "./_flow.ts";
 
 /** The `groups.concurrency` of `grouped` in `fixtures/flow_worker.ts`. */
 const GROUP_SLOTS = 2;
+/** The rate limit per group of `metered` in `fixtures/flow_worker.ts`: 3 starts per second. */
+const RATE_MAX = 3;
+const RATE_WINDOW = 1_000;
+/** Starts are counted at claim and printed by the function a little later: see rate_limit_test. */
+const LATENCY = 100;
+
+/** The most starts within any window of `ms` milliseconds. */
+function mostInWindow(times: readonly number[], ms: number): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let most = 0;
+  for (let i = 0, j = 0; i < sorted.length; i++) {
+    while (sorted[i] - sorted[j] >= ms) j++;
+    most = Math.max(most, i - j + 1);
+  }
+  return most;
+}
 
 for (const kind of ["standalone", "Cluster"] as const) {
   Deno.test(`groups: a flooded group does not hold back another group's task by more than one round, and no group runs more than its slots across processes (${kind})`, async () => {
@@ -55,6 +72,48 @@ for (const kind of ["standalone", "Cluster"] as const) {
         );
         assert.equal(await redis.llen(keys.groupHeld("grouped", group)), 0, "a task is left aside");
       }
+    } finally {
+      await Promise.all(workers.map((w) => w.stop()));
+    }
+  });
+}
+
+for (const kind of ["standalone", "Cluster"] as const) {
+  Deno.test(`groups: { max, duration } starts at most max tasks of each group per window across worker processes, other groups meanwhile, no try counted (${kind})`, async () => {
+    await using topology = await startTopology(kind);
+    await using client = topologyWorker(topology, "grate");
+    const { metered } = flowClient(client);
+    const workers = startWorkers(topology.connection, client.queueName, 3, "grated");
+    try {
+      const handles = await client.enqueueMany([
+        ...Array.from({ length: 10 }, (_, i) => metered.enqueue("X", i)),
+        ...Array.from({ length: 10 }, (_, i) => metered.enqueue("Y", i)),
+      ]);
+      const results = await Promise.all(handles.map((h) => h.result({ timeout: 30_000 })));
+      assert.ok(results.every((r) => r.success && r.tries === 1), "a waiting task counted a try");
+      for (const group of ["X", "Y"]) {
+        const starts = allStarts(workers).filter((s) => s.fn === `metered/${group}`).map((s) =>
+          s.at
+        );
+        assert.equal(starts.length, 10);
+        const most = mostInWindow(starts, RATE_WINDOW - LATENCY);
+        assert.ok(
+          most <= RATE_MAX,
+          `${most} starts of group ${group} within ${RATE_WINDOW - LATENCY} ms`,
+        );
+        // 10 starts at 3 a second span at least three full windows.
+        const span = Math.max(...starts) - Math.min(...starts);
+        assert.ok(
+          span >= 3 * RATE_WINDOW - LATENCY,
+          `10 starts of group ${group} within ${span} ms`,
+        );
+      }
+      // The groups run side by side: group Y's first starts do not wait for group X's window.
+      const first = (group: string) =>
+        Math.min(...allStarts(workers).filter((s) => s.fn === `metered/${group}`).map((s) => s.at));
+      assert.ok(Math.abs(first("X") - first("Y")) < RATE_WINDOW, "one group waited for the other");
+      const { redis, keys } = queueContextOf(client);
+      assert.equal(await redis.zcard(keys.groups("metered")), 0, "a group is left active");
     } finally {
       await Promise.all(workers.map((w) => w.stop()));
     }
@@ -145,6 +204,8 @@ Deno.test("groups: info() says a task waits for a slot of its group and how many
     assert.equal(limits.name, "sync");
     assert.deepEqual(limits.groups, {
       concurrency: 1,
+      max: null,
+      duration: null,
       active: 2,
       busiest: [{ group: "big", tasks: 5 }, { group: "small", tasks: 1 }],
     });
@@ -263,6 +324,37 @@ Deno.test("groups: priorities hold across groups, and one worker taking one task
   }
 });
 
+Deno.test("groups: info() of a task whose group's rate window is full says until when, and limits() shows the rate", async () => {
+  await using worker = await testWorker();
+  const sync = worker.task(async function sync(account: string): Promise<string> {
+    return await Promise.resolve(account);
+  }, { group: (account) => account, groups: { concurrency: 2, max: 1, duration: 60_000 } });
+  const run = runInBackground(worker);
+  try {
+    const [first, second] = await worker.enqueueMany([sync.enqueue("k"), sync.enqueue("k")]);
+    assert.equal((await first.result({ timeout: 5_000 })).success, true);
+    await eventually(async () => (await second.info())?.waitReason?.startsWith("rate") ?? false, {
+      what: "the second task of group k to wait for its window",
+    });
+    assert.match(
+      (await second.info())!.waitReason!,
+      /^rate-limited until \d{4}-\d\d-\d\dT[\d:.]+Z: group k starts at most 1 per 60000 ms$/,
+    );
+    assert.equal(await second.status(), "queued");
+    const [limits] = await worker.limits();
+    assert.equal(limits.groups?.max, 1);
+    assert.equal(limits.groups?.duration, 60_000);
+    assert.ok(
+      describeLimit(limits).includes(
+        "1 group active, 2 at once and 1 per 60000 ms each (busiest: k 1)",
+      ),
+    );
+    assert.equal((await (await sync.enqueue("other")).result({ timeout: 5_000 })).success, true);
+  } finally {
+    await run.stop();
+  }
+});
+
 Deno.test("groups: ungrouped tasks leave the flow hash untouched (today's claim path, no extra cost)", async () => {
   await using worker = await testWorker();
   const plain = worker.task(async function plain(n: number): Promise<number> {
@@ -315,7 +407,15 @@ Deno.test("groups: a group function that throws or returns a bad key fails that 
   );
   assert.throws(
     // @ts-expect-error: not a group limit
-    () => worker.task(fn, { name: "c", groups: { max: 3 } }),
-    /Cannot register task c with 'groups' as 'max' is not an option: expected one of concurrency/,
+    () => worker.task(fn, { name: "c", groups: { rate: 3 } }),
+    /Cannot register task c with 'groups' as 'rate' is not an option: expected one of concurrency, max, duration/,
+  );
+  assert.throws(
+    () => worker.task(fn, { name: "d", groups: { max: 3 } }),
+    /^TypeError: Cannot register task d as 'groups.max' and 'groups.duration' go together \(at most max starts per duration ms for each group\): received max 3 \(number\) and duration undefined \(undefined\)$/,
+  );
+  assert.throws(
+    () => worker.task(fn, { name: "e", groups: { max: 3, duration: 0 } }),
+    /Cannot register task e as 'groups.duration'/,
   );
 });

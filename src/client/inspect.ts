@@ -90,6 +90,7 @@ const PAUSED_BY = {
   slot: "slot",
   rate: "rate",
   group: "group",
+  groupRate: "grate",
 } as const;
 
 /**
@@ -129,7 +130,13 @@ if status == '${TaskStatus.QUEUED}' and f[1] then
   if grp then
     local name = f[1] .. ' ' .. grp
     local position = redis.call('LPOS', P .. '${KEY.held}' .. name, ARGV[1])
-    if position then
+    -- With a rate limit per group ('<slots> <max> <duration>'), its group's window may be full.
+    local max, duration = string.match(groupSlots, '^%d+ (%d+) (%d+)$')
+    local opens = position and max and tonumber(redis.call('ZSCORE', P .. '${KEY.groupWake}' .. f[1], grp))
+    local t = redis.call('TIME')
+    if opens and opens > tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) then
+      paused = '${PAUSED_BY.groupRate} ' .. opens .. ' ' .. max .. ' ' .. duration .. ' ' .. grp
+    elseif position then
       paused = '${PAUSED_BY.group} ' .. (position + redis.call('ZCARD', P .. '${KEY.groupActive}' .. name)) .. ' ' .. grp
     end
   end
@@ -242,6 +249,8 @@ async function infosByIds(
         ? `paused: function ${fnName} is paused`
         : paused === PAUSED_BY.slot
         ? `waiting for a concurrency slot: every slot of ${fnName} is taken`
+        : paused?.startsWith(PAUSED_BY.groupRate)
+        ? groupRateReason(paused)
         : paused?.startsWith(PAUSED_BY.group)
         ? groupReason(paused)
         : paused?.startsWith(PAUSED_BY.rate)
@@ -249,6 +258,14 @@ async function infosByIds(
         : null,
     };
   }));
+}
+
+/** The wait reason of a task whose group's rate window is full (`grate <until> <max> <ms> <key>`). */
+function groupRateReason(slot: string): string {
+  const [, until, max, duration, ...group] = slot.split(" ");
+  return `rate-limited until ${new Date(Number(until)).toISOString()}: group ${
+    group.join(" ")
+  } starts at most ${max} per ${duration} ms`;
 }
 
 /** The wait reason of a task set aside for a slot of its group (`group <ahead> <group key>`). */

@@ -205,6 +205,10 @@ export interface FunctionLimit {
 export interface GroupsUse {
   /** At most this many tasks of each group hold a slot at once (`groups.concurrency`). */
   readonly concurrency: number;
+  /** At most this many tasks of each group start per `duration`; null without a rate limit. */
+  readonly max: number | null;
+  /** The window of `max` (ms); null without a rate limit per group. */
+  readonly duration: number | null;
   /** How many groups have tasks running, read ahead or waiting. */
   readonly active: number;
   /**
@@ -229,11 +233,18 @@ export async function readLimits(client: QueueContext): Promise<FunctionLimit[]>
   const fields = await redis.hgetall(keys.flow);
   const byName = new Map<
     string,
-    { concurrency: number | null; rate: string | null; groupSlots: number | null }
+    {
+      concurrency: number | null;
+      rate: string | null;
+      groupSlots: number | null;
+      groupRate: [number, number] | null;
+    }
   >();
   const entry = (name: string) => {
     let e = byName.get(name);
-    if (!e) byName.set(name, e = { concurrency: null, rate: null, groupSlots: null });
+    if (!e) {
+      byName.set(name, e = { concurrency: null, rate: null, groupSlots: null, groupRate: null });
+    }
     return e;
   };
   for (const [field, value] of Object.entries(fields)) {
@@ -242,7 +253,11 @@ export async function readLimits(client: QueueContext): Promise<FunctionLimit[]>
     } else if (field.startsWith(RATE_FUNCTION)) {
       entry(field.slice(RATE_FUNCTION.length)).rate = value;
     } else if (field.startsWith(GROUP_FUNCTION)) {
-      entry(field.slice(GROUP_FUNCTION.length)).groupSlots = Math.max(1, Number(value) || 1);
+      // '<slots>', or '<slots> <max> <duration>' with a rate limit per group.
+      const [slots, max, duration] = value.split(" ").map(Number);
+      const e = entry(field.slice(GROUP_FUNCTION.length));
+      e.groupSlots = Math.max(1, slots || 1);
+      e.groupRate = max && duration ? [max, duration] : null;
     }
   }
   const names = [...byName.keys()].sort();
@@ -260,7 +275,7 @@ export async function readLimits(client: QueueContext): Promise<FunctionLimit[]>
   const replies = await pipeline.exec() ?? [];
   const PER = 5;
   return names.map((name, i) => {
-    const { concurrency, rate, groupSlots } = byName.get(name)!;
+    const { concurrency, rate, groupSlots, groupRate } = byName.get(name)!;
     const [max, duration] = rate ? rate.split(" ").map(Number) : [null, null];
     const top = (replies[PER * i + 4]?.[1] ?? []) as string[];
     const busiest = [];
@@ -277,6 +292,8 @@ export async function readLimits(client: QueueContext): Promise<FunctionLimit[]>
       waiting: Number(replies[PER * i + 1]?.[1] ?? 0),
       groups: groupSlots === null ? null : {
         concurrency: groupSlots,
+        max: groupRate?.[0] ?? null,
+        duration: groupRate?.[1] ?? null,
         active: Number(replies[PER * i + 3]?.[1] ?? 0),
         busiest,
       },
@@ -302,7 +319,9 @@ export function describeLimit(limit: FunctionLimit): string[] {
     parts.push(
       `${groups.active} group${
         groups.active === 1 ? "" : "s"
-      } active, ${groups.concurrency} at once each${busiest ? ` (busiest: ${busiest})` : ""}`,
+      } active, ${groups.concurrency} at once${
+        groups.max === null ? "" : ` and ${groups.max} per ${groups.duration} ms`
+      } each${busiest ? ` (busiest: ${busiest})` : ""}`,
     );
   }
   return parts;

@@ -113,6 +113,17 @@ export const KEY = {
    * function name and group key: `gactive:<function> <group>` (neither contains a space).
    */
   groupActive: "gactive:",
+  /**
+   * Sorted set of the recent starts of one group of a function with a per-group rate limit (sliding
+   * window log), by function name and group key: `gstarts:<function> <group>`.
+   */
+  groupStarts: "gstarts:",
+  /**
+   * Sorted set of the groups of a function whose rate window is full, by function name: member the
+   * group key, score when its window opens (ms, Redis's clock); the claim scripts hand those groups
+   * their slots again then.
+   */
+  groupWake: "gwake:",
   /** Channel that tells workers the flow control changed (they re-read {@linkcode KEY.flow}). */
   flowChanged: "flowchanged",
 } as const;
@@ -136,7 +147,7 @@ export const BLOCKED_FUNCTION = "u:";
 /**
  * Prefix of the fields of {@linkcode KEY.flow}: one per function whose tasks carry group keys, by
  * name; the value is how many tasks of each group may hold a slot at once (the `groups.concurrency`
- * task option, 1 by default). Written by the enqueue of a grouped task (if missing) and by the
+ * task option, 1 by default), followed by `<max> <duration>` with a rate limit per group. Written by the enqueue of a grouped task (if missing) and by the
  * workers that run the function when they start.
  */
 export const GROUP_FUNCTION = "g:";

@@ -43,7 +43,11 @@ export interface LimitedFunction {
   };
   /** Its `group` option: with it or `groups`, the function is grouped. */
   readonly group?: unknown;
-  readonly groups?: { readonly concurrency?: number };
+  readonly groups?: {
+    readonly concurrency?: number;
+    readonly max?: number;
+    readonly duration?: number;
+  };
 }
 
 /**
@@ -53,8 +57,9 @@ export interface LimitedFunction {
  * KEYS: [1] flow hash
  * ARGV: [1] the queue's key prefix, [2] at most this many tasks put back, then per function
  *       its name, its concurrency limit ('' for none), its rate limit ('<max> <duration>', ''
- *       for none) and the slots of each of its groups ('' when it declares no groups: a
- *       function grouped by the enqueue of a task with a group key gets 1); tasks waiting for a
+ *       for none) and the slots of each of its groups, with its rate limit per group ('<slots>' or
+ *       '<slots> <max> <duration>'; '' when it declares no groups: a function grouped by the
+ *       enqueue of a task with a group key gets 1); tasks waiting for a
  *       rate window are left to the claim scripts
  * Returns how many tasks it put back.
  */
@@ -65,13 +70,15 @@ local P, budget, moved = ARGV[1], tonumber(ARGV[2]), 0
 for i = 3, #ARGV, 4 do
   local fn, limit, rate, groupSlots = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3]
   if groupSlots ~= '' then
-    local before = tonumber(redis.call('HGET', KEYS[1], '${GROUP_FUNCTION}' .. fn))
+    -- '<slots>', or '<slots> <max> <duration>' with a rate limit per group.
+    local before = tonumber(string.match(redis.call('HGET', KEYS[1], '${GROUP_FUNCTION}' .. fn) or '', '^%d+'))
+    local slots = tonumber(string.match(groupSlots, '^%d+'))
     redis.call('HSET', KEYS[1], '${GROUP_FUNCTION}' .. fn, groupSlots)
-    if before and before < tonumber(groupSlots) then
+    if before and before < slots then
       -- More slots per group: the groups with tasks waiting get them now, not at their next
       -- outcome (the first RELEASE_BATCH groups; the others at their next outcome).
       for _, grp in ipairs(redis.call('ZRANGE', P .. '${KEY.groups}' .. fn, 0, ${RELEASE_BATCH} - 1)) do
-        handOnGroupSlots(P, fn, grp, tonumber(groupSlots))
+        handOnGroupSlots(P, fn, grp, slots, string.find(groupSlots, ' ', 1, true) ~= nil)
       end
     end
   elseif redis.call('HEXISTS', KEYS[1], '${GROUP_FUNCTION}' .. fn) == 1 then
@@ -123,11 +130,12 @@ export async function writeLimits(
   for (const f of functions) {
     const { concurrency, max, duration } = f.limit ?? {};
     const grouped = f.group !== undefined || f.groups !== undefined;
+    const { concurrency: slots = 1, max: groupMax, duration: groupDuration } = f.groups ?? {};
     args.push(
       f.name,
       concurrency ?? "",
       max === undefined ? "" : `${max} ${duration}`,
-      grouped ? f.groups?.concurrency ?? 1 : "",
+      !grouped ? "" : groupMax === undefined ? slots : `${slots} ${groupMax} ${groupDuration}`,
     );
   }
   if (args.length === 2) return;

@@ -40,7 +40,8 @@ const RELEASE_BATCH = 1000;
  * nothing is paused or limited, else `{ queue = <whole queue paused>, functions = {name = true},
  * limits = {name = N}, limited = <a function is limited>, rates = {name = {max, duration}},
  * blocked = {name = until}, timed = <a function is rate-limited or blocked>, groups = {name =
- * slots per group}, grouped = <a function is grouped>, any = <a function is paused, limited or
+ * slots per group}, grouped = <a function is grouped>, groupRates = {name = {max, duration}},
+ * groupRated = <a function has a rate limit per group>, any = <a function is paused, limited or
  * grouped>, P = P }`.
  */
 export const readFlow = luaFunction(
@@ -53,12 +54,14 @@ export const readFlow = luaFunction(
 -- (whether any function is limited), rates ({max, duration} by function name), blocked (until
 -- when, by function name, after StreaqRateLimited), timed (whether any function is rate-limited
 -- or blocked), groups (slots per group by grouped function name), grouped (whether any function
--- is grouped), any (whether any function is paused, limited or grouped) and P.
+-- is grouped), groupRates ({max, duration} per group, by function name), groupRated (whether any
+-- function has a rate limit per group), any (whether any function is paused, limited or grouped) and P.
 local function readFlow(P)
   local all = redis.call('HGETALL', P .. '${KEY.flow}')
   if #all == 0 then return nil end
   local flow = { queue = false, functions = {}, limits = {}, limited = false, rates = {},
-    blocked = {}, timed = false, groups = {}, grouped = false, any = false, P = P }
+    blocked = {}, timed = false, groups = {}, grouped = false,
+    groupRates = {}, groupRated = false, any = false, P = P }
   for i = 1, #all, 2 do
     local f = all[i]
     if f == '${PAUSED_QUEUE}' then
@@ -83,9 +86,16 @@ local function readFlow(P)
       flow.timed = true
       flow.any = true
     elseif string.sub(f, 1, ${GROUP_FUNCTION.length}) == '${GROUP_FUNCTION}' then
-      flow.groups[string.sub(f, ${
-    GROUP_FUNCTION.length + 1
-  })] = math.max(tonumber(all[i + 1]) or 1, 1)
+      -- '<slots>', or '<slots> <max> <duration>' with a rate limit per group.
+      local fn = string.sub(f, ${GROUP_FUNCTION.length + 1})
+      local slots, max, duration = string.match(all[i + 1], '^(%d+) (%d+) (%d+)$')
+      if slots then
+        flow.groupRates[fn] = { max = tonumber(max), duration = tonumber(duration) }
+        flow.groupRated = true
+      else
+        slots = string.match(all[i + 1], '^%d+')
+      end
+      flow.groups[fn] = math.max(tonumber(slots) or 1, 1)
       flow.grouped = true
       flow.any = true
     end
@@ -129,7 +139,7 @@ local function holdIfHeldBack(flow, taskKey, stream, group, entryId, id, startin
   end
   if type(fn) ~= 'string' then return false end
   if grp and flow.groups[fn] and not flow.functions[fn]
-    and holdForGroup(flow, fn, grp, id, stream, group, entryId) then
+    and holdForGroup(flow, fn, grp, id, stream, group, entryId, starting) then
     return true
   end
   local limit, rate = flow.limits[fn], flow.rates[fn]

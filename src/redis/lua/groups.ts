@@ -23,25 +23,73 @@ import { luaFunction } from "./compose.ts";
 import { redisTime } from "./steps.ts";
 
 /**
- * `holdForGroup(flow, fn, grp, id, stream, group, entryId)`: for a just-claimed delivery of task
+ * `holdForGroupRate(flow, fn, grp, id, stream, group, entryId, starting)`: for a delivery that holds
+ * a slot of its group, whose function has a rate limit per group (`flow.groupRates[fn]`): records
+ * its start in the group's window if the window has room and it is starting now; else gives its slot
+ * back, puts it first in its group's line (acknowledged and deleted, no try counted) and notes when
+ * the group's window opens, when the claim scripts hand the group its slots again
+ * ({@linkcode releaseGroupWaits}). Returns whether it was set aside.
+ */
+export const holdForGroupRate = luaFunction(
+  "holdForGroupRate",
+  [redisTime],
+  `
+-- Task id (function fn, group grp), holding a slot of its group: counts its start in the group's
+-- window, or, with the window full (or when it is only read ahead, not starting), goes back first
+-- in its group's line, slot given back, the group woken when its window opens. Returns true if it
+-- was set aside.
+local function holdForGroupRate(flow, fn, grp, id, stream, group, entryId, starting)
+  local P, name, rate = flow.P, fn .. ' ' .. grp, flow.groupRates[fn]
+  local now = redisTime()
+  local opens = now
+  if starting then
+    local log = P .. '${KEY.groupStarts}' .. name
+    redis.call('ZREMRANGEBYSCORE', log, '-inf', now - rate.duration)
+    if redis.call('ZCARD', log) < rate.max then
+      redis.call('ZADD', log, now, id .. ' ' .. now)
+      redis.call('PEXPIRE', log, rate.duration)
+      return false
+    end
+    local oldest = redis.call('ZRANGE', log, 0, 0, 'WITHSCORES')
+    opens = (tonumber(oldest[2]) or now) + rate.duration + 1
+  end
+  -- Still counted in the groups set: it moves from holding a slot to waiting.
+  redis.call('ZREM', P .. '${KEY.groupActive}' .. name, id)
+  redis.call('LPUSH', P .. '${KEY.held}' .. name, id)
+  redis.call('ZADD', P .. '${KEY.groupWake}' .. fn, opens, grp)
+  redis.call('XACK', stream, group, entryId)
+  redis.call('XDEL', stream, entryId)
+  return true
+end
+`,
+);
+
+/**
+ * `holdForGroup(flow, fn, grp, id, stream, group, entryId, starting)`: for a just-claimed delivery of task
  * `id` of function `fn` in group `grp` (the function grouped, with `flow.groups[fn]` slots per
  * group): takes a slot of the group if one is free, keeps the one it holds already (a task whose
  * slot was handed to it, or reclaimed from a dead worker), or sets the delivery aside at the end
- * of the group's held list (acknowledged and deleted, no try counted). Returns whether it was set
- * aside.
+ * of the group's held list (acknowledged and deleted, no try counted); with a rate limit per
+ * group, then counts its start ({@linkcode holdForGroupRate}). Returns whether it was set aside.
  */
 export const holdForGroup = luaFunction(
   "holdForGroup",
-  [redisTime],
+  [redisTime, holdForGroupRate],
   `
 -- The delivery entryId of stream (task id of function fn, group grp): takes or keeps a slot of
 -- its group, or, with every slot taken by other tasks, is set aside at the end of the group's
 -- held list. A slot whose task is gone (deleted while it waited in its stream) is taken back on
 -- the way. Returns true if it was set aside.
-local function holdForGroup(flow, fn, grp, id, stream, group, entryId)
+local function holdForGroup(flow, fn, grp, id, stream, group, entryId, starting)
   local P, name = flow.P, fn .. ' ' .. grp
   local active = P .. '${KEY.groupActive}' .. name
-  if redis.call('ZSCORE', active, id) then return false end
+  if redis.call('ZSCORE', active, id) then
+    -- Reclaimed from a dead worker (its hash names a runner): its start was counted then.
+    if not flow.groupRates[fn] or redis.call('HEXISTS', P .. '${KEY.task}' .. id, '${TASK_FIELD.runner}') == 1 then
+      return false
+    end
+    return holdForGroupRate(flow, fn, grp, id, stream, group, entryId, starting)
+  end
   local limit = flow.groups[fn]
   local taken = redis.call('ZCARD', active)
   if taken >= limit then
@@ -57,7 +105,8 @@ local function holdForGroup(flow, fn, grp, id, stream, group, entryId)
   if taken < limit then
     redis.call('ZADD', active, redisTime(), id)
     redis.call('ZINCRBY', P .. '${KEY.groups}' .. fn, 1, grp)
-    return false
+    if not flow.groupRates[fn] then return false end
+    return holdForGroupRate(flow, fn, grp, id, stream, group, entryId, starting)
   end
   redis.call('RPUSH', P .. '${KEY.held}' .. name, id)
   redis.call('ZINCRBY', P .. '${KEY.groups}' .. fn, 1, grp)
@@ -69,11 +118,12 @@ end
 );
 
 /**
- * `handOnGroupSlots(P, fn, grp, limit)`: while group `grp` of function `fn` (queue prefix `P`) has
+ * `handOnGroupSlots(P, fn, grp, limit, rated)`: while group `grp` of function `fn` (queue prefix `P`) has
  * fewer than `limit` tasks holding its slots, hands a slot to the oldest task set aside for the
  * group: it joins the group's slots first, then the end of its priority's stream, so a task
  * enqueued meanwhile cannot overtake it. Held tasks whose hash is gone are dropped on the way (and
- * leave the group's count).
+ * leave the group's count). With `rated` (a rate limit per group), nothing is handed while the
+ * group's window is full.
  */
 export const handOnGroupSlots = luaFunction(
   "handOnGroupSlots",
@@ -81,7 +131,12 @@ export const handOnGroupSlots = luaFunction(
   `
 -- Hands the free slots of group grp of function fn (limit slots; queue prefix P) to the oldest
 -- tasks set aside for it, each put back at the end of its priority's stream. Returns nothing.
-local function handOnGroupSlots(P, fn, grp, limit)
+local function handOnGroupSlots(P, fn, grp, limit, rated)
+  if rated then
+    -- The group's window is full: its tasks wait in its line until it opens.
+    local opens = tonumber(redis.call('ZSCORE', P .. '${KEY.groupWake}' .. fn, grp))
+    if opens and opens > redisTime() then return end
+  end
   local name = fn .. ' ' .. grp
   local active, held = P .. '${KEY.groupActive}' .. name, P .. '${KEY.held}' .. name
   local free = limit - redis.call('ZCARD', active)
@@ -119,7 +174,7 @@ local function releaseGroupSlot(flow, fn, grp, id)
   if redis.call('ZREM', P .. '${KEY.groupActive}' .. fn .. ' ' .. grp, id) == 0 then return end
   local groups = P .. '${KEY.groups}' .. fn
   redis.call('ZINCRBY', groups, -1, grp)
-  handOnGroupSlots(P, fn, grp, flow.groups[fn])
+  handOnGroupSlots(P, fn, grp, flow.groups[fn], flow.groupRates[fn] ~= nil)
   local left = tonumber(redis.call('ZSCORE', groups, grp))
   if left and left <= 0 then redis.call('ZREM', groups, grp) end
 end
@@ -142,14 +197,16 @@ export const enterGroup = luaFunction(
 -- free. Returns nothing.
 local function enterGroup(P, fn, grp, id)
   local flowKey, field = P .. '${KEY.flow}', '${GROUP_FUNCTION}' .. fn
-  local limit = tonumber(redis.call('HGET', flowKey, field))
-  if not limit then
+  local value = redis.call('HGET', flowKey, field)
+  if not value then
     redis.call('HSET', flowKey, field, 1)
-    limit = 1
+    value = '1'
   end
   redis.call('ZINCRBY', P .. '${KEY.groups}' .. fn, 1, grp)
   redis.call('RPUSH', P .. '${KEY.held}' .. fn .. ' ' .. grp, id)
-  handOnGroupSlots(P, fn, grp, math.max(limit, 1))
+  -- '<slots>', or '<slots> <max> <duration>' with a rate limit per group.
+  local limit = tonumber(string.match(value, '^%d+')) or 1
+  handOnGroupSlots(P, fn, grp, math.max(limit, 1), string.find(value, ' ', 1, true) ~= nil)
 end
 `,
 );
@@ -175,6 +232,39 @@ local function forgetGroupTask(P, id, wasHeld)
   end
   local groups = P .. '${KEY.groups}' .. fn
   if tonumber(redis.call('ZINCRBY', groups, -1, grp)) <= 0 then redis.call('ZREM', groups, grp) end
+end
+`,
+);
+
+/**
+ * `releaseGroupWaits(flow)`: for each function with a rate limit per group (not paused), hands the
+ * slots of the groups whose window has opened (up to 1,000 per function per call) back to their
+ * lines. Returns in how many ms the next group's window opens, or nil.
+ */
+export const releaseGroupWaits = luaFunction(
+  "releaseGroupWaits",
+  [redisTime, handOnGroupSlots],
+  `
+-- Hands the slots of the groups whose rate window has opened back to their lines, for every
+-- function in flow (readFlow) with a rate limit per group. Returns in how many ms the next window
+-- of a group with tasks waiting opens, or nil.
+local function releaseGroupWaits(flow)
+  local wakeIn, now = nil, redisTime()
+  for fn in pairs(flow.groupRates) do
+    if not flow.functions[fn] then
+      local wake = flow.P .. '${KEY.groupWake}' .. fn
+      for _, grp in ipairs(redis.call('ZRANGEBYSCORE', wake, '-inf', now, 'LIMIT', 0, 1000)) do
+        redis.call('ZREM', wake, grp)
+        handOnGroupSlots(flow.P, fn, grp, flow.groups[fn], false)
+      end
+      local first = redis.call('ZRANGE', wake, 0, 0, 'WITHSCORES')
+      if first[2] then
+        local opensIn = math.max(1, tonumber(first[2]) - now)
+        if wakeIn == nil or opensIn < wakeIn then wakeIn = opensIn end
+      end
+    end
+  end
+  return wakeIn
 end
 `,
 );
