@@ -8,10 +8,9 @@
 
 import assert from "node:assert/strict";
 import type { Worker } from "../mod.ts";
-import { denoExecutable, sleep, workerProcessArgs } from "./_helpers.ts";
+import { sleep, WorkerProcess } from "./_helpers.ts";
 import type { Topology } from "./_topologies.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
 const FLOW_WORKER = new URL("./fixtures/flow_worker.ts", import.meta.url).pathname;
 
 export interface Start {
@@ -23,35 +22,15 @@ export interface Start {
 
 /** A worker subprocess running `fixtures/flow_worker.ts`, its output read line by line. */
 export class FlowWorker {
-  readonly #child: Deno.ChildProcess;
-  readonly #lines: string[] = [];
-  readonly #stdout: Promise<void>;
-  readonly #stderr: Promise<string>;
+  readonly #process: WorkerProcess;
 
   constructor(connection: Topology["connection"], queueName: string, id: string, mode = "") {
-    this.#child = new Deno.Command(denoExecutable(), {
-      args: workerProcessArgs(FLOW_WORKER, JSON.stringify(connection), queueName, id, mode),
-      cwd: ROOT,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    this.#stdout = this.#readLines(this.#child.stdout);
-    this.#stderr = new Response(this.#child.stderr).text();
-  }
-
-  async #readLines(stream: ReadableStream<Uint8Array>): Promise<void> {
-    let rest = "";
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      const parts = (rest + chunk).split("\n");
-      rest = parts.pop()!;
-      this.#lines.push(...parts);
-    }
+    this.#process = new WorkerProcess(FLOW_WORKER, JSON.stringify(connection), queueName, id, mode);
   }
 
   /** Every end this process printed so far: task id and time. */
   get ends(): { taskId: string; at: number }[] {
-    return this.#lines.filter((line) => line.startsWith("end ")).map((line) => {
+    return this.#process.lines.filter((line) => line.startsWith("end ")).map((line) => {
       const [, , taskId, at] = line.split(" ");
       return { taskId, at: Number(at) };
     });
@@ -59,16 +38,13 @@ export class FlowWorker {
 
   /** Kills the process with SIGKILL (no shutdown code runs) and returns when it ended. */
   async kill(): Promise<number> {
-    this.#child.kill("SIGKILL");
-    await this.#child.status;
-    await this.#stdout;
-    await this.#stderr;
+    await this.#process.end("SIGKILL");
     return Date.now();
   }
 
   /** Every start this process printed so far. */
   get starts(): Start[] {
-    return this.#lines.filter((line) => line.startsWith("start ")).map((line) => {
+    return this.#process.lines.filter((line) => line.startsWith("start ")).map((line) => {
       const [, fn, taskId, tries, at] = line.split(" ");
       return { fn, taskId, tries: Number(tries), at: Number(at) };
     });
@@ -76,11 +52,8 @@ export class FlowWorker {
 
   /** Stops the process gracefully (SIGTERM) and checks that it ended well. */
   async stop(): Promise<void> {
-    this.#child.kill("SIGTERM");
-    const status = await this.#child.status;
-    await this.#stdout;
-    const stderr = await this.#stderr;
-    assert.equal(status.code, 0, `the worker subprocess failed:\n${stderr}`);
+    const status = await this.#process.end("SIGTERM");
+    assert.equal(status.code, 0, `the worker subprocess failed:\n${await this.#process.stderr}`);
   }
 }
 

@@ -140,6 +140,49 @@ export function workerProcessArgs(script: string, ...args: string[]): string[] {
   ];
 }
 
+/**
+ * A worker subprocess running a fixture (`workerProcessArgs`), its standard output kept line by
+ * line as it comes, for tests that read what each process did.
+ */
+export class WorkerProcess {
+  readonly #child: Deno.ChildProcess;
+  /** The lines printed so far. */
+  readonly lines: string[] = [];
+  readonly #stdout: Promise<void>;
+  /** Everything printed on standard error, once the process ended. */
+  readonly stderr: Promise<string>;
+
+  constructor(script: string, ...args: string[]) {
+    this.#child = new Deno.Command(denoExecutable(), {
+      args: workerProcessArgs(script, ...args),
+      cwd: new URL("../", import.meta.url).pathname,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#stdout = this.#readLines(this.#child.stdout);
+    this.stderr = new Response(this.#child.stderr).text();
+  }
+
+  async #readLines(stream: ReadableStream<Uint8Array>): Promise<void> {
+    let rest = "";
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      const parts = (rest + chunk).split("\n");
+      rest = parts.pop()!;
+      this.lines.push(...parts);
+    }
+  }
+
+  /** Sends `signal` and waits until the process ended and its output is read. */
+  async end(signal: Deno.Signal): Promise<Deno.CommandStatus> {
+    this.#child.kill(signal);
+    const status = await this.#child.status;
+    await this.#stdout;
+    await this.stderr;
+    return status;
+  }
+}
+
 /** A logger that keeps every line it is given, of any level, in `lines`. */
 export function collectingLogger(): { lines: string[]; logger: Logger } {
   const lines: string[] = [];

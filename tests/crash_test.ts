@@ -1,15 +1,8 @@
 import assert from "node:assert/strict";
 import { taskContext, TaskStatus, type Worker } from "../mod.ts";
-import {
-  denoExecutable,
-  pendingByWorker,
-  runInBackground,
-  testWorker,
-  workerProcessArgs,
-} from "./_helpers.ts";
+import { pendingByWorker, runInBackground, testWorker, WorkerProcess } from "./_helpers.ts";
 import { sharedRedis } from "./_redis.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
 const CRASHABLE = new URL("./fixtures/crashable_worker.ts", import.meta.url).pathname;
 
 interface CrashableOptions {
@@ -21,35 +14,15 @@ interface CrashableOptions {
 
 /** A worker subprocess running `fixtures/crashable_worker.ts`, read line by line. */
 class CrashableWorker {
-  readonly #child: Deno.ChildProcess;
-  readonly #lines: string[] = [];
-  readonly #stdout: Promise<void>;
-  readonly #stderr: Promise<string>;
+  readonly #process: WorkerProcess;
 
   constructor(queueName: string, url: string, options: CrashableOptions) {
-    this.#child = new Deno.Command(denoExecutable(), {
-      args: workerProcessArgs(CRASHABLE, url, queueName, JSON.stringify(options)),
-      cwd: ROOT,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    this.#stdout = this.#readLines(this.#child.stdout);
-    this.#stderr = new Response(this.#child.stderr).text();
-  }
-
-  async #readLines(stream: ReadableStream<Uint8Array>): Promise<void> {
-    let rest = "";
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      const parts = (rest + chunk).split("\n");
-      rest = parts.pop()!;
-      this.#lines.push(...parts);
-    }
+    this.#process = new WorkerProcess(CRASHABLE, url, queueName, JSON.stringify(options));
   }
 
   /** `[taskId, tries]` of every try the subprocess started so far. */
   get started(): [string, number][] {
-    return this.#lines
+    return this.#process.lines
       .filter((line) => line.startsWith("started "))
       .map((line) => line.split(" "))
       .map(([, id, tries]) => [id, Number(tries)]);
@@ -60,11 +33,10 @@ class CrashableWorker {
     const deadline = Date.now() + timeout;
     while (this.started.length < count) {
       if (Date.now() > deadline) {
-        this.#child.kill("SIGKILL");
-        await this.#child.status;
+        await this.#process.end("SIGKILL");
         throw new Error(
           `The worker subprocess started ${this.started.length} of ${count} tries in ${timeout} ms:\n${await this
-            .#stderr}`,
+            .#process.stderr}`,
         );
       }
       await new Promise((resolve) => setTimeout(resolve, 20));
@@ -73,10 +45,7 @@ class CrashableWorker {
 
   /** Kills the subprocess with SIGKILL: no shutdown code runs, like a crash or an OOM kill. */
   async kill(): Promise<void> {
-    this.#child.kill("SIGKILL");
-    const status = await this.#child.status;
-    await this.#stdout;
-    await this.#stderr;
+    const status = await this.#process.end("SIGKILL");
     assert.equal(status.signal, "SIGKILL");
   }
 }

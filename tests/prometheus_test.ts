@@ -1,53 +1,101 @@
 /**
- * The dashboard's `/metrics` output read by a real parser of the Prometheus text format
- * (parse-prometheus-text-format, a port of the official Python client's parser), and its
- * numbers checked against what the test did. The parser is a test tool only, so this file runs
- * under `tests/tools.json` (`deno task test:tools`).
+ * The dashboard's `/metrics` output read by the parser of the official Prometheus Python client
+ * (`prometheus_client.parser`, Debian's `python3-prometheus-client`, which `.ci/run` installs),
+ * run as a subprocess, and its numbers checked against what the test did. The parser is a test
+ * tool only, so this file runs under `tests/tools.json` (`deno task test:tools`).
  *
  * @module
  */
 
 import assert from "node:assert/strict";
-import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { createDashboard } from "../src/ui/mod.ts";
 import { renderPrometheus } from "../src/ui/_prometheus.ts";
 import type { QueueMetrics } from "../mod.ts";
 import { eventually, runInBackground, testWorker } from "./_helpers.ts";
 
+/** The Python that has Debian's `python3-prometheus-client` (not a pyenv or venv one on PATH). */
+const PYTHON = "/usr/bin/python3";
+
+/** Prints the families `text_string_to_metric_families` reads from standard input, as JSON. */
+const PARSER = `
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+print(json.dumps([
+    {"name": f.name, "type": f.type, "help": f.documentation,
+     "samples": [{"name": s.name, "labels": s.labels, "value": s.value} for s in f.samples]}
+    for f in text_string_to_metric_families(sys.stdin.read())
+]))
+`;
+
 interface ParsedMetric {
-  value?: string;
-  labels?: Record<string, string>;
-  quantiles?: Record<string, string>;
-  count?: string;
-  sum?: string;
+  value: string;
+  labels: Record<string, string>;
 }
 interface ParsedFamily {
+  /** As exposed: a counter's name with its `_total`. */
   name: string;
   help: string;
+  /** In capitals: COUNTER, GAUGE, SUMMARY. */
   type: string;
+  /** The samples named as the family (for a summary, its quantiles). */
   metrics: ParsedMetric[];
 }
-
-function parse(text: string): Map<string, ParsedFamily> {
-  const families = parsePrometheusTextFormat(text) as ParsedFamily[];
-  return new Map(families.map((f) => [f.name, f]));
+interface Parsed {
+  /** By family name, as exposed. */
+  families: Map<string, ParsedFamily>;
+  /** Every sample, by sample name (`x_count`, `x_sum` and the quantiles `x` of a summary). */
+  samples: Map<string, ParsedFamily>;
 }
 
-/**
- * The text parsed with every summary read as untyped samples: the parser groups all of a
- * summary's samples into one and drops their labels (its grouping handles a summary without
- * labels only), so a labelled summary's values are checked sample by sample.
- */
-function parseSamples(text: string): Map<string, ParsedFamily> {
-  const untyped = text.replace(/^(# TYPE \S+) summary$/gm, "$1 untyped");
-  const families = new Map<string, ParsedFamily>();
-  // Read this way, each run of samples of one name is a family of its own: gather them.
-  for (const family of parsePrometheusTextFormat(untyped) as ParsedFamily[]) {
-    const seen = families.get(family.name);
-    if (seen) seen.metrics.push(...family.metrics);
-    else families.set(family.name, family);
+/** The text read by the official client's parser; a text it refuses fails the test. */
+async function parse(text: string): Promise<Parsed> {
+  let output: Deno.CommandOutput;
+  try {
+    const child = new Deno.Command(PYTHON, {
+      args: ["-c", PARSER],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(text));
+    await writer.close();
+    output = await child.output();
+  } catch (error) {
+    throw new Error(
+      `Cannot run ${PYTHON}, which parses the Prometheus text with the official client: install it (Debian/Ubuntu: apt-get install python3-prometheus-client): ${error}`,
+    );
   }
-  return families;
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert.equal(output.code, 0, `the official parser refused the text or is missing:\n${stderr}`);
+  const raw = JSON.parse(new TextDecoder().decode(output.stdout)) as {
+    name: string;
+    type: string;
+    help: string;
+    samples: { name: string; labels: Record<string, string>; value: number }[];
+  }[];
+  const families = new Map<string, ParsedFamily>();
+  const samples = new Map<string, ParsedFamily>();
+  for (const family of raw) {
+    // The client names a counter's family without the _total its samples carry.
+    const name = family.type === "counter" ? `${family.name}_total` : family.name;
+    const type = family.type.toUpperCase();
+    const metrics = (sampleName: string) =>
+      family.samples.filter((s) => s.name === sampleName).map((s) => ({
+        labels: s.labels,
+        value: String(s.value),
+      }));
+    families.set(name, { name, help: family.help, type, metrics: metrics(name) });
+    for (const sampleName of new Set(family.samples.map((s) => s.name))) {
+      samples.set(sampleName, {
+        name: sampleName,
+        help: family.help,
+        type,
+        metrics: metrics(sampleName),
+      });
+    }
+  }
+  return { families, samples };
 }
 
 /** The value of the one sample of `family` whose labels include `labels`. */
@@ -84,7 +132,7 @@ Deno.test("/metrics parses as Prometheus text and its counters and gauges match 
     );
     assert.equal(response.status, 200);
     const text = await response.text();
-    return { families: parse(text), samples: parseSamples(text) };
+    return await parse(text);
   };
 
   const N = 6;
@@ -165,7 +213,7 @@ Deno.test("/metrics parses as Prometheus text and its counters and gauges match 
   }
 });
 
-Deno.test("label values with a newline, a quote or a backslash survive a real parser", () => {
+Deno.test("label values with a newline, a quote or a backslash survive a real parser", async () => {
   const name = 'line\nbreak "quoted" back\\slash';
   const metrics: QueueMetrics = {
     queue: "q\\1",
@@ -206,12 +254,11 @@ Deno.test("label values with a newline, a quote or a backslash survive a real pa
     },
   };
   const text = renderPrometheus(metrics);
-  const families = parse(text);
+  const { families, samples } = await parse(text);
   assert.equal(
     valueOf(families, "streaq_tasks_completed_total", { queue: "q\\1", function: name }),
     3,
   );
-  const samples = parseSamples(text);
   const labels = { queue: "q\\1", function: name };
   assert.equal(valueOf(samples, "streaq_task_run_seconds", { ...labels, quantile: "0.5" }), 0.01);
   assert.equal(valueOf(samples, "streaq_task_run_seconds_sum", labels), 0.03);

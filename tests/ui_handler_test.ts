@@ -4,49 +4,11 @@ import { createDashboard, serveDashboard } from "../src/ui/mod.ts";
 import { localPath } from "../src/ui/_responses.ts";
 import { eventually, runInBackground, testWorker } from "./_helpers.ts";
 import { queueContextOf } from "../src/worker.ts";
-
-type Handler = (request: Request) => Promise<Response>;
-
-const ORIGIN = "http://127.0.0.1:8080";
-
-function get(handler: Handler, path: string, headers: HeadersInit = {}): Promise<Response> {
-  return handler(new Request(ORIGIN + path, { headers }));
-}
+import { cookies, get, ORIGIN, post, session } from "./_dashboard.ts";
 
 async function json(response: Response): Promise<Record<string, unknown>> {
   assert.match(response.headers.get("content-type") ?? "", /application\/json/);
   return await response.json();
-}
-
-/** The `name=value` part of each Set-Cookie header. */
-function cookies(response: Response): string[] {
-  return response.headers.getSetCookie().map((c) => c.split(";")[0]);
-}
-
-/** A browser session: the CSRF cookie and token a page hands out. */
-async function session(handler: Handler, base = ""): Promise<{ cookie: string; token: string }> {
-  const page = await get(handler, `${base}/`);
-  assert.equal(page.status, 200);
-  const [cookie] = cookies(page).filter((c) => c.startsWith("streaq_csrf="));
-  assert.ok(cookie, "the first page sets the CSRF cookie");
-  const token = /<meta name="csrf-token" content="([^"]+)">/.exec(await page.text())?.[1];
-  assert.ok(token, "the page carries the CSRF token");
-  return { cookie, token };
-}
-
-function post(
-  handler: Handler,
-  path: string,
-  { cookie, token, accept = "application/json" }: {
-    cookie?: string;
-    token?: string;
-    accept?: string;
-  } = {},
-): Promise<Response> {
-  const headers: Record<string, string> = { accept };
-  if (cookie) headers.cookie = cookie;
-  if (token) headers["x-csrf-token"] = token;
-  return handler(new Request(ORIGIN + path, { method: "POST", headers }));
 }
 
 Deno.test("a token-protected dashboard answers 401 without credentials, 403 with a wrong token, and signs a browser in with ?token=", async () => {

@@ -1,32 +1,7 @@
 import assert from "node:assert/strict";
 import { createDashboard } from "../src/ui/mod.ts";
 import { eventually, runInBackground, testWorker } from "./_helpers.ts";
-
-type Handler = (request: Request) => Promise<Response>;
-
-const ORIGIN = "http://127.0.0.1:8080";
-
-/** A browser session: the CSRF cookie and token a page hands out, and that page. */
-async function session(handler: Handler): Promise<{ cookie: string; token: string; page: string }> {
-  const response = await handler(new Request(ORIGIN + "/"));
-  const cookie = response.headers.getSetCookie().map((c) => c.split(";")[0])
-    .find((c) => c.startsWith("streaq_csrf="));
-  const page = await response.text();
-  const token = /<meta name="csrf-token" content="([^"]+)">/.exec(page)?.[1];
-  assert.ok(cookie && token, "the first page hands out the CSRF cookie and token");
-  return { cookie, token, page };
-}
-
-function post(
-  handler: Handler,
-  path: string,
-  { cookie, token }: { cookie?: string; token?: string } = {},
-): Promise<Response> {
-  const headers: Record<string, string> = { accept: "application/json" };
-  if (cookie) headers.cookie = cookie;
-  if (token) headers["x-csrf-token"] = token;
-  return handler(new Request(ORIGIN + path, { method: "POST", headers }));
-}
+import { ORIGIN, post, session } from "./_dashboard.ts";
 
 Deno.test("the overview's flow panel pauses and resumes a function and the queue by POSTs with the CSRF token", async () => {
   await using worker = await testWorker();

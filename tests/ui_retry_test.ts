@@ -2,35 +2,7 @@ import assert from "node:assert/strict";
 import { TaskStatus, type Worker } from "../mod.ts";
 import { createDashboard } from "../src/ui/mod.ts";
 import { runInBackground, testWorker } from "./_helpers.ts";
-
-type Handler = (request: Request) => Promise<Response>;
-
-const ORIGIN = "http://127.0.0.1:8080";
-
-function get(handler: Handler, path: string, headers: HeadersInit = {}): Promise<Response> {
-  return handler(new Request(ORIGIN + path, { headers }));
-}
-
-/** A browser session: the CSRF cookie and token a page hands out. */
-async function session(handler: Handler): Promise<{ cookie: string; token: string }> {
-  const page = await get(handler, "/");
-  const cookie = page.headers.getSetCookie().map((c) => c.split(";")[0])
-    .find((c) => c.startsWith("streaq_csrf="));
-  const token = /<meta name="csrf-token" content="([^"]+)">/.exec(await page.text())?.[1];
-  assert.ok(cookie && token, "the first page hands out the CSRF cookie and token");
-  return { cookie, token };
-}
-
-function post(
-  handler: Handler,
-  path: string,
-  { cookie, token }: { cookie?: string; token?: string } = {},
-): Promise<Response> {
-  const headers: Record<string, string> = { accept: "application/json" };
-  if (cookie) headers.cookie = cookie;
-  if (token) headers["x-csrf-token"] = token;
-  return handler(new Request(ORIGIN + path, { method: "POST", headers }));
-}
+import { get, ORIGIN, post, session } from "./_dashboard.ts";
 
 /** A worker whose `flaky` task fails until `state.fixed`, with three failed tasks run. */
 async function failedTasks(worker: Worker<unknown>) {

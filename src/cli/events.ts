@@ -11,6 +11,7 @@ import { QueueReads } from "../client/queue_reads.ts";
 import type { StreaqEvent } from "../events.ts";
 import { formatValue } from "../ui/format.ts";
 import { type EventsCommand, ExitCode } from "./args.ts";
+import { asClient } from "./client_command.ts";
 
 /**
  * Prints the queue's events to stdout.
@@ -27,7 +28,7 @@ export async function printEvents(
 ): Promise<number> {
   const stop = new AbortController();
   const ended = AbortSignal.any([signal, stop.signal]);
-  try {
+  return await asClient(worker, undefined, async () => {
     // With --once, the newest event when the command starts is where it stops.
     const last = command.once
       ? await new QueueReads(queueContextOf(worker)).latestEventId()
@@ -38,12 +39,7 @@ export async function printEvents(
       if (last !== undefined && !isBefore(event.id, last)) stop.abort();
     }
     return ExitCode.OK;
-  } catch (error) {
-    console.error(`streaq: ${error instanceof Error ? error.message : error}`);
-    return ExitCode.FAILURE;
-  } finally {
-    await worker.close();
-  }
+  });
 }
 
 /** One line per event. */

@@ -7,6 +7,7 @@
 
 import type { Worker } from "../worker.ts";
 import { ExitCode, type LogsCommand } from "./args.ts";
+import { asClient } from "./client_command.ts";
 
 /**
  * Prints the task's log lines to stdout; a note on stderr when there are none.
@@ -18,7 +19,7 @@ export async function printTaskLogs(
   worker: Worker<unknown>,
   command: LogsCommand,
 ): Promise<number> {
-  try {
+  return await asClient(worker, undefined, async () => {
     const lines = await worker.logsById(command.taskId);
     if (lines.length === 0) {
       console.error(
@@ -29,10 +30,5 @@ export async function printTaskLogs(
       console.log(`${line.time.toISOString()}  try ${line.tries}  ${line.message}`);
     }
     return ExitCode.OK;
-  } catch (error) {
-    console.error(`streaq: ${error instanceof Error ? error.message : error}`);
-    return ExitCode.FAILURE;
-  } finally {
-    await worker.close();
-  }
+  });
 }

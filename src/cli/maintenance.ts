@@ -7,8 +7,8 @@
  */
 
 import type { Worker } from "../worker.ts";
-import { StreaqError } from "../errors.ts";
 import { type CleanCommand, type DrainCommand, ExitCode, type ObliterateCommand } from "./args.ts";
+import { asClient } from "./client_command.ts";
 
 /**
  * Runs one maintenance command and prints what it removed on stdout (a refusal or a failure on
@@ -22,7 +22,7 @@ export async function runMaintenance(
   command: CleanCommand | DrainCommand | ObliterateCommand,
 ): Promise<number> {
   const queue = worker.queueName;
-  try {
+  return await asClient(worker, `cannot ${command.command} queue ${queue}`, async () => {
     switch (command.command) {
       case "clean": {
         const { olderThan, status, fnName } = command;
@@ -44,11 +44,5 @@ export async function runMaintenance(
       }
     }
     return ExitCode.OK;
-  } catch (error) {
-    const why = error instanceof StreaqError ? error.message : String(error);
-    console.error(`streaq: cannot ${command.command} queue ${queue}: ${why}`);
-    return ExitCode.FAILURE;
-  } finally {
-    await worker.close();
-  }
+  });
 }

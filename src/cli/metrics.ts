@@ -12,6 +12,7 @@ import type { Worker } from "../worker.ts";
 import { ExitCode, type MetricsCommand } from "./args.ts";
 import { PLAIN } from "./screen.ts";
 import { clean, duration, table } from "./text_table.ts";
+import { asClient } from "./client_command.ts";
 
 /**
  * Reads the metrics and prints them to stdout, as text or JSON.
@@ -22,20 +23,15 @@ export async function printMetrics(
   worker: Worker<unknown>,
   command: MetricsCommand,
 ): Promise<number> {
-  try {
-    const metrics = await worker.metrics();
-    console.log(command.json ? JSON.stringify(metrics, null, 2) : formatMetrics(metrics));
-    return ExitCode.OK;
-  } catch (error) {
-    console.error(
-      `streaq: cannot read the metrics of queue ${worker.queueName}: ${
-        error instanceof Error ? error.message : error
-      }`,
-    );
-    return ExitCode.FAILURE;
-  } finally {
-    await worker.close();
-  }
+  return await asClient(
+    worker,
+    `cannot read the metrics of queue ${worker.queueName}`,
+    async () => {
+      const metrics = await worker.metrics();
+      console.log(command.json ? JSON.stringify(metrics, null, 2) : formatMetrics(metrics));
+      return ExitCode.OK;
+    },
+  );
 }
 
 /** The metrics as plain text: a few lines and tables. */

@@ -12,6 +12,7 @@ import { describeLimit, type FunctionLimit, type PauseState } from "../client/pa
 import { escapeControl } from "../logger.ts";
 import { ExitCode, type PauseCommand } from "./args.ts";
 import { type Paint, PLAIN } from "./screen.ts";
+import { asClient } from "./client_command.ts";
 
 /**
  * Runs `pause` or `resume`, prints the pauses in force afterwards on stdout (a failure on
@@ -26,19 +27,14 @@ export async function runPauseCommand(
 ): Promise<number> {
   const queue = worker.queueName;
   const options = command.functions ? { functions: command.functions } : {};
-  try {
+  return await asClient(worker, `cannot ${command.command} queue ${queue}`, async () => {
     if (command.command === "pause") await worker.pause(options);
     else await worker.resume(options);
     console.log(
       `queue ${escapeControl(queue)}: ${formatPauses(await worker.paused(), Date.now())}`,
     );
     return ExitCode.OK;
-  } catch (error) {
-    console.error(`streaq: cannot ${command.command} queue ${queue}: ${error}`);
-    return ExitCode.FAILURE;
-  } finally {
-    await worker.close();
-  }
+  });
 }
 
 /**

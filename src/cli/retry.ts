@@ -7,6 +7,7 @@
 
 import type { Worker } from "../worker.ts";
 import { ExitCode, type RetryCommand } from "./args.ts";
+import { asClient } from "./client_command.ts";
 
 /**
  * Reruns what `command` names and prints the count.
@@ -15,7 +16,7 @@ import { ExitCode, type RetryCommand } from "./args.ts";
  * 1 when the one task named cannot be rerun (the message says why) or Redis fails.
  */
 export async function retryTasks(worker: Worker<unknown>, command: RetryCommand): Promise<number> {
-  try {
+  return await asClient(worker, undefined, async () => {
     if (command.taskId !== undefined) {
       const handle = await worker.retryById(command.taskId);
       console.log(`1 failed task queued again: ${handle.fnName} (${handle.id})`);
@@ -26,10 +27,5 @@ export async function retryTasks(worker: Worker<unknown>, command: RetryCommand)
       console.log(`${count} failed ${count === 1 ? "task" : "tasks"}${of}${since} queued again`);
     }
     return ExitCode.OK;
-  } catch (error) {
-    console.error(`streaq: ${error instanceof Error ? error.message : error}`);
-    return ExitCode.FAILURE;
-  } finally {
-    await worker.close();
-  }
+  });
 }

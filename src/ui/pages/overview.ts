@@ -1,12 +1,8 @@
 /**
-  const [{ metrics, minutes }, pauses, limits] = await Promise.all([
-    reads.snapshot(),
-    reads.pauses(),
-    reads.limits(),
-  ]);
-  const counts: QueueCounts = { ...metrics.tasks, byPriority: metrics.byPriority };
-  const workers = metrics.workers;
-  const hour = totalsOf(metrics.lastHour);
+ * The overview: how many tasks are in each status and priority, the live workers, the tasks
+ * finished per minute over the last hour, and what is paused or limited (`flow.ts`). Every number
+ * comes from one read of the queue (`QueueReads.snapshot`, the read `streaq status` and
+ * `worker.metrics()` make), so they agree with each other and with the command line.
  *
  * @module
  */
