@@ -355,6 +355,35 @@ Deno.test("groups: info() of a task whose group's rate window is full says until
   }
 });
 
+Deno.test("groups: a rate limit per group removed at the next worker start lets the groups that waited for their window go on", async () => {
+  await using before = await testWorker();
+  const sync = before.task(async function sync(account: string): Promise<string> {
+    return await Promise.resolve(account);
+  }, { group: (account) => account, groups: { max: 1, duration: 60_000 } });
+  let running = runInBackground(before);
+  const handles = await before.enqueueMany([
+    sync.enqueue("k"),
+    sync.enqueue("k"),
+    sync.enqueue("k"),
+  ]);
+  assert.equal((await handles[0].result({ timeout: 5_000 })).success, true);
+  await eventually(async () => (await handles[1].info())?.waitReason?.startsWith("rate") ?? false, {
+    what: "the next task to wait for its group's window",
+  });
+  await running.stop();
+
+  await using after = await testWorker({ queueName: before.queueName });
+  after.task(async function sync(account: string): Promise<string> {
+    return await Promise.resolve(account);
+  }, { group: (account) => account });
+  running = runInBackground(after);
+  try {
+    for (const h of handles) assert.equal((await h.result({ timeout: 5_000 })).success, true);
+  } finally {
+    await running.stop();
+  }
+});
+
 Deno.test("groups: ungrouped tasks leave the flow hash untouched (today's claim path, no extra cost)", async () => {
   await using worker = await testWorker();
   const plain = worker.task(async function plain(n: number): Promise<number> {

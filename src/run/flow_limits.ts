@@ -84,6 +84,16 @@ for i = 3, #ARGV, 4 do
   elseif redis.call('HEXISTS', KEYS[1], '${GROUP_FUNCTION}' .. fn) == 1 then
     redis.call('HSET', KEYS[1], '${GROUP_FUNCTION}' .. fn, 1)
   end
+  if not string.find(groupSlots, ' ', 1, true) then
+    -- No rate limit per group (any more): the groups that waited for their window go on now, as
+    -- nothing else would wake them.
+    local wake = P .. '${KEY.groupWake}' .. fn
+    local slots = tonumber(string.match(groupSlots, '^%d+')) or 1
+    for _, grp in ipairs(redis.call('ZRANGE', wake, 0, ${RELEASE_BATCH} - 1)) do
+      redis.call('ZREM', wake, grp)
+      handOnGroupSlots(P, fn, grp, slots, false)
+    end
+  end
   if limit then
     redis.call('HSET', KEYS[1], '${LIMIT_FUNCTION}' .. fn, limit)
   else
