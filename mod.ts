@@ -38,6 +38,7 @@ export type {
   AbortOptions,
   CronOptions,
   DedupeOptions,
+  GroupLimit,
   RedisClient,
   RedisClusterOptions,
   RedisConnectionOptions,
@@ -109,6 +110,7 @@ export type { CleanOptions } from "./src/client/clean.ts";
 export type { ObliterateOptions } from "./src/client/obliterate.ts";
 export type {
   FunctionLimit,
+  GroupsUse,
   PausedFunction,
   PauseOptions,
   PauseState,

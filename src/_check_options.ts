@@ -144,7 +144,7 @@ const TASK_OPTION_NAMES = {
   thread: true,
   retry: true,
 } as const;
-const TASK_OPTIONS = optionNames<TaskOptions>(TASK_OPTION_NAMES);
+const TASK_OPTIONS = optionNames<TaskOptions>({ ...TASK_OPTION_NAMES, group: true, groups: true });
 const CRON_OPTIONS = optionNames<CronOptions>({
   ...TASK_OPTION_NAMES,
   maxScheduleDrift: true,
@@ -154,7 +154,7 @@ const CRON_OPTIONS = optionNames<CronOptions>({
 /** Checks task options at registration; `cron` for the options of a cron job. */
 export function checkTaskOptions(
   fnName: string,
-  options: CronOptions,
+  options: CronOptions & TaskOptions,
   cron?: { priorities: readonly string[] },
 ): void {
   const where = `register ${cron ? "cron job" : "task"} ${fnName}`;
@@ -182,6 +182,7 @@ export function checkTaskOptions(
   checkDuration(where, "failureTtl", options.failureTtl, { allowNull: true });
   checkInteger(where, "keepResults", options.keepResults, 1);
   checkTaskLimit(where, options.limit);
+  checkGroups(where, options.group, options.groups);
   if (options.unique && options.timeout === undefined) {
     throw new TypeError(
       `Cannot ${where} as 'unique' needs a 'timeout' (it bounds the lock): received unique: true and no timeout`,
@@ -196,6 +197,7 @@ const START_OPTIONS = optionNames<StartOptions>({
   after: true,
   id: true,
   dedupe: true,
+  group: true,
 });
 
 /** Checks start options at enqueue. */
@@ -207,6 +209,7 @@ export function checkStartOptions(
   const where = `enqueue task ${fnName}`;
   checkKnownKeys(where, options, START_OPTIONS);
   checkTaskId(where, "id", options.id);
+  checkTaskId(where, "group", options.group);
   checkDedupe(where, options.dedupe);
   checkDuration(where, "delay", options.delay);
   if (options.delay !== undefined && options.schedule !== undefined) {
@@ -265,6 +268,37 @@ function checkTaskLimit(where: string, limit: unknown): void {
   if ((max === undefined) !== (duration === undefined)) {
     throw new TypeError(
       `Cannot ${where} as 'limit.max' and 'limit.duration' go together (at most max starts per duration ms): received max ${
+        describe(max)
+      } and duration ${describe(duration)}`,
+    );
+  }
+}
+
+/** Checks the `group` and `groups` task options: a function, and limits of known names. */
+function checkGroups(where: string, group: unknown, groups: unknown): void {
+  if (group !== undefined && typeof group !== "function") {
+    throw new TypeError(
+      `Cannot ${where} as 'group' must be a function of the task's arguments returning its group key: received ${
+        describe(group)
+      }`,
+    );
+  }
+  if (groups === undefined) return;
+  if (typeof groups !== "object" || groups === null || Array.isArray(groups)) {
+    throw new TypeError(
+      `Cannot ${where} as 'groups' must be an object such as { concurrency: 2 }: received ${
+        describe(groups)
+      }`,
+    );
+  }
+  checkKnownKeys(`${where} with 'groups'`, groups, ["concurrency", "max", "duration"]);
+  const { concurrency, max, duration } = groups as Record<string, unknown>;
+  checkInteger(where, "groups.concurrency", concurrency, 1);
+  checkInteger(where, "groups.max", max, 1);
+  checkDuration(where, "groups.duration", duration, { min: 1 });
+  if ((max === undefined) !== (duration === undefined)) {
+    throw new TypeError(
+      `Cannot ${where} as 'groups.max' and 'groups.duration' go together (at most max starts per duration ms for each group): received max ${
         describe(max)
       } and duration ${describe(duration)}`,
     );

@@ -215,8 +215,13 @@ export interface WorkerOptions<Context = undefined, Priority extends string = st
   events?: boolean | EventsStreamOptions;
 }
 
-/** Options of a task, given to `worker.task(fn, options)`. */
-export interface TaskOptions {
+/**
+ * Options of a task, given to `worker.task(fn, options)`.
+ *
+ * @typeParam Args The task function's parameters (what a `group` function receives).
+ */
+// deno-lint-ignore no-explicit-any
+export interface TaskOptions<Args extends any[] = any[]> {
   /**
    * The name the task is registered and enqueued under.
    *
@@ -269,6 +274,22 @@ export interface TaskOptions {
    * @default {undefined}
    */
   limit?: TaskLimit;
+  /**
+   * The group of each task, from its arguments (a customer id, a tenant, an API key): a function
+   * returning 1 to 128 printable ASCII characters, as a task id. Tasks of one group run at most
+   * `groups.concurrency` at a time, and groups take turns: one group's flood does not hold back
+   * another group's task. The `group` start option overrides it. A group function that throws or
+   * returns anything else fails that enqueue only, with a `TypeError`.
+   *
+   * @default {undefined} (tasks without a group, unless `start({ group })` gives one)
+   */
+  group?: (...args: Args) => string;
+  /**
+   * Limits on each group of this function (see {@linkcode GroupLimit}), across every worker.
+   *
+   * @default {{ concurrency: 1 }}
+   */
+  groups?: GroupLimit;
   /**
    * No log line per run.
    *
@@ -338,11 +359,68 @@ export interface TaskLimit {
 }
 
 /**
+ * Limits on each group of a function, the `groups` task option: they hold for each group key
+ * across every worker process of the queue, decided in Redis.
+ *
+ * @example At most 10 calls a second per API key
+ * ```ts
+ * import { Worker } from "@streaq/streaq";
+ *
+ * const worker = new Worker();
+ *
+ * export const callApi = worker.task(
+ *   async function callApi(apiKey: string, path: string): Promise<string> {
+ *     return await Promise.resolve(`${apiKey} ${path}`);
+ *   },
+ *   { group: (apiKey) => apiKey, groups: { concurrency: 5, max: 10, duration: 1_000 } },
+ * );
+ * ```
+ *
+ * @example At most 2 imports at once per customer, customers taking turns
+ * ```ts
+ * import { Worker } from "@streaq/streaq";
+ *
+ * const worker = new Worker();
+ *
+ * export const importRows = worker.task(
+ *   async function importRows(customerId: string, rows: number): Promise<number> {
+ *     return await Promise.resolve(rows);
+ *   },
+ *   { group: (customerId) => customerId, groups: { concurrency: 2 } },
+ * );
+ * ```
+ */
+export interface GroupLimit {
+  /**
+   * At most this many tasks of each group hold a slot at once (an integer ≥ 1): running, read
+   * ahead by a worker, or put back in their stream to run next. The others wait, queued, their
+   * tries uncounted; each slot freed goes to the group's oldest waiting task, at the end of the
+   * line, so that groups take turns.
+   *
+   * @default {1}
+   */
+  concurrency?: number;
+  /**
+   * At most this many tasks of each group start per `duration` across all workers (an integer
+   * ≥ 1; give both or neither): a sliding window of starts per group, counted when a worker claims
+   * the task to start it. The others wait in their group's line, queued, their tries uncounted,
+   * and the group's next task starts when its window opens; other groups run meanwhile. A worker
+   * that runs such a function does not read ahead (its `prefetch` is 0).
+   *
+   * @default {undefined} (no rate limit per group)
+   */
+  max?: number;
+  /** The window of `max`, in milliseconds (≥ 1). */
+  duration?: number;
+}
+
+/**
  * Options of a cron job, given to `worker.cron(crontab, fn, options)`.
  *
  * @typeParam Priority The worker's priorities.
  */
-export interface CronOptions<Priority extends string = string> extends Omit<TaskOptions, "unique"> {
+export interface CronOptions<Priority extends string = string>
+  extends Omit<TaskOptions, "unique" | "group" | "groups"> {
   /**
    * At most one instance runs at a time; a cron job's `timeout` bounds the lock.
    *
@@ -403,6 +481,12 @@ export interface StartOptions<Priority extends string = string> {
    * task that stands for it, with `deduplicated: true`.
    */
   dedupe?: DedupeOptions;
+  /**
+   * The task's group: 1 to 128 printable ASCII characters, as a task id. It overrides the task's
+   * `group` option. Tasks of one group run at most the function's `groups.concurrency` (1 by
+   * default) at a time, and groups of the function take turns (see {@linkcode GroupLimit}).
+   */
+  group?: string;
 }
 
 /** How enqueues with the same key collapse: the `dedupe` start option. */

@@ -10,7 +10,9 @@ import { createTask, type Task } from "./client/enqueue.ts";
 import { StreaqError } from "./errors.ts";
 import type { Worker } from "./worker.ts";
 import { DEFAULT_RESULT_TTL, failureTtlFor, type QueueContext } from "./queue_context.ts";
-import type { CronOptions, TaskLimit } from "./options.ts";
+import type { CronOptions, GroupLimit, TaskLimit, TaskOptions } from "./options.ts";
+import { checkTaskId } from "./_check_dedupe.ts";
+import { describe } from "./_validate.ts";
 import type { RetryPolicy } from "./retry_options.ts";
 import { freezeRetryPolicy } from "./run/retry_policy.ts";
 import { callerModule, recordThreadTask } from "./run/threads/registry.ts";
@@ -39,6 +41,11 @@ export interface ResolvedTaskOptions {
   readonly unique: boolean;
   /** Its queue-wide limits (`limit` option), frozen; undefined for none. */
   readonly limit: Readonly<TaskLimit> | undefined;
+  /** The group of a task from its arguments (`group` option); undefined for none. */
+  // deno-lint-ignore no-explicit-any
+  readonly group: ((...args: any[]) => string) | undefined;
+  /** The limits on each of its groups (`groups` option), frozen; undefined for the default. */
+  readonly groups: Readonly<GroupLimit> | undefined;
   /** Whether per-run log lines are left out. */
   readonly silent: boolean;
   /** For a cron job: the most an occurrence may start after its due time, if set. */
@@ -142,6 +149,10 @@ export class RegisteredTask<Args extends any[], R, Priority extends string = str
   readonly unique: boolean;
   /** Its queue-wide limits (`limit` option); undefined for none. */
   readonly limit: Readonly<TaskLimit> | undefined;
+  /** The group of a task from its arguments (`group` option); undefined for none. */
+  readonly group: ((...args: Args) => string) | undefined;
+  /** The limits on each of its groups (`groups` option); undefined for the default (1 slot). */
+  readonly groups: Readonly<GroupLimit> | undefined;
   /** Whether per-run log lines are left out. */
   readonly silent: boolean;
   /** For a cron job: the most an occurrence may start after its due time, if set. */
@@ -183,6 +194,8 @@ export class RegisteredTask<Args extends any[], R, Priority extends string = str
     this.keepResults = options.keepResults;
     this.unique = options.unique;
     this.limit = options.limit;
+    this.group = options.group;
+    this.groups = options.groups;
     this.silent = options.silent;
     this.maxScheduleDrift = options.maxScheduleDrift;
     this.crontab = options.crontab;
@@ -239,7 +252,9 @@ export class RegisteredTask<Args extends any[], R, Priority extends string = str
    * ```
    */
   enqueue(...args: Args): Task<R, Args, Priority> {
-    return createTask<R, Args, Priority>(this.#queue, this.name, args);
+    const task = createTask<R, Args, Priority>(this.#queue, this.name, args);
+    if (this.group) task.start({ group: groupOf(this.name, this.group, args) });
+    return task;
   }
 
   /**
@@ -300,7 +315,7 @@ export class RegisteredTask<Args extends any[], R, Priority extends string = str
  */
 export function resolveTaskOptions(
   name: string,
-  options: CronOptions,
+  options: CronOptions & TaskOptions,
   workerRetry?: RetryPolicy,
 ): Omit<ResolvedTaskOptions, "crontab" | "threadModule"> {
   const ttl = options.ttl === undefined ? DEFAULT_RESULT_TTL : options.ttl;
@@ -316,6 +331,8 @@ export function resolveTaskOptions(
     keepResults: options.keepResults,
     unique: options.unique ?? false,
     limit: options.limit === undefined ? undefined : Object.freeze({ ...options.limit }),
+    group: options.group,
+    groups: options.groups === undefined ? undefined : Object.freeze({ ...options.groups }),
     silent: options.silent ?? false,
     maxScheduleDrift: options.maxScheduleDrift,
   };
@@ -335,4 +352,25 @@ export function threadModuleOf(
   if (!(thread ?? sync) || !sync) return undefined;
   recordThreadTask(name, fn);
   return callerModule();
+}
+
+/**
+ * The group key a task's `group` option gives its arguments, checked: a function that throws or
+ * returns anything but a valid key fails that enqueue with a TypeError naming the task.
+ */
+// deno-lint-ignore no-explicit-any
+function groupOf(name: string, group: (...args: any[]) => string, args: unknown[]): string {
+  let key: unknown;
+  try {
+    key = group(...args);
+  } catch (error) {
+    throw new TypeError(
+      `Cannot enqueue task ${name} as its 'group' function threw: received ${
+        error instanceof Error ? `${error.name}: ${error.message}` : describe(error)
+      }`,
+      { cause: error },
+    );
+  }
+  checkTaskId(`enqueue task ${name}`, "group (what its group function returned)", key);
+  return key as string;
 }

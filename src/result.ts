@@ -178,7 +178,9 @@ export interface TaskInfo {
    * `worker.pause()`), `"waiting for a concurrency slot: every slot of <name> is taken"` or
    * `"rate-limited until <ISO time>: <name> starts at most <max> per <duration> ms"` (the `limit`
    * task option), or `"rate-limited until <ISO time>: <name> reported a rate limit"` (a task threw
-   * `StreaqRateLimited`); null otherwise.
+   * `StreaqRateLimited`), or `"waiting for a slot of group <key>: behind <N> tasks of its group"`
+   * (the `group` option: N tasks of its group hold the group's slots or wait before it); null
+   * otherwise.
    */
   readonly waitReason: string | null;
 }

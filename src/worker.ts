@@ -349,7 +349,7 @@ export class Worker<Context = undefined, Priority = string> {
   // deno-lint-ignore no-explicit-any
   task<Args extends any[], R>(
     fn: TaskFunction<Args, R>,
-    options: TaskOptions = {},
+    options: TaskOptions<Args> = {},
   ): RegisteredTask<Args, Awaited<R>, Priority & string> {
     return this.#register(fn, options);
   }
@@ -394,7 +394,7 @@ export class Worker<Context = undefined, Priority = string> {
   // deno-lint-ignore no-explicit-any
   #register<Args extends any[], R>(
     fn: TaskFunction<Args, R>,
-    options: CronOptions,
+    options: CronOptions & TaskOptions<Args>,
     crontab?: string,
   ): RegisteredTask<Args, Awaited<R>, Priority & string> {
     if (typeof fn !== "function") {

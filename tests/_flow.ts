@@ -98,7 +98,13 @@ export function flowClient(worker: Worker) {
   const rated = worker.task(async function rated(n: number): Promise<number> {
     return await Promise.resolve(n);
   }, { limit: { max: 5, duration: 1_000 } });
-  return { slow, fast, limited, rated };
+  const grouped = worker.task(async function grouped(group: string, n: number): Promise<number> {
+    return await Promise.resolve(n + group.length);
+  }, { group: (group) => group, groups: { concurrency: 2 } });
+  const metered = worker.task(async function metered(group: string, n: number): Promise<number> {
+    return await Promise.resolve(n + group.length);
+  }, { group: (group) => group, groups: { concurrency: 2, max: 3, duration: 1_000 } });
+  return { slow, fast, limited, rated, grouped, metered };
 }
 
 /**

@@ -124,6 +124,7 @@ Deno.test("limits() and info() say which tasks wait for a concurrency slot, and 
         duration: null,
         started: 0,
         waiting: 2,
+        groups: null,
       },
     ]);
     const infos = await Promise.all(handles.map((h) => h.info()));
@@ -145,6 +146,7 @@ Deno.test("limits() and info() say which tasks wait for a concurrency slot, and 
         duration: null,
         started: 0,
         waiting: 0,
+        groups: null,
       },
     ]);
   } finally {
@@ -174,6 +176,7 @@ Deno.test("a limit removed from the code is lifted at the next worker start, and
       duration: null,
       started: 0,
       waiting: 2,
+      groups: null,
     },
   ]);
 

@@ -91,6 +91,7 @@ Deno.test("info() of a task waiting for its rate window says so, and limits() co
         duration: 60_000,
         started: 2,
         waiting: 1,
+        groups: null,
       },
     ]);
     assert.equal(starts.length, 2);

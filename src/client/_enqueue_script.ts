@@ -4,7 +4,7 @@
  * @module
  */
 
-import { EVENT_FIELD, KEY, TASK_FIELD } from "../redis/keys.ts";
+import { EVENT_FIELD, GROUP_FUNCTION, KEY, TASK_FIELD } from "../redis/keys.ts";
 import { script } from "../redis/_script.ts";
 import { lua } from "../redis/lua/compose.ts";
 import { DEDUPE_ANSWER, DEDUPE_ONLY, dedupeTask } from "../redis/lua/dedupe.ts";
@@ -12,6 +12,7 @@ import { linkDependencies } from "../redis/lua/graph.ts";
 import { argvSlots, layout } from "../redis/lua/layout.ts";
 import { addStreamEntry, dueTime, enterStream, redisTime } from "../redis/lua/steps.ts";
 import { emitEvent, EVENT_TYPE, eventsOf } from "../redis/lua/events.ts";
+import { enterGroup } from "../redis/lua/groups.ts";
 
 /**
  * The fixed arguments of {@linkcode ENQUEUE_SCRIPT}: {@linkcode NEW_TASK} records follow, or
@@ -30,7 +31,8 @@ export const ENQUEUE_ARGS = layout(
  * A task to store: `due` is '0' to run now, else as `dueArg` sends it; `links` is '' for a task
  * that neither repeats nor waits, else the JSON array [crontab ('' = none), time zone,
  * dependency ids separated by spaces, mode ('', 'pipe' or 'else'), source task id, and for a
- * task with a deduplication key its `dedupeSpec`]; or, for a task whose only link is a
+ * task with a deduplication key or a group its `dedupeSpec` ('' for none), and for a task with a
+ * group its group key]; or, for a task whose only link is a
  * deduplication key, `DEDUPE_ONLY` followed by its `dedupeSpec` (no JSON to decode).
  */
 export const NEW_TASK = layout("id", "fn", "payload", "priority", "due", "links");
@@ -58,6 +60,10 @@ const T = argvSlots(TRACED_TASK, "a");
  * A task due later gets its due time on Redis's clock (see `src/redis/_redis_time.ts`): a delay is
  * sent as '+ms' and counted from Redis's `TIME`, and an instant is compared with it.
  *
+ * A task with a group key (its `links`) joins its group's line instead of its stream when it is
+ * to run now, and enters its stream only with a free slot of its group (`enterGroup` in
+ * `src/redis/lua/groups.ts`); its function is marked grouped in the flow hash.
+ *
  * A task with a deduplication key (`dedupeSpec`) may be stood for by the task that key
  * names (`dedupeTask` in `src/redis/lua/dedupe.ts`); then it is not stored, and the tasks after
  * it in this call that name it as a dependency or source wait for the task standing for it.
@@ -82,6 +88,7 @@ export const ENQUEUE_SCRIPT = script(lua(
   enterStream,
   linkDependencies,
   dedupeTask,
+  enterGroup,
   eventsOf,
   emitEvent,
   `
@@ -95,7 +102,7 @@ for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, stride do
   local taskKey, stream, resultKey = P .. '${KEY.task}' .. id, P .. '${KEY.stream}' .. priority,
     P .. '${KEY.result}' .. id
   local crontab, tz, after, mode, source = '', '', '', '', ''
-  local standIn, dedupe = nil, nil
+  local standIn, dedupe, grp = nil, nil, nil
   if ${T.links} == '' then
     -- A task with no links, the common case: nothing to read.
   elseif string.byte(${T.links}, 1) == ${DEDUPE_ONLY.charCodeAt(0)} then
@@ -109,6 +116,8 @@ for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, stride do
       source = standIns[source] or source
     end
     dedupe = links[6]
+    if dedupe == '' then dedupe = nil end
+    if links[7] and links[7] ~= '' then grp = links[7] end
   end
   if dedupe then standIn = dedupeTask(P, KEYS[1], id, ${T.fn}, ${T.payload}, dueArg, dedupe) end
   if standIn == nil and redis.call('EXISTS', taskKey, resultKey) == 1 then standIn = id end
@@ -126,7 +135,7 @@ for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, stride do
       end
     end
   else
-    if dueArg == '0' and after == '' and crontab == '' then
+    if dueArg == '0' and after == '' and crontab == '' and not grp then
       -- The common case, a task to run now: one write for its hash, one for its stream.
       redis.call('HSET', taskKey, '${TASK_FIELD.fn}', ${T.fn}, '${TASK_FIELD.data}', ${T.payload}, '${TASK_FIELD.priority}', priority,
         '${TASK_FIELD.created}', now, '${TASK_FIELD.tries}', 0, '${TASK_FIELD.entered}', now)
@@ -135,6 +144,12 @@ for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, stride do
     else
       redis.call('HSET', taskKey, '${TASK_FIELD.fn}', ${T.fn}, '${TASK_FIELD.data}', ${T.payload}, '${TASK_FIELD.priority}', priority,
         '${TASK_FIELD.created}', now, '${TASK_FIELD.tries}', 0)
+      if grp then
+        -- Its function's tasks are now claimed group by group (1 slot per group until a worker
+        -- running it states its groups.concurrency): see src/redis/lua/groups.ts.
+        redis.call('HSET', taskKey, '${TASK_FIELD.group}', grp)
+        redis.call('HSETNX', P .. '${KEY.flow}', '${GROUP_FUNCTION}' .. ${T.fn}, 1)
+      end
       local due, later = 0, false
       if dueArg ~= '0' then
         local present = redisTime()
@@ -161,7 +176,13 @@ for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, stride do
           if earliest == nil or due < earliest then earliest = due end
         else
           if later then redis.call('HDEL', taskKey, '${TASK_FIELD.due}') end
-          enterStream(taskKey, stream, id, now)
+          if grp and not settled then
+            -- Into its group's line, and its stream only with a free slot of its group.
+            redis.call('HSET', taskKey, '${TASK_FIELD.entered}', now)
+            enterGroup(P, ${T.fn}, grp, id)
+          else
+            enterStream(taskKey, stream, id, now)
+          end
         end
       end
       if ev then

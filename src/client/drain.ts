@@ -18,6 +18,7 @@ import { CONSUMER_GROUP, KEY, TASK_FIELD } from "../redis/keys.ts";
 import { runScript, script } from "../redis/_script.ts";
 import { lua, luaFunction } from "../redis/lua/compose.ts";
 import { entryTaskId } from "../redis/lua/steps.ts";
+import { forgetGroupTask } from "../redis/lua/groups.ts";
 import { scanQueue } from "./scan.ts";
 
 /** At most this many tasks are looked at by one script call. */
@@ -33,7 +34,7 @@ const SOURCE = {
 
 const removeTask = luaFunction(
   "removeTask",
-  [],
+  [forgetGroupTask],
   `
 -- Removes task id, which no worker holds, and the tasks waiting for it (they could never run
 -- now), with every key and set membership of theirs. Returns how many tasks it removed.
@@ -43,6 +44,7 @@ local function removeTask(P, id)
     local t = table.remove(todo)
     local key = P .. '${KEY.task}' .. t
     removed = removed + redis.call('EXISTS', key)
+    forgetGroupTask(P, t, false)
     for _, d in ipairs(redis.call('SMEMBERS', P .. '${KEY.dependents}' .. t)) do
       if redis.call('HEXISTS', P .. '${KEY.task}' .. d, '${TASK_FIELD.waiting}') == 1 then
         table.insert(todo, d)
@@ -140,6 +142,8 @@ if source == '${SOURCE.held}' then
     if isRepeating(P, id) then
       redis.call('RPUSH', ARGV[5], id)
     else
+      -- A group's held list is named 'held:<function> <group>' (src/redis/lua/groups.ts).
+      if string.find(ARGV[5], ' ', 1, true) then forgetGroupTask(P, id, true) end
       removed = removed + removeTask(P, id)
     end
   end

@@ -507,7 +507,7 @@ export async function sendTasks(
     });
     for (let i = start; i < Math.min(start + size, all.length); i++) {
       const task = all[i];
-      const { delay, schedule, priority = client.priorities[0], dedupe } = task.options;
+      const { delay, schedule, priority = client.priorities[0], dedupe, group } = task.options;
       const crontab = typeof schedule === "string" ? schedule : "";
       const debounce = dedupe?.mode === "debounce" ? dedupe.window : undefined;
       const due = debounce
@@ -520,14 +520,15 @@ export async function sendTasks(
         ? dueArg({ at: nextOccurrence(crontab, client.timeZone, present) })
         : 0;
       const after = internals.dependencies(task).join(" ");
-      const links = crontab || after
+      const links = crontab || after || group
         ? JSON.stringify([
           crontab,
           client.timeZone,
           after,
           internals.link(task) ?? "",
           internals.source(task)?.id ?? "",
-          ...(dedupe ? [dedupeLinks(client, dedupe)] : []),
+          ...(dedupe || group ? [dedupe ? dedupeLinks(client, dedupe) : ""] : []),
+          ...(group ? [group] : []),
         ])
         : dedupe
         ? DEDUPE_ONLY + dedupeLinks(client, dedupe)

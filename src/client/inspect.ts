@@ -10,6 +10,7 @@ import type { QueueContext } from "../queue_context.ts";
 import {
   BLOCKED_FUNCTION,
   CONSUMER_GROUP,
+  GROUP_FUNCTION,
   KEY,
   LIMIT_FUNCTION,
   PAUSED_FUNCTION,
@@ -83,7 +84,14 @@ export const TASK_INFO = layout("status", ...INFO_FIELDS.fields, "dependents", "
  * The `paused` slot of {@linkcode TASK_INFO}: what holds a queued task back: a pause, or a
  * concurrency limit whose slots are all taken.
  */
-const PAUSED_BY = { queue: "queue", function: "function", slot: "slot", rate: "rate" } as const;
+const PAUSED_BY = {
+  queue: "queue",
+  function: "function",
+  slot: "slot",
+  rate: "rate",
+  group: "group",
+  groupRate: "grate",
+} as const;
 
 /**
  * The status and stored fields of one task.
@@ -113,6 +121,23 @@ if status == '${TaskStatus.QUEUED}' and f[1] then
     local active = P .. '${KEY.active}' .. f[1]
     if redis.call('ZCARD', active) >= tonumber(p[3]) and not redis.call('ZSCORE', active, ARGV[1]) then
       paused = '${PAUSED_BY.slot}'
+    end
+  end
+  -- Set aside for a slot of its group (src/redis/lua/groups.ts): how many of its group's tasks
+  -- come before it, those holding the group's slots and those set aside before it.
+  local groupSlots = not paused and redis.call('HGET', KEYS[5], '${GROUP_FUNCTION}' .. f[1])
+  local grp = groupSlots and redis.call('HGET', KEYS[2], '${TASK_FIELD.group}')
+  if grp then
+    local name = f[1] .. ' ' .. grp
+    local position = redis.call('LPOS', P .. '${KEY.held}' .. name, ARGV[1])
+    -- With a rate limit per group ('<slots> <max> <duration>'), its group's window may be full.
+    local max, duration = string.match(groupSlots, '^%d+ (%d+) (%d+)$')
+    local opens = position and max and tonumber(redis.call('ZSCORE', P .. '${KEY.groupWake}' .. f[1], grp))
+    local t = redis.call('TIME')
+    if opens and opens > tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) then
+      paused = '${PAUSED_BY.groupRate} ' .. opens .. ' ' .. max .. ' ' .. duration .. ' ' .. grp
+    elseif position then
+      paused = '${PAUSED_BY.group} ' .. (position + redis.call('ZCARD', P .. '${KEY.groupActive}' .. name)) .. ' ' .. grp
     end
   end
   local t = redis.call('TIME')
@@ -224,11 +249,29 @@ async function infosByIds(
         ? `paused: function ${fnName} is paused`
         : paused === PAUSED_BY.slot
         ? `waiting for a concurrency slot: every slot of ${fnName} is taken`
+        : paused?.startsWith(PAUSED_BY.groupRate)
+        ? groupRateReason(paused)
+        : paused?.startsWith(PAUSED_BY.group)
+        ? groupReason(paused)
         : paused?.startsWith(PAUSED_BY.rate)
         ? rateLimitedReason(fnName, paused)
         : null,
     };
   }));
+}
+
+/** The wait reason of a task whose group's rate window is full (`grate <until> <max> <ms> <key>`). */
+function groupRateReason(slot: string): string {
+  const [, until, max, duration, ...group] = slot.split(" ");
+  return `rate-limited until ${new Date(Number(until)).toISOString()}: group ${
+    group.join(" ")
+  } starts at most ${max} per ${duration} ms`;
+}
+
+/** The wait reason of a task set aside for a slot of its group (`group <ahead> <group key>`). */
+function groupReason(slot: string): string {
+  const [, ahead, ...group] = slot.split(" ");
+  return `waiting for a slot of group ${group.join(" ")}: behind ${ahead} tasks of its group`;
 }
 
 /**

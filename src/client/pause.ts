@@ -16,6 +16,7 @@
 
 import type { QueueContext } from "../queue_context.ts";
 import {
+  GROUP_FUNCTION,
   KEY,
   LIMIT_FUNCTION,
   PAUSED_FUNCTION,
@@ -196,7 +197,29 @@ export interface FunctionLimit {
    * it is resumed).
    */
   readonly waiting: number;
+  /** Its groups, when its tasks carry group keys (the `group` option); null otherwise. */
+  readonly groups: GroupsUse | null;
 }
+
+/** The groups of a grouped function, as `worker.limits()` reads them: counts, never a full list. */
+export interface GroupsUse {
+  /** At most this many tasks of each group hold a slot at once (`groups.concurrency`). */
+  readonly concurrency: number;
+  /** At most this many tasks of each group start per `duration`; null without a rate limit. */
+  readonly max: number | null;
+  /** The window of `max` (ms); null without a rate limit per group. */
+  readonly duration: number | null;
+  /** How many groups have tasks running, read ahead or waiting. */
+  readonly active: number;
+  /**
+   * The groups with the most tasks holding a slot or waiting, most first (at most
+   * {@linkcode BUSIEST_GROUPS}).
+   */
+  readonly busiest: readonly { readonly group: string; readonly tasks: number }[];
+}
+
+/** How many of the busiest groups `worker.limits()` lists per function. */
+export const BUSIEST_GROUPS = 5;
 
 /**
  * The limits in force (concurrency and rate), by function name, with the slots taken, the starts
@@ -208,10 +231,20 @@ export interface FunctionLimit {
 export async function readLimits(client: QueueContext): Promise<FunctionLimit[]> {
   const { redis, keys } = client;
   const fields = await redis.hgetall(keys.flow);
-  const byName = new Map<string, { concurrency: number | null; rate: string | null }>();
+  const byName = new Map<
+    string,
+    {
+      concurrency: number | null;
+      rate: string | null;
+      groupSlots: number | null;
+      groupRate: [number, number] | null;
+    }
+  >();
   const entry = (name: string) => {
     let e = byName.get(name);
-    if (!e) byName.set(name, e = { concurrency: null, rate: null });
+    if (!e) {
+      byName.set(name, e = { concurrency: null, rate: null, groupSlots: null, groupRate: null });
+    }
     return e;
   };
   for (const [field, value] of Object.entries(fields)) {
@@ -219,6 +252,12 @@ export async function readLimits(client: QueueContext): Promise<FunctionLimit[]>
       entry(field.slice(LIMIT_FUNCTION.length)).concurrency = Number(value);
     } else if (field.startsWith(RATE_FUNCTION)) {
       entry(field.slice(RATE_FUNCTION.length)).rate = value;
+    } else if (field.startsWith(GROUP_FUNCTION)) {
+      // '<slots>', or '<slots> <max> <duration>' with a rate limit per group.
+      const [slots, max, duration] = value.split(" ").map(Number);
+      const e = entry(field.slice(GROUP_FUNCTION.length));
+      e.groupSlots = Math.max(1, slots || 1);
+      e.groupRate = max && duration ? [max, duration] : null;
     }
   }
   const names = [...byName.keys()].sort();
@@ -229,20 +268,35 @@ export async function readLimits(client: QueueContext): Promise<FunctionLimit[]>
     const rate = byName.get(name)!.rate;
     const duration = rate ? Number(rate.split(" ")[1]) : 0;
     pipeline.zcard(keys.active(name)).llen(keys.held(name))
-      .zcount(keys.starts(name), now - duration, "+inf");
+      .zcount(keys.starts(name), now - duration, "+inf")
+      .zcard(keys.groups(name))
+      .zrange(keys.groups(name), 0, BUSIEST_GROUPS - 1, "REV", "WITHSCORES");
   }
   const replies = await pipeline.exec() ?? [];
+  const PER = 5;
   return names.map((name, i) => {
-    const { concurrency, rate } = byName.get(name)!;
+    const { concurrency, rate, groupSlots, groupRate } = byName.get(name)!;
     const [max, duration] = rate ? rate.split(" ").map(Number) : [null, null];
+    const top = (replies[PER * i + 4]?.[1] ?? []) as string[];
+    const busiest = [];
+    for (let j = 0; j + 1 < top.length; j += 2) {
+      busiest.push({ group: top[j], tasks: Number(top[j + 1]) });
+    }
     return {
       name,
       concurrency,
-      running: Number(replies[3 * i]?.[1] ?? 0),
+      running: Number(replies[PER * i]?.[1] ?? 0),
       max,
       duration,
-      started: rate ? Number(replies[3 * i + 2]?.[1] ?? 0) : 0,
-      waiting: Number(replies[3 * i + 1]?.[1] ?? 0),
+      started: rate ? Number(replies[PER * i + 2]?.[1] ?? 0) : 0,
+      waiting: Number(replies[PER * i + 1]?.[1] ?? 0),
+      groups: groupSlots === null ? null : {
+        concurrency: groupSlots,
+        max: groupRate?.[0] ?? null,
+        duration: groupRate?.[1] ?? null,
+        active: Number(replies[PER * i + 3]?.[1] ?? 0),
+        busiest,
+      },
     };
   });
 }
@@ -258,6 +312,17 @@ export function describeLimit(limit: FunctionLimit): string[] {
   if (limit.concurrency !== null) parts.push(`${limit.running} of ${limit.concurrency} running`);
   if (limit.max !== null) {
     parts.push(`${limit.started} of ${limit.max} started in ${limit.duration} ms`);
+  }
+  const { groups } = limit;
+  if (groups) {
+    const busiest = groups.busiest.map((g) => `${g.group} ${g.tasks}`).join(", ");
+    parts.push(
+      `${groups.active} group${
+        groups.active === 1 ? "" : "s"
+      } active, ${groups.concurrency} at once${
+        groups.max === null ? "" : ` and ${groups.max} per ${groups.duration} ms`
+      } each${busiest ? ` (busiest: ${busiest})` : ""}`,
+    );
   }
   return parts;
 }

@@ -80,8 +80,8 @@ export const KEY = {
    * Hash of the flow control in force: field {@linkcode PAUSED_QUEUE} while the whole queue is
    * paused, {@linkcode PAUSED_FUNCTION} + a function name while that function is (each value:
    * when the pause began, ms; `src/client/pause.ts`), and {@linkcode LIMIT_FUNCTION} + a function
-   * name for a function's concurrency limit (`src/run/flow_limits.ts`). The fetch and completion
-   * scripts read it once per call.
+   * name for a function's concurrency limit (`src/run/flow_limits.ts`), and the rate limits,
+   * run-time blocks and group slots below. The fetch and completion scripts read it once per call.
    */
   flow: "flow",
   /**
@@ -101,6 +101,29 @@ export const KEY = {
    * name: one member per start, scored by its time (ms, Redis's clock), trimmed to the window.
    */
   starts: "starts:",
+  /**
+   * Sorted set of the groups of a grouped function that have tasks running, read ahead or waiting,
+   * by function name: member the group key, score how many of its tasks hold a slot or wait
+   * (`src/redis/lua/groups.ts`). Its size is the number of active groups; its top, the busiest.
+   */
+  groups: "groups:",
+  /**
+   * Sorted set of the ids of one group's tasks that hold one of the group's slots (claimed,
+   * running or read ahead, or put back in their stream with the slot handed to them), by
+   * function name and group key: `gactive:<function> <group>` (neither contains a space).
+   */
+  groupActive: "gactive:",
+  /**
+   * Sorted set of the recent starts of one group of a function with a per-group rate limit (sliding
+   * window log), by function name and group key: `gstarts:<function> <group>`.
+   */
+  groupStarts: "gstarts:",
+  /**
+   * Sorted set of the groups of a function whose rate window is full, by function name: member the
+   * group key, score when its window opens (ms, Redis's clock); the claim scripts hand those groups
+   * their slots again then.
+   */
+  groupWake: "gwake:",
   /** Channel that tells workers the flow control changed (they re-read {@linkcode KEY.flow}). */
   flowChanged: "flowchanged",
 } as const;
@@ -121,6 +144,13 @@ export const RATE_FUNCTION = "r:";
  * run time (`StreaqRateLimited`), by name; the value is until when (ms, Redis's clock).
  */
 export const BLOCKED_FUNCTION = "u:";
+/**
+ * Prefix of the fields of {@linkcode KEY.flow}: one per function whose tasks carry group keys, by
+ * name; the value is how many tasks of each group may hold a slot at once (the `groups.concurrency`
+ * task option, 1 by default), followed by `<max> <duration>` with a rate limit per group. Written by the enqueue of a grouped task (if missing) and by the
+ * workers that run the function when they start.
+ */
+export const GROUP_FUNCTION = "g:";
 
 /**
  * The fields of a task's hash (`KEY.task` + id), the one record of a task from its enqueue until
@@ -175,6 +205,8 @@ export const TASK_FIELD = {
    * JSON object; written at enqueue only while OpenTelemetry is on (`src/_otel.ts`).
    */
   trace: "trace",
+  /** Its group key (the `group` start option or task option); written at enqueue. */
+  group: "grp",
   /** When it failed for good (ms): written in its kept record (`KEY.failed`) only. */
   failedTime: "ft",
 } as const;
@@ -333,6 +365,24 @@ export class Keys {
   /** The tasks holding a concurrency slot of a limited function. */
   active(fnName: string): string {
     return this.prefix + KEY.active + fnName;
+  }
+
+  /**
+   * The tasks of one group that workers set aside while the group's slots were all taken, oldest
+   * first: `held:<function> <group>`, beside the function's own held list (so `drain` finds it).
+   */
+  groupHeld(fnName: string, group: string): string {
+    return this.prefix + KEY.held + fnName + " " + group;
+  }
+
+  /** The tasks holding a slot of one group of a function. */
+  groupActive(fnName: string, group: string): string {
+    return this.prefix + KEY.groupActive + fnName + " " + group;
+  }
+
+  /** The active groups of a grouped function, scored by their tasks holding a slot or waiting. */
+  groups(fnName: string): string {
+    return this.prefix + KEY.groups + fnName;
   }
 
   /** Pattern matching every key of this queue (for SCAN). */

@@ -23,6 +23,7 @@ import {
 } from "../redis/lua/steps.ts";
 import { keepNewestResults } from "../redis/lua/results.ts";
 import { blockFunction, readFlow, releaseRated, releaseSlot } from "../redis/lua/flow.ts";
+import { releaseGroupWaits } from "../redis/lua/groups.ts";
 import { claimEntries, START_ANSWER, START_STATE, startOwned } from "../redis/lua/task_start.ts";
 import { emitEvent, EVENT_TYPE, eventsOf } from "../redis/lua/events.ts";
 
@@ -311,7 +312,7 @@ local function applyOutcome(a, finished, handled, anyAborting, listening, anyDep
   table.insert(ids, entryId)
   handled[stream .. ' ' .. entryId] = kind
   local taskKey, value, due = P .. '${KEY.task}' .. id, ${D.value}, nil
-  if flow and flow.limited then releaseSlot(flow, taskKey, id) end
+  if flow and (flow.limited or flow.grouped) then releaseSlot(flow, taskKey, id) end
   if kind == '${KIND.final}' then
     due = finishTask(taskKey, id, value, ${D.ttlOrDue}, ${D.nextOccurrence}, anyAborting, listening,
       anyDependents)
@@ -458,6 +459,7 @@ export const COMPLETE_LUA = lua(
   eventsOf,
   readFlow,
   releaseRated,
+  releaseGroupWaits,
   applyOutcomes,
   startPrefetched,
   claimNew,
@@ -487,6 +489,7 @@ local started = startPrefetched(s + ${START_COUNTS.size}, tonumber(${COUNTS.star
   anyAborting, ev)
 -- Tasks of rate-limited functions whose window has room again go back, to be claimed below.
 if flow and flow.timed and not flow.queue then releaseRated(flow) end
+if flow and flow.groupRated and not flow.queue then releaseGroupWaits(flow) end
 local claims = claimNew(tonumber(${COUNTS.prefetchCount}) + toStart, toStart, anyAborting, flow, ev)
 return ${luaTuple(COMPLETE_REPLY, { applied: "applied", starts: "started", claims: "claims" })}
 `,

@@ -17,6 +17,7 @@ import { runScript, script } from "../redis/_script.ts";
 import { lua } from "../redis/lua/compose.ts";
 import { argvSlots, layout, luaTuple, pushRecord } from "../redis/lua/layout.ts";
 import { readFlow, releaseRated } from "../redis/lua/flow.ts";
+import { releaseGroupWaits } from "../redis/lua/groups.ts";
 import {
   CLAIM,
   claimEntries,
@@ -122,8 +123,8 @@ const arg = argvSlots(FETCH_ARGS, 1);
  *
  * Flow control (`src/redis/lua/flow.ts`): while the whole queue is paused the call claims and
  * reclaims nothing and says so; a delivery of a paused function, or of a limited one without a
- * free slot, is set aside (not a claim), and the stream it came from is read again, so that what
- * is behind it still comes first.
+ * free slot, or of a group whose slots are all taken (`src/redis/lua/groups.ts`), is set aside (not
+ * a claim), and the stream it came from is read again, so that what is behind it still comes first.
  *
  * KEYS: [1] aborting set, [2..] streams, highest priority first
  * ARGV: {@linkcode FETCH_ARGS}: group, consumer (worker id), start count, prefetch count,
@@ -142,6 +143,7 @@ export const FETCH_SCRIPT = script(lua(
   claimEntries,
   readFlow,
   releaseRated,
+  releaseGroupWaits,
   eventsOf,
   `
 -- Whether any abort is pending at all: one SCARD per call spares a SISMEMBER per task.
@@ -153,6 +155,11 @@ local flow = readFlow(P)
 local queuePaused = flow ~= nil and flow.queue
 -- Tasks of rate-limited functions whose window has room again go back first, to be claimed now.
 local wakeIn = flow and flow.timed and not queuePaused and releaseRated(flow) or false
+-- So do the tasks of groups whose rate window has opened (src/redis/lua/groups.ts).
+if flow and flow.groupRated and not queuePaused then
+  local groupsIn = releaseGroupWaits(flow)
+  if groupsIn and (not wakeIn or groupsIn < wakeIn) then wakeIn = groupsIn end
+end
 local toStart = tonumber(${arg.startCount})
 local want = toStart + tonumber(${arg.prefetchCount})
 if queuePaused then want = 0 end

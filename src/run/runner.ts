@@ -57,11 +57,14 @@ export class Runner {
   constructor(env: Omit<ExecutionEnv, "completer" | "release">, settings: RunSettings) {
     const { client, workerId, logger, counters, stats } = env;
     const { concurrency, idleTimeout, burst } = settings;
-    // A rate-limited function's starts are counted when they are claimed: a worker that runs one
+    // A rate-limited function's starts (or its groups') are counted when they are claimed: a worker that runs one
     // claims only what it starts at once, or a task read ahead would start later than counted.
-    const prefetch = [...env.registry.values()].some((t) => t.limit?.max !== undefined)
-      ? 0
-      : settings.prefetch;
+    const prefetch =
+      [...env.registry.values()].some((t) =>
+          t.limit?.max !== undefined || t.groups?.max !== undefined
+        )
+        ? 0
+        : settings.prefetch;
     const stop = this.#shutdown;
     const onRedisError = redisErrorHandler(client, logger, (ms) => stop.pause(ms));
     this.#onRedisError = onRedisError;

@@ -19,6 +19,7 @@
 
 import {
   BLOCKED_FUNCTION,
+  GROUP_FUNCTION,
   KEY,
   LIMIT_FUNCTION,
   PAUSED_FUNCTION,
@@ -29,6 +30,7 @@ import {
 } from "../keys.ts";
 import { luaFunction } from "./compose.ts";
 import { redisTime } from "./steps.ts";
+import { holdForGroup, releaseGroupSlot } from "./groups.ts";
 
 /** At most this many set-aside tasks of one function go back per call once nothing holds them. */
 const RELEASE_BATCH = 1000;
@@ -37,8 +39,10 @@ const RELEASE_BATCH = 1000;
  * `readFlow(P)`: the flow control in force on the queue whose key prefix is `P`: nil while
  * nothing is paused or limited, else `{ queue = <whole queue paused>, functions = {name = true},
  * limits = {name = N}, limited = <a function is limited>, rates = {name = {max, duration}},
- * blocked = {name = until}, timed = <a function is rate-limited or blocked>, any = <a function
- * is paused or limited>, P = P }`.
+ * blocked = {name = until}, timed = <a function is rate-limited or blocked>, groups = {name =
+ * slots per group}, grouped = <a function is grouped>, groupRates = {name = {max, duration}},
+ * groupRated = <a function has a rate limit per group>, any = <a function is paused, limited or
+ * grouped>, P = P }`.
  */
 export const readFlow = luaFunction(
   "readFlow",
@@ -49,12 +53,15 @@ export const readFlow = luaFunction(
 -- set of the paused function names), limits (concurrency limit by function name), limited
 -- (whether any function is limited), rates ({max, duration} by function name), blocked (until
 -- when, by function name, after StreaqRateLimited), timed (whether any function is rate-limited
--- or blocked), any (whether any function is paused or limited) and P.
+-- or blocked), groups (slots per group by grouped function name), grouped (whether any function
+-- is grouped), groupRates ({max, duration} per group, by function name), groupRated (whether any
+-- function has a rate limit per group), any (whether any function is paused, limited or grouped) and P.
 local function readFlow(P)
   local all = redis.call('HGETALL', P .. '${KEY.flow}')
   if #all == 0 then return nil end
   local flow = { queue = false, functions = {}, limits = {}, limited = false, rates = {},
-    blocked = {}, timed = false, any = false, P = P }
+    blocked = {}, timed = false, groups = {}, grouped = false,
+    groupRates = {}, groupRated = false, any = false, P = P }
   for i = 1, #all, 2 do
     local f = all[i]
     if f == '${PAUSED_QUEUE}' then
@@ -78,6 +85,19 @@ local function readFlow(P)
       flow.blocked[string.sub(f, ${BLOCKED_FUNCTION.length + 1})] = tonumber(all[i + 1]) or 0
       flow.timed = true
       flow.any = true
+    elseif string.sub(f, 1, ${GROUP_FUNCTION.length}) == '${GROUP_FUNCTION}' then
+      -- '<slots>', or '<slots> <max> <duration>' with a rate limit per group.
+      local fn = string.sub(f, ${GROUP_FUNCTION.length + 1})
+      local slots, max, duration = string.match(all[i + 1], '^(%d+) (%d+) (%d+)$')
+      if slots then
+        flow.groupRates[fn] = { max = tonumber(max), duration = tonumber(duration) }
+        flow.groupRated = true
+      else
+        slots = string.match(all[i + 1], '^%d+')
+      end
+      flow.groups[fn] = math.max(tonumber(slots) or 1, 1)
+      flow.grouped = true
+      flow.any = true
     end
   end
   return flow
@@ -96,7 +116,7 @@ end
  */
 export const holdIfHeldBack = luaFunction(
   "holdIfHeldBack",
-  [redisTime],
+  [redisTime, holdForGroup],
   `
 -- For the delivery entryId of stream (task id, hash taskKey), with flow as readFlow returns it,
 -- about to be started (starting) or read ahead: a delivery of a limited function takes one of
@@ -104,11 +124,24 @@ export const holdIfHeldBack = luaFunction(
 -- worker); one of a rate-limited function that is starting counts a start in its window if the
 -- window has room. One of a paused function, or held back by its slots or its window, is set
 -- aside: its id goes to the end of the function's held list, its entry is acknowledged and
--- deleted, no try is counted. Returns true if it was set aside.
+-- deleted, no try is counted. A task of a grouped function with a group key first takes or keeps
+-- a slot of its group, or is set aside in the group's held list (holdForGroup). Returns true if
+-- it was set aside.
 local function holdIfHeldBack(flow, taskKey, stream, group, entryId, id, starting)
   if not flow.any then return false end
-  local fn = redis.pcall('HGET', taskKey, '${TASK_FIELD.fn}')
+  local fn, grp
+  if flow.grouped then
+    local f = redis.pcall('HMGET', taskKey, '${TASK_FIELD.fn}', '${TASK_FIELD.group}')
+    if f.err then return false end
+    fn, grp = f[1], f[2]
+  else
+    fn = redis.pcall('HGET', taskKey, '${TASK_FIELD.fn}')
+  end
   if type(fn) ~= 'string' then return false end
+  if grp and flow.groups[fn] and not flow.functions[fn]
+    and holdForGroup(flow, fn, grp, id, stream, group, entryId, starting) then
+    return true
+  end
   local limit, rate = flow.limits[fn], flow.rates[fn]
   local active = limit and flow.P .. '${KEY.active}' .. fn
   local hold = false
@@ -153,19 +186,27 @@ end
 
 /**
  * `releaseSlot(flow, taskKey, id)`: before a delivery's outcome is written, frees the slot its
- * task holds, if its function is limited, and puts the oldest task set aside for want of a slot
- * back in its stream (unless the function is paused: its resume does that).
+ * task holds in its group, if it has one ({@linkcode releaseGroupSlot}), then the slot of its
+ * function, if it is limited, and puts the oldest task set aside for want of a slot back in its
+ * stream (unless the function is paused: its resume does that).
  */
 export const releaseSlot = luaFunction(
   "releaseSlot",
-  [],
+  [releaseGroupSlot],
   `
--- Frees the concurrency slot that task id (hash taskKey, still there) holds, if its function is
--- limited in flow (as readFlow returns it), and then puts the oldest task set aside for that
--- function back at the end of its priority's stream, unless the function is paused. Held tasks
--- whose hash is gone are dropped on the way. Returns nothing.
+-- Frees the group slot and the concurrency slot that task id (hash taskKey, still there) holds,
+-- if its function is grouped or limited in flow (as readFlow returns it), and then puts the
+-- oldest task set aside for that function back at the end of its priority's stream, unless the
+-- function is paused. Held tasks whose hash is gone are dropped on the way. Returns nothing.
 local function releaseSlot(flow, taskKey, id)
-  local fn = redis.call('HGET', taskKey, '${TASK_FIELD.fn}')
+  local fn, grp
+  if flow.grouped then
+    local f = redis.call('HMGET', taskKey, '${TASK_FIELD.fn}', '${TASK_FIELD.group}')
+    fn, grp = f[1], f[2]
+    if fn and grp and flow.groups[fn] then releaseGroupSlot(flow, fn, grp, id) end
+  else
+    fn = redis.call('HGET', taskKey, '${TASK_FIELD.fn}')
+  end
   if not fn or not flow.limits[fn] then return end
   if redis.call('ZREM', flow.P .. '${KEY.active}' .. fn, id) == 0 then return end
   if flow.functions[fn] then return end
