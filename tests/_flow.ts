@@ -131,3 +131,14 @@ export function mostAtOnce(
   for (const [, delta] of events) most = Math.max(most, now += delta);
   return most;
 }
+
+/** The most starts within any window of `ms` milliseconds. */
+export function mostInWindow(times: readonly number[], ms: number): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let most = 0;
+  for (let i = 0, j = 0; i < sorted.length; i++) {
+    while (sorted[i] - sorted[j] >= ms) j++;
+    most = Math.max(most, i - j + 1);
+  }
+  return most;
+}

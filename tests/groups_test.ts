@@ -7,7 +7,15 @@ import { startTopology, topologyWorker } from "./_topologies.ts";
 import { createDashboard } from "../src/ui/mod.ts";
 import { describeLimit } from "../src/client/pause.ts";
 import { runCli } from "./_cli.ts";
-import { allStarts, flowClient, FlowWorker, mostAtOnce, quietFor, startWorkers } from "./_flow.ts";
+import {
+  allStarts,
+  flowClient,
+  FlowWorker,
+  mostAtOnce,
+  mostInWindow,
+  quietFor,
+  startWorkers,
+} from "./_flow.ts";
 
 /** The `groups.concurrency` of `grouped` in `fixtures/flow_worker.ts`. */
 const GROUP_SLOTS = 2;
@@ -16,17 +24,6 @@ const RATE_MAX = 3;
 const RATE_WINDOW = 1_000;
 /** Starts are counted at claim and printed by the function a little later: see rate_limit_test. */
 const LATENCY = 100;
-
-/** The most starts within any window of `ms` milliseconds. */
-function mostInWindow(times: readonly number[], ms: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let most = 0;
-  for (let i = 0, j = 0; i < sorted.length; i++) {
-    while (sorted[i] - sorted[j] >= ms) j++;
-    most = Math.max(most, i - j + 1);
-  }
-  return most;
-}
 
 for (const kind of ["standalone", "Cluster"] as const) {
   Deno.test(`groups: a flooded group does not hold back another group's task by more than one round, and no group runs more than its slots across processes (${kind})`, async () => {

@@ -3,7 +3,7 @@ import { StreaqRateLimited, taskContext } from "../mod.ts";
 import { queueContextOf } from "../src/worker.ts";
 import { eventually, runInBackground, testWorker } from "./_helpers.ts";
 import { startTopology, topologyWorker } from "./_topologies.ts";
-import { allStarts, flowClient, FlowWorker, startWorkers } from "./_flow.ts";
+import { allStarts, flowClient, FlowWorker, mostInWindow, startWorkers } from "./_flow.ts";
 import { sharedRedis } from "./_redis.ts";
 
 /** The rate limit of `rated` in `fixtures/flow_worker.ts`: 5 starts per second. */
@@ -15,17 +15,6 @@ const WINDOW = 1_000;
  * much shorter.
  */
 const LATENCY = 100;
-
-/** The most starts within any window of `ms` milliseconds. */
-function mostInWindow(times: readonly number[], ms: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let most = 0;
-  for (let i = 0, j = 0; i < sorted.length; i++) {
-    while (sorted[i] - sorted[j] >= ms) j++;
-    most = Math.max(most, i - j + 1);
-  }
-  return most;
-}
 
 for (const kind of ["standalone", "Cluster"] as const) {
   Deno.test(`limit: { max, duration } starts at most max tasks per window across worker processes, the others waiting without a try (${kind})`, async () => {
