@@ -331,6 +331,10 @@ function limitCommandTime(connection: Redis | Cluster, ms: number): void {
   });
   // See ConnectionFactory.impatientWhileDown.
   let impatient = false;
+  // ioredis's own ready check (INFO, or CLUSTER INFO on a Cluster), sent once the socket is
+  // open: Redis is reachable then, so impatience does not apply. Failing it would not end the
+  // connection either: ioredis takes a failed ready check for a fault and reconnects.
+  const readyChecks = new WeakSet<SentCommand>();
   const unreachable = (command: SentCommand) =>
     command.reject(
       new RedisDownAtStop(
@@ -341,9 +345,9 @@ function limitCommandTime(connection: Redis | Cluster, ms: number): void {
     );
   const failWaiting = () => {
     if (!impatient || connection.status === "ready" || deadlines.size === 0) return;
-    const waiting = [...deadlines.keys()];
-    deadlines.clear();
-    idle();
+    const waiting = [...deadlines.keys()].filter((command) => !readyChecks.has(command));
+    for (const command of waiting) deadlines.delete(command);
+    if (deadlines.size === 0) idle();
     for (const command of waiting) unreachable(command);
   };
   impatience.set(connection, (now) => {
@@ -352,7 +356,15 @@ function limitCommandTime(connection: Redis | Cluster, ms: number): void {
   });
   connection.on("close", failWaiting);
   onEverySend(connection, (command) => {
-    if (impatient && connection.status !== "ready" && !limited.has(command)) {
+    if (
+      connection.status === "connect" && (command.name === "info" || command.name === "cluster")
+    ) {
+      readyChecks.add(command);
+    }
+    if (
+      impatient && connection.status !== "ready" && !limited.has(command) &&
+      !readyChecks.has(command)
+    ) {
       unreachable(command);
       return false;
     }
@@ -432,8 +444,11 @@ export async function closeConnection(connection: Redis): Promise<void> {
   const willEnd = !cluster || cluster.status === "wait" || cluster.nodes().length > 0;
   if (cluster) await handshakesOver(cluster);
   if ((connection.status as string) === "disconnecting") {
-    // A Cluster already being disconnected (by `disconnectSafely`): disconnecting it again
-    // would find no node left to close and never end.
+    // A Cluster being disconnected, by `disconnectSafely` or by ioredis itself: a Cluster whose
+    // ready check failed disconnects in order to reconnect (`disconnect(true)`), and would come
+    // back after this close, holding the process. Disconnecting it again closes no node (none is
+    // left), but marks it closed for good: it ends instead of reconnecting.
+    connection.disconnect();
   } else if (connection.status === "ready") {
     try {
       await connection.quit();
