@@ -29,7 +29,7 @@ import {
   TASK_FIELD,
 } from "../keys.ts";
 import { luaFunction } from "./compose.ts";
-import { redisTime } from "./steps.ts";
+import { ackAndDelete, redisTime } from "./steps.ts";
 import { holdForGroup, releaseGroupSlot } from "./groups.ts";
 
 /** At most this many set-aside tasks of one function go back per call once nothing holds them. */
@@ -116,7 +116,7 @@ end
  */
 export const holdIfHeldBack = luaFunction(
   "holdIfHeldBack",
-  [redisTime, holdForGroup],
+  [redisTime, ackAndDelete, holdForGroup],
   `
 -- For the delivery entryId of stream (task id, hash taskKey), with flow as readFlow returns it,
 -- about to be started (starting) or read ahead: a delivery of a limited function takes one of
@@ -177,8 +177,7 @@ local function holdIfHeldBack(flow, taskKey, stream, group, entryId, id, startin
     end
   end
   redis.call('RPUSH', flow.P .. '${KEY.held}' .. fn, id)
-  redis.call('XACK', stream, group, entryId)
-  redis.call('XDEL', stream, entryId)
+  ackAndDelete(stream, group, {entryId})
   return true
 end
 `,

@@ -20,7 +20,7 @@
 
 import { GROUP_FUNCTION, KEY, STREAM_FIELD, TASK_FIELD } from "../keys.ts";
 import { luaFunction } from "./compose.ts";
-import { redisTime } from "./steps.ts";
+import { ackAndDelete, redisTime } from "./steps.ts";
 
 /**
  * `holdForGroupRate(flow, fn, grp, id, stream, group, entryId, starting)`: for a delivery that holds
@@ -32,7 +32,7 @@ import { redisTime } from "./steps.ts";
  */
 export const holdForGroupRate = luaFunction(
   "holdForGroupRate",
-  [redisTime],
+  [redisTime, ackAndDelete],
   `
 -- Task id (function fn, group grp), holding a slot of its group: counts its start in the group's
 -- window, or, with the window full (or when it is only read ahead, not starting), goes back first
@@ -57,8 +57,7 @@ local function holdForGroupRate(flow, fn, grp, id, stream, group, entryId, start
   redis.call('ZREM', P .. '${KEY.groupActive}' .. name, id)
   redis.call('LPUSH', P .. '${KEY.held}' .. name, id)
   redis.call('ZADD', P .. '${KEY.groupWake}' .. fn, opens, grp)
-  redis.call('XACK', stream, group, entryId)
-  redis.call('XDEL', stream, entryId)
+  ackAndDelete(stream, group, {entryId})
   return true
 end
 `,
@@ -74,7 +73,7 @@ end
  */
 export const holdForGroup = luaFunction(
   "holdForGroup",
-  [redisTime, holdForGroupRate],
+  [redisTime, ackAndDelete, holdForGroupRate],
   `
 -- The delivery entryId of stream (task id of function fn, group grp): takes or keeps a slot of
 -- its group, or, with every slot taken by other tasks, is set aside at the end of the group's
@@ -110,8 +109,7 @@ local function holdForGroup(flow, fn, grp, id, stream, group, entryId, starting)
   end
   redis.call('RPUSH', P .. '${KEY.held}' .. name, id)
   redis.call('ZINCRBY', P .. '${KEY.groups}' .. fn, 1, grp)
-  redis.call('XACK', stream, group, entryId)
-  redis.call('XDEL', stream, entryId)
+  ackAndDelete(stream, group, {entryId})
   return true
 end
 `,
