@@ -467,6 +467,65 @@ Deno.test("in a batch of more than one script call's worth, a task after a dedup
   assert.equal(fetches, 1);
 });
 
+Deno.test("a batch of pending keys: a repeat is stood for, a live task's key stands, a finished task's key is taken over, and a new key on a generated id costs no more calls than a plain task", async () => {
+  await using worker = await testWorker();
+  const sync = worker.task(async function sync(user: string): Promise<string> {
+    return await Promise.resolve(user);
+  });
+  await worker.connect();
+  // "done" names a task that finished, "live" one still queued.
+  const done = await sync.enqueue("done-1").start({ dedupe: { key: "done" } });
+  await worker.run({ burst: true });
+  assert.equal((await done.result({ timeout: 10_000 })).success, true);
+  const live = await sync.enqueue("live-1").start({ dedupe: { key: "live" } });
+
+  const redis = await sharedRedis();
+  await redis.cli("CONFIG", "RESETSTAT");
+  const keys = ["done", "live", "new", "new", ...Array.from({ length: 96 }, (_, i) => `k${i}`)];
+  const handles = await worker.enqueueMany(
+    keys.map((key, i) => sync.enqueue(`${key}-${i}`).start({ dedupe: { key } })),
+  );
+  const stats = await redis.cli("INFO", "commandstats");
+  const calls = (command: string) =>
+    Number(stats.match(new RegExp(`cmdstat_${command}:calls=(\\d+)`))?.[1] ?? 0);
+
+  assert.deepEqual(handles.map((h) => h.deduplicated), [
+    false,
+    true,
+    false,
+    true,
+    ...keys.slice(4).map(() => false),
+  ]);
+  assert.equal(handles[1].id, live.id, "the live task stands for the repeat of its key");
+  assert.equal(
+    handles[3].id,
+    handles[2].id,
+    "a key repeated in the batch names the batch's first task",
+  );
+  assert.equal(await worker.queueSize(), 1 + 98);
+  // Each key's HSETNX stands for the id's EXISTS (the ids are generated): EXISTS runs only for
+  // the tasks that the three keys already taken ("done", "live", the second "new") name. One
+  // more HSETNX per script call keeps the keys' hash a hash table (O(1) per key, not a listpack).
+  assert.deepEqual(
+    { hsetnx: calls("hsetnx"), hget: calls("hget"), exists: calls("exists") },
+    { hsetnx: 100 + 1, hget: 3, exists: 3 },
+  );
+  const hashKey = `streaq:{${worker.queueName}}:dedupes:sync`;
+  assert.equal(await redis.cli("OBJECT", "ENCODING", hashKey), "hashtable");
+
+  // The keys now name the batch's tasks: a later enqueue of each is stood for while they wait.
+  const again = await worker.enqueueMany(
+    ["done", "new", "k95"].map((key) => sync.enqueue(key).start({ dedupe: { key } })),
+  );
+  assert.deepEqual(again.map((h) => h.id), [handles[0].id, handles[2].id, handles.at(-1)!.id]);
+  await worker.run({ burst: true });
+  const results = await Promise.all(handles.map((h) => h.result({ timeout: 10_000 })));
+  assert.deepEqual(
+    results.map((r) => r.success && r.result),
+    handles.map((h, i) => h.deduplicated ? (i === 1 ? "live-1" : "new-2") : `${keys[i]}-${i}`),
+  );
+});
+
 Deno.test("without ids and keys, a batch makes the Redis calls it always made: an EXISTS, an HSET and an XADD per task", async () => {
   await using worker = await testWorker();
   const noop = worker.task(async function noop(_n: number): Promise<void> {});

@@ -19,11 +19,19 @@ import { enqueueError, type Task } from "./enqueue.ts";
 // deno-lint-ignore no-explicit-any
 type AnyTask = Task<any>;
 
-/** A deduplication key as the enqueue script reads it (`dedupeSpec`). */
-export function dedupeLinks(client: QueueContext, dedupe: DedupeOptions): string {
+/**
+ * A deduplication key as the enqueue script reads it (`dedupeSpec`), for a task whose id was
+ * generated (not given with `id`) when `generatedId`.
+ */
+export function dedupeLinks(
+  client: QueueContext,
+  dedupe: DedupeOptions,
+  generatedId: boolean,
+): string {
   const { key, mode = "pending", window = 0 } = dedupe;
   const signed = mode === "debounce" && client.envelope.bindsTaskId;
-  return dedupeSpec(key, mode, window, signed ? PAYLOAD_BINDING.ownId : PAYLOAD_BINDING.any);
+  const bound = signed ? PAYLOAD_BINDING.ownId : PAYLOAD_BINDING.any;
+  return dedupeSpec(key, mode, window, bound, generatedId);
 }
 
 /** How often a signed debounce is sent again before the enqueue gives up. */

@@ -527,11 +527,13 @@ export async function sendTasks(
           after,
           internals.link(task) ?? "",
           internals.source(task)?.id ?? "",
-          ...(dedupe || group ? [dedupe ? dedupeLinks(client, dedupe) : ""] : []),
+          ...(dedupe || group
+            ? [dedupe ? dedupeLinks(client, dedupe, task.options.id === undefined) : ""]
+            : []),
           ...(group ? [group] : []),
         ])
         : dedupe
-        ? DEDUPE_ONLY + dedupeLinks(client, dedupe)
+        ? DEDUPE_ONLY + dedupeLinks(client, dedupe, task.options.id === undefined)
         : "";
       const record = { id: task.id, fn: task.fnName, payload: payloads[i], priority, due, links };
       if (spans) pushRecord(args, TRACED_TASK, { ...record, trace: spans.headers[i] });

@@ -38,13 +38,43 @@ export const DEDUPE_ONLY = "~";
 const PENDING_SPEC = "p ";
 
 /**
+ * How a key in `pending` mode starts on a task whose id streaq generated: the key's check also
+ * stands for the check that the id is new (the enqueue script's `EXISTS`), which saves Redis a
+ * call per task. A generated id is sent twice only by a send retried with the same task, and its
+ * key then still names it (a field outlives its task), or names a newer task with the same key.
+ */
+export const PENDING_NEW_ID_SPEC = "P ";
+
+/**
  * A deduplication key as the enqueue script receives it. A key in `pending` mode, the common
  * case, is `p <key>`, which the script reads with one `string.sub`; a key with a window is mode,
  * window (ms), payload binding and key, separated by spaces (a key has none).
  */
-export function dedupeSpec(key: string, mode: string, window: number, bound: string): string {
-  return mode === DEDUPE_MODE.pending ? PENDING_SPEC + key : `${mode} ${window} ${bound} ${key}`;
+export function dedupeSpec(
+  key: string,
+  mode: string,
+  window: number,
+  bound: string,
+  generatedId = false,
+): string {
+  if (mode === DEDUPE_MODE.pending) return (generatedId ? PENDING_NEW_ID_SPEC : PENDING_SPEC) + key;
+  return `${mode} ${window} ${bound} ${key}`;
 }
+
+/**
+ * A field of every `pending`-mode hash, written once per script call that uses the hash: its value
+ * is longer than Redis's `hash-max-listpack-value` (64 bytes by default), so Redis stores the hash
+ * as a hash table from its first field on. As a listpack (up to 512 fields by default) every key's
+ * lookup scanned the whole hash: about 28,000 instructions a key at 500 fields, a hundred times
+ * the hash table's. Its name has a space, which no key has.
+ */
+const HASH_TABLE_MARK = {
+  field: " table",
+  value: "keeps this hash a hash table: a value longer than hash-max-listpack-value".padEnd(
+    100,
+    ".",
+  ),
+} as const;
 
 /**
  * What {@linkcode dedupeTask} returns, besides an id standing for the new task or nil: its
@@ -54,9 +84,10 @@ export function dedupeSpec(key: string, mode: string, window: number, bound: str
 export const DEDUPE_ANSWER = { reseal: "!", stale: "" } as const;
 
 /**
- * `dedupeTask(P, delayedKey, id, fn, payload, dueArg, spec)`: applies the deduplication key of
- * `spec` ({@linkcode dedupeSpec}) of function `fn` to the new task `id` (arguments `payload`, due
- * as `dueArg` sends it, usable as {@linkcode PAYLOAD_BINDING} says). Returns the id of the
+ * `dedupeTask(P, delayedKey, marked, id, fn, payload, dueArg, spec)`: applies the deduplication
+ * key of `spec` ({@linkcode dedupeSpec}) of function `fn` to the new task `id` (arguments
+ * `payload`, due as `dueArg` sends it, usable as {@linkcode PAYLOAD_BINDING} says). `marked` is
+ * the script call's table of the `pending`-mode hashes it marked (see `HASH_TABLE_MARK`). Returns the id of the
  * task that stands for it (the new task is then not stored), a {@linkcode DEDUPE_ANSWER}, or nil
  * when the new task is to be stored (and the key now names it).
  *
@@ -71,13 +102,20 @@ export const dedupeTask = luaFunction(
 -- Applies the deduplication key of function fn to the new task id. Returns the id of the task
 -- that stands for it, a DEDUPE_ANSWER (see dedupe.ts), or nil when the new task is to be stored
 -- (the key then names it).
-local function dedupeTask(P, delayedKey, id, fn, payload, dueArg, spec)
-  if string.byte(spec, 1) == ${PENDING_SPEC.charCodeAt(0)} then
+local function dedupeTask(P, delayedKey, marked, id, fn, payload, dueArg, spec)
+  local kind = string.byte(spec, 1)
+  if kind == ${PENDING_SPEC.charCodeAt(0)} or kind == ${PENDING_NEW_ID_SPEC.charCodeAt(0)} then
     -- Pending mode. A field of the function's hash (cheaper than a key of its own, and nothing
     -- to expire); a key seen for the first time, the common case, costs one call: HSETNX.
     local pending, key = P .. '${KEY.dedupePending}' .. fn, string.sub(spec, 3)
+    if not marked[pending] then
+      redis.call('HSETNX', pending, '${HASH_TABLE_MARK.field}', '${HASH_TABLE_MARK.value}')
+      marked[pending] = true
+    end
     if redis.call('HSETNX', pending, key, id) == 1 then return nil end
     local holder = redis.call('HGET', pending, key)
+    -- The key names this very task: it was stored, and this is a send retried.
+    if holder == id then return id end
     if redis.call('EXISTS', P .. '${KEY.task}' .. holder) == 1 then return holder end
     redis.call('HSET', pending, key, id)
     return nil
