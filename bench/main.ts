@@ -10,8 +10,18 @@
  * `--sleep-tasks` tasks sleeping 100 ms at concurrency 32 and 256 (efficiency = ideal time /
  * measured time, ideal = tasks × 100 ms / concurrency); enqueue-to-result latency against an
  * idle worker in another process; how late 1,000 delayed tasks due over two seconds start; Redis
- * memory per kept result, Redis commands and round trips per task (see `_meter.ts` for how they
- * are counted); and `--tasks` tasks drained by 1, 2 and 4 worker processes of concurrency 32.
+ * memory per kept result and round trips per task (see `_meter.ts` for how they are counted);
+ * and `--tasks` tasks drained by 1, 2 and 4 worker processes of concurrency 32.
+ *
+ * With the features of flow control, lifecycle and observability in use (issue 18), against
+ * BullMQ where it has the feature: a batch enqueue with an id per task and with a deduplication
+ * key per task; the drain at concurrency 32 with streaq's events stream on (BullMQ writes its
+ * own in every case); 5,000 tasks drained under a queue-wide limit of 2,000 starts per second
+ * (how close to the fastest the limit allows); and 5,000 tasks in 100 groups, one task per group
+ * at a time (streaq only: groups are a BullMQ Pro feature).
+ *
+ * Every case also gives the Redis CPU time and the Redis commands per task it cost, for both
+ * libraries: the second table of the page.
  *
  * For profiling, `--only=drain-32,latency` runs some cases only (ids in {@linkcode CASES}) and
  * `--libraries=streaq` one library only. `--events` runs streaq's workers with the `events`
@@ -25,9 +35,12 @@ import { parseArgs } from "node:util";
 import { startRedis } from "../tests/_redis.ts";
 import type { RedisServer } from "../tests/_redis.ts";
 import { bullmq } from "./bullmq_cases.ts";
-import type { CaseContext, Contender } from "./_contender.ts";
+import type { CaseContext, Contender, RateLimit } from "./_contender.ts";
 import { infoFields, Meter, type Usage } from "./_meter.ts";
 import {
+  costNote,
+  type CostRow,
+  costTable,
   format,
   markdownPage,
   markdownTable,
@@ -63,6 +76,12 @@ const WARMUP_TASKS = 2_000;
 const LATENCY_WARMUP = 50;
 const LATENESS_TASKS = 1_000;
 const LATENESS_SPREAD_MS = 2_000;
+/** The feature cases: fewer tasks, so that a run stays within minutes. */
+const FEATURE_CONCURRENCY = 32;
+const RATE_TASKS = 5_000;
+const RATE_LIMIT: RateLimit = { max: 2_000, duration: 1_000 };
+const GROUP_TASKS = 5_000;
+const GROUPS = 100;
 const ALL: readonly Contender[] = [streaq, bullmq];
 const NAMES = ALL.map((c) => c.name);
 const CONTENDERS = ALL.filter((c) =>
@@ -108,6 +127,15 @@ row("enqueue-batch", `enqueue ${n(TASKS)} in a batch`, "tasks/s", {
   chart: "enqueue, batch",
   target: { ratio: 3, text: "≥ 3×" },
 });
+row("enqueue-ids", `enqueue ${n(TASKS)} in a batch, each with its own id`, "tasks/s", {
+  chart: "enqueue, batch, with ids",
+});
+row(
+  "enqueue-dedupe",
+  `enqueue ${n(TASKS)} in a batch, each with a new deduplication key`,
+  "tasks/s",
+  { chart: "enqueue, batch, dedupe keys" },
+);
 for (const c of [1, 32, 256]) {
   const target: Target | undefined = c === 1
     ? { ratio: 1.5, text: "≥ 1.5×" }
@@ -118,7 +146,38 @@ for (const c of [1, 32, 256]) {
     chart: `drain, concurrency ${c}`,
     target,
   });
+  if (c === 32) {
+    row(
+      "drain-32-events",
+      `drain ${n(TASKS)} no-op, concurrency 32, events on (streaq \`events: true\`; ` +
+        "BullMQ writes its events in every case)",
+      "tasks/s",
+      { chart: "drain, concurrency 32, events on" },
+    );
+  }
 }
+row(
+  "rate-limit",
+  `drain ${n(RATE_TASKS)} no-op limited to ${n(RATE_LIMIT.max)} starts per ${
+    n(RATE_LIMIT.duration)
+  } ms, concurrency ${FEATURE_CONCURRENCY}`,
+  "tasks/s",
+);
+row(
+  "rate-limit-share",
+  `rate-limited drain: achieved rate / most the limit allows (all done in ${
+    format(leastRateLimitedMs() / 1000, 1)
+  } s; above 1 would break the limit)`,
+  "share",
+  { digits: 3 },
+);
+row(
+  "groups",
+  `drain ${n(GROUP_TASKS)} no-op in ${GROUPS} groups stored one after another, one task per ` +
+    `group at a time, concurrency ${FEATURE_CONCURRENCY} (groups are BullMQ Pro only)`,
+  "tasks/s",
+  { chart: `drain, ${GROUPS} groups, c=${FEATURE_CONCURRENCY}` },
+);
 for (const c of [32, 256]) {
   row(`sleep-${c}`, `${n(SLEEP_TASKS)} × ${SLEEP_MS} ms sleep, concurrency ${c}`, "efficiency", {
     digits: 3,
@@ -148,22 +207,11 @@ row("memory", "Redis memory per kept result (drain, c=32)", "bytes", {
   higherIsBetter: false,
   target: { ratio: 2, text: "≥ 2× (≤ 0.5 × BullMQ's)" },
 });
-row("commands-enqueue", "Redis commands per task, enqueue one by one", "commands", {
+row("cpu-drain-32", "Redis CPU per drained task, concurrency 32", "µs", {
   higherIsBetter: false,
-  digits: 2,
+  digits: 1,
+  target: { ratio: 1 / 0.4, text: "≥ 2.5× (≤ 0.4 × BullMQ's: about 15 µs)" },
 });
-row("commands-drain", "Redis commands per task, drain c=32", "commands", {
-  higherIsBetter: false,
-  digits: 2,
-});
-for (
-  const [key, what] of [["enqueue-batch", "enqueue in a batch"], ["drain-1", "drain c=1"], [
-    "drain-32",
-    "drain c=32",
-  ]]
-) {
-  row(`cpu-${key}`, `Redis CPU per task, ${what}`, "µs", { higherIsBetter: false, digits: 1 });
-}
 row("trips-enqueue", "round trips per task, enqueue one by one", "reads", {
   higherIsBetter: false,
   digits: 2,
@@ -183,30 +231,64 @@ for (const w of [1, 2, 4]) {
   );
 }
 
-/** One case: what it runs and which rows its measurement feeds. */
+/**
+ * One case: what it runs and which rows its measurement feeds. Besides its rows, every case
+ * gives its Redis CPU and commands per task (of `tasks`) to the table of Redis cost.
+ */
 interface Case {
   readonly id: string;
+  /** Its line in the table of Redis cost per task. */
+  readonly title: string;
+  /** The tasks the meter saw go through: what the Redis cost is divided by. */
+  readonly tasks: number;
+  /** Whether the library has what the case needs (it shows "—" where not). */
+  supports?(contender: Contender): boolean;
   run(contender: Contender, ctx: CaseContext): Promise<Map<string, number>>;
 }
 
 /** The command counts of the last drain at concurrency 32, per library, for the breakdown. */
 const lastDrainCommands = new Map<string, ReadonlyMap<string, number>>();
 
+/** A drain at `concurrency`, plain or with streaq's events stream on. */
+function drainCase(concurrency: number, events = false): Case {
+  const id = `drain-${concurrency}${events ? "-events" : ""}`;
+  return {
+    id,
+    title: `drain, concurrency ${concurrency}${events ? ", events on" : ""}`,
+    tasks: TASKS,
+    async run(contender, ctx) {
+      await contender.drain(ctx, TASKS, concurrency, { events });
+      const usage = await ctx.meter.collect();
+      const values = throughput(id, TASKS, usage);
+      if (concurrency === 32 && !events) {
+        values.set("memory", usage.memoryBytes / TASKS);
+        values.set("cpu-drain-32", usage.redisCpuMicros / TASKS);
+        values.set("trips-drain", usage.reads / TASKS);
+        lastDrainCommands.set(contender.name, usage.commands);
+      }
+      return values;
+    },
+  };
+}
+
 const CASES: readonly Case[] = [
   {
     id: "enqueue-one",
+    title: "enqueue one by one",
+    tasks: TASKS,
     async run(contender, ctx) {
       await contender.enqueueOneByOne(ctx, TASKS);
       const usage = await ctx.meter.collect();
       return new Map([
         ["enqueue-one", perSecond(TASKS, usage.ms)],
-        ["commands-enqueue", usage.totalCommands / TASKS],
         ["trips-enqueue", usage.reads / TASKS],
       ]);
     },
   },
   {
     id: "enqueue-concurrent",
+    title: "enqueue concurrently",
+    tasks: TASKS,
     async run(contender, ctx) {
       await contender.enqueueConcurrently(ctx, TASKS);
       return throughput("enqueue-concurrent", TASKS, await ctx.meter.collect());
@@ -214,32 +296,62 @@ const CASES: readonly Case[] = [
   },
   {
     id: "enqueue-batch",
+    title: "enqueue in a batch",
+    tasks: TASKS,
     async run(contender, ctx) {
       await contender.enqueueBatch(ctx, TASKS);
-      const usage = await ctx.meter.collect();
-      const values = throughput("enqueue-batch", TASKS, usage);
-      values.set("cpu-enqueue-batch", usage.redisCpuMicros / TASKS);
-      return values;
+      return throughput("enqueue-batch", TASKS, await ctx.meter.collect());
     },
   },
-  ...[1, 32, 256].map((concurrency): Case => ({
-    id: `drain-${concurrency}`,
+  {
+    id: "enqueue-ids",
+    title: "enqueue in a batch, each with its own id",
+    tasks: TASKS,
     async run(contender, ctx) {
-      await contender.drain(ctx, TASKS, concurrency);
-      const usage = await ctx.meter.collect();
-      const values = throughput(`drain-${concurrency}`, TASKS, usage);
-      if (concurrency !== 256) values.set(`cpu-drain-${concurrency}`, usage.redisCpuMicros / TASKS);
-      if (concurrency === 32) {
-        values.set("memory", usage.memoryBytes / TASKS);
-        values.set("commands-drain", usage.totalCommands / TASKS);
-        values.set("trips-drain", usage.reads / TASKS);
-        lastDrainCommands.set(contender.name, usage.commands);
-      }
-      return values;
+      await contender.enqueueBatchWithIds(ctx, TASKS);
+      return throughput("enqueue-ids", TASKS, await ctx.meter.collect());
     },
-  })),
+  },
+  {
+    id: "enqueue-dedupe",
+    title: "enqueue in a batch, each with a new deduplication key",
+    tasks: TASKS,
+    async run(contender, ctx) {
+      await contender.enqueueBatchDeduplicated(ctx, TASKS);
+      return throughput("enqueue-dedupe", TASKS, await ctx.meter.collect());
+    },
+  },
+  drainCase(1),
+  drainCase(32),
+  drainCase(32, true),
+  drainCase(256),
+  {
+    id: "rate-limit",
+    title: `rate-limited drain (${n(RATE_LIMIT.max)} per ${n(RATE_LIMIT.duration)} ms)`,
+    tasks: RATE_TASKS,
+    async run(contender, ctx) {
+      await contender.rateLimitedDrain(ctx, RATE_TASKS, FEATURE_CONCURRENCY, RATE_LIMIT);
+      const usage = await ctx.meter.collect();
+      return new Map([
+        ["rate-limit", perSecond(RATE_TASKS, usage.ms)],
+        ["rate-limit-share", leastRateLimitedMs() / usage.ms],
+      ]);
+    },
+  },
+  {
+    id: "groups",
+    title: `drain in ${GROUPS} groups, one task per group at a time`,
+    tasks: GROUP_TASKS,
+    supports: (contender) => contender.groupedDrain !== undefined,
+    async run(contender, ctx) {
+      await contender.groupedDrain!(ctx, GROUP_TASKS, GROUPS, FEATURE_CONCURRENCY);
+      return throughput("groups", GROUP_TASKS, await ctx.meter.collect());
+    },
+  },
   ...[32, 256].map((concurrency): Case => ({
     id: `sleep-${concurrency}`,
+    title: `${SLEEP_MS} ms sleep, concurrency ${concurrency}`,
+    tasks: SLEEP_TASKS,
     async run(contender, ctx) {
       await contender.sleep(ctx, SLEEP_TASKS, concurrency, SLEEP_MS);
       const usage = await ctx.meter.collect();
@@ -249,6 +361,8 @@ const CASES: readonly Case[] = [
   })),
   {
     id: "latency",
+    title: "enqueue-to-result latency (enqueue, run, result)",
+    tasks: SAMPLES,
     async run(contender, ctx) {
       const samples = await contender.latency(ctx, SAMPLES, LATENCY_WARMUP);
       return new Map([
@@ -259,6 +373,8 @@ const CASES: readonly Case[] = [
   },
   {
     id: "lateness",
+    title: "delay lateness (enqueue delayed, promote, run)",
+    tasks: LATENESS_TASKS,
     async run(contender, ctx) {
       const lateness = await contender.lateness(ctx, LATENESS_TASKS, LATENESS_SPREAD_MS);
       return new Map([
@@ -269,12 +385,35 @@ const CASES: readonly Case[] = [
   },
   ...[1, 2, 4].map((workers): Case => ({
     id: `processes-${workers}`,
+    title: `drain with ${workers} worker process${workers > 1 ? "es" : ""}`,
+    tasks: TASKS,
     async run(contender, ctx) {
       await contender.processes(ctx, TASKS, workers, PROCESS_CONCURRENCY);
       return throughput(`processes-${workers}`, TASKS, await ctx.meter.collect());
     },
   })),
 ];
+
+/**
+ * The least time in which a limit of `max` starts per `duration` lets RATE_TASKS tasks start:
+ * `max` at once, `max` more a window later, and so on, the last ones at the start of window
+ * ⌈tasks / max⌉ (a sliding window and BullMQ's fixed one allow the same).
+ */
+function leastRateLimitedMs(): number {
+  return (Math.ceil(RATE_TASKS / RATE_LIMIT.max) - 1) * RATE_LIMIT.duration;
+}
+
+/** The Redis cost rows of one case, filled run by run. */
+function costRow(title: string): CostRow {
+  const lower = (unit: string, digits: number): Row => ({
+    title,
+    unit,
+    higherIsBetter: false,
+    digits,
+    values: new Map(NAMES.map((name) => [name, []])),
+  });
+  return { title, cpu: lower("µs", 1), commands: lower("commands", 2) };
+}
 
 function throughput(key: string, tasks: number, usage: Usage): Map<string, number> {
   return new Map([[key, perSecond(tasks, usage.ms)]]);
@@ -390,11 +529,23 @@ async function main(): Promise<void> {
   console.error(`warming up (${WARMUP_TASKS} tasks per library)...`);
   await warmUp(redis);
 
+  const costs = new Map(cases.map((c) => [c.id, costRow(c.title)]));
   for (let run = 1; run <= RUNS; run++) {
     for (const c of cases) {
       for (const contender of CONTENDERS) {
+        if (c.supports && !c.supports(contender)) continue;
         await freshRedis(redis);
-        const values = await c.run(contender, { redis, meter: new Meter(redis) });
+        const meter = new Meter(redis);
+        const values = await c.run(contender, { redis, meter });
+        const usage = await meter.collect();
+        const cost = costs.get(c.id)!;
+        cost.cpu.values.get(contender.name)!.push(usage.redisCpuMicros / c.tasks);
+        cost.commands.values.get(contender.name)!.push(usage.totalCommands / c.tasks);
+        console.error(
+          `run ${run}/${RUNS} ${contender.name.padEnd(6)} ${c.title}: Redis ${
+            format(usage.redisCpuMicros / c.tasks, 1)
+          } µs and ${format(usage.totalCommands / c.tasks, 2)} commands per task`,
+        );
         for (const [key, value] of values) {
           const target = ROWS.get(key)!;
           target.values.get(contender.name)!.push(value);
@@ -410,9 +561,11 @@ async function main(): Promise<void> {
   }
 
   const rows = [...ROWS.values()].filter((r) => [...r.values.values()].some((v) => v.length));
+  const costRows = [...costs.values()];
   const table = markdownTable(rows, NAMES[0], NAMES[1]);
   const breakdown = commandBreakdown();
   console.log(`\n${ratioNote(NAMES[0], NAMES[1])}\n\n${table}\n`);
+  console.log(`${costNote(NAMES[0], NAMES[1])}\n\n${costTable(costRows, NAMES[0], NAMES[1])}\n`);
   if (lastDrainCommands.size) console.log(`${breakdown}\n`);
 
   if (flags.values.out) {
@@ -421,6 +574,7 @@ async function main(): Promise<void> {
       rows,
       NAMES,
       { ...info, runs: RUNS, command, date: new Date().toISOString().slice(0, 10) },
+      costRows,
       lastDrainCommands.size ? [breakdown, ""] : [],
     );
     await Deno.mkdir(flags.values.out, { recursive: true });
