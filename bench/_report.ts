@@ -179,8 +179,9 @@ export function costNote(streaq: string, other: string): string {
     `(\`INFO cpu\`, user + system) and the commands it ran (\`INFO commandstats\`; a command ` +
     `run by a Lua script counts besides the \`EVALSHA\` that ran it), divided by the case's ` +
     `tasks. They count what the case times: the drains count the draining only (the tasks are ` +
-    `stored before the meter starts) and the enqueue cases the enqueue only, while the latency ` +
-    `and lateness cases count the whole path (enqueue, run, result). ` +
+    `stored before the meter starts) and the enqueue cases the enqueue only; the latency and ` +
+    `lateness cases count the whole path (enqueue, run, result) of tasks that come one at a ` +
+    `time or spread over two seconds, so they include what waking up for each one costs. ` +
     `"${streaq} vs ${other}" is ${other}/${streaq}: more than 1× means ${streaq} costs Redis less.`;
 }
 
@@ -265,7 +266,14 @@ export function markdownPage(
 ): string {
   const [streaq, other] = names;
   const cost = costs.length
-    ? ["## Redis cost per task", "", costNote(streaq, other), "", costTable(costs, streaq, other), ""]
+    ? [
+      "## Redis cost per task",
+      "",
+      costNote(streaq, other),
+      "",
+      costTable(costs, streaq, other),
+      "",
+    ]
     : [];
   const costRuns = costs.length ? [costRunsTable(costs, streaq, other), ""] : [];
   return [

@@ -10,12 +10,7 @@ import { type Job, Queue, QueueEvents, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { type RedisServer, uniqueQueue } from "../tests/_redis.ts";
 import { drainWithProcesses, latencyWithProcess } from "./_child.ts";
-import {
-  type Contender,
-  LATENESS_CONCURRENCY,
-  type RateLimit,
-  waitUntil,
-} from "./_contender.ts";
+import { type Contender, LATENESS_CONCURRENCY, type RateLimit, waitUntil } from "./_contender.ts";
 
 /** A connected queue on a fresh name and the connections to close; closed by `await using`. */
 interface Setup extends AsyncDisposable {
