@@ -305,8 +305,7 @@ function defineRows(s: CaseSettings): Map<string, Row> {
     if (c === 32) {
       row(
         "drain-32-events",
-        `drain ${n(tasks)} no-op, concurrency 32, events on (streaq \`events: true\`; ` +
-          "BullMQ writes its events in every case)",
+        `drain ${n(tasks)} no-op, concurrency 32, events on (BullMQ: always on)`,
         "tasks/s",
         { chart: "drain, concurrency 32, events on" },
       );
@@ -314,23 +313,23 @@ function defineRows(s: CaseSettings): Map<string, Row> {
   }
   row(
     "rate-limit",
-    `drain ${n(RATE_TASKS)} no-op limited to ${n(RATE_LIMIT.max)} starts per ${
+    `drain ${n(RATE_TASKS)} no-op, ≤ ${n(RATE_LIMIT.max)} starts per ${
       n(RATE_LIMIT.duration)
-    } ms, concurrency ${FEATURE_CONCURRENCY}`,
+    } ms queue-wide, concurrency ${FEATURE_CONCURRENCY}`,
     "tasks/s",
   );
   row(
     "rate-limit-share",
-    `rate-limited drain: achieved rate / most the limit allows (all done in ${
+    `rate-limited drain, achieved rate / fastest the limit allows (all in ${
       format(leastRateLimitedMs() / 1000, 1)
-    } s; above 1 would break the limit)`,
+    } s)`,
     "share",
     { digits: 3 },
   );
   row(
     "groups",
-    `drain ${n(GROUP_TASKS)} no-op in ${GROUPS} groups stored one after another, one task per ` +
-      `group at a time, concurrency ${FEATURE_CONCURRENCY} (groups are BullMQ Pro only)`,
+    `drain ${n(GROUP_TASKS)} no-op in ${GROUPS} groups, one at a time per group, ` +
+      `concurrency ${FEATURE_CONCURRENCY} (BullMQ: Pro only)`,
     "tasks/s",
     { chart: `drain, ${GROUPS} groups, c=${FEATURE_CONCURRENCY}` },
   );

@@ -275,7 +275,9 @@ export function markdownPage(
       "",
     ]
     : [];
-  const costRuns = costs.length ? [costRunsTable(costs, streaq, other), ""] : [];
+  const costRuns = costs.length
+    ? ["Redis cost per task in every run:", "", costRunsTable(costs, streaq, other), ""]
+    : [];
   return [
     "# Benchmarks",
     "",
