@@ -12,7 +12,8 @@
  *
  * For profiling, `--only=drain-32,latency` runs some cases only (the ids are listed when one is unknown) and
  * `--libraries=streaq` one library only. `--events` runs streaq's workers with the `events`
- * option, to measure what writing events costs.
+ * option, to measure what writing events costs; `--commands` prints each case's Redis commands
+ * per task, by command.
  *
  * @module
  */
@@ -50,6 +51,8 @@ const flags = parseArgs({
     out: { type: "string", default: "docs" },
     /** streaq's workers write events (the `events` option): to measure what they cost. */
     events: { type: "boolean", default: false },
+    /** Print each case's commands per task, by command, as it runs: where Redis time goes. */
+    commands: { type: "boolean", default: false },
   },
 });
 useEvents(flags.values.events);
@@ -148,14 +151,18 @@ function commandBreakdown(): string {
   for (const name of NAMES) {
     const commands = lastDrainCommands.get(name);
     if (!commands) continue;
-    const list = [...commands.entries()]
-      .sort((a, b) => b[1] - a[1])
-      .filter(([, calls]) => calls / TASKS >= 0.005)
-      .map(([command, calls]) => `${command} ${format(calls / TASKS, 2)}`)
-      .join(", ");
-    lines.push(`- ${name}: ${list}`);
+    lines.push(`- ${name}: ${commandList(commands, TASKS)}`);
   }
   return lines.join("\n");
+}
+
+/** "set 1.00, del 1.00, ...": calls per task by command, most first, the rare ones left out. */
+function commandList(commands: ReadonlyMap<string, number>, tasks: number): string {
+  return [...commands.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .filter(([, calls]) => calls / tasks >= 0.005)
+    .map(([command, calls]) => `${command} ${format(calls / tasks, 2)}`)
+    .join(", ");
 }
 
 /** Runs one case for one library on an emptied Redis, and files its figures. */
@@ -179,6 +186,7 @@ async function runOnce(
     } µs ` +
       `and ${format(usage.totalCommands / c.tasks, 2)} commands per task`,
   );
+  if (flags.values.commands) console.error(`  ${commandList(usage.commands, c.tasks)}`);
   for (const [key, value] of values) {
     const row = ROWS.get(key)!;
     row.values.get(name)!.push(value);
