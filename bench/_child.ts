@@ -170,11 +170,14 @@ export async function drainWithProcesses(options: {
 
 /**
  * Enqueue-to-result latency against an idle worker in another process: `roundTrip` enqueues
- * one task and waits for its result; it runs `warmup` times unmeasured, then `samples` times.
+ * one task and waits for its result; it runs `warmup` times unmeasured, then `samples` times
+ * under the meter.
  *
  * @returns The samples in milliseconds, sorted.
  */
 export async function latencyWithProcess(options: {
+  /** Started after the warm-up, stopped after the last sample. */
+  readonly meter: Meter;
   readonly child: Omit<ChildOptions, "mode">;
   readonly samples: number;
   readonly warmup: number;
@@ -185,11 +188,13 @@ export async function latencyWithProcess(options: {
   // Let the worker go idle again (blocked in its wait for new tasks).
   await new Promise((resolve) => setTimeout(resolve, 100));
   const samples: number[] = [];
+  await options.meter.start();
   for (let i = 0; i < options.samples; i++) {
     const started = performance.now();
     await options.roundTrip();
     samples.push(performance.now() - started);
   }
+  options.meter.stop();
   const report = await child.finish();
   if (report.completed !== options.warmup + options.samples) {
     throw new Error(`the worker process completed ${report.completed} tasks`);

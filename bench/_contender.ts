@@ -14,6 +14,21 @@ export interface CaseContext {
   readonly meter: Meter;
 }
 
+/** Options of {@linkcode Contender.drain}. */
+export interface DrainOptions {
+  /**
+   * streaq's workers write the queue's events stream (the `events` option). BullMQ has no such
+   * switch: it writes its events stream in every case.
+   */
+  readonly events?: boolean;
+}
+
+/** A queue-wide rate limit: at most `max` task starts per `duration` milliseconds. */
+export interface RateLimit {
+  readonly max: number;
+  readonly duration: number;
+}
+
 /**
  * One library under test. Every case uses a fresh queue on an emptied Redis, starts the clock
  * with `meter.start()` right before the timed part and stops it right after, and closes every
@@ -28,17 +43,55 @@ export interface Contender {
   /** Enqueues `tasks` no-op tasks with the library's batch call. */
   enqueueBatch(ctx: CaseContext, tasks: number): Promise<void>;
   /**
+   * Same as `enqueueBatch`, each task with its own deduplication key (streaq's `dedupe` start
+   * option in its default mode, BullMQ's `deduplication: { id }`): every key is new, so every
+   * task is stored along with its key, the costliest case.
+   */
+  enqueueBatchDeduplicated(ctx: CaseContext, tasks: number): Promise<void>;
+  /** Same as `enqueueBatch`, each task with its own id (streaq's `id`, BullMQ's `jobId`). */
+  enqueueBatchWithIds(ctx: CaseContext, tasks: number): Promise<void>;
+  /**
    * Stores `tasks` no-op tasks (untimed, after `meter.baseline()`), then times one in-process
    * worker from its start until the last outcome is written. Results are kept.
    */
-  drain(ctx: CaseContext, tasks: number, concurrency: number): Promise<void>;
+  drain(
+    ctx: CaseContext,
+    tasks: number,
+    concurrency: number,
+    options?: DrainOptions,
+  ): Promise<void>;
+  /**
+   * Same as `drain` with the library's queue-wide rate limit on the tasks (streaq's `limit`
+   * task option, BullMQ's worker `limiter`).
+   */
+  rateLimitedDrain(
+    ctx: CaseContext,
+    tasks: number,
+    concurrency: number,
+    limit: RateLimit,
+  ): Promise<void>;
+  /**
+   * Same as `drain` with the tasks in `groups` groups, stored group after group (the worst
+   * order for first in, first out), one task of each group at a time, groups taking turns.
+   * Absent when the library has no groups (in BullMQ they are a feature of BullMQ Pro).
+   */
+  groupedDrain?(
+    ctx: CaseContext,
+    tasks: number,
+    groups: number,
+    concurrency: number,
+  ): Promise<void>;
   /** Same as `drain` with tasks that sleep `sleepMs` each. */
   sleep(ctx: CaseContext, tasks: number, concurrency: number, sleepMs: number): Promise<void>;
-  /** Enqueue-to-result latencies (sorted, ms) against an idle worker in another process. */
+  /**
+   * Enqueue-to-result latencies (sorted, ms) against an idle worker in another process; the
+   * meter runs over the measured samples, not the warm-up.
+   */
   latency(ctx: CaseContext, samples: number, warmup: number): Promise<number[]>;
   /**
    * How late delayed tasks start: `tasks` no-op tasks due at times spread evenly over
-   * `spreadMs`, starting half a second from now, on an idle in-process worker of concurrency {@linkcode LATENESS_CONCURRENCY}.
+   * `spreadMs`, starting half a second from now, on an idle in-process worker of concurrency
+   * {@linkcode LATENESS_CONCURRENCY}. The meter runs from the enqueue until every task ran.
    *
    * @returns Start time minus due time per task (sorted, ms).
    */

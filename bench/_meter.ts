@@ -9,6 +9,10 @@
  *   arriving together causes one (or a few, when it is large). It slightly over-counts: a
  *   client closing its connection causes a read too, and so does each `redis-cli` call of this
  *   file (two, at most four per case, against thousands of tasks).
+ * - Redis CPU: `used_cpu_user` + `used_cpu_sys` of `INFO cpu`, the whole server process.
+ *
+ * All three run from `start()` to `collect()`, not to `stop()`: they include what the case's
+ * workers do while they shut down (a few dozen commands, against thousands of tasks).
  *
  * @module
  */
@@ -49,6 +53,7 @@ export class Meter {
   #started: number | undefined;
   #ms: number | undefined;
   #cpuBefore = 0;
+  #usage: Promise<Usage> | undefined;
 
   constructor(redis: RedisServer) {
     this.#redis = redis;
@@ -85,8 +90,16 @@ export class Meter {
     return this.#ms ?? performance.now() - this.#started;
   }
 
-  /** Reads the Redis statistics since `start()`. */
-  async collect(): Promise<Usage> {
+  /**
+   * Reads the Redis statistics since `start()`: the first call reads them, later calls return
+   * the same figures (a case reads them for its own rows, the runner for the cost per task).
+   */
+  collect(): Promise<Usage> {
+    this.#usage ??= this.#read();
+    return this.#usage;
+  }
+
+  async #read(): Promise<Usage> {
     const ms = this.stop();
     const cpuAfter = await redisCpuMicros(this.#redis);
     const stats = infoFields(await this.#redis.cli("INFO", "stats"));

@@ -1,6 +1,7 @@
 /**
  * The benchmark's outputs: the markdown table of medians with the streaq/BullMQ ratio, the
- * markdown page `docs/benchmarks.md`, and the SVG chart of throughput per case.
+ * table of Redis cost per task (CPU and commands), the markdown page `docs/benchmarks.md`, and
+ * the SVG chart of throughput per case.
  *
  * @module
  */
@@ -64,6 +65,27 @@ export function ratio(row: Row, streaq: string, other: string): number {
   return median(paired);
 }
 
+/** The ratio as a cell: "1.38×", or "—" when a library has no value (a feature it lacks). */
+function ratioCell(row: Row, streaq: string, other: string): string {
+  const value = ratio(row, streaq, other);
+  return Number.isFinite(value) ? `${format(value, 2)}×` : "—";
+}
+
+/** Each run's ratio as a cell: "1.15×, 1.49×, 1.38×". */
+function ratiosPerRun(row: Row, streaq: string, other: string): string {
+  const a = row.values.get(streaq) ?? [];
+  const b = row.values.get(other) ?? [];
+  const ratios = a.slice(0, b.length)
+    .map((x, i) => `${format(row.higherIsBetter ? x / b[i] : b[i] / x, 2)}×`);
+  return ratios.length ? ratios.join(", ") : "—";
+}
+
+/** Each run's value as a cell: "25,502, 31,426, 27,537". */
+function valuesPerRun(row: Row, name: string): string {
+  const values = row.values.get(name) ?? [];
+  return values.length ? values.map((v) => format(v, row.digits)).join(", ") : "—";
+}
+
 function targetMet(row: Row, streaq: string, other: string): string {
   if (!row.target) return "";
   const met = "ratio" in row.target
@@ -85,7 +107,7 @@ export function markdownTable(rows: readonly Row[], streaq: string, other: strin
     lines.push(
       `| ${row.title} | ${row.unit} ${arrow} | ${format(a, row.digits)} | ${
         format(b, row.digits)
-      } | ${format(ratio(row, streaq, other), 2)}× | ${targetMet(row, streaq, other)} |`,
+      } | ${ratioCell(row, streaq, other)} | ${targetMet(row, streaq, other)} |`,
     );
   }
   return lines.join("\n");
@@ -99,17 +121,68 @@ export function runsTable(rows: readonly Row[], names: readonly string[]): strin
     `| --- | ${names.map(() => "---").join(" | ")} | --- |`,
   ];
   for (const row of rows) {
-    const cells = names.map((n) =>
-      (row.values.get(n) ?? []).map((v) => format(v, row.digits)).join(", ")
-    );
-    const a = row.values.get(streaq) ?? [];
-    const b = row.values.get(other) ?? [];
-    const ratios = a.slice(0, b.length)
-      .map((x, i) => `${format(row.higherIsBetter ? x / b[i] : b[i] / x, 2)}×`)
-      .join(", ");
-    lines.push(`| ${row.title} | ${cells.join(" | ")} | ${ratios} |`);
+    const cells = names.map((n) => valuesPerRun(row, n));
+    lines.push(`| ${row.title} | ${cells.join(" | ")} | ${ratiosPerRun(row, streaq, other)} |`);
   }
   return lines.join("\n");
+}
+
+/** What one case cost Redis per task, in every run: CPU time and commands. */
+export interface CostRow {
+  readonly title: string;
+  /** Redis CPU µs per task. */
+  readonly cpu: Row;
+  /** Redis commands per task. */
+  readonly commands: Row;
+}
+
+/**
+ * The table of Redis cost per task: one line per case, the median Redis CPU and commands per
+ * task of each library, each with its ratio (more than 1× means streaq costs Redis less).
+ */
+export function costTable(rows: readonly CostRow[], streaq: string, other: string): string {
+  const lines = [
+    `| case | Redis CPU µs/task, ${streaq} | ${other} | ${streaq} vs ${other} | ` +
+    `commands/task, ${streaq} | ${other} | ${streaq} vs ${other} |`,
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+  ];
+  for (const { title, cpu, commands } of rows) {
+    const cells = [cpu, commands].map((row) =>
+      [streaq, other].map((n) => format(median(row.values.get(n) ?? []), row.digits))
+        .concat(ratioCell(row, streaq, other)).join(" | ")
+    );
+    lines.push(`| ${title} | ${cells.join(" | ")} |`);
+  }
+  return lines.join("\n");
+}
+
+/** Every run's Redis cost per task, for the record. */
+export function costRunsTable(rows: readonly CostRow[], streaq: string, other: string): string {
+  const lines = [
+    `| case | Redis CPU µs/task, ${streaq} runs | ${other} runs | ${streaq} vs ${other} per run | ` +
+    `commands/task, ${streaq} runs | ${other} runs |`,
+    "| --- | --- | --- | --- | --- | --- |",
+  ];
+  for (const { title, cpu, commands } of rows) {
+    lines.push(
+      `| ${title} | ${valuesPerRun(cpu, streaq)} | ${valuesPerRun(cpu, other)} | ${
+        ratiosPerRun(cpu, streaq, other)
+      } | ${valuesPerRun(commands, streaq)} | ${valuesPerRun(commands, other)} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/** The note that explains the cost table, printed above it. */
+export function costNote(streaq: string, other: string): string {
+  return `Redis cost per task, medians: the CPU time of the \`redis-server\` process ` +
+    `(\`INFO cpu\`, user + system) and the commands it ran (\`INFO commandstats\`; a command ` +
+    `run by a Lua script counts besides the \`EVALSHA\` that ran it), divided by the case's ` +
+    `tasks. They count what the case times: the drains count the draining only (the tasks are ` +
+    `stored before the meter starts) and the enqueue cases the enqueue only; the latency and ` +
+    `lateness cases count the whole path (enqueue, run, result) of tasks that come one at a ` +
+    `time or spread over two seconds, so they include what waking up for each one costs. ` +
+    `"${streaq} vs ${other}" is ${other}/${streaq}: more than 1× means ${streaq} costs Redis less.`;
 }
 
 /** The note that explains the ratio column, printed above the table. */
@@ -188,9 +261,23 @@ export function markdownPage(
   rows: readonly Row[],
   names: readonly string[],
   info: RunInfo,
+  costs: readonly CostRow[],
   sections: readonly string[],
 ): string {
   const [streaq, other] = names;
+  const cost = costs.length
+    ? [
+      "## Redis cost per task",
+      "",
+      costNote(streaq, other),
+      "",
+      costTable(costs, streaq, other),
+      "",
+    ]
+    : [];
+  const costRuns = costs.length
+    ? ["Redis cost per task in every run:", "", costRunsTable(costs, streaq, other), ""]
+    : [];
   return [
     "# Benchmarks",
     "",
@@ -207,11 +294,13 @@ export function markdownPage(
     "",
     "![Throughput per case](bench.svg)",
     "",
+    ...cost,
     ...sections,
     "## Every run",
     "",
     runsTable(rows, names),
     "",
+    ...costRuns,
   ].join("\n");
 }
 

@@ -10,7 +10,7 @@ import { type Job, Queue, QueueEvents, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { type RedisServer, uniqueQueue } from "../tests/_redis.ts";
 import { drainWithProcesses, latencyWithProcess } from "./_child.ts";
-import { type Contender, LATENESS_CONCURRENCY, waitUntil } from "./_contender.ts";
+import { type Contender, LATENESS_CONCURRENCY, type RateLimit, waitUntil } from "./_contender.ts";
 
 /** A connected queue on a fresh name and the connections to close; closed by `await using`. */
 interface Setup extends AsyncDisposable {
@@ -60,9 +60,15 @@ async function runUntilDone(
   tasks: number,
   stopClock: () => void,
   startClock: () => Promise<void>,
+  limiter?: RateLimit,
 ): Promise<void> {
   const worker = s.own(
-    new Worker(s.name, processor, { connection: s.connection(), concurrency, autorun: false }),
+    new Worker(s.name, processor, {
+      connection: s.connection(),
+      concurrency,
+      autorun: false,
+      ...(limiter ? { limiter } : {}),
+    }),
   );
   let completed = 0;
   let failed = 0;
@@ -111,12 +117,37 @@ export const bullmq: Contender = {
     meter.stop();
   },
 
+  async enqueueBatchDeduplicated({ redis, meter }, tasks) {
+    await using s = await setup(redis);
+    await meter.start();
+    await s.queue.addBulk(
+      noops(tasks).map((job, i) => ({ ...job, opts: { deduplication: { id: `k${i}` } } })),
+    );
+    meter.stop();
+  },
+
+  async enqueueBatchWithIds({ redis, meter }, tasks) {
+    await using s = await setup(redis);
+    await meter.start();
+    await s.queue.addBulk(noops(tasks).map((job, i) => ({ ...job, opts: { jobId: `t${i}` } })));
+    meter.stop();
+  },
+
+  // BullMQ writes its events stream in every case: `options.events` changes nothing.
   async drain({ redis, meter }, tasks, concurrency) {
     await using s = await setup(redis);
     await meter.baseline();
     await s.queue.addBulk(noops(tasks));
     await runUntilDone(s, concurrency, tasks, () => meter.stop(), () => meter.start());
   },
+
+  async rateLimitedDrain({ redis, meter }, tasks, concurrency, limit) {
+    await using s = await setup(redis);
+    await s.queue.addBulk(noops(tasks));
+    await runUntilDone(s, concurrency, tasks, () => meter.stop(), () => meter.start(), limit);
+  },
+
+  // No groupedDrain: groups are a BullMQ Pro feature, not in open-source BullMQ.
 
   async sleep({ redis, meter }, tasks, concurrency, sleepMs) {
     await using s = await setup(redis);
@@ -126,11 +157,12 @@ export const bullmq: Contender = {
     await runUntilDone(s, concurrency, tasks, () => meter.stop(), () => meter.start());
   },
 
-  async latency({ redis }, samples, warmup) {
+  async latency({ redis, meter }, samples, warmup) {
     await using s = await setup(redis);
     const events = s.own(new QueueEvents(s.name, { connection: s.connection() }));
     await events.waitUntilReady();
     return await latencyWithProcess({
+      meter,
       child: { script: "_worker_bullmq.ts", url: redis.url, queue: s.name, concurrency: 16 },
       samples,
       warmup,
@@ -141,7 +173,7 @@ export const bullmq: Contender = {
     });
   },
 
-  async lateness({ redis }, tasks, spreadMs) {
+  async lateness({ redis, meter }, tasks, spreadMs) {
     await using s = await setup(redis);
     const lateness: number[] = [];
     const worker = s.own(
@@ -153,6 +185,7 @@ export const bullmq: Contender = {
     );
     await worker.waitUntilReady();
     await new Promise((resolve) => setTimeout(resolve, 200)); // idle, waiting for jobs
+    await meter.start(); // before the due times are set: it takes a few milliseconds
     const base = Date.now() + 500;
     const now = Date.now();
     await s.queue.addBulk(Array.from({ length: tasks }, (_, i) => ({
@@ -169,6 +202,7 @@ export const bullmq: Contender = {
           ? `${lateness.length} of ${tasks} delayed jobs ran in 30 s`
           : undefined,
     );
+    meter.stop();
     return lateness.sort((a, b) => a - b);
   },
 

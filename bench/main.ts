@@ -5,17 +5,15 @@
  * table of medians with streaq's advantage per line, and writes `docs/benchmarks.md` and the
  * chart `docs/bench.svg` (`--out=` writes nothing).
  *
- * Cases (DESIGN.md section 5): enqueue `--tasks` no-op tasks one by one, concurrently and in a
- * batch; drain them with one in-process worker at concurrency 1, 32 and 256, results kept;
- * `--sleep-tasks` tasks sleeping 100 ms at concurrency 32 and 256 (efficiency = ideal time /
- * measured time, ideal = tasks × 100 ms / concurrency); enqueue-to-result latency against an
- * idle worker in another process; how late 1,000 delayed tasks due over two seconds start; Redis
- * memory per kept result, Redis commands and round trips per task (see `_meter.ts` for how they
- * are counted); and `--tasks` tasks drained by 1, 2 and 4 worker processes of concurrency 32.
+ * The cases (`_cases.ts`): enqueue, drain, sleep, latency, lateness, several worker processes,
+ * and the features of flow control, lifecycle and observability in use (ids, deduplication
+ * keys, events, a rate limit, groups). Every case also gives the Redis CPU time and the Redis
+ * commands per task it cost, for both libraries: the second table of the page.
  *
- * For profiling, `--only=drain-32,latency` runs some cases only (ids in {@linkcode CASES}) and
+ * For profiling, `--only=drain-32,latency` runs some cases only (the ids are listed when one is unknown) and
  * `--libraries=streaq` one library only. `--events` runs streaq's workers with the `events`
- * option, to measure what writing events costs.
+ * option, to measure what writing events costs; `--commands` prints each case's Redis commands
+ * per task, by command.
  *
  * @module
  */
@@ -25,15 +23,18 @@ import { parseArgs } from "node:util";
 import { startRedis } from "../tests/_redis.ts";
 import type { RedisServer } from "../tests/_redis.ts";
 import { bullmq } from "./bullmq_cases.ts";
-import type { CaseContext, Contender } from "./_contender.ts";
-import { infoFields, Meter, type Usage } from "./_meter.ts";
+import type { Contender } from "./_contender.ts";
+import { benchmarkCases, type Case } from "./_cases.ts";
+import { infoFields, Meter } from "./_meter.ts";
 import {
+  costNote,
+  type CostRow,
+  costTable,
   format,
   markdownPage,
   markdownTable,
   ratioNote,
   type Row,
-  type Target,
   throughputSvg,
 } from "./_report.ts";
 import { streaq, useEvents } from "./streaq_cases.ts";
@@ -50,6 +51,8 @@ const flags = parseArgs({
     out: { type: "string", default: "docs" },
     /** streaq's workers write events (the `events` option): to measure what they cost. */
     events: { type: "boolean", default: false },
+    /** Print each case's commands per task, by command, as it runs: where Redis time goes. */
+    commands: { type: "boolean", default: false },
   },
 });
 useEvents(flags.values.events);
@@ -57,235 +60,29 @@ const RUNS = positive("runs", flags.values.runs);
 const TASKS = positive("tasks", flags.values.tasks);
 const SLEEP_TASKS = positive("sleep-tasks", flags.values["sleep-tasks"]);
 const SAMPLES = positive("samples", flags.values.samples);
-const SLEEP_MS = 100;
-const PROCESS_CONCURRENCY = 32;
 const WARMUP_TASKS = 2_000;
-const LATENCY_WARMUP = 50;
-const LATENESS_TASKS = 1_000;
-const LATENESS_SPREAD_MS = 2_000;
 const ALL: readonly Contender[] = [streaq, bullmq];
 const NAMES = ALL.map((c) => c.name);
 const CONTENDERS = ALL.filter((c) =>
   flags.values.libraries.toLowerCase().split(",").includes(c.name.toLowerCase())
 );
+const { rows: ROWS, cases: CASES, lastDrainCommands, chartValue } = benchmarkCases({
+  tasks: TASKS,
+  sleepTasks: SLEEP_TASKS,
+  samples: SAMPLES,
+  names: NAMES,
+});
 
-const n = (count: number) => format(count, 0);
-const perSecond = (count: number, ms: number) => count / (ms / 1000);
-
-/** The table's rows, in order, by key. */
-const ROWS = new Map<string, Row>();
-function row(
-  key: string,
-  title: string,
-  unit: string,
-  options: {
-    higherIsBetter?: boolean;
-    digits?: number;
-    target?: Target;
-    /** The row is a throughput: chart it with this label. */
-    chart?: string;
-  } = {},
-): void {
-  ROWS.set(key, {
+/** The Redis cost rows of one case, filled run by run. */
+function costRow(title: string): CostRow {
+  const lower = (unit: string, digits: number): Row => ({
     title,
     unit,
-    higherIsBetter: options.higherIsBetter ?? true,
-    digits: options.digits ?? 0,
-    target: options.target,
-    throughput: options.chart ? new Map(NAMES.map((name) => [name, []])) : undefined,
-    chartLabel: options.chart,
+    higherIsBetter: false,
+    digits,
     values: new Map(NAMES.map((name) => [name, []])),
   });
-}
-
-row("enqueue-one", `enqueue ${n(TASKS)} one by one`, "tasks/s", {
-  chart: "enqueue, one by one",
-});
-row("enqueue-concurrent", `enqueue ${n(TASKS)} concurrently`, "tasks/s", {
-  chart: "enqueue, concurrently",
-});
-row("enqueue-batch", `enqueue ${n(TASKS)} in a batch`, "tasks/s", {
-  chart: "enqueue, batch",
-  target: { ratio: 3, text: "≥ 3×" },
-});
-for (const c of [1, 32, 256]) {
-  const target: Target | undefined = c === 1
-    ? { ratio: 1.5, text: "≥ 1.5×" }
-    : c === 32
-    ? { ratio: 2, text: "≥ 2×" }
-    : undefined;
-  row(`drain-${c}`, `drain ${n(TASKS)} no-op, concurrency ${c}`, "tasks/s", {
-    chart: `drain, concurrency ${c}`,
-    target,
-  });
-}
-for (const c of [32, 256]) {
-  row(`sleep-${c}`, `${n(SLEEP_TASKS)} × ${SLEEP_MS} ms sleep, concurrency ${c}`, "efficiency", {
-    digits: 3,
-    chart: `${n(SLEEP_TASKS)} × ${SLEEP_MS} ms sleep, c=${c}`,
-    target: c === 256 ? { atLeast: 0.95, text: "streaq ≥ 0.95" } : undefined,
-  });
-}
-row("latency-p50", "enqueue-to-result latency p50, worker in another process", "ms", {
-  higherIsBetter: false,
-  digits: 2,
-  target: { ratio: 1, text: "≥ 1× (p50 ≤ BullMQ's)" },
-});
-row("latency-p99", "enqueue-to-result latency p99, worker in another process", "ms", {
-  higherIsBetter: false,
-  digits: 2,
-  target: { ratio: 1 / 0.75, text: "≥ 1.33× (p99 ≤ 0.75 × BullMQ's)" },
-});
-row("lateness-p50", `delay lateness p50, ${n(LATENESS_TASKS)} tasks over 2 s`, "ms", {
-  higherIsBetter: false,
-  digits: 1,
-});
-row("lateness-p99", `delay lateness p99, ${n(LATENESS_TASKS)} tasks over 2 s`, "ms", {
-  higherIsBetter: false,
-  digits: 1,
-});
-row("memory", "Redis memory per kept result (drain, c=32)", "bytes", {
-  higherIsBetter: false,
-  target: { ratio: 2, text: "≥ 2× (≤ 0.5 × BullMQ's)" },
-});
-row("commands-enqueue", "Redis commands per task, enqueue one by one", "commands", {
-  higherIsBetter: false,
-  digits: 2,
-});
-row("commands-drain", "Redis commands per task, drain c=32", "commands", {
-  higherIsBetter: false,
-  digits: 2,
-});
-for (
-  const [key, what] of [["enqueue-batch", "enqueue in a batch"], ["drain-1", "drain c=1"], [
-    "drain-32",
-    "drain c=32",
-  ]]
-) {
-  row(`cpu-${key}`, `Redis CPU per task, ${what}`, "µs", { higherIsBetter: false, digits: 1 });
-}
-row("trips-enqueue", "round trips per task, enqueue one by one", "reads", {
-  higherIsBetter: false,
-  digits: 2,
-});
-row("trips-drain", "round trips per task, drain c=32", "reads", {
-  higherIsBetter: false,
-  digits: 2,
-});
-for (const w of [1, 2, 4]) {
-  row(
-    `processes-${w}`,
-    `drain ${n(TASKS)} with ${w} worker process${
-      w > 1 ? "es" : ""
-    } (c=${PROCESS_CONCURRENCY} each)`,
-    "tasks/s",
-    { chart: `${w} worker process${w > 1 ? "es" : ""}, c=${PROCESS_CONCURRENCY}` },
-  );
-}
-
-/** One case: what it runs and which rows its measurement feeds. */
-interface Case {
-  readonly id: string;
-  run(contender: Contender, ctx: CaseContext): Promise<Map<string, number>>;
-}
-
-/** The command counts of the last drain at concurrency 32, per library, for the breakdown. */
-const lastDrainCommands = new Map<string, ReadonlyMap<string, number>>();
-
-const CASES: readonly Case[] = [
-  {
-    id: "enqueue-one",
-    async run(contender, ctx) {
-      await contender.enqueueOneByOne(ctx, TASKS);
-      const usage = await ctx.meter.collect();
-      return new Map([
-        ["enqueue-one", perSecond(TASKS, usage.ms)],
-        ["commands-enqueue", usage.totalCommands / TASKS],
-        ["trips-enqueue", usage.reads / TASKS],
-      ]);
-    },
-  },
-  {
-    id: "enqueue-concurrent",
-    async run(contender, ctx) {
-      await contender.enqueueConcurrently(ctx, TASKS);
-      return throughput("enqueue-concurrent", TASKS, await ctx.meter.collect());
-    },
-  },
-  {
-    id: "enqueue-batch",
-    async run(contender, ctx) {
-      await contender.enqueueBatch(ctx, TASKS);
-      const usage = await ctx.meter.collect();
-      const values = throughput("enqueue-batch", TASKS, usage);
-      values.set("cpu-enqueue-batch", usage.redisCpuMicros / TASKS);
-      return values;
-    },
-  },
-  ...[1, 32, 256].map((concurrency): Case => ({
-    id: `drain-${concurrency}`,
-    async run(contender, ctx) {
-      await contender.drain(ctx, TASKS, concurrency);
-      const usage = await ctx.meter.collect();
-      const values = throughput(`drain-${concurrency}`, TASKS, usage);
-      if (concurrency !== 256) values.set(`cpu-drain-${concurrency}`, usage.redisCpuMicros / TASKS);
-      if (concurrency === 32) {
-        values.set("memory", usage.memoryBytes / TASKS);
-        values.set("commands-drain", usage.totalCommands / TASKS);
-        values.set("trips-drain", usage.reads / TASKS);
-        lastDrainCommands.set(contender.name, usage.commands);
-      }
-      return values;
-    },
-  })),
-  ...[32, 256].map((concurrency): Case => ({
-    id: `sleep-${concurrency}`,
-    async run(contender, ctx) {
-      await contender.sleep(ctx, SLEEP_TASKS, concurrency, SLEEP_MS);
-      const usage = await ctx.meter.collect();
-      const ideal = (SLEEP_TASKS * SLEEP_MS) / concurrency;
-      return new Map([[`sleep-${concurrency}`, ideal / usage.ms]]);
-    },
-  })),
-  {
-    id: "latency",
-    async run(contender, ctx) {
-      const samples = await contender.latency(ctx, SAMPLES, LATENCY_WARMUP);
-      return new Map([
-        ["latency-p50", percentile(samples, 0.5)],
-        ["latency-p99", percentile(samples, 0.99)],
-      ]);
-    },
-  },
-  {
-    id: "lateness",
-    async run(contender, ctx) {
-      const lateness = await contender.lateness(ctx, LATENESS_TASKS, LATENESS_SPREAD_MS);
-      return new Map([
-        ["lateness-p50", percentile(lateness, 0.5)],
-        ["lateness-p99", percentile(lateness, 0.99)],
-      ]);
-    },
-  },
-  ...[1, 2, 4].map((workers): Case => ({
-    id: `processes-${workers}`,
-    async run(contender, ctx) {
-      await contender.processes(ctx, TASKS, workers, PROCESS_CONCURRENCY);
-      return throughput(`processes-${workers}`, TASKS, await ctx.meter.collect());
-    },
-  })),
-];
-
-function throughput(key: string, tasks: number, usage: Usage): Map<string, number> {
-  return new Map([[key, perSecond(tasks, usage.ms)]]);
-}
-
-/** The tasks per second a sleep row stands for, for the chart. */
-function chartValue(key: string, value: number): number {
-  const sleep = /^sleep-(\d+)$/.exec(key);
-  if (!sleep) return value;
-  const ideal = (SLEEP_TASKS * SLEEP_MS) / Number(sleep[1]);
-  return perSecond(SLEEP_TASKS, ideal / value);
+  return { title, cpu: lower("µs", 1), commands: lower("commands", 2) };
 }
 
 function tryOr<T>(read: () => T, fallback: T): T {
@@ -294,10 +91,6 @@ function tryOr<T>(read: () => T, fallback: T): T {
   } catch {
     return fallback;
   }
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)];
 }
 
 function positive(name: string, value: string): number {
@@ -358,14 +151,50 @@ function commandBreakdown(): string {
   for (const name of NAMES) {
     const commands = lastDrainCommands.get(name);
     if (!commands) continue;
-    const list = [...commands.entries()]
-      .sort((a, b) => b[1] - a[1])
-      .filter(([, calls]) => calls / TASKS >= 0.005)
-      .map(([command, calls]) => `${command} ${format(calls / TASKS, 2)}`)
-      .join(", ");
-    lines.push(`- ${name}: ${list}`);
+    lines.push(`- ${name}: ${commandList(commands, TASKS)}`);
   }
   return lines.join("\n");
+}
+
+/** "set 1.00, del 1.00, ...": calls per task by command, most first, the rare ones left out. */
+function commandList(commands: ReadonlyMap<string, number>, tasks: number): string {
+  return [...commands.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .filter(([, calls]) => calls / tasks >= 0.005)
+    .map(([command, calls]) => `${command} ${format(calls / tasks, 2)}`)
+    .join(", ");
+}
+
+/** Runs one case for one library on an emptied Redis, and files its figures. */
+async function runOnce(
+  c: Case,
+  contender: Contender,
+  redis: RedisServer,
+  cost: CostRow,
+  label: string,
+): Promise<void> {
+  await freshRedis(redis);
+  const meter = new Meter(redis);
+  const values = await c.run(contender, { redis, meter });
+  const usage = await meter.collect();
+  const name = contender.name;
+  cost.cpu.values.get(name)!.push(usage.redisCpuMicros / c.tasks);
+  cost.commands.values.get(name)!.push(usage.totalCommands / c.tasks);
+  console.error(
+    `${label} ${name.padEnd(6)} ${c.title}: Redis ${
+      format(usage.redisCpuMicros / c.tasks, 1)
+    } µs ` +
+      `and ${format(usage.totalCommands / c.tasks, 2)} commands per task`,
+  );
+  if (flags.values.commands) console.error(`  ${commandList(usage.commands, c.tasks)}`);
+  for (const [key, value] of values) {
+    const row = ROWS.get(key)!;
+    row.values.get(name)!.push(value);
+    row.throughput?.get(name)?.push(chartValue(key, value));
+    console.error(
+      `${label} ${name.padEnd(6)} ${row.title}: ${format(value, row.digits)} ${row.unit}`,
+    );
+  }
 }
 
 async function main(): Promise<void> {
@@ -390,48 +219,53 @@ async function main(): Promise<void> {
   console.error(`warming up (${WARMUP_TASKS} tasks per library)...`);
   await warmUp(redis);
 
+  const costs = new Map(cases.map((c) => [c.id, costRow(c.title)]));
   for (let run = 1; run <= RUNS; run++) {
     for (const c of cases) {
       for (const contender of CONTENDERS) {
-        await freshRedis(redis);
-        const values = await c.run(contender, { redis, meter: new Meter(redis) });
-        for (const [key, value] of values) {
-          const target = ROWS.get(key)!;
-          target.values.get(contender.name)!.push(value);
-          target.throughput?.get(contender.name)?.push(chartValue(key, value));
-          console.error(
-            `run ${run}/${RUNS} ${contender.name.padEnd(6)} ${target.title}: ${
-              format(value, target.digits)
-            } ${target.unit}`,
-          );
-        }
+        if (c.supports && !c.supports(contender)) continue;
+        await runOnce(c, contender, redis, costs.get(c.id)!, `run ${run}/${RUNS}`);
       }
     }
   }
 
   const rows = [...ROWS.values()].filter((r) => [...r.values.values()].some((v) => v.length));
+  const costRows = [...costs.values()].filter((r) =>
+    [...r.cpu.values.values()].some((v) => v.length)
+  );
   const table = markdownTable(rows, NAMES[0], NAMES[1]);
   const breakdown = commandBreakdown();
   console.log(`\n${ratioNote(NAMES[0], NAMES[1])}\n\n${table}\n`);
+  console.log(`${costNote(NAMES[0], NAMES[1])}\n\n${costTable(costRows, NAMES[0], NAMES[1])}\n`);
   if (lastDrainCommands.size) console.log(`${breakdown}\n`);
 
-  if (flags.values.out) {
-    const command = Deno.args.length ? `deno task bench ${Deno.args.join(" ")}` : "deno task bench";
-    const page = markdownPage(
-      rows,
-      NAMES,
-      { ...info, runs: RUNS, command, date: new Date().toISOString().slice(0, 10) },
-      lastDrainCommands.size ? [breakdown, ""] : [],
-    );
-    await Deno.mkdir(flags.values.out, { recursive: true });
-    const pagePath = `${flags.values.out}/benchmarks.md`;
-    await Deno.writeTextFile(pagePath, page + await handWritten(pagePath));
-    await Deno.writeTextFile(
-      `${flags.values.out}/bench.svg`,
-      throughputSvg(rows, NAMES, RUNS, `${n(TASKS)} tasks unless said.`),
-    );
-    console.log(`wrote ${flags.values.out}/benchmarks.md and ${flags.values.out}/bench.svg`);
-  }
+  if (flags.values.out) await writePage(flags.values.out, rows, costRows, info, breakdown);
+}
+
+/** Writes `benchmarks.md` (keeping its hand-written part) and `bench.svg` into `dir`. */
+async function writePage(
+  dir: string,
+  rows: readonly Row[],
+  costRows: readonly CostRow[],
+  info: { machine: string; versions: string },
+  breakdown: string,
+): Promise<void> {
+  const command = Deno.args.length ? `deno task bench ${Deno.args.join(" ")}` : "deno task bench";
+  const page = markdownPage(
+    rows,
+    NAMES,
+    { ...info, runs: RUNS, command, date: new Date().toISOString().slice(0, 10) },
+    costRows,
+    lastDrainCommands.size ? [breakdown, ""] : [],
+  );
+  await Deno.mkdir(dir, { recursive: true });
+  const pagePath = `${dir}/benchmarks.md`;
+  await Deno.writeTextFile(pagePath, page + await handWritten(pagePath));
+  await Deno.writeTextFile(
+    `${dir}/bench.svg`,
+    throughputSvg(rows, NAMES, RUNS, `${format(TASKS, 0)} tasks unless said.`),
+  );
+  console.log(`wrote ${dir}/benchmarks.md and ${dir}/bench.svg`);
 }
 
 /**

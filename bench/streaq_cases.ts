@@ -1,11 +1,12 @@
 /**
  * The benchmark cases for streaq: default worker options except `concurrency`, one no-op task
- * (no arguments, kept result with the default ttl), log level `warn`.
+ * (no arguments, kept result with the default ttl), log level `warn`. The cases of a feature
+ * (rate limit, groups) register a no-op function of their own with that feature's option.
  *
  * @module
  */
 
-import { type RegisteredTask, Worker } from "../mod.ts";
+import { type RegisteredTask, type TaskOptions, Worker } from "../mod.ts";
 import { uniqueQueue } from "../tests/_redis.ts";
 import type { RedisServer } from "../tests/_redis.ts";
 import { drainWithProcesses, latencyWithProcess } from "./_child.ts";
@@ -26,21 +27,49 @@ interface Setup extends AsyncDisposable {
   readonly nap: RegisteredTask<[number], void>;
 }
 
-async function setup(redis: RedisServer, concurrency = 16): Promise<Setup> {
-  const worker = new Worker({
+/** How a case's worker differs from the defaults. */
+interface WorkerOptions {
+  readonly concurrency?: number;
+  /** The `events` option; the `--events` flag turns it on in every case. */
+  readonly events?: boolean;
+}
+
+/** A worker on a fresh queue, not yet connected, with no task. */
+function newWorker(redis: RedisServer, options: WorkerOptions = {}): Worker {
+  return new Worker({
     redisUrl: redis.url,
     queueName: uniqueQueue("streaq"),
-    concurrency,
+    concurrency: options.concurrency ?? 16,
     logLevel: "warn",
     handleSignals: false,
-    events: withEvents,
+    events: withEvents || (options.events ?? false),
   });
+}
+
+async function setup(redis: RedisServer, options: WorkerOptions = {}): Promise<Setup> {
+  const worker = newWorker(redis, options);
   const noop = worker.task(async function noop(): Promise<void> {});
   const nap = worker.task(async function nap(ms: number): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, ms));
   });
   await worker.connect();
   return { worker, noop, nap, [Symbol.asyncDispose]: () => worker.close() };
+}
+
+/**
+ * A connected worker on a fresh queue with one task function registered with `options`: the
+ * feature cases register their function alone, since a registered function with a rate limit
+ * changes how the whole worker fetches (no read-ahead).
+ */
+async function setupWith<Args extends unknown[]>(
+  redis: RedisServer,
+  concurrency: number,
+  options: TaskOptions<Args>,
+): Promise<{ worker: Worker; task: RegisteredTask<Args, void> } & AsyncDisposable> {
+  const worker = newWorker(redis, { concurrency });
+  const task = worker.task(async function noop(..._args: Args): Promise<void> {}, options);
+  await worker.connect();
+  return { worker, task, [Symbol.asyncDispose]: () => worker.close() };
 }
 
 /** Runs the worker until `tasks` outcomes are written; the clock stops there. */
@@ -85,24 +114,62 @@ export const streaq: Contender = {
     meter.stop();
   },
 
-  async drain({ redis, meter }, tasks, concurrency) {
-    await using s = await setup(redis, concurrency);
+  async enqueueBatchDeduplicated({ redis, meter }, tasks) {
+    await using s = await setup(redis);
+    await meter.start();
+    await s.worker.enqueueMany(
+      Array.from({ length: tasks }, (_, i) => s.noop.enqueue().start({ dedupe: { key: `k${i}` } })),
+    );
+    meter.stop();
+  },
+
+  async enqueueBatchWithIds({ redis, meter }, tasks) {
+    await using s = await setup(redis);
+    await meter.start();
+    await s.worker.enqueueMany(
+      Array.from({ length: tasks }, (_, i) => s.noop.enqueue().start({ id: `t${i}` })),
+    );
+    meter.stop();
+  },
+
+  async drain({ redis, meter }, tasks, concurrency, options = {}) {
+    await using s = await setup(redis, { concurrency, events: options.events });
     await meter.baseline();
     await s.worker.enqueueMany(Array.from({ length: tasks }, () => s.noop.enqueue()));
     await meter.start();
     await runUntilDone(s.worker, tasks, () => meter.stop());
   },
 
+  async rateLimitedDrain({ redis, meter }, tasks, concurrency, limit) {
+    await using s = await setupWith<[]>(redis, concurrency, { limit });
+    await s.worker.enqueueMany(Array.from({ length: tasks }, () => s.task.enqueue()));
+    await meter.start();
+    await runUntilDone(s.worker, tasks, () => meter.stop());
+  },
+
+  async groupedDrain({ redis, meter }, tasks, groups, concurrency) {
+    await using s = await setupWith<[number]>(redis, concurrency, {
+      group: (group) => `g${group}`,
+    });
+    const perGroup = Math.ceil(tasks / groups);
+    await s.worker.enqueueMany(
+      Array.from({ length: tasks }, (_, i) => s.task.enqueue(Math.floor(i / perGroup))),
+    );
+    await meter.start();
+    await runUntilDone(s.worker, tasks, () => meter.stop());
+  },
+
   async sleep({ redis, meter }, tasks, concurrency, sleepMs) {
-    await using s = await setup(redis, concurrency);
+    await using s = await setup(redis, { concurrency });
     await s.worker.enqueueMany(Array.from({ length: tasks }, () => s.nap.enqueue(sleepMs)));
     await meter.start();
     await runUntilDone(s.worker, tasks, () => meter.stop());
   },
 
-  async latency({ redis }, samples, warmup) {
+  async latency({ redis, meter }, samples, warmup) {
     await using s = await setup(redis);
     return await latencyWithProcess({
+      meter,
       child: {
         script: "_worker_streaq.ts",
         url: redis.url,
@@ -118,11 +185,12 @@ export const streaq: Contender = {
     });
   },
 
-  async lateness({ redis }, tasks, spreadMs) {
-    await using s = await setup(redis, LATENESS_CONCURRENCY);
+  async lateness({ redis, meter }, tasks, spreadMs) {
+    await using s = await setup(redis, { concurrency: LATENESS_CONCURRENCY });
     const running = s.worker.run();
     try {
       await new Promise((resolve) => setTimeout(resolve, 200)); // idle, waiting for tasks
+      await meter.start(); // before the due times are set: it takes a few milliseconds
       const base = Date.now() + 500;
       const due = Array.from(
         { length: tasks },
@@ -132,6 +200,7 @@ export const streaq: Contender = {
         due.map((at) => s.noop.enqueue().start({ schedule: new Date(at) })),
       );
       const results = await Promise.all(handles.map((h) => h.result({ timeout: 30_000 })));
+      meter.stop();
       return results.map((r, i) => r.startTime - due[i]).sort((a, b) => a - b);
     } finally {
       s.worker.stop();
