@@ -16,6 +16,8 @@ import {
   workerProcessArgs,
 } from "./_helpers.ts";
 import { sharedRedis, uniqueQueue } from "./_redis.ts";
+import { queueContextOf } from "../src/worker.ts";
+import { sweepDedupeKeys } from "../src/run/dedupe_sweep.ts";
 import { startTopology, type Topology } from "./_topologies.ts";
 
 const CLIENT = new URL("./fixtures/dedupe_client.ts", import.meta.url).pathname;
@@ -524,6 +526,77 @@ Deno.test("a batch of pending keys: a repeat is stood for, a live task's key sta
     results.map((r) => r.success && r.result),
     handles.map((h, i) => h.deduplicated ? (i === 1 ? "live-1" : "new-2") : `${keys[i]}-${i}`),
   );
+});
+
+Deno.test("a throttle key on a generated id costs one HSETNX in place of the id's EXISTS, and stands until its window ends", async () => {
+  await using worker = await testWorker();
+  const sync = worker.task(async function sync(n: number): Promise<number> {
+    return await Promise.resolve(n);
+  });
+  await worker.connect();
+  const redis = await sharedRedis();
+  await redis.cli("CONFIG", "RESETSTAT");
+  const throttled = (n: number) =>
+    sync.enqueue(n).start({ dedupe: { key: `user-${n % 50}`, mode: "throttle", window: 60_000 } });
+  const handles = await worker.enqueueMany(Array.from({ length: 100 }, (_, n) => throttled(n)));
+  const stats = await redis.cli("INFO", "commandstats");
+  const calls = (command: string) =>
+    Number(stats.match(new RegExp(`cmdstat_${command}:calls=(\\d+)`))?.[1] ?? 0);
+  // 50 new keys stored, 50 repeats stood for by their key's first task; one more HSETNX keeps
+  // the hash a hash table, and one TIME reads Redis's clock for the call.
+  assert.deepEqual(
+    { hsetnx: calls("hsetnx"), hget: calls("hget"), exists: calls("exists"), set: calls("set") },
+    { hsetnx: 100 + 1, hget: 50, exists: 0, set: 0 },
+  );
+  assert.deepEqual(
+    handles.map((h) => h.deduplicated),
+    Array.from({ length: 100 }, (_, n) => n >= 50),
+  );
+  assert.deepEqual(handles.slice(50).map((h) => h.id), handles.slice(0, 50).map((h) => h.id));
+  // After its task finished, the key still stands for it: the window has not ended.
+  await worker.run({ burst: true });
+  const again = await throttled(7);
+  assert.equal(again.deduplicated, true);
+  assert.equal(again.id, handles[7].id);
+});
+
+Deno.test("the sweep removes the deduplication keys that stand for nothing, and only those", async () => {
+  await using worker = await testWorker();
+  const kept = worker.task(async function kept(key: string): Promise<string> {
+    return await Promise.resolve(key);
+  });
+  const forgotten = worker.task(async function forgotten(): Promise<void> {}, { ttl: 0 });
+  const parked = worker.task(async function parked(): Promise<void> {});
+  await worker.connect();
+  // A pending key whose task finished and whose result is kept; one whose task kept no result.
+  const done = await kept.enqueue("done").start({ dedupe: { key: "done" } });
+  await forgotten.enqueue().start({ dedupe: { key: "gone" } });
+  await worker.run({ burst: true });
+  assert.equal((await done.result({ timeout: 10_000 })).success, true);
+  // A pending key whose task still waits; a throttle key whose window ended, one whose has not.
+  await kept.enqueue("queued").start({ dedupe: { key: "queued" } });
+  await kept.enqueue("ended").start({ dedupe: { key: "ended", mode: "throttle", window: 1 } });
+  await kept.enqueue("open").start({ dedupe: { key: "open", mode: "throttle", window: 60_000 } });
+  await parked.enqueue().start({ dedupe: { key: "never-run", mode: "throttle", window: 1 } });
+
+  const client = queueContextOf(worker);
+  const fields = async (fn: string) =>
+    (await client.redis.hkeys(`${client.keys.prefix}dedupes:${fn}`)).sort();
+  assert.deepEqual(await fields("kept"), [" table", "done", "ended", "open", "queued"]);
+  // The one-millisecond windows have ended once Redis's clock has moved on.
+  const time = async () => Number((await client.redis.time())[0]) * 1_000;
+  const start = await time();
+  while (await time() < start + 1_000) await new Promise((r) => setTimeout(r, 50));
+
+  assert.equal(await sweepDedupeKeys(client, "kept", () => false, 60_000), 0, "grace not over");
+  assert.equal(await sweepDedupeKeys(client, "kept", () => false, 0), 1);
+  assert.deepEqual(await fields("kept"), [" table", "done", "open", "queued"]);
+  assert.equal(await sweepDedupeKeys(client, "forgotten", () => false, 0), 1);
+  assert.deepEqual(await fields("forgotten"), [" table"]);
+  // A throttle key's window is what counts, not its task: "never-run" waits, its key has ended.
+  assert.equal(await sweepDedupeKeys(client, "parked", () => false, 0), 1);
+  // Keys go, never tasks: the four enqueued after the run all still wait.
+  assert.equal(await worker.queueSize(), 4);
 });
 
 Deno.test("without ids and keys, a batch makes the Redis calls it always made: an EXISTS, an HSET and an XADD per task", async () => {

@@ -7,12 +7,7 @@
 import { EVENT_FIELD, GROUP_FUNCTION, KEY, TASK_FIELD } from "../redis/keys.ts";
 import { script } from "../redis/_script.ts";
 import { lua } from "../redis/lua/compose.ts";
-import {
-  DEDUPE_ANSWER,
-  DEDUPE_ONLY,
-  dedupeTask,
-  PENDING_NEW_ID_SPEC,
-} from "../redis/lua/dedupe.ts";
+import { DEDUPE_ANSWER, DEDUPE_ONLY, dedupeTask, NEW_ID_KINDS } from "../redis/lua/dedupe.ts";
 import { linkDependencies } from "../redis/lua/graph.ts";
 import { argvSlots, layout } from "../redis/lua/layout.ts";
 import { addStreamEntry, dueTime, enterStream, redisTime } from "../redis/lua/steps.ts";
@@ -101,7 +96,7 @@ export const ENQUEUE_SCRIPT = script(lua(
 -- cost Redis about a tenth of a plain task's enqueue.
 local now, P = ${ARG.now}, ${ARG.keyPrefix}
 local ev = eventsOf(P, ${ARG.events})
-local skipped, earliest, standIns, marked = {}, nil, nil, {}
+local skipped, earliest, standIns, call = {}, nil, nil, { marked = {} }
 local traced = ${ARG.traced} == '1'
 local stride = traced and ${TRACED_TASK.size} or ${NEW_TASK.size}
 for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, stride do
@@ -128,9 +123,10 @@ for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, stride do
   end
   local idChecked = false
   if dedupe then
-    standIn = dedupeTask(P, KEYS[1], marked, id, ${T.fn}, ${T.payload}, dueArg, dedupe)
-    -- A generated id's pending key stands for the id's own check (see PENDING_NEW_ID_SPEC).
-    idChecked = string.byte(dedupe, 1) == ${PENDING_NEW_ID_SPEC.charCodeAt(0)}
+    standIn = dedupeTask(P, KEYS[1], call, id, ${T.fn}, ${T.payload}, dueArg, dedupe)
+    -- A generated id's key stands for the id's own check (see SPEC_KIND in dedupe.ts).
+    local kind = string.byte(dedupe, 1)
+    idChecked = kind == ${NEW_ID_KINDS[0].charCodeAt(0)} or kind == ${NEW_ID_KINDS[1].charCodeAt(0)}
   end
   if standIn == nil and not idChecked and redis.call('EXISTS', taskKey, resultKey) == 1 then
     standIn = id

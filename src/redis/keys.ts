@@ -38,15 +38,17 @@ export const KEY = {
   /** Lock of the running instance of a unique task, by function name. */
   lock: "lock:",
   /**
-   * Deduplication key with a window (`dedupe` start option, modes `throttle` and `debounce`), by
+   * Deduplication key of a debounce (`dedupe` start option, mode `debounce`), by
    * function name and key separated by a space (neither may contain one): holds the id of the
    * task that stands for later enqueues with that key, and expires with the window.
    */
   dedupe: "dedupe:",
   /**
-   * Hash of the deduplication keys in `pending` mode of a function, by function name: key → id
-   * of the task that stands for later enqueues with that key while the task's hash exists. A
-   * field stays after its task finished, until its key is used again (one field per distinct key).
+   * Hash of the deduplication keys in `pending` and `throttle` modes of a function, by function
+   * name: key → id of the task that stands for later enqueues with that key (`pending`: while the
+   * task's hash exists), or `<until> <id>` (`throttle`: until then, ms on Redis's clock). A field
+   * stays after it stopped standing, until its key is used again or a worker's sweep removes it
+   * (`src/run/dedupe_sweep.ts`).
    */
   dedupePending: "dedupes:",
   /** Health record of a running worker, by worker id. */

@@ -23,6 +23,7 @@ import { HeartbeatTimer } from "./heartbeat_timer.ts";
 import { LiveFlush } from "./live_flush.ts";
 import { type OnRedisError, redisErrorHandler } from "./redis_errors.ts";
 import { Scheduler } from "./promote.ts";
+import { DedupeSweep } from "./dedupe_sweep.ts";
 import { Shutdown } from "./shutdown.ts";
 import { Slots } from "./slots.ts";
 import { PauseView } from "./pause_view.ts";
@@ -52,6 +53,7 @@ export class Runner {
   readonly #fetchLoop: FetchLoop;
   readonly #scheduler: Scheduler;
   readonly #pauses: PauseView;
+  readonly #dedupeSweep: DedupeSweep;
 
   /** Wires the parts of a run; nothing starts before {@linkcode Runner.run}. */
   constructor(env: Omit<ExecutionEnv, "completer" | "release">, settings: RunSettings) {
@@ -127,6 +129,7 @@ export class Runner {
       onRedisError,
     });
     this.#scheduler = new Scheduler(client, (e) => onRedisError("promote", e));
+    this.#dedupeSweep = new DedupeSweep(client, [...env.registry.keys()], onRedisError);
   }
 
   /** What running a task needs: outcomes are written, and slots freed, through the slots. */
@@ -165,6 +168,7 @@ export class Runner {
     this.#live.written(health);
     this.#heartbeats.start();
     this.#live.start();
+    this.#dedupeSweep.start();
     logger.info(
       `worker ${workerId} started on queue ${client.keys.queueName} (concurrency ${this.#settings.concurrency}, tasks: ${
         [...this.#env.registry.keys()].join(", ") || "none"
@@ -212,6 +216,7 @@ export class Runner {
     await this.#live.stop();
     await this.#live.flush({ health: false });
     await this.#scheduler.stop();
+    await this.#dedupeSweep.stop();
     await this.#heartbeats.removeHealthRecord();
     await this.#abortListener.close();
     await this.#fetchLoop.close();

@@ -34,21 +34,29 @@ export const PAYLOAD_BINDING = { any: "any", ownId: "own", holder: "holder" } as
  */
 export const DEDUPE_ONLY = "~";
 
-/** How a key in `pending` mode starts (see {@linkcode dedupeSpec}). */
-const PENDING_SPEC = "p ";
-
 /**
- * How a key in `pending` mode starts on a task whose id streaq generated: the key's check also
- * stands for the check that the id is new (the enqueue script's `EXISTS`), which saves Redis a
- * call per task. A generated id is sent twice only by a send retried with the same task, and its
- * key then still names it (a field outlives its task), or names a newer task with the same key.
+ * How a key's spec starts, by mode (see {@linkcode dedupeSpec}): `pending` and `throttle`, each on
+ * a task whose id was given (`id`) or generated. On a generated id the key's check also stands
+ * for the check that the id is new (the enqueue script's `EXISTS`), which saves Redis a call per
+ * task: a generated id is sent twice only by a send retried with the same task, and the key then
+ * still names it (its field outlives its task, see {@linkcode SWEEP_DEDUPE_KEYS}) or names a
+ * newer task with the same key.
  */
-export const PENDING_NEW_ID_SPEC = "P ";
+const SPEC_KIND = {
+  pending: "p",
+  pendingNewId: "P",
+  throttle: "t",
+  throttleNewId: "T",
+} as const;
+
+/** The spec kinds whose key stands for the check that the id is new (see `SPEC_KIND`). */
+export const NEW_ID_KINDS = [SPEC_KIND.pendingNewId, SPEC_KIND.throttleNewId] as const;
 
 /**
- * A deduplication key as the enqueue script receives it. A key in `pending` mode, the common
- * case, is `p <key>`, which the script reads with one `string.sub`; a key with a window is mode,
- * window (ms), payload binding and key, separated by spaces (a key has none).
+ * A deduplication key as the enqueue script receives it: `p <key>` in `pending` mode, the common
+ * case, which the script reads with one `string.sub`; `t <window> <key>` in `throttle` mode
+ * (capitals on a generated id); in `debounce` mode, mode, window (ms), payload binding and key,
+ * separated by spaces (a key has none).
  */
 export function dedupeSpec(
   key: string,
@@ -57,7 +65,12 @@ export function dedupeSpec(
   bound: string,
   generatedId = false,
 ): string {
-  if (mode === DEDUPE_MODE.pending) return (generatedId ? PENDING_NEW_ID_SPEC : PENDING_SPEC) + key;
+  if (mode === DEDUPE_MODE.pending) {
+    return (generatedId ? SPEC_KIND.pendingNewId : SPEC_KIND.pending) + " " + key;
+  }
+  if (mode === DEDUPE_MODE.throttle) {
+    return `${generatedId ? SPEC_KIND.throttleNewId : SPEC_KIND.throttle} ${window} ${key}`;
+  }
   return `${mode} ${window} ${bound} ${key}`;
 }
 
@@ -68,7 +81,7 @@ export function dedupeSpec(
  * lookup scanned the whole hash: about 28,000 instructions a key at 500 fields, a hundred times
  * the hash table's. Its name has a space, which no key has.
  */
-const HASH_TABLE_MARK = {
+export const HASH_TABLE_MARK = {
   field: " table",
   value: "keeps this hash a hash table: a value longer than hash-max-listpack-value".padEnd(
     100,
@@ -84,10 +97,29 @@ const HASH_TABLE_MARK = {
 export const DEDUPE_ANSWER = { reseal: "!", stale: "" } as const;
 
 /**
- * `dedupeTask(P, delayedKey, marked, id, fn, payload, dueArg, spec)`: applies the deduplication
+ * `heldBy(value)`: the task a field of a function's deduplication hash names, and, for a key with
+ * a window, until when (ms, Redis's clock); nil for a key in `pending` mode, which stands while
+ * its task's hash exists. A field is `<id>` (`pending`) or `<until> <id>` (`throttle`).
+ */
+export const heldBy = luaFunction(
+  "heldBy",
+  [],
+  `
+-- The task a deduplication field names, and until when for a key with a window (else nil).
+local function heldBy(value)
+  local space = string.find(value, ' ', 1, true)
+  if not space then return value, nil end
+  return string.sub(value, space + 1), tonumber(string.sub(value, 1, space - 1))
+end
+`,
+);
+
+/**
+ * `dedupeTask(P, delayedKey, call, id, fn, payload, dueArg, spec)`: applies the deduplication
  * key of `spec` ({@linkcode dedupeSpec}) of function `fn` to the new task `id` (arguments
- * `payload`, due as `dueArg` sends it, usable as {@linkcode PAYLOAD_BINDING} says). `marked` is
- * the script call's table of the `pending`-mode hashes it marked (see `HASH_TABLE_MARK`). Returns the id of the
+ * `payload`, due as `dueArg` sends it, usable as {@linkcode PAYLOAD_BINDING} says). `call` is the
+ * script call's scratch table: `marked`, the hashes it marked (see `HASH_TABLE_MARK`), and
+ * `now`, Redis's clock once read. Returns the id of the
  * task that stands for it (the new task is then not stored), a {@linkcode DEDUPE_ANSWER}, or nil
  * when the new task is to be stored (and the key now names it).
  *
@@ -97,35 +129,51 @@ export const DEDUPE_ANSWER = { reseal: "!", stale: "" } as const;
  */
 export const dedupeTask = luaFunction(
   "dedupeTask",
-  [redisTime, dueTime],
+  [redisTime, dueTime, heldBy],
   `
 -- Applies the deduplication key of function fn to the new task id. Returns the id of the task
 -- that stands for it, a DEDUPE_ANSWER (see dedupe.ts), or nil when the new task is to be stored
 -- (the key then names it).
-local function dedupeTask(P, delayedKey, marked, id, fn, payload, dueArg, spec)
+local function dedupeTask(P, delayedKey, call, id, fn, payload, dueArg, spec)
   local kind = string.byte(spec, 1)
-  if kind == ${PENDING_SPEC.charCodeAt(0)} or kind == ${PENDING_NEW_ID_SPEC.charCodeAt(0)} then
-    -- Pending mode. A field of the function's hash (cheaper than a key of its own, and nothing
-    -- to expire); a key seen for the first time, the common case, costs one call: HSETNX.
-    local pending, key = P .. '${KEY.dedupePending}' .. fn, string.sub(spec, 3)
-    if not marked[pending] then
-      redis.call('HSETNX', pending, '${HASH_TABLE_MARK.field}', '${HASH_TABLE_MARK.value}')
-      marked[pending] = true
+  local pending = kind == ${SPEC_KIND.pending.charCodeAt(0)} or kind == ${
+    SPEC_KIND.pendingNewId.charCodeAt(0)
+  }
+  if pending or kind == ${SPEC_KIND.throttle.charCodeAt(0)} or kind == ${
+    SPEC_KIND.throttleNewId.charCodeAt(0)
+  } then
+    -- A field of the function's hash (cheaper than a key of its own); a key seen for the first
+    -- time, the common case, costs one call: HSETNX.
+    local hash, key, value = P .. '${KEY.dedupePending}' .. fn, nil, id
+    if pending then
+      key = string.sub(spec, 3)
+    else
+      local window
+      window, key = string.match(spec, '^. (%d+) (.+)$')
+      call.now = call.now or redisTime()
+      -- '%d', not a Lua number's own formatting: printf's %.14g costs Redis far more.
+      value = string.format('%d', call.now + tonumber(window)) .. ' ' .. id
     end
-    if redis.call('HSETNX', pending, key, id) == 1 then return nil end
-    local holder = redis.call('HGET', pending, key)
+    if not call.marked[hash] then
+      redis.call('HSETNX', hash, '${HASH_TABLE_MARK.field}', '${HASH_TABLE_MARK.value}')
+      call.marked[hash] = true
+    end
+    if redis.call('HSETNX', hash, key, value) == 1 then return nil end
+    local holder, untilMs = heldBy(redis.call('HGET', hash, key))
     -- The key names this very task: it was stored, and this is a send retried.
     if holder == id then return id end
-    if redis.call('EXISTS', P .. '${KEY.task}' .. holder) == 1 then return holder end
-    redis.call('HSET', pending, key, id)
+    if untilMs then
+      call.now = call.now or redisTime()
+      if untilMs > call.now then return holder end
+    elseif redis.call('EXISTS', P .. '${KEY.task}' .. holder) == 1 then
+      return holder
+    end
+    redis.call('HSET', hash, key, value)
     return nil
   end
   local mode, window, bound, key = string.match(spec, '^(%S+) (%S+) (%S+) (%S+)$')
   local dk = P .. '${KEY.dedupe}' .. fn .. ' ' .. key
-  if mode == '${DEDUPE_MODE.throttle}' then
-    if redis.call('SET', dk, id, 'NX', 'PX', window) then return nil end
-    return redis.call('GET', dk)
-  else
+  do
     if bound ~= '${PAYLOAD_BINDING.holder}' and redis.call('SET', dk, id, 'NX', 'PX', window) then
       return nil
     end
