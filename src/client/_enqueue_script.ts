@@ -96,7 +96,7 @@ export const ENQUEUE_SCRIPT = script(lua(
 -- cost Redis about a tenth of a plain task's enqueue.
 local now, P = ${ARG.now}, ${ARG.keyPrefix}
 local ev = eventsOf(P, ${ARG.events})
-local skipped, earliest, standIns, call = {}, nil, nil, { marked = {} }
+local skipped, earliest, standIns, call = {}, nil, nil, { marked = {}, ends = {} }
 local traced = ${ARG.traced} == '1'
 local stride = traced and ${TRACED_TASK.size} or ${NEW_TASK.size}
 for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, stride do

@@ -118,8 +118,8 @@ end
  * `dedupeTask(P, delayedKey, call, id, fn, payload, dueArg, spec)`: applies the deduplication
  * key of `spec` ({@linkcode dedupeSpec}) of function `fn` to the new task `id` (arguments
  * `payload`, due as `dueArg` sends it, usable as {@linkcode PAYLOAD_BINDING} says). `call` is the
- * script call's scratch table: `marked`, the hashes it marked (see `HASH_TABLE_MARK`), and
- * `now`, Redis's clock once read. Returns the id of the
+ * script call's scratch table: `marked`, the hashes it marked (see `HASH_TABLE_MARK`), `now`,
+ * Redis's clock once read, and `ends`, the window ends of the call by window. Returns the id of the
  * task that stands for it (the new task is then not stored), a {@linkcode DEDUPE_ANSWER}, or nil
  * when the new task is to be stored (and the key now names it).
  *
@@ -148,11 +148,18 @@ local function dedupeTask(P, delayedKey, call, id, fn, payload, dueArg, spec)
     if pending then
       key = string.sub(spec, 3)
     else
-      local window
-      window, key = string.match(spec, '^. (%d+) (.+)$')
-      call.now = call.now or redisTime()
-      -- '%d', not a Lua number's own formatting: printf's %.14g costs Redis far more.
-      value = string.format('%d', call.now + tonumber(window)) .. ' ' .. id
+      -- 't <window> <key>': the window's end is formatted once per window and call, with '%d'
+      -- (a Lua number's own formatting, printf's %.14g, costs Redis far more).
+      local space = string.find(spec, ' ', 3, true)
+      local window = string.sub(spec, 3, space - 1)
+      key = string.sub(spec, space + 1)
+      local ends = call.ends[window]
+      if not ends then
+        call.now = call.now or redisTime()
+        ends = string.format('%d', call.now + tonumber(window)) .. ' '
+        call.ends[window] = ends
+      end
+      value = ends .. id
     end
     if not call.marked[hash] then
       redis.call('HSETNX', hash, '${HASH_TABLE_MARK.field}', '${HASH_TABLE_MARK.value}')
