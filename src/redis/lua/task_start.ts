@@ -69,7 +69,11 @@ export const READ_STATE = {
 /**
  * The reply of {@linkcode startTask}: a task as read for a delivery. Absent fields are `false`
  * (nil in the client); times are numbers, `aborting` and `passthrough` 1 or 0, `late` how late
- * a scheduled task is (ms past `scheduled`, on Redis's clock) or `false`.
+ * a scheduled task is (ms past `scheduled`, on Redis's clock) or `false`. The slots after
+ * `entered` are empty for most tasks (not retried, not scheduled, no pipeline, no abort): then
+ * the record ends at `entered`, and the client reads the slots left out as empty. Redis spends
+ * about a thousand instructions on each value of a script's reply, and the claims are most of
+ * it.
  */
 export const TASK_READ = layout(
   "taskId",
@@ -97,6 +101,52 @@ export const TASK_READ = layout(
 function field(name: keyof typeof READ_FIELDS.at): string {
   return `f[${luaIndex(READ_FIELDS, name)}]`;
 }
+
+/** The values of a {@linkcode TASK_READ} record in {@linkcode startTask}'s Lua. */
+const TASK_READ_VALUES = {
+  taskId: "id",
+  read: `start and ${READ_STATE.started} or ${READ_STATE.readOnly}`,
+  fn: field("fn"),
+  payload: field("data"),
+  tries: "tries",
+  created: "created",
+  entered: `tonumber(${field("entered")}) or created`,
+  previousRun: `${field("runner")} or false`,
+  lastReason: `${field("lastReason")} or false`,
+  aborting: "aborting",
+  crontab: `${field("crontab")} or false`,
+  timeZone: `${field("timeZone")} or false`,
+  scheduled: "scheduled or 0",
+  dependencyFailure: `${field("dependencyFailure")} or false`,
+  input: `${field("input")} or false`,
+  passthrough: `${field("passthrough")} and 1 or 0`,
+  source: `${field("source")} or false`,
+  late: "late",
+  trace: `${field("trace")} or false`,
+} as const;
+
+/** The record up to `entered`: a task whose later slots would all be empty. */
+const SHORT_TASK_READ = `{${
+  TASK_READ.fields.slice(0, luaIndex(TASK_READ, "entered")).map((f) => TASK_READ_VALUES[f])
+    .join(", ")
+}}`;
+
+/** The Lua condition under which a read task needs the slots after `entered`. */
+const NEEDS_FULL_READ = [
+  "aborting ~= 0",
+  ...([
+    "runner",
+    "lastReason",
+    "crontab",
+    "timeZone",
+    "scheduled",
+    "dependencyFailure",
+    "input",
+    "passthrough",
+    "source",
+    "trace",
+  ] as const).map(field),
+].join(" or ");
 
 /**
  * `startTask(prefix, abortingKey, anyAborting, me, id, start, ev)`: reads the hash of task `id` for
@@ -133,31 +183,10 @@ local function startTask(prefix, abortingKey, anyAborting, me, id, start, ev)
   -- Times as numbers and absent fields as nil (false): the client allocates a buffer for every
   -- string in the reply, and most of these fields are usually empty.
   local created = tonumber(${field("created")}) or 0
+  if not (${NEEDS_FULL_READ}) then return ${SHORT_TASK_READ} end
   local scheduled, late = tonumber(${field("scheduled")}), false
   if scheduled then late = redisTime() - scheduled end
-  return ${
-    luaTuple(TASK_READ, {
-      taskId: "id",
-      read: `start and ${READ_STATE.started} or ${READ_STATE.readOnly}`,
-      fn: field("fn"),
-      payload: field("data"),
-      tries: "tries",
-      created: "created",
-      entered: `tonumber(${field("entered")}) or created`,
-      previousRun: `${field("runner")} or false`,
-      lastReason: `${field("lastReason")} or false`,
-      aborting: "aborting",
-      crontab: `${field("crontab")} or false`,
-      timeZone: `${field("timeZone")} or false`,
-      scheduled: "scheduled or 0",
-      dependencyFailure: `${field("dependencyFailure")} or false`,
-      input: `${field("input")} or false`,
-      passthrough: `${field("passthrough")} and 1 or 0`,
-      source: `${field("source")} or false`,
-      late: "late",
-      trace: `${field("trace")} or false`,
-    })
-  }
+  return ${luaTuple(TASK_READ, TASK_READ_VALUES)}
 end
 `,
 );
