@@ -14,7 +14,7 @@ import { lua, luaFunction } from "../redis/lua/compose.ts";
 import { argvSlots, layout, luaTuple } from "../redis/lua/layout.ts";
 import { ENDED, releaseDependents } from "../redis/lua/graph.ts";
 import {
-  ackAndDelete,
+  ackAndTrim,
   dueTime,
   enterStream,
   ownsDelivery,
@@ -356,10 +356,10 @@ end
  */
 const applyOutcomes = luaFunction(
   "applyOutcomes",
-  [surveyFinals, applyOutcome, ackAndDelete],
+  [surveyFinals, applyOutcome, ackAndTrim],
   `
--- Phase 1: writes the n completion records, acknowledges and deletes their entries (one XDEL
--- per stream for the call), and wakes the schedulers for the earliest task it delayed. Returns
+-- Phase 1: writes the n completion records, acknowledges and deletes their entries (once per
+-- stream for the call: ackAndTrim), and wakes the schedulers for the earliest task it delayed. Returns
 -- the APPLIED codes, and the kinds of the outcomes written by 'stream entryId': a prefetched
 -- task can run and finish before the call that writes its start is sent, and then both are in
 -- this call, its outcome first; its start must not write into the hash its outcome deleted.
@@ -372,7 +372,7 @@ local function applyOutcomes(n, anyAborting, flow, ev)
     applied[i + 1] = code
     if due and (earliest == nil or due < earliest) then earliest = due end
   end
-  for stream, ids in pairs(finished) do ackAndDelete(stream, ${ARG.group}, ids) end
+  for stream, ids in pairs(finished) do ackAndTrim(stream, ${ARG.group}, ids) end
   if earliest ~= nil then redis.call('PUBLISH', ${ARG.wakeChannel}, earliest) end
   return applied, handled
 end
