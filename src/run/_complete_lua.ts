@@ -24,7 +24,7 @@ import {
 import { keepNewestResults } from "../redis/lua/results.ts";
 import { blockFunction, readFlow, releaseRated, releaseSlot } from "../redis/lua/flow.ts";
 import { releaseGroupWaits } from "../redis/lua/groups.ts";
-import { claimEntries, START_ANSWER, START_STATE, startOwned } from "../redis/lua/task_start.ts";
+import { claimEntries, START_STATE, startOwned } from "../redis/lua/task_start.ts";
 import { emitEvent, EVENT_TYPE, eventsOf } from "../redis/lua/events.ts";
 
 /** The declared keys; the streams to claim from follow. */
@@ -93,7 +93,7 @@ export const START_COUNTS = layout("startCount", "prefetchCount", "startNowCount
 /** A prefetched delivery to start: `fresh` is its try count when fresh (`startArg`), else 0. */
 export const START_RECORD = layout("priority", "entryId", "taskId", "fresh");
 
-/** The reply: `applied` per completion, a `START_ANSWER` per start, `CLAIM` records. */
+/** The reply: `applied` per completion, a `START_STATE` per start, `CLAIM` records. */
 export const COMPLETE_REPLY = layout("applied", "starts", "claims");
 
 /** Per completion, whether it was written: the `applied` slot of {@linkcode COMPLETE_REPLY}. */
@@ -381,7 +381,7 @@ end
 
 /**
  * `startPrefetched(first, count, handled, anyAborting, ev)`: phase 2, the `count` start records from
- * ARGV[first]. Returns a `START_ANSWER` per record.
+ * ARGV[first]. Returns a `START_STATE` per record.
  */
 const startPrefetched = luaFunction(
   "startPrefetched",
@@ -389,7 +389,7 @@ const startPrefetched = luaFunction(
   `
 -- Phase 2: writes the starts of the count START_RECORDs from ARGV[first] (see startOwned); a
 -- delivery whose outcome this call wrote (handled) only has its try counted when that outcome
--- leaves the task to run again. Returns a START_ANSWER per record.
+-- leaves the task to run again. Returns a START_STATE per record.
 local function startPrefetched(first, count, handled, anyAborting, ev)
   local P, started = ${ARG.keyPrefix}, {}
   local prefix = P .. '${KEY.task}'
@@ -402,9 +402,7 @@ local function startPrefetched(first, count, handled, anyAborting, ev)
       if outcome == '${KIND.retry}' or outcome == '${KIND.back}' then
         redis.call('HINCRBY', prefix .. ${S.taskId}, '${TASK_FIELD.tries}', 1)
       end
-      table.insert(started, ${
-    luaTuple(START_ANSWER, { taskId: S.taskId, state: `${START_STATE.started}`, aborting: "0" })
-  })
+      table.insert(started, ${START_STATE.started})
     else
       table.insert(started, startOwned(prefix, ${KEYS.aborting}, anyAborting, ${ARG.group},
         ${ARG.workerId}, stream, ${S.entryId}, ${S.taskId}, ${S.fresh}, ev))

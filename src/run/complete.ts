@@ -82,7 +82,7 @@ import {
  *       (priority, entry id, task id, try count if fresh else 0, see `startArg`), then with
  *       events on only, an {@linkcode EVENT_NOTE} per completion (event type or '', error)
  * Returns {@linkcode COMPLETE_REPLY}: {per delivery `APPLIED.applied`, or `APPLIED.stale` if it
- * was stale; per delivery to start a `START_ANSWER`; the deliveries claimed, as `CLAIM` records,
+ * was stale; per delivery to start a `START_STATE`; the deliveries claimed, as `CLAIM` records,
  * those to start at once first}.
  */
 export const COMPLETE_SCRIPT = script(COMPLETE_LUA, {
@@ -221,7 +221,7 @@ export class DeliveryWriter {
       }));
     }
     const applied = reply[COMPLETE_REPLY.at.applied] as number[];
-    const started = reply[COMPLETE_REPLY.at.starts] as unknown[][];
+    const started = reply[COMPLETE_REPLY.at.starts] as unknown[];
     let completed = 0;
     let startedAt = 0;
     return items.map((item) =>

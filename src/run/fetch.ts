@@ -22,7 +22,6 @@ import {
   CLAIM,
   claimEntries,
   READ_STATE,
-  START_ANSWER,
   START_STATE,
   TASK_READ,
 } from "../redis/lua/task_start.ts";
@@ -294,12 +293,11 @@ export async function fetchDeliveries(
  */
 export type StartAnswer = "started" | "aborting" | "lost" | "missing";
 
-/** Reads what `startOwned` answered (a `START_ANSWER` record). */
-export function toStartAnswer(reply: unknown[]): StartAnswer {
-  const state = reply[START_ANSWER.at.state];
+/** Reads what `startOwned` answered (a `START_STATE`). */
+export function toStartAnswer(state: unknown): StartAnswer {
   if (state === START_STATE.lost) return "lost";
   if (state === START_STATE.missing) return "missing";
-  return reply[START_ANSWER.at.aborting] === 1 ? "aborting" : "started";
+  return state === START_STATE.aborting ? "aborting" : "started";
 }
 
 /** A prefetched delivery as it runs: started, with the try its start counts. */

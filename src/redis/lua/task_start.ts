@@ -191,23 +191,20 @@ end
 `,
 );
 
-/** What writing the start of a prefetched delivery found: `state` of {@linkcode START_ANSWER}. */
+/**
+ * What writing the start of a prefetched delivery found: the one number {@linkcode startOwned}
+ * answers per start (the caller knows which task it asked about: a record would only repeat it).
+ */
 export const START_STATE = {
   /** Started (its try counted, marked running). */
   started: 1,
+  /** Started, and an abort of the task is pending. */
+  aborting: 2,
   /** Another worker holds the delivery now, or the task is finished already. */
   lost: -1,
   /** Its hash is gone. */
   missing: 0,
 } as const;
-
-/** The reply of {@linkcode startOwned}: `aborting` is 1 when an abort of the task is pending. */
-export const START_ANSWER = layout("taskId", "state", "aborting");
-
-/** A {@linkcode START_ANSWER} record for task `id`, in Lua. */
-function answer(state: number, aborting: string): string {
-  return luaTuple(START_ANSWER, { taskId: "id", state: String(state), aborting });
-}
 
 /**
  * `startOwned(prefix, abortingKey, anyAborting, group, me, stream, entryId, id, fresh, ev)`: writes
@@ -215,7 +212,7 @@ function answer(state: number, aborting: string): string {
  * counts the try and marks it running if `me` still holds it. A fresh delivery (`fresh` is its
  * try count, else `'0'`) was claimed too recently for any other worker to have taken it over
  * (`FRESH_CLAIM` in `src/run/fetch.ts`), and its try count was read with it: its start is one
- * write (two with events on: `ev`, see `eventsOf`). Returns a {@linkcode START_ANSWER} record.
+ * write (two with events on: `ev`, see `eventsOf`). Returns a {@linkcode START_STATE}.
  */
 export const startOwned = luaFunction(
   "startOwned",
@@ -223,16 +220,16 @@ export const startOwned = luaFunction(
   `
 -- Writes the start of the prefetched delivery entryId of stream (task id): counts the try and
 -- marks it running by me, if me still holds it. fresh: its try count when claimed too recently
--- for another worker to hold it, else '0'. ev: see eventsOf. Returns a START_ANSWER record (see
+-- for another worker to hold it, else '0'. ev: see eventsOf. Returns a START_STATE (see
 -- task_start.ts).
 local function startOwned(prefix, abortingKey, anyAborting, group, me, stream, entryId, id, fresh, ev)
   local key = prefix .. id
   if fresh == '0' then
     if not ownsDelivery(stream, group, entryId, me, false) then
-      return ${answer(START_STATE.lost, "0")}
+      return ${START_STATE.lost}
     end
     local tries = redis.pcall('HGET', key, '${TASK_FIELD.tries}')
-    if type(tries) ~= 'string' then return ${answer(START_STATE.missing, "0")} end
+    if type(tries) ~= 'string' then return ${START_STATE.missing} end
     fresh = math.floor(tonumber(tries) or 0) + 1
   end
   if ev then
@@ -240,8 +237,10 @@ local function startOwned(prefix, abortingKey, anyAborting, group, me, stream, e
     emitStart(ev, id, f[1] or '', fresh, me, f[2])
   end
   redis.call('HSET', key, '${TASK_FIELD.tries}', fresh, '${TASK_FIELD.runner}', me)
-  local aborting = anyAborting and redis.call('SISMEMBER', abortingKey, id) or 0
-  return ${answer(START_STATE.started, "aborting")}
+  if anyAborting and redis.call('SISMEMBER', abortingKey, id) == 1 then
+    return ${START_STATE.aborting}
+  end
+  return ${START_STATE.started}
 end
 `,
 );
