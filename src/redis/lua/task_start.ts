@@ -220,8 +220,8 @@ export const startOwned = luaFunction(
   `
 -- Writes the start of the prefetched delivery entryId of stream (task id): counts the try and
 -- marks it running by me, if me still holds it. fresh: its try count when claimed too recently
--- for another worker to hold it, else '0'. ev: see eventsOf. Returns a START_STATE (see
--- task_start.ts).
+-- for another worker to hold it, else '0' (stream is read only then, and may be nil
+-- otherwise). ev: see eventsOf. Returns a START_STATE (see task_start.ts).
 local function startOwned(prefix, abortingKey, anyAborting, group, me, stream, entryId, id, fresh, ev)
   local key = prefix .. id
   if fresh == '0' then
