@@ -16,7 +16,7 @@ import {
   isFresh,
   type StartAnswer,
   startArg,
-  toDelivery,
+  toDeliveries,
   toStartAnswer,
 } from "./fetch.ts";
 import { Batcher } from "../client/_batch.ts";
@@ -24,7 +24,6 @@ import { type Due, dueArg } from "../redis/_redis_time.ts";
 import { runScript, script, type ScriptArg } from "../redis/_script.ts";
 import { eventError, type OutcomeEvent } from "./outcome_event.ts";
 import { EVENT_TYPE } from "../redis/lua/events.ts";
-import { CLAIM } from "../redis/lua/task_start.ts";
 import { pushRecord } from "../redis/lua/layout.ts";
 import {
   APPLIED,
@@ -211,14 +210,10 @@ export class DeliveryWriter {
       this.#arguments(items, refill),
       true,
     ) as unknown[][];
-    const claims = reply[COMPLETE_REPLY.at.claims] as unknown[][];
+    const claims = reply[COMPLETE_REPLY.at.claims];
     if (claims.length > 0) {
-      this.#onPrefetched(claims.map((claim) => {
-        const priority = priorities[(claim[CLAIM.at.streamIndex] as number) - 1];
-        const entryId = String(claim[CLAIM.at.entryId]);
-        const task = claim[CLAIM.at.task] as unknown[];
-        return toDelivery(keys.stream(priority), priority, entryId, task, sent);
-      }));
+      const streams = priorities.map((p) => keys.stream(p));
+      this.#onPrefetched(toDeliveries(claims, streams, priorities, sent));
     }
     const applied = reply[COMPLETE_REPLY.at.applied] as number[];
     const started = reply[COMPLETE_REPLY.at.starts] as unknown[];

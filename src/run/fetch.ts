@@ -268,18 +268,8 @@ export async function fetchDeliveries(
     args,
     true,
   ) as unknown[][];
-  const claims = reply[FETCH_REPLY.at.claims] as unknown[][];
   return {
-    deliveries: claims.map((claim) => {
-      const index = claim[CLAIM.at.streamIndex] as number;
-      return toDelivery(
-        streams[index - 1],
-        priorities[index - 1],
-        String(claim[CLAIM.at.entryId]),
-        claim[CLAIM.at.task] as unknown[],
-        sent,
-      );
-    }),
+    deliveries: toDeliveries(reply[FETCH_REPLY.at.claims], streams, priorities, sent),
     lastIds: reply[FETCH_REPLY.at.lastIds].map(String),
     reclaimCursors: reply[FETCH_REPLY.at.reclaimCursors].map(String),
     queuePaused: reply[FETCH_REPLY.at.queuePaused] as unknown === 1,
@@ -330,6 +320,39 @@ export function isFresh(d: Delivery): boolean {
 /** The start argument of a prefetched delivery: its try count when fresh, else 0. */
 export function startArg(d: Delivery): number {
   return isFresh(d) ? d.tries : 0;
+}
+
+/**
+ * The deliveries of the flat list of `CLAIM` records (each followed by its task's slots) that the
+ * fetch and completion scripts return.
+ *
+ * @param claims The records.
+ * @param streams The streams the script claimed from, in the order it was given them.
+ * @param priorities Their priorities, in the same order.
+ * @param claimedAt When the call was sent (`performance.now()`).
+ * @returns The deliveries, in the order claimed.
+ */
+export function toDeliveries(
+  claims: unknown[],
+  streams: readonly string[],
+  priorities: readonly string[],
+  claimedAt: number,
+): Delivery[] {
+  const deliveries: Delivery[] = [];
+  for (let at = 0; at < claims.length;) {
+    const index = (claims[at + CLAIM.at.streamIndex] as number) - 1;
+    const task = at + CLAIM.size;
+    const end = task + (claims[at + CLAIM.at.taskSlots] as number);
+    deliveries.push(toDelivery(
+      streams[index],
+      priorities[index],
+      String(claims[at + CLAIM.at.entryId]),
+      claims.slice(task, end),
+      claimedAt,
+    ));
+    at = end;
+  }
+  return deliveries;
 }
 
 /**

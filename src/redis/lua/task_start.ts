@@ -107,7 +107,7 @@ const TASK_READ_VALUES = {
   taskId: "id",
   read: `start and ${READ_STATE.started} or ${READ_STATE.readOnly}`,
   fn: field("fn"),
-  payload: field("data"),
+  payload: `${field("data")} or false`,
   tries: "tries",
   created: "created",
   entered: `tonumber(${field("entered")}) or created`,
@@ -247,10 +247,31 @@ end
 
 /**
  * A delivery claimed by a script, as the fetch and completion scripts return it: the index of
- * its stream among those asked (1-based), its entry id, and its task as
- * {@linkcode TASK_READ} (with an empty task id for an entry without one, which was dropped).
+ * its stream among those asked (1-based), its entry id, and how many slots of its task follow,
+ * as {@linkcode TASK_READ} (with an empty task id for an entry without one, which was dropped).
+ * The claims of a call are one flat list, record after record: Redis spends a few thousand
+ * instructions on each table in a script's reply (it looks up seven special fields in each
+ * before reading it as an array), twice a task when each claim and each task were tables.
  */
-export const CLAIM = layout("streamIndex", "entryId", "task");
+export const CLAIM = layout("streamIndex", "entryId", "taskSlots");
+
+/**
+ * `appendClaim(claims, index, entryId, task)`: appends a {@linkcode CLAIM} record and its task
+ * (a {@linkcode TASK_READ} record, without holes) to the flat list `claims`.
+ */
+const appendClaim = luaFunction(
+  "appendClaim",
+  [],
+  `
+-- Appends to the flat list claims a CLAIM record (stream index, entry id, task slots) and the
+-- slots of task (a TASK_READ record without holes). Returns nothing.
+local function appendClaim(claims, index, entryId, task)
+  local n, size = #claims, #task
+  claims[n + 1], claims[n + 2], claims[n + 3] = index, entryId, size
+  for j = 1, size do claims[n + 3 + j] = task[j] end
+end
+`,
+);
 
 /**
  * `claimEntries(claims, entries, index, stream, group, me, prefix, abortingKey, anyAborting,
@@ -259,12 +280,12 @@ export const CLAIM = layout("streamIndex", "entryId", "task");
  * task id is acknowledged and deleted; with `flow` (`readFlow` in `./flow.ts`, nil while nothing
  * is paused or limited), a delivery of a paused function, or of a limited one without a free
  * slot, is set aside ({@linkcode holdIfHeldBack}). `ev` (see `eventsOf`): the starts' events.
- * Appends a {@linkcode CLAIM} record per entry not set aside to `claims`; returns how many starts
+ * Appends a {@linkcode CLAIM} record and its task per entry not set aside to the flat list `claims`; returns how many starts
  * are left to make, and how many deliveries were set aside.
  */
 export const claimEntries = luaFunction(
   "claimEntries",
-  [entryTaskId, ackAndDelete, startTask, holdIfHeldBack],
+  [entryTaskId, ackAndDelete, startTask, holdIfHeldBack, appendClaim],
   `
 -- Reads the tasks of the entries just claimed from stream (the index-th stream asked) and
 -- starts the first toStart of them; an entry without a task id is acknowledged and deleted; with
@@ -278,18 +299,14 @@ local function claimEntries(claims, entries, index, stream, group, me, prefix, a
     if id and flow and holdIfHeldBack(flow, prefix .. id, stream, group, entry[1], id, toStart > 0) then
       held = held + 1
     elseif id then
-      local task = startTask(prefix, abortingKey, anyAborting, me, id, toStart > 0, ev)
-      table.insert(claims, ${
-    luaTuple(CLAIM, { streamIndex: "index", entryId: "entry[1]", task: "task" })
-  })
+      appendClaim(claims, index, entry[1],
+        startTask(prefix, abortingKey, anyAborting, me, id, toStart > 0, ev))
       if toStart > 0 then toStart = toStart - 1 end
     else
       -- Dropped, and returned without a task id so that the worker warns about it.
       ackAndDelete(stream, group, {entry[1]})
-      local task = ${luaPartialTuple(TASK_READ, { taskId: "''", read: `${READ_STATE.missing}` })}
-      table.insert(claims, ${
-    luaTuple(CLAIM, { streamIndex: "index", entryId: "entry[1]", task: "task" })
-  })
+      appendClaim(claims, index, entry[1],
+        ${luaPartialTuple(TASK_READ, { taskId: "''", read: `${READ_STATE.missing}` })})
     end
   end
   return toStart, held
