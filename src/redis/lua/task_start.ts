@@ -37,7 +37,7 @@ end
 `,
 );
 
-/** The task-hash fields {@linkcode startTask} reads, in the order it reads them (one HMGET). */
+/** The task-hash fields {@linkcode startTask} reads (from the whole hash, read by one HGETALL). */
 const READ_FIELDS = layout(
   "fn",
   "data",
@@ -97,9 +97,9 @@ export const TASK_READ = layout(
   "trace",
 );
 
-/** The Lua expression of a field read by {@linkcode startTask}: `f[i]`. */
+/** The Lua expression of a field read by {@linkcode startTask}: `f['name']`. */
 function field(name: keyof typeof READ_FIELDS.at): string {
-  return `f[${luaIndex(READ_FIELDS, name)}]`;
+  return `f['${TASK_FIELD[name]}']`;
 }
 
 /** The values of a {@linkcode TASK_READ} record in {@linkcode startTask}'s Lua. */
@@ -168,10 +168,16 @@ local function startTask(prefix, abortingKey, anyAborting, me, id, start, ev)
   local key = prefix .. id
   -- pcall, and no HINCRBY: a key of another type, or a try count that is not a number, makes
   -- that task unusable (it is dropped, or counts from 0), not the whole fetch fail again and again.
-  local f = redis.pcall('HMGET', key, ${
-    READ_FIELDS.fields.map((name) => `'${TASK_FIELD[name]}'`).join(", ")
-  })
-  if f.err or not ${field("fn")} then
+  -- HGETALL, not HMGET of the fields read: a task's hash holds a few fields, where HMGET looks
+  -- each field asked for up in the whole hash, and Redis turns each of its 15 answers (most of
+  -- them nil) into a Lua value.
+  local all = redis.pcall('HGETALL', key)
+  if all.err then
+    return ${luaPartialTuple(TASK_READ, { taskId: "id", read: `${READ_STATE.missing}` })}
+  end
+  local f = {}
+  for i = 1, #all, 2 do f[all[i]] = all[i + 1] end
+  if not ${field("fn")} then
     return ${luaPartialTuple(TASK_READ, { taskId: "id", read: `${READ_STATE.missing}` })}
   end
   local tries = math.floor(tonumber(${field("tries")}) or 0) + 1
