@@ -64,6 +64,7 @@ export async function startProfiledRedis(): Promise<ProfiledRedis> {
       await cli("SHUTDOWN", "NOSAVE");
     } catch { /* gone already */ }
     await child.status;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
   return {
     host: "127.0.0.1",
