@@ -34,7 +34,7 @@ import {
 import { PROMOTE_REPLY, PROMOTE_SCRIPT } from "../src/run/promote.ts";
 import { HEARTBEAT_SCRIPT } from "../src/run/heartbeat.ts";
 import { DEPENDENCY_READ, READ_DEPENDENCIES_SCRIPT } from "../src/client/fan_in.ts";
-import { CLAIM, START_ANSWER, TASK_READ } from "../src/redis/lua/task_start.ts";
+import { CLAIM, TASK_READ } from "../src/redis/lua/task_start.ts";
 import {
   argvSlots,
   type Layout,
@@ -64,7 +64,6 @@ const LAYOUTS: Record<string, Layout<string>> = {
   NEW_TASK,
   TRACED_TASK,
   TASK_READ,
-  START_ANSWER,
   CLAIM,
   TASK_INFO,
   REGISTER_CRONS_ARGS,

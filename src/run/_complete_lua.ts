@@ -14,7 +14,7 @@ import { lua, luaFunction } from "../redis/lua/compose.ts";
 import { argvSlots, layout, luaTuple } from "../redis/lua/layout.ts";
 import { ENDED, releaseDependents } from "../redis/lua/graph.ts";
 import {
-  ackAndDelete,
+  ackAndTrim,
   dueTime,
   enterStream,
   ownsDelivery,
@@ -24,7 +24,7 @@ import {
 import { keepNewestResults } from "../redis/lua/results.ts";
 import { blockFunction, readFlow, releaseRated, releaseSlot } from "../redis/lua/flow.ts";
 import { releaseGroupWaits } from "../redis/lua/groups.ts";
-import { claimEntries, START_ANSWER, START_STATE, startOwned } from "../redis/lua/task_start.ts";
+import { claimEntries, START_STATE, startOwned } from "../redis/lua/task_start.ts";
 import { emitEvent, EVENT_TYPE, eventsOf } from "../redis/lua/events.ts";
 
 /** The declared keys; the streams to claim from follow. */
@@ -93,7 +93,7 @@ export const START_COUNTS = layout("startCount", "prefetchCount", "startNowCount
 /** A prefetched delivery to start: `fresh` is its try count when fresh (`startArg`), else 0. */
 export const START_RECORD = layout("priority", "entryId", "taskId", "fresh");
 
-/** The reply: `applied` per completion, a `START_ANSWER` per start, `CLAIM` records. */
+/** The reply: `applied` per completion, a `START_STATE` per start, `CLAIM` records. */
 export const COMPLETE_REPLY = layout("applied", "starts", "claims");
 
 /** Per completion, whether it was written: the `applied` slot of {@linkcode COMPLETE_REPLY}. */
@@ -122,14 +122,16 @@ const KIND = COMPLETION_KIND;
 
 /**
  * `surveyFinals(n)`: for the tasks finishing for good among the `n` completions, who listens for
- * their results and whether any has dependents.
+ * their results (by task id) and whether any has dependents.
  */
 const surveyFinals = luaFunction(
   "surveyFinals",
   [],
   `
 -- Looks at the tasks finishing for good among the n completions. Returns who listens for their
--- results, as a set {channel = true}, or nil when every result must be published; and whether
+-- results, as a set of task ids {id = true} (only a channel with a subscriber becomes a key
+-- here, so finishTask builds no channel name for a result nobody hears), or nil when every
+-- result must be published; and whether
 -- any of them has dependents: one EXISTS for the call spares an SMEMBERS per task in the common
 -- case of a call without any. One PUBSUB NUMSUB for the call spares a PUBLISH per task that
 -- nobody hears (a waiter subscribes before it reads the result, so one that subscribes after
@@ -153,7 +155,7 @@ local function surveyFinals(n)
       local counts = redis.call('PUBSUB', 'NUMSUB',
         unpack(channels, from, math.min(from + 999, #channels)))
       for j = 1, #counts, 2 do
-        if counts[j + 1] > 0 then listening[counts[j]] = true end
+        if counts[j + 1] > 0 then listening[string.sub(counts[j], #donePrefix + 1)] = true end
       end
     end
   end
@@ -169,25 +171,27 @@ end
 );
 
 /**
- * `keepOrDelete(taskKey, failedKey, result, ttl, now)`: the end of a finished task's hash. A
- * failure whose result is stored keeps it, renamed to `failedKey` with the result's ttl, so that
- * it can be rerun (`src/client/rerun.ts`); any other outcome deletes it, as before.
+ * `keepOrDelete(taskKey, P, id, result, ttl, now)`: the end of a finished task's hash. A failure
+ * whose result is stored keeps it, renamed to the key of failed task `id` (prefix `P`) with the
+ * result's ttl, so that it can be rerun (`src/client/rerun.ts`); any other outcome deletes it, as before.
  */
 const keepOrDelete = luaFunction(
   "keepOrDelete",
   [],
   `
 -- Ends the hash taskKey of a task that finished with the encoded result (kept ttl ms, see
--- storeResult): a failure (its first byte, ENDED) whose result is stored is kept as failedKey,
--- for as long as the result, with the time it failed (now); anything else is deleted. Only
--- failures pay: a success costs one string.sub and the DEL it always had. Returns nothing.
-local function keepOrDelete(taskKey, failedKey, result, ttl, now)
+-- storeResult): a failure (its first byte, ENDED) whose result is stored is kept as the failed
+-- task id's key (prefix P), for as long as the result, with the time it failed (now); anything
+-- else is deleted. Only failures pay: a success costs one string.sub and the DEL it always had.
+-- Returns nothing.
+local function keepOrDelete(taskKey, P, id, result, ttl, now)
   if ttl == '0' or string.sub(result, 1, 1) == '${ENDED.success}' then
     redis.call('DEL', taskKey)
     return
   end
   -- RENAME fails on a missing key, which would end the whole call.
   if redis.call('EXISTS', taskKey) == 0 then return end
+  local failedKey = P .. '${KEY.failed}' .. id
   redis.call('RENAME', taskKey, failedKey)
   redis.call('HSET', failedKey, '${TASK_FIELD.failedTime}', now)
   if ttl ~= '' then redis.call('PEXPIRE', failedKey, ttl) end
@@ -212,10 +216,12 @@ const finishTask = luaFunction(
 -- does not repeat, 'stop' for one that repeats no more. Returns the earliest due time it put in
 -- the delayed set (a dependent, or the next occurrence), or nil.
 local function finishTask(taskKey, id, result, ttl, nextDue, anyAborting, listening, anyDependents)
-  local P, channel = ${ARG.keyPrefix}, ${ARG.doneChannelPrefix} .. id
+  local P = ${ARG.keyPrefix}
   storeResult(P .. '${KEY.result}' .. id, result, ttl)
   if anyAborting then redis.call('SREM', ${KEYS.aborting}, id) end
-  if listening == nil or listening[channel] then redis.call('PUBLISH', channel, result) end
+  if listening == nil or listening[id] then
+    redis.call('PUBLISH', ${ARG.doneChannelPrefix} .. id, result)
+  end
   local earliest = anyDependents and releaseDependents(P, id, result, ${ARG.now}) or nil
   if tonumber(nextDue) and redis.call('HEXISTS', taskKey, '${TASK_FIELD.crontab}') == 1 then
     redis.call('HDEL', taskKey, '${TASK_FIELD.runner}', '${TASK_FIELD.entered}', '${TASK_FIELD.lastReason}')
@@ -223,7 +229,7 @@ local function finishTask(taskKey, id, result, ttl, nextDue, anyAborting, listen
     redis.call('ZADD', ${KEYS.delayed}, nextDue, id)
     if earliest == nil or tonumber(nextDue) < earliest then earliest = tonumber(nextDue) end
   elseif nextDue == '' then
-    keepOrDelete(taskKey, P .. '${KEY.failed}' .. id, result, ttl, ${ARG.now})
+    keepOrDelete(taskKey, P, id, result, ttl, ${ARG.now})
   else
     redis.call('DEL', taskKey)
     redis.call('SREM', ${KEYS.schedules}, id)
@@ -274,7 +280,8 @@ end
  * `applyOutcome(a, finished, handled, anyAborting, listening, anyDependents, flow, ev)`: writes
  * the completion record at ARGV[a] if this worker still owns its delivery, freeing the
  * concurrency slot its task holds (`flow`: `readFlow`), and emits its event. Returns an `APPLIED`
- * code, and the earliest due time it put in the delayed set, or nil.
+ * code, the earliest due time it put in the delayed set or nil, and whether it held its task's
+ * function back (`StreaqRateLimited`).
  */
 const applyOutcome = luaFunction(
   "applyOutcome",
@@ -292,26 +299,28 @@ const applyOutcome = luaFunction(
   `
 -- Writes the outcome of the COMPLETION record at ARGV[a], if this worker still owns its
 -- delivery: by kind (see complete.ts), then the release of its unique lock if it still holds
--- it. Notes its entry in finished[stream] (to acknowledge and delete) and its kind in
--- handled['stream entryId']; emits its event (ev: see eventsOf). With a concurrency limit in
--- flow (readFlow), first frees the slot its task holds (releaseSlot). Returns APPLIED.applied,
--- or APPLIED.stale when it was not owned, and the earliest due time it put in the delayed set,
--- or nil.
+-- it. Notes its entry in finished[priority] (to acknowledge and delete) and its kind in
+-- handled[priority][entryId] (by priority, not by stream key: no string built per task); emits
+-- its event (ev: see eventsOf). With a concurrency limit in flow (readFlow), first frees the
+-- slot its task holds (releaseSlot). Returns APPLIED.applied, or APPLIED.stale when it was not
+-- owned; the earliest due time it put in the delayed set, or nil; and true when it held its
+-- function back (the claims of the call must read the flow again).
 local function applyOutcome(a, finished, handled, anyAborting, listening, anyDependents, flow, ev)
-  local P, group = ${ARG.keyPrefix}, ${ARG.group}
-  local stream, entryId, id, kind = P .. '${KEY.stream}' .. ${D.priority}, ${D.entryId}, ${D.taskId}, ${D.kind}
+  local P, group, priority = ${ARG.keyPrefix}, ${ARG.group}, ${D.priority}
+  local entryId, id, kind = ${D.entryId}, ${D.taskId}, ${D.kind}
   -- A fresh delivery is owned without asking (and without a call).
-  if ${D.fresh} ~= '1' and not ownsDelivery(stream, group, entryId, ${ARG.workerId}, false) then
-    return ${APPLIED.stale}, nil
+  if ${D.fresh} ~= '1' and not ownsDelivery(P .. '${KEY.stream}' .. priority, group, entryId,
+    ${ARG.workerId}, false) then
+    return ${APPLIED.stale}, nil, false
   end
-  local ids = finished[stream]
+  local ids, kinds = finished[priority], handled[priority]
   if not ids then
-    ids = {}
-    finished[stream] = ids
+    ids, kinds = {}, {}
+    finished[priority], handled[priority] = ids, kinds
   end
   table.insert(ids, entryId)
-  handled[stream .. ' ' .. entryId] = kind
-  local taskKey, value, due = P .. '${KEY.task}' .. id, ${D.value}, nil
+  kinds[entryId] = kind
+  local taskKey, value, due, blocked = P .. '${KEY.task}' .. id, ${D.value}, nil, false
   if flow and (flow.limited or flow.grouped) then releaseSlot(flow, taskKey, id) end
   if kind == '${KIND.final}' then
     due = finishTask(taskKey, id, value, ${D.ttlOrDue}, ${D.nextOccurrence}, anyAborting, listening,
@@ -330,9 +339,9 @@ local function applyOutcome(a, finished, handled, anyAborting, listening, anyDep
     -- '+ms': the task met a rate limit at run time (StreaqRateLimited).
     if string.sub(${D.ttlOrDue}, 1, 1) == '+' then
       blockFunction(P, taskKey, id, tonumber(string.sub(${D.ttlOrDue}, 2)))
-      handled.blocked = true
+      blocked = true
     else
-      enterStream(taskKey, stream, id, ${ARG.now})
+      enterStream(taskKey, P .. '${KEY.stream}' .. priority, id, ${ARG.now})
     end
   elseif kind == '${KIND.drop}' then
     -- What is left under the task's name (a hash without a function, a key of another type)
@@ -342,46 +351,51 @@ local function applyOutcome(a, finished, handled, anyAborting, listening, anyDep
   local lockKey = ${D.uniqueKey}
   if lockKey ~= '' and redis.call('GET', lockKey) == id then redis.call('DEL', lockKey) end
   if ev then
-    emitOutcome(ev, (a - ${FIRST_COMPLETION}) / ${COMPLETION.size}, stream .. ' ' .. entryId,
-      kind == '${KIND.retry}' and due or nil)
+    emitOutcome(ev, (a - ${FIRST_COMPLETION}) / ${COMPLETION.size},
+      P .. '${KEY.stream}' .. priority .. ' ' .. entryId, kind == '${KIND.retry}' and due or nil)
   end
-  return ${APPLIED.applied}, due
+  return ${APPLIED.applied}, due, blocked
 end
 `,
 );
 
 /**
- * `applyOutcomes(n, anyAborting, flow, ev)`: phase 1, the `n` completion records. Returns the `APPLIED`
- * codes and the kinds of the outcomes written, by `'stream entryId'`.
+ * `applyOutcomes(n, anyAborting, flow, ev)`: phase 1, the `n` completion records. Returns the
+ * `APPLIED` codes, the kinds of the outcomes written (by priority, then entry id), and whether a
+ * function was held back.
  */
 const applyOutcomes = luaFunction(
   "applyOutcomes",
-  [surveyFinals, applyOutcome, ackAndDelete],
+  [surveyFinals, applyOutcome, ackAndTrim],
   `
--- Phase 1: writes the n completion records, acknowledges and deletes their entries (one XDEL
--- per stream for the call), and wakes the schedulers for the earliest task it delayed. Returns
--- the APPLIED codes, and the kinds of the outcomes written by 'stream entryId': a prefetched
+-- Phase 1: writes the n completion records, acknowledges and deletes their entries (once per
+-- stream for the call: ackAndTrim), and wakes the schedulers for the earliest task it delayed. Returns
+-- the APPLIED codes; the kinds of the outcomes written, by priority then entry id: a prefetched
 -- task can run and finish before the call that writes its start is sent, and then both are in
--- this call, its outcome first; its start must not write into the hash its outcome deleted.
+-- this call, its outcome first; its start must not write into the hash its outcome deleted; and
+-- whether an outcome held its function back.
 local function applyOutcomes(n, anyAborting, flow, ev)
   local listening, anyDependents = surveyFinals(n)
-  local applied, finished, handled, earliest = {}, {}, {}, nil
+  local applied, finished, handled, earliest, anyBlocked = {}, {}, {}, nil, false
   for i = 0, n - 1 do
-    local code, due = applyOutcome(${FIRST_COMPLETION} + i * ${COMPLETION.size}, finished, handled,
-      anyAborting, listening, anyDependents, flow, ev)
+    local code, due, blocked = applyOutcome(${FIRST_COMPLETION} + i * ${COMPLETION.size}, finished,
+      handled, anyAborting, listening, anyDependents, flow, ev)
     applied[i + 1] = code
     if due and (earliest == nil or due < earliest) then earliest = due end
+    anyBlocked = anyBlocked or blocked
   end
-  for stream, ids in pairs(finished) do ackAndDelete(stream, ${ARG.group}, ids) end
+  for priority, ids in pairs(finished) do
+    ackAndTrim(${ARG.keyPrefix} .. '${KEY.stream}' .. priority, ${ARG.group}, ids)
+  end
   if earliest ~= nil then redis.call('PUBLISH', ${ARG.wakeChannel}, earliest) end
-  return applied, handled
+  return applied, handled, anyBlocked
 end
 `,
 );
 
 /**
  * `startPrefetched(first, count, handled, anyAborting, ev)`: phase 2, the `count` start records from
- * ARGV[first]. Returns a `START_ANSWER` per record.
+ * ARGV[first]. Returns a `START_STATE` per record.
  */
 const startPrefetched = luaFunction(
   "startPrefetched",
@@ -389,23 +403,23 @@ const startPrefetched = luaFunction(
   `
 -- Phase 2: writes the starts of the count START_RECORDs from ARGV[first] (see startOwned); a
 -- delivery whose outcome this call wrote (handled) only has its try counted when that outcome
--- leaves the task to run again. Returns a START_ANSWER per record.
+-- leaves the task to run again. Returns a START_STATE per record.
 local function startPrefetched(first, count, handled, anyAborting, ev)
   local P, started = ${ARG.keyPrefix}, {}
   local prefix = P .. '${KEY.task}'
   for k = 0, count - 1 do
     local b = first + k * ${START_RECORD.size}
-    local stream = P .. '${KEY.stream}' .. ${S.priority}
-    local outcome = handled[stream .. ' ' .. ${S.entryId}]
+    local kinds = handled[${S.priority}]
+    local outcome = kinds and kinds[${S.entryId}]
     if outcome then
       -- A try that ended in a retry or a hand-back still counts: the next one reads the count.
       if outcome == '${KIND.retry}' or outcome == '${KIND.back}' then
         redis.call('HINCRBY', prefix .. ${S.taskId}, '${TASK_FIELD.tries}', 1)
       end
-      table.insert(started, ${
-    luaTuple(START_ANSWER, { taskId: S.taskId, state: `${START_STATE.started}`, aborting: "0" })
-  })
+      table.insert(started, ${START_STATE.started})
     else
+      -- The stream key only where startOwned reads it: to check who holds a delivery not fresh.
+      local stream = ${S.fresh} == '0' and P .. '${KEY.stream}' .. ${S.priority} or nil
       table.insert(started, startOwned(prefix, ${KEYS.aborting}, anyAborting, ${ARG.group},
         ${ARG.workerId}, stream, ${S.entryId}, ${S.taskId}, ${S.fresh}, ev))
     end
@@ -481,9 +495,9 @@ if ev then
   end
   ev.notes = first + count * ${START_RECORD.size}
 end
-local applied, handled = applyOutcomes(n, anyAborting, flow, ev)
+local applied, handled, blocked = applyOutcomes(n, anyAborting, flow, ev)
 -- A task that met a rate limit at run time held its function back: the claims below must know.
-if handled.blocked then flow = readFlow(${ARG.keyPrefix}) end
+if blocked then flow = readFlow(${ARG.keyPrefix}) end
 local toStart = tonumber(${COUNTS.startNowCount})
 local started = startPrefetched(s + ${START_COUNTS.size}, tonumber(${COUNTS.startCount}), handled,
   anyAborting, ev)

@@ -16,7 +16,7 @@ import {
   isFresh,
   type StartAnswer,
   startArg,
-  toDelivery,
+  toDeliveries,
   toStartAnswer,
 } from "./fetch.ts";
 import { Batcher } from "../client/_batch.ts";
@@ -24,7 +24,6 @@ import { type Due, dueArg } from "../redis/_redis_time.ts";
 import { runScript, script, type ScriptArg } from "../redis/_script.ts";
 import { eventError, type OutcomeEvent } from "./outcome_event.ts";
 import { EVENT_TYPE } from "../redis/lua/events.ts";
-import { CLAIM } from "../redis/lua/task_start.ts";
 import { pushRecord } from "../redis/lua/layout.ts";
 import {
   APPLIED,
@@ -82,7 +81,7 @@ import {
  *       (priority, entry id, task id, try count if fresh else 0, see `startArg`), then with
  *       events on only, an {@linkcode EVENT_NOTE} per completion (event type or '', error)
  * Returns {@linkcode COMPLETE_REPLY}: {per delivery `APPLIED.applied`, or `APPLIED.stale` if it
- * was stale; per delivery to start a `START_ANSWER`; the deliveries claimed, as `CLAIM` records,
+ * was stale; per delivery to start a `START_STATE`; the deliveries claimed, as `CLAIM` records,
  * those to start at once first}.
  */
 export const COMPLETE_SCRIPT = script(COMPLETE_LUA, {
@@ -211,17 +210,13 @@ export class DeliveryWriter {
       this.#arguments(items, refill),
       true,
     ) as unknown[][];
-    const claims = reply[COMPLETE_REPLY.at.claims] as unknown[][];
+    const claims = reply[COMPLETE_REPLY.at.claims];
     if (claims.length > 0) {
-      this.#onPrefetched(claims.map((claim) => {
-        const priority = priorities[(claim[CLAIM.at.streamIndex] as number) - 1];
-        const entryId = String(claim[CLAIM.at.entryId]);
-        const task = claim[CLAIM.at.task] as unknown[];
-        return toDelivery(keys.stream(priority), priority, entryId, task, sent);
-      }));
+      const streams = priorities.map((p) => keys.stream(p));
+      this.#onPrefetched(toDeliveries(claims, streams, priorities, sent));
     }
     const applied = reply[COMPLETE_REPLY.at.applied] as number[];
-    const started = reply[COMPLETE_REPLY.at.starts] as unknown[][];
+    const started = reply[COMPLETE_REPLY.at.starts] as unknown[];
     let completed = 0;
     let startedAt = 0;
     return items.map((item) =>

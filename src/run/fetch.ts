@@ -22,7 +22,6 @@ import {
   CLAIM,
   claimEntries,
   READ_STATE,
-  START_ANSWER,
   START_STATE,
   TASK_READ,
 } from "../redis/lua/task_start.ts";
@@ -169,14 +168,23 @@ for i = 2, #KEYS do cursors[i - 1] = ARGV[${FETCH_ARGS.size - 1} + i] or '0-0' e
 if reclaimIdle > 0 then
   for i = 2, #KEYS do
     if want <= 0 then break end
-    local claimed = redis.call('XAUTOCLAIM', KEYS[i], group, me, reclaimIdle, cursors[i - 1],
-      'COUNT', want)
-    cursors[i - 1] = claimed[1]
-    local h
-    toStart, h = claimEntries(claims, claimed[2], i - 1, KEYS[i], group, me, prefix, KEYS[1],
-      anyAborting, toStart, flow, ev)
-    held = held + h
-    want = want - #claimed[2] + h
+    -- XAUTOCLAIM seeks every pending entry it looks at in the stream (does it still exist?)
+    -- before it looks at its idle time: tens of thousands of instructions per entry, paid by
+    -- every fetch of a busy worker. XPENDING IDLE compares idle times only: the scan starts at
+    -- the first stale delivery, or ends at once when there is none.
+    local stale = redis.call('XPENDING', KEYS[i], group, 'IDLE', reclaimIdle, cursors[i - 1], '+', 1)
+    if stale[1] == nil then
+      cursors[i - 1] = '0-0'
+    else
+      local claimed = redis.call('XAUTOCLAIM', KEYS[i], group, me, reclaimIdle, stale[1][1],
+        'COUNT', want)
+      cursors[i - 1] = claimed[1]
+      local h
+      toStart, h = claimEntries(claims, claimed[2], i - 1, KEYS[i], group, me, prefix, KEYS[1],
+        anyAborting, toStart, flow, ev)
+      held = held + h
+      want = want - #claimed[2] + h
+    end
   end
 end
 for i = 2, #KEYS do
@@ -260,18 +268,8 @@ export async function fetchDeliveries(
     args,
     true,
   ) as unknown[][];
-  const claims = reply[FETCH_REPLY.at.claims] as unknown[][];
   return {
-    deliveries: claims.map((claim) => {
-      const index = claim[CLAIM.at.streamIndex] as number;
-      return toDelivery(
-        streams[index - 1],
-        priorities[index - 1],
-        String(claim[CLAIM.at.entryId]),
-        claim[CLAIM.at.task] as unknown[],
-        sent,
-      );
-    }),
+    deliveries: toDeliveries(reply[FETCH_REPLY.at.claims], streams, priorities, sent),
     lastIds: reply[FETCH_REPLY.at.lastIds].map(String),
     reclaimCursors: reply[FETCH_REPLY.at.reclaimCursors].map(String),
     queuePaused: reply[FETCH_REPLY.at.queuePaused] as unknown === 1,
@@ -285,12 +283,11 @@ export async function fetchDeliveries(
  */
 export type StartAnswer = "started" | "aborting" | "lost" | "missing";
 
-/** Reads what `startOwned` answered (a `START_ANSWER` record). */
-export function toStartAnswer(reply: unknown[]): StartAnswer {
-  const state = reply[START_ANSWER.at.state];
+/** Reads what `startOwned` answered (a `START_STATE`). */
+export function toStartAnswer(state: unknown): StartAnswer {
   if (state === START_STATE.lost) return "lost";
   if (state === START_STATE.missing) return "missing";
-  return reply[START_ANSWER.at.aborting] === 1 ? "aborting" : "started";
+  return state === START_STATE.aborting ? "aborting" : "started";
 }
 
 /** A prefetched delivery as it runs: started, with the try its start counts. */
@@ -323,6 +320,39 @@ export function isFresh(d: Delivery): boolean {
 /** The start argument of a prefetched delivery: its try count when fresh, else 0. */
 export function startArg(d: Delivery): number {
   return isFresh(d) ? d.tries : 0;
+}
+
+/**
+ * The deliveries of the flat list of `CLAIM` records (each followed by its task's slots) that the
+ * fetch and completion scripts return.
+ *
+ * @param claims The records.
+ * @param streams The streams the script claimed from, in the order it was given them.
+ * @param priorities Their priorities, in the same order.
+ * @param claimedAt When the call was sent (`performance.now()`).
+ * @returns The deliveries, in the order claimed.
+ */
+export function toDeliveries(
+  claims: unknown[],
+  streams: readonly string[],
+  priorities: readonly string[],
+  claimedAt: number,
+): Delivery[] {
+  const deliveries: Delivery[] = [];
+  for (let at = 0; at < claims.length;) {
+    const index = (claims[at + CLAIM.at.streamIndex] as number) - 1;
+    const task = at + CLAIM.size;
+    const end = task + (claims[at + CLAIM.at.taskSlots] as number);
+    deliveries.push(toDelivery(
+      streams[index],
+      priorities[index],
+      String(claims[at + CLAIM.at.entryId]),
+      claims.slice(task, end),
+      claimedAt,
+    ));
+    at = end;
+  }
+  return deliveries;
 }
 
 /**

@@ -37,7 +37,7 @@ end
 `,
 );
 
-/** The task-hash fields {@linkcode startTask} reads, in the order it reads them (one HMGET). */
+/** The task-hash fields {@linkcode startTask} reads (from the whole hash, read by one HGETALL). */
 const READ_FIELDS = layout(
   "fn",
   "data",
@@ -69,7 +69,11 @@ export const READ_STATE = {
 /**
  * The reply of {@linkcode startTask}: a task as read for a delivery. Absent fields are `false`
  * (nil in the client); times are numbers, `aborting` and `passthrough` 1 or 0, `late` how late
- * a scheduled task is (ms past `scheduled`, on Redis's clock) or `false`.
+ * a scheduled task is (ms past `scheduled`, on Redis's clock) or `false`. The slots after
+ * `entered` are empty for most tasks (not retried, not scheduled, no pipeline, no abort): then
+ * the record ends at `entered`, and the client reads the slots left out as empty. Redis spends
+ * about a thousand instructions on each value of a script's reply, and the claims are most of
+ * it.
  */
 export const TASK_READ = layout(
   "taskId",
@@ -93,10 +97,56 @@ export const TASK_READ = layout(
   "trace",
 );
 
-/** The Lua expression of a field read by {@linkcode startTask}: `f[i]`. */
+/** The Lua expression of a field read by {@linkcode startTask}: `f['name']`. */
 function field(name: keyof typeof READ_FIELDS.at): string {
-  return `f[${luaIndex(READ_FIELDS, name)}]`;
+  return `f['${TASK_FIELD[name]}']`;
 }
+
+/** The values of a {@linkcode TASK_READ} record in {@linkcode startTask}'s Lua. */
+const TASK_READ_VALUES = {
+  taskId: "id",
+  read: `start and ${READ_STATE.started} or ${READ_STATE.readOnly}`,
+  fn: field("fn"),
+  payload: `${field("data")} or false`,
+  tries: "tries",
+  created: "created",
+  entered: `tonumber(${field("entered")}) or created`,
+  previousRun: `${field("runner")} or false`,
+  lastReason: `${field("lastReason")} or false`,
+  aborting: "aborting",
+  crontab: `${field("crontab")} or false`,
+  timeZone: `${field("timeZone")} or false`,
+  scheduled: "scheduled or 0",
+  dependencyFailure: `${field("dependencyFailure")} or false`,
+  input: `${field("input")} or false`,
+  passthrough: `${field("passthrough")} and 1 or 0`,
+  source: `${field("source")} or false`,
+  late: "late",
+  trace: `${field("trace")} or false`,
+} as const;
+
+/** The record up to `entered`: a task whose later slots would all be empty. */
+const SHORT_TASK_READ = `{${
+  TASK_READ.fields.slice(0, luaIndex(TASK_READ, "entered")).map((f) => TASK_READ_VALUES[f])
+    .join(", ")
+}}`;
+
+/** The Lua condition under which a read task needs the slots after `entered`. */
+const NEEDS_FULL_READ = [
+  "aborting ~= 0",
+  ...([
+    "runner",
+    "lastReason",
+    "crontab",
+    "timeZone",
+    "scheduled",
+    "dependencyFailure",
+    "input",
+    "passthrough",
+    "source",
+    "trace",
+  ] as const).map(field),
+].join(" or ");
 
 /**
  * `startTask(prefix, abortingKey, anyAborting, me, id, start, ev)`: reads the hash of task `id` for
@@ -118,10 +168,16 @@ local function startTask(prefix, abortingKey, anyAborting, me, id, start, ev)
   local key = prefix .. id
   -- pcall, and no HINCRBY: a key of another type, or a try count that is not a number, makes
   -- that task unusable (it is dropped, or counts from 0), not the whole fetch fail again and again.
-  local f = redis.pcall('HMGET', key, ${
-    READ_FIELDS.fields.map((name) => `'${TASK_FIELD[name]}'`).join(", ")
-  })
-  if f.err or not ${field("fn")} then
+  -- HGETALL, not HMGET of the fields read: a task's hash holds a few fields, where HMGET looks
+  -- each field asked for up in the whole hash, and Redis turns each of its 15 answers (most of
+  -- them nil) into a Lua value.
+  local all = redis.pcall('HGETALL', key)
+  if all.err then
+    return ${luaPartialTuple(TASK_READ, { taskId: "id", read: `${READ_STATE.missing}` })}
+  end
+  local f = {}
+  for i = 1, #all, 2 do f[all[i]] = all[i + 1] end
+  if not ${field("fn")} then
     return ${luaPartialTuple(TASK_READ, { taskId: "id", read: `${READ_STATE.missing}` })}
   end
   local tries = math.floor(tonumber(${field("tries")}) or 0) + 1
@@ -133,52 +189,28 @@ local function startTask(prefix, abortingKey, anyAborting, me, id, start, ev)
   -- Times as numbers and absent fields as nil (false): the client allocates a buffer for every
   -- string in the reply, and most of these fields are usually empty.
   local created = tonumber(${field("created")}) or 0
+  if not (${NEEDS_FULL_READ}) then return ${SHORT_TASK_READ} end
   local scheduled, late = tonumber(${field("scheduled")}), false
   if scheduled then late = redisTime() - scheduled end
-  return ${
-    luaTuple(TASK_READ, {
-      taskId: "id",
-      read: `start and ${READ_STATE.started} or ${READ_STATE.readOnly}`,
-      fn: field("fn"),
-      payload: field("data"),
-      tries: "tries",
-      created: "created",
-      entered: `tonumber(${field("entered")}) or created`,
-      previousRun: `${field("runner")} or false`,
-      lastReason: `${field("lastReason")} or false`,
-      aborting: "aborting",
-      crontab: `${field("crontab")} or false`,
-      timeZone: `${field("timeZone")} or false`,
-      scheduled: "scheduled or 0",
-      dependencyFailure: `${field("dependencyFailure")} or false`,
-      input: `${field("input")} or false`,
-      passthrough: `${field("passthrough")} and 1 or 0`,
-      source: `${field("source")} or false`,
-      late: "late",
-      trace: `${field("trace")} or false`,
-    })
-  }
+  return ${luaTuple(TASK_READ, TASK_READ_VALUES)}
 end
 `,
 );
 
-/** What writing the start of a prefetched delivery found: `state` of {@linkcode START_ANSWER}. */
+/**
+ * What writing the start of a prefetched delivery found: the one number {@linkcode startOwned}
+ * answers per start (the caller knows which task it asked about: a record would only repeat it).
+ */
 export const START_STATE = {
   /** Started (its try counted, marked running). */
   started: 1,
+  /** Started, and an abort of the task is pending. */
+  aborting: 2,
   /** Another worker holds the delivery now, or the task is finished already. */
   lost: -1,
   /** Its hash is gone. */
   missing: 0,
 } as const;
-
-/** The reply of {@linkcode startOwned}: `aborting` is 1 when an abort of the task is pending. */
-export const START_ANSWER = layout("taskId", "state", "aborting");
-
-/** A {@linkcode START_ANSWER} record for task `id`, in Lua. */
-function answer(state: number, aborting: string): string {
-  return luaTuple(START_ANSWER, { taskId: "id", state: String(state), aborting });
-}
 
 /**
  * `startOwned(prefix, abortingKey, anyAborting, group, me, stream, entryId, id, fresh, ev)`: writes
@@ -186,7 +218,7 @@ function answer(state: number, aborting: string): string {
  * counts the try and marks it running if `me` still holds it. A fresh delivery (`fresh` is its
  * try count, else `'0'`) was claimed too recently for any other worker to have taken it over
  * (`FRESH_CLAIM` in `src/run/fetch.ts`), and its try count was read with it: its start is one
- * write (two with events on: `ev`, see `eventsOf`). Returns a {@linkcode START_ANSWER} record.
+ * write (two with events on: `ev`, see `eventsOf`). Returns a {@linkcode START_STATE}.
  */
 export const startOwned = luaFunction(
   "startOwned",
@@ -194,16 +226,16 @@ export const startOwned = luaFunction(
   `
 -- Writes the start of the prefetched delivery entryId of stream (task id): counts the try and
 -- marks it running by me, if me still holds it. fresh: its try count when claimed too recently
--- for another worker to hold it, else '0'. ev: see eventsOf. Returns a START_ANSWER record (see
--- task_start.ts).
+-- for another worker to hold it, else '0' (stream is read only then, and may be nil
+-- otherwise). ev: see eventsOf. Returns a START_STATE (see task_start.ts).
 local function startOwned(prefix, abortingKey, anyAborting, group, me, stream, entryId, id, fresh, ev)
   local key = prefix .. id
   if fresh == '0' then
     if not ownsDelivery(stream, group, entryId, me, false) then
-      return ${answer(START_STATE.lost, "0")}
+      return ${START_STATE.lost}
     end
     local tries = redis.pcall('HGET', key, '${TASK_FIELD.tries}')
-    if type(tries) ~= 'string' then return ${answer(START_STATE.missing, "0")} end
+    if type(tries) ~= 'string' then return ${START_STATE.missing} end
     fresh = math.floor(tonumber(tries) or 0) + 1
   end
   if ev then
@@ -211,18 +243,41 @@ local function startOwned(prefix, abortingKey, anyAborting, group, me, stream, e
     emitStart(ev, id, f[1] or '', fresh, me, f[2])
   end
   redis.call('HSET', key, '${TASK_FIELD.tries}', fresh, '${TASK_FIELD.runner}', me)
-  local aborting = anyAborting and redis.call('SISMEMBER', abortingKey, id) or 0
-  return ${answer(START_STATE.started, "aborting")}
+  if anyAborting and redis.call('SISMEMBER', abortingKey, id) == 1 then
+    return ${START_STATE.aborting}
+  end
+  return ${START_STATE.started}
 end
 `,
 );
 
 /**
  * A delivery claimed by a script, as the fetch and completion scripts return it: the index of
- * its stream among those asked (1-based), its entry id, and its task as
- * {@linkcode TASK_READ} (with an empty task id for an entry without one, which was dropped).
+ * its stream among those asked (1-based), its entry id, and how many slots of its task follow,
+ * as {@linkcode TASK_READ} (with an empty task id for an entry without one, which was dropped).
+ * The claims of a call are one flat list, record after record: Redis spends a few thousand
+ * instructions on each table in a script's reply (it looks up seven special fields in each
+ * before reading it as an array), twice a task when each claim and each task were tables.
  */
-export const CLAIM = layout("streamIndex", "entryId", "task");
+export const CLAIM = layout("streamIndex", "entryId", "taskSlots");
+
+/**
+ * `appendClaim(claims, index, entryId, task)`: appends a {@linkcode CLAIM} record and its task
+ * (a {@linkcode TASK_READ} record, without holes) to the flat list `claims`.
+ */
+const appendClaim = luaFunction(
+  "appendClaim",
+  [],
+  `
+-- Appends to the flat list claims a CLAIM record (stream index, entry id, task slots) and the
+-- slots of task (a TASK_READ record without holes). Returns nothing.
+local function appendClaim(claims, index, entryId, task)
+  local n, size = #claims, #task
+  claims[n + 1], claims[n + 2], claims[n + 3] = index, entryId, size
+  for j = 1, size do claims[n + 3 + j] = task[j] end
+end
+`,
+);
 
 /**
  * `claimEntries(claims, entries, index, stream, group, me, prefix, abortingKey, anyAborting,
@@ -231,12 +286,12 @@ export const CLAIM = layout("streamIndex", "entryId", "task");
  * task id is acknowledged and deleted; with `flow` (`readFlow` in `./flow.ts`, nil while nothing
  * is paused or limited), a delivery of a paused function, or of a limited one without a free
  * slot, is set aside ({@linkcode holdIfHeldBack}). `ev` (see `eventsOf`): the starts' events.
- * Appends a {@linkcode CLAIM} record per entry not set aside to `claims`; returns how many starts
+ * Appends a {@linkcode CLAIM} record and its task per entry not set aside to the flat list `claims`; returns how many starts
  * are left to make, and how many deliveries were set aside.
  */
 export const claimEntries = luaFunction(
   "claimEntries",
-  [entryTaskId, ackAndDelete, startTask, holdIfHeldBack],
+  [entryTaskId, ackAndDelete, startTask, holdIfHeldBack, appendClaim],
   `
 -- Reads the tasks of the entries just claimed from stream (the index-th stream asked) and
 -- starts the first toStart of them; an entry without a task id is acknowledged and deleted; with
@@ -250,18 +305,14 @@ local function claimEntries(claims, entries, index, stream, group, me, prefix, a
     if id and flow and holdIfHeldBack(flow, prefix .. id, stream, group, entry[1], id, toStart > 0) then
       held = held + 1
     elseif id then
-      local task = startTask(prefix, abortingKey, anyAborting, me, id, toStart > 0, ev)
-      table.insert(claims, ${
-    luaTuple(CLAIM, { streamIndex: "index", entryId: "entry[1]", task: "task" })
-  })
+      appendClaim(claims, index, entry[1],
+        startTask(prefix, abortingKey, anyAborting, me, id, toStart > 0, ev))
       if toStart > 0 then toStart = toStart - 1 end
     else
       -- Dropped, and returned without a task id so that the worker warns about it.
       ackAndDelete(stream, group, {entry[1]})
-      local task = ${luaPartialTuple(TASK_READ, { taskId: "''", read: `${READ_STATE.missing}` })}
-      table.insert(claims, ${
-    luaTuple(CLAIM, { streamIndex: "index", entryId: "entry[1]", task: "task" })
-  })
+      appendClaim(claims, index, entry[1],
+        ${luaPartialTuple(TASK_READ, { taskId: "''", read: `${READ_STATE.missing}` })})
     end
   end
   return toStart, held
