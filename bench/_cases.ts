@@ -100,6 +100,27 @@ function defineCases(
 ): Case[] {
   const { tasks, sleepTasks, samples } = s;
   /** A drain at `concurrency`, plain or with streaq's events stream on. */
+  /** An enqueue of `tasks` tasks by one of the contender's enqueue methods, as a throughput. */
+  function enqueueCase(
+    id: string,
+    title: string,
+    method:
+      | "enqueueConcurrently"
+      | "enqueueBatch"
+      | "enqueueBatchWithIds"
+      | "enqueueBatchDeduplicated",
+  ): Case {
+    return {
+      id,
+      title,
+      tasks,
+      async run(contender, ctx) {
+        await contender[method](ctx, tasks);
+        return throughput(id, tasks, await ctx.meter.collect());
+      },
+    };
+  }
+
   function drainCase(concurrency: number, events = false): Case {
     const id = `drain-${concurrency}${events ? "-events" : ""}`;
     return {
@@ -135,42 +156,14 @@ function defineCases(
         ]);
       },
     },
-    {
-      id: "enqueue-concurrent",
-      title: "enqueue concurrently",
-      tasks,
-      async run(contender, ctx) {
-        await contender.enqueueConcurrently(ctx, tasks);
-        return throughput("enqueue-concurrent", tasks, await ctx.meter.collect());
-      },
-    },
-    {
-      id: "enqueue-batch",
-      title: "enqueue in a batch",
-      tasks,
-      async run(contender, ctx) {
-        await contender.enqueueBatch(ctx, tasks);
-        return throughput("enqueue-batch", tasks, await ctx.meter.collect());
-      },
-    },
-    {
-      id: "enqueue-ids",
-      title: "enqueue in a batch, each with its own id",
-      tasks,
-      async run(contender, ctx) {
-        await contender.enqueueBatchWithIds(ctx, tasks);
-        return throughput("enqueue-ids", tasks, await ctx.meter.collect());
-      },
-    },
-    {
-      id: "enqueue-dedupe",
-      title: "enqueue in a batch, each with a new deduplication key",
-      tasks,
-      async run(contender, ctx) {
-        await contender.enqueueBatchDeduplicated(ctx, tasks);
-        return throughput("enqueue-dedupe", tasks, await ctx.meter.collect());
-      },
-    },
+    enqueueCase("enqueue-concurrent", "enqueue concurrently", "enqueueConcurrently"),
+    enqueueCase("enqueue-batch", "enqueue in a batch", "enqueueBatch"),
+    enqueueCase("enqueue-ids", "enqueue in a batch, each with its own id", "enqueueBatchWithIds"),
+    enqueueCase(
+      "enqueue-dedupe",
+      "enqueue in a batch, each with a new deduplication key",
+      "enqueueBatchDeduplicated",
+    ),
     drainCase(1),
     drainCase(32),
     drainCase(32, true),

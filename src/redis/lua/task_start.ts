@@ -37,13 +37,8 @@ end
 `,
 );
 
-/** The task-hash fields {@linkcode startTask} reads (from the whole hash, read by one HGETALL). */
-const READ_FIELDS = layout(
-  "fn",
-  "data",
-  "tries",
-  "created",
-  "entered",
+/** The task-hash fields that most tasks lack: with none of them, a read task's record is short. */
+const RARE_FIELDS = [
   "runner",
   "lastReason",
   "crontab",
@@ -54,7 +49,10 @@ const READ_FIELDS = layout(
   "passthrough",
   "source",
   "trace",
-);
+] as const;
+
+/** The task-hash fields {@linkcode startTask} reads (from the whole hash, read by one HGETALL). */
+const READ_FIELDS = layout("fn", "data", "tries", "created", "entered", ...RARE_FIELDS);
 
 /** How {@linkcode startTask} read a task: `read` slot of {@linkcode TASK_READ}. */
 export const READ_STATE = {
@@ -132,21 +130,7 @@ const SHORT_TASK_READ = `{${
 }}`;
 
 /** The Lua condition under which a read task needs the slots after `entered`. */
-const NEEDS_FULL_READ = [
-  "aborting ~= 0",
-  ...([
-    "runner",
-    "lastReason",
-    "crontab",
-    "timeZone",
-    "scheduled",
-    "dependencyFailure",
-    "input",
-    "passthrough",
-    "source",
-    "trace",
-  ] as const).map(field),
-].join(" or ");
+const NEEDS_FULL_READ = ["aborting ~= 0", ...RARE_FIELDS.map(field)].join(" or ");
 
 /**
  * `startTask(prefix, abortingKey, anyAborting, me, id, start, ev)`: reads the hash of task `id` for
