@@ -84,7 +84,9 @@ export const MAX_SHARDS = 64;
 /** Checks the `shards` worker option: an integer from 1 to {@linkcode MAX_SHARDS}. */
 function checkShards(shards: unknown): void {
   if (shards === undefined) return;
-  if (typeof shards !== "number" || !Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS) {
+  if (
+    typeof shards !== "number" || !Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS
+  ) {
     throw new RangeError(
       `Cannot create worker as 'shards' must be an integer from 1 to ${MAX_SHARDS}: received ${
         describe(shards)

@@ -171,6 +171,9 @@ export class Worker<Context = undefined, Priority = string> {
   // deno-lint-ignore no-explicit-any
   readonly #registry = new Map<string, RegisteredTask<any, unknown>>();
   readonly #middleware = new MiddlewareChain();
+  /** The stubs declared on this worker, by name: they route like registered tasks. */
+  // deno-lint-ignore no-explicit-any
+  readonly #stubs = new Map<string, RegisteredTask<any, unknown>>();
   readonly #crons: CronRegistration[] = [];
   readonly #counters: Counters = {
     completed: 0,
@@ -246,7 +249,7 @@ export class Worker<Context = undefined, Priority = string> {
     const shards = options.shards ?? 1;
     checkShardSlots("create worker", options.concurrency ?? 16, shards);
     this.#queue.shards = new Shards(this.#queue, shards, (name) => {
-      const task = this.#registry.get(name);
+      const task = this.#registry.get(name) ?? this.#stubs.get(name);
       return task !== undefined && pinsShard(task);
     });
   }
@@ -528,7 +531,7 @@ export class Worker<Context = undefined, Priority = string> {
         `Cannot run task ${name} here: it is a stub, and its body runs on the workers that define it`,
       );
     };
-    return createRegisteredTask<Args, R, Priority & string>(
+    const stub = createRegisteredTask<Args, R, Priority & string>(
       this as Worker<unknown>,
       this.#queue,
       body,
@@ -538,6 +541,9 @@ export class Worker<Context = undefined, Priority = string> {
         threadModule: undefined,
       },
     );
+    // Its options decide its shard on a sharded queue (a `limit` or `unique` pins it).
+    this.#stubs.set(name, stub);
+    return stub;
   }
 
   /**

@@ -19,7 +19,10 @@ import { routingKey, shardOfFunction, shardOfKey } from "./route.ts";
 
 // deno-lint-ignore no-explicit-any
 type AnyTask = Task<any>;
-type SendTasks = (client: QueueContext, tasks: readonly AnyTask[]) => Promise<TaskHandle<unknown>[]>;
+type SendTasks = (
+  client: QueueContext,
+  tasks: readonly AnyTask[],
+) => Promise<TaskHandle<unknown>[]>;
 
 /** The field of `KEY.shards` holding the shard count. */
 const COUNT_FIELD = "n";
@@ -247,9 +250,11 @@ export class Shards {
   async locate(id: string): Promise<number> {
     const home = shardOfKey(id, this.count);
     if (this.count === 1) return home;
-    const held = await Promise.all(this.contexts.map(({ keys, redis }) =>
-      redis.exists(keys.task(id), keys.result(id), keys.failed(id))
-    ));
+    const held = await Promise.all(
+      this.contexts.map(({ keys, redis }) =>
+        redis.exists(keys.task(id), keys.result(id), keys.failed(id))
+      ),
+    );
     if (held[home] > 0) return home;
     const found = held.findIndex((n) => n > 0);
     return found === -1 ? home : found;

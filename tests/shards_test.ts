@@ -1,0 +1,357 @@
+import assert from "node:assert/strict";
+import { Redis } from "ioredis";
+import { StreaqCancelled, taskContext, type TaskHandle, TaskStatus, Worker } from "../mod.ts";
+import { eventually, runInBackground, WorkerProcess } from "./_helpers.ts";
+import { uniqueQueue } from "./_redis.ts";
+import { type ClusterSetup, startCluster } from "./_topologies.ts";
+import { shardOfFunction, shardOfKey } from "../src/shards/route.ts";
+import { shardTag } from "../src/redis/keys.ts";
+import { queueContextOf } from "../src/worker.ts";
+
+const FIXTURE = "tests/fixtures/sharded_worker.ts";
+
+/** The hash tag Redis Cluster hashes a key by: between the first `{` and the next `}`. */
+function hashTag(key: string): string {
+  const open = key.indexOf("{");
+  if (open === -1) return key;
+  const close = key.indexOf("}", open + 1);
+  return close === -1 || close === open + 1 ? key : key.slice(open + 1, close);
+}
+
+/** The masters of the cluster, by their role. */
+async function mastersOf(cluster: ClusterSetup) {
+  const roles = await Promise.all(cluster.servers.map((s) => s.cli("ROLE")));
+  return cluster.servers.filter((_, i) => roles[i].split("\n")[0] === "master");
+}
+
+/**
+ * Every command each master runs (scripts' inner commands too), as the `MONITOR` of each master
+ * sees them, until `stop()`; each with the hash tags of its `streaq:` arguments.
+ */
+async function monitorMasters(cluster: ClusterSetup) {
+  const commands: { args: string[]; tags: Set<string> }[] = [];
+  // `monitor()` opens a connection of its own beside the one it is called on: both are closed.
+  const connections = (await mastersOf(cluster)).map((m) =>
+    new Redis({ host: m.host, port: m.port })
+  );
+  const monitors = await Promise.all(connections.map((c) => c.monitor()));
+  for (const monitor of monitors) {
+    monitor.on("monitor", (_time: string, args: string[]) => {
+      // Channels are not keys: Cluster broadcasts PUBLISH to every node and SUBSCRIBE is not
+      // bound to a slot, so one subscriber connection may listen to several shards' channels.
+      if (/^(p?(un)?subscribe|publish)$/i.test(args[0])) return;
+      const keys = args.filter((a) => typeof a === "string" && a.startsWith("streaq:"));
+      commands.push({ args, tags: new Set(keys.map(hashTag)) });
+    });
+  }
+  return {
+    commands,
+    stop: () => [...monitors, ...connections].forEach((c) => c.disconnect()),
+  };
+}
+
+/** A queue name whose first `shards` shard tags are served by `masters` different masters. */
+async function queueOnMasters(cluster: ClusterSetup, shards: number, masters: number) {
+  for (;;) {
+    const name = uniqueQueue("shards");
+    const served = await Promise.all(
+      Array.from({ length: shards }, (_, k) => cluster.masterOf(`streaq:{${shardTag(name, k)}}:`)),
+    );
+    if (new Set(served.map((s) => s.port)).size === masters) return name;
+  }
+}
+
+function clientOf(cluster: ClusterSetup, queueName: string, shards: number) {
+  const nodes = cluster.servers.slice(0, 1).map(({ host, port }) => ({ host, port }));
+  return new Worker({
+    cluster: { nodes },
+    queueName,
+    shards,
+    concurrency: Math.max(shards, 6),
+    handleSignals: false,
+    logLevel: "error",
+    idleTimeout: 2_000,
+  });
+}
+
+Deno.test("sharded queues on a 3-master Cluster", async (t) => {
+  await using cluster = await startCluster();
+  const connection = JSON.stringify({
+    cluster: { nodes: [{ host: cluster.servers[0].host, port: cluster.servers[0].port }] },
+  });
+
+  for (const shards of [1, 3, 6]) {
+    await t.step(
+      `shards: ${shards}: tasks from two worker processes all complete exactly once, results found by id, no command names two shards`,
+      async () => {
+        const queueName = await queueOnMasters(cluster, shards, Math.min(shards, 3));
+        const monitor = await monitorMasters(cluster);
+        const processes = [0, 1].map(() =>
+          new WorkerProcess(FIXTURE, connection, queueName, String(shards), String(shards * 2))
+        );
+        try {
+          await using client = clientOf(cluster, queueName, shards);
+          const record = client.stub<[number], number>("record");
+          const handles = await client.enqueueMany(
+            Array.from({ length: 120 }, (_, i) => record.enqueue(i)),
+          );
+          const results = await Promise.all(handles.map((h) => h.result({ timeout: 30_000 })));
+          assert.deepEqual(results.map((r) => r.result), handles.map((_, i) => i));
+          // Each id ran once, in one of the two processes.
+          await eventually(() =>
+            processes.flatMap((p) => p.lines).filter((l) => l.startsWith("ran ")).length >= 120
+          );
+          const ran = processes.flatMap((p) => p.lines).filter((l) => l.startsWith("ran "));
+          assert.equal(ran.length, 120);
+          assert.equal(new Set(ran).size, 120);
+          // A client of its own finds every result by id alone, whatever shard it is on.
+          await using other = clientOf(cluster, queueName, shards);
+          for (const h of handles.slice(0, 20)) {
+            assert.equal((await other.resultById(h.id)).result, handles.indexOf(h));
+            assert.equal(await other.statusById(h.id), TaskStatus.DONE);
+          }
+          // The tasks went to every shard: each shard's result keys hold some.
+          const perShard = new Map<number, number>();
+          for (const h of handles) {
+            const k = shardOfKey(h.id, shards);
+            perShard.set(k, (perShard.get(k) ?? 0) + 1);
+          }
+          assert.equal(perShard.size, shards);
+          // And the shards' keys are on min(shards, 3) masters (the queue name was chosen so).
+          const owners = new Set<number>();
+          for (const h of handles) {
+            const key = `streaq:{${shardTag(queueName, shardOfKey(h.id, shards))}}:result:${h.id}`;
+            assert.equal(await (await cluster.masterOf(key)).cli("EXISTS", key), "1");
+            owners.add((await cluster.masterOf(key)).port);
+          }
+          assert.equal(owners.size, Math.min(shards, 3));
+        } finally {
+          await Promise.all(processes.map((p) => p.end("SIGTERM")));
+          monitor.stop();
+        }
+        const mine = monitor.commands.filter((c) =>
+          [...c.tags].some((tag) => tag === queueName || tag.startsWith(queueName + "{"))
+        );
+        assert.ok(mine.length > 100, `saw ${mine.length} commands of the queue`);
+        const crossing = mine.filter((c) => c.tags.size > 1);
+        assert.deepEqual(
+          crossing.slice(0, 3).map((c) => c.args.join(" ")),
+          [],
+          "commands naming two shards",
+        );
+      },
+    );
+  }
+
+  await t.step(
+    "a queue's shard count is stored at first use, and another count is refused naming both",
+    async () => {
+      const queueName = uniqueQueue("shards");
+      await using three = clientOf(cluster, queueName, 3);
+      await three.enqueueUnsafe("record", 1);
+      await using six = clientOf(cluster, queueName, 6);
+      await assert.rejects(
+        async () => void await six.enqueueUnsafe("record", 2),
+        /with 'shards' 6: it was created with 3/,
+      );
+      await assert.rejects(
+        () => six.run({ burst: true }),
+        /with 'shards' 6: it was created with 3/,
+      );
+      await using one = clientOf(cluster, queueName, 1);
+      await assert.rejects(
+        async () => void await one.enqueueUnsafe("record", 3),
+        /with 'shards' 1: it was created with 3/,
+      );
+      // An unsharded queue holding tasks is not silently sharded.
+      const plain = uniqueQueue("shards");
+      await using unsharded = clientOf(cluster, plain, 1);
+      await unsharded.enqueueUnsafe("record", 1);
+      await using sharded = clientOf(cluster, plain, 3);
+      await assert.rejects(
+        async () => void await sharded.enqueueUnsafe("record", 2),
+        /already holds tasks unsharded/,
+      );
+    },
+  );
+
+  await t.step(
+    "abort by id reaches a task on any shard, from a client that did not send it",
+    async () => {
+      const queueName = uniqueQueue("shards");
+      // Three slots per shard: the three tasks run at once wherever their ids put them.
+      await using worker = new Worker({
+        cluster: { nodes: cluster.servers.slice(0, 1).map(({ host, port }) => ({ host, port })) },
+        queueName,
+        shards: 3,
+        concurrency: 9,
+        handleSignals: false,
+        logLevel: "error",
+      });
+      const started = new Set<string>();
+      const hang = worker.task(async function hang(): Promise<void> {
+        const { taskId, signal } = taskContext();
+        started.add(taskId);
+        await new Promise((_, reject) =>
+          signal.addEventListener("abort", () => reject(signal.reason))
+        );
+      });
+      const run = runInBackground(worker);
+      try {
+        const handles = await worker.enqueueMany([hang.enqueue(), hang.enqueue(), hang.enqueue()]);
+        await eventually(() => started.size === 3, { what: "three tasks running" });
+        await using other = clientOf(cluster, queueName, 3);
+        for (const h of handles) assert.equal(await other.abortById(h.id), true);
+        for (const h of handles) {
+          const r = await other.resultById(h.id);
+          assert.equal(r.success, false);
+          assert.ok(r.exception instanceof StreaqCancelled);
+        }
+      } finally {
+        await run.stop();
+      }
+    },
+  );
+
+  await t.step("priorities: within a shard a higher priority always starts first", async () => {
+    const queueName = uniqueQueue("shards");
+    const nodes = cluster.servers.slice(0, 1).map(({ host, port }) => ({ host, port }));
+    await using worker = new Worker({
+      cluster: { nodes },
+      queueName,
+      shards: 3,
+      concurrency: 3,
+      prefetch: 0,
+      priorities: ["low", "high"],
+      handleSignals: false,
+      logLevel: "error",
+    });
+    const order: string[] = [];
+    const job = worker.task(async function job(): Promise<void> {
+      order.push(taskContext().taskId);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    });
+    const low = await worker.enqueueMany(
+      Array.from({ length: 30 }, () => job.enqueue().start({ priority: "low" })),
+    );
+    const high = await worker.enqueueMany(
+      Array.from({ length: 30 }, () => job.enqueue().start({ priority: "high" })),
+    );
+    await worker.run({ burst: true });
+    assert.equal(order.length, 60);
+    const highIds = new Set(high.map((h) => h.id));
+    for (let shard = 0; shard < 3; shard++) {
+      const mine = order.filter((id) => shardOfKey(id, 3) === shard);
+      const firstLow = mine.findIndex((id) => !highIds.has(id));
+      const lastHigh = mine.findLastIndex((id) => highIds.has(id));
+      assert.ok(lastHigh < firstLow, `shard ${shard}: a low task started before a high one`);
+    }
+    assert.equal(low.length, 30);
+  });
+
+  await t.step(
+    "a limited function's tasks all go to one shard, and its limit holds across two worker processes",
+    async () => {
+      const queueName = uniqueQueue("shards");
+      const processes = [0, 1].map(() =>
+        new WorkerProcess(FIXTURE, connection, queueName, "3", "6")
+      );
+      try {
+        // A worker stores the functions it pins when it starts: a client that only names one
+        // (a stub without options) routes it alike once it reads them, at its first send.
+        const pins = `streaq:{${queueName}}:shards`;
+        const master = await cluster.masterOf(pins);
+        await eventually(async () => await master.cli("HEXISTS", pins, "f:limited") === "1", {
+          timeout: 20_000,
+          what: "the workers to store the pinned function",
+        });
+        await using client = clientOf(cluster, queueName, 3);
+        const limited = client.stub<[number], number>("limited");
+        const handles = await client.enqueueMany(
+          Array.from({ length: 30 }, (_, i) => limited.enqueue(i)),
+        );
+        await Promise.all(handles.map((h) => h.result({ timeout: 30_000 })));
+        const home = shardOfFunction("limited", 3);
+        for (const h of handles) {
+          assert.equal(await queueContextOf(client).shards!.locate(h.id), home);
+        }
+        const events = processes.flatMap((p) => p.lines)
+          .filter((l) => l.startsWith("start ") || l.startsWith("end "))
+          .map((l) => l.split(" "))
+          .map(([kind, , ms]) => ({ kind, ms: Number(ms) }))
+          .sort((a, b) => a.ms - b.ms || (a.kind === "end" ? -1 : 1));
+        let running = 0;
+        let most = 0;
+        for (const e of events) {
+          running += e.kind === "start" ? 1 : -1;
+          most = Math.max(most, running);
+        }
+        assert.ok(most <= 2, `${most} ran at once`);
+      } finally {
+        await Promise.all(processes.map((p) => p.end("SIGTERM")));
+      }
+    },
+  );
+
+  await t.step("groups, dedupe keys, delays and pipelines on a sharded queue", async () => {
+    const queueName = uniqueQueue("shards");
+    await using worker = clientOf(cluster, queueName, 6);
+    const echo = worker.task(async function echo(n: number): Promise<number> {
+      return await Promise.resolve(n);
+    });
+    const add = worker.task(async function add(a: number, b: number): Promise<number> {
+      return await Promise.resolve(a + b);
+    });
+    const run = runInBackground(worker);
+    try {
+      const grouped = await worker.enqueueMany(
+        Array.from({ length: 12 }, (_, i) => echo.enqueue(i).start({ group: "g1" })),
+      );
+      const groupShards = await Promise.all(
+        grouped.map((h) => queueContextOf(worker).shards!.locate(h.id)),
+      );
+      assert.equal(new Set(groupShards).size, 1, "a group stays on one shard");
+      const first = await echo.enqueue(1).start({
+        dedupe: { key: "k", mode: "throttle", window: 60_000 },
+      });
+      const second = await echo.enqueue(2).start({
+        dedupe: { key: "k", mode: "throttle", window: 60_000 },
+      });
+      assert.equal(second.id, first.id, "the second enqueue is deduplicated");
+      const delayed = await echo.enqueue(7).start({ delay: 300 });
+      const piped = await echo.enqueue(5).pipe(add, 10);
+      const after = await echo.enqueue(3).start({ after: [delayed.id] });
+      const all: TaskHandle<number>[] = [...grouped, first, delayed, piped, after];
+      const results = await Promise.all(all.map((h) => h.result({ timeout: 20_000 })));
+      assert.deepEqual(results.map((r) => r.result), [...grouped.map((_, i) => i), 1, 7, 15, 3]);
+    } finally {
+      await run.stop();
+    }
+  });
+});
+
+Deno.test("the shards option takes an integer from 1 to 64, and needs a slot per shard", () => {
+  for (const shards of [0, 65, 1.5, "3"]) {
+    assert.throws(
+      () => new Worker({ shards: shards as number }),
+      (e: Error) =>
+        e instanceof RangeError && e.message.includes("'shards' must be an integer from 1 to 64") &&
+        e.message.includes(String(shards)),
+    );
+  }
+  assert.throws(
+    () => new Worker({ shards: 8, concurrency: 4 }),
+    /'concurrency' must be at least 'shards' \(8\)[^]*received 4/,
+  );
+});
+
+Deno.test("a stub declared with a limit or unique is pinned to its function's shard, like a registered task", () => {
+  const worker = new Worker({ shards: 6, concurrency: 6 });
+  worker.stub("plain");
+  worker.stub("limitedStub", { limit: { concurrency: 1 } });
+  worker.task(async function uniqueTask(): Promise<void> {}, { unique: true, timeout: 1_000 });
+  const shards = queueContextOf(worker).shards!;
+  assert.equal(shards.pinned("plain"), false);
+  assert.equal(shards.pinned("limitedStub"), true);
+  assert.equal(shards.pinned("uniqueTask"), true);
+});
