@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { StreaqCancelled, taskContext, type TaskHandle, TaskStatus, Worker } from "../mod.ts";
 import { eventually, runInBackground, WorkerProcess } from "./_helpers.ts";
-import { uniqueQueue } from "./_redis.ts";
+import { startRedis, uniqueQueue } from "./_redis.ts";
 import { type ClusterSetup, startCluster } from "./_topologies.ts";
 import { shardOfFunction, shardOfKey } from "../src/shards/route.ts";
 import { shardTag } from "../src/redis/keys.ts";
@@ -354,4 +354,45 @@ Deno.test("a stub declared with a limit or unique is pinned to its function's sh
   assert.equal(shards.pinned("plain"), false);
   assert.equal(shards.pinned("limitedStub"), true);
   assert.equal(shards.pinned("uniqueTask"), true);
+});
+
+Deno.test("tasks sent together that wait for one another go to one shard; waiting on tasks of two shards is refused", async () => {
+  await using server = await startRedis();
+  await using worker = new Worker({
+    redisUrl: server.url,
+    queueName: uniqueQueue("shards"),
+    shards: 6,
+    concurrency: 6,
+    handleSignals: false,
+    logLevel: "error",
+  });
+  const echo = worker.task(async function echo(n: number): Promise<number> {
+    return await Promise.resolve(n);
+  });
+  const sum = worker.task(async function sum(...ns: number[]): Promise<number> {
+    return await Promise.resolve(ns.reduce((a, b) => a + b, 0));
+  });
+  const shards = queueContextOf(worker).shards!;
+  // A fan-in sent in one batch: the three and the task after them share a shard.
+  const parts = [1, 2, 3].map((n) => echo.enqueue(n));
+  const total = sum.enqueue(6).start({ after: parts.map((p) => p.id) });
+  const handles = await worker.enqueueMany([...parts, total]);
+  const placed = await Promise.all(handles.map((h) => shards.locate(h.id)));
+  assert.equal(new Set(placed).size, 1);
+  // Tasks already sent to two shards cannot be waited for together.
+  const sent: TaskHandle<number>[] = [];
+  while (new Set(await Promise.all(sent.map((h) => shards.locate(h.id)))).size < 2) {
+    sent.push(await echo.enqueue(sent.length));
+  }
+  const twoShards = [sent[0].id, sent[sent.length - 1].id];
+  await assert.rejects(
+    async () => void await sum.enqueue(0).start({ after: twoShards }),
+    /would need 2 different shards[^]*dependencies across shards are not supported yet/,
+  );
+  // One of them alone is fine: the task goes to its shard, and runs after it.
+  const after = await sum.enqueue(5).start({ after: [sent[0].id] });
+  assert.equal(await shards.locate(after.id), await shards.locate(sent[0].id));
+  await worker.run({ burst: true });
+  assert.equal((await handles[3].result({ timeout: 5_000 })).result, 6);
+  assert.equal((await after.result({ timeout: 5_000 })).result, 5);
 });

@@ -164,7 +164,12 @@ export class Shards {
     return tasks.map((t) => sent.find((m) => m.has(t))!.get(t)!);
   }
 
-  /** The shard of each task: where its dependencies are, else by `route.ts`. */
+  /**
+   * The shard of each task. Tasks of this send tied by dependencies (a pipeline, a fallback,
+   * `after` a task of the same send) form one component, which goes to one shard: the shard of
+   * the tasks it waits for outside this send, or of its tasks that are tied to a shard by their
+   * function, group or dedupe key (rules 1 to 4 of `route.ts`), else its first task's shard by id.
+   */
   async #route(tasks: readonly AnyTask[]): Promise<number[]> {
     // The tasks this send stores: the given ones and the unsent sources they bring along.
     const inSend = new Map<string, AnyTask>();
@@ -182,23 +187,54 @@ export class Shards {
     const located = new Map(
       await Promise.all([...outside].map(async (id) => [id, await this.locate(id)] as const)),
     );
-    const decided = new Map<AnyTask, number>();
-    const visiting = new Set<AnyTask>();
-    const shardOf = (t: AnyTask): number => {
-      const known = decided.get(t);
-      if (known !== undefined) return known;
-      // A cycle: `sendTasks` refuses it with a message naming it.
-      if (visiting.has(t)) return this.#ownShard(t);
-      visiting.add(t);
-      const deps = linksOf(t).dependencies.map((id) => {
-        const d = inSend.get(id);
-        return d ? shardOf(d) : located.get(id)!;
-      });
-      const shard = this.#placed(t, deps);
-      decided.set(t, shard);
-      return shard;
+    // Union-find over the tasks of the send, by id.
+    const parent = new Map<string, string>();
+    const root = (id: string): string => {
+      let r = id;
+      while (parent.has(r)) r = parent.get(r)!;
+      if (r !== id) parent.set(id, r);
+      return r;
     };
-    return tasks.map(shardOf);
+    for (const t of inSend.values()) {
+      for (const dep of linksOf(t).dependencies) {
+        if (!inSend.has(dep)) continue;
+        const [a, b] = [root(t.id), root(dep)];
+        if (a !== b) parent.set(a, b);
+      }
+    }
+    /** Per component (by root id): the shards it must be on, with why, and its first task. */
+    const components = new Map<string, { needs: Map<number, string>; first: AnyTask }>();
+    for (const t of inSend.values()) {
+      const r = root(t.id);
+      let c = components.get(r);
+      if (!c) components.set(r, c = { needs: new Map(), first: t });
+      const tie = this.#tie(t);
+      if (tie) c.needs.set(this.#ownShard(t), `task ${t.fnName} (${t.id}): its ${tie}`);
+      for (const dep of linksOf(t).dependencies) {
+        if (!inSend.has(dep)) c.needs.set(located.get(dep)!, `task ${dep}, which it waits for`);
+      }
+    }
+    const shardOfComponent = new Map<string, number>();
+    for (const [r, { needs, first }] of components) {
+      if (needs.size > 1) {
+        throw new StreaqError(
+          `Cannot enqueue task ${first.fnName} (${first.id}) on queue '${this.#primary.keys.queueName}': it and the tasks tied to it by dependencies would need ${needs.size} different shards (${
+            [...needs].map(([shard, why]) => `shard ${shard} for ${why}`).join("; ")
+          }), and dependencies across shards are not supported yet: send tasks that wait for one another in one enqueueMany, without limits, groups or dedupe keys that place them apart, or use a queue of one shard`,
+        );
+      }
+      shardOfComponent.set(r, needs.size === 1 ? [...needs.keys()][0] : this.#ownShard(first));
+    }
+    return tasks.map((t) => shardOfComponent.get(root(t.id))!);
+  }
+
+  /** What ties a task to its own shard (rules 2 to 4 of `route.ts`), if anything does. */
+  #tie(task: AnyTask): string | undefined {
+    const { dedupe, group } = task.options;
+    if (this.pinned(task.fnName)) return "function's limit or uniqueness";
+    if (group !== undefined) return "group";
+    if (dedupe !== undefined) return "dedupe key";
+    return undefined;
   }
 
   /** The shard of a task by its own routing key (`route.ts`, rules 2 to 5). */
@@ -211,36 +247,6 @@ export class Shards {
       ),
       this.count,
     );
-  }
-
-  /** The shard of a task whose dependencies are on shards `deps` (rule 1 of `route.ts`). */
-  #placed(task: AnyTask, deps: readonly number[]): number {
-    const own = this.#ownShard(task);
-    if (deps.length === 0) return own;
-    const where = new Set(deps);
-    const queue = this.#primary.keys.queueName;
-    if (where.size > 1) {
-      throw new StreaqError(
-        `Cannot enqueue task ${task.fnName} (${task.id}) on queue '${queue}': it waits for tasks on ${where.size} different shards (${
-          [...where].join(", ")
-        }), and dependencies across shards are not supported yet; give the tasks it waits for one group key, or use a queue of one shard`,
-      );
-    }
-    const [shard] = where;
-    const { dedupe, group } = task.options;
-    const tie = this.pinned(task.fnName)
-      ? "function's limits pin"
-      : group !== undefined
-      ? "group puts"
-      : dedupe !== undefined
-      ? "dedupe key puts"
-      : undefined;
-    if (tie && shard !== own) {
-      throw new StreaqError(
-        `Cannot enqueue task ${task.fnName} (${task.id}) on queue '${queue}': it waits for tasks on shard ${shard}, but its ${tie} it on shard ${own}; dependencies across shards are not supported yet`,
-      );
-    }
-    return shard;
   }
 
   /**
