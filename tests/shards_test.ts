@@ -7,6 +7,7 @@ import { type ClusterSetup, startCluster } from "./_topologies.ts";
 import { shardOfFunction, shardOfKey } from "../src/shards/route.ts";
 import { shardTag } from "../src/redis/keys.ts";
 import { queueContextOf } from "../src/worker.ts";
+import { QueueReads } from "../src/client/queue_reads.ts";
 
 const FIXTURE = "tests/fixtures/sharded_worker.ts";
 
@@ -392,6 +393,10 @@ Deno.test("tasks sent together that wait for one another go to one shard; waitin
   // One of them alone is fine: the task goes to its shard, and runs after it.
   const after = await sum.enqueue(5).start({ after: [sent[0].id] });
   assert.equal(await shards.locate(after.id), await shards.locate(sent[0].id));
+  // `streaq status` and the dashboard count every shard's tasks.
+  const counts = await new QueueReads(queueContextOf(worker)).counts();
+  assert.equal(counts.queued, 3 + sent.length);
+  assert.equal(counts.waiting, 2);
   await worker.run({ burst: true });
   assert.equal((await handles[3].result({ timeout: 5_000 })).result, 6);
   assert.equal((await after.result({ timeout: 5_000 })).result, 5);
