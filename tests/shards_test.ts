@@ -251,43 +251,64 @@ Deno.test("sharded queues on a 3-master Cluster", async (t) => {
   });
 
   await t.step(
-    "a limited function's tasks all go to one shard, and its limit holds across two worker processes",
+    "limited, unique and rate-limited functions each go to one shard, and their limits hold across two worker processes; a cron job runs once per occurrence",
     async () => {
       const queueName = uniqueQueue("shards");
       const processes = [0, 1].map(() =>
-        new WorkerProcess(FIXTURE, connection, queueName, "3", "6")
+        new WorkerProcess(FIXTURE, connection, queueName, "3", "6", "cron")
       );
       try {
         // A worker stores the functions it pins when it starts: a client that only names one
         // (a stub without options) routes it alike once it reads them, at its first send.
         const pins = `streaq:{${queueName}}:shards`;
         const master = await cluster.masterOf(pins);
-        await eventually(async () => await master.cli("HEXISTS", pins, "f:limited") === "1", {
+        await eventually(async () => await master.cli("HEXISTS", pins, "f:rated") === "1", {
           timeout: 20_000,
-          what: "the workers to store the pinned function",
+          what: "the workers to store the pinned functions",
         });
         await using client = clientOf(cluster, queueName, 3);
-        const limited = client.stub<[number], number>("limited");
-        const handles = await client.enqueueMany(
-          Array.from({ length: 30 }, (_, i) => limited.enqueue(i)),
-        );
-        await Promise.all(handles.map((h) => h.result({ timeout: 30_000 })));
-        const home = shardOfFunction("limited", 3);
-        for (const h of handles) {
-          assert.equal(await queueContextOf(client).shards!.locate(h.id), home);
+        const sent = new Map<string, TaskHandle<number>[]>();
+        for (const fn of ["limited", "solo", "rated"]) {
+          const stub = client.stub<[number], number>(fn);
+          sent.set(
+            fn,
+            await client.enqueueMany(Array.from({ length: 12 }, (_, i) => stub.enqueue(i))),
+          );
         }
-        const events = processes.flatMap((p) => p.lines)
-          .filter((l) => l.startsWith("start ") || l.startsWith("end "))
-          .map((l) => l.split(" "))
-          .map(([kind, , ms]) => ({ kind, ms: Number(ms) }))
-          .sort((a, b) => a.ms - b.ms || (a.kind === "end" ? -1 : 1));
-        let running = 0;
-        let most = 0;
-        for (const e of events) {
-          running += e.kind === "start" ? 1 : -1;
-          most = Math.max(most, running);
+        const started = Date.now();
+        await Promise.all([...sent.values()].flat().map((h) => h.result({ timeout: 30_000 })));
+        const shards = queueContextOf(client).shards!;
+        for (const [fn, handles] of sent) {
+          for (const h of handles) assert.equal(await shards.locate(h.id), shardOfFunction(fn, 3));
         }
-        assert.ok(most <= 2, `${most} ran at once`);
+        const lines = processes.flatMap((p) => p.lines).map((l) => l.split(" "));
+        const events = (fn: string) =>
+          lines.filter(([kind, f]) => (kind === "start" || kind === "end") && f === fn)
+            .map(([kind, , , ms]) => ({ kind, ms: Number(ms) }))
+            .sort((a, b) => a.ms - b.ms || (a.kind === "end" ? -1 : 1));
+        const mostAtOnce = (fn: string) => {
+          let running = 0;
+          let most = 0;
+          for (const e of events(fn)) {
+            running += e.kind === "start" ? 1 : -1;
+            most = Math.max(most, running);
+          }
+          return most;
+        };
+        assert.ok(mostAtOnce("limited") <= 2, `${mostAtOnce("limited")} limited ran at once`);
+        assert.equal(mostAtOnce("solo"), 1);
+        // 12 starts at 5 a second: the last start is at least 2 windows after the first.
+        const rated = events("rated").filter((e) => e.kind === "start").map((e) => e.ms);
+        assert.equal(rated.length, 12);
+        assert.ok(rated[11] - rated[0] >= 1_900, `12 rated starts in ${rated[11] - rated[0]} ms`);
+        assert.ok(Date.now() - started >= 1_900);
+        // The cron job ran about once a second, each occurrence in one process only.
+        const ticks = lines.filter(([kind]) => kind === "tick").map(([, , ms]) => Number(ms));
+        assert.ok(ticks.length >= 2, `${ticks.length} ticks`);
+        // One occurrence run twice (by both processes) would print two ticks milliseconds apart.
+        ticks.sort((a, b) => a - b);
+        const gaps = ticks.slice(1).map((ms, i) => ms - ticks[i]);
+        assert.ok(gaps.every((gap) => gap >= 200), `ticks this far apart: ${gaps}`);
       } finally {
         await Promise.all(processes.map((p) => p.end("SIGTERM")));
       }
