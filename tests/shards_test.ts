@@ -413,7 +413,7 @@ Deno.test("a stub declared with a limit or unique is pinned to its function's sh
   assert.equal(shards.pinned("uniqueTask"), true);
 });
 
-Deno.test("tasks sent together that wait for one another go to one shard; waiting on tasks of two shards is refused", async () => {
+Deno.test("tasks sent together that wait for one another go to one shard; a task may wait for tasks of other shards", async () => {
   await using server = await startRedis();
   await using worker = new Worker({
     redisUrl: server.url,
@@ -429,6 +429,10 @@ Deno.test("tasks sent together that wait for one another go to one shard; waitin
   const sum = worker.task(async function sum(...ns: number[]): Promise<number> {
     return await Promise.resolve(ns.reduce((a, b) => a + b, 0));
   });
+  const boom = worker.task(async function boom(): Promise<never> {
+    await Promise.resolve();
+    throw new Error("boom");
+  });
   const shards = queueContextOf(worker).shards!;
   // A fan-in sent in one batch: the three and the task after them share a shard.
   const parts = [1, 2, 3].map((n) => echo.enqueue(n));
@@ -436,28 +440,33 @@ Deno.test("tasks sent together that wait for one another go to one shard; waitin
   const handles = await worker.enqueueMany([...parts, total]);
   const placed = await Promise.all(handles.map((h) => shards.locate(h.id)));
   assert.equal(new Set(placed).size, 1);
-  // Tasks already sent to two shards cannot be waited for together.
+  // Tasks already sent to different shards: a task waits for all of them (through the relay).
   const sent: TaskHandle<number>[] = [];
-  while (new Set(await Promise.all(sent.map((h) => shards.locate(h.id)))).size < 2) {
-    sent.push(await echo.enqueue(sent.length));
+  while (new Set(await Promise.all(sent.map((h) => shards.locate(h.id)))).size < 3) {
+    sent.push(await echo.enqueue(1));
   }
-  const twoShards = [sent[0].id, sent[sent.length - 1].id];
-  await assert.rejects(
-    async () => void await sum.enqueue(0).start({ after: twoShards }),
-    /would need 2 different shards[^]*dependencies across shards are not supported yet/,
-  );
-  // One of them alone is fine: the task goes to its shard, and runs after it.
-  const after = await sum.enqueue(5).start({ after: [sent[0].id] });
-  assert.equal(await shards.locate(after.id), await shards.locate(sent[0].id));
+  const acrossShards = await sum.enqueue(7).start({ after: sent.map((h) => h.id) });
+  // One that fails: its dependent on another shard fails too.
+  let failing = await boom.enqueue();
+  while (await shards.locate(failing.id) === await shards.locate(sent[0].id)) {
+    failing = await boom.enqueue();
+  }
+  const doomed = await sum.enqueue(1).start({ after: [sent[0].id, failing.id] });
   // `streaq status` and the dashboard count every shard's tasks.
   const counts = await new QueueReads(queueContextOf(worker)).counts();
-  assert.equal(counts.queued, 3 + sent.length);
-  assert.equal(counts.waiting, 2);
+  assert.equal(counts.queued, 3 + sent.length + 1);
+  assert.equal(counts.waiting, 3);
   // Not a burst run: a burst may end while the completion that releases a dependent is in flight.
   const run = runInBackground(worker);
   try {
     assert.equal((await handles[3].result({ timeout: 5_000 })).result, 6);
-    assert.equal((await after.result({ timeout: 5_000 })).result, 5);
+    assert.equal((await acrossShards.result({ timeout: 5_000 })).result, 7);
+    const failed = await doomed.result({ timeout: 5_000 });
+    assert.equal(failed.success, false);
+    assert.match(failed.exception.message, new RegExp(failing.id));
+    // A task waiting for tasks of other shards that finished already is settled at once.
+    const late = await sum.enqueue(2).start({ after: sent.map((h) => h.id) });
+    assert.equal((await late.result({ timeout: 5_000 })).result, 2);
   } finally {
     await run.stop();
   }

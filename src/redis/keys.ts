@@ -132,7 +132,24 @@ export const KEY = {
    * (`src/shards/shards.ts`). Absent for a queue of one shard.
    */
   shards: "shards",
+  /**
+   * Stream of the outcomes of this shard's tasks that tasks on other shards wait for, on a sharded
+   * queue: fields `x` (the task's id), `s` (the waiting shard) and `r` (its encoded result),
+   * written by the completion script, relayed and deleted by workers (`src/shards/remote_deps.ts`).
+   */
+  outbox: "outbox",
+  /**
+   * A task of another shard that tasks of this shard wait for, by its id, on a sharded queue:
+   * empty while it runs there, then its encoded result (for an hour) once relayed here.
+   */
+  mirror: "mirror:",
 } as const;
+
+/**
+ * The member of a task's dependents set (`KEY.dependents`) that stands for the tasks of another
+ * shard waiting for it: `shard <k>` (a task id holds no space, so no id is one).
+ */
+export const REMOTE_DEPENDENTS = "shard ";
 
 /**
  * The hash tag of shard `shard` of queue `queueName`: the queue's name for shard 0 (today's

@@ -16,6 +16,7 @@
 import type { ExecutionEnv } from "./execute.ts";
 import { Runner, type RunSettings } from "./runner.ts";
 import type { QueueContext } from "../queue_context.ts";
+import { OutboxRelay } from "../shards/outbox_relay.ts";
 
 type Counters = ExecutionEnv["counters"];
 
@@ -53,6 +54,7 @@ function shardCounters(total: Counters): Counters {
 /** A run of a worker over every shard of its queue. */
 export class ShardedRunner {
   readonly #runners: readonly Runner[];
+  readonly #relay: OutboxRelay;
 
   /**
    * Wires one run per shard; nothing starts before {@linkcode ShardedRunner.run}.
@@ -67,6 +69,7 @@ export class ShardedRunner {
     settings: RunSettings,
     shards: readonly QueueContext[],
   ) {
+    this.#relay = new OutboxRelay(shards, env.logger);
     const slots = splitEvenly(settings.concurrency, shards.length);
     const prefetch = splitEvenly(settings.prefetch, shards.length);
     this.#runners = shards.map((client, i) =>
@@ -83,6 +86,8 @@ export class ShardedRunner {
    * none.
    */
   async run(): Promise<void> {
+    // Outcomes that tasks of other shards wait for are relayed while the worker runs.
+    this.#relay.start();
     const runs = this.#runners.map((runner) =>
       runner.run().catch((error) => {
         this.stop();
@@ -90,6 +95,7 @@ export class ShardedRunner {
       })
     );
     const settled = await Promise.allSettled(runs);
+    await this.#relay.stop();
     const failed = settled.find((r) => r.status === "rejected");
     if (failed) throw failed.reason;
   }

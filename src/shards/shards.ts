@@ -16,6 +16,16 @@ import type { TaskHandle } from "../task_handle.ts";
 import { StreaqError } from "../errors.ts";
 import { runScript, script } from "../redis/_script.ts";
 import { routingKey, shardOfFunction, shardOfKey } from "./route.ts";
+import { linkRemote } from "./remote_deps.ts";
+
+/** The value found most often in `values` (the first of those found as often). */
+function mostCommon(values: readonly number[]): number {
+  const counts = new Map<number, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  let best = values[0];
+  for (const [v, n] of counts) if (n > counts.get(best)!) best = v;
+  return best;
+}
 
 // deno-lint-ignore no-explicit-any
 type AnyTask = Task<any>;
@@ -148,7 +158,15 @@ export class Shards {
   async send(tasks: readonly AnyTask[], sendTasks: SendTasks): Promise<TaskHandle<unknown>[]> {
     await this.check();
     if (this.count === 1) return await sendTasks(this.contexts[0], tasks);
-    const shards = await this.#route(tasks);
+    const remote: { id: string; from: number; on: number }[] = [];
+    const shards = await this.#route(tasks, remote);
+    // Dependencies on other shards are registered there before their dependents are stored.
+    const linked = new Set<string>();
+    await Promise.all(remote.map(({ id, from, on }) => {
+      if (linked.has(`${id} ${on}`)) return;
+      linked.add(`${id} ${on}`);
+      return linkRemote(this.contexts[on], this.contexts[from], id);
+    }));
     const parts = new Map<number, AnyTask[]>();
     tasks.forEach((t, i) => {
       const part = parts.get(shards[i]);
@@ -170,7 +188,10 @@ export class Shards {
    * the tasks it waits for outside this send, or of its tasks that are tied to a shard by their
    * function, group or dedupe key (rules 1 to 4 of `route.ts`), else its first task's shard by id.
    */
-  async #route(tasks: readonly AnyTask[]): Promise<number[]> {
+  async #route(
+    tasks: readonly AnyTask[],
+    remote: { id: string; from: number; on: number }[],
+  ): Promise<number[]> {
     // The tasks this send stores: the given ones and the unsent sources they bring along.
     const inSend = new Map<string, AnyTask>();
     for (const given of tasks) {
@@ -202,28 +223,50 @@ export class Shards {
         if (a !== b) parent.set(a, b);
       }
     }
-    /** Per component (by root id): the shards it must be on, with why, and its first task. */
-    const components = new Map<string, { needs: Map<number, string>; first: AnyTask }>();
+    /**
+     * Per component (by root id): the shards its tied tasks must be on (with why), the shards of
+     * the tasks it waits for outside this send, and its first task.
+     */
+    const components = new Map<
+      string,
+      { tied: Map<number, string>; waitsOn: number[]; first: AnyTask }
+    >();
     for (const t of inSend.values()) {
       const r = root(t.id);
       let c = components.get(r);
-      if (!c) components.set(r, c = { needs: new Map(), first: t });
+      if (!c) components.set(r, c = { tied: new Map(), waitsOn: [], first: t });
       const tie = this.#tie(t);
-      if (tie) c.needs.set(this.#ownShard(t), `task ${t.fnName} (${t.id}): its ${tie}`);
+      if (tie) c.tied.set(this.#ownShard(t), `task ${t.fnName} (${t.id}): its ${tie}`);
       for (const dep of linksOf(t).dependencies) {
-        if (!inSend.has(dep)) c.needs.set(located.get(dep)!, `task ${dep}, which it waits for`);
+        if (!inSend.has(dep)) c.waitsOn.push(located.get(dep)!);
       }
     }
     const shardOfComponent = new Map<string, number>();
-    for (const [r, { needs, first }] of components) {
-      if (needs.size > 1) {
+    for (const [r, { tied, waitsOn, first }] of components) {
+      if (tied.size > 1) {
         throw new StreaqError(
-          `Cannot enqueue task ${first.fnName} (${first.id}) on queue '${this.#primary.keys.queueName}': it and the tasks tied to it by dependencies would need ${needs.size} different shards (${
-            [...needs].map(([shard, why]) => `shard ${shard} for ${why}`).join("; ")
-          }), and dependencies across shards are not supported yet: send tasks that wait for one another in one enqueueMany, without limits, groups or dedupe keys that place them apart, or use a queue of one shard`,
+          `Cannot enqueue task ${first.fnName} (${first.id}) on queue '${this.#primary.keys.queueName}': it and the tasks tied to it by dependencies in this send would need ${tied.size} different shards (${
+            [...tied].map(([shard, why]) => `shard ${shard} for ${why}`).join("; ")
+          }): send them separately (a task may wait for tasks already sent to other shards)`,
         );
       }
-      shardOfComponent.set(r, needs.size === 1 ? [...needs.keys()][0] : this.#ownShard(first));
+      // Where its limits, group or dedupe key put it; else beside most of what it waits for
+      // (those dependencies settle it atomically; the others through the outbox relay).
+      shardOfComponent.set(
+        r,
+        tied.size === 1
+          ? [...tied.keys()][0]
+          : waitsOn.length > 0
+          ? mostCommon(waitsOn)
+          : this.#ownShard(first),
+      );
+    }
+    for (const t of inSend.values()) {
+      const shard = shardOfComponent.get(root(t.id))!;
+      for (const dep of linksOf(t).dependencies) {
+        const from = located.get(dep);
+        if (from !== undefined && from !== shard) remote.push({ id: dep, from, on: shard });
+      }
     }
     return tasks.map((t) => shardOfComponent.get(root(t.id))!);
   }
