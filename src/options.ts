@@ -90,8 +90,9 @@ export interface WorkerOptions<Context = undefined, Priority extends string = st
    * enqueuers) must give the same number; the first one stores it, and any other number is
    * refused with an error naming both. A task goes to a shard by its id; a task of a `unique` or
    * limited function by the function's name (all on one shard, so the limits hold exactly); a
-   * grouped task by its group, a deduplicated one by its key; a task that waits for others goes
-   * where they are. A worker divides its `concurrency` among the shards (it must be at least
+   * grouped task by its group, a deduplicated one by its key; tasks sent together that wait for
+   * one another go to one shard, and a task waiting for tasks of other shards is settled through
+   * a relay of their outcomes. A worker divides its `concurrency` among the shards (it must be at least
    * `shards`). See `docs/sharding.md` for the guarantees and the weaker priority rule.
    *
    * @default {1}

@@ -1,10 +1,11 @@
 /**
  * Which shard of a sharded queue a task goes to (`shards` worker option). The rule, in order:
  *
- * 1. tasks tied by dependencies (`after`, a pipeline stage, a fallback) go to one shard, so that
- *    a dependency settles its dependents in the same script call as on an unsharded queue: a
- *    task goes where the tasks it waits for are, and the tasks sent together in one
- *    `enqueueMany` that wait for one another go where the first of them goes (`shards.ts`);
+ * 1. tasks sent together that wait for one another (`after`, a pipeline stage, a fallback) go to
+ *    one shard, so that a dependency settles its dependents in the same script call as on an
+ *    unsharded queue: where rules 2 to 4 put one of them, else beside most of the tasks sent
+ *    before that they wait for, else by the first one's id (`shards.ts`); a task waiting for
+ *    tasks of other shards is settled through the outbox relay (`remote_deps.ts`);
  * 2. a task of a pinned function (`unique`, or a `limit`: concurrency or rate) goes by the
  *    function's name: all its tasks on one shard, so the lock and the limits are the same keys
  *    as on an unsharded queue and hold exactly as before;
