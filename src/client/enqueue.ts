@@ -471,7 +471,8 @@ export async function sendTasks(
   tasks: readonly Task<any>[],
 ): Promise<TaskHandle<unknown>[]> {
   // A sharded queue's context routes the tasks to its shards, each sent through this function.
-  if (client.shards) return await client.shards.send(tasks, sendTasks);
+  const shards = client.shards;
+  if (shards && !shards.bypass) return await shards.send(tasks, sendTasks);
   const all = inSendingOrder(tasks);
   // Every payload is encoded before anything is sent: a task whose arguments cannot be encoded
   // fails the batch before any of it is stored.

@@ -106,6 +106,15 @@ export class Shards {
   }
 
   /**
+   * True once an unsharded queue's count has been checked: its sends then take the unsharded
+   * path with no routing at all (`sendTasks`), as before sharding existed.
+   */
+  get bypass(): boolean {
+    return this.#bypass;
+  }
+  #bypass = false;
+
+  /**
    * Checks the queue's stored shard count against this one, once per process (again after a
    * failure); a worker also stores the functions it pins, so clients that do not register them
    * route them alike.
@@ -146,6 +155,7 @@ export class Shards {
       );
     }
     for (const fn of pinned) this.#pinnedStored.add(fn);
+    this.#bypass = this.count === 1;
   }
 
   /**
