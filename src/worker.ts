@@ -1042,7 +1042,7 @@ export class Worker<Context = undefined, Priority = string> {
    * ```
    */
   retryFailed(options: RetryFailedOptions = {}): Promise<number> {
-    return retryFailed(this.#queue, options);
+    return this.#eachShard((shard) => retryFailed(shard, options)).then(sum);
   }
 
   /**

@@ -507,14 +507,15 @@ Deno.test("tasks sent together that wait for one another go to one shard; a task
   }
   const acrossShards = await sum.enqueue(7).start({ after: sent.map((h) => h.id) });
   // One that fails: its dependent on another shard fails too.
-  let failing = await boom.enqueue();
-  while (await shards.locate(failing.id) === await shards.locate(sent[0].id)) {
-    failing = await boom.enqueue();
+  const booms = [await boom.enqueue()];
+  while (await shards.locate(booms.at(-1)!.id) === await shards.locate(sent[0].id)) {
+    booms.push(await boom.enqueue());
   }
+  const failing = booms.at(-1)!;
   const doomed = await sum.enqueue(1).start({ after: [sent[0].id, failing.id] });
   // `streaq status` and the dashboard count every shard's tasks.
   const counts = await new QueueReads(queueContextOf(worker)).counts();
-  assert.equal(counts.queued, 3 + sent.length + 1);
+  assert.equal(counts.queued, 3 + sent.length + booms.length);
   assert.equal(counts.waiting, 3);
   // Not a burst run: a burst may end while the completion that releases a dependent is in flight.
   const run = runInBackground(worker);
@@ -527,6 +528,9 @@ Deno.test("tasks sent together that wait for one another go to one shard; a task
     // A task waiting for tasks of other shards that finished already is settled at once.
     const late = await sum.enqueue(2).start({ after: sent.map((h) => h.id) });
     assert.equal((await late.result({ timeout: 5_000 })).result, 2);
+    // Failed tasks are retried on every shard.
+    await Promise.all(booms.map((h) => h.result({ timeout: 5_000 })));
+    assert.equal(await worker.retryFailed({ fnName: "boom" }), booms.length);
   } finally {
     await run.stop();
   }
