@@ -92,12 +92,6 @@ export class QueueContext {
   readonly eventsSetting: string;
 
   /**
-   * Builds the context of one queue; nothing connects until the first command.
-   *
-   * @param options Its name, priorities, envelope, logger, connection, result TTLs, clock and
-   * time zone.
-   */
-  /**
    * The shards of a queue spread over several hash tags (`shards` worker option), on the context
    * a `Worker` owns: its sends are routed to them and lookups by id find the shard. Undefined on
    * the context of one shard, which works on its own keys only.
@@ -107,6 +101,14 @@ export class QueueContext {
   /** A shard's context: its connections belong to the queue's context, which closes them. */
   #borrowed = false;
 
+  /**
+   * Builds the context of one queue; nothing connects until the first command.
+   *
+   * @param options Its name, priorities, envelope, logger, connection, result TTLs, clock and
+   * time zone.
+   * @param sharing For a shard's context (see {@linkcode QueueContext.shardContext}): the queue's
+   * context, whose connections and subscriber it uses, and the shard.
+   */
   constructor(options: QueueContextOptions, sharing?: { context: QueueContext; shard: number }) {
     this.#options = options;
     this.priorities = options.priorities;
