@@ -30,6 +30,7 @@ const WORKER_OPTIONS = optionNames<WorkerOptions<unknown>>({
   cluster: true,
   redisTimeout: true,
   queueName: true,
+  shards: true,
   concurrency: true,
   syncConcurrency: true,
   prefetch: true,
@@ -77,6 +78,23 @@ export function eventsMaxLen(events: unknown): number {
   return maxLen as number;
 }
 
+/** The most shards a queue may have (`shards` worker option). */
+export const MAX_SHARDS = 64;
+
+/** Checks the `shards` worker option: an integer from 1 to {@linkcode MAX_SHARDS}. */
+function checkShards(shards: unknown): void {
+  if (shards === undefined) return;
+  if (
+    typeof shards !== "number" || !Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS
+  ) {
+    throw new RangeError(
+      `Cannot create worker as 'shards' must be an integer from 1 to ${MAX_SHARDS}: received ${
+        describe(shards)
+      }`,
+    );
+  }
+}
+
 /** Checks worker options; the time zone and log level are checked by the logger. */
 export function checkWorkerOptions(options: WorkerOptions<unknown>): void {
   const where = "create worker";
@@ -85,6 +103,7 @@ export function checkWorkerOptions(options: WorkerOptions<unknown>): void {
   checkName(where, "queueName", options.queueName);
   checkName(where, "id", options.id);
   checkInteger(where, "concurrency", options.concurrency, 1);
+  checkShards(options.shards);
   checkInteger(where, "syncConcurrency", options.syncConcurrency, 1);
   checkInteger(where, "prefetch", options.prefetch, 0);
   checkDuration(where, "gracePeriod", options.gracePeriod);

@@ -85,6 +85,32 @@ export interface WorkerOptions<Context = undefined, Priority extends string = st
    */
   queueName?: string;
   /**
+   * How many hash tags (shards) the queue is spread over, 1 to 64: on Redis Cluster its work
+   * spreads over up to that many masters. Every process using the queue (workers and
+   * enqueuers) must give the same number; the first one stores it, and any other number is
+   * refused with an error naming both. A task goes to a shard by its id; a task of a `unique` or
+   * limited function by the function's name (all on one shard, so the limits hold exactly); a
+   * grouped task by its group, a deduplicated one by its key; tasks sent together that wait for
+   * one another go to one shard, and a task waiting for tasks of other shards is settled through
+   * a relay of their outcomes. A worker divides its `concurrency` among the shards (it must be at least
+   * `shards`). See `docs/sharding.md` for the guarantees and the weaker priority rule.
+   *
+   * @default {1}
+   *
+   * @example A queue spread over six shards
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * export const worker = new Worker({
+   *   cluster: { nodes: [{ host: "127.0.0.1", port: 7000 }] },
+   *   queueName: "hot",
+   *   shards: 6,
+   *   concurrency: 48,
+   * });
+   * ```
+   */
+  shards?: number;
+  /**
    * How many tasks run at once in this process. Minimum 1.
    *
    * @default {16}

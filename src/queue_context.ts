@@ -12,6 +12,7 @@ import type { Envelope } from "./payload/envelope.ts";
 import { Keys } from "./redis/keys.ts";
 import type { WorkerLogger } from "./logger.ts";
 import { ResultWaiter } from "./client/result_waiter.ts";
+import type { Shards } from "./shards/shards.ts";
 
 /** How long results are kept when the task does not say: five minutes. */
 export const DEFAULT_RESULT_TTL = 300_000;
@@ -91,12 +92,25 @@ export class QueueContext {
   readonly eventsSetting: string;
 
   /**
+   * The shards of a queue spread over several hash tags (`shards` worker option), on the context
+   * a `Worker` owns: its sends are routed to them and lookups by id find the shard. Undefined on
+   * the context of one shard, which works on its own keys only.
+   */
+  shards: Shards | undefined;
+  readonly #options: QueueContextOptions;
+  /** A shard's context: its connections belong to the queue's context, which closes them. */
+  #borrowed = false;
+
+  /**
    * Builds the context of one queue; nothing connects until the first command.
    *
    * @param options Its name, priorities, envelope, logger, connection, result TTLs, clock and
    * time zone.
+   * @param sharing For a shard's context (see {@linkcode QueueContext.shardContext}): the queue's
+   * context, whose connections and subscriber it uses, and the shard.
    */
-  constructor(options: QueueContextOptions) {
+  constructor(options: QueueContextOptions, sharing?: { context: QueueContext; shard: number }) {
+    this.#options = options;
     this.priorities = options.priorities;
     this.envelope = options.envelope;
     this.logger = options.logger;
@@ -104,9 +118,24 @@ export class QueueContext {
     this.now = options.now;
     this.timeZone = options.timeZone;
     this.eventsSetting = options.eventsMaxLen ? String(options.eventsMaxLen) : "";
-    this.keys = new Keys(options.queueName);
+    this.keys = new Keys(options.queueName, sharing?.shard);
+    if (sharing) {
+      this.#borrowed = true;
+      this.connections = sharing.context.connections;
+      this.waiter = sharing.context.waiter;
+      return;
+    }
     this.connections = new ConnectionFactory(options.connection, options.logger);
     this.waiter = new ResultWaiter(() => this.connections.open());
+  }
+
+  /**
+   * The context of shard `shard` of this queue: the same settings, connections and result
+   * subscriber, and the keys of that shard only (shard 0: this queue's own keys). Closing this
+   * context closes them; closing the shard's does nothing more.
+   */
+  shardContext(shard: number): QueueContext {
+    return new QueueContext(this.#options, { context: this, shard });
   }
 
   /** The connection for ordinary commands, opened on first use. */
@@ -127,6 +156,7 @@ export class QueueContext {
 
   /** Closes the subscriber and every connection this context opened. */
   async close(): Promise<void> {
+    if (this.#borrowed) return;
     await this.waiter.close();
     await this.connections.close();
   }

@@ -12,6 +12,9 @@ import { DEFAULT_RESULT_TTL, failureTtlFor, QueueContext } from "./queue_context
 import { type Middleware, MiddlewareChain, type MiddlewareHandle } from "./middleware.ts";
 import { listenToSignals } from "./signals.ts";
 import { createTask, sendBatch, type Task } from "./client/enqueue.ts";
+import { Shards } from "./shards/shards.ts";
+import { checkShardSlots, pinsShard } from "./shards/_worker_shards.ts";
+import { ShardedRunner } from "./run/sharded_runner.ts";
 import { Envelope } from "./payload/envelope.ts";
 import { StreaqError } from "./errors.ts";
 import { RedisDownAtStop } from "./redis/connection.ts";
@@ -168,6 +171,9 @@ export class Worker<Context = undefined, Priority = string> {
   // deno-lint-ignore no-explicit-any
   readonly #registry = new Map<string, RegisteredTask<any, unknown>>();
   readonly #middleware = new MiddlewareChain();
+  /** The stubs declared on this worker, by name: they route like registered tasks. */
+  // deno-lint-ignore no-explicit-any
+  readonly #stubs = new Map<string, RegisteredTask<any, unknown>>();
   readonly #crons: CronRegistration[] = [];
   readonly #counters: Counters = {
     completed: 0,
@@ -178,7 +184,7 @@ export class Worker<Context = undefined, Priority = string> {
   };
   readonly #stats = new FunctionStats();
   readonly #logger: WorkerLogger;
-  #runner: Runner | undefined;
+  #runner: Runner | ShardedRunner | undefined;
   #context: { value: Context } | undefined;
 
   static {
@@ -240,6 +246,17 @@ export class Worker<Context = undefined, Priority = string> {
       timeZone: tz,
       eventsMaxLen: eventsMaxLen(options.events),
     });
+    const shards = options.shards ?? 1;
+    checkShardSlots("create worker", options.concurrency ?? 16, shards);
+    this.#queue.shards = new Shards(this.#queue, shards, (name) => {
+      const task = this.#registry.get(name) ?? this.#stubs.get(name);
+      return task !== undefined && pinsShard(task);
+    });
+  }
+
+  /** The shards of this worker's queue (one for an unsharded queue). */
+  get #shards(): Shards {
+    return this.#queue.shards!;
   }
 
   /**
@@ -514,7 +531,7 @@ export class Worker<Context = undefined, Priority = string> {
         `Cannot run task ${name} here: it is a stub, and its body runs on the workers that define it`,
       );
     };
-    return createRegisteredTask<Args, R, Priority & string>(
+    const stub = createRegisteredTask<Args, R, Priority & string>(
       this as Worker<unknown>,
       this.#queue,
       body,
@@ -524,6 +541,9 @@ export class Worker<Context = undefined, Priority = string> {
         threadModule: undefined,
       },
     );
+    // Its options decide its shard on a sharded queue (a `limit` or `unique` pins it).
+    this.#stubs.set(name, stub);
+    return stub;
   }
 
   /**
@@ -610,8 +630,9 @@ export class Worker<Context = undefined, Priority = string> {
       this.#logger.format = checkLogFormat(options.logFormat, `run worker ${this.id}`);
     }
     if (options.logLevel !== undefined) this.#logger.level = checkLogLevel(options.logLevel);
+    checkShardSlots(`run worker ${this.id}`, concurrency, this.#shards.count);
     const threads = new ThreadPool(this.#options.syncConcurrency ?? concurrency);
-    const runner = new Runner({
+    const env: ConstructorParameters<typeof Runner>[0] = {
       client: this.#queue,
       workerId: this.id,
       registry: this.#registry,
@@ -620,13 +641,17 @@ export class Worker<Context = undefined, Priority = string> {
       stats: this.#stats,
       wrap: (fn, name) => this.#middleware.wrap(fn, name),
       threads,
-    }, {
+    };
+    const settings = {
       concurrency,
       prefetch: this.#options.prefetch ?? concurrency,
       gracePeriod: this.#options.gracePeriod ?? 0,
       idleTimeout: this.#options.idleTimeout ?? 60_000,
       burst: options.burst ?? false,
-    });
+    };
+    const runner = this.#shards.count === 1
+      ? new Runner(env, settings)
+      : new ShardedRunner(env, settings, this.#shards.contexts);
     this.#runner = runner;
     const stop = () => runner.stop();
     let signalled = false;
@@ -651,7 +676,8 @@ export class Worker<Context = undefined, Priority = string> {
       } else {
         this.#context = { value: undefined as Context };
       }
-      await registerCrons(this.#queue, this.#crons);
+      await this.#shards.check(this.#shards.count > 1 ? this.#pinnedFunctions() : undefined);
+      await this.#registerCrons();
       await runner.run();
     } catch (error) {
       // Stopped while starting, with Redis down: the stop is what was asked for.
@@ -675,6 +701,17 @@ export class Worker<Context = undefined, Priority = string> {
         if (signalled) await this.#queue.close();
       }
     }
+  }
+
+  /** The functions of this worker pinned to one shard (see `src/shards/route.ts`). */
+  #pinnedFunctions(): string[] {
+    return [...this.#registry.values()].filter(pinsShard).map((t) => t.name);
+  }
+
+  /** Registers the cron jobs, each on the shard its function is pinned to. */
+  async #registerCrons(): Promise<void> {
+    const byShard = Map.groupBy(this.#crons, (c) => this.#shards.forFunction(c.name));
+    await Promise.all([...byShard].map(([client, crons]) => registerCrons(client, crons)));
   }
 
   /** The tasks that run in task threads, with the module each thread imports for it. */
@@ -862,8 +899,8 @@ export class Worker<Context = undefined, Priority = string> {
    * }
    * ```
    */
-  statusById(taskId: string): Promise<TaskStatus> {
-    return statusById(this.#queue, taskId);
+  async statusById(taskId: string): Promise<TaskStatus> {
+    return await statusById(await this.#shards.forId(taskId), taskId);
   }
 
   /**
@@ -887,8 +924,11 @@ export class Worker<Context = undefined, Priority = string> {
    * }
    * ```
    */
-  resultById<R = unknown>(taskId: string, options: ResultOptions = {}): Promise<TaskResult<R>> {
-    return resultById<R>(this.#queue, taskId, options);
+  async resultById<R = unknown>(
+    taskId: string,
+    options: ResultOptions = {},
+  ): Promise<TaskResult<R>> {
+    return await resultById<R>(await this.#shards.forId(taskId), taskId, options);
   }
 
   /**
@@ -906,8 +946,8 @@ export class Worker<Context = undefined, Priority = string> {
    * }
    * ```
    */
-  infoById(taskId: string): Promise<TaskInfo | null> {
-    return infoById(this.#queue, taskId);
+  async infoById(taskId: string): Promise<TaskInfo | null> {
+    return await infoById(await this.#shards.forId(taskId), taskId);
   }
 
   /**
@@ -927,8 +967,8 @@ export class Worker<Context = undefined, Priority = string> {
    * }
    * ```
    */
-  logsById(taskId: string): Promise<TaskLogLine[]> {
-    return logsById(this.#queue, taskId);
+  async logsById(taskId: string): Promise<TaskLogLine[]> {
+    return await logsById(await this.#shards.forId(taskId), taskId);
   }
 
   /**
@@ -946,8 +986,8 @@ export class Worker<Context = undefined, Priority = string> {
    * }
    * ```
    */
-  abortById(taskId: string, options: AbortOptions = {}): Promise<boolean> {
-    return abortById(this.#queue, taskId, options);
+  async abortById(taskId: string, options: AbortOptions = {}): Promise<boolean> {
+    return await abortById(await this.#shards.forId(taskId), taskId, options);
   }
 
   /**
@@ -975,8 +1015,9 @@ export class Worker<Context = undefined, Priority = string> {
    * ```
    */
   async retryById<R = unknown>(taskId: string): Promise<TaskHandle<R>> {
-    const fnName = await retryById(this.#queue, taskId);
-    return createTaskHandle<R>(this.#queue, taskId, fnName);
+    const shard = await this.#shards.forId(taskId);
+    const fnName = await retryById(shard, taskId);
+    return createTaskHandle<R>(shard, taskId, fnName);
   }
 
   /**
@@ -1001,7 +1042,7 @@ export class Worker<Context = undefined, Priority = string> {
    * ```
    */
   retryFailed(options: RetryFailedOptions = {}): Promise<number> {
-    return retryFailed(this.#queue, options);
+    return this.#eachShard((shard) => retryFailed(shard, options)).then(sum);
   }
 
   /**
@@ -1054,7 +1095,10 @@ export class Worker<Context = undefined, Priority = string> {
     status: TaskStatus,
     options: ListOptions<Priority & string> = {},
   ): Promise<(TaskInfo | TaskResult<unknown>)[]> {
-    return listTasks(this.#queue, status, options);
+    if (this.#shards.count === 1) return listTasks(this.#queue, status, options);
+    return this.#eachShard((shard) => listTasks(shard, status, options)).then((lists) =>
+      lists.flat().slice(0, options.limit ?? Infinity)
+    );
   }
 
   /**
@@ -1075,7 +1119,10 @@ export class Worker<Context = undefined, Priority = string> {
    * ```
    */
   unscheduleById(taskId: string): Promise<boolean> {
-    return unscheduleByIdOrName(this.#queue, taskId);
+    if (this.#shards.count === 1) return unscheduleByIdOrName(this.#queue, taskId);
+    return this.#eachShard((shard) => unscheduleByIdOrName(shard, taskId)).then((stopped) =>
+      stopped.some(Boolean)
+    );
   }
 
   /**
@@ -1096,7 +1143,7 @@ export class Worker<Context = undefined, Priority = string> {
    * ```
    */
   schedules(): Promise<ScheduleInfo[]> {
-    return listSchedules(this.#queue);
+    return this.#eachShard(listSchedules).then((lists) => lists.flat());
   }
 
   /**
@@ -1194,7 +1241,7 @@ export class Worker<Context = undefined, Priority = string> {
    * ```
    */
   queueSize(options: QueueSizeOptions = {}): Promise<number> {
-    return queueSize(this.#queue, options);
+    return this.#eachShard((shard) => queueSize(shard, options)).then(sum);
   }
 
   /**
@@ -1221,7 +1268,7 @@ export class Worker<Context = undefined, Priority = string> {
    * ```
    */
   clean(options: CleanOptions = {}): Promise<number> {
-    return cleanResults(this.#queue, options);
+    return this.#eachShard((shard) => cleanResults(shard, options)).then(sum);
   }
 
   /**
@@ -1247,7 +1294,7 @@ export class Worker<Context = undefined, Priority = string> {
    * ```
    */
   drain(): Promise<number> {
-    return drainQueue(this.#queue);
+    return this.#eachShard(drainQueue).then(sum);
   }
 
   /**
@@ -1274,7 +1321,7 @@ export class Worker<Context = undefined, Priority = string> {
    * ```
    */
   pause(options: PauseOptions = {}): Promise<number> {
-    return pauseWork(this.#queue, options);
+    return this.#eachShard((shard) => pauseWork(shard, options)).then(sum);
   }
 
   /**
@@ -1303,7 +1350,7 @@ export class Worker<Context = undefined, Priority = string> {
    * ```
    */
   resume(options: PauseOptions = {}): Promise<void> {
-    return resumeWork(this.#queue, options);
+    return this.#eachShard((shard) => resumeWork(shard, options)).then(() => {});
   }
 
   /**
@@ -1374,6 +1421,20 @@ export class Worker<Context = undefined, Priority = string> {
    * ```
    */
   obliterate(options: ObliterateOptions = {}): Promise<number> {
-    return obliterateQueue(this.#queue, options);
+    return this.#eachShard((shard) => obliterateQueue(shard, options)).then(sum);
   }
+
+  /**
+   * Runs a queue-wide operation on every shard, in parallel: on the queue's own context for an
+   * unsharded queue, so that nothing changes for it.
+   */
+  #eachShard<T>(operation: (shard: QueueContext) => Promise<T>): Promise<T[]> {
+    const { count, contexts } = this.#shards;
+    if (count === 1) return operation(this.#queue).then((one) => [one]);
+    return Promise.all(contexts.map(operation));
+  }
+}
+
+function sum(counts: readonly number[]): number {
+  return counts.reduce((a, b) => a + b, 0);
 }

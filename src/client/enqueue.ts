@@ -470,6 +470,9 @@ export async function sendTasks(
   // deno-lint-ignore no-explicit-any
   tasks: readonly Task<any>[],
 ): Promise<TaskHandle<unknown>[]> {
+  // A sharded queue's context routes the tasks to its shards, each sent through this function.
+  const shards = client.shards;
+  if (shards && !shards.bypass) return await shards.send(tasks, sendTasks);
   const all = inSendingOrder(tasks);
   // Every payload is encoded before anything is sent: a task whose arguments cannot be encoded
   // fails the batch before any of it is stored.
@@ -593,6 +596,22 @@ export async function sendTasks(
     if (standIn !== undefined) internals.adoptId(t, standIn);
     return createTaskHandle(client, t.id, t.fnName, true);
   });
+}
+
+/**
+ * What the shard routing (`src/shards/shards.ts`) reads of an unsent task: the task before it,
+ * the ids it waits for, and its send if it went already.
+ */
+export function linksOf(task: AnyTask): {
+  source: AnyTask | undefined;
+  dependencies: string[];
+  sent: boolean;
+} {
+  return {
+    source: internals.source(task),
+    dependencies: internals.dependencies(task),
+    sent: internals.sending(task) !== undefined,
+  };
 }
 
 /** What the enqueue span of a task is made of (read only while OpenTelemetry is on). */

@@ -18,7 +18,8 @@ import { infoById } from "./inspect.ts";
 import { hasEventsStream, latestEventId, readEvents } from "./events.ts";
 import type { EventsOptions, StreaqEvent } from "../events.ts";
 import { listSchedules, type ScheduleInfo } from "./schedule.ts";
-import { countTasks, type QueueCounts } from "./task_counts.ts";
+import type { QueueCounts } from "./task_counts.ts";
+import { countAllShards } from "../shards/sum_counts.ts";
 import {
   type QueueMetrics,
   type QueueSnapshot,
@@ -112,7 +113,7 @@ export class QueueReads {
    * @returns The counts; see {@linkcode QueueCounts}.
    */
   counts(): Promise<QueueCounts> {
-    return countTasks(this.#context);
+    return countAllShards(this.#context);
   }
 
   /**
@@ -132,8 +133,8 @@ export class QueueReads {
    * @param id The task's id.
    * @returns Its info, or null when it finished or is unknown.
    */
-  taskInfo(id: string): Promise<TaskInfo | null> {
-    return infoById(this.#context, id);
+  async taskInfo(id: string): Promise<TaskInfo | null> {
+    return await infoById(await this.#shardOf(id), id);
   }
 
   /**
@@ -142,8 +143,13 @@ export class QueueReads {
    * @param id The task's id.
    * @returns The task, or null when it is unknown (or finished and its result is gone).
    */
-  task(id: string): Promise<TaskDetail | null> {
-    return loadTask(this.#context, id);
+  async task(id: string): Promise<TaskDetail | null> {
+    return await loadTask(await this.#shardOf(id), id);
+  }
+
+  /** The context of the shard holding task `id` (the queue's own when it is not sharded). */
+  #shardOf(id: string): Promise<QueueContext> {
+    return this.#context.shards?.forId(id) ?? Promise.resolve(this.#context);
   }
 
   /**

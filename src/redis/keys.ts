@@ -128,7 +128,40 @@ export const KEY = {
   groupWake: "gwake:",
   /** Channel that tells workers the flow control changed (they re-read {@linkcode KEY.flow}). */
   flowChanged: "flowchanged",
+  /**
+   * The number of shards of a sharded queue (`shards` worker option), on shard 0 only: written by
+   * the first worker or enqueue of a queue with more than one shard, and checked by every other
+   * (`src/shards/shards.ts`). Absent for a queue of one shard.
+   */
+  shards: "shards",
+  /**
+   * Stream of the outcomes of this shard's tasks that tasks on other shards wait for, on a sharded
+   * queue: fields `x` (the task's id), `s` (the waiting shard) and `r` (its encoded result),
+   * written by the completion script, relayed and deleted by workers (`src/shards/remote_deps.ts`).
+   */
+  outbox: "outbox",
+  /**
+   * A task of another shard that tasks of this shard wait for, by its id, on a sharded queue:
+   * empty while it runs there, then its encoded result (for an hour) once relayed here.
+   */
+  mirror: "mirror:",
 } as const;
+
+/**
+ * The member of a task's dependents set (`KEY.dependents`) that stands for the tasks of another
+ * shard waiting for it: `shard <k>` (a task id holds no space, so no id is one).
+ */
+export const REMOTE_DEPENDENTS = "shard ";
+
+/**
+ * The hash tag of shard `shard` of queue `queueName`: the queue's name for shard 0 (today's
+ * layout), `queueName{shard` for the others. A queue name holds no brace, so no other queue's
+ * tag can be the same; Redis's tag ends at the first `}` after the first `{`, so the inner `{`
+ * is part of it.
+ */
+export function shardTag(queueName: string, shard: number): string {
+  return shard === 0 ? queueName : `${queueName}{${shard}`;
+}
 
 /** The field of {@linkcode KEY.flow} present while the whole queue is paused. */
 export const PAUSED_QUEUE = "q";
@@ -276,8 +309,18 @@ export class Keys {
   /** Channel on which workers hear that the pauses changed. */
   readonly flowChannel: string;
 
-  constructor(readonly queueName: string) {
-    this.prefix = `streaq:{${queueName}}:`;
+  /** The queue's hash tag on this shard (see {@linkcode shardTag}). */
+  readonly tag: string;
+
+  /**
+   * Names the keys of one shard of a queue.
+   *
+   * @param queueName The queue.
+   * @param shard Which shard (0 for an unsharded queue): its keys carry its own hash tag.
+   */
+  constructor(readonly queueName: string, readonly shard = 0) {
+    this.tag = shardTag(queueName, shard);
+    this.prefix = `streaq:{${this.tag}}:`;
     this.delayed = this.prefix + KEY.delayed;
     this.aborting = this.prefix + KEY.aborting;
     this.schedules = this.prefix + KEY.schedules;
@@ -387,9 +430,14 @@ export class Keys {
     return this.prefix + KEY.groups + fnName;
   }
 
+  /** The number of shards of the queue, on shard 0 (see `KEY.shards`). */
+  get shardCount(): string {
+    return this.prefix + KEY.shards;
+  }
+
   /** Pattern matching every key of this queue (for SCAN). */
   pattern(kind = "*"): string {
-    return `streaq:{${escapeGlob(this.queueName)}}:${kind}`;
+    return `streaq:{${escapeGlob(this.tag)}}:${kind}`;
   }
 }
 

@@ -244,8 +244,14 @@ async function acquireLock(
   taskId: string,
   timeout: number,
 ): Promise<string> {
-  const set = await client.redis.set(lock, taskId, "PX", timeout + LOCK_MARGIN, "NX");
-  return set === "OK" ? taskId : (await client.redis.get(lock)) ?? taskId;
+  for (;;) {
+    const set = await client.redis.set(lock, taskId, "PX", timeout + LOCK_MARGIN, "NX");
+    if (set === "OK") return taskId;
+    // Released between the SET and the GET: try again, rather than run without holding it
+    // (another task may have taken it meanwhile).
+    const holder = await client.redis.get(lock);
+    if (holder !== null) return holder;
+  }
 }
 
 /** Calls the task function, racing it against its signal (abort, timeout, hand-back). */

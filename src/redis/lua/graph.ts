@@ -8,7 +8,7 @@
  * @module
  */
 
-import { KEY, TASK_FIELD } from "../keys.ts";
+import { KEY, REMOTE_DEPENDENTS, TASK_FIELD } from "../keys.ts";
 import { luaFunction } from "./compose.ts";
 import { enterStream, redisTime } from "./steps.ts";
 
@@ -102,14 +102,19 @@ export const releaseDependents = luaFunction(
   "releaseDependents",
   [settleEdge, placeReady],
   `
--- Settles every waiting dependent of dep, which ended with the stored result given. Returns
--- the earliest due time of those that went to the delayed set, or nil.
+-- Settles every waiting dependent of dep, which ended with the stored result given, and queues
+-- the result for the other shards waiting for dep (members 'shard <k>'). Returns the earliest
+-- due time of those that went to the delayed set, or nil.
 local function releaseDependents(P, dep, result, now)
   local ended, earliest = string.sub(result, 1, 1), nil
   local dependents = redis.call('SMEMBERS', P .. '${KEY.dependents}' .. dep)
   if #dependents == 0 then return nil end
   for _, id in ipairs(dependents) do
-    if redis.call('HEXISTS', P .. '${KEY.task}' .. id, '${TASK_FIELD.waiting}') == 1
+    local shard = string.match(id, '^${REMOTE_DEPENDENTS}(%d+)$')
+    if shard then
+      -- Tasks of another shard wait for dep: a worker relays its outcome there.
+      redis.call('XADD', P .. '${KEY.outbox}', '*', 'x', dep, 's', shard, 'r', result)
+    elseif redis.call('HEXISTS', P .. '${KEY.task}' .. id, '${TASK_FIELD.waiting}') == 1
         and settleEdge(P, id, dep, ended, result) then
       local due = placeReady(P, id, now)
       if due and (earliest == nil or due < earliest) then earliest = due end
@@ -140,11 +145,19 @@ local function linkDependencies(P, id, after)
       redis.call('SADD', P .. '${KEY.deps}' .. id, dep)
       redis.call('SADD', P .. '${KEY.dependents}' .. dep, id)
     else
-      local result = redis.call('GET', P .. '${KEY.result}' .. dep)
-      if result then
-        settleEdge(P, id, dep, string.sub(result, 1, 1), result)
+      -- A task of another shard (sharded queue) has a mirror here: '' while it runs there (it
+      -- is linked, and settled when its outcome is relayed), then its result.
+      local result = redis.call('GET', P .. '${KEY.mirror}' .. dep)
+      if result == '' then
+        redis.call('SADD', P .. '${KEY.deps}' .. id, dep)
+        redis.call('SADD', P .. '${KEY.dependents}' .. dep, id)
       else
-        redis.call('HSET', key, '${TASK_FIELD.dependencyFailure}', '${DEPENDENCY_FAILURE.unknown}' .. dep)
+        result = result or redis.call('GET', P .. '${KEY.result}' .. dep)
+        if result then
+          settleEdge(P, id, dep, string.sub(result, 1, 1), result)
+        else
+          redis.call('HSET', key, '${TASK_FIELD.dependencyFailure}', '${DEPENDENCY_FAILURE.unknown}' .. dep)
+        end
       end
     end
   end
