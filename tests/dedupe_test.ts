@@ -534,6 +534,8 @@ Deno.test("a throttle key on a generated id costs one HSETNX in place of the id'
     return await Promise.resolve(n);
   });
   await worker.connect();
+  // A first send reads the queue's settings (its shard count, pinned functions) once.
+  await sync.enqueue(-1);
   const redis = await sharedRedis();
   await redis.cli("CONFIG", "RESETSTAT");
   const throttled = (n: number) =>
