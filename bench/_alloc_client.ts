@@ -9,6 +9,7 @@
 
 import { parseArgs } from "node:util";
 import { HeapCounter, markWindow, mean, median } from "./_gc_trace.ts";
+import { startSites, stopSites } from "./_alloc_sites.ts";
 
 /** What the enqueueing process prints. */
 export interface ClientReport {
@@ -29,6 +30,8 @@ const { values } = parseArgs({
     mod: { type: "string", default: new URL("../mod.ts", import.meta.url).href },
     warmup: { type: "string" },
     samples: { type: "string" },
+    sites: { type: "boolean", default: false },
+    retained: { type: "boolean", default: false },
   },
 });
 const { Worker } = await import(values.mod) as typeof import("../mod.ts");
@@ -53,6 +56,7 @@ const enqueueBytes: number[] = [];
 const resultBytes: number[] = [];
 const times: number[] = [];
 const counter = new HeapCounter();
+if (values.sites) await startSites(values.retained);
 markWindow();
 for (let i = 0; i < Number(values.samples); i++) {
   const started = performance.now();
@@ -67,6 +71,9 @@ for (let i = 0; i < Number(values.samples); i++) {
   if (waited !== undefined) resultBytes.push(waited);
 }
 markWindow();
+if (values.sites) {
+  for (const line of await stopSites(Number(values.samples))) console.log(`site: ${line}`);
+}
 times.sort((a, b) => a - b);
 const report: ClientReport = {
   role: "client",

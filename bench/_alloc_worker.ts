@@ -11,6 +11,7 @@
 
 import { parseArgs } from "node:util";
 import { HeapCounter, markWindow, mean, median } from "./_gc_trace.ts";
+import { startSites, stopSites } from "./_alloc_sites.ts";
 import { readLines } from "./_child.ts";
 
 /** What the worker process prints last. */
@@ -32,6 +33,8 @@ const { values } = parseArgs({
     mod: { type: "string", default: new URL("../mod.ts", import.meta.url).href },
     warmup: { type: "string" },
     samples: { type: "string" },
+    sites: { type: "boolean", default: false },
+    retained: { type: "boolean", default: false },
   },
 });
 const { Worker } = await import(values.mod) as typeof import("../mod.ts");
@@ -52,6 +55,7 @@ worker.task(function noop(): Promise<void> {
   started++;
   const bytes = counter.take();
   if (started > warmup && started <= warmup + samples && bytes !== undefined) cycles.push(bytes);
+  if (started === warmup && values.sites) void startSites(values.retained);
   if (started === warmup || started === warmup + samples) {
     markWindow();
     counter.take();
@@ -68,6 +72,7 @@ while (!(await stdin.next()).done) {
 }
 worker.stop();
 await running;
+if (values.sites) { for (const line of await stopSites(samples)) console.log(`site: ${line}`); }
 const report: WorkerReport = {
   role: "worker",
   medianBytes: median(cycles),

@@ -28,9 +28,9 @@ export interface GcWindow {
 const LINE =
   /ms: ([A-Za-z -]+?) ([\d.]+) \(([\d.]+)\) -> ([\d.]+) \(([\d.]+)\) MB,.*?([\d.]+) \/ ([\d.]+) ms.*\) (.*)$/;
 
-/** Whether a line of a child's output is one of V8's `--trace-gc` lines. */
-export function isGcLine(line: string): boolean {
-  return line.startsWith("[") && LINE.test(line);
+/** Whether a line of a child's output is V8's (`[pid:0x...] ...`), a GC trace line or another. */
+export function isV8Line(line: string): boolean {
+  return /^\[\d+:0x[0-9a-f]+/.test(line);
 }
 
 /**

@@ -25,7 +25,7 @@
 import { parseArgs } from "node:util";
 import { startRedis, uniqueQueue } from "../tests/_redis.ts";
 import { denoExecutable, readLines } from "./_child.ts";
-import { type GcWindow, gcWindow, isGcLine, median } from "./_gc_trace.ts";
+import { type GcWindow, gcWindow, isV8Line, median } from "./_gc_trace.ts";
 import type { WorkerReport } from "./_alloc_worker.ts";
 import type { ClientReport } from "./_alloc_client.ts";
 
@@ -37,6 +37,11 @@ const flags = parseArgs({
     rounds: { type: "string", default: "1" },
     mod: { type: "string", default: new URL("../mod.ts", import.meta.url).pathname },
     v8: { type: "string", default: "" },
+    sites: { type: "boolean", default: false },
+    /** With --sites: only what is still in the heap at the end (outlived scavenges). */
+    retained: { type: "boolean", default: false },
+    /** A directory to write each process's output (with its raw GC trace) to. */
+    "trace-out": { type: "string", default: "" },
   },
 });
 const SAMPLES = Number(flags.values.samples);
@@ -48,7 +53,11 @@ const MODS = flags.values.mod.split(",").map((path) => new URL(path, `file://${D
 interface Output {
   readonly gc: string[];
   readonly lines: string[];
+  /** Every line, in order. */
+  readonly all: string[];
 }
+
+const END = Symbol("end of output") as unknown as string;
 
 /** A child `deno run` with GC tracing, its stdout read into an {@linkcode Output}. */
 function spawn(script: string, args: string[]) {
@@ -60,6 +69,8 @@ function spawn(script: string, args: string[]) {
       "--allow-net=127.0.0.1,localhost",
       "--allow-env",
       "--allow-read",
+      // node:inspector's Session asks for "inspector", which --allow-sys=... cannot name.
+      ...(flags.values.sites ? ["--allow-sys"] : []),
       `--v8-flags=${v8.join(",")}`,
       new URL(script, import.meta.url).pathname,
       ...args,
@@ -68,25 +79,27 @@ function spawn(script: string, args: string[]) {
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
-  const output: Output = { gc: [], lines: [] };
+  const output: Output = { gc: [], lines: [], all: [] };
   let onLine = (_line: string) => {};
   const read = (async () => {
     for await (const line of readLines(child.stdout)) {
-      if (isGcLine(line)) output.gc.push(line);
+      output.all.push(line);
+      if (isV8Line(line)) output.gc.push(line);
       else {
         output.lines.push(line);
         onLine(line);
       }
     }
+    onLine(END);
   })();
   return {
     child,
     output,
-    /** Resolves at the first line that is not a trace line. */
-    firstLine: () =>
-      new Promise<string>((resolve) => {
-        if (output.lines.length) resolve(output.lines[0]);
-        else onLine = resolve;
+    /** Resolves once the child printed `ready` (true), or ended without (false). */
+    ready: () =>
+      new Promise<boolean>((resolve) => {
+        if (output.lines.includes("ready")) resolve(true);
+        else onLine = (line) => line === "ready" ? resolve(true) : line === END && resolve(false);
       }),
     async done(): Promise<Output> {
       await child.stdin.close().catch(() => {});
@@ -113,13 +126,24 @@ async function round(url: string, mod: string): Promise<Round> {
     `--mod=${mod}`,
     `--warmup=${WARMUP}`,
     `--samples=${SAMPLES}`,
+    ...(flags.values.sites ? ["--sites"] : []),
+    ...(flags.values.retained ? ["--retained"] : []),
   ];
   const worker = spawn("_alloc_worker.ts", args);
-  const ready = await worker.firstLine();
-  if (ready !== "ready") throw new Error(`the worker process said ${ready} instead of ready`);
+  if (!await worker.ready()) throw new Error("the worker process ended before it was ready");
   const client = spawn("_alloc_client.ts", args);
   const clientOut = await client.done();
   const workerOut = await worker.done();
+  for (const [name, out] of [["enqueueing", clientOut], ["worker", workerOut]] as const) {
+    if (flags.values["trace-out"]) {
+      await Deno.writeTextFile(
+        `${flags.values["trace-out"]}/${name}.log`,
+        out.all.join("\n") + "\n",
+      );
+    }
+    const sites = out.lines.filter((line) => line.startsWith("site: "));
+    if (sites.length) console.log(`allocation sites, ${name} process:\n${sites.join("\n")}`);
+  }
   return {
     client: JSON.parse(clientOut.lines.findLast((l) => l.startsWith("{"))!) as ClientReport,
     worker: JSON.parse(workerOut.lines.findLast((l) => l.startsWith("{"))!) as WorkerReport,
