@@ -38,7 +38,7 @@ export async function startSites(retained = false, interval = 256): Promise<void
   await post("HeapProfiler.startSampling", {
     samplingInterval: interval,
     includeObjectsCollectedByMinorGC: !retained,
-    includeObjectsCollectedByMajorGC: !retained,
+    includeObjectsCollectedByMajorGC: true,
   });
 }
 
