@@ -193,8 +193,8 @@ export class ResultWaiter {
     if (!this.#subscriber) {
       const subscriber = this.#open();
       subscriber.on("messageBuffer", (channel: Buffer, message: Buffer) => {
-        const entry = this.#listeners.get(channel.toString());
-        for (const listener of entry?.listeners ?? []) listener(message);
+        // forEach: no iterator per message.
+        this.#listeners.get(channel.toString())?.listeners.forEach((listener) => listener(message));
       });
       this.#subscriber = subscriber;
     }
