@@ -53,10 +53,11 @@ export async function stopSites(tasks: number, top = 40): Promise<string[]> {
   const walk = (node: ProfileNode, caller: string) => {
     const { functionName, url, lineNumber } = node.callFrame;
     const place = url ? `${shorten(url)}:${lineNumber + 1}` : "";
-    const site = `${functionName || "(anonymous)"} ${place}` +
-      (url ? "" : ` < ${caller}`);
+    // Built-ins and the runtime's own modules are named with the nearest caller outside them.
+    const internal = !url || url.startsWith("ext:") || url.startsWith("node:");
+    const site = `${functionName || "(anonymous)"} ${place}` + (internal ? ` < ${caller}` : "");
     if (node.selfSize) bySite.set(site, (bySite.get(site) ?? 0) + node.selfSize);
-    for (const child of node.children) walk(child, url ? site : caller);
+    for (const child of node.children) walk(child, internal ? caller : site);
   };
   walk(profile.head, "");
   return [...bySite.entries()]
