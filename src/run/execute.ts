@@ -201,7 +201,9 @@ function refuse(
   if (early) return early;
   if (!task) {
     return new StreaqError(
-      `Cannot run task ${labelOf(d)}: no task named '${d.fnName}' is registered on worker ${env.workerId} (registered: ${
+      `Cannot run task ${
+        labelOf(d)
+      }: no task named '${d.fnName}' is registered on worker ${env.workerId} (registered: ${
         [...env.registry.keys()].join(", ") || "none"
       })`,
     );
@@ -209,7 +211,9 @@ function refuse(
   if (d.payload === null) {
     // Only a hand-edited or half-deleted hash lacks it: every enqueue writes one.
     return new StreaqError(
-      `Cannot run task ${labelOf(d)}: it has no payload in Redis (field '${TASK_FIELD.data}' of its hash is missing)`,
+      `Cannot run task ${
+        labelOf(d)
+      }: it has no payload in Redis (field '${TASK_FIELD.data}' of its hash is missing)`,
     );
   }
   if (d.tries > task.maxTries) {
@@ -223,13 +227,17 @@ function refuse(
   const late = Math.round(lateness(d));
   if (task.maxScheduleDrift !== undefined && d.scheduledTime > 0 && late > task.maxScheduleDrift) {
     return new StreaqError(
-      `Task ${labelOf(d)} skipped: it started ${late} ms after it was due, more than its maxScheduleDrift of ${task.maxScheduleDrift} ms`,
+      `Task ${
+        labelOf(d)
+      } skipped: it started ${late} ms after it was due, more than its maxScheduleDrift of ${task.maxScheduleDrift} ms`,
     );
   }
   const waited = env.client.now() - d.enqueueTime;
   if (task.expire !== undefined && waited > task.expire) {
     return new StreaqError(
-      `Task ${labelOf(d)} expired: it waited ${waited} ms to start, more than its expire of ${task.expire} ms`,
+      `Task ${
+        labelOf(d)
+      } expired: it waited ${waited} ms to start, more than its expire of ${task.expire} ms`,
     );
   }
   return undefined;
