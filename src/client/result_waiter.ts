@@ -62,7 +62,6 @@ export class ResultWaiter {
     return channels.map(() => undefined);
   });
   #recheckTimer: ReturnType<typeof setInterval> | undefined;
-  #recheckTimerId = 0;
   #subscriber: Redis | undefined;
   /** The time limits of the waits (`result({ timeout })`), on one timer. */
   readonly deadlines = new WaitDeadlines();
@@ -146,12 +145,11 @@ export class ResultWaiter {
     this.#rechecks.add(recheck);
     if (this.#recheckTimer === undefined) {
       this.#recheckTimer = setInterval(() => this.#rechecks.forEach((r) => r()), RECHECK_INTERVAL);
-      this.#recheckTimerId = Number(this.#recheckTimer);
     } else if (this.#rechecks.size === 1) {
       // This timer is what keeps the process alive while results are awaited: an idle
       // connection does not (see `holdProcessWhileBusy`), so that a script exits once it has
       // what it waited for.
-      Deno.refTimer(this.#recheckTimerId);
+      Deno.refTimer(this.#recheckTimer);
     }
   }
 
@@ -160,7 +158,7 @@ export class ResultWaiter {
     // Kept, but no longer holding the process, rather than cleared and made again for the next
     // wait: a client waiting for one result after another would make a timer per wait.
     if (this.#rechecks.size === 0 && this.#recheckTimer !== undefined) {
-      Deno.unrefTimer(this.#recheckTimerId);
+      Deno.unrefTimer(this.#recheckTimer);
     }
   }
 
