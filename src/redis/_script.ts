@@ -71,7 +71,13 @@ class ScriptCommand extends Command {
     super("evalsha", NO_ARGS, { replyEncoding: binary ? null : "utf8" });
     // Set after ioredis's constructor, which would copy the list (`flat()`) and turn each number
     // into a string: garbage for every call, as `encodeCommand` writes numbers and bytes itself.
-    this.args = [s.sha, keys.length, ...keys, ...args] as string[];
+    // One array of the final size, filled by index: spreading would step through iterators.
+    const list: ScriptArg[] = new Array(2 + keys.length + args.length);
+    list[0] = s.sha;
+    list[1] = keys.length;
+    for (let i = 0; i < keys.length; i++) list[2 + i] = keys[i];
+    for (let i = 0; i < args.length; i++) list[2 + keys.length + i] = args[i];
+    this.args = list as string[];
     this.#script = s;
   }
 
