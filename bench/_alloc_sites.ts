@@ -19,9 +19,9 @@ let session: Session | undefined;
 
 function post<T>(method: string, params: object = {}): Promise<T> {
   return new Promise((resolve, reject) =>
-    session!.post(method, params, (error: Error | null, result: T) => {
+    session!.post(method, params, (error: Error | null, result?: object) => {
       if (error) reject(error);
-      else resolve(result);
+      else resolve(result as T);
     })
   );
 }
