@@ -175,14 +175,22 @@ export class Envelope {
    * without decoding. The codec encodes the value only, and only when there is one.
    */
   async #sealRecord(record: ResultRecord): Promise<Buffer> {
-    const { taskId: _, value, ...fields } = record;
+    const { value } = record;
     let encoded: Encoded | undefined;
     if (!record.success || value !== undefined) {
       encoded = await this.#serialize(record.success ? value : errorToPlain(value));
     }
     const isString = encoded === undefined || typeof encoded === "string";
+    // Field by field rather than by rest and spread: one result per task a worker runs.
     const data = packResult({
-      ...fields,
+      fnName: record.fnName,
+      createdTime: record.createdTime,
+      enqueueTime: record.enqueueTime,
+      startTime: record.startTime,
+      finishTime: record.finishTime,
+      tries: record.tries,
+      workerId: record.workerId,
+      success: record.success,
       value: typeof encoded === "string" ? encoder.encode(encoded) : encoded,
     });
     const ended = record.success

@@ -315,20 +315,33 @@ function call(
       return Promise.reject(error);
     }
   });
-  const { promise: aborted, resolve: onAbort } = Promise.withResolvers<Outcome>();
-  const listener = () => onAbort(signalOutcome(signal.reason));
-  signal.addEventListener("abort", listener, { once: true });
-  if (signal.aborted) listener();
-  const outcome = Promise.race([
-    running.then(
-      (value): Outcome => ({ kind: "success", value }),
-      (error): Outcome => thrownOutcome(d, task, error, signal),
-    ),
-    aborted,
-  ]).finally(() => {
+  // The first of the function's settling and its signal decides the outcome. One promise settled
+  // by either, rather than a race and a `finally`: those are promises and closures per task.
+  const { promise: outcome, resolve } = Promise.withResolvers<Outcome>();
+  let decided = false;
+  const decide = (decision: Outcome) => {
+    if (decided) return;
+    decided = true;
     clearTimeout(timer);
     signal.removeEventListener("abort", listener);
-  });
+    resolve(decision);
+  };
+  const listener = () => decide(signalOutcome(signal.reason));
+  signal.addEventListener("abort", listener, { once: true });
+  if (signal.aborted) listener();
+  running.then(
+    (value) => decide({ kind: "success", value }),
+    (error) => {
+      let decision: Outcome;
+      try {
+        decision = thrownOutcome(d, task, error, signal);
+      } catch (failure) {
+        // A retry policy that throws fails the task, as a rejected outcome would.
+        decision = { kind: "failure", error: failure };
+      }
+      decide(decision);
+    },
+  );
   return {
     outcome,
     settled: running.catch(() => {}),
