@@ -216,7 +216,7 @@ export async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGener
 }
 
 /** The running deno, when the permissions allow running it by path; else `deno` on PATH. */
-function denoExecutable(): string {
+export function denoExecutable(): string {
   const execPath = Deno.execPath();
   const state = Deno.permissions.querySync({ name: "run", command: execPath }).state;
   return state === "granted" ? execPath : "deno";

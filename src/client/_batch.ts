@@ -20,19 +20,23 @@ export class Batcher<T, R> {
   #queue: Pending<T, R>[] = [];
   #inFlight = 0;
   #scheduled = false;
-  #idle = Promise.withResolvers<void>();
+  /** Made by `drain()` while items are pending, resolved once none are: most batches have none. */
+  #idle: PromiseWithResolvers<void> | undefined;
+  /** The microtask that sends the next batch, made once: a batcher serves every task. */
+  readonly #sendSoon = () => {
+    this.#scheduled = false;
+    this.#send();
+  };
 
   /** `maxInFlight` bounds the batches sent and not yet answered. */
   constructor(flush: (items: T[]) => Promise<R[]>, maxInFlight = 1) {
     this.#flush = flush;
     this.#maxInFlight = maxInFlight;
-    this.#idle.resolve();
   }
 
   /** Adds an item to the next batch and resolves with its answer. */
   add(item: T): Promise<R> {
     const { promise, resolve, reject } = Promise.withResolvers<R>();
-    if (this.#queue.length === 0 && this.#inFlight === 0) this.#idle = Promise.withResolvers();
     this.#queue.push({ item, resolve, reject });
     this.#schedule();
     return promise;
@@ -40,16 +44,16 @@ export class Batcher<T, R> {
 
   /** Resolves once every item added so far has been answered. */
   async drain(): Promise<void> {
-    while (this.#queue.length > 0 || this.#inFlight > 0) await this.#idle.promise;
+    while (this.#queue.length > 0 || this.#inFlight > 0) {
+      this.#idle ??= Promise.withResolvers();
+      await this.#idle.promise;
+    }
   }
 
   #schedule(): void {
     if (this.#scheduled || this.#inFlight >= this.#maxInFlight) return;
     this.#scheduled = true;
-    queueMicrotask(() => {
-      this.#scheduled = false;
-      this.#send();
-    });
+    queueMicrotask(this.#sendSoon);
   }
 
   async #send(): Promise<void> {
@@ -65,6 +69,9 @@ export class Batcher<T, R> {
     }
     this.#inFlight--;
     if (this.#queue.length > 0) this.#schedule();
-    else if (this.#inFlight === 0) this.#idle.resolve();
+    else if (this.#inFlight === 0 && this.#idle) {
+      this.#idle.resolve();
+      this.#idle = undefined;
+    }
   }
 }

@@ -473,6 +473,7 @@ export async function sendTasks(
   // A sharded queue's context routes the tasks to its shards, each sent through this function.
   const shards = client.shards;
   if (shards && !shards.bypass) return await shards.send(tasks, sendTasks);
+  if (tasks.length === 1 && isLone(tasks[0])) return [await sendLone(client, tasks[0])];
   const all = inSendingOrder(tasks);
   // Every payload is encoded before anything is sent: a task whose arguments cannot be encoded
   // fails the batch before any of it is stored.
@@ -612,6 +613,64 @@ export function linksOf(task: AnyTask): {
     dependencies: internals.dependencies(task),
     sent: internals.sending(task) !== undefined,
   };
+}
+
+/**
+ * Whether a task is sent on its own as {@linkcode sendLone} sends it: tied to no other task,
+ * with no start option but a priority (no due time, no links, its own id), OpenTelemetry off.
+ */
+function isLone(task: AnyTask): boolean {
+  const { delay, schedule, after, id, dedupe, group } = task.options;
+  return delay === undefined && schedule === undefined && after === undefined &&
+    id === undefined && dedupe === undefined && group === undefined &&
+    internals.source(task) === undefined && openTelemetry() === undefined;
+}
+
+/**
+ * Sends one lone task (see {@linkcode isLone}): what `await task.enqueue()` does, the latency
+ * case's path. The same script call as {@linkcode sendTasks} makes, without the maps, sets and
+ * closures that a batch with dependencies, deduplication or spans needs: every byte allocated
+ * per task brings the next garbage-collection pause closer, in the caller's process.
+ */
+async function sendLone(client: QueueContext, task: AnyTask): Promise<TaskHandle<unknown>> {
+  const payload = await client.envelope.sealArgs(task.id, task.fnName, [...task.args]);
+  const { keys } = client;
+  const args: ScriptArg[] = [];
+  pushRecord(args, ENQUEUE_ARGS, {
+    now: client.now(),
+    wakeChannel: keys.wakeChannel,
+    keyPrefix: keys.prefix,
+    traced: 0,
+    events: client.eventsSetting,
+  });
+  const priority = task.options.priority ?? client.priorities[0];
+  pushRecord(args, NEW_TASK, {
+    id: task.id,
+    fn: task.fnName,
+    payload,
+    priority,
+    due: 0,
+    links: "",
+  });
+  let skipped: (number | string)[];
+  try {
+    skipped = await runScript(
+      client.redis,
+      ENQUEUE_SCRIPT,
+      [keys.delayed, keys.schedules],
+      args,
+    ) as (
+      | number
+      | string
+    )[];
+  } catch (error) {
+    throw enqueueError(error as Error);
+  }
+  // A task of its own random id is stored unless that id exists: then the task that has it
+  // stands for it, as in a batch.
+  const standIn = skipped.length > 0 ? String(skipped[1]) : undefined;
+  if (standIn !== undefined) internals.adoptId(task, standIn);
+  return createTaskHandle(client, standIn ?? task.id, task.fnName, standIn !== undefined);
 }
 
 /** What the enqueue span of a task is made of (read only while OpenTelemetry is on). */

@@ -373,21 +373,23 @@ export async function awaitOutcome(
   options: ResultOptions,
 ): Promise<Buffer | "gone"> {
   const { timeout, signal: given } = options;
-  // A timer of our own, cleared as soon as the result is here: AbortSignal.timeout() would keep
-  // its timer and signal (and AbortSignal.any() its links) alive for the whole timeout, so that
-  // a server waiting for many results with a long timeout held every one of them that long.
+  // A limit of our own, forgotten as soon as the result is here: AbortSignal.timeout() would
+  // keep its timer and signal (and AbortSignal.any() its links) alive for the whole timeout, so
+  // that a server waiting for many results with a long timeout held every one of them that long.
+  // The client's waits share one timer (`_wait_deadlines.ts`), which does not keep the process
+  // alive, like AbortSignal.timeout()'s: the wait does.
   const stop = new AbortController();
   const onGiven = () => stop.abort();
   given?.addEventListener("abort", onGiven, { once: true });
   if (given?.aborted) stop.abort();
-  const timer = timeout === undefined ? undefined : setTimeout(() => stop.abort(), timeout);
-  // Like AbortSignal.timeout(), the timer alone does not keep the process alive: the wait does.
-  if (timer !== undefined) Deno.unrefTimer(timer);
+  const limit = timeout === undefined
+    ? undefined
+    : client.waiter.deadlines.add(timeout, () => stop.abort());
   let outcome;
   try {
     outcome = await client.waiter.wait(subscription, () => readResult(client, id), stop.signal);
   } finally {
-    clearTimeout(timer);
+    limit?.end();
     given?.removeEventListener("abort", onGiven);
   }
   if (outcome) return outcome;

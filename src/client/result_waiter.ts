@@ -16,6 +16,7 @@ import type { Buffer } from "node:buffer";
 import type { Redis } from "ioredis";
 import { closeConnection } from "../redis/connection.ts";
 import { Batcher } from "./_batch.ts";
+import { WaitDeadlines } from "./_wait_deadlines.ts";
 
 type Listener = (blob: Buffer) => void;
 
@@ -62,6 +63,8 @@ export class ResultWaiter {
   });
   #recheckTimer: ReturnType<typeof setInterval> | undefined;
   #subscriber: Redis | undefined;
+  /** The time limits of the waits (`result({ timeout })`), on one timer. */
+  readonly deadlines = new WaitDeadlines();
 
   constructor(open: () => Redis) {
     this.#open = open;
@@ -141,23 +144,27 @@ export class ResultWaiter {
   #addRecheck(recheck: () => void): void {
     this.#rechecks.add(recheck);
     if (this.#recheckTimer === undefined) {
+      this.#recheckTimer = setInterval(() => this.#rechecks.forEach((r) => r()), RECHECK_INTERVAL);
+    } else if (this.#rechecks.size === 1) {
       // This timer is what keeps the process alive while results are awaited: an idle
       // connection does not (see `holdProcessWhileBusy`), so that a script exits once it has
       // what it waited for.
-      this.#recheckTimer = setInterval(() => this.#rechecks.forEach((r) => r()), RECHECK_INTERVAL);
+      Deno.refTimer(this.#recheckTimer);
     }
   }
 
   #removeRecheck(recheck: () => void): void {
     this.#rechecks.delete(recheck);
-    if (this.#rechecks.size === 0) {
-      clearInterval(this.#recheckTimer);
-      this.#recheckTimer = undefined;
+    // Kept, but no longer holding the process, rather than cleared and made again for the next
+    // wait: a client waiting for one result after another would make a timer per wait.
+    if (this.#rechecks.size === 0 && this.#recheckTimer !== undefined) {
+      Deno.unrefTimer(this.#recheckTimer);
     }
   }
 
   /** Closes the subscriber connection, if one was opened. */
   async close(): Promise<void> {
+    this.deadlines.close();
     clearInterval(this.#recheckTimer);
     this.#recheckTimer = undefined;
     this.#rechecks.clear();
@@ -193,8 +200,8 @@ export class ResultWaiter {
     if (!this.#subscriber) {
       const subscriber = this.#open();
       subscriber.on("messageBuffer", (channel: Buffer, message: Buffer) => {
-        const entry = this.#listeners.get(channel.toString());
-        for (const listener of entry?.listeners ?? []) listener(message);
+        // forEach: no iterator per message.
+        this.#listeners.get(channel.toString())?.listeners.forEach((listener) => listener(message));
       });
       this.#subscriber = subscriber;
     }

@@ -146,16 +146,25 @@ export class Envelope {
 
   /** Decodes a stored result. */
   async openResult(taskId: string, blob: Uint8Array): Promise<ResultRecord> {
-    const { data, isString } = await this.#unwrap(
-      { kind: "result", taskId },
-      blob.subarray(1),
-      "result",
-    );
-    const { value, ...stored } = unpackResult(taskId, data);
-    const decoded = value === undefined ? undefined : await this.#decode(value, isString, "result");
+    const unwrapped = this.#unwrap({ kind: "result", taskId }, blob.subarray(1), "result");
+    const { data, isString } = unwrapped instanceof Promise ? await unwrapped : unwrapped;
+    const stored = unpackResult(taskId, data);
+    let decoded = stored.value === undefined
+      ? undefined
+      : this.#decode(stored.value, isString, "result");
+    if (decoded instanceof Promise) decoded = await decoded;
+    // Field by field rather than by rest and spread, which copy through slower generic paths:
+    // every result a client waits for is read here.
     return {
-      ...stored,
       taskId,
+      fnName: stored.fnName,
+      createdTime: stored.createdTime,
+      enqueueTime: stored.enqueueTime,
+      startTime: stored.startTime,
+      finishTime: stored.finishTime,
+      tries: stored.tries,
+      workerId: stored.workerId,
+      success: stored.success,
       value: stored.success ? decoded : plainToError(decoded as PlainError, KNOWN_ERRORS),
     };
   }
@@ -166,14 +175,22 @@ export class Envelope {
    * without decoding. The codec encodes the value only, and only when there is one.
    */
   async #sealRecord(record: ResultRecord): Promise<Buffer> {
-    const { taskId: _, value, ...fields } = record;
+    const { value } = record;
     let encoded: Encoded | undefined;
     if (!record.success || value !== undefined) {
       encoded = await this.#serialize(record.success ? value : errorToPlain(value));
     }
     const isString = encoded === undefined || typeof encoded === "string";
+    // Field by field rather than by rest and spread: one result per task a worker runs.
     const data = packResult({
-      ...fields,
+      fnName: record.fnName,
+      createdTime: record.createdTime,
+      enqueueTime: record.enqueueTime,
+      startTime: record.startTime,
+      finishTime: record.finishTime,
+      tries: record.tries,
+      workerId: record.workerId,
+      success: record.success,
       value: typeof encoded === "string" ? encoder.encode(encoded) : encoded,
     });
     const ended = record.success
@@ -216,16 +233,34 @@ export class Envelope {
   }
 
   async #open(context: SigningContext, blob: Uint8Array, what: string): Promise<unknown> {
-    const { data, isString } = await this.#unwrap(context, blob, what);
-    return await this.#decode(data, isString, what);
+    const unwrapped = this.#unwrap(context, blob, what);
+    const { data, isString } = unwrapped instanceof Promise ? await unwrapped : unwrapped;
+    const decoded = this.#decode(data, isString, what);
+    return decoded instanceof Promise ? await decoded : decoded;
   }
 
-  /** Checks an envelope (kind, signature) and returns the data in it. */
-  async #unwrap(
+  /**
+   * Checks an envelope (kind, signature) and returns the data in it: at once when there is no
+   * signature to check, as for most payloads and results, sparing each read a promise.
+   */
+  #unwrap(
     context: SigningContext,
     blob: Uint8Array,
     what: string,
-  ): Promise<{ data: Uint8Array; isString: boolean }> {
+  ): Unwrapped | Promise<Unwrapped> {
+    const kind = blob[0];
+    if ((kind === STRING || kind === BINARY) && !this.#signer) {
+      return { data: blob.subarray(1), isString: kind === STRING };
+    }
+    return this.#unwrapSigned(context, blob, what);
+  }
+
+  /** {@linkcode Envelope.#unwrap} for a signed envelope, or for a worker that requires one. */
+  async #unwrapSigned(
+    context: SigningContext,
+    blob: Uint8Array,
+    what: string,
+  ): Promise<Unwrapped> {
     const kind = blob[0];
     const signed = kind === STRING - SIGNED || kind === BINARY - SIGNED;
     if (!signed && kind !== STRING && kind !== BINARY) {
@@ -250,15 +285,37 @@ export class Envelope {
     return { data, isString: (kind | SIGNED) === STRING };
   }
 
-  /** Decodes data with the codec. */
-  async #decode(data: Uint8Array, isString: boolean, what: string): Promise<unknown> {
+  /**
+   * Decodes data with the codec: at once when the deserializer answers at once (the built-in
+   * one does), else a promise of it.
+   */
+  #decode(data: Uint8Array, isString: boolean, what: string): unknown {
+    let value: unknown;
     try {
-      return await this.#deserialize(isString ? decoder.decode(data) : data);
+      value = this.#deserialize(isString ? decoder.decode(data) : data);
     } catch (error) {
-      throw new StreaqError(
-        `Cannot decode ${what}: ${(error as Error)?.message ?? String(error)}`,
-        { cause: error },
-      );
+      throw decodeError(what, error);
     }
+    if (!isThenable(value)) return value;
+    return Promise.resolve(value).catch((error) => {
+      throw decodeError(what, error);
+    });
   }
+}
+
+/** What an envelope holds: the codec's data, and whether the codec wrote text. */
+interface Unwrapped {
+  readonly data: Uint8Array;
+  readonly isString: boolean;
+}
+
+function decodeError(what: string, error: unknown): StreaqError {
+  return new StreaqError(
+    `Cannot decode ${what}: ${(error as Error)?.message ?? String(error)}`,
+    { cause: error },
+  );
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === "function";
 }

@@ -83,9 +83,10 @@ export function unpackResult(taskId: string, data: Uint8Array): PackedResult {
   }
   let at = 1;
   const get = () => {
-    const [n, next] = readVarint(data, at);
-    if (next < 0) throw bad("cut short");
-    at = next;
+    const end = varintEnd(data, at);
+    if (end < 0) throw bad("cut short");
+    const n = readVarint(data, at, end);
+    at = end;
     return n;
   };
   const text = () => {
@@ -128,16 +129,27 @@ function writeVarint(out: Uint8Array, at: number, n: number): number {
   return at;
 }
 
-/** Reads a varint; the next offset is -1 when the data ends inside it. */
-function readVarint(data: Uint8Array, at: number): [number, number] {
+/**
+ * Where the varint at `at` ends (the offset after it), or -1 when the data ends inside it. Apart
+ * from {@linkcode readVarint}, so that reading one returns a number, not a pair to destructure:
+ * every result read reads five.
+ */
+function varintEnd(data: Uint8Array, at: number): number {
+  for (let i = at; i < data.length && i < at + 8; i++) {
+    if ((data[i] & 0x80) === 0) return i + 1;
+  }
+  return -1;
+}
+
+/** Reads the varint from `at` to `end` (found by {@linkcode varintEnd}). */
+function readVarint(data: Uint8Array, at: number, end: number): number {
   let n = 0;
   let scale = 1;
-  for (let i = at; i < data.length && i < at + 8; i++) {
+  for (let i = at; i < end; i++) {
     n += (data[i] & 0x7f) * scale;
-    if ((data[i] & 0x80) === 0) return [n, i + 1];
     scale *= 0x80;
   }
-  return [0, -1];
+  return n;
 }
 
 /** Maps a signed integer to a non-negative one: 0, -1, 1, -2, ... to 0, 1, 2, 3, ... */

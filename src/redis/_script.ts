@@ -61,15 +61,23 @@ export function script(lua: string, options: ScriptOptions = {}): Script {
 /** An argument of a script: strings and numbers, or bytes for encoded payloads. */
 export type ScriptArg = CommandArg;
 
+const NO_ARGS: string[] = [];
+
 /** An EVALSHA of one of streaq's scripts, sent as EVAL on a socket that has not seen it. */
 class ScriptCommand extends Command {
   readonly #script: Script;
 
   constructor(s: Script, keys: readonly string[], args: readonly ScriptArg[], binary: boolean) {
-    // ioredis flattens nested arrays of arguments: a flat list is passed as it is.
-    super("evalsha", [s.sha, keys.length, ...keys, ...args] as string[], {
-      replyEncoding: binary ? null : "utf8",
-    });
+    super("evalsha", NO_ARGS, { replyEncoding: binary ? null : "utf8" });
+    // Set after ioredis's constructor, which would copy the list (`flat()`) and turn each number
+    // into a string: garbage for every call, as `encodeCommand` writes numbers and bytes itself.
+    // One array of the final size, filled by index: spreading would step through iterators.
+    const list: ScriptArg[] = new Array(2 + keys.length + args.length);
+    list[0] = s.sha;
+    list[1] = keys.length;
+    for (let i = 0; i < keys.length; i++) list[2 + i] = keys[i];
+    for (let i = 0; i < args.length; i++) list[2 + keys.length + i] = args[i];
+    this.args = list as string[];
     this.#script = s;
   }
 

@@ -405,15 +405,15 @@ function describeConnectionError(error: Error): string {
  */
 function holdProcessWhileBusy(connection: Redis | Cluster): (busy: boolean) => void {
   let busy = false;
+  const holdSocket = (node: Redis) => {
+    const socket = socketOf(node);
+    if (busy) socket?.ref?.();
+    else socket?.unref?.();
+  };
+  // Called twice per command on a connection that sends one at a time: no array for one node.
   const apply = () => {
-    const nodes: Redis[] = isCluster(connection)
-      ? [...connection.nodes(), ...clusterSubscriber(connection)]
-      : [connection];
-    for (const node of nodes) {
-      const socket = socketOf(node);
-      if (busy) socket?.ref?.();
-      else socket?.unref?.();
-    }
+    if (!isCluster(connection)) return holdSocket(connection);
+    for (const node of [...connection.nodes(), ...clusterSubscriber(connection)]) holdSocket(node);
   };
   // A new socket (connect, reconnect, a Cluster's new node) starts out holding the process.
   connection.on("connect", apply);

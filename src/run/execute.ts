@@ -144,7 +144,7 @@ export async function execute(
           );
         }
       }
-      if (!task!.silent) {
+      if (!task!.silent && env.logger.enabled("info")) {
         env.logger.info(`→ ${d.fnName} (${d.taskId}) try ${d.tries}`, taskFields(d));
       }
       ran = true;
@@ -172,13 +172,12 @@ export async function execute(
 
 /** The error a task fails with when it was aborted or a dependency failed, else undefined. */
 function refuseEarly(d: Delivery): StreaqError | undefined {
-  const label = `${d.fnName} (${d.taskId})`;
-  if (d.aborting) return new StreaqCancelled(`Task ${label} was aborted before it started`);
+  if (d.aborting) return new StreaqCancelled(`Task ${labelOf(d)} was aborted before it started`);
   if (d.dependencyFailure) {
     const { cancelled, message } = dependencyFailure(d.dependencyFailure);
     return cancelled
-      ? new StreaqCancelled(`Task ${label} was cancelled: ${message}`)
-      : new StreaqError(`Task ${label} did not run: ${message}`);
+      ? new StreaqCancelled(`Task ${labelOf(d)} was cancelled: ${message}`)
+      : new StreaqError(`Task ${labelOf(d)} did not run: ${message}`);
   }
   return undefined;
 }
@@ -198,12 +197,13 @@ function refuse(
   // deno-lint-ignore no-explicit-any
   task: RegisteredTask<any, unknown> | undefined,
 ): StreaqError | undefined {
-  const label = `${d.fnName} (${d.taskId})`;
   const early = refuseEarly(d);
   if (early) return early;
   if (!task) {
     return new StreaqError(
-      `Cannot run task ${label}: no task named '${d.fnName}' is registered on worker ${env.workerId} (registered: ${
+      `Cannot run task ${
+        labelOf(d)
+      }: no task named '${d.fnName}' is registered on worker ${env.workerId} (registered: ${
         [...env.registry.keys()].join(", ") || "none"
       })`,
     );
@@ -211,7 +211,9 @@ function refuse(
   if (d.payload === null) {
     // Only a hand-edited or half-deleted hash lacks it: every enqueue writes one.
     return new StreaqError(
-      `Cannot run task ${label}: it has no payload in Redis (field '${TASK_FIELD.data}' of its hash is missing)`,
+      `Cannot run task ${
+        labelOf(d)
+      }: it has no payload in Redis (field '${TASK_FIELD.data}' of its hash is missing)`,
     );
   }
   if (d.tries > task.maxTries) {
@@ -219,19 +221,23 @@ function refuse(
       ? `worker ${d.previousRun} stopped before finishing try ${d.tries - 1}`
       : d.lastReason || "unknown";
     return new StreaqError(
-      `Task ${label} failed after ${task.maxTries} tries (maxTries); last reason: ${last}`,
+      `Task ${labelOf(d)} failed after ${task.maxTries} tries (maxTries); last reason: ${last}`,
     );
   }
   const late = Math.round(lateness(d));
   if (task.maxScheduleDrift !== undefined && d.scheduledTime > 0 && late > task.maxScheduleDrift) {
     return new StreaqError(
-      `Task ${label} skipped: it started ${late} ms after it was due, more than its maxScheduleDrift of ${task.maxScheduleDrift} ms`,
+      `Task ${
+        labelOf(d)
+      } skipped: it started ${late} ms after it was due, more than its maxScheduleDrift of ${task.maxScheduleDrift} ms`,
     );
   }
   const waited = env.client.now() - d.enqueueTime;
   if (task.expire !== undefined && waited > task.expire) {
     return new StreaqError(
-      `Task ${label} expired: it waited ${waited} ms to start, more than its expire of ${task.expire} ms`,
+      `Task ${
+        labelOf(d)
+      } expired: it waited ${waited} ms to start, more than its expire of ${task.expire} ms`,
     );
   }
   return undefined;
@@ -315,20 +321,33 @@ function call(
       return Promise.reject(error);
     }
   });
-  const { promise: aborted, resolve: onAbort } = Promise.withResolvers<Outcome>();
-  const listener = () => onAbort(signalOutcome(signal.reason));
-  signal.addEventListener("abort", listener, { once: true });
-  if (signal.aborted) listener();
-  const outcome = Promise.race([
-    running.then(
-      (value): Outcome => ({ kind: "success", value }),
-      (error): Outcome => thrownOutcome(d, task, error, signal),
-    ),
-    aborted,
-  ]).finally(() => {
+  // The first of the function's settling and its signal decides the outcome. One promise settled
+  // by either, rather than a race and a `finally`: those are promises and closures per task.
+  const { promise: outcome, resolve } = Promise.withResolvers<Outcome>();
+  let decided = false;
+  const decide = (decision: Outcome) => {
+    if (decided) return;
+    decided = true;
     clearTimeout(timer);
     signal.removeEventListener("abort", listener);
-  });
+    resolve(decision);
+  };
+  const listener = () => decide(signalOutcome(signal.reason));
+  signal.addEventListener("abort", listener, { once: true });
+  if (signal.aborted) listener();
+  running.then(
+    (value) => decide({ kind: "success", value }),
+    (error) => {
+      let decision: Outcome;
+      try {
+        decision = thrownOutcome(d, task, error, signal);
+      } catch (failure) {
+        // A retry policy that throws fails the task, as a rejected outcome would.
+        decision = { kind: "failure", error: failure };
+      }
+      decide(decision);
+    },
+  );
   return {
     outcome,
     settled: running.catch(() => {}),
@@ -382,7 +401,6 @@ async function finish(
   logs: TaskLogWriter | undefined,
 ): Promise<{ outcome: Outcome; counted: TryOutcome }> {
   const { startTime } = timing;
-  const label = `${d.fnName} (${d.taskId})`;
   let completion: Completion;
   let finalOutcome = outcome;
   if (outcome.kind === "success" || outcome.kind === "failure") {
@@ -420,36 +438,38 @@ async function finish(
   const { applied } = await env.completer.complete(d, completion, lock);
   if (!applied) {
     env.logger.warn(
-      `${label}: this worker no longer owns the delivery (another worker took it over); its outcome was not written`,
+      `${d.fnName} (${d.taskId}): this worker no longer owns the delivery (another worker took it over); its outcome was not written`,
     );
     return { outcome: finalOutcome, counted: "lost" };
   }
   const counted = count(env.counters, finalOutcome);
   const ms = env.client.now() - startTime;
   env.stats.note(d.fnName, counted, timing.waited, timing.ran ? ms : undefined);
-  const silent = task?.silent ?? false;
+  // The line's text and fields are built only when it is written: a worker logging at "warn"
+  // or above, or a silent task, would otherwise make garbage of them for every task.
+  const logged = finalOutcome.kind === "back" || !(task?.silent ?? false);
+  if (!logged || !env.logger.enabled(finalOutcome.kind === "failure" ? "warn" : "info")) {
+    return { outcome: finalOutcome, counted };
+  }
+  const label = `${d.fnName} (${d.taskId})`;
   const fields = { ...taskFields(d), durationMs: ms };
   switch (finalOutcome.kind) {
     case "success":
-      if (!silent) env.logger.info(`✓ ${label} in ${ms} ms`, fields);
+      env.logger.info(`✓ ${label} in ${ms} ms`, fields);
       break;
     case "failure":
-      if (!silent) {
-        env.logger.warn(
-          `✗ ${label} failed in ${ms} ms: ${describeError(finalOutcome.error)}`,
-          fields,
-        );
-      }
+      env.logger.warn(
+        `✗ ${label} failed in ${ms} ms: ${describeError(finalOutcome.error)}`,
+        fields,
+      );
       break;
     case "retry":
-      if (!silent) {
-        env.logger.info(
-          `↻ ${label} retries in ${
-            retryDelay(finalOutcome.due, env.client.now())
-          } ms: ${finalOutcome.reason}`,
-          fields,
-        );
-      }
+      env.logger.info(
+        `↻ ${label} retries in ${
+          retryDelay(finalOutcome.due, env.client.now())
+        } ms: ${finalOutcome.reason}`,
+        fields,
+      );
       break;
     case "back":
       if (finalOutcome.blockFor !== undefined) {
@@ -516,6 +536,11 @@ function count(counters: Counters, outcome: Outcome): FunctionOutcome {
     : "failed";
   counters[counter]++;
   return counter;
+}
+
+/** How log lines and errors name a delivery's task; built only for a line or an error. */
+function labelOf(d: Delivery): string {
+  return `${d.fnName} (${d.taskId})`;
 }
 
 /** The structured fields of a log line about a delivery (see `logFormat: "json"`). */

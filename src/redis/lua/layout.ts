@@ -46,7 +46,9 @@ export function pushRecord<F extends string, V>(
   l: Layout<F>,
   record: Readonly<Record<F, V>>,
 ): void {
-  for (const f of l.fields) out.push(record[f]);
+  // Indexed: a for-of loop makes an iterator per record until the function is optimized.
+  const { fields } = l;
+  for (let i = 0; i < fields.length; i++) out.push(record[fields[i]]);
 }
 
 /**
