@@ -623,6 +623,8 @@ export class Worker<Context = undefined, Priority = string> {
     }, {
       concurrency,
       prefetch: this.#options.prefetch ?? concurrency,
+      // Left at its default, the prefetch depth adapts to the tasks (src/run/read_ahead.ts).
+      adaptivePrefetch: this.#options.prefetch === undefined,
       gracePeriod: this.#options.gracePeriod ?? 0,
       idleTimeout: this.#options.idleTimeout ?? 60_000,
       burst: options.burst ?? false,
