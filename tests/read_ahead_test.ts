@@ -8,6 +8,7 @@ import {
   sleep,
   testWorker,
 } from "./_helpers.ts";
+import { MAX_HELD_PER_SLOT } from "../src/run/read_ahead.ts";
 
 // The prefetch depth adapts (src/run/read_ahead.ts): a worker whose tasks finish faster than a
 // round trip to Redis reads further ahead than `concurrency`, and one whose tasks run long
@@ -41,7 +42,7 @@ Deno.test("a worker whose tasks finish faster than a round trip reads ahead more
       held > 2 * CONCURRENCY,
       `held ${held} deliveries: more than concurrency (${CONCURRENCY}) running and as many ready`,
     );
-    assert.ok(held <= 4 * CONCURRENCY + CONCURRENCY, `held ${held}: within the hard cap`);
+    assert.ok(held <= MAX_HELD_PER_SLOT * CONCURRENCY, `held ${held}: within the hard cap`);
   } finally {
     release.resolve();
   }

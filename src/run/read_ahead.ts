@@ -5,28 +5,35 @@
  * queue has more (the last claim came back full) and the tasks run faster than a round trip to
  * Redis. Then the call that refills the buffer cannot come back before the buffer is empty, and
  * the worker and Redis take turns waiting for each other; reading further ahead lets both work
- * at once. The depth grows by `concurrency` at most once per round trip, up to
+ * at once. The depth grows by `concurrency` at most once per round trip, up to what the worker
+ * runs in {@linkcode READ_AHEAD_HORIZON} at its current pace, and never beyond
  * {@linkcode MAX_HELD_PER_SLOT} times `concurrency` held in all (running and read ahead).
  *
  * Reading ahead holds tasks that an idle sibling worker could run, so the depth falls back to
  * `concurrency` as soon as reading ahead stops paying: when a task runs longer than
- * {@linkcode longTask} allows (one running now, or one that just finished), or when a claim
- * comes back short (the queue ran out). Tasks that run long are thus never read ahead beyond
- * `concurrency`, as before; those held when the tasks turn long are at most
- * `MAX_HELD_PER_SLOT - 1` times `concurrency` deliveries read while every task ran fast.
+ * {@linkcode ReadAhead.longTask} allows (one running now, or one that just finished), or when a
+ * claim comes back short (the queue ran out). Tasks that run long are thus never read ahead
+ * beyond `concurrency`, as before; what is held beyond it is at most what this worker runs in
+ * about {@linkcode READ_AHEAD_HORIZON}, read while every task ran fast.
  *
  * A `prefetch` set by the user is kept as it is: it is a promise about what one worker holds.
  * So is the default for a worker whose functions have limits or groups (`runner.ts`): a task
  * read ahead holds one of their queue-wide slots.
  *
- * The deliveries asked for by calls in flight count as held (`slots.ts`), so this bound is
+ * The deliveries asked for by calls in flight count as held (`slots.ts`), so these bounds are
  * real: calls in flight together never claim the same room twice.
  *
  * @module
  */
 
 /** At most this many deliveries per slot are held, running and read ahead together. */
-export const MAX_HELD_PER_SLOT = 4;
+export const MAX_HELD_PER_SLOT = 16;
+
+/**
+ * Beyond `concurrency`, a worker reads ahead at most what it runs in this many milliseconds at
+ * its current pace: how long an idle sibling can wait for tasks this worker holds.
+ */
+export const READ_AHEAD_HORIZON = 10;
 
 /**
  * A task runs long when it runs this many times the round trip to Redis, or longer than
@@ -38,13 +45,15 @@ export const LONG_TASK_ROUND_TRIPS = 2;
 /**
  * The least time after which a task counts as long (ms), whatever the round trip: on a busy
  * worker a no-op task can take some milliseconds from its start to its slot's release, as the
- * tasks started with it run first (and more on a loaded machine). A task shorter than this read
- * `MAX_HELD_PER_SLOT - 1` waves ahead delays an idle sibling by at most three times this.
+ * tasks started with it run first (and more on a loaded machine).
  */
 export const LONG_TASK_FLOOR = 20;
 
 /** The weight of a new round trip in the running average. */
 const ROUND_TRIP_WEIGHT = 0.2;
+
+/** How long the pace (tasks settled per ms) is counted over before it is updated (ms). */
+const PACE_WINDOW = 20;
 
 /** What the read-ahead needs to know about the worker. */
 export interface ReadAheadOptions {
@@ -68,6 +77,10 @@ export class ReadAhead {
   #roundTrip = 1;
   /** When the depth last grew (`performance.now()`). */
   #grownAt = -Infinity;
+  /** Tasks settled per ms, as last counted; and the count under way since `#paceFrom`. */
+  #pace = 0;
+  #settled = 0;
+  #paceFrom = performance.now();
 
   /** A depth of `prefetch`, adaptive as `options` say. */
   constructor(options: ReadAheadOptions) {
@@ -108,16 +121,26 @@ export class ReadAhead {
   /**
    * A task's function settled after `ms`. `dry`: its slot found nothing buffered to run next.
    * A long task makes the depth fall back; a fast one whose slot ran dry while the queue has
-   * more makes it grow, at most once per round trip.
+   * more makes it grow, at most once per round trip, up to what the worker runs within the
+   * horizon.
    */
   settled(ms: number, dry: boolean): void {
+    if (this.#max === this.#base) return;
+    const now = performance.now();
+    this.#settled++;
+    if (now - this.#paceFrom >= PACE_WINDOW) {
+      this.#pace = this.#settled / (now - this.#paceFrom);
+      this.#settled = 0;
+      this.#paceFrom = now;
+    }
     if (ms >= this.longTask) {
       this.#depth = this.#base;
-    } else if (dry && this.#backlog && this.#depth < this.#max) {
-      const now = performance.now();
-      if (now - this.#grownAt < this.#roundTrip) return;
+    } else if (dry && this.#backlog && now - this.#grownAt >= this.#roundTrip) {
+      const pace = Math.floor(this.#pace * READ_AHEAD_HORIZON);
+      const within = Math.min(this.#max, Math.max(this.#base, pace));
+      if (this.#depth >= within) return;
       this.#grownAt = now;
-      this.#depth = Math.min(this.#max, this.#depth + this.#step);
+      this.#depth = Math.min(within, this.#depth + this.#step);
     }
   }
 
