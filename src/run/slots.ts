@@ -127,11 +127,6 @@ export class Slots {
     return Math.max(0, room - Math.max(0, this.unpromised));
   }
 
-  /** The prefetch depth now (see `read_ahead.ts`). */
-  get prefetchDepth(): number {
-    return this.#readAhead.depth;
-  }
-
   /**
    * A call that reserved `asked` claims ({@linkcode Slots.reserveClaims}) came back after `ms`
    * with `got` of them, or failed (no `ms`): they are no longer asked for, and the read-ahead
