@@ -103,3 +103,34 @@ Deno.test("after fast tasks, a worker whose tasks run long holds only concurrenc
   assert.equal(bySecond, CONCURRENCY, "the second worker ran the wave the first did not hold");
   assert.ok(together, "both workers ran long tasks at the same time");
 });
+
+Deno.test("a worker that read far ahead while tasks were fast gives back what it read beyond concurrency once they run long", async () => {
+  await using first = await testWorker({ concurrency: CONCURRENCY });
+  await using second = await sibling(first, { concurrency: CONCURRENCY });
+  for (const worker of [first, second]) {
+    worker.task(async function quick(): Promise<void> {});
+    worker.task(async function long(): Promise<string> {
+      await sleep(300);
+      return taskContext().workerId;
+    });
+  }
+  // One backlog: quick tasks, then long ones, as many as the first worker may read ahead.
+  await first.enqueueMany(Array.from({ length: 4_000 }, () => first.enqueueUnsafe("quick")));
+  const handles = await first.enqueueMany(
+    Array.from({ length: 12 * CONCURRENCY }, () => first.enqueueUnsafe<string>("long")),
+  );
+  const runFirst = runInBackground(first);
+  await eventually(() => first.counters.completed >= 4_000, { what: "the quick tasks to be done" });
+  const runSecond = runInBackground(second);
+  await eventually(() => second.running() > 0 && first.running() > 0, {
+    what: "both workers to run long tasks at the same time",
+  });
+  const results = await Promise.all(handles.map((h) => h.result({ timeout: 20_000 })));
+  await Promise.all([runFirst.stop(), runSecond.stop()]);
+  assert.ok(results.every((r) => r.success));
+  const byFirst = results.filter((r) => r.success && r.result === first.id).length;
+  assert.ok(
+    byFirst < 12 * CONCURRENCY * 0.75,
+    `the first worker ran ${byFirst} of ${12 * CONCURRENCY}: the second took a fair share`,
+  );
+});

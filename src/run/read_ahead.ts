@@ -14,7 +14,9 @@
  * {@linkcode ReadAhead.longTask} allows (one running now, or one that just finished), or when a
  * claim comes back short (the queue ran out). Tasks that run long are thus never read ahead
  * beyond `concurrency`, as before; what is held beyond it is at most what this worker runs in
- * about {@linkcode READ_AHEAD_HORIZON}, read while every task ran fast.
+ * about {@linkcode READ_AHEAD_HORIZON}, read while every task ran fast. If the backlog turns
+ * from fast tasks to long ones, the slots hand what was read ahead beyond `concurrency` back to
+ * its stream (`slots.ts`) when a task runs long, so that idle siblings run it.
  *
  * A `prefetch` set by the user is kept as it is: it is a promise about what one worker holds.
  * So is the default for a worker whose functions have limits or groups (`runner.ts`): a task

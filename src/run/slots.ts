@@ -120,7 +120,9 @@ export class Slots {
     if (this.#readAhead.extended) {
       // Reading far ahead stops as soon as a task runs long: the oldest running one is first.
       const oldest = this.#running.values().next().value;
-      if (oldest) this.#readAhead.running(performance.now() - oldest.startedAt);
+      if (oldest) {
+        this.#noteRun(performance.now() - oldest.startedAt);
+      }
     }
     const room = this.#options.concurrency + this.#readAhead.depth - this.#running.size -
       this.#buffered.length - this.#asked;
@@ -160,6 +162,24 @@ export class Slots {
     const prefetch = slotsFirst && start > 0 ? 0 : this.freeToPrefetch;
     this.#asked += start + prefetch;
     return { start, prefetch };
+  }
+
+  /**
+   * Tells the read-ahead that a task ran `ms` (settled, if `dry` is given: whether its slot found
+   * nothing buffered to run next; else still running). A long one makes the depth fall back, and
+   * what was read ahead beyond it goes back to its stream, newest first and never started here,
+   * so that an idle sibling runs it rather than wait for this worker.
+   */
+  #noteRun(ms: number, dry?: boolean): void {
+    if (dry === undefined) this.#readAhead.running(ms);
+    else this.#readAhead.settled(ms, dry);
+    if (ms < this.#readAhead.longTask || this.#options.stop.stopping) return;
+    const free = Math.max(0, this.#options.concurrency - this.#running.size);
+    const surplus = this.#buffered.length - free - this.#readAhead.depth;
+    if (surplus <= 0) return;
+    const back = this.#buffered.takeNewestUnstarted(surplus);
+    this.#options.logger.debug(`tasks run long: ${back.length} deliveries read ahead go back`);
+    for (const d of back) this.#handBackUnrun(d);
   }
 
   /** Takes in the deliveries of a fetch, then fills the free slots from the buffer. */
@@ -226,7 +246,7 @@ export class Slots {
       .finally(() => {
         // A task that kept its slot until its outcome was written (refused, aborted, timed out).
         if (this.#running.delete(d.key)) {
-          this.#readAhead.settled(performance.now() - task.startedAt, false);
+          this.#noteRun(performance.now() - task.startedAt, false);
         }
         this.#fillFreeSlots();
       });
@@ -298,7 +318,7 @@ export class Slots {
     this.#fillFreeSlots();
     // Dry: the freed slot found nothing buffered to run.
     const dry = this.#running.size < this.#options.concurrency;
-    this.#readAhead.settled(performance.now() - task.startedAt, dry);
+    this.#noteRun(performance.now() - task.startedAt, dry);
     return true;
   }
 
