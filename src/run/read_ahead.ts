@@ -16,7 +16,8 @@
  * beyond `concurrency`, as before; what is held beyond it is at most what this worker runs in
  * about {@linkcode READ_AHEAD_HORIZON}, read while every task ran fast. If the backlog turns
  * from fast tasks to long ones, the slots hand what was read ahead beyond `concurrency` back to
- * its stream (`slots.ts`) when a task runs long, so that idle siblings run it.
+ * its stream (`slots.ts`) when a task runs {@linkcode HAND_BACK_AFTER}, so that idle siblings
+ * run it.
  *
  * A `prefetch` set by the user is kept as it is: it is a promise about what one worker holds.
  * So is the default for a worker whose functions have limits or groups (`runner.ts`): a task
@@ -50,6 +51,14 @@ export const LONG_TASK_ROUND_TRIPS = 2;
  * tasks started with it run first (and more on a loaded machine).
  */
 export const LONG_TASK_FLOOR = 20;
+
+/**
+ * A task that runs this long (ms) sends what was read ahead beyond the depth back to the queue
+ * (`slots.ts`). Much longer than {@linkcode LONG_TASK_FLOOR}: handing back moves tasks to the
+ * end of their stream, which a no-op held up by a busy machine must not cause; a task this long
+ * shows the backlog has turned to long tasks, which an idle sibling should run.
+ */
+export const HAND_BACK_AFTER = 100;
 
 /** The weight of a new round trip in the running average. */
 const ROUND_TRIP_WEIGHT = 0.2;

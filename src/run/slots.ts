@@ -12,7 +12,7 @@ import type { ClaimCounts, Completed, Completion } from "./complete.ts";
 import { asStarted, type Delivery, type StartAnswer } from "./fetch.ts";
 import type { WorkerLogger } from "../logger.ts";
 import { PrefetchBuffer } from "./prefetch_buffer.ts";
-import { ReadAhead } from "./read_ahead.ts";
+import { HAND_BACK_AFTER, ReadAhead } from "./read_ahead.ts";
 import type { OnRedisError } from "./redis_errors.ts";
 import { RunningTask, untilSettled } from "./running_task.ts";
 import type { StopFlag } from "./shutdown.ts";
@@ -166,14 +166,15 @@ export class Slots {
 
   /**
    * Tells the read-ahead that a task ran `ms` (settled, if `dry` is given: whether its slot found
-   * nothing buffered to run next; else still running). A long one makes the depth fall back, and
-   * what was read ahead beyond it goes back to its stream, newest first and never started here,
-   * so that an idle sibling runs it rather than wait for this worker.
+   * nothing buffered to run next; else still running). A long one makes the depth fall back; one
+   * that ran {@linkcode HAND_BACK_AFTER} or more sends what was read ahead beyond the depth back
+   * to its stream, newest first and never started here, so that an idle sibling runs it rather
+   * than wait for this worker.
    */
   #noteRun(ms: number, dry?: boolean): void {
     if (dry === undefined) this.#readAhead.running(ms);
     else this.#readAhead.settled(ms, dry);
-    if (ms < this.#readAhead.longTask || this.#options.stop.stopping) return;
+    if (ms < HAND_BACK_AFTER || this.#options.stop.stopping) return;
     const free = Math.max(0, this.#options.concurrency - this.#running.size);
     const surplus = this.#buffered.length - free - this.#readAhead.depth;
     if (surplus <= 0) return;
