@@ -126,6 +126,15 @@ export interface WorkerOptions<Context = undefined, Priority extends string = st
    * How many more tasks are fetched and held ready in memory while all slots are busy. They
    * are heart-beaten like running tasks and handed back at shutdown. `0` disables prefetch.
    *
+   * Left unset, it starts at `concurrency` and adapts: while the tasks finish faster than a
+   * round trip to Redis and the worker runs out of ready tasks before a refill comes back, it
+   * reads further ahead, up to what the worker runs in 10 ms (at most 16 times `concurrency`
+   * held in all); as soon as a task runs long (20 ms, or two round trips if longer) or the
+   * queue runs short, it falls back to `concurrency`, and once a task runs 100 ms what was read
+   * ahead beyond that goes back to the queue, so that a worker never holds long tasks an idle
+   * sibling could run. A value set here is kept as it is, and so is the default for a worker
+   * with functions that have a `limit` or `groups` (a task read ahead holds one of their slots).
+   *
    * @default {concurrency}
    */
   prefetch?: number;

@@ -645,6 +645,8 @@ export class Worker<Context = undefined, Priority = string> {
     const settings = {
       concurrency,
       prefetch: this.#options.prefetch ?? concurrency,
+      // Left at its default, the prefetch depth adapts to the tasks (src/run/read_ahead.ts).
+      adaptivePrefetch: this.#options.prefetch === undefined,
       gracePeriod: this.#options.gracePeriod ?? 0,
       idleTimeout: this.#options.idleTimeout ?? 60_000,
       burst: options.burst ?? false,

@@ -36,3 +36,13 @@ Deno.test("the prefetch buffer keeps its order over many takes and pushes", () =
   taken.push(...buffer.clear().map((d) => Number(d.messageId)));
   assert.deepEqual(taken, Array.from({ length: next }, (_, i) => i));
 });
+
+Deno.test("the prefetch buffer gives back its newest unstarted deliveries, the last it would run", () => {
+  const buffer = new PrefetchBuffer(["high", "normal"]);
+  for (const [p, id] of [["normal", "1"], ["high", "2"], ["normal", "3"], ["normal", "4"]]) {
+    buffer.push({ ...delivery(p, id), started: id === "4" });
+  }
+  const back = buffer.takeNewestUnstarted(2);
+  assert.deepEqual(back.map((d) => d.messageId), ["3", "1"], "4 started: it stays");
+  assert.deepEqual([...buffer].map((d) => d.messageId), ["2", "4"]);
+});

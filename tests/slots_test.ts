@@ -26,14 +26,14 @@ function delivery(id: string, options: { started?: boolean; priority?: string } 
 /** A run of fakes around a `Slots`: tasks run until the test finishes them. */
 function harness(options: { concurrency?: number; prefetch?: number } = {}) {
   const running = new Map<string, { controller: AbortController; finish: () => void }>();
-  const written: { d: Delivery; completion: Completion; refill: number }[] = [];
+  const written: { d: Delivery; completion: Completion; refill: boolean }[] = [];
   const starts: string[] = [];
   const earlyAborts = new Set<string>();
   const stop = { stopping: false };
   let outcomes = 0;
   let wakes = 0;
   const completer: OutcomeWriter = {
-    complete(d, completion, _lock, refill = 0): Promise<Completed> {
+    complete(d, completion, _lock, refill = false): Promise<Completed> {
       written.push({ d, completion, refill });
       return Promise.resolve({ applied: true });
     },
@@ -117,7 +117,23 @@ Deno.test("an outcome written through the slots refills the prefetch buffer in t
   const h = harness({ concurrency: 1, prefetch: 3 });
   h.slots.admitPrefetched([delivery("1", { started: false }), delivery("2", { started: false })]);
   h.slots.writeOutcome(delivery("9"), { kind: "drop" });
-  assert.equal(h.written.at(-1)!.refill, 2, "3 places, 1 taken by the delivery still buffered");
+  assert.equal(h.written.at(-1)!.refill, true);
+  // What the call claims is counted when it is sent: 3 places, 1 taken by the one buffered.
+  assert.deepEqual(h.slots.reserveClaims(), { start: 0, prefetch: 2 });
+});
+
+Deno.test("deliveries asked for by calls in flight count as held: calls sent together never claim the same room", () => {
+  const h = harness({ concurrency: 2, prefetch: 2 });
+  assert.deepEqual(h.slots.reserveClaims(), { start: 2, prefetch: 2 });
+  assert.deepEqual(h.slots.reserveClaims(), { start: 0, prefetch: 0 }, "all of it is asked for");
+  assert.equal(h.slots.freeToStart, 0);
+  h.slots.noteClaimed(4, 1, 1);
+  h.slots.admitFetched([delivery("1")]);
+  assert.deepEqual(
+    h.slots.reserveClaims(true),
+    { start: 1, prefetch: 0 },
+    "one slot is free again; a fetch asks for the free slots first",
+  );
 });
 
 Deno.test("a delivery already running or buffered here is not taken twice", () => {
@@ -155,7 +171,7 @@ Deno.test("stopping slots start nothing new and hand back what arrives", async (
   h.slots.admitPrefetched([delivery("4", { started: false })]);
   assert.deepEqual(
     h.written.map(({ d, completion, refill }) => [d.messageId, completion.kind, refill]),
-    [["3", "back", 0], ["4", "back", 0]],
+    [["3", "back", false], ["4", "back", false]],
   );
   h.running.get("1")!.finish();
   await settle();

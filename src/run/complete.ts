@@ -122,8 +122,8 @@ interface Item {
   readonly delivery: Delivery;
   readonly completion: Completion | undefined;
   readonly lock: string | undefined;
-  /** How many more deliveries to prefetch in the same call. */
-  readonly refill: number;
+  /** Whether the same call claims more deliveries, as many as the run has room for then. */
+  readonly refill: boolean;
 }
 
 /** What writing a completion did. */
@@ -134,6 +134,39 @@ export interface Completed {
   readonly started?: StartAnswer;
 }
 
+/** How many deliveries a call claims: the first `start` are started at once. */
+export interface ClaimCounts {
+  /** For slots free now and promised to nothing: started by the call. */
+  readonly start: number;
+  /** Read ahead, started later by the worker. */
+  readonly prefetch: number;
+}
+
+/** How a run takes in the deliveries that completion calls claim (see `src/run/slots.ts`). */
+export interface Refill {
+  /**
+   * How many deliveries a call sent now claims, counted as held from now on, so that calls in
+   * flight together do not each claim the same room.
+   */
+  reserveClaims(): ClaimCounts;
+  /**
+   * A call that reserved `asked` claims came back after `ms` with `got` of them (no `ms`: the
+   * call failed).
+   */
+  claimed(asked: number, got: number, ms?: number): void;
+  /** Takes in the deliveries a call claimed: started for the slots counted free, the rest read. */
+  admit(deliveries: Delivery[]): void;
+}
+
+/** A writer that claims nothing more than the completions ask for: no run takes them in. */
+const NO_REFILL: Refill = {
+  reserveClaims: () => ({ start: 0, prefetch: 0 }),
+  claimed() {},
+  admit() {},
+};
+
+const NO_CLAIMS: ClaimCounts = { start: 0, prefetch: 0 };
+
 /**
  * Writes what becomes of one worker's deliveries, their outcomes and the starts of prefetched
  * ones, batching those that happen together into one call of {@linkcode COMPLETE_SCRIPT}, and
@@ -143,35 +176,28 @@ export class DeliveryWriter {
   readonly #client: QueueContext;
   readonly #workerId: string;
   readonly #batcher: Batcher<Item, Completed>;
-  readonly #onPrefetched: (deliveries: Delivery[]) => void;
-  readonly #freeSlots: () => number;
+  readonly #refill: Refill;
 
   /**
-   * `onPrefetched` receives the deliveries a completion call claimed (see `refill`), started
-   * for the slots `freeSlots` counted when the call was sent, the rest only read.
+   * `refill` says how many deliveries a completion call claims, and takes them in (see the
+   * `refill` argument of {@linkcode DeliveryWriter.complete}).
    */
-  constructor(
-    client: QueueContext,
-    workerId: string,
-    onPrefetched: (deliveries: Delivery[]) => void = () => {},
-    freeSlots: () => number = () => 0,
-  ) {
+  constructor(client: QueueContext, workerId: string, refill: Refill = NO_REFILL) {
     this.#client = client;
     this.#workerId = workerId;
-    this.#onPrefetched = onPrefetched;
-    this.#freeSlots = freeSlots;
+    this.#refill = refill;
     this.#batcher = new Batcher((items) => this.#write(items), 2);
   }
 
   /**
    * Writes one completion; `lock` names the unique lock the task holds, if any. With `refill`,
-   * up to that many deliveries are prefetched too (the most asked in a batch).
+   * the call claims more deliveries too, as many as the run has room for when it is sent.
    */
   complete(
     delivery: Delivery,
     completion: Completion,
     lock?: string,
-    refill = 0,
+    refill = false,
   ): Promise<Completed> {
     return this.#batcher.add({ delivery, completion, lock, refill });
   }
@@ -186,7 +212,7 @@ export class DeliveryWriter {
       delivery,
       completion: undefined,
       lock: undefined,
-      refill: 0,
+      refill: false,
     });
     return started!;
   }
@@ -199,21 +225,32 @@ export class DeliveryWriter {
   async #write(items: Item[]): Promise<Completed[]> {
     const { keys } = this.#client;
     const priorities = this.#client.prioritiesHighFirst;
-    const refill = Math.max(...items.map((item) => item.refill));
+    // Counted when the call is sent, not when its items came: the freshest room there is.
+    const ask = items.some((item) => item.refill) ? this.#refill.reserveClaims() : NO_CLAIMS;
+    const asked = ask.start + ask.prefetch;
     const scriptKeys: string[] = [keys.delayed, keys.aborting, keys.schedules];
-    if (refill > 0) scriptKeys.push(...priorities.map((p) => keys.stream(p)));
+    if (asked > 0) scriptKeys.push(...priorities.map((p) => keys.stream(p)));
     const sent = performance.now();
-    const reply = await runScript(
-      this.#client.redis,
-      COMPLETE_SCRIPT,
-      scriptKeys,
-      this.#arguments(items, refill),
-      true,
-    ) as unknown[][];
+    let reply;
+    try {
+      reply = await runScript(
+        this.#client.redis,
+        COMPLETE_SCRIPT,
+        scriptKeys,
+        this.#arguments(items, ask),
+        true,
+      ) as unknown[][];
+    } catch (error) {
+      if (asked > 0) this.#refill.claimed(asked, 0);
+      throw error;
+    }
     const claims = reply[COMPLETE_REPLY.at.claims];
-    if (claims.length > 0) {
-      const streams = priorities.map((p) => keys.stream(p));
-      this.#onPrefetched(toDeliveries(claims, streams, priorities, sent));
+    const deliveries = claims.length > 0
+      ? toDeliveries(claims, priorities.map((p) => keys.stream(p)), priorities, sent)
+      : [];
+    if (asked > 0) this.#refill.claimed(asked, deliveries.length, performance.now() - sent);
+    if (deliveries.length > 0) {
+      this.#refill.admit(deliveries);
     }
     const applied = reply[COMPLETE_REPLY.at.applied] as number[];
     const started = reply[COMPLETE_REPLY.at.starts] as unknown[];
@@ -227,7 +264,7 @@ export class DeliveryWriter {
   }
 
   /** The call's arguments: the fixed ones, the completions, then the starts and claims asked. */
-  #arguments(items: Item[], refill: number): ScriptArg[] {
+  #arguments(items: Item[], ask: ClaimCounts): ScriptArg[] {
     const { keys } = this.#client;
     const completions = items.filter((item) => item.completion);
     const args: ScriptArg[] = [];
@@ -248,9 +285,8 @@ export class DeliveryWriter {
     const starts = items.filter((item) => !item.completion).map((item) => item.delivery);
     pushRecord(args, START_COUNTS, {
       startCount: starts.length,
-      prefetchCount: refill,
-      // Slots free now are filled by this call too, but only while the worker is fetching more.
-      startNowCount: refill > 0 ? Math.max(0, this.#freeSlots()) : 0,
+      prefetchCount: ask.prefetch,
+      startNowCount: ask.start,
     });
     for (const d of starts) {
       pushRecord(args, START_RECORD, {

@@ -32,10 +32,13 @@ export const PAUSED_POLL = 500;
 export interface SlotsToFill {
   /** Whether nothing runs and nothing is buffered. */
   readonly idle: boolean;
-  /** How many deliveries to start now. */
-  readonly freeToStart: number;
-  /** How many deliveries to read ahead. */
-  readonly freeToPrefetch: number;
+  /**
+   * How many deliveries to fetch, to start (for the free slots, first) and to read ahead,
+   * counted as asked for until {@linkcode SlotsToFill.noteClaimed}.
+   */
+  reserveClaims(slotsFirst: boolean): { readonly start: number; readonly prefetch: number };
+  /** A fetch came back after `ms` with `got` of the `asked` deliveries, or failed (no `ms`). */
+  noteClaimed(asked: number, got: number, ms?: number): void;
   /** Takes in fetched deliveries. */
   admitFetched(deliveries: readonly Delivery[]): void;
 }
@@ -79,10 +82,9 @@ export class FetchLoop {
     const { client, workerId, idleTimeout, burst, slots, stop } = this.#options;
     const priorities = client.prioritiesHighFirst;
     while (!stop.stopping) {
-      const toStart = slots.freeToStart;
       // Slots to fill come first: the tasks for them start sooner, and the loop goes round
       // again for the prefetch while they run.
-      const toPrefetch = toStart > 0 ? 0 : slots.freeToPrefetch;
+      const { start: toStart, prefetch: toPrefetch } = slots.reserveClaims(true);
       if (toStart + toPrefetch === 0) {
         await new Promise<void>((resolve) => (this.#wakeUp = resolve));
         this.#wakeUp = undefined;
@@ -90,6 +92,7 @@ export class FetchLoop {
       }
       const reclaim = Date.now() >= this.#nextReclaim ? idleTimeout : 0;
       let fetched;
+      const sent = performance.now();
       try {
         fetched = await fetchDeliveries(
           client,
@@ -101,11 +104,15 @@ export class FetchLoop {
           this.#reclaimFrom,
         );
       } catch (error) {
+        slots.noteClaimed(toStart + toPrefetch, 0);
         if (stop.stopping) break;
         await this.#options.onRedisError("fetch", error);
         continue;
       }
       if (reclaim) this.#reclaimed(fetched, toStart + toPrefetch);
+      // A paused queue claims nothing: that says nothing of how far to read ahead.
+      const ms = fetched.queuePaused ? undefined : performance.now() - sent;
+      slots.noteClaimed(toStart + toPrefetch, fetched.deliveries.length, ms);
       slots.admitFetched(fetched.deliveries);
       if (fetched.queuePaused) {
         // In burst mode, a paused queue has nothing to run now: the run ends once idle.

@@ -63,6 +63,17 @@ export class PrefetchBuffer {
     }
   }
 
+  /**
+   * Removes and returns up to `count` deliveries not started yet, the last to be taken first
+   * (lowest priority, newest).
+   */
+  takeNewestUnstarted(count: number): Delivery[] {
+    const newest = [...this].reverse().filter((d) => !d.started).slice(0, count);
+    const taken = new Set(newest.map((d) => d.key));
+    this.remove((d) => taken.has(d.key));
+    return newest;
+  }
+
   /** Removes the deliveries for which `lost` is true. */
   remove(lost: (d: Delivery) => boolean): void {
     const kept = [...this].filter((d) => !lost(d));

@@ -34,6 +34,8 @@ import { claimWorkerId, createConsumerGroups } from "./startup.ts";
 export interface RunSettings {
   readonly concurrency: number;
   readonly prefetch: number;
+  /** `prefetch` was left at its default: the depth adapts to the tasks (`read_ahead.ts`). */
+  readonly adaptivePrefetch: boolean;
   readonly gracePeriod: number;
   readonly idleTimeout: number;
   readonly burst: boolean;
@@ -72,16 +74,19 @@ export class Runner {
     this.#onRedisError = onRedisError;
     this.#settings = settings;
     // The parts reach one another through these arrows, so the order below does not matter.
-    this.#completer = new DeliveryWriter(
-      client,
-      workerId,
-      (ds) => this.#slots.admitPrefetched(ds),
-      () => this.#slots.unpromised,
-    );
+    this.#completer = new DeliveryWriter(client, workerId, {
+      reserveClaims: () => this.#slots.reserveClaims(),
+      claimed: (asked, got, ms) => this.#slots.noteClaimed(asked, got, ms),
+      admit: (ds) => this.#slots.admitPrefetched(ds),
+    });
     this.#env = this.#executionEnv(env);
     this.#slots = new Slots({
       concurrency,
       prefetch,
+      // A task read ahead holds a slot of its function's concurrency limit or of its group: a
+      // worker running limited functions reads no further ahead than it was told.
+      adaptivePrefetch: settings.adaptivePrefetch && prefetch > 0 &&
+        ![...env.registry.values()].some((t) => t.limit !== undefined || t.groups !== undefined),
       priorities: client.prioritiesHighFirst,
       completer: this.#completer,
       execute: (d, controller) => execute(this.#env, d, controller),

@@ -20,6 +20,8 @@ export class RunningTask {
   readonly delivery: Delivery;
   /** Behind the task's signal: aborts on an abort request, a timeout or a hand-back. */
   readonly controller: AbortController = new AbortController();
+  /** When it took its slot (`performance.now()`). */
+  readonly startedAt: number = performance.now();
   #written = false;
   #outcome: Promise<unknown> | undefined;
 

@@ -8,18 +8,27 @@
  * @module
  */
 
-import type { Completed, Completion } from "./complete.ts";
+import type { ClaimCounts, Completed, Completion } from "./complete.ts";
 import { asStarted, type Delivery, type StartAnswer } from "./fetch.ts";
 import type { WorkerLogger } from "../logger.ts";
 import { PrefetchBuffer } from "./prefetch_buffer.ts";
+import { HAND_BACK_AFTER, ReadAhead } from "./read_ahead.ts";
 import type { OnRedisError } from "./redis_errors.ts";
 import { RunningTask, untilSettled } from "./running_task.ts";
 import type { StopFlag } from "./shutdown.ts";
 
 /** Where the slots write outcomes and the starts of prefetched deliveries (`complete.ts`). */
 export interface OutcomeWriter {
-  /** Writes an outcome; with `refill`, prefetches up to that many deliveries in the same call. */
-  complete(d: Delivery, completion: Completion, lock?: string, refill?: number): Promise<Completed>;
+  /**
+   * Writes an outcome; with `refill`, the same call claims as many deliveries as the slots have
+   * room for when it is sent ({@linkcode Slots.reserveClaims}).
+   */
+  complete(
+    d: Delivery,
+    completion: Completion,
+    lock?: string,
+    refill?: boolean,
+  ): Promise<Completed>;
   /** Writes the start of a prefetched delivery that took a free slot. */
   start(d: Delivery): Promise<StartAnswer>;
 }
@@ -28,8 +37,13 @@ export interface OutcomeWriter {
 export interface SlotsOptions {
   /** Tasks that run at once. */
   readonly concurrency: number;
-  /** Deliveries held ready beyond the running ones. */
+  /** Deliveries held ready beyond the running ones (at least, when adaptive). */
   readonly prefetch: number;
+  /**
+   * Whether the prefetch depth adapts to the tasks (`prefetch` left at its default), see
+   * `read_ahead.ts`.
+   */
+  readonly adaptivePrefetch?: boolean;
   /** Every priority of the queue, highest first. */
   readonly priorities: readonly string[];
   /** Writes outcomes, and starts of prefetched deliveries. */
@@ -61,11 +75,22 @@ export class Slots {
   readonly #options: SlotsOptions;
   readonly #running = new Map<string, RunningTask>();
   readonly #buffered: PrefetchBuffer;
+  readonly #readAhead: ReadAhead;
+  /**
+   * Deliveries asked for by calls in flight (fetches, completion calls that refill): counted as
+   * held, so that calls in flight together never claim more than there is room for.
+   */
+  #asked = 0;
 
   /** Empty slots and buffer. */
   constructor(options: SlotsOptions) {
     this.#options = options;
     this.#buffered = new PrefetchBuffer(options.priorities);
+    this.#readAhead = new ReadAhead({
+      concurrency: options.concurrency,
+      prefetch: options.prefetch,
+      adaptive: options.adaptivePrefetch ?? false,
+    });
   }
 
   /** Number of tasks running now. */
@@ -78,23 +103,84 @@ export class Slots {
     return this.#running.size === 0 && this.#buffered.length === 0;
   }
 
-  /** How many deliveries a fetch should start now: the free slots, unless the buffer fills them. */
+  /**
+   * How many deliveries a fetch should start now: the free slots, unless the buffer or the
+   * calls in flight fill them.
+   */
   get freeToStart(): number {
-    const free = this.#options.concurrency - this.#running.size;
-    return this.#buffered.length > 0 ? 0 : Math.max(0, free);
-  }
-
-  /** How many deliveries a fetch may read ahead: the room left in the prefetch buffer. */
-  get freeToPrefetch(): number {
-    return Math.max(0, this.#options.prefetch - this.#buffered.length);
+    return this.#buffered.length > 0 ? 0 : Math.max(0, this.unpromised);
   }
 
   /**
-   * Slots neither running a task nor promised to a buffered delivery (negative when more are
-   * buffered than slots are free): a completion call starts this many of the ones it claims.
+   * How many deliveries a fetch may read ahead: the room left for them once the free slots are
+   * filled, counting those buffered and those asked for by calls in flight. Running, buffered
+   * and asked for together never exceed `concurrency` plus the prefetch depth.
+   */
+  get freeToPrefetch(): number {
+    if (this.#readAhead.extended) {
+      // Reading far ahead stops as soon as a task runs long: the oldest running one is first.
+      const oldest = this.#running.values().next().value;
+      if (oldest) {
+        this.#noteRun(performance.now() - oldest.startedAt);
+      }
+    }
+    const room = this.#options.concurrency + this.#readAhead.depth - this.#running.size -
+      this.#buffered.length - this.#asked;
+    return Math.max(0, room - Math.max(0, this.unpromised));
+  }
+
+  /**
+   * A call that reserved `asked` claims ({@linkcode Slots.reserveClaims}) came back after `ms`
+   * with `got` of them, or failed (no `ms`): they are no longer asked for, and the read-ahead
+   * adapts to what came. The deliveries are admitted next.
+   */
+  noteClaimed(asked: number, got: number, ms?: number): void {
+    this.#asked -= asked;
+    if (ms !== undefined) this.#readAhead.claimed(asked, got, ms);
+    // With fewer than asked (or none), the fetch loop may have room to fill again.
+    if (got < asked) this.#options.onSlotsChanged();
+  }
+
+  /**
+   * Slots neither running a task nor promised to a buffered delivery or one asked for by a call
+   * in flight (negative when more are promised than slots are free): a completion call starts
+   * this many of the ones it claims.
    */
   get unpromised(): number {
-    return this.#options.concurrency - this.#running.size - this.#buffered.length;
+    return this.#options.concurrency - this.#running.size - this.#buffered.length - this.#asked;
+  }
+
+  /**
+   * How many deliveries a call sent now claims (a completion call: to start, for the slots
+   * promised to nothing, and to read ahead), counted as asked for until
+   * {@linkcode Slots.noteClaimed}. `slotsFirst`: only for the free slots, if any (a fetch: the
+   * tasks for them start sooner, and the loop goes round again for the rest).
+   */
+  reserveClaims(slotsFirst = false): ClaimCounts {
+    if (this.#options.stop.stopping) return { start: 0, prefetch: 0 };
+    const start = Math.max(0, this.unpromised);
+    const prefetch = slotsFirst && start > 0 ? 0 : this.freeToPrefetch;
+    this.#asked += start + prefetch;
+    return { start, prefetch };
+  }
+
+  /**
+   * Tells the read-ahead that a task ran `ms` (settled, if `dry` is given: whether its slot found
+   * nothing buffered to run next; else still running). A long one makes the depth fall back; one
+   * that ran {@linkcode HAND_BACK_AFTER} or more sends what was read ahead beyond the depth back
+   * to its stream, newest first and never started here, so that an idle sibling runs it rather
+   * than wait for this worker.
+   */
+  #noteRun(ms: number, dry?: boolean): void {
+    if (dry === undefined) this.#readAhead.running(ms);
+    else this.#readAhead.settled(ms, dry);
+    if (ms < HAND_BACK_AFTER || this.#options.stop.stopping) return;
+    const free = Math.max(0, this.#options.concurrency - this.#running.size);
+    const surplus = this.#buffered.length - free - this.#readAhead.depth;
+    if (surplus <= 0) return;
+    const back = this.#buffered.takeNewestUnstarted(surplus);
+    this.#options.logger.debug(`tasks run long: ${back.length} deliveries read ahead go back`);
+    for (const d of back) this.#handBackUnrun(d);
   }
 
   /** Takes in the deliveries of a fetch, then fills the free slots from the buffer. */
@@ -159,7 +245,10 @@ export class Slots {
       })
       .catch((error) => this.#options.onRedisError(`finish ${d.fnName} (${d.taskId})`, error))
       .finally(() => {
-        this.#running.delete(d.key);
+        // A task that kept its slot until its outcome was written (refused, aborted, timed out).
+        if (this.#running.delete(d.key)) {
+          this.#noteRun(performance.now() - task.startedAt, false);
+        }
         this.#fillFreeSlots();
       });
   }
@@ -228,13 +317,16 @@ export class Slots {
     if (!task || task.stopped || this.#options.stop.stopping) return false;
     this.#running.delete(d.key);
     this.#fillFreeSlots();
+    // Dry: the freed slot found nothing buffered to run.
+    const dry = this.#running.size < this.#options.concurrency;
+    this.#noteRun(performance.now() - task.startedAt, dry);
     return true;
   }
 
   /**
-   * Writes a task's outcome, refilling the prefetch buffer in the same call. A task refused
-   * before its function ran frees its slot here. Its outcome is still written before the worker
-   * stops (shutdown drains the completer).
+   * Writes a task's outcome, refilling the prefetch buffer in the same call (unless stopping).
+   * A task refused before its function ran frees its slot here. Its outcome is still written
+   * before the worker stops (shutdown drains the completer).
    */
   async writeOutcome(
     d: Delivery,
@@ -242,7 +334,7 @@ export class Slots {
     lock?: string,
   ): Promise<Completed> {
     this.#freeSlot(d);
-    const refill = this.#options.stop.stopping ? 0 : this.freeToPrefetch;
+    const refill = !this.#options.stop.stopping;
     return await this.#options.completer.complete(d, completion, lock, refill);
   }
 
