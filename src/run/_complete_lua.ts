@@ -133,33 +133,45 @@ const surveyFinals = luaFunction(
 -- here, so finishTask builds no channel name for a result nobody hears), or nil when every
 -- result must be published; and whether
 -- any of them has dependents: one EXISTS for the call spares an SMEMBERS per task in the common
--- case of a call without any. One PUBSUB NUMSUB for the call spares a PUBLISH per task that
--- nobody hears (a waiter subscribes before it reads the result, so one that subscribes after
--- this call finds the result stored). Pattern subscribers are not counted per channel, and a
--- Cluster node counts only its own subscribers: with any pattern subscription on the server, or
--- in a Cluster (publishOnlyHeard '0'), every result is published.
+-- case of a call without any, and while the queue's linked flag is missing (no task ever had
+-- dependents) not even their key names are built. Every result waiter subscribes to the queue's listeners channel
+-- (the result channels' prefix alone) before its task's channel: while it has no subscriber,
+-- one PUBSUB NUMSUB of it for the call spares any channel name; else one PUBSUB NUMSUB of the
+-- results' channels spares a PUBLISH per task that nobody hears (a waiter subscribes before it
+-- reads the result, so one that subscribes after this call finds the result stored). Pattern
+-- subscribers are not counted per channel, and a Cluster node counts only its own subscribers:
+-- with any pattern subscription on the server, or in a Cluster (publishOnlyHeard '0'), every
+-- result is published.
 local function surveyFinals(n)
   local P, donePrefix = ${ARG.keyPrefix}, ${ARG.doneChannelPrefix}
-  local channels, dependents = {}, {}
-  for i = 0, n - 1 do
-    local a = ${FIRST_COMPLETION} + i * ${COMPLETION.size}
-    if ${D.kind} == '${KIND.final}' then
-      table.insert(channels, donePrefix .. ${D.taskId})
-      table.insert(dependents, P .. '${KEY.dependents}' .. ${D.taskId})
-    end
-  end
   local listening = nil
   if ${ARG.publishOnlyHeard} == '1' and redis.call('PUBSUB', 'NUMPAT') == 0 then
     listening = {}
-    for from = 1, #channels, 1000 do
-      local counts = redis.call('PUBSUB', 'NUMSUB',
-        unpack(channels, from, math.min(from + 999, #channels)))
-      for j = 1, #counts, 2 do
-        if counts[j + 1] > 0 then listening[string.sub(counts[j], #donePrefix + 1)] = true end
+    if redis.call('PUBSUB', 'NUMSUB', donePrefix)[2] > 0 then
+      local channels = {}
+      for i = 0, n - 1 do
+        local a = ${FIRST_COMPLETION} + i * ${COMPLETION.size}
+        if ${D.kind} == '${KIND.final}' then table.insert(channels, donePrefix .. ${D.taskId}) end
+      end
+      for from = 1, #channels, 1000 do
+        local counts = redis.call('PUBSUB', 'NUMSUB',
+          unpack(channels, from, math.min(from + 999, #channels)))
+        for j = 1, #counts, 2 do
+          if counts[j + 1] > 0 then listening[string.sub(counts[j], #donePrefix + 1)] = true end
+        end
       end
     end
   end
   local anyDependents = false
+  -- No task of the queue ever had dependents: no key names to build.
+  if redis.call('EXISTS', P .. '${KEY.linked}') == 0 then return listening, false end
+  local dependents = {}
+  for i = 0, n - 1 do
+    local a = ${FIRST_COMPLETION} + i * ${COMPLETION.size}
+    if ${D.kind} == '${KIND.final}' then
+      table.insert(dependents, P .. '${KEY.dependents}' .. ${D.taskId})
+    end
+  end
   for from = 1, #dependents, 1000 do
     if redis.call('EXISTS', unpack(dependents, from, math.min(from + 999, #dependents))) > 0 then
       anyDependents = true

@@ -51,8 +51,30 @@ const RARE_FIELDS = [
   "trace",
 ] as const;
 
-/** The task-hash fields {@linkcode startTask} reads (from the whole hash, read by one HGETALL). */
+/** The task-hash fields {@linkcode startTask} reads. */
 const READ_FIELDS = layout("fn", "data", "tries", "created", "entered", ...RARE_FIELDS);
+
+/**
+ * The fields of a plain task's hash in the order the enqueue writes them (a task to run now,
+ * without options: `src/client/_enqueue_script.ts`).
+ */
+const PLAIN_FIELDS = ["fn", "data", "priority", "created", "tries", "entered"] as const;
+
+/**
+ * Lua: the table `f` (field name to value) of the hash read by HGETALL into `all`. A plain
+ * task's hash (its fields in {@linkcode PLAIN_FIELDS} order) makes it with one constructor,
+ * at its size; any other is filled field by field, which grows the table by steps, each a
+ * new allocation and a rehash.
+ */
+const TABLE_OF_FIELDS = `local f
+  if #all == ${2 * PLAIN_FIELDS.length} and ${
+  PLAIN_FIELDS.map((name, i) => `all[${2 * i + 1}] == '${TASK_FIELD[name]}'`).join(" and ")
+} then
+    f = {${PLAIN_FIELDS.map((name, i) => `['${TASK_FIELD[name]}'] = all[${2 * i + 2}]`).join(", ")}}
+  else
+    f = {}
+    for i = 1, #all, 2 do f[all[i]] = all[i + 1] end
+  end`;
 
 /** How {@linkcode startTask} read a task: `read` slot of {@linkcode TASK_READ}. */
 export const READ_STATE = {
@@ -159,8 +181,7 @@ local function startTask(prefix, abortingKey, anyAborting, me, id, start, ev)
   if all.err then
     return ${luaPartialTuple(TASK_READ, { taskId: "id", read: `${READ_STATE.missing}` })}
   end
-  local f = {}
-  for i = 1, #all, 2 do f[all[i]] = all[i + 1] end
+  ${TABLE_OF_FIELDS}
   if not ${field("fn")} then
     return ${luaPartialTuple(TASK_READ, { taskId: "id", read: `${READ_STATE.missing}` })}
   end
