@@ -43,31 +43,36 @@ export const COMPLETE_ARGS = layout(
   "publishOnlyHeard",
   /** The worker's `events` setting: '' when off, else the events stream's cap. */
   "events",
+  /** How many {@linkcode COMPLETION_EXTRA} records follow the completions. */
+  "extraCount",
 );
 
 /**
- * The outcome of one delivery. `value`: the result (final) or the reason (retry, back);
- * `ttlOrDue`: the result's ttl in ms ('' forever, '0' not stored), the retry's due time as
- * `dueArg` sends it, or for a hand-back '+ms' when the task met a rate limit (its function is
- * held back that long) and '0' otherwise; `uniqueKey`: the unique lock it holds, or ''; `nextOccurrence`: a repeating
- * task's next due time, 'stop' when it repeats no more, '' for a task that does not repeat;
- * `fresh`: 1 when claimed too recently to be another worker's (`FRESH_CLAIM`), else 0;
- * `keepResults`: for a final outcome of a function with `keepResults`, that bound, else ''.
+ * The outcome of one delivery. `kind`: a {@linkcode kindCode}, its kind and whether it is
+ * fresh (claimed too recently to be another worker's, `FRESH_CLAIM`); `value`: the result
+ * (final) or the reason (retry, back); `ttlOrDue`: the result's ttl in ms ('' forever, '0' not
+ * stored), the retry's due time as `dueArg` sends it, or for a hand-back '+ms' when the task met
+ * a rate limit (its function is held back that long) and '0' otherwise. What few outcomes have
+ * is in a {@linkcode COMPLETION_EXTRA} record: Redis spends about a thousand instructions on
+ * each argument of a call (parsing it, then making it a Lua string).
  */
-export const COMPLETION = layout(
-  "priority",
-  "entryId",
-  "taskId",
-  "kind",
-  "value",
-  "ttlOrDue",
+export const COMPLETION = layout("priority", "entryId", "taskId", "kind", "value", "ttlOrDue");
+
+/**
+ * The rarely used slots of the `completion`-th {@linkcode COMPLETION} record (0-based), sent
+ * only for an outcome that has one of them: `uniqueKey`: the unique lock it holds, or '';
+ * `nextOccurrence`: a repeating task's next due time, 'stop' when it repeats no more, '' for a
+ * task that does not repeat; `keepResults`: for a final outcome of a function with
+ * `keepResults`, that bound, else ''.
+ */
+export const COMPLETION_EXTRA = layout(
+  "completion",
   "uniqueKey",
   "nextOccurrence",
-  "fresh",
   "keepResults",
 );
 
-/** What becomes of a delivery: the `kind` slot of {@linkcode COMPLETION}. */
+/** What becomes of a delivery (the `kind` slot of {@linkcode COMPLETION} says it by a letter). */
 export const COMPLETION_KIND = {
   /** It finished for good: its result is stored. */
   final: "final",
@@ -78,6 +83,37 @@ export const COMPLETION_KIND = {
   /** Its entry goes, with whatever is left under its task's name. */
   drop: "drop",
 } as const;
+
+/** The letter of each kind in a {@linkcode kindCode}. */
+const KIND_LETTER = { final: "f", retry: "r", back: "b", drop: "d" } as const;
+
+/**
+ * The `kind` slot of a {@linkcode COMPLETION}: the kind's letter, upper case for a fresh
+ * delivery (one slot for what were two).
+ *
+ * @param kind What becomes of the delivery.
+ * @param fresh Whether it was claimed too recently to be another worker's.
+ * @returns The code.
+ */
+export function kindCode(kind: keyof typeof KIND_LETTER, fresh: boolean): string {
+  return fresh ? KIND_LETTER[kind].toUpperCase() : KIND_LETTER[kind];
+}
+
+/** Lua: whether the code in the local `code` is of `kind`, fresh or not. */
+function isKind(kind: keyof typeof KIND_LETTER): string {
+  return `(code == '${KIND_LETTER[kind]}' or code == '${KIND_LETTER[kind].toUpperCase()}')`;
+}
+
+/** Lua: whether the code in the local `code` is of a fresh delivery. */
+const IS_FRESH = Object.values(KIND_LETTER).map((l) => `code == '${l.toUpperCase()}'`).join(
+  " or ",
+);
+
+/** Lua: the kind name (`COMPLETION_KIND`) of the code in the local `code`, or ''. */
+const KIND_NAME =
+  (Object.keys(KIND_LETTER) as (keyof typeof KIND_LETTER)[]).map((k) =>
+    `${isKind(k)} and '${COMPLETION_KIND[k]}'`
+  ).join(" or ") + " or ''";
 
 /**
  * With events on only, after the start records: per completion, in the same order, the event its
@@ -105,6 +141,8 @@ const ARG = argvSlots(COMPLETE_ARGS, 1);
 const FIRST_COMPLETION = COMPLETE_ARGS.size + 1;
 /** A completion record's slots, from the local `a` holding its first index. */
 const D = argvSlots(COMPLETION, "a");
+/** A completion's extra slots, from the local `x` holding their first index. */
+const X = argvSlots(COMPLETION_EXTRA, "x");
 /** A start record's slots, from the local `b` holding its first index. */
 const S = argvSlots(START_RECORD, "b");
 const COUNTS = argvSlots(START_COUNTS, "s");
@@ -151,7 +189,8 @@ local function surveyFinals(n)
       local channels = {}
       for i = 0, n - 1 do
         local a = ${FIRST_COMPLETION} + i * ${COMPLETION.size}
-        if ${D.kind} == '${KIND.final}' then table.insert(channels, donePrefix .. ${D.taskId}) end
+        local code = ${D.kind}
+        if ${isKind("final")} then table.insert(channels, donePrefix .. ${D.taskId}) end
       end
       for from = 1, #channels, 1000 do
         local counts = redis.call('PUBSUB', 'NUMSUB',
@@ -168,7 +207,8 @@ local function surveyFinals(n)
   local dependents = {}
   for i = 0, n - 1 do
     local a = ${FIRST_COMPLETION} + i * ${COMPLETION.size}
-    if ${D.kind} == '${KIND.final}' then
+    local code = ${D.kind}
+    if ${isKind("final")} then
       table.insert(dependents, P .. '${KEY.dependents}' .. ${D.taskId})
     end
   end
@@ -289,8 +329,8 @@ end
 );
 
 /**
- * `applyOutcome(a, finished, handled, anyAborting, listening, anyDependents, flow, ev)`: writes
- * the completion record at ARGV[a] if this worker still owns its delivery, freeing the
+ * `applyOutcome(a, x, finished, handled, anyAborting, listening, anyDependents, flow, ev)`:
+ * writes the completion record at ARGV[a] (and its extra slots at ARGV[x], if any) if this worker still owns its delivery, freeing the
  * concurrency slot its task holds (`flow`: `readFlow`), and emits its event. Returns an `APPLIED`
  * code, the earliest due time it put in the delayed set or nil, and whether it held its task's
  * function back (`StreaqRateLimited`).
@@ -309,7 +349,8 @@ const applyOutcome = luaFunction(
     emitOutcome,
   ],
   `
--- Writes the outcome of the COMPLETION record at ARGV[a], if this worker still owns its
+-- Writes the outcome of the COMPLETION record at ARGV[a] (its COMPLETION_EXTRA at ARGV[x], or
+-- x nil: none), if this worker still owns its
 -- delivery: by kind (see complete.ts), then the release of its unique lock if it still holds
 -- it. Notes its entry in finished[priority] (to acknowledge and delete) and its kind in
 -- handled[priority][entryId] (by priority, not by stream key: no string built per task); emits
@@ -317,11 +358,14 @@ const applyOutcome = luaFunction(
 -- slot its task holds (releaseSlot). Returns APPLIED.applied, or APPLIED.stale when it was not
 -- owned; the earliest due time it put in the delayed set, or nil; and true when it held its
 -- function back (the claims of the call must read the flow again).
-local function applyOutcome(a, finished, handled, anyAborting, listening, anyDependents, flow, ev)
+local function applyOutcome(a, x, finished, handled, anyAborting, listening, anyDependents, flow, ev)
   local P, group, priority = ${ARG.keyPrefix}, ${ARG.group}, ${D.priority}
-  local entryId, id, kind = ${D.entryId}, ${D.taskId}, ${D.kind}
+  local entryId, id, code = ${D.entryId}, ${D.taskId}, ${D.kind}
+  local kind = ${KIND_NAME}
+  local lockKey, nextOccurrence, keepResults = '', '', ''
+  if x then lockKey, nextOccurrence, keepResults = ${X.uniqueKey}, ${X.nextOccurrence}, ${X.keepResults} end
   -- A fresh delivery is owned without asking (and without a call).
-  if ${D.fresh} ~= '1' and not ownsDelivery(P .. '${KEY.stream}' .. priority, group, entryId,
+  if not (${IS_FRESH}) and not ownsDelivery(P .. '${KEY.stream}' .. priority, group, entryId,
     ${ARG.workerId}, false) then
     return ${APPLIED.stale}, nil, false
   end
@@ -335,10 +379,10 @@ local function applyOutcome(a, finished, handled, anyAborting, listening, anyDep
   local taskKey, value, due, blocked = P .. '${KEY.task}' .. id, ${D.value}, nil, false
   if flow and (flow.limited or flow.grouped) then releaseSlot(flow, taskKey, id) end
   if kind == '${KIND.final}' then
-    due = finishTask(taskKey, id, value, ${D.ttlOrDue}, ${D.nextOccurrence}, anyAborting, listening,
+    due = finishTask(taskKey, id, value, ${D.ttlOrDue}, nextOccurrence, anyAborting, listening,
       anyDependents)
-    if ${D.keepResults} ~= '' and ${D.ttlOrDue} ~= '0' then
-      keepNewestResults(P, id, value, tonumber(${D.keepResults}))
+    if keepResults ~= '' and ${D.ttlOrDue} ~= '0' then
+      keepNewestResults(P, id, value, tonumber(keepResults))
     end
   elseif kind == '${KIND.retry}' then
     due = dueTime(${D.ttlOrDue}, redisTime())
@@ -360,7 +404,6 @@ local function applyOutcome(a, finished, handled, anyAborting, listening, anyDep
     -- can never run: it goes with its entry rather than stay forever.
     redis.call('DEL', taskKey)
   end
-  local lockKey = ${D.uniqueKey}
   if lockKey ~= '' and redis.call('GET', lockKey) == id then redis.call('DEL', lockKey) end
   if ev then
     emitOutcome(ev, (a - ${FIRST_COMPLETION}) / ${COMPLETION.size},
@@ -372,7 +415,9 @@ end
 );
 
 /**
- * `applyOutcomes(n, anyAborting, flow, ev)`: phase 1, the `n` completion records. Returns the
+ * `applyOutcomes(n, extras, anyAborting, flow, ev)`: phase 1, the `n` completion records
+ * (`extras`: the index of each one's {@linkcode COMPLETION_EXTRA}, by its 0-based number, or nil
+ * when none has any). Returns the
  * `APPLIED` codes, the kinds of the outcomes written (by priority, then entry id), and whether a
  * function was held back.
  */
@@ -386,11 +431,12 @@ const applyOutcomes = luaFunction(
 -- task can run and finish before the call that writes its start is sent, and then both are in
 -- this call, its outcome first; its start must not write into the hash its outcome deleted; and
 -- whether an outcome held its function back.
-local function applyOutcomes(n, anyAborting, flow, ev)
+local function applyOutcomes(n, extras, anyAborting, flow, ev)
   local listening, anyDependents = surveyFinals(n)
   local applied, finished, handled, earliest, anyBlocked = {}, {}, {}, nil, false
   for i = 0, n - 1 do
-    local code, due, blocked = applyOutcome(${FIRST_COMPLETION} + i * ${COMPLETION.size}, finished,
+    local code, due, blocked = applyOutcome(${FIRST_COMPLETION} + i * ${COMPLETION.size},
+      extras and extras[i], finished,
       handled, anyAborting, listening, anyDependents, flow, ev)
     applied[i + 1] = code
     if due and (earliest == nil or due < earliest) then earliest = due end
@@ -496,7 +542,16 @@ local ev = eventsOf(${ARG.keyPrefix}, ${ARG.events})
 -- One HGETALL per call: pauses and limits (nil while there are none).
 local flow = readFlow(${ARG.keyPrefix})
 local n = tonumber(${ARG.completionCount})
-local s = ${FIRST_COMPLETION} + n * ${COMPLETION.size}
+-- The extra slots of the few completions that have any, by completion (0-based), else nil.
+local firstExtra, extraCount = ${FIRST_COMPLETION} + n * ${COMPLETION.size}, tonumber(${ARG.extraCount})
+local extras = nil
+if extraCount > 0 then
+  extras = {}
+  for x = firstExtra, firstExtra + (extraCount - 1) * ${COMPLETION_EXTRA.size}, ${COMPLETION_EXTRA.size} do
+    extras[tonumber(${X.completion})] = x
+  end
+end
+local s = firstExtra + extraCount * ${COMPLETION_EXTRA.size}
 if ev then
   -- With events on: the deliveries whose start this call writes, by 'stream entryId', and
   -- where the completions' EVENT_NOTEs start (after the start records).
@@ -507,7 +562,7 @@ if ev then
   end
   ev.notes = first + count * ${START_RECORD.size}
 end
-local applied, handled, blocked = applyOutcomes(n, anyAborting, flow, ev)
+local applied, handled, blocked = applyOutcomes(n, extras, anyAborting, flow, ev)
 -- A task that met a rate limit at run time held its function back: the claims below must know.
 if blocked then flow = readFlow(${ARG.keyPrefix}) end
 local toStart = tonumber(${COUNTS.startNowCount})

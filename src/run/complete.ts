@@ -31,8 +31,10 @@ import {
   COMPLETE_LUA,
   COMPLETE_REPLY,
   COMPLETION,
+  COMPLETION_EXTRA,
   type COMPLETION_KIND,
   EVENT_NOTE,
+  kindCode,
   START_COUNTS,
   START_RECORD,
 } from "./_complete_lua.ts";
@@ -70,12 +72,13 @@ import {
  *       from, highest priority first
  * ARGV: {@linkcode COMPLETE_ARGS} (group, worker id, now, done channel prefix, wake channel, key
  *       prefix, number of deliveries, 1 to publish results only to channels with subscribers,
- *       events setting: '' off, else the events stream's cap),
- *       then a {@linkcode COMPLETION} record per delivery (priority, entry id, task id, kind,
- *       result or reason, ttl or due as `dueArg` sends it, unique lock key held or '', next
- *       occurrence or '' (not repeating) or 'stop' (repeating no more), 1 if fresh (claimed too
- *       recently to be another worker's, see `FRESH_CLAIM` in src/run/fetch.ts) else 0, the
- *       function's `keepResults` or ''), then
+ *       events setting: '' off, else the events stream's cap, number of extra records),
+ *       then a {@linkcode COMPLETION} record per delivery (priority, entry id, task id, kind and
+ *       freshness as a `kindCode` (fresh: claimed too recently to be another worker's, see
+ *       `FRESH_CLAIM` in src/run/fetch.ts), result or reason, ttl or due as `dueArg` sends it),
+ *       then a {@linkcode COMPLETION_EXTRA} record per delivery that has any of them (its
+ *       number, unique lock key held or '', next occurrence or '' (not repeating) or 'stop'
+ *       (repeating no more), the function's `keepResults` or ''), then
  *       {@linkcode START_COUNTS} (deliveries to start, to prefetch, to claim and start at once
  *       for the slots free now), then a {@linkcode START_RECORD} per delivery to start
  *       (priority, entry id, task id, try count if fresh else 0, see `startArg`), then with
@@ -241,10 +244,17 @@ export class DeliveryWriter {
       completionCount: completions.length,
       publishOnlyHeard: this.#client.isCluster ? 0 : 1,
       events: this.#client.eventsSetting,
+      extraCount: 0,
     });
-    for (const { delivery, completion, lock } of completions) {
-      pushCompletion(args, delivery, completion!, lock);
+    for (const { delivery, completion } of completions) {
+      pushCompletion(args, delivery, completion!);
     }
+    let extraCount = 0;
+    for (let i = 0; i < completions.length; i++) {
+      const { completion, lock } = completions[i];
+      if (pushExtra(args, i, completion!, lock)) extraCount++;
+    }
+    args[COMPLETE_ARGS.at.extraCount] = extraCount;
     const starts = items.filter((item) => !item.completion).map((item) => item.delivery);
     pushRecord(args, START_COUNTS, {
       startCount: starts.length,
@@ -270,12 +280,7 @@ export class DeliveryWriter {
 }
 
 /** Appends the {@linkcode COMPLETION} record of one delivery's outcome. */
-function pushCompletion(
-  args: ScriptArg[],
-  d: Delivery,
-  c: Completion,
-  lock: string | undefined,
-): void {
+function pushCompletion(args: ScriptArg[], d: Delivery, c: Completion): void {
   const [value, ttlOrDue] = c.kind === "final"
     ? [c.result, c.ttl === null ? "" : c.ttl]
     : c.kind === "retry"
@@ -287,14 +292,34 @@ function pushCompletion(
     priority: d.priority,
     entryId: d.messageId,
     taskId: d.taskId,
-    kind: c.kind,
+    kind: kindCode(c.kind, isFresh(d)),
     value,
     ttlOrDue,
-    uniqueKey: lock ?? "",
-    nextOccurrence: c.kind === "final" && c.next !== undefined ? c.next : "",
-    fresh: isFresh(d) ? 1 : 0,
-    keepResults: c.kind === "final" && c.keep !== undefined ? c.keep : "",
   });
+}
+
+/**
+ * Appends the {@linkcode COMPLETION_EXTRA} record of the `index`-th completion, if it has
+ * anything to say: a unique lock, a next occurrence or a `keepResults` bound.
+ *
+ * @returns Whether it appended one.
+ */
+function pushExtra(
+  args: ScriptArg[],
+  index: number,
+  c: Completion,
+  lock: string | undefined,
+): boolean {
+  const nextOccurrence = c.kind === "final" && c.next !== undefined ? c.next : "";
+  const keepResults = c.kind === "final" && c.keep !== undefined ? c.keep : "";
+  if (lock === undefined && nextOccurrence === "" && keepResults === "") return false;
+  pushRecord(args, COMPLETION_EXTRA, {
+    completion: index,
+    uniqueKey: lock ?? "",
+    nextOccurrence,
+    keepResults,
+  });
+  return true;
 }
 
 /** Appends the {@linkcode EVENT_NOTE} of one completion (workers with events on only). */
