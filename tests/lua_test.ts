@@ -9,6 +9,7 @@ import {
   COMPLETION,
   COMPLETION_EXTRA,
   EVENT_NOTE,
+  QUICK_START,
   START_COUNTS,
   START_RECORD,
 } from "../src/run/_complete_lua.ts";
@@ -61,6 +62,7 @@ const LAYOUTS: Record<string, Layout<string>> = {
   EVENT_NOTE,
   START_COUNTS,
   START_RECORD,
+  QUICK_START,
   COMPLETE_REPLY,
   ENQUEUE_ARGS,
   NEW_TASK,

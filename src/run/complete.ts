@@ -35,6 +35,7 @@ import {
   type COMPLETION_KIND,
   EVENT_NOTE,
   kindCode,
+  QUICK_START,
   START_COUNTS,
   START_RECORD,
 } from "./_complete_lua.ts";
@@ -127,6 +128,8 @@ interface Item {
   readonly lock: string | undefined;
   /** How many more deliveries to prefetch in the same call. */
   readonly refill: number;
+  /** A start sent as a QUICK_START (set when the call's arguments are laid out). */
+  quick?: boolean;
 }
 
 /** What writing a completion did. */
@@ -221,11 +224,15 @@ export class DeliveryWriter {
     const applied = reply[COMPLETE_REPLY.at.applied] as number[];
     const started = reply[COMPLETE_REPLY.at.starts] as unknown[];
     let completed = 0;
+    // Start records first, then quick starts, as #arguments sent them.
     let startedAt = 0;
+    let quickAt = 0;
+    for (const item of items) if (!item.completion && !item.quick) quickAt++;
     return items.map((item) =>
-      item.completion
-        ? { applied: applied[completed++] === APPLIED.applied }
-        : { applied: true, started: toStartAnswer(started[startedAt++]) }
+      item.completion ? { applied: applied[completed++] === APPLIED.applied } : {
+        applied: true,
+        started: toStartAnswer(started[item.quick ? quickAt++ : startedAt++]),
+      }
     );
   }
 
@@ -255,20 +262,35 @@ export class DeliveryWriter {
       if (pushExtra(args, i, completion!, lock)) extraCount++;
     }
     args[COMPLETE_ARGS.at.extraCount] = extraCount;
-    const starts = items.filter((item) => !item.completion).map((item) => item.delivery);
+    // A fresh start whose outcome is not in this call, without events, is a QUICK_START.
+    const ending = new Set<string>();
+    for (const { delivery } of completions) ending.add(delivery.key);
+    const quickAllowed = this.#client.eventsSetting === "";
+    const starts: Item[] = [];
+    const quick: Item[] = [];
+    for (const item of items) {
+      if (item.completion) continue;
+      const d = item.delivery;
+      item.quick = quickAllowed && !ending.has(d.key) && isFresh(d);
+      (item.quick ? quick : starts).push(item);
+    }
     pushRecord(args, START_COUNTS, {
       startCount: starts.length,
       prefetchCount: refill,
       // Slots free now are filled by this call too, but only while the worker is fetching more.
       startNowCount: refill > 0 ? Math.max(0, this.#freeSlots()) : 0,
+      quickStartCount: quick.length,
     });
-    for (const d of starts) {
+    for (const { delivery: d } of starts) {
       pushRecord(args, START_RECORD, {
         priority: d.priority,
         entryId: d.messageId,
         taskId: d.taskId,
         fresh: startArg(d),
       });
+    }
+    for (const { delivery: d } of quick) {
+      pushRecord(args, QUICK_START, { taskId: d.taskId, tries: d.tries });
     }
     if (this.#client.eventsSetting !== "") {
       for (const { delivery, completion } of completions) {
