@@ -48,3 +48,22 @@ Deno.test("a try that ends in a retry in the call that writes its start still co
   assert.equal(tries, "1");
   assert.equal(answer, "started");
 });
+
+Deno.test("a fresh prefetched delivery started alone counts its try, is marked running, and hears a pending abort", async () => {
+  await using worker = await testWorker();
+  const noop = worker.task(async function noop(): Promise<void> {});
+  const first = await noop.enqueue();
+  const second = await noop.enqueue();
+  const client = queueContextOf(worker);
+  await client.redis.xgroup("CREATE", client.keys.stream("normal"), CONSUMER_GROUP, "0");
+  const { deliveries } = await fetchDeliveries(client, "w1", client.prioritiesHighFirst, 0, 2, 0);
+  assert.equal(deliveries.length, 2);
+  assert.ok(deliveries.every((d) => !d.started), "claimed ahead of a slot, not started");
+  await client.redis.sadd(client.keys.aborting, second.id);
+  const completer = new DeliveryWriter(client, "w1");
+  const answers = await Promise.all(deliveries.map((d) => completer.start(d)));
+  assert.deepEqual(answers, ["started", "aborting"]);
+  for (const { id } of [first, second]) {
+    assert.deepEqual(await client.redis.hmget(client.keys.task(id), "tries", "run"), ["1", "w1"]);
+  }
+});

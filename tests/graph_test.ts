@@ -27,7 +27,9 @@ const ROOT = new URL("../", import.meta.url).pathname;
 async function assertNothingStranded(worker: Worker<unknown>): Promise<void> {
   const keys = await queueContextOf(worker).redis.keys(`streaq:{${worker.queueName}}:*`);
   // Failed tasks keep their record beside their result, to be rerun (src/client/rerun.ts).
-  const leftovers = keys.filter((k) => !/:(result|failed|stream|health|metrics):/.test(k)).sort();
+  // `linked` is one key per queue, kept once a task had dependents.
+  const leftovers = keys.filter((k) => !/:(result|failed|stream|health|metrics):|:linked$/.test(k))
+    .sort();
   assert.deepEqual(leftovers, [], "keys left behind");
   for (const key of keys.filter((k) => k.includes(":stream:"))) {
     assert.equal(await queueContextOf(worker).redis.xlen(key), 0, `${key} still has entries`);
@@ -82,6 +84,22 @@ Deno.test("a task with one dependency waits, listed as scheduled, until it succe
   assert.deepEqual(calls, ["first", "second"]);
   const [firstDone, secondDone] = [await first.result(), await second.result()];
   assert.ok(secondDone.startTime >= firstDone.finishTime);
+  await assertNothingStranded(worker);
+});
+
+Deno.test("a task linked by a version without the 'linked' flag is still released: the completion finds it in the waiting set", async () => {
+  const { worker, calls, step } = await graphWorker();
+  await using _ = worker;
+  const first = await step.enqueue("first");
+  const second = await step.enqueue("second").start({ after: first.id });
+  // What an older version leaves: the dependents set, and no flag.
+  const client = queueContextOf(worker);
+  await client.redis.del(`${client.keys.prefix}linked`);
+  const running = runInBackground(worker);
+  const result = await second.result({ timeout: 5_000 });
+  await running.stop();
+  assert.equal(result.success && result.result, "second");
+  assert.deepEqual(calls, ["first", "second"]);
   await assertNothingStranded(worker);
 });
 

@@ -81,7 +81,7 @@ export async function abortById(
   // Subscribed before the request is sent: a worker may cancel the task and publish its outcome
   // at once, and for a task whose result is not kept (ttl 0) that message is all there is.
   using subscription = timeout > 0
-    ? await client.waiter.subscribe(keys.doneChannel(id))
+    ? await client.waiter.subscribe(keys.doneChannel(id), keys.listenersChannel)
     : undefined;
   const outcome = await requestAbort(client, id);
   if (outcome === "missing") return false;

@@ -348,7 +348,10 @@ export async function resultById<R>(
   options: ResultOptions = {},
 ): Promise<TaskResult<R>> {
   checkDuration("wait for a result", "timeout", options.timeout);
-  using subscription = await client.waiter.subscribe(client.keys.doneChannel(id));
+  using subscription = await client.waiter.subscribe(
+    client.keys.doneChannel(id),
+    client.keys.listenersChannel,
+  );
   const outcome = await awaitOutcome(client, id, subscription, options);
   if (outcome === "gone") {
     throw new StreaqError(

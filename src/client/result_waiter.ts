@@ -73,12 +73,18 @@ export class ResultWaiter {
   /**
    * Subscribes to `channel`; resolves once Redis has confirmed it, so that whatever is
    * published from then on is caught. Dispose of the subscription when done with it.
+   *
+   * `marker` is the queue's listeners channel (`QueueKeys.listenersChannel`), subscribed before
+   * `channel` (in an earlier SUBSCRIBE or earlier in the same one) and kept while the connection
+   * lives: a completion that finds nobody on it publishes no result at all, without counting the
+   * subscribers of each task's channel (`surveyFinals` in `src/run/_complete_lua.ts`).
    */
-  async subscribe(channel: string): Promise<Subscription> {
+  async subscribe(channel: string, marker: string): Promise<Subscription> {
     const { promise, resolve } = Promise.withResolvers<Buffer>();
     const listener: Listener = (blob) => resolve(blob);
     try {
-      await this.#subscribe(channel, listener);
+      // The marker first: it joins the SUBSCRIBE batch before the channel does.
+      await Promise.all([this.#mark(marker), this.#subscribe(channel, listener)]);
     } catch (error) {
       this.#unsubscribe(channel, listener);
       throw error;
@@ -171,6 +177,21 @@ export class ResultWaiter {
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
     if (subscriber) await closeConnection(subscriber);
+  }
+
+  /** Subscribes to the listeners channel `marker` once per connection; never unsubscribed. */
+  #mark(marker: string): Promise<unknown> {
+    let entry = this.#listeners.get(marker);
+    if (!entry) {
+      const made = { listeners: new Set<Listener>(), ready: this.#subscriptions.add(marker) };
+      // A failed SUBSCRIBE is made again by the next wait.
+      made.ready.catch(() => {
+        if (this.#listeners.get(marker) === made) this.#listeners.delete(marker);
+      });
+      entry = made;
+      this.#listeners.set(marker, entry);
+    }
+    return entry.ready;
   }
 
   async #subscribe(channel: string, listener: Listener): Promise<void> {

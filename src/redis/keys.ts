@@ -64,6 +64,13 @@ export const KEY = {
   delayed: "delayed",
   /** Set of ids of repeating tasks. */
   schedules: "schedules",
+  /**
+   * Written (as '1') with the first dependents set of the queue (on this shard) and kept: while
+   * it and the waiting set are missing no task has dependents, and a completion looks for none
+   * (one EXISTS a call, not one per finished task, nor a key name per task). The waiting set
+   * covers tasks linked by a version before this flag.
+   */
+  linked: "linked",
   /** Set of ids of tasks waiting for their dependencies. */
   waiting: "waiting",
   /** Set of task ids whose abort was requested while they were queued or running. */
@@ -300,6 +307,13 @@ export class Keys {
   readonly wakeChannel: string;
   /** Prefix of the per-task result channels; the message is the encoded result. */
   readonly doneChannelPrefix: string;
+  /**
+   * Channel every result waiter subscribes to before its task's channel, and on which nothing
+   * is published: while it has no subscriber, nobody waits for any result of the queue (on
+   * this shard), and completions publish none. The result channels' prefix alone (task ids
+   * are never empty).
+   */
+  readonly listenersChannel: string;
   /** Prefix of task hashes, used by scripts that learn task ids from a stream. */
   readonly taskPrefix: string;
   /** Stream of the queue's events, capped (see `KEY.events`). */
@@ -328,6 +342,7 @@ export class Keys {
     this.abortChannel = this.prefix + KEY.abort;
     this.wakeChannel = this.prefix + KEY.wake;
     this.doneChannelPrefix = this.prefix + KEY.done;
+    this.listenersChannel = this.doneChannelPrefix;
     this.taskPrefix = this.prefix + KEY.task;
     this.events = this.prefix + KEY.events;
     this.flow = this.prefix + KEY.flow;

@@ -43,31 +43,36 @@ export const COMPLETE_ARGS = layout(
   "publishOnlyHeard",
   /** The worker's `events` setting: '' when off, else the events stream's cap. */
   "events",
+  /** How many {@linkcode COMPLETION_EXTRA} records follow the completions. */
+  "extraCount",
 );
 
 /**
- * The outcome of one delivery. `value`: the result (final) or the reason (retry, back);
- * `ttlOrDue`: the result's ttl in ms ('' forever, '0' not stored), the retry's due time as
- * `dueArg` sends it, or for a hand-back '+ms' when the task met a rate limit (its function is
- * held back that long) and '0' otherwise; `uniqueKey`: the unique lock it holds, or ''; `nextOccurrence`: a repeating
- * task's next due time, 'stop' when it repeats no more, '' for a task that does not repeat;
- * `fresh`: 1 when claimed too recently to be another worker's (`FRESH_CLAIM`), else 0;
- * `keepResults`: for a final outcome of a function with `keepResults`, that bound, else ''.
+ * The outcome of one delivery. `kind`: a {@linkcode kindCode}, its kind and whether it is
+ * fresh (claimed too recently to be another worker's, `FRESH_CLAIM`); `value`: the result
+ * (final) or the reason (retry, back); `ttlOrDue`: the result's ttl in ms ('' forever, '0' not
+ * stored), the retry's due time as `dueArg` sends it, or for a hand-back '+ms' when the task met
+ * a rate limit (its function is held back that long) and '0' otherwise. What few outcomes have
+ * is in a {@linkcode COMPLETION_EXTRA} record: Redis spends about a thousand instructions on
+ * each argument of a call (parsing it, then making it a Lua string).
  */
-export const COMPLETION = layout(
-  "priority",
-  "entryId",
-  "taskId",
-  "kind",
-  "value",
-  "ttlOrDue",
+export const COMPLETION = layout("priority", "entryId", "taskId", "kind", "value", "ttlOrDue");
+
+/**
+ * The rarely used slots of the `completion`-th {@linkcode COMPLETION} record (0-based), sent
+ * only for an outcome that has one of them: `uniqueKey`: the unique lock it holds, or '';
+ * `nextOccurrence`: a repeating task's next due time, 'stop' when it repeats no more, '' for a
+ * task that does not repeat; `keepResults`: for a final outcome of a function with
+ * `keepResults`, that bound, else ''.
+ */
+export const COMPLETION_EXTRA = layout(
+  "completion",
   "uniqueKey",
   "nextOccurrence",
-  "fresh",
   "keepResults",
 );
 
-/** What becomes of a delivery: the `kind` slot of {@linkcode COMPLETION}. */
+/** What becomes of a delivery (the `kind` slot of {@linkcode COMPLETION} says it by a letter). */
 export const COMPLETION_KIND = {
   /** It finished for good: its result is stored. */
   final: "final",
@@ -79,6 +84,37 @@ export const COMPLETION_KIND = {
   drop: "drop",
 } as const;
 
+/** The letter of each kind in a {@linkcode kindCode}. */
+const KIND_LETTER = { final: "f", retry: "r", back: "b", drop: "d" } as const;
+
+/**
+ * The `kind` slot of a {@linkcode COMPLETION}: the kind's letter, upper case for a fresh
+ * delivery (one slot for what were two).
+ *
+ * @param kind What becomes of the delivery.
+ * @param fresh Whether it was claimed too recently to be another worker's.
+ * @returns The code.
+ */
+export function kindCode(kind: keyof typeof KIND_LETTER, fresh: boolean): string {
+  return fresh ? KIND_LETTER[kind].toUpperCase() : KIND_LETTER[kind];
+}
+
+/** Lua: whether the code in the local `code` is of `kind`, fresh or not. */
+function isKind(kind: keyof typeof KIND_LETTER): string {
+  return `(code == '${KIND_LETTER[kind]}' or code == '${KIND_LETTER[kind].toUpperCase()}')`;
+}
+
+/** Lua: whether the code in the local `code` is of a fresh delivery. */
+const IS_FRESH = Object.values(KIND_LETTER).map((l) => `code == '${l.toUpperCase()}'`).join(
+  " or ",
+);
+
+/** Lua: the kind name (`COMPLETION_KIND`) of the code in the local `code`, or ''. */
+const KIND_NAME =
+  (Object.keys(KIND_LETTER) as (keyof typeof KIND_LETTER)[]).map((k) =>
+    `${isKind(k)} and '${COMPLETION_KIND[k]}'`
+  ).join(" or ") + " or ''";
+
 /**
  * With events on only, after the start records: per completion, in the same order, the event its
  * outcome emits (`completed`, `failed`, `aborted`, `retried`, or '' for none), its error
@@ -87,13 +123,32 @@ export const COMPLETION_KIND = {
  */
 export const EVENT_NOTE = layout("event", "eventError", "fn", "tries");
 
-/** The counts after the completions; `startCount` {@linkcode START_RECORD}s follow. */
-export const START_COUNTS = layout("startCount", "prefetchCount", "startNowCount");
+/**
+ * The counts after the completions; `startCount` {@linkcode START_RECORD}s follow, then
+ * `quickStartCount` {@linkcode QUICK_START}s.
+ */
+export const START_COUNTS = layout(
+  "startCount",
+  "prefetchCount",
+  "startNowCount",
+  "quickStartCount",
+);
 
 /** A prefetched delivery to start: `fresh` is its try count when fresh (`startArg`), else 0. */
 export const START_RECORD = layout("priority", "entryId", "taskId", "fresh");
 
-/** The reply: `applied` per completion, a `START_STATE` per start, `CLAIM` records. */
+/**
+ * A prefetched delivery to start that is fresh (owned without asking), whose outcome is not in
+ * the same call, sent by a worker without events: its start is one HSET of `tries`, which
+ * needs neither its stream nor its entry id (two arguments less, about a thousand instructions
+ * each).
+ */
+export const QUICK_START = layout("taskId", "tries");
+
+/**
+ * The reply: `applied` per completion, a `START_STATE` per start (start records, then quick
+ * starts), `CLAIM` records.
+ */
 export const COMPLETE_REPLY = layout("applied", "starts", "claims");
 
 /** Per completion, whether it was written: the `applied` slot of {@linkcode COMPLETE_REPLY}. */
@@ -105,9 +160,13 @@ const ARG = argvSlots(COMPLETE_ARGS, 1);
 const FIRST_COMPLETION = COMPLETE_ARGS.size + 1;
 /** A completion record's slots, from the local `a` holding its first index. */
 const D = argvSlots(COMPLETION, "a");
+/** A completion's extra slots, from the local `x` holding their first index. */
+const X = argvSlots(COMPLETION_EXTRA, "x");
 /** A start record's slots, from the local `b` holding its first index. */
 const S = argvSlots(START_RECORD, "b");
 const COUNTS = argvSlots(START_COUNTS, "s");
+/** A quick start's slots, from the local `q` holding its first index. */
+const Q = argvSlots(QUICK_START, "q");
 /** A completion's event note, from the local `e` holding its first index. */
 const NOTE = argvSlots(EVENT_NOTE, "e");
 /** The task id of the `i`-th completion (0-based local `i`). */
@@ -133,33 +192,48 @@ const surveyFinals = luaFunction(
 -- here, so finishTask builds no channel name for a result nobody hears), or nil when every
 -- result must be published; and whether
 -- any of them has dependents: one EXISTS for the call spares an SMEMBERS per task in the common
--- case of a call without any. One PUBSUB NUMSUB for the call spares a PUBLISH per task that
--- nobody hears (a waiter subscribes before it reads the result, so one that subscribes after
--- this call finds the result stored). Pattern subscribers are not counted per channel, and a
--- Cluster node counts only its own subscribers: with any pattern subscription on the server, or
--- in a Cluster (publishOnlyHeard '0'), every result is published.
+-- case of a call without any, and while the queue's linked flag and waiting set are missing (no
+-- task ever had dependents, none waits) not even their key names are built. Every result waiter subscribes to the queue's listeners channel
+-- (the result channels' prefix alone) before its task's channel: while it has no subscriber,
+-- one PUBSUB NUMSUB of it for the call spares any channel name; else one PUBSUB NUMSUB of the
+-- results' channels spares a PUBLISH per task that nobody hears (a waiter subscribes before it
+-- reads the result, so one that subscribes after this call finds the result stored). Pattern
+-- subscribers are not counted per channel, and a Cluster node counts only its own subscribers:
+-- with any pattern subscription on the server, or in a Cluster (publishOnlyHeard '0'), every
+-- result is published.
 local function surveyFinals(n)
   local P, donePrefix = ${ARG.keyPrefix}, ${ARG.doneChannelPrefix}
-  local channels, dependents = {}, {}
-  for i = 0, n - 1 do
-    local a = ${FIRST_COMPLETION} + i * ${COMPLETION.size}
-    if ${D.kind} == '${KIND.final}' then
-      table.insert(channels, donePrefix .. ${D.taskId})
-      table.insert(dependents, P .. '${KEY.dependents}' .. ${D.taskId})
-    end
-  end
   local listening = nil
   if ${ARG.publishOnlyHeard} == '1' and redis.call('PUBSUB', 'NUMPAT') == 0 then
     listening = {}
-    for from = 1, #channels, 1000 do
-      local counts = redis.call('PUBSUB', 'NUMSUB',
-        unpack(channels, from, math.min(from + 999, #channels)))
-      for j = 1, #counts, 2 do
-        if counts[j + 1] > 0 then listening[string.sub(counts[j], #donePrefix + 1)] = true end
+    if redis.call('PUBSUB', 'NUMSUB', donePrefix)[2] > 0 then
+      local channels = {}
+      for i = 0, n - 1 do
+        local a = ${FIRST_COMPLETION} + i * ${COMPLETION.size}
+        local code = ${D.kind}
+        if ${isKind("final")} then table.insert(channels, donePrefix .. ${D.taskId}) end
+      end
+      for from = 1, #channels, 1000 do
+        local counts = redis.call('PUBSUB', 'NUMSUB',
+          unpack(channels, from, math.min(from + 999, #channels)))
+        for j = 1, #counts, 2 do
+          if counts[j + 1] > 0 then listening[string.sub(counts[j], #donePrefix + 1)] = true end
+        end
       end
     end
   end
   local anyDependents = false
+  -- No task of the queue ever had dependents, and none waits (one linked by a version before the
+  -- flag would wait in the waiting set): no key names to build.
+  if redis.call('EXISTS', P .. '${KEY.linked}', P .. '${KEY.waiting}') == 0 then return listening, false end
+  local dependents = {}
+  for i = 0, n - 1 do
+    local a = ${FIRST_COMPLETION} + i * ${COMPLETION.size}
+    local code = ${D.kind}
+    if ${isKind("final")} then
+      table.insert(dependents, P .. '${KEY.dependents}' .. ${D.taskId})
+    end
+  end
   for from = 1, #dependents, 1000 do
     if redis.call('EXISTS', unpack(dependents, from, math.min(from + 999, #dependents))) > 0 then
       anyDependents = true
@@ -277,8 +351,8 @@ end
 );
 
 /**
- * `applyOutcome(a, finished, handled, anyAborting, listening, anyDependents, flow, ev)`: writes
- * the completion record at ARGV[a] if this worker still owns its delivery, freeing the
+ * `applyOutcome(a, x, finished, handled, anyAborting, listening, anyDependents, flow, ev)`:
+ * writes the completion record at ARGV[a] (and its extra slots at ARGV[x], if any) if this worker still owns its delivery, freeing the
  * concurrency slot its task holds (`flow`: `readFlow`), and emits its event. Returns an `APPLIED`
  * code, the earliest due time it put in the delayed set or nil, and whether it held its task's
  * function back (`StreaqRateLimited`).
@@ -297,36 +371,48 @@ const applyOutcome = luaFunction(
     emitOutcome,
   ],
   `
--- Writes the outcome of the COMPLETION record at ARGV[a], if this worker still owns its
+-- Writes the outcome of the COMPLETION record at ARGV[a] (its COMPLETION_EXTRA at ARGV[x], or
+-- x nil: none), if this worker still owns its
 -- delivery: by kind (see complete.ts), then the release of its unique lock if it still holds
 -- it. Notes its entry in finished[priority] (to acknowledge and delete) and its kind in
--- handled[priority][entryId] (by priority, not by stream key: no string built per task); emits
+-- handled[priority][entryId] when handled is a table (by priority, not by stream key: no string
+-- built per task); emits
 -- its event (ev: see eventsOf). With a concurrency limit in flow (readFlow), first frees the
 -- slot its task holds (releaseSlot). Returns APPLIED.applied, or APPLIED.stale when it was not
 -- owned; the earliest due time it put in the delayed set, or nil; and true when it held its
 -- function back (the claims of the call must read the flow again).
-local function applyOutcome(a, finished, handled, anyAborting, listening, anyDependents, flow, ev)
+local function applyOutcome(a, x, finished, handled, anyAborting, listening, anyDependents, flow, ev)
   local P, group, priority = ${ARG.keyPrefix}, ${ARG.group}, ${D.priority}
-  local entryId, id, kind = ${D.entryId}, ${D.taskId}, ${D.kind}
+  local entryId, id, code = ${D.entryId}, ${D.taskId}, ${D.kind}
+  local kind = ${KIND_NAME}
+  local lockKey, nextOccurrence, keepResults = '', '', ''
+  if x then lockKey, nextOccurrence, keepResults = ${X.uniqueKey}, ${X.nextOccurrence}, ${X.keepResults} end
   -- A fresh delivery is owned without asking (and without a call).
-  if ${D.fresh} ~= '1' and not ownsDelivery(P .. '${KEY.stream}' .. priority, group, entryId,
+  if not (${IS_FRESH}) and not ownsDelivery(P .. '${KEY.stream}' .. priority, group, entryId,
     ${ARG.workerId}, false) then
     return ${APPLIED.stale}, nil, false
   end
-  local ids, kinds = finished[priority], handled[priority]
+  local ids = finished[priority]
   if not ids then
-    ids, kinds = {}, {}
-    finished[priority], handled[priority] = ids, kinds
+    ids = {}
+    finished[priority] = ids
   end
   table.insert(ids, entryId)
-  kinds[entryId] = kind
+  if handled then
+    local kinds = handled[priority]
+    if not kinds then
+      kinds = {}
+      handled[priority] = kinds
+    end
+    kinds[entryId] = kind
+  end
   local taskKey, value, due, blocked = P .. '${KEY.task}' .. id, ${D.value}, nil, false
   if flow and (flow.limited or flow.grouped) then releaseSlot(flow, taskKey, id) end
   if kind == '${KIND.final}' then
-    due = finishTask(taskKey, id, value, ${D.ttlOrDue}, ${D.nextOccurrence}, anyAborting, listening,
+    due = finishTask(taskKey, id, value, ${D.ttlOrDue}, nextOccurrence, anyAborting, listening,
       anyDependents)
-    if ${D.keepResults} ~= '' and ${D.ttlOrDue} ~= '0' then
-      keepNewestResults(P, id, value, tonumber(${D.keepResults}))
+    if keepResults ~= '' and ${D.ttlOrDue} ~= '0' then
+      keepNewestResults(P, id, value, tonumber(keepResults))
     end
   elseif kind == '${KIND.retry}' then
     due = dueTime(${D.ttlOrDue}, redisTime())
@@ -348,7 +434,6 @@ local function applyOutcome(a, finished, handled, anyAborting, listening, anyDep
     -- can never run: it goes with its entry rather than stay forever.
     redis.call('DEL', taskKey)
   end
-  local lockKey = ${D.uniqueKey}
   if lockKey ~= '' and redis.call('GET', lockKey) == id then redis.call('DEL', lockKey) end
   if ev then
     emitOutcome(ev, (a - ${FIRST_COMPLETION}) / ${COMPLETION.size},
@@ -360,7 +445,9 @@ end
 );
 
 /**
- * `applyOutcomes(n, anyAborting, flow, ev)`: phase 1, the `n` completion records. Returns the
+ * `applyOutcomes(n, extras, track, anyAborting, flow, ev)`: phase 1, the `n` completion records
+ * (`extras`: the index of each one's {@linkcode COMPLETION_EXTRA}, by its 0-based number, or nil
+ * when none has any). Returns the
  * `APPLIED` codes, the kinds of the outcomes written (by priority, then entry id), and whether a
  * function was held back.
  */
@@ -372,13 +459,18 @@ const applyOutcomes = luaFunction(
 -- stream for the call: ackAndTrim), and wakes the schedulers for the earliest task it delayed. Returns
 -- the APPLIED codes; the kinds of the outcomes written, by priority then entry id: a prefetched
 -- task can run and finish before the call that writes its start is sent, and then both are in
--- this call, its outcome first; its start must not write into the hash its outcome deleted; and
+-- this call, its outcome first; its start must not write into the hash its outcome deleted (nil
+-- unless track); and
 -- whether an outcome held its function back.
-local function applyOutcomes(n, anyAborting, flow, ev)
+local function applyOutcomes(n, extras, track, anyAborting, flow, ev)
   local listening, anyDependents = surveyFinals(n)
-  local applied, finished, handled, earliest, anyBlocked = {}, {}, {}, nil, false
+  -- The kinds are tracked only when start records follow (track): quick starts have no outcome
+  -- in the call.
+  local applied, finished, earliest, anyBlocked = {}, {}, nil, false
+  local handled = track and {} or nil
   for i = 0, n - 1 do
-    local code, due, blocked = applyOutcome(${FIRST_COMPLETION} + i * ${COMPLETION.size}, finished,
+    local code, due, blocked = applyOutcome(${FIRST_COMPLETION} + i * ${COMPLETION.size},
+      extras and extras[i], finished,
       handled, anyAborting, listening, anyDependents, flow, ev)
     applied[i + 1] = code
     if due and (earliest == nil or due < earliest) then earliest = due end
@@ -409,7 +501,7 @@ local function startPrefetched(first, count, handled, anyAborting, ev)
   local prefix = P .. '${KEY.task}'
   for k = 0, count - 1 do
     local b = first + k * ${START_RECORD.size}
-    local kinds = handled[${S.priority}]
+    local kinds = handled and handled[${S.priority}]
     local outcome = kinds and kinds[${S.entryId}]
     if outcome then
       -- A try that ended in a retry or a hand-back still counts: the next one reads the count.
@@ -425,6 +517,32 @@ local function startPrefetched(first, count, handled, anyAborting, ev)
     end
   end
   return started
+end
+`,
+);
+
+/**
+ * `startQuick(first, count, anyAborting, started)`: phase 2 still, the `count`
+ * {@linkcode QUICK_START}s from ARGV[first]; appends a `START_STATE` per record to `started`.
+ */
+const startQuick = luaFunction(
+  "startQuick",
+  [],
+  `
+-- Writes the starts of the count QUICK_STARTs from ARGV[first] (fresh deliveries without an
+-- outcome in this call, of a worker without events: as startOwned writes a fresh one). Appends
+-- a START_STATE per record to started. Returns nothing.
+local function startQuick(first, count, anyAborting, started)
+  local prefix, me = ${ARG.keyPrefix} .. '${KEY.task}', ${ARG.workerId}
+  for q = first, first + (count - 1) * ${QUICK_START.size}, ${QUICK_START.size} do
+    local id = ${Q.taskId}
+    redis.call('HSET', prefix .. id, '${TASK_FIELD.tries}', ${Q.tries}, '${TASK_FIELD.runner}', me)
+    if anyAborting and redis.call('SISMEMBER', ${KEYS.aborting}, id) == 1 then
+      table.insert(started, ${START_STATE.aborting})
+    else
+      table.insert(started, ${START_STATE.started})
+    end
+  end
 end
 `,
 );
@@ -476,6 +594,7 @@ export const COMPLETE_LUA = lua(
   releaseGroupWaits,
   applyOutcomes,
   startPrefetched,
+  startQuick,
   claimNew,
   `
 -- One SCARD per call spares an SREM (and a SISMEMBER) per task when no abort is pending.
@@ -484,7 +603,16 @@ local ev = eventsOf(${ARG.keyPrefix}, ${ARG.events})
 -- One HGETALL per call: pauses and limits (nil while there are none).
 local flow = readFlow(${ARG.keyPrefix})
 local n = tonumber(${ARG.completionCount})
-local s = ${FIRST_COMPLETION} + n * ${COMPLETION.size}
+-- The extra slots of the few completions that have any, by completion (0-based), else nil.
+local firstExtra, extraCount = ${FIRST_COMPLETION} + n * ${COMPLETION.size}, tonumber(${ARG.extraCount})
+local extras = nil
+if extraCount > 0 then
+  extras = {}
+  for x = firstExtra, firstExtra + (extraCount - 1) * ${COMPLETION_EXTRA.size}, ${COMPLETION_EXTRA.size} do
+    extras[tonumber(${X.completion})] = x
+  end
+end
+local s = firstExtra + extraCount * ${COMPLETION_EXTRA.size}
 if ev then
   -- With events on: the deliveries whose start this call writes, by 'stream entryId', and
   -- where the completions' EVENT_NOTEs start (after the start records).
@@ -493,14 +621,16 @@ if ev then
   for b = first, first + (count - 1) * ${START_RECORD.size}, ${START_RECORD.size} do
     ev.starting[${ARG.keyPrefix} .. '${KEY.stream}' .. ${S.priority} .. ' ' .. ${S.entryId}] = true
   end
-  ev.notes = first + count * ${START_RECORD.size}
+  ev.notes = first + count * ${START_RECORD.size} + tonumber(${COUNTS.quickStartCount}) * ${QUICK_START.size}
 end
-local applied, handled, blocked = applyOutcomes(n, anyAborting, flow, ev)
+local startCount = tonumber(${COUNTS.startCount})
+local applied, handled, blocked = applyOutcomes(n, extras, startCount > 0, anyAborting, flow, ev)
 -- A task that met a rate limit at run time held its function back: the claims below must know.
 if blocked then flow = readFlow(${ARG.keyPrefix}) end
 local toStart = tonumber(${COUNTS.startNowCount})
-local started = startPrefetched(s + ${START_COUNTS.size}, tonumber(${COUNTS.startCount}), handled,
-  anyAborting, ev)
+local started = startPrefetched(s + ${START_COUNTS.size}, startCount, handled, anyAborting, ev)
+startQuick(s + ${START_COUNTS.size} + startCount * ${START_RECORD.size}, tonumber(${COUNTS.quickStartCount}),
+  anyAborting, started)
 -- Tasks of rate-limited functions whose window has room again go back, to be claimed below.
 if flow and flow.timed and not flow.queue then releaseRated(flow) end
 if flow and flow.groupRated and not flow.queue then releaseGroupWaits(flow) end

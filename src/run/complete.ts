@@ -31,8 +31,11 @@ import {
   COMPLETE_LUA,
   COMPLETE_REPLY,
   COMPLETION,
+  COMPLETION_EXTRA,
   type COMPLETION_KIND,
   EVENT_NOTE,
+  kindCode,
+  QUICK_START,
   START_COUNTS,
   START_RECORD,
 } from "./_complete_lua.ts";
@@ -70,12 +73,13 @@ import {
  *       from, highest priority first
  * ARGV: {@linkcode COMPLETE_ARGS} (group, worker id, now, done channel prefix, wake channel, key
  *       prefix, number of deliveries, 1 to publish results only to channels with subscribers,
- *       events setting: '' off, else the events stream's cap),
- *       then a {@linkcode COMPLETION} record per delivery (priority, entry id, task id, kind,
- *       result or reason, ttl or due as `dueArg` sends it, unique lock key held or '', next
- *       occurrence or '' (not repeating) or 'stop' (repeating no more), 1 if fresh (claimed too
- *       recently to be another worker's, see `FRESH_CLAIM` in src/run/fetch.ts) else 0, the
- *       function's `keepResults` or ''), then
+ *       events setting: '' off, else the events stream's cap, number of extra records),
+ *       then a {@linkcode COMPLETION} record per delivery (priority, entry id, task id, kind and
+ *       freshness as a `kindCode` (fresh: claimed too recently to be another worker's, see
+ *       `FRESH_CLAIM` in src/run/fetch.ts), result or reason, ttl or due as `dueArg` sends it),
+ *       then a {@linkcode COMPLETION_EXTRA} record per delivery that has any of them (its
+ *       number, unique lock key held or '', next occurrence or '' (not repeating) or 'stop'
+ *       (repeating no more), the function's `keepResults` or ''), then
  *       {@linkcode START_COUNTS} (deliveries to start, to prefetch, to claim and start at once
  *       for the slots free now), then a {@linkcode START_RECORD} per delivery to start
  *       (priority, entry id, task id, try count if fresh else 0, see `startArg`), then with
@@ -124,6 +128,8 @@ interface Item {
   readonly lock: string | undefined;
   /** Whether the same call claims more deliveries, as many as the run has room for then. */
   readonly refill: boolean;
+  /** A start sent as a QUICK_START (set when the call's arguments are laid out). */
+  quick?: boolean;
 }
 
 /** What writing a completion did. */
@@ -255,11 +261,15 @@ export class DeliveryWriter {
     const applied = reply[COMPLETE_REPLY.at.applied] as number[];
     const started = reply[COMPLETE_REPLY.at.starts] as unknown[];
     let completed = 0;
+    // Start records first, then quick starts, as #arguments sent them.
     let startedAt = 0;
+    let quickAt = 0;
+    for (const item of items) if (!item.completion && !item.quick) quickAt++;
     return items.map((item) =>
-      item.completion
-        ? { applied: applied[completed++] === APPLIED.applied }
-        : { applied: true, started: toStartAnswer(started[startedAt++]) }
+      item.completion ? { applied: applied[completed++] === APPLIED.applied } : {
+        applied: true,
+        started: toStartAnswer(started[item.quick ? quickAt++ : startedAt++]),
+      }
     );
   }
 
@@ -278,23 +288,45 @@ export class DeliveryWriter {
       completionCount: completions.length,
       publishOnlyHeard: this.#client.isCluster ? 0 : 1,
       events: this.#client.eventsSetting,
+      extraCount: 0,
     });
-    for (const { delivery, completion, lock } of completions) {
-      pushCompletion(args, delivery, completion!, lock);
+    for (const { delivery, completion } of completions) {
+      pushCompletion(args, delivery, completion!);
     }
-    const starts = items.filter((item) => !item.completion).map((item) => item.delivery);
+    let extraCount = 0;
+    for (let i = 0; i < completions.length; i++) {
+      const { completion, lock } = completions[i];
+      if (pushExtra(args, i, completion!, lock)) extraCount++;
+    }
+    args[COMPLETE_ARGS.at.extraCount] = extraCount;
+    // A fresh start whose outcome is not in this call, without events, is a QUICK_START.
+    const ending = new Set<string>();
+    for (const { delivery } of completions) ending.add(delivery.key);
+    const quickAllowed = this.#client.eventsSetting === "";
+    const starts: Item[] = [];
+    const quick: Item[] = [];
+    for (const item of items) {
+      if (item.completion) continue;
+      const d = item.delivery;
+      item.quick = quickAllowed && !ending.has(d.key) && isFresh(d);
+      (item.quick ? quick : starts).push(item);
+    }
     pushRecord(args, START_COUNTS, {
       startCount: starts.length,
       prefetchCount: ask.prefetch,
       startNowCount: ask.start,
+      quickStartCount: quick.length,
     });
-    for (const d of starts) {
+    for (const { delivery: d } of starts) {
       pushRecord(args, START_RECORD, {
         priority: d.priority,
         entryId: d.messageId,
         taskId: d.taskId,
         fresh: startArg(d),
       });
+    }
+    for (const { delivery: d } of quick) {
+      pushRecord(args, QUICK_START, { taskId: d.taskId, tries: d.tries });
     }
     if (this.#client.eventsSetting !== "") {
       for (const { delivery, completion } of completions) {
@@ -306,12 +338,7 @@ export class DeliveryWriter {
 }
 
 /** Appends the {@linkcode COMPLETION} record of one delivery's outcome. */
-function pushCompletion(
-  args: ScriptArg[],
-  d: Delivery,
-  c: Completion,
-  lock: string | undefined,
-): void {
+function pushCompletion(args: ScriptArg[], d: Delivery, c: Completion): void {
   const [value, ttlOrDue] = c.kind === "final"
     ? [c.result, c.ttl === null ? "" : c.ttl]
     : c.kind === "retry"
@@ -323,14 +350,34 @@ function pushCompletion(
     priority: d.priority,
     entryId: d.messageId,
     taskId: d.taskId,
-    kind: c.kind,
+    kind: kindCode(c.kind, isFresh(d)),
     value,
     ttlOrDue,
-    uniqueKey: lock ?? "",
-    nextOccurrence: c.kind === "final" && c.next !== undefined ? c.next : "",
-    fresh: isFresh(d) ? 1 : 0,
-    keepResults: c.kind === "final" && c.keep !== undefined ? c.keep : "",
   });
+}
+
+/**
+ * Appends the {@linkcode COMPLETION_EXTRA} record of the `index`-th completion, if it has
+ * anything to say: a unique lock, a next occurrence or a `keepResults` bound.
+ *
+ * @returns Whether it appended one.
+ */
+function pushExtra(
+  args: ScriptArg[],
+  index: number,
+  c: Completion,
+  lock: string | undefined,
+): boolean {
+  const nextOccurrence = c.kind === "final" && c.next !== undefined ? c.next : "";
+  const keepResults = c.kind === "final" && c.keep !== undefined ? c.keep : "";
+  if (lock === undefined && nextOccurrence === "" && keepResults === "") return false;
+  pushRecord(args, COMPLETION_EXTRA, {
+    completion: index,
+    uniqueKey: lock ?? "",
+    nextOccurrence,
+    keepResults,
+  });
+  return true;
 }
 
 /** Appends the {@linkcode EVENT_NOTE} of one completion (workers with events on only). */

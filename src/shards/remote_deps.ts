@@ -36,13 +36,14 @@ const RELAY_BATCH = 100;
 /**
  * Registers shard S as waiting for task X, on X's shard.
  *
- * KEYS: [1] X's hash, [2] X's dependents set, [3] X's result
+ * KEYS: [1] X's hash, [2] X's dependents set, [3] X's result, [4] the `linked` flag of X's shard
  * ARGV: [1] S
  * Returns: `{ 'wait' }`, `{ 'done', result }` or `{ 'unknown' }`.
  */
 const REGISTER_SCRIPT = script(`
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('SADD', KEYS[2], '${REMOTE_DEPENDENTS}' .. ARGV[1])
+  redis.call('SET', KEYS[4], 1)
   return { 'wait' }
 end
 local result = redis.call('GET', KEYS[3])
@@ -96,7 +97,12 @@ export async function linkRemote(
   const [answer, result] = await runScript(
     from.redis,
     REGISTER_SCRIPT,
-    [keys.task(id), keys.prefix + KEY.dependents + id, keys.result(id)],
+    [
+      keys.task(id),
+      keys.prefix + KEY.dependents + id,
+      keys.result(id),
+      keys.prefix + KEY.linked,
+    ],
     [on.keys.shard],
     true,
   ) as [Buffer, Buffer | undefined];

@@ -144,6 +144,7 @@ local function linkDependencies(P, id, after)
     if redis.call('EXISTS', P .. '${KEY.task}' .. dep) == 1 then
       redis.call('SADD', P .. '${KEY.deps}' .. id, dep)
       redis.call('SADD', P .. '${KEY.dependents}' .. dep, id)
+      redis.call('SET', P .. '${KEY.linked}', 1)
     else
       -- A task of another shard (sharded queue) has a mirror here: '' while it runs there (it
       -- is linked, and settled when its outcome is relayed), then its result.
@@ -151,6 +152,7 @@ local function linkDependencies(P, id, after)
       if result == '' then
         redis.call('SADD', P .. '${KEY.deps}' .. id, dep)
         redis.call('SADD', P .. '${KEY.dependents}' .. dep, id)
+        redis.call('SET', P .. '${KEY.linked}', 1)
       else
         result = result or redis.call('GET', P .. '${KEY.result}' .. dep)
         if result then

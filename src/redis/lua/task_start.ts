@@ -51,8 +51,30 @@ const RARE_FIELDS = [
   "trace",
 ] as const;
 
-/** The task-hash fields {@linkcode startTask} reads (from the whole hash, read by one HGETALL). */
+/** The task-hash fields {@linkcode startTask} reads. */
 const READ_FIELDS = layout("fn", "data", "tries", "created", "entered", ...RARE_FIELDS);
+
+/**
+ * The fields of a plain task's hash in the order the enqueue writes them (a task to run now,
+ * without options: `src/client/_enqueue_script.ts`).
+ */
+const PLAIN_FIELDS = ["fn", "data", "priority", "created", "tries", "entered"] as const;
+
+/**
+ * Lua: the table `f` (field name to value) of the hash read by HGETALL into `all`. A plain
+ * task's hash (its fields in {@linkcode PLAIN_FIELDS} order) makes it with one constructor,
+ * at its size; any other is filled field by field, which grows the table by steps, each a
+ * new allocation and a rehash.
+ */
+const TABLE_OF_FIELDS = `local f
+  if #all == ${2 * PLAIN_FIELDS.length} and ${
+  PLAIN_FIELDS.map((name, i) => `all[${2 * i + 1}] == '${TASK_FIELD[name]}'`).join(" and ")
+} then
+    f = {${PLAIN_FIELDS.map((name, i) => `['${TASK_FIELD[name]}'] = all[${2 * i + 2}]`).join(", ")}}
+  else
+    f = {}
+    for i = 1, #all, 2 do f[all[i]] = all[i + 1] end
+  end`;
 
 /** How {@linkcode startTask} read a task: `read` slot of {@linkcode TASK_READ}. */
 export const READ_STATE = {
@@ -69,7 +91,8 @@ export const READ_STATE = {
  * (nil in the client); times are numbers, `aborting` and `passthrough` 1 or 0, `late` how late
  * a scheduled task is (ms past `scheduled`, on Redis's clock) or `false`. The slots after
  * `entered` are empty for most tasks (not retried, not scheduled, no pipeline, no abort): then
- * the record ends at `entered`, and the client reads the slots left out as empty. Redis spends
+ * the record ends at `entered`, or at `created` when the two are the same, and the client reads
+ * the slots left out as empty (a missing `entered` as `created`). Redis spends
  * about a thousand instructions on each value of a script's reply, and the claims are most of
  * it.
  */
@@ -123,11 +146,13 @@ const TASK_READ_VALUES = {
   trace: `${field("trace")} or false`,
 } as const;
 
-/** The record up to `entered`: a task whose later slots would all be empty. */
-const SHORT_TASK_READ = `{${
-  TASK_READ.fields.slice(0, luaIndex(TASK_READ, "entered")).map((f) => TASK_READ_VALUES[f])
-    .join(", ")
-}}`;
+/** The record up to `slot`, for a task whose later slots would all be empty. */
+function shortTaskRead(slot: "created" | "entered"): string {
+  return `{${
+    TASK_READ.fields.slice(0, luaIndex(TASK_READ, slot)).map((f) => TASK_READ_VALUES[f])
+      .join(", ")
+  }}`;
+}
 
 /** The Lua condition under which a read task needs the slots after `entered`. */
 const NEEDS_FULL_READ = ["aborting ~= 0", ...RARE_FIELDS.map(field)].join(" or ");
@@ -159,8 +184,7 @@ local function startTask(prefix, abortingKey, anyAborting, me, id, start, ev)
   if all.err then
     return ${luaPartialTuple(TASK_READ, { taskId: "id", read: `${READ_STATE.missing}` })}
   end
-  local f = {}
-  for i = 1, #all, 2 do f[all[i]] = all[i + 1] end
+  ${TABLE_OF_FIELDS}
   if not ${field("fn")} then
     return ${luaPartialTuple(TASK_READ, { taskId: "id", read: `${READ_STATE.missing}` })}
   end
@@ -173,7 +197,13 @@ local function startTask(prefix, abortingKey, anyAborting, me, id, start, ev)
   -- Times as numbers and absent fields as nil (false): the client allocates a buffer for every
   -- string in the reply, and most of these fields are usually empty.
   local created = tonumber(${field("created")}) or 0
-  if not (${NEEDS_FULL_READ}) then return ${SHORT_TASK_READ} end
+  if not (${NEEDS_FULL_READ}) then
+    -- A task that entered its stream when it was created (most) ends at created: the client
+    -- reads a missing entered as created.
+    local entered = tonumber(${field("entered")})
+    if entered == nil or entered == created then return ${shortTaskRead("created")} end
+    return ${shortTaskRead("entered")}
+  end
   local scheduled, late = tonumber(${field("scheduled")}), false
   if scheduled then late = redisTime() - scheduled end
   return ${luaTuple(TASK_READ, TASK_READ_VALUES)}
