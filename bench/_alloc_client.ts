@@ -7,7 +7,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { allocChildArgs } from "./_alloc_args.ts";
 import { HeapCounter, markWindow, mean, median } from "./_gc_trace.ts";
 import { startSites, stopSites } from "./_alloc_sites.ts";
 
@@ -22,19 +22,7 @@ export interface ClientReport {
   readonly p99: number;
 }
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    url: { type: "string" },
-    queue: { type: "string" },
-    mod: { type: "string", default: new URL("../mod.ts", import.meta.url).href },
-    warmup: { type: "string" },
-    samples: { type: "string" },
-    sites: { type: "boolean", default: false },
-    retained: { type: "boolean", default: false },
-  },
-});
-const { Worker } = await import(values.mod) as typeof import("../mod.ts");
+const { values, Worker } = await allocChildArgs();
 
 await using worker = new Worker({
   redisUrl: values.url,

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { allocChildArgs } from "./_alloc_args.ts";
 import { HeapCounter, markWindow, mean, median } from "./_gc_trace.ts";
 import { startSites, stopSites } from "./_alloc_sites.ts";
 import { readLines } from "./_child.ts";
@@ -25,19 +25,7 @@ export interface WorkerReport {
   readonly completed: number;
 }
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    url: { type: "string" },
-    queue: { type: "string" },
-    mod: { type: "string", default: new URL("../mod.ts", import.meta.url).href },
-    warmup: { type: "string" },
-    samples: { type: "string" },
-    sites: { type: "boolean", default: false },
-    retained: { type: "boolean", default: false },
-  },
-});
-const { Worker } = await import(values.mod) as typeof import("../mod.ts");
+const { values, Worker } = await allocChildArgs();
 const warmup = Number(values.warmup);
 const samples = Number(values.samples);
 

@@ -10,10 +10,10 @@ import type { QueueContext } from "../queue_context.ts";
 import { StreaqError } from "../errors.ts";
 import type { DedupeOptions } from "../options.ts";
 import { dueArg } from "../redis/_redis_time.ts";
-import { runScript, type ScriptArg } from "../redis/_script.ts";
+import { runScript } from "../redis/_script.ts";
 import { DEDUPE_ANSWER, DEDUPE_ONLY, dedupeSpec, PAYLOAD_BINDING } from "../redis/lua/dedupe.ts";
 import { pushRecord } from "../redis/lua/layout.ts";
-import { ENQUEUE_ARGS, ENQUEUE_SCRIPT, NEW_TASK } from "./_enqueue_script.ts";
+import { ENQUEUE_SCRIPT, enqueueArgs, NEW_TASK } from "./_enqueue_script.ts";
 import { enqueueError, type Task } from "./enqueue.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -74,14 +74,7 @@ async function sendDebounced(
 ): Promise<string | undefined> {
   const { keys } = client;
   const { priority = client.priorities[0], dedupe } = task.options;
-  const args: ScriptArg[] = [];
-  pushRecord(args, ENQUEUE_ARGS, {
-    now: client.now(),
-    wakeChannel: keys.wakeChannel,
-    keyPrefix: keys.prefix,
-    traced: 0,
-    events: client.eventsSetting,
-  });
+  const args = enqueueArgs(client, client.now(), false);
   pushRecord(args, NEW_TASK, {
     id,
     fn: task.fnName,

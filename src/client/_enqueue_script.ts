@@ -5,11 +5,12 @@
  */
 
 import { EVENT_FIELD, GROUP_FUNCTION, KEY, TASK_FIELD } from "../redis/keys.ts";
-import { script } from "../redis/_script.ts";
+import type { QueueContext } from "../queue_context.ts";
+import { script, type ScriptArg } from "../redis/_script.ts";
 import { lua } from "../redis/lua/compose.ts";
 import { DEDUPE_ANSWER, DEDUPE_ONLY, dedupeTask, NEW_ID_KINDS } from "../redis/lua/dedupe.ts";
 import { linkDependencies } from "../redis/lua/graph.ts";
-import { argvSlots, layout } from "../redis/lua/layout.ts";
+import { argvSlots, layout, pushRecord } from "../redis/lua/layout.ts";
 import { addStreamEntry, dueTime, enterStream, redisTime } from "../redis/lua/steps.ts";
 import { emitEvent, EVENT_TYPE, eventsOf } from "../redis/lua/events.ts";
 import { enterGroup } from "../redis/lua/groups.ts";
@@ -26,6 +27,22 @@ export const ENQUEUE_ARGS = layout(
   /** The enqueuing worker's `events` setting: '' when off, else the events stream's cap. */
   "events",
 );
+
+/**
+ * The arguments of an {@linkcode ENQUEUE_SCRIPT} call up to its first task record: the enqueue
+ * time `now` (ms, the client's clock), the queue's channel and prefix, and its events setting.
+ */
+export function enqueueArgs(client: QueueContext, now: number, traced: boolean): ScriptArg[] {
+  const args: ScriptArg[] = [];
+  pushRecord(args, ENQUEUE_ARGS, {
+    now,
+    wakeChannel: client.keys.wakeChannel,
+    keyPrefix: client.keys.prefix,
+    traced: traced ? 1 : 0,
+    events: client.eventsSetting,
+  });
+  return args;
+}
 
 /**
  * A task to store: `due` is '0' to run now, else as `dueArg` sends it; `links` is '' for a task

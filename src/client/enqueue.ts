@@ -19,12 +19,12 @@ import type { RegisteredTask } from "../registered_task.ts";
 import { createTaskHandle, type TaskHandle } from "../task_handle.ts";
 import { Batcher } from "./_batch.ts";
 import { dueArg, redisNow } from "../redis/_redis_time.ts";
-import { runScript, type ScriptArg } from "../redis/_script.ts";
+import { runScript } from "../redis/_script.ts";
 import { DEDUPE_ANSWER, DEDUPE_ONLY } from "../redis/lua/dedupe.ts";
 import { dedupeLinks, replaceSealed } from "./_dedupe_send.ts";
 import { LINK } from "../redis/lua/graph.ts";
 import { pushRecord } from "../redis/lua/layout.ts";
-import { ENQUEUE_ARGS, ENQUEUE_SCRIPT, NEW_TASK, TRACED_TASK } from "./_enqueue_script.ts";
+import { ENQUEUE_SCRIPT, enqueueArgs, NEW_TASK, TRACED_TASK } from "./_enqueue_script.ts";
 import { openTelemetry, type OtelContext } from "../_otel.ts";
 import { startEnqueueSpans, type TracedSend } from "./enqueue_spans.ts";
 
@@ -501,14 +501,7 @@ export async function sendTasks(
     ? all.length
     : BATCH;
   for (let start = 0; start < all.length; start += size) {
-    const args: ScriptArg[] = [];
-    pushRecord(args, ENQUEUE_ARGS, {
-      now,
-      wakeChannel: keys.wakeChannel,
-      keyPrefix: keys.prefix,
-      traced: spans ? 1 : 0,
-      events: client.eventsSetting,
-    });
+    const args = enqueueArgs(client, now, spans !== undefined);
     for (let i = start; i < Math.min(start + size, all.length); i++) {
       const task = all[i];
       const { delay, schedule, priority = client.priorities[0], dedupe, group } = task.options;
@@ -635,14 +628,7 @@ function isLone(task: AnyTask): boolean {
 async function sendLone(client: QueueContext, task: AnyTask): Promise<TaskHandle<unknown>> {
   const payload = await client.envelope.sealArgs(task.id, task.fnName, [...task.args]);
   const { keys } = client;
-  const args: ScriptArg[] = [];
-  pushRecord(args, ENQUEUE_ARGS, {
-    now: client.now(),
-    wakeChannel: keys.wakeChannel,
-    keyPrefix: keys.prefix,
-    traced: 0,
-    events: client.eventsSetting,
-  });
+  const args = enqueueArgs(client, client.now(), false);
   const priority = task.options.priority ?? client.priorities[0];
   pushRecord(args, NEW_TASK, {
     id: task.id,
