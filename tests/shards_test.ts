@@ -535,3 +535,27 @@ Deno.test("tasks sent together that wait for one another go to one shard; a task
     await run.stop();
   }
 });
+
+Deno.test("a sharded worker's log names the shard in each of its runs' start and stop lines", async () => {
+  await using server = await startRedis();
+  const lines: string[] = [];
+  const keep = (line: string) => void lines.push(line);
+  await using worker = new Worker({
+    redisUrl: server.url,
+    queueName: uniqueQueue("shards"),
+    shards: 3,
+    concurrency: 12,
+    handleSignals: false,
+    logger: { debug: keep, info: keep, warn: keep, error: keep },
+  });
+  worker.task(async function noop(): Promise<void> {});
+  await worker.run({ burst: true });
+  const started = lines.filter((l) => l.includes("started on queue"));
+  assert.deepEqual(
+    started.map((l) => l.match(/shard (\d) of 3 \(concurrency 4,/)?.[1]).sort(),
+    ["1", "2", "3"],
+    started.join("\n"),
+  );
+  const stopped = lines.filter((l) => /stopped, shard \d of 3 after \d+ ms of shutdown/.test(l));
+  assert.equal(stopped.length, 3, lines.join("\n"));
+});

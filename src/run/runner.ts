@@ -39,6 +39,8 @@ export interface RunSettings {
   readonly gracePeriod: number;
   readonly idleTimeout: number;
   readonly burst: boolean;
+  /** On a sharded queue, which shard this run serves, and of how many (for its log lines). */
+  readonly shard?: { readonly index: number; readonly count: number };
 }
 
 /** A run of a worker. */
@@ -175,7 +177,7 @@ export class Runner {
     this.#live.start();
     this.#dedupeSweep.start();
     logger.info(
-      `worker ${workerId} started on queue ${client.keys.queueName} (concurrency ${this.#settings.concurrency}, tasks: ${
+      `worker ${workerId} started on queue ${client.keys.queueName}${this.#shardLabel} (concurrency ${this.#settings.concurrency}, tasks: ${
         [...this.#env.registry.keys()].join(", ") || "none"
       })`,
     );
@@ -184,6 +186,12 @@ export class Runner {
     } finally {
       await this.#finish();
     }
+  }
+
+  /** ", shard 2 of 3" on a sharded queue, where each shard's run logs its own lines; else "". */
+  get #shardLabel(): string {
+    const { shard } = this.#settings;
+    return shard ? `, shard ${shard.index + 1} of ${shard.count}` : "";
   }
 
   /** Starts the graceful shutdown; `run()` resolves when it is over. */
@@ -206,7 +214,7 @@ export class Runner {
     this.#shutdown.begin();
     const { logger, workerId } = this.#env;
     const started = Date.now();
-    logger.info(`worker ${workerId} shutting down`);
+    logger.info(`worker ${workerId} shutting down${this.#shardLabel}`);
     this.#heartbeats.stop();
     this.#pauses.stop();
     await this.#completer.drain();
@@ -225,6 +233,8 @@ export class Runner {
     await this.#heartbeats.removeHealthRecord();
     await this.#abortListener.close();
     await this.#fetchLoop.close();
-    logger.info(`worker ${workerId} stopped after ${Date.now() - started} ms of shutdown`);
+    logger.info(
+      `worker ${workerId} stopped${this.#shardLabel} after ${Date.now() - started} ms of shutdown`,
+    );
   }
 }

@@ -75,7 +75,12 @@ export class ShardedRunner {
     this.#runners = shards.map((client, i) =>
       new Runner(
         { ...env, client, counters: shardCounters(env.counters) },
-        { ...settings, concurrency: slots[i], prefetch: prefetch[i] },
+        {
+          ...settings,
+          concurrency: slots[i],
+          prefetch: prefetch[i],
+          shard: { index: i, count: shards.length },
+        },
       )
     );
   }

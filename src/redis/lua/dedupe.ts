@@ -15,7 +15,7 @@ import { dueTime, redisTime } from "./steps.ts";
 export const DEDUPE_MODE = {
   /** Stood for by the key's task while that task's hash exists (queued, delayed, waiting, running). */
   pending: "pending",
-  /** Stood for by the key's task for a window after it was enqueued (the key expires). */
+  /** Stood for by the key's task for a window after it was enqueued (its field names the window's end). */
   throttle: "throttle",
   /** The key's task, while it has not started, takes the new arguments and is pushed back. */
   debounce: "debounce",
@@ -178,33 +178,32 @@ local function dedupeTask(P, delayedKey, call, id, fn, payload, dueArg, spec)
     redis.call('HSET', hash, key, value)
     return nil
   end
-  local mode, window, bound, key = string.match(spec, '^(%S+) (%S+) (%S+) (%S+)$')
+  -- Debounce: 'debounce <window> <bound> <key>', a key of its own that expires with its window.
+  local window, bound, key = string.match(spec, '^%S+ (%S+) (%S+) (%S+)$')
   local dk = P .. '${KEY.dedupe}' .. fn .. ' ' .. key
-  do
-    if bound ~= '${PAYLOAD_BINDING.holder}' and redis.call('SET', dk, id, 'NX', 'PX', window) then
-      return nil
-    end
-    local holder = redis.call('GET', dk)
-    local replaceable = false
-    if holder and redis.call('ZSCORE', delayedKey, holder) then
-      local f = redis.call('HMGET', P .. '${KEY.task}' .. holder, '${TASK_FIELD.fn}', '${TASK_FIELD.tries}')
-      replaceable = f[1] == fn and f[2] == '0'
-    end
-    if bound == '${PAYLOAD_BINDING.holder}' then
-      -- A replacement sealed for task id: it is useless to any other task.
-      if not (replaceable and holder == id) then return '${DEDUPE_ANSWER.stale}' end
-    elseif replaceable and bound == '${PAYLOAD_BINDING.ownId}' and holder ~= id then
-      return '${DEDUPE_ANSWER.reseal}' .. holder
-    end
-    if replaceable then
-      local due = dueTime(dueArg, redisTime())
-      redis.call('HSET', P .. '${KEY.task}' .. holder, '${TASK_FIELD.data}', payload, '${TASK_FIELD.due}', due, '${TASK_FIELD.scheduled}', due)
-      redis.call('ZADD', delayedKey, due, holder)
-      redis.call('SET', dk, holder, 'PX', window)
-      return holder
-    end
-    redis.call('SET', dk, id, 'PX', window)
+  if bound ~= '${PAYLOAD_BINDING.holder}' and redis.call('SET', dk, id, 'NX', 'PX', window) then
+    return nil
   end
+  local holder = redis.call('GET', dk)
+  local replaceable = false
+  if holder and redis.call('ZSCORE', delayedKey, holder) then
+    local f = redis.call('HMGET', P .. '${KEY.task}' .. holder, '${TASK_FIELD.fn}', '${TASK_FIELD.tries}')
+    replaceable = f[1] == fn and f[2] == '0'
+  end
+  if bound == '${PAYLOAD_BINDING.holder}' then
+    -- A replacement sealed for task id: it is useless to any other task.
+    if not (replaceable and holder == id) then return '${DEDUPE_ANSWER.stale}' end
+  elseif replaceable and bound == '${PAYLOAD_BINDING.ownId}' and holder ~= id then
+    return '${DEDUPE_ANSWER.reseal}' .. holder
+  end
+  if replaceable then
+    local due = dueTime(dueArg, redisTime())
+    redis.call('HSET', P .. '${KEY.task}' .. holder, '${TASK_FIELD.data}', payload, '${TASK_FIELD.due}', due, '${TASK_FIELD.scheduled}', due)
+    redis.call('ZADD', delayedKey, due, holder)
+    redis.call('SET', dk, holder, 'PX', window)
+    return holder
+  end
+  redis.call('SET', dk, id, 'PX', window)
   return nil
 end
 `,
