@@ -71,27 +71,13 @@ class ScriptCommand extends Command {
     super("evalsha", NO_ARGS, { replyEncoding: binary ? null : "utf8" });
     // Set after ioredis's constructor, which would copy the list (`flat()`) and turn each number
     // into a string: garbage for every call, as `encodeCommand` writes numbers and bytes itself.
-    // One array of the final size, filled by index: spreading would step through iterators.
-    const list: ScriptArg[] = new Array(2 + keys.length + args.length);
-    list[0] = s.sha;
-    list[1] = keys.length;
-    for (let i = 0; i < keys.length; i++) list[2 + i] = keys[i];
-    for (let i = 0; i < args.length; i++) list[2 + keys.length + i] = args[i];
-    this.args = list as string[];
+    this.args = scriptArgs(s, keys, args) as string[];
     this.#script = s;
   }
 
   override toWritable(socket: object): string | Buffer {
-    const { lua, sha, loadedOn } = this.#script;
-    if (!loadedOn.has(socket)) {
-      loadedOn.add(socket);
-      this.name = "eval";
-      this.args[0] = lua;
-    } else if (this.name === "eval") {
-      // Written again (a reconnection or a redirection) on a socket that has it now.
-      this.name = "evalsha";
-      this.args[0] = sha;
-    }
+    const { loadedOn } = this.#script;
+    this.name = nameOnSocket(this.#script, socket, this.args as ScriptArg[], this.name);
     const reject = this.reject;
     this.reject = (error: Error) => {
       if (isNoScript(error)) loadedOn.delete(socket);
@@ -99,6 +85,82 @@ class ScriptCommand extends Command {
     };
     return encodeCommand(this.name, this.args as CommandArg[]);
   }
+}
+
+/**
+ * An EVALSHA of one of streaq's scripts on a single connection (not a pipeline, not a Cluster),
+ * made without ioredis's `Command` class: ioredis takes any object with these members.
+ *
+ * Why: on Deno, in a process that waits between commands (a client waiting for a result, a
+ * worker between tasks), ioredis `Command` objects outlive the next scavenge, kept from the old
+ * generation until a mark-compact, and with them each command's arguments and reply. A scavenge
+ * copies them, several hundred kilobytes, and takes milliseconds: the latency case's p99. This
+ * object, sent the same way, does not (`deno task bench:gc-survivors`: a streaq enqueue 1 ms
+ * apart left 738 KB per scavenge, and 106 KB with it). What in `Command` does it was not found;
+ * see "Latency p99" in `docs/benchmarks.md`.
+ */
+class DirectScriptCall {
+  name = "evalsha";
+  args: ScriptArg[];
+  readonly inTransaction = false;
+  readonly isResolved = false;
+  isTraced = false;
+  readonly promise: Promise<unknown>;
+  resolve!: (reply: unknown) => void;
+  reject!: (error: Error) => void;
+  /** The socket the call was last written on: Redis forgot the script there on NOSCRIPT. */
+  socket: object | undefined;
+  readonly #script: Script;
+
+  constructor(s: Script, keys: readonly string[], args: readonly ScriptArg[]) {
+    this.args = scriptArgs(s, keys, args);
+    this.#script = s;
+    this.promise = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  toWritable(socket: object): string | Buffer {
+    this.socket = socket;
+    this.name = nameOnSocket(this.#script, socket, this.args, this.name);
+    return encodeCommand(this.name, this.args as CommandArg[]);
+  }
+}
+
+/** `EVALSHA sha numkeys keys... args...` as one array of the final size, filled by index. */
+function scriptArgs(s: Script, keys: readonly string[], args: readonly ScriptArg[]): ScriptArg[] {
+  const list: ScriptArg[] = new Array(2 + keys.length + args.length);
+  list[0] = s.sha;
+  list[1] = keys.length;
+  for (let i = 0; i < keys.length; i++) list[2 + i] = keys[i];
+  for (let i = 0; i < args.length; i++) list[2 + keys.length + i] = args[i];
+  return list;
+}
+
+/**
+ * EVAL with the source on a socket that has not seen the script, EVALSHA on one that has; sets
+ * `args[0]` to match and returns the command's name.
+ */
+function nameOnSocket(s: Script, socket: object, args: ScriptArg[], name: string): string {
+  if (!s.loadedOn.has(socket)) {
+    s.loadedOn.add(socket);
+    args[0] = s.lua;
+    return "eval";
+  }
+  if (name === "eval") {
+    // Written again (a reconnection or a redirection) on a socket that has it now.
+    args[0] = s.sha;
+    return "evalsha";
+  }
+  return name;
+}
+
+/** A script's reply as ioredis gives it with `replyEncoding: "utf8"`: bulk strings as strings. */
+function asText(reply: unknown): unknown {
+  if (reply instanceof Uint8Array) return (reply as Buffer).toString();
+  if (Array.isArray(reply)) return reply.map(asText);
+  return reply;
 }
 
 /** What sends commands: a connection, or a pipeline (which knows its connection). */
@@ -121,6 +183,16 @@ export function runScript(
   binary = false,
 ): Promise<unknown> {
   const t = target as Target;
+  if (!t.isPipeline && !(t as { isCluster?: boolean }).isCluster) {
+    const call = new DirectScriptCall(s, keys, args);
+    t.sendCommand(call as unknown as Command);
+    return call.promise.then((reply) => binary ? reply : asText(reply), (error: Error) => {
+      if (!isNoScript(error)) throw error;
+      // Redis forgot the script (SCRIPT FLUSH, a restart, a failover): sent again with its source.
+      if (call.socket) s.loadedOn.delete(call.socket);
+      return runScript(target, s, keys, args, binary);
+    });
+  }
   const command = new ScriptCommand(s, keys, args, binary);
   // Replaced before sending, so that a pipeline, which reads this promise, gets the answer of
   // the call sent again if the first one found the script unknown.
