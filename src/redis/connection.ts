@@ -443,6 +443,7 @@ export async function closeConnection(connection: Redis): Promise<void> {
   const cluster = clusterOf(connection);
   const willEnd = !cluster || cluster.status === "wait" || cluster.nodes().length > 0;
   if (cluster) await handshakesOver(cluster);
+  if (cluster) await slotRefreshOver(cluster);
   if ((connection.status as string) === "disconnecting") {
     // A Cluster being disconnected, by `disconnectSafely` or by ioredis itself: a Cluster whose
     // ready check failed disconnects in order to reconnect (`disconnect(true)`), and would come
@@ -464,6 +465,20 @@ export async function closeConnection(connection: Redis): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const limit = new Promise<void>((resolve) => timer = setTimeout(resolve, END_LIMIT));
   await Promise.race([ended, limit]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Waits for a slot-table refresh the Cluster client has under way (after a failover or a MOVED
+ * reply): it asks a node of its own through a connection that `quit()` does not close, under a
+ * timer of `slotsRefreshTimeout`, which would outlive the close and keep the process (and a
+ * test's sanitizer) waiting. Bounded by that timeout. `isRefreshing` is internal to ioredis and
+ * read defensively.
+ */
+function slotRefreshOver(cluster: Cluster): Promise<void> {
+  const refreshing = (cluster as unknown as { isRefreshing?: boolean }).isRefreshing;
+  if (refreshing !== true) return Promise.resolve();
+  // With a refresh under way, this only adds a callback to it; it starts none.
+  return new Promise((resolve) => cluster.refreshSlotsCache(() => resolve()));
 }
 
 /** How long {@linkcode closeConnection} waits for a closed connection to report its end (ms). */
