@@ -1,14 +1,15 @@
 /**
  * The command line of the two processes of `allocations.ts` (`_alloc_client.ts`,
  * `_alloc_worker.ts`): the Redis URL and queue, the checkout to load streaq from, how many round
- * trips to warm up with and to count, and whether to list allocation sites.
+ * trips to warm up with and to count, and whether to list allocation sites; and the worker both
+ * processes run on that queue (the client enqueues through it, the other process runs it).
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
 
-/** Parses the process's arguments and loads streaq from `--mod`. */
+/** Parses the process's arguments, loads streaq from `--mod` and makes the worker. */
 export async function allocChildArgs(): Promise<{
   values: {
     url?: string;
@@ -19,7 +20,7 @@ export async function allocChildArgs(): Promise<{
     sites: boolean;
     retained: boolean;
   };
-  Worker: typeof import("../mod.ts").Worker;
+  worker: InstanceType<typeof import("../mod.ts").Worker>;
 }> {
   const { values } = parseArgs({
     args: Deno.args,
@@ -34,5 +35,12 @@ export async function allocChildArgs(): Promise<{
     },
   });
   const { Worker } = await import(values.mod) as typeof import("../mod.ts");
-  return { values, Worker };
+  const worker = new Worker({
+    redisUrl: values.url,
+    queueName: values.queue,
+    concurrency: 16,
+    logLevel: "warn",
+    handleSignals: false,
+  });
+  return { values, worker };
 }

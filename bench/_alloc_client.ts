@@ -22,15 +22,9 @@ export interface ClientReport {
   readonly p99: number;
 }
 
-const { values, Worker } = await allocChildArgs();
+const { values, worker: made } = await allocChildArgs();
 
-await using worker = new Worker({
-  redisUrl: values.url,
-  queueName: values.queue,
-  concurrency: 16,
-  logLevel: "warn",
-  handleSignals: false,
-});
+await using worker = made;
 const noop = worker.task(async function noop(): Promise<void> {});
 await worker.connect();
 

@@ -25,17 +25,11 @@ export interface WorkerReport {
   readonly completed: number;
 }
 
-const { values, Worker } = await allocChildArgs();
+const { values, worker: made } = await allocChildArgs();
 const warmup = Number(values.warmup);
 const samples = Number(values.samples);
 
-await using worker = new Worker({
-  redisUrl: values.url,
-  queueName: values.queue,
-  concurrency: 16,
-  logLevel: "warn",
-  handleSignals: false,
-});
+await using worker = made;
 const counter = new HeapCounter();
 const cycles: number[] = [];
 let started = 0;

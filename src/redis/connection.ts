@@ -469,10 +469,12 @@ export async function closeConnection(connection: Redis): Promise<void> {
 
 /**
  * Waits for a slot-table refresh the Cluster client has under way (after a failover or a MOVED
- * reply): it asks a node of its own through a connection that `quit()` does not close, under a
- * timer of `slotsRefreshTimeout`, which would outlive the close and keep the process (and a
- * test's sanitizer) waiting. Bounded by that timeout. `isRefreshing` is internal to ioredis and
- * read defensively.
+ * reply): it asks a node through a connection of its own, under a timer of
+ * `slotsRefreshTimeout`, which `quit()` does not wait for; closed during a refresh, the client
+ * left that timer running after its close returned. Bounded by that timeout. Once the answer is
+ * in, ioredis closes that connection by itself, with a timer of `disconnectTimeout` that its
+ * socket's close clears: that one this cannot wait for, as the connection is not reachable.
+ * `isRefreshing` is internal to ioredis and read defensively.
  */
 function slotRefreshOver(cluster: Cluster): Promise<void> {
   const refreshing = (cluster as unknown as { isRefreshing?: boolean }).isRefreshing;
