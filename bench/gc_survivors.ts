@@ -10,7 +10,10 @@
  *
  * - `node-net`: GET written on a plain `node:net` socket, the reply taken from its data event;
  * - `ioredis`: `redis.get()` on an ioredis connection;
- * - `streaq`: `task.enqueue()` of a no-op task (no worker runs: only the enqueue).
+ * - `streaq`: `task.enqueue()` of a no-op task (no worker runs: only the enqueue);
+ * - `streaq-client`: the latency case's round trip, `enqueue()` then `result()`, measured in the
+ *   enqueueing process, with a worker in another (untraced) process;
+ * - `streaq-worker`: the same round trip, measured in the worker's process.
  *
  * It prints, per variant, the scavenges after the first five (start-up), the mean bytes they
  * copied (`new_space_survived`), how many copied more than 100 KB, and their median pause.
@@ -29,7 +32,7 @@ import { startRedis, uniqueQueue } from "../tests/_redis.ts";
 import { denoExecutable } from "./_child.ts";
 import { median } from "./_gc_trace.ts";
 
-const VARIANTS = ["node-net", "ioredis", "streaq"] as const;
+const VARIANTS = ["node-net", "ioredis", "streaq", "streaq-client", "streaq-worker"] as const;
 type Variant = typeof VARIANTS[number];
 
 const flags = parseArgs({
@@ -40,6 +43,7 @@ const flags = parseArgs({
     only: { type: "string", default: VARIANTS.join(",") },
     child: { type: "string" },
     url: { type: "string" },
+    queue: { type: "string" },
   },
 });
 const ROUNDS = Number(flags.values.rounds);
@@ -47,8 +51,37 @@ const GAP = Number(flags.values.gap);
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A worker with the no-op task of the round-trip variants. */
+async function noopWorker(url: string, queueName: string) {
+  const { Worker } = await import("../mod.ts");
+  const worker = new Worker({ redisUrl: url, queueName, logLevel: "warn", handleSignals: false });
+  const noop = worker.task(async function noop(): Promise<void> {});
+  return { worker, noop };
+}
+
 /** One variant's loop, in the child process. */
-async function runChild(variant: Variant, url: string): Promise<void> {
+async function runChild(variant: Variant | "serve", url: string, queue: string): Promise<void> {
+  if (variant === "serve" || variant === "streaq-worker") {
+    // Serves until its standard input closes.
+    const { worker } = await noopWorker(url, queue);
+    await worker.connect();
+    const running = worker.run();
+    console.log("ready");
+    for await (const _ of Deno.stdin.readable);
+    worker.stop();
+    await running;
+    return;
+  }
+  if (variant === "streaq-client") {
+    const { worker, noop } = await noopWorker(url, queue);
+    await worker.connect();
+    for (let i = 0; i < ROUNDS; i++) {
+      await (await noop.enqueue()).result();
+      await pause(GAP);
+    }
+    await worker.close();
+    return;
+  }
   const { hostname, port } = new URL(url);
   if (variant === "node-net") {
     const socket = net.connect(Number(port), hostname);
@@ -71,41 +104,81 @@ async function runChild(variant: Variant, url: string): Promise<void> {
     }
     redis.disconnect();
   } else {
-    const { Worker } = await import("../mod.ts");
-    await using worker = new Worker({
-      redisUrl: url,
-      queueName: uniqueQueue("gc"),
-      logLevel: "warn",
-      handleSignals: false,
-    });
-    const noop = worker.task(async function noop(): Promise<void> {});
+    const { worker, noop } = await noopWorker(url, queue);
     await worker.connect();
     for (let i = 0; i < ROUNDS; i++) {
       await noop.enqueue();
       await pause(GAP);
     }
+    await worker.close();
   }
 }
 
-/** Runs one variant in a child process; returns its scavenges' survivor bytes and pauses. */
-async function measure(variant: Variant, url: string) {
-  const output = await new Deno.Command(denoExecutable(), {
+/** Starts this script as a child: `--child=<role>`, traced or not. */
+function spawn(role: Variant | "serve", url: string, queue: string, traced: boolean) {
+  return new Deno.Command(denoExecutable(), {
     args: [
       "run",
       "-P=bench",
-      "--v8-flags=--trace-gc-nvp",
+      ...(traced ? ["--v8-flags=--trace-gc-nvp"] : []),
       new URL(import.meta.url).pathname,
-      `--child=${variant}`,
+      `--child=${role}`,
       `--url=${url}`,
+      `--queue=${queue}`,
       `--rounds=${ROUNDS}`,
       `--gap=${GAP}`,
     ],
-    stdin: "null",
+    stdin: "piped",
     stdout: "piped",
     stderr: "inherit",
-  }).output();
-  if (!output.success) throw new Error(`the ${variant} child exited with ${output.code}`);
-  const scavenges = new TextDecoder().decode(output.stdout).split("\n")
+  }).spawn();
+}
+
+/**
+ * Waits for a serving child's `ready` line; returns its whole output, read on to the end (in an
+ * object: an async function's promise would wait for the promise it returns).
+ */
+async function ready(child: Deno.ChildProcess): Promise<{ output: Promise<string> }> {
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("ready\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("a worker child exited before it was ready");
+    text += value;
+  }
+  const output = (async () => {
+    for (let r = await reader.read(); !r.done; r = await reader.read()) text += r.value;
+    return text;
+  })();
+  return { output };
+}
+
+/** Runs one variant (its measured process traced); returns its scavenges' bytes and pauses. */
+async function measure(variant: Variant, url: string) {
+  const queue = uniqueQueue("gc");
+  let trace: string;
+  if (variant === "streaq-client" || variant === "streaq-worker") {
+    const traced = variant === "streaq-worker";
+    const worker = spawn("serve", url, queue, traced);
+    const { output: workerOutput } = await ready(worker);
+    const client = spawn("streaq-client", url, queue, !traced);
+    await client.stdin.close();
+    const clientOutput = await client.output();
+    if (!clientOutput.success) {
+      throw new Error(`the ${variant} client exited with ${clientOutput.code}`);
+    }
+    await worker.stdin.close();
+    const workerTrace = await workerOutput;
+    if (!(await worker.status).success) throw new Error(`the ${variant} worker failed`);
+    trace = traced ? workerTrace : new TextDecoder().decode(clientOutput.stdout);
+  } else {
+    const child = spawn(variant, url, queue, true);
+    await child.stdin.close();
+    const output = await child.output();
+    if (!output.success) throw new Error(`the ${variant} child exited with ${output.code}`);
+    trace = new TextDecoder().decode(output.stdout);
+  }
+  const scavenges = trace.split("\n")
     .map((line) => /GC: (\{.*\})\s*$/.exec(line)?.[1])
     .filter((json): json is string => json !== undefined)
     .map((json) => JSON.parse(json) as { gc: string; pause: number; new_space_survived: number })
@@ -121,7 +194,7 @@ async function measure(variant: Variant, url: string) {
 }
 
 if (flags.values.child) {
-  await runChild(flags.values.child as Variant, flags.values.url!);
+  await runChild(flags.values.child as Variant | "serve", flags.values.url!, flags.values.queue!);
 } else {
   await using redis = await startRedis();
   console.log(`${ROUNDS} commands per variant, a ${GAP} ms timer after each`);

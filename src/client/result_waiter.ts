@@ -15,6 +15,7 @@
 import type { Buffer } from "node:buffer";
 import type { Redis } from "ioredis";
 import { closeConnection } from "../redis/connection.ts";
+import { sendDirect, takesDirectCalls } from "../redis/_direct_call.ts";
 import { Batcher } from "./_batch.ts";
 import { WaitDeadlines } from "./_wait_deadlines.ts";
 
@@ -58,7 +59,7 @@ export class ResultWaiter {
    * A Cluster client's subscriber connection always makes that check.
    */
   readonly #subscriptions = new Batcher<string, void>(async (channels) => {
-    await this.#connection().subscribe(...channels);
+    await this.#send("subscribe", channels);
     return channels.map(() => undefined);
   });
   #recheckTimer: ReturnType<typeof setInterval> | undefined;
@@ -212,9 +213,21 @@ export class ResultWaiter {
       this.#listeners.delete(channel);
       // A failed UNSUBSCRIBE leaves a channel nobody listens to; messages on it are ignored.
       if (this.#subscriber?.status === "ready") {
-        this.#subscriber.unsubscribe(channel).catch(() => {});
+        this.#send("unsubscribe", [channel]).catch(() => {});
       }
     }
+  }
+
+  /**
+   * SUBSCRIBE or UNSUBSCRIBE on the subscriber connection; as a plain object on a single
+   * connection, which a scavenge does not keep (see `_direct_call.ts`): two of the commands of
+   * every result wait.
+   */
+  #send(name: "subscribe" | "unsubscribe", channels: string[]): Promise<unknown> {
+    const connection = this.#connection();
+    return takesDirectCalls(connection)
+      ? sendDirect(connection, name, channels)
+      : connection[name](...channels);
   }
 
   #connection(): Redis {

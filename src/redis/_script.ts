@@ -16,6 +16,7 @@ import type { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import type { ChainableCommander } from "ioredis";
 import { Command, type Redis } from "./_ioredis.ts";
+import { DirectCall, takesDirectCalls } from "./_direct_call.ts";
 import { type CommandArg, encodeCommand } from "./_resp.ts";
 
 /** A Lua script, with the hash Redis knows it by. */
@@ -89,42 +90,19 @@ class ScriptCommand extends Command {
 
 /**
  * An EVALSHA of one of streaq's scripts on a single connection (not a pipeline, not a Cluster),
- * made without ioredis's `Command` class: ioredis takes any object with these members.
- *
- * Why: on Deno, in a process that waits between commands (a client waiting for a result, a
- * worker between tasks), ioredis `Command` objects outlive the next scavenge, kept from the old
- * generation until a mark-compact, and with them each command's arguments and reply. A scavenge
- * copies them, several hundred kilobytes, and takes milliseconds: the latency case's p99. This
- * object, sent the same way, does not (`deno task bench:gc-survivors`: a streaq enqueue 1 ms
- * apart left 738 KB per scavenge, and 106 KB with it). What in `Command` does it was not found;
- * see "Latency p99" in `docs/benchmarks.md`.
+ * sent without ioredis's `Command` class (see `_direct_call.ts`).
  */
-class DirectScriptCall {
-  name = "evalsha";
-  args: ScriptArg[];
-  readonly inTransaction = false;
-  readonly isResolved = false;
-  isTraced = false;
-  readonly promise: Promise<unknown>;
-  resolve!: (reply: unknown) => void;
-  reject!: (error: Error) => void;
-  /** The socket the call was last written on: Redis forgot the script there on NOSCRIPT. */
-  socket: object | undefined;
+class DirectScriptCall extends DirectCall {
   readonly #script: Script;
 
   constructor(s: Script, keys: readonly string[], args: readonly ScriptArg[]) {
-    this.args = scriptArgs(s, keys, args);
+    super("evalsha", scriptArgs(s, keys, args));
     this.#script = s;
-    this.promise = new Promise((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
   }
 
-  toWritable(socket: object): string | Buffer {
-    this.socket = socket;
+  override toWritable(socket: object): string | Buffer {
     this.name = nameOnSocket(this.#script, socket, this.args, this.name);
-    return encodeCommand(this.name, this.args as CommandArg[]);
+    return super.toWritable(socket);
   }
 }
 
@@ -183,7 +161,7 @@ export function runScript(
   binary = false,
 ): Promise<unknown> {
   const t = target as Target;
-  if (!t.isPipeline && !(t as { isCluster?: boolean }).isCluster) {
+  if (!t.isPipeline && takesDirectCalls(t as Redis)) {
     const call = new DirectScriptCall(s, keys, args);
     t.sendCommand(call as unknown as Command);
     return call.promise.then((reply) => binary ? reply : asText(reply), (error: Error) => {

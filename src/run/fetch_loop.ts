@@ -12,6 +12,7 @@
 import type { Redis } from "ioredis";
 import type { QueueContext } from "../queue_context.ts";
 import { closeConnection, disconnectSafely } from "../redis/connection.ts";
+import { sendDirect, takesDirectCalls } from "../redis/_direct_call.ts";
 import { type Delivery, fetchDeliveries, type FetchResult } from "./fetch.ts";
 import { redisNow } from "../redis/_redis_time.ts";
 import type { OnRedisError } from "./redis_errors.ts";
@@ -203,13 +204,14 @@ export class FetchLoop {
     ms: number,
   ): Promise<void> {
     try {
-      await this.#blocking!.xread(
-        "BLOCK",
-        ms,
-        "STREAMS",
-        ...priorities.map((p) => this.#options.client.keys.stream(p)),
-        ...lastIds,
-      );
+      const { keys } = this.#options.client;
+      const args = ["BLOCK", ms, "STREAMS", ...priorities.map((p) => keys.stream(p)), ...lastIds];
+      const blocking = this.#blocking!;
+      // The reply is not read: the next claim takes the entries. A plain object on a single
+      // connection, which a scavenge does not keep (see `_direct_call.ts`).
+      await (takesDirectCalls(blocking)
+        ? sendDirect(blocking, "xread", args, ms)
+        : blocking.call("xread", ...args));
     } catch (error) {
       if (!this.#options.stop.stopping) {
         await this.#options.onRedisError("wait for tasks", error);
