@@ -125,16 +125,52 @@ export interface TaskContext {
   log(...values: unknown[]): void;
 }
 
-const storage = new AsyncLocalStorage<TaskContext>();
+/**
+ * What the async context carries: a box holding the task's context, emptied of it when the try
+ * ends. On Deno, a value given to `AsyncLocalStorage.run` outlives the scavenges that follow
+ * until a mark-compact, whatever still refers to it: a task's whole context (its closures, its
+ * delivery and payload) would be copied by every scavenge meanwhile, 1 to 2 ms each in a worker
+ * that runs one task after another (`deno task bench:gc-survivors --only=streaq-worker`). Only
+ * the box is kept so, and once the try has ended it holds what an ended task still answers.
+ */
+interface ContextBox {
+  context: TaskContext | undefined;
+  /** Once the try has ended: its facts, and how to make them a context again when asked. */
+  ended?: { facts: TaskFacts; revive: (facts: TaskFacts) => TaskContext };
+}
 
-/** Runs `fn` with `context` as the current task context. */
-export function runWithContext<T>(context: TaskContext, fn: () => T): T {
-  return storage.run(context, fn);
+/** A task context's data, without its methods. */
+export type TaskFacts = Omit<TaskContext, "dependencyResults" | "progress" | "log">;
+
+const storage = new AsyncLocalStorage<ContextBox>();
+
+/** A task context's scope: `run` calls a function in it, `end` closes it at the try's end. */
+export interface ContextScope {
+  run<T>(fn: () => T): T;
+  /**
+   * Drops the context, keeping only `facts`: code the task left running that asks for its
+   * context from then on gets `revive(facts)`, made when asked.
+   */
+  end(facts: TaskFacts, revive: (facts: TaskFacts) => TaskContext): void;
+}
+
+/** Opens a scope in which {@linkcode taskContext} returns `context`. */
+export function contextScope(context: TaskContext): ContextScope {
+  const box: ContextBox = { context };
+  return {
+    run: (fn) => storage.run(box, fn),
+    end: (facts, revive) => {
+      box.context = undefined;
+      box.ended = { facts, revive };
+    },
+  };
 }
 
 /** The running task's context, or undefined outside a task. */
 export function currentContext(): TaskContext | undefined {
-  return storage.getStore();
+  const box = storage.getStore();
+  if (!box) return undefined;
+  return box.context ?? box.ended!.revive(box.ended!.facts);
 }
 
 /**
@@ -157,7 +193,7 @@ export function currentContext(): TaskContext | undefined {
  * ```
  */
 export function taskContext(): TaskContext {
-  const context = storage.getStore();
+  const context = currentContext();
   if (!context) {
     throw new StreaqError(
       "Cannot read the task context outside a running task: taskContext() works only inside a task function, its middleware and what they call",

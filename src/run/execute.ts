@@ -10,7 +10,7 @@ import { TASK_FIELD } from "../redis/keys.ts";
 import type { FunctionOutcome, FunctionStats } from "./function_stats.ts";
 import type { QueueContext } from "../queue_context.ts";
 import type { Completion, DeliveryWriter } from "./complete.ts";
-import { runWithContext, type TaskContext } from "../context.ts";
+import { contextScope, type TaskContext, type TaskFacts } from "../context.ts";
 import {
   describeError,
   StreaqCancelled,
@@ -314,7 +314,8 @@ function call(
       : (...args: unknown[]) => env.threads.run(threadModule, task.name, args, context),
     task.name,
   );
-  const running = runWithContext(context, () => {
+  const scope = contextScope(context);
+  const running = scope.run(() => {
     try {
       return Promise.resolve(fn(...args));
     } catch (error) {
@@ -353,8 +354,50 @@ function call(
     settled: running.catch(() => {}),
     endTry: async () => {
       ended = true;
+      scope.end(endedFacts(context), endedContext);
       await reporter?.stop();
       return logs;
+    },
+  };
+}
+
+/** A signal that never fires: an ended try's, when it ended without being aborted. */
+const NEVER_ABORTED = new AbortController().signal;
+
+/** What an ended try's context keeps (see `contextScope`): its data, without its closures. */
+function endedFacts(context: TaskContext): TaskFacts {
+  const { taskId, fnName, tries, timeout, ttl, workerId, enqueueTime, priority, signal } = context;
+  return {
+    taskId,
+    fnName,
+    tries,
+    timeout,
+    ttl,
+    workerId,
+    enqueueTime,
+    priority,
+    // Not aborted by the end of the try, it never will be: its controller is dropped.
+    signal: signal.aborted ? signal : NEVER_ABORTED,
+  };
+}
+
+/**
+ * What code a task left running (it ignored its signal and went on) sees once the try has
+ * ended: the same facts, and methods that fail at once.
+ */
+function endedContext(facts: TaskFacts): TaskContext {
+  const { taskId, fnName } = facts;
+  return {
+    ...facts,
+    dependencyResults: () =>
+      Promise.reject(
+        new StreaqError(
+          `Cannot read the dependency results of task ${fnName} (${taskId}) as it has finished: they can be read only while it runs`,
+        ),
+      ),
+    progress: () => Promise.reject(progressAfterEnd(fnName, taskId)),
+    log: () => {
+      throw taskLogAfterEnd(`${fnName} (${taskId})`);
     },
   };
 }
