@@ -98,6 +98,53 @@ Deno.test("progress() after the try has finished is a StreaqError", async () => 
   assert.equal(await handle.info(), null);
 });
 
+Deno.test("taskContext() in code a timed-out task left running answers its facts, and its methods fail", async () => {
+  await using worker = await testWorker();
+  const resume = gate();
+  const seen = Promise.withResolvers<
+    { taskId: string; tries: number; aborted: boolean; progress: unknown; log: unknown }
+  >();
+  const stubborn = worker.task(async function stubborn(): Promise<void> {
+    await resume.wait(); // ignores its signal: runs on after its timeout
+    const ctx = taskContext();
+    const progress = await ctx.progress(10).then(() => "written", (error) => error);
+    let log: unknown = "written";
+    try {
+      ctx.log("late");
+    } catch (error) {
+      log = error;
+    }
+    seen.resolve({
+      taskId: ctx.taskId,
+      tries: ctx.tries,
+      aborted: ctx.signal.aborted,
+      progress,
+      log,
+    });
+  }, { timeout: 100, maxTries: 1 });
+  const handle = await stubborn.enqueue();
+  const running = runInBackground(worker);
+  try {
+    const result = await handle.result({ timeout: 10_000 });
+    assert.equal(result.success, false);
+    resume.open();
+    const late = await seen.promise;
+    assert.equal(late.taskId, handle.id);
+    assert.equal(late.tries, 1);
+    assert.equal(late.aborted, true, "the signal of a timed-out try stays aborted");
+    for (const failure of [late.progress, late.log]) {
+      assert.ok(failure instanceof StreaqError, `got ${failure}`);
+      assert.match(
+        failure.message,
+        new RegExp(`stubborn \\(${handle.id}\\).*its try has finished`),
+      );
+    }
+  } finally {
+    resume.open();
+    await running.stop();
+  }
+});
+
 Deno.test("10,000 reports in a tight loop make a bounded number of writes, the last one included", async () => {
   await using redis = await startRedis();
   await using worker = new Worker({
