@@ -1,0 +1,82 @@
+import assert from "node:assert/strict";
+import { Redis } from "ioredis";
+import { sendDirect } from "../src/redis/_direct_call.ts";
+
+/**
+ * A server that accepts connections and reads what they send, but never answers: a Redis
+ * behind a network that went silent without closing anything.
+ */
+function silentServer(): { port: number } & AsyncDisposable {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const connections: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      connections.push(conn);
+      conn.readable.pipeTo(new WritableStream()).catch(() => {});
+    }
+  })();
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      for (const conn of connections) {
+        try {
+          conn.close();
+        } catch {
+          // closed by its reader already
+        }
+      }
+      await accepting.catch(() => {});
+    },
+  };
+}
+
+/** Fails if `promise` has not settled within `ms`: a bound on a hang, not a timing claim. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const bound = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: still waiting after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, bound]).finally(() => clearTimeout(timer));
+}
+
+Deno.test("a blocking read sent directly gives up on a silent connection, as ioredis's blockingTimeout makes it", async () => {
+  await using server = silentServer();
+  const redis = new Redis({
+    host: "127.0.0.1",
+    port: server.port,
+    enableReadyCheck: false,
+    disableClientInfo: true, // as streaq connects: CLIENT SETINFO would wait for an answer
+    maxRetriesPerRequest: null,
+    blockingTimeout: 5_000,
+  });
+  try {
+    // Sent once connected: a read queued before has ioredis's longer offline bound instead.
+    await new Promise((resolve) => redis.once("ready", resolve));
+    const reply = sendDirect(redis, "xread", ["BLOCK", 200, "STREAMS", "s", "$"], 200);
+    // Redis answers a BLOCK that ran out with no entries (null); so does the guard.
+    assert.equal(await within(reply, 10_000, "the blocking read"), null);
+  } finally {
+    redis.disconnect();
+  }
+});
+
+Deno.test("a command sent directly fails after ioredis's commandTimeout on a silent connection", async () => {
+  await using server = silentServer();
+  const redis = new Redis({
+    host: "127.0.0.1",
+    port: server.port,
+    enableReadyCheck: false,
+    disableClientInfo: true, // as streaq connects: CLIENT SETINFO would wait for an answer
+    maxRetriesPerRequest: null,
+    commandTimeout: 200,
+  });
+  try {
+    await assert.rejects(
+      within(sendDirect(redis, "get", ["x"]), 10_000, "the GET"),
+      /Command timed out/,
+    );
+  } finally {
+    redis.disconnect();
+  }
+});
