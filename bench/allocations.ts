@@ -111,6 +111,17 @@ function spawn(script: string, args: string[]) {
   };
 }
 
+/**
+ * A child's report, the JSON line it prints last. V8 writes its trace to the same pipe through
+ * its own buffer, which may be flushed around it at exit: the report can end a line that starts
+ * with a piece of a trace line.
+ */
+function reportOf<T>(out: Output): T {
+  const line = out.all.findLast((l) => l.includes('{"role"'));
+  if (line === undefined) throw new Error("a child process printed no report");
+  return JSON.parse(line.slice(line.indexOf('{"role"'))) as T;
+}
+
 /** What one round measured for one checkout. */
 interface Round {
   readonly client: ClientReport;
@@ -145,8 +156,8 @@ async function round(url: string, mod: string): Promise<Round> {
     if (sites.length) console.log(`allocation sites, ${name} process:\n${sites.join("\n")}`);
   }
   return {
-    client: JSON.parse(clientOut.lines.findLast((l) => l.startsWith("{"))!) as ClientReport,
-    worker: JSON.parse(workerOut.lines.findLast((l) => l.startsWith("{"))!) as WorkerReport,
+    client: reportOf<ClientReport>(clientOut),
+    worker: reportOf<WorkerReport>(workerOut),
     clientGc: gcWindow(clientOut.gc),
     workerGc: gcWindow(workerOut.gc),
   };

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Redis } from "ioredis";
+import { Redis, type RedisOptions } from "ioredis";
 import { sendDirect } from "../src/redis/_direct_call.ts";
 
 /**
@@ -31,6 +31,18 @@ function silentServer(): { port: number } & AsyncDisposable {
   };
 }
 
+/** An ioredis connection to `server` that is ready once connected (it asks nothing first). */
+function connectTo(server: { port: number }, options: RedisOptions): Redis {
+  return new Redis({
+    host: "127.0.0.1",
+    port: server.port,
+    enableReadyCheck: false,
+    disableClientInfo: true, // as streaq connects: CLIENT SETINFO would wait for an answer
+    maxRetriesPerRequest: null,
+    ...options,
+  });
+}
+
 /** Fails if `promise` has not settled within `ms`: a bound on a hang, not a timing claim. */
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -42,14 +54,7 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
 
 Deno.test("a blocking read sent directly gives up on a silent connection, as ioredis's blockingTimeout makes it", async () => {
   await using server = silentServer();
-  const redis = new Redis({
-    host: "127.0.0.1",
-    port: server.port,
-    enableReadyCheck: false,
-    disableClientInfo: true, // as streaq connects: CLIENT SETINFO would wait for an answer
-    maxRetriesPerRequest: null,
-    blockingTimeout: 5_000,
-  });
+  const redis = connectTo(server, { blockingTimeout: 5_000 });
   try {
     // Sent once connected: a read queued before has ioredis's longer offline bound instead.
     await new Promise((resolve) => redis.once("ready", resolve));
@@ -63,14 +68,7 @@ Deno.test("a blocking read sent directly gives up on a silent connection, as ior
 
 Deno.test("a command sent directly fails after ioredis's commandTimeout on a silent connection", async () => {
   await using server = silentServer();
-  const redis = new Redis({
-    host: "127.0.0.1",
-    port: server.port,
-    enableReadyCheck: false,
-    disableClientInfo: true, // as streaq connects: CLIENT SETINFO would wait for an answer
-    maxRetriesPerRequest: null,
-    commandTimeout: 200,
-  });
+  const redis = connectTo(server, { commandTimeout: 200 });
   try {
     await assert.rejects(
       within(sendDirect(redis, "get", ["x"]), 10_000, "the GET"),
