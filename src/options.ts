@@ -45,7 +45,10 @@ export interface WorkerOptions<Context = undefined, Priority extends string = st
   redisUrl?: string;
   /**
    * Extra ioredis options for the connections the worker opens (with `cluster`: for each node
-   * connection, under the cluster's own `redisOptions`). Not allowed with `redis`.
+   * connection, under the cluster's own `redisOptions`). Not allowed with `redis`. ioredis's
+   * `keyPrefix` is refused, here and in every other way to connect: streaq's scripts name the
+   * queue's keys themselves, so a prefix would reach only some of them. The queue's name
+   * (`queueName`) is what separates applications sharing a Redis.
    */
   redisOptions?: RedisConnectionOptions;
   /**

@@ -27,6 +27,32 @@ Deno.test("redisOptions alongside a shared client is refused, since it could not
   refused({ redis: shared, redisOptions: { db: 1 } }, /'redisOptions' has no effect on a client/);
 });
 
+Deno.test("ioredis's keyPrefix is refused wherever it is set, naming where and what was received", () => {
+  const keyPrefix =
+    /with ioredis's keyPrefix \(([^)]+)\): .*own queueName instead: received "app:"/;
+  const where = (options: WorkerOptions) => {
+    let message = "";
+    assert.throws(() => new Worker({ handleSignals: false, ...options }), (error: Error) => {
+      assert.ok(error instanceof TypeError, `${error.name}: ${error.message}`);
+      message = error.message;
+      return true;
+    });
+    return keyPrefix.exec(message)?.[1];
+  };
+  assert.equal(where({ redisOptions: { keyPrefix: "app:" } }), "redisOptions.keyPrefix");
+  assert.equal(
+    where({ sentinel: { masterName: "m", nodes: NODES, keyPrefix: "app:" } }),
+    "sentinel.keyPrefix",
+  );
+  assert.equal(where({ cluster: { nodes: NODES, keyPrefix: "app:" } }), "cluster.keyPrefix");
+  assert.equal(
+    where({ cluster: { nodes: NODES, redisOptions: { keyPrefix: "app:" } } }),
+    "cluster.redisOptions.keyPrefix",
+  );
+  const shared = { status: "wait", duplicate: () => shared, options: { keyPrefix: "app:" } };
+  assert.equal(where({ redis: shared }), "the keyPrefix of the client passed as 'redis'");
+});
+
 Deno.test("Sentinel options need a master name and sentinel addresses", () => {
   refused(
     { sentinel: { nodes: NODES } as never },

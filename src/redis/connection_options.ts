@@ -145,6 +145,7 @@ export function checkConnectionOptions(options: ConnectionSettings): void {
     }
     checkNodes("sentinel.nodes", sentinel.nodes);
   }
+  checkNoKeyPrefix(options);
   if (cluster !== undefined) {
     checkObject("cluster", cluster);
     checkNodes("cluster.nodes", cluster.nodes);
@@ -155,6 +156,42 @@ export function checkConnectionOptions(options: ConnectionSettings): void {
         }`,
       );
     }
+  }
+}
+
+/**
+ * Refuses ioredis's `keyPrefix`, wherever the options set it. ioredis adds it to the keys of the
+ * commands it knows, but streaq's scripts build their keys from the queue's name: a prefix would
+ * reach a few keys (live numbers) and not the queue's, so tools that look under it would find a
+ * queue split in two. The queue's name already separates applications.
+ */
+function checkNoKeyPrefix(options: ConnectionSettings): void {
+  const client = options.redis as
+    | { options?: { keyPrefix?: unknown; redisOptions?: { keyPrefix?: unknown } } }
+    | undefined;
+  const places: [string, unknown][] = [
+    ["redisOptions.keyPrefix", options.redisOptions?.keyPrefix],
+    ["sentinel.keyPrefix", options.sentinel?.keyPrefix],
+    ["cluster.keyPrefix", options.cluster?.keyPrefix],
+    [
+      "cluster.redisOptions.keyPrefix",
+      (options.cluster?.redisOptions as { keyPrefix?: unknown } | undefined)?.keyPrefix,
+    ],
+    ["the keyPrefix of the client passed as 'redis'", client?.options?.keyPrefix],
+    [
+      "the redisOptions.keyPrefix of the client passed as 'redis'",
+      client?.options?.redisOptions?.keyPrefix,
+    ],
+  ];
+  const found = places.find(([, value]) => value !== undefined && value !== "");
+  if (found) {
+    throw new TypeError(
+      `Cannot create worker with ioredis's keyPrefix (${
+        found[0]
+      }): streaq's scripts name the queue's keys themselves, so a prefix would reach only some of them; give each application its own queueName instead: received ${
+        describe(found[1])
+      }`,
+    );
   }
 }
 
