@@ -102,12 +102,20 @@ Deno.test("taskContext() in code a timed-out task left running answers its facts
   await using worker = await testWorker();
   const resume = gate();
   const seen = Promise.withResolvers<
-    { taskId: string; tries: number; aborted: boolean; progress: unknown; log: unknown }
+    {
+      taskId: string;
+      tries: number;
+      aborted: boolean;
+      progress: unknown;
+      log: unknown;
+      dependencies: unknown;
+    }
   >();
   const stubborn = worker.task(async function stubborn(): Promise<void> {
     await resume.wait(); // ignores its signal: runs on after its timeout
     const ctx = taskContext();
     const progress = await ctx.progress(10).then(() => "written", (error) => error);
+    const dependencies = await ctx.dependencyResults().then(() => "read", (error) => error);
     let log: unknown = "written";
     try {
       ctx.log("late");
@@ -120,6 +128,7 @@ Deno.test("taskContext() in code a timed-out task left running answers its facts
       aborted: ctx.signal.aborted,
       progress,
       log,
+      dependencies,
     });
   }, { timeout: 100, maxTries: 1 });
   const handle = await stubborn.enqueue();
@@ -132,12 +141,9 @@ Deno.test("taskContext() in code a timed-out task left running answers its facts
     assert.equal(late.taskId, handle.id);
     assert.equal(late.tries, 1);
     assert.equal(late.aborted, true, "the signal of a timed-out try stays aborted");
-    for (const failure of [late.progress, late.log]) {
+    for (const failure of [late.progress, late.log, late.dependencies]) {
       assert.ok(failure instanceof StreaqError, `got ${failure}`);
-      assert.match(
-        failure.message,
-        new RegExp(`stubborn \\(${handle.id}\\).*its try has finished`),
-      );
+      assert.match(failure.message, new RegExp(`stubborn \\(${handle.id}\\).*has finished`));
     }
   } finally {
     resume.open();

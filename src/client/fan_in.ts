@@ -62,6 +62,13 @@ end
 return ${luaTuple(DEPENDENCY_READ, { ids: "ids", results: "results" })}
 `);
 
+/** The error of a read of a task's dependency results once it has finished. */
+export function dependencyResultsAfterEnd(fnName: string, taskId: string): StreaqError {
+  return new StreaqError(
+    `Cannot read the dependency results of task ${fnName} (${taskId}) as it has finished: they can be read only while it runs`,
+  );
+}
+
 /**
  * Reads the dependencies of the running task `taskId` (of function `fnName`) and their results,
  * decoded through the queue's envelope.
@@ -82,11 +89,7 @@ export async function readDependencyResults(
     [client.keys.prefix],
     true,
   ) as number | unknown[][];
-  if (typeof reply === "number") {
-    throw new StreaqError(
-      `Cannot read the dependency results of task ${label} as it has finished: they can be read only while it runs`,
-    );
-  }
+  if (typeof reply === "number") throw dependencyResultsAfterEnd(fnName, taskId);
   const ids = (reply[DEPENDENCY_READ.at.ids] as Buffer[]).map(String);
   const results = reply[DEPENDENCY_READ.at.results] as (Buffer | number)[];
   const entries = await Promise.all(ids.map(async (id, i): Promise<DependencyResult> => {

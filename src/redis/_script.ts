@@ -5,9 +5,9 @@
  *
  * The calls bypass ioredis's own script commands for the encoding (see `_resp.ts`) and, on a
  * single connection, its `Command` class (see `_direct_call.ts`); ioredis still routes, times
- * out, retries and answers them as any other command. Loading follows ioredis too: the first call of a script on a socket sends its source by
- * EVAL, later ones its hash, and a hash Redis does not know (after SCRIPT FLUSH or a failover)
- * is sent again with the source.
+ * out, retries and answers them as any other command. Loading follows ioredis too: the first
+ * call of a script on a socket sends its source by EVAL, later ones its hash, and a hash Redis
+ * does not know (after SCRIPT FLUSH or a failover) is sent again with the source.
  *
  * @module
  */

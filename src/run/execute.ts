@@ -22,7 +22,7 @@ import { decideRetry } from "./retry_policy.ts";
 import type { Delivery } from "./fetch.ts";
 import { nextOccurrence } from "../cron/crontab.ts";
 import { dependencyFailure } from "../client/graph.ts";
-import { readDependencyResults } from "../client/fan_in.ts";
+import { dependencyResultsAfterEnd, readDependencyResults } from "../client/fan_in.ts";
 import type { Due } from "../redis/_redis_time.ts";
 import type { ThreadPool } from "./threads/pool.ts";
 import { progressAfterEnd, ProgressReporter } from "./progress.ts";
@@ -389,12 +389,7 @@ function endedContext(facts: TaskFacts): TaskContext {
   const { taskId, fnName } = facts;
   return {
     ...facts,
-    dependencyResults: () =>
-      Promise.reject(
-        new StreaqError(
-          `Cannot read the dependency results of task ${fnName} (${taskId}) as it has finished: they can be read only while it runs`,
-        ),
-      ),
+    dependencyResults: () => Promise.reject(dependencyResultsAfterEnd(fnName, taskId)),
     progress: () => Promise.reject(progressAfterEnd(fnName, taskId)),
     log: () => {
       throw taskLogAfterEnd(`${fnName} (${taskId})`);
