@@ -125,52 +125,56 @@ export interface TaskContext {
   log(...values: unknown[]): void;
 }
 
-/**
- * What the async context carries: a box holding the task's context, emptied of it when the try
- * ends. On Deno, a value given to `AsyncLocalStorage.run` outlives the scavenges that follow
- * until a mark-compact, whatever still refers to it: a task's whole context (its closures, its
- * delivery and payload) would be copied by every scavenge meanwhile, 1 to 2 ms each in a worker
- * that runs one task after another (`deno task bench:gc-survivors --only=streaq-worker`). Only
- * the box is kept so, and once the try has ended it holds what an ended task still answers.
- */
-interface ContextBox {
-  context: TaskContext | undefined;
-  /** Once the try has ended: its facts, and how to make them a context again when asked. */
-  ended?: { facts: TaskFacts; revive: (facts: TaskFacts) => TaskContext };
-}
-
 /** A task context's data, without its methods. */
 export type TaskFacts = Omit<TaskContext, "dependencyResults" | "progress" | "log">;
 
-const storage = new AsyncLocalStorage<ContextBox>();
+/**
+ * A task context's scope: {@linkcode ContextScope.run} calls a function in it,
+ * {@linkcode ContextScope.end} closes it when the try ends.
+ *
+ * The scope itself is what the async context carries, and it lets go of the task's context at
+ * the end. On Deno, a value given to `AsyncLocalStorage.run` outlives the scavenges that follow
+ * until a mark-compact, whatever still refers to it: a task's whole context (its closures, its
+ * delivery and payload) would be copied by every scavenge meanwhile, 1 to 2 ms each in a worker
+ * that runs one task after another (`deno task bench:gc-survivors --only=streaq-worker`). Only
+ * this small object is kept so, and once the try has ended it holds what an ended task still
+ * answers. One object per task, its methods on the prototype: no closure per task.
+ */
+export class ContextScope {
+  #context: TaskContext | undefined;
+  #facts: TaskFacts | undefined;
+  #revive: ((facts: TaskFacts) => TaskContext) | undefined;
 
-/** A task context's scope: `run` calls a function in it, `end` closes it at the try's end. */
-export interface ContextScope {
-  run<T>(fn: () => T): T;
+  constructor(context: TaskContext) {
+    this.#context = context;
+  }
+
+  /** Calls `fn` in this scope: {@linkcode taskContext} returns its context there. */
+  run<T>(fn: () => T): T {
+    return storage.run(this, fn);
+  }
+
   /**
    * Drops the context, keeping only `facts`: code the task left running that asks for its
    * context from then on gets `revive(facts)`, made when asked.
    */
-  end(facts: TaskFacts, revive: (facts: TaskFacts) => TaskContext): void;
+  end(facts: TaskFacts, revive: (facts: TaskFacts) => TaskContext): void {
+    this.#context = undefined;
+    this.#facts = facts;
+    this.#revive = revive;
+  }
+
+  /** The context, or once the scope has ended, the one its facts make. */
+  get context(): TaskContext {
+    return this.#context ?? this.#revive!(this.#facts!);
+  }
 }
 
-/** Opens a scope in which {@linkcode taskContext} returns `context`. */
-export function contextScope(context: TaskContext): ContextScope {
-  const box: ContextBox = { context };
-  return {
-    run: (fn) => storage.run(box, fn),
-    end: (facts, revive) => {
-      box.context = undefined;
-      box.ended = { facts, revive };
-    },
-  };
-}
+const storage = new AsyncLocalStorage<ContextScope>();
 
 /** The running task's context, or undefined outside a task. */
 export function currentContext(): TaskContext | undefined {
-  const box = storage.getStore();
-  if (!box) return undefined;
-  return box.context ?? box.ended!.revive(box.ended!.facts);
+  return storage.getStore()?.context;
 }
 
 /**

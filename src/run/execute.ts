@@ -10,7 +10,7 @@ import { TASK_FIELD } from "../redis/keys.ts";
 import type { FunctionOutcome, FunctionStats } from "./function_stats.ts";
 import type { QueueContext } from "../queue_context.ts";
 import type { Completion, DeliveryWriter } from "./complete.ts";
-import { contextScope, type TaskContext, type TaskFacts } from "../context.ts";
+import { ContextScope, type TaskContext, type TaskFacts } from "../context.ts";
 import {
   describeError,
   StreaqCancelled,
@@ -314,7 +314,7 @@ function call(
       : (...args: unknown[]) => env.threads.run(threadModule, task.name, args, context),
     task.name,
   );
-  const scope = contextScope(context);
+  const scope = new ContextScope(context);
   const running = scope.run(() => {
     try {
       return Promise.resolve(fn(...args));
@@ -364,7 +364,7 @@ function call(
 /** A signal that never fires: an ended try's, when it ended without being aborted. */
 const NEVER_ABORTED = new AbortController().signal;
 
-/** What an ended try's context keeps (see `contextScope`): its data, without its closures. */
+/** What an ended try's context keeps (see `ContextScope`): its data, without its closures. */
 function endedFacts(context: TaskContext): TaskFacts {
   const { taskId, fnName, tries, timeout, ttl, workerId, enqueueTime, priority, signal } = context;
   return {

@@ -8,7 +8,7 @@
  */
 
 import { deserialize, errorToPlain, serialize } from "../../payload/codec.ts";
-import { contextScope, type TaskContext } from "../../context.ts";
+import { ContextScope, type TaskContext } from "../../context.ts";
 import { StreaqError } from "../../errors.ts";
 import { THREAD_FLAG, type ThreadReply, type ThreadRequest } from "./protocol.ts";
 import { findThreadTask } from "./registry.ts";
@@ -62,7 +62,7 @@ self.onmessage = async (event: MessageEvent<ThreadRequest>) => {
       },
     };
     // A thread runs one call at a time and the context is small: its scope is never ended.
-    const value = await contextScope(full).run(() => fn(...(deserialize(args) as unknown[])));
+    const value = await new ContextScope(full).run(() => fn(...(deserialize(args) as unknown[])));
     reply = { call, ok: true, value: serialize(value) };
   } catch (error) {
     reply = { call, ok: false, error: serialize(errorToPlain(error)) };
