@@ -61,8 +61,8 @@ async function noopWorker(url: string, queueName: string) {
 
 /** One variant's loop, in the child process. */
 async function runChild(variant: Variant | "serve", url: string, queue: string): Promise<void> {
-  if (variant === "serve" || variant === "streaq-worker") {
-    // Serves until its standard input closes.
+  if (variant === "serve") {
+    // Serves until its standard input closes (traced for `streaq-worker`).
     const { worker } = await noopWorker(url, queue);
     await worker.connect();
     const running = worker.run();
@@ -72,11 +72,13 @@ async function runChild(variant: Variant | "serve", url: string, queue: string):
     await running;
     return;
   }
-  if (variant === "streaq-client") {
+  if (variant === "streaq" || variant === "streaq-client") {
+    // The enqueue alone, or the round trip (a worker serves in another process).
     const { worker, noop } = await noopWorker(url, queue);
     await worker.connect();
     for (let i = 0; i < ROUNDS; i++) {
-      await (await noop.enqueue()).result();
+      const handle = await noop.enqueue();
+      if (variant === "streaq-client") await handle.result();
       await pause(GAP);
     }
     await worker.close();
@@ -103,14 +105,6 @@ async function runChild(variant: Variant | "serve", url: string, queue: string):
       await pause(GAP);
     }
     redis.disconnect();
-  } else {
-    const { worker, noop } = await noopWorker(url, queue);
-    await worker.connect();
-    for (let i = 0; i < ROUNDS; i++) {
-      await noop.enqueue();
-      await pause(GAP);
-    }
-    await worker.close();
   }
 }
 

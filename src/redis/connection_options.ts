@@ -145,7 +145,6 @@ export function checkConnectionOptions(options: ConnectionSettings): void {
     }
     checkNodes("sentinel.nodes", sentinel.nodes);
   }
-  checkNoKeyPrefix(options);
   if (cluster !== undefined) {
     checkObject("cluster", cluster);
     checkNodes("cluster.nodes", cluster.nodes);
@@ -157,6 +156,7 @@ export function checkConnectionOptions(options: ConnectionSettings): void {
       );
     }
   }
+  checkNoKeyPrefix(options);
 }
 
 /**
