@@ -3,8 +3,9 @@
  * `enqueueMany`, with no id or key, each with its own `id`, each with its own `dedupe` key
  * (pending, throttle), and with both; paired rounds on one private Redis, the variants
  * interleaved so that the machine's noise falls on all of them alike. With `BASELINE` set to
- * another checkout's `mod.ts`, that checkout's plain batch runs in every round too (the cost of
- * the feature when unused). Prints, for each, the median tasks per second and the median Redis
+ * another checkout's `mod.ts`, that checkout runs every variant in every round too (`before:`
+ * rows): the plain batch shows the cost of the features when unused, the others what a change
+ * to them gained. Prints, for each, the median tasks per second and the median Redis
  * CPU per task (`INFO cpu`, user + system: the scripts' own cost, far less noisy on a shared
  * machine than the wall clock), each with its ratio to the plain batch. Run with
  * `deno task bench:dedupe` (`ROUNDS`, default 7).
@@ -87,7 +88,11 @@ async function batch(library: Library, variant: Variant, round: number): Promise
 const baselinePath = Deno.env.get("BASELINE");
 const baseline: Library | undefined = baselinePath ? await import(baselinePath) : undefined;
 const runs: [string, Library, Variant][] = VARIANTS.map(([name, v]) => [name, { Worker }, v]);
-if (baseline) runs.unshift(["baseline plain", baseline, () => undefined]);
+if (baseline) {
+  runs.unshift(
+    ...VARIANTS.map(([name, v]): [string, Library, Variant] => [`before: ${name}`, baseline, v]),
+  );
+}
 
 const results = new Map<string, Run[]>(runs.map(([name]) => [name, []]));
 await batch({ Worker }, VARIANTS[0][1], -1); // warm-up: scripts loaded, code compiled

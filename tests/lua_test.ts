@@ -18,7 +18,7 @@ import {
   ENQUEUE_ARGS,
   ENQUEUE_SCRIPT,
   NEW_TASK,
-  TRACED_TASK,
+  taskLayout,
 } from "../src/client/_enqueue_script.ts";
 import { ABORT_SCRIPT } from "../src/client/abort.ts";
 import {
@@ -66,7 +66,9 @@ const LAYOUTS: Record<string, Layout<string>> = {
   COMPLETE_REPLY,
   ENQUEUE_ARGS,
   NEW_TASK,
-  TRACED_TASK,
+  KEYED_TASK: taskLayout({ keyed: true, traced: false }),
+  TRACED_TASK: taskLayout({ keyed: false, traced: true }),
+  KEYED_TRACED_TASK: taskLayout({ keyed: true, traced: true }),
   TASK_READ,
   CLAIM,
   TASK_INFO,

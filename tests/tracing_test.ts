@@ -161,6 +161,8 @@ Deno.test("a task's run span is a child of its enqueue span, from the HTTP reque
     | "a"
     | "b"
     | "joined"
+    | "keyed"
+    | "keyedAgain"
     | "repeating",
     string
   >;
@@ -282,6 +284,18 @@ Deno.test("a task's run span is a child of its enqueue span, from the HTTP reque
   assert.equal(
     JSON.parse(stored).traceparent,
     `00-${laterEnqueued.traceId}-${laterEnqueued.spanId}-01`,
+  );
+  // A task sent with a deduplication key keeps its trace context too; its twin is stood for.
+  assert.equal(ids.keyedAgain, ids.keyed, "the second task with the key is deduplicated");
+  const keyedTrace = await redis.cli(
+    "HGET",
+    `streaq:{${queueName}}:task:${ids.keyed}`,
+    TASK_FIELD.trace,
+  );
+  const [keyedEnqueued] = receiver.spansOf(ids.keyed, "streaq enqueue double");
+  assert.equal(
+    JSON.parse(keyedTrace).traceparent,
+    `00-${keyedEnqueued.traceId}-${keyedEnqueued.spanId}-01`,
   );
 });
 

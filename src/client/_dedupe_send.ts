@@ -11,27 +11,27 @@ import { StreaqError } from "../errors.ts";
 import type { DedupeOptions } from "../options.ts";
 import { dueArg } from "../redis/_redis_time.ts";
 import { runScript } from "../redis/_script.ts";
-import { DEDUPE_ANSWER, DEDUPE_ONLY, dedupeSpec, PAYLOAD_BINDING } from "../redis/lua/dedupe.ts";
+import { DEDUPE_ANSWER, dedupeSpec, PAYLOAD_BINDING } from "../redis/lua/dedupe.ts";
 import { pushRecord } from "../redis/lua/layout.ts";
-import { ENQUEUE_SCRIPT, enqueueArgs, NEW_TASK } from "./_enqueue_script.ts";
+import { ENQUEUE_SCRIPT, enqueueArgs, type RecordSlots, taskLayout } from "./_enqueue_script.ts";
 import { enqueueError, type Task } from "./enqueue.ts";
 
 // deno-lint-ignore no-explicit-any
 type AnyTask = Task<any>;
 
 /**
- * A deduplication key as the enqueue script reads it (`dedupeSpec`), for a task whose id was
- * generated (not given with `id`) when `generatedId`.
+ * A deduplication key's mode as the enqueue script reads it (`dedupeSpec`), for a task whose id
+ * was generated (not given with `id`) when `generatedId`. The key goes in a slot of its own.
  */
 export function dedupeLinks(
   client: QueueContext,
   dedupe: DedupeOptions,
   generatedId: boolean,
 ): string {
-  const { key, mode = "pending", window = 0 } = dedupe;
+  const { mode = "pending", window = 0 } = dedupe;
   const signed = mode === "debounce" && client.envelope.bindsTaskId;
   const bound = signed ? PAYLOAD_BINDING.ownId : PAYLOAD_BINDING.any;
-  return dedupeSpec(key, mode, window, bound, generatedId);
+  return dedupeSpec(mode, window, bound, generatedId);
 }
 
 /** How often a signed debounce is sent again before the enqueue gives up. */
@@ -74,14 +74,17 @@ async function sendDebounced(
 ): Promise<string | undefined> {
   const { keys } = client;
   const { priority = client.priorities[0], dedupe } = task.options;
-  const args = enqueueArgs(client, client.now(), false);
-  pushRecord(args, NEW_TASK, {
+  const slots: RecordSlots = { keyed: true, traced: false };
+  const args = enqueueArgs(client, client.now(), slots);
+  pushRecord(args, taskLayout(slots), {
     id,
     fn: task.fnName,
     payload: await client.envelope.sealArgs(id, task.fnName, [...task.args]),
     priority,
     due: dueArg({ in: dedupe!.window! }),
-    links: DEDUPE_ONLY + dedupeSpec(dedupe!.key, "debounce", dedupe!.window!, binding),
+    links: dedupeSpec("debounce", dedupe!.window!, binding),
+    dedupeKey: dedupe!.key,
+    trace: "",
   });
   const skipped = await runScript(
     client.redis,

@@ -8,37 +8,47 @@ import { EVENT_FIELD, GROUP_FUNCTION, KEY, TASK_FIELD } from "../redis/keys.ts";
 import type { QueueContext } from "../queue_context.ts";
 import { script, type ScriptArg } from "../redis/_script.ts";
 import { lua } from "../redis/lua/compose.ts";
-import { DEDUPE_ANSWER, DEDUPE_ONLY, dedupeTask, NEW_ID_KINDS } from "../redis/lua/dedupe.ts";
+import { DEDUPE_ANSWER, dedupeTask } from "../redis/lua/dedupe.ts";
 import { linkDependencies } from "../redis/lua/graph.ts";
-import { argvSlots, layout, pushRecord } from "../redis/lua/layout.ts";
+import { argvSlots, type Layout, layout, pushRecord } from "../redis/lua/layout.ts";
 import { addStreamEntry, dueTime, enterStream, redisTime } from "../redis/lua/steps.ts";
 import { emitEvent, EVENT_TYPE, eventsOf } from "../redis/lua/events.ts";
 import { enterGroup } from "../redis/lua/groups.ts";
 
 /**
- * The fixed arguments of {@linkcode ENQUEUE_SCRIPT}: {@linkcode NEW_TASK} records follow, or
- * {@linkcode TRACED_TASK} records when `traced` is '1'.
+ * The fixed arguments of {@linkcode ENQUEUE_SCRIPT}; the task records follow, laid out as
+ * `slots` says (see {@linkcode taskLayout}).
  */
 export const ENQUEUE_ARGS = layout(
   "now",
   "wakeChannel",
   "keyPrefix",
-  "traced",
+  /** The optional slots of every record of the call: `k` (dedupeKey), `t` (trace), both or ''. */
+  "slots",
   /** The enqueuing worker's `events` setting: '' when off, else the events stream's cap. */
   "events",
 );
 
+/** The optional slots of the task records of one enqueue call. */
+export interface RecordSlots {
+  /** Whether a task of the call has a deduplication key: each record has a `dedupeKey` slot. */
+  readonly keyed: boolean;
+  /** Whether OpenTelemetry is on: each record has a `trace` slot. */
+  readonly traced: boolean;
+}
+
 /**
  * The arguments of an {@linkcode ENQUEUE_SCRIPT} call up to its first task record: the enqueue
- * time `now` (ms, the client's clock), the queue's channel and prefix, and its events setting.
+ * time `now` (ms, the client's clock), the queue's channel and prefix, the records' optional
+ * slots, and the events setting.
  */
-export function enqueueArgs(client: QueueContext, now: number, traced: boolean): ScriptArg[] {
+export function enqueueArgs(client: QueueContext, now: number, slots: RecordSlots): ScriptArg[] {
   const args: ScriptArg[] = [];
   pushRecord(args, ENQUEUE_ARGS, {
     now,
     wakeChannel: client.keys.wakeChannel,
     keyPrefix: client.keys.prefix,
-    traced: traced ? 1 : 0,
+    slots: SLOT_NAMES[slotsIndex(slots)],
     events: client.eventsSetting,
   });
   return args;
@@ -49,20 +59,49 @@ export function enqueueArgs(client: QueueContext, now: number, traced: boolean):
  * that neither repeats nor waits, else the JSON array [crontab ('' = none), time zone,
  * dependency ids separated by spaces, mode ('', 'pipe' or 'else'), source task id, and for a
  * task with a deduplication key or a group its `dedupeSpec` ('' for none), and for a task with a
- * group its group key]; or, for a task whose only link is a
- * deduplication key, `DEDUPE_ONLY` followed by its `dedupeSpec` (no JSON to decode).
+ * group its group key]; or, for a task whose only link is a deduplication key, its `dedupeSpec`
+ * alone (it starts with a letter, the JSON array with `[`).
  */
 export const NEW_TASK = layout("id", "fn", "payload", "priority", "due", "links");
 
 /**
- * A {@linkcode NEW_TASK} with the trace context of its enqueue span (`src/client/enqueue_spans.ts`):
- * the propagation headers as a JSON object, '' for none. Sent only while OpenTelemetry is on, so
- * that an untraced send carries no slot for it.
+ * The slots a record may have after the {@linkcode NEW_TASK} ones, in this order, each only in a
+ * call that needs it (`slots` in {@linkcode ENQUEUE_ARGS}), so that a plain task sends neither:
+ * `dedupeKey`, the task's deduplication key ('' for none), in its own slot so that Redis reads it
+ * without making a string of it; `trace`, the trace context of its enqueue span
+ * (`src/client/enqueue_spans.ts`), the propagation headers as a JSON object ('' for none).
  */
-export const TRACED_TASK = layout(...NEW_TASK.fields, "trace");
+const OPTIONAL_SLOTS = ["dedupeKey", "trace"] as const;
+
+/** A value for every slot a task record may have. */
+export type TaskRecord = Record<
+  (typeof NEW_TASK.fields)[number] | (typeof OPTIONAL_SLOTS)[number],
+  ScriptArg
+>;
+
+/** The records of a call with no optional slot, as a plain task sends. */
+export const PLAIN_RECORDS: RecordSlots = { keyed: false, traced: false };
+
+/** The record layouts and their `slots` argument, by {@linkcode slotsIndex}. */
+const LAYOUTS = [
+  NEW_TASK,
+  layout(...NEW_TASK.fields, OPTIONAL_SLOTS[0]),
+  layout(...NEW_TASK.fields, OPTIONAL_SLOTS[1]),
+  layout(...NEW_TASK.fields, ...OPTIONAL_SLOTS),
+] as const;
+const SLOT_NAMES = ["", "k", "t", "kt"] as const;
+
+function slotsIndex(slots: RecordSlots): number {
+  return (slots.keyed ? 1 : 0) + (slots.traced ? 2 : 0);
+}
+
+/** The layout of the task records of a call with these optional slots. */
+export function taskLayout(slots: RecordSlots): Layout<keyof TaskRecord> {
+  return LAYOUTS[slotsIndex(slots)] as Layout<keyof TaskRecord>;
+}
 
 const ARG = argvSlots(ENQUEUE_ARGS, 1);
-const T = argvSlots(TRACED_TASK, "a");
+const T = argvSlots(NEW_TASK, "a");
 
 /**
  * Stores new tasks: each goes into the stream of its priority, into the delayed set when it is
@@ -81,8 +120,8 @@ const T = argvSlots(TRACED_TASK, "a");
  * to run now, and enters its stream only with a free slot of its group (`enterGroup` in
  * `src/redis/lua/groups.ts`); its function is marked grouped in the flow hash.
  *
- * A task with a deduplication key (`dedupeSpec`) may be stood for by the task that key
- * names (`dedupeTask` in `src/redis/lua/dedupe.ts`); then it is not stored, and the tasks after
+ * A task with a deduplication key (its `dedupeKey`, in the mode of its `dedupeSpec`) may be
+ * stood for by the task that key names (`dedupeTask` in `src/redis/lua/dedupe.ts`); then it is not stored, and the tasks after
  * it in this call that name it as a dependency or source wait for the task standing for it.
  *
  * With events on, each task stored emits `enqueued` (with its due time when it is due later),
@@ -90,9 +129,9 @@ const T = argvSlots(TRACED_TASK, "a");
  *
  * KEYS: [1] delayed set, [2] schedules set
  * ARGV: {@linkcode ENQUEUE_ARGS} (now: ms, the enqueue time stored; wake channel; key prefix;
- *       traced: '1' or '0'; events setting: '' off, else the events stream's cap), then a
- *       {@linkcode NEW_TASK} record per task (id, fn, payload, priority, due, links), or with
- *       `traced` a {@linkcode TRACED_TASK} record (and trace)
+ *       the records' optional slots; events setting: '' off, else the events stream's cap), then
+ *       a record per task: the {@linkcode NEW_TASK} slots (id, fn, payload, priority, due,
+ *       links), then its dedupeKey and trace where `slots` has them
  * Returns the tasks not stored, as pairs: the 1-based position of the task's record in this
  * call, and the id of the task that stands for it (its own id when that id was known already:
  * its hash or result present) or a `DEDUPE_ANSWER` for a debounce whose arguments are signed.
@@ -113,9 +152,11 @@ export const ENQUEUE_SCRIPT = script(lua(
 -- cost Redis about a tenth of a plain task's enqueue.
 local now, P = ${ARG.now}, ${ARG.keyPrefix}
 local ev = eventsOf(P, ${ARG.events})
-local skipped, earliest, standIns, call = {}, nil, nil, { marked = {}, ends = {} }
-local traced = ${ARG.traced} == '1'
-local stride = traced and ${TRACED_TASK.size} or ${NEW_TASK.size}
+local skipped, earliest, standIns, call = {}, nil, nil, { hashes = {}, ends = {} }
+-- The optional slots' offsets in a record (nil when absent): see OPTIONAL_SLOTS.
+local stride, keyAt, traceAt = ${NEW_TASK.size}, nil, nil
+if string.find(${ARG.slots}, 'k', 1, true) then keyAt, stride = stride, stride + 1 end
+if string.find(${ARG.slots}, 't', 1, true) then traceAt, stride = stride, stride + 1 end
 for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, stride do
   local id, priority, dueArg = ${T.id}, ${T.priority}, ${T.due}
   local taskKey, stream, resultKey = P .. '${KEY.task}' .. id, P .. '${KEY.stream}' .. priority,
@@ -124,8 +165,8 @@ for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, stride do
   local standIn, dedupe, grp = nil, nil, nil
   if ${T.links} == '' then
     -- A task with no links, the common case: nothing to read.
-  elseif string.byte(${T.links}, 1) == ${DEDUPE_ONLY.charCodeAt(0)} then
-    dedupe = string.sub(${T.links}, 2)
+  elseif string.byte(${T.links}, 1) ~= ${"[".charCodeAt(0)} then
+    dedupe = ${T.links}
   else
     local links = cjson.decode(${T.links})
     crontab, tz, after, mode, source = links[1], links[2], links[3], links[4], links[5]
@@ -140,10 +181,9 @@ for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, stride do
   end
   local idChecked = false
   if dedupe then
-    standIn = dedupeTask(P, KEYS[1], call, id, ${T.fn}, ${T.payload}, dueArg, dedupe)
     -- A generated id's key stands for the id's own check (see SPEC_KIND in dedupe.ts).
-    local kind = string.byte(dedupe, 1)
-    idChecked = kind == ${NEW_ID_KINDS[0].charCodeAt(0)} or kind == ${NEW_ID_KINDS[1].charCodeAt(0)}
+    standIn, idChecked = dedupeTask(P, KEYS[1], call, id, ${T.fn}, ${T.payload}, dueArg, dedupe,
+      ARGV[a + keyAt])
   end
   if standIn == nil and not idChecked and redis.call('EXISTS', taskKey, resultKey) == 1 then
     standIn = id
@@ -220,7 +260,9 @@ for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, stride do
         end
       end
     end
-    if traced and ${T.trace} ~= '' then redis.call('HSET', taskKey, '${TASK_FIELD.trace}', ${T.trace}) end
+    if traceAt and ARGV[a + traceAt] ~= '' then
+      redis.call('HSET', taskKey, '${TASK_FIELD.trace}', ARGV[a + traceAt])
+    end
   end
 end
 if earliest ~= nil then

@@ -20,11 +20,19 @@ import { createTaskHandle, type TaskHandle } from "../task_handle.ts";
 import { Batcher } from "./_batch.ts";
 import { dueArg, redisNow } from "../redis/_redis_time.ts";
 import { runScript } from "../redis/_script.ts";
-import { DEDUPE_ANSWER, DEDUPE_ONLY } from "../redis/lua/dedupe.ts";
+import { DEDUPE_ANSWER } from "../redis/lua/dedupe.ts";
 import { dedupeLinks, replaceSealed } from "./_dedupe_send.ts";
 import { LINK } from "../redis/lua/graph.ts";
 import { pushRecord } from "../redis/lua/layout.ts";
-import { ENQUEUE_SCRIPT, enqueueArgs, NEW_TASK, TRACED_TASK } from "./_enqueue_script.ts";
+import {
+  ENQUEUE_SCRIPT,
+  enqueueArgs,
+  NEW_TASK,
+  PLAIN_RECORDS,
+  type RecordSlots,
+  taskLayout,
+  type TaskRecord,
+} from "./_enqueue_script.ts";
 import { openTelemetry, type OtelContext } from "../_otel.ts";
 import { startEnqueueSpans, type TracedSend } from "./enqueue_spans.ts";
 
@@ -496,12 +504,12 @@ export async function sendTasks(
   const standIns = new Map<number, string>();
   // A task that waits for a deduplicated one learns the id standing for it in the same script
   // call: a batch with both goes in one call.
-  const size = all.some((t) => t.options.dedupe) &&
-      all.some((t) => internals.dependencies(t).length > 0)
-    ? all.length
-    : BATCH;
+  const keyed = all.some((t) => t.options.dedupe);
+  const size = keyed && all.some((t) => internals.dependencies(t).length > 0) ? all.length : BATCH;
+  const slots: RecordSlots = { keyed, traced: spans !== undefined };
+  const recordLayout = taskLayout(slots);
   for (let start = 0; start < all.length; start += size) {
-    const args = enqueueArgs(client, now, spans !== undefined);
+    const args = enqueueArgs(client, now, slots);
     for (let i = start; i < Math.min(start + size, all.length); i++) {
       const task = all[i];
       const { delay, schedule, priority = client.priorities[0], dedupe, group } = task.options;
@@ -530,11 +538,19 @@ export async function sendTasks(
           ...(group ? [group] : []),
         ])
         : dedupe
-        ? DEDUPE_ONLY + dedupeLinks(client, dedupe, task.options.id === undefined)
+        ? dedupeLinks(client, dedupe, task.options.id === undefined)
         : "";
-      const record = { id: task.id, fn: task.fnName, payload: payloads[i], priority, due, links };
-      if (spans) pushRecord(args, TRACED_TASK, { ...record, trace: spans.headers[i] });
-      else pushRecord(args, NEW_TASK, record);
+      const record: TaskRecord = {
+        id: task.id,
+        fn: task.fnName,
+        payload: payloads[i],
+        priority,
+        due,
+        links,
+        dedupeKey: dedupe?.key ?? "",
+        trace: spans?.headers[i] ?? "",
+      };
+      pushRecord(args, recordLayout, record);
     }
     const part = runScript(client.redis, ENQUEUE_SCRIPT, scriptKeys, args).then((reply) => {
       const skipped = reply as (number | string)[];
@@ -628,7 +644,7 @@ function isLone(task: AnyTask): boolean {
 async function sendLone(client: QueueContext, task: AnyTask): Promise<TaskHandle<unknown>> {
   const payload = await client.envelope.sealArgs(task.id, task.fnName, [...task.args]);
   const { keys } = client;
-  const args = enqueueArgs(client, client.now(), false);
+  const args = enqueueArgs(client, client.now(), PLAIN_RECORDS);
   const priority = task.options.priority ?? client.priorities[0];
   pushRecord(args, NEW_TASK, {
     id: task.id,

@@ -29,49 +29,42 @@ export const DEDUPE_MODE = {
 export const PAYLOAD_BINDING = { any: "any", ownId: "own", holder: "holder" } as const;
 
 /**
- * What a task's `links` argument starts with when it carries a deduplication key and nothing
- * else (no dependencies, no crontab): the key's spec follows, read without decoding JSON.
- */
-export const DEDUPE_ONLY = "~";
-
-/**
  * How a key's spec starts, by mode (see {@linkcode dedupeSpec}): `pending` and `throttle`, each on
- * a task whose id was given (`id`) or generated. On a generated id the key's check also stands
- * for the check that the id is new (the enqueue script's `EXISTS`), which saves Redis a call per
- * task: a generated id is sent twice only by a send retried with the same task, and the key then
- * still names it (its field outlives its task, see {@linkcode SWEEP_DEDUPE_KEYS}) or names a
- * newer task with the same key.
+ * a task whose id was given (`id`) or generated, and `debounce`. On a generated id the key's check
+ * also stands for the check that the id is new (the enqueue script's `EXISTS`), which saves Redis
+ * a call per task: a generated id is sent twice only by a send retried with the same task, and the
+ * key then still names it (its field outlives its task, see {@linkcode SWEEP_DEDUPE_KEYS}) or
+ * names a newer task with the same key.
  */
 const SPEC_KIND = {
   pending: "p",
   pendingNewId: "P",
   throttle: "t",
   throttleNewId: "T",
+  debounce: "d",
 } as const;
 
-/** The spec kinds whose key stands for the check that the id is new (see `SPEC_KIND`). */
-export const NEW_ID_KINDS = [SPEC_KIND.pendingNewId, SPEC_KIND.throttleNewId] as const;
-
 /**
- * A deduplication key as the enqueue script receives it: `p <key>` in `pending` mode, the common
- * case, which the script reads with one `string.sub`; `t <window> <key>` in `throttle` mode
- * (capitals on a generated id); in `debounce` mode, mode, window (ms), payload binding and key,
- * separated by spaces (a key has none).
+ * A deduplication key's mode as the enqueue script receives it, in a task's `links` (the key
+ * itself has a slot of its own: `dedupeKey` in `src/client/_enqueue_script.ts`). The spec starts
+ * with a letter, which tells it from the JSON array of a task with other links (`[`): `p` in
+ * `pending` mode, the common case, which the script reads without making a string; `t<window>`
+ * in `throttle` mode (capitals on a generated id); `d<window> <binding>` in `debounce` mode. A
+ * spec is one of a few strings per batch, so Redis's Lua keeps one copy of each.
  */
 export function dedupeSpec(
-  key: string,
   mode: string,
   window: number,
   bound: string,
   generatedId = false,
 ): string {
   if (mode === DEDUPE_MODE.pending) {
-    return (generatedId ? SPEC_KIND.pendingNewId : SPEC_KIND.pending) + " " + key;
+    return generatedId ? SPEC_KIND.pendingNewId : SPEC_KIND.pending;
   }
   if (mode === DEDUPE_MODE.throttle) {
-    return `${generatedId ? SPEC_KIND.throttleNewId : SPEC_KIND.throttle} ${window} ${key}`;
+    return (generatedId ? SPEC_KIND.throttleNewId : SPEC_KIND.throttle) + window;
   }
-  return `${mode} ${window} ${bound} ${key}`;
+  return `${SPEC_KIND.debounce}${window} ${bound}`;
 }
 
 /**
@@ -115,13 +108,15 @@ end
 );
 
 /**
- * `dedupeTask(P, delayedKey, call, id, fn, payload, dueArg, spec)`: applies the deduplication
- * key of `spec` ({@linkcode dedupeSpec}) of function `fn` to the new task `id` (arguments
- * `payload`, due as `dueArg` sends it, usable as {@linkcode PAYLOAD_BINDING} says). `call` is the
- * script call's scratch table: `marked`, the hashes it marked (see `HASH_TABLE_MARK`), `now`,
- * Redis's clock once read, and `ends`, the window ends of the call by window. Returns the id of the
+ * `dedupeTask(P, delayedKey, call, id, fn, payload, dueArg, spec, key)`: applies the
+ * deduplication key `key` of function `fn`, in the mode of `spec` ({@linkcode dedupeSpec}), to
+ * the new task `id` (arguments `payload`, due as `dueArg` sends it, usable as
+ * {@linkcode PAYLOAD_BINDING} says). `call` is the script call's scratch table: `hashes`, the
+ * function's hash by function, made and marked once per call (see `HASH_TABLE_MARK`), `now`,
+ * Redis's clock once read, and `ends`, the window ends of the call by spec. Returns the id of the
  * task that stands for it (the new task is then not stored), a {@linkcode DEDUPE_ANSWER}, or nil
- * when the new task is to be stored (and the key now names it).
+ * when the new task is to be stored (and the key now names it); and second, whether the key's
+ * check stood for the check that the id is new (a generated id, see `SPEC_KIND`).
  *
  * A debounce replaces the arguments of the key's task only while it waits in the delayed set
  * for its first try: once it was promoted (its window passed), started or finished, the new task
@@ -133,56 +128,52 @@ export const dedupeTask = luaFunction(
   `
 -- Applies the deduplication key of function fn to the new task id. Returns the id of the task
 -- that stands for it, a DEDUPE_ANSWER (see dedupe.ts), or nil when the new task is to be stored
--- (the key then names it).
-local function dedupeTask(P, delayedKey, call, id, fn, payload, dueArg, spec)
+-- (the key then names it); and whether the key's check stood for the id's own.
+local function dedupeTask(P, delayedKey, call, id, fn, payload, dueArg, spec, key)
   local kind = string.byte(spec, 1)
-  local pending = kind == ${SPEC_KIND.pending.charCodeAt(0)} or kind == ${
-    SPEC_KIND.pendingNewId.charCodeAt(0)
+  local newId = kind == ${SPEC_KIND.pendingNewId.charCodeAt(0)} or kind == ${
+    SPEC_KIND.throttleNewId.charCodeAt(0)
   }
-  if pending or kind == ${SPEC_KIND.throttle.charCodeAt(0)} or kind == ${
+  if kind ~= ${SPEC_KIND.debounce.charCodeAt(0)} then
+    -- A field of the function's hash (cheaper than a key of its own); a key seen for the first
+    -- time, the common case, costs one call: HSETNX. No string is made for a pending key.
+    local hash, value = call.hashes[fn], id
+    if not hash then
+      hash = P .. '${KEY.dedupePending}' .. fn
+      redis.call('HSETNX', hash, '${HASH_TABLE_MARK.field}', '${HASH_TABLE_MARK.value}')
+      call.hashes[fn] = hash
+    end
+    if kind == ${SPEC_KIND.throttle.charCodeAt(0)} or kind == ${
     SPEC_KIND.throttleNewId.charCodeAt(0)
   } then
-    -- A field of the function's hash (cheaper than a key of its own); a key seen for the first
-    -- time, the common case, costs one call: HSETNX.
-    local hash, key, value = P .. '${KEY.dedupePending}' .. fn, nil, id
-    if pending then
-      key = string.sub(spec, 3)
-    else
-      -- 't <window> <key>': the window's end is formatted once per window and call, with '%d'
-      -- (a Lua number's own formatting, printf's %.14g, costs Redis far more).
-      local space = string.find(spec, ' ', 3, true)
-      local window = string.sub(spec, 3, space - 1)
-      key = string.sub(spec, space + 1)
-      local ends = call.ends[window]
+      -- 't<window>': the window's end is formatted once per spec and call, with '%d' (a Lua
+      -- number's own formatting, printf's %.14g, costs Redis far more).
+      local ends = call.ends[spec]
       if not ends then
         call.now = call.now or redisTime()
-        ends = string.format('%d', call.now + tonumber(window)) .. ' '
-        call.ends[window] = ends
+        ends = string.format('%d', call.now + tonumber(string.sub(spec, 2))) .. ' '
+        call.ends[spec] = ends
       end
       value = ends .. id
     end
-    if not call.marked[hash] then
-      redis.call('HSETNX', hash, '${HASH_TABLE_MARK.field}', '${HASH_TABLE_MARK.value}')
-      call.marked[hash] = true
-    end
-    if redis.call('HSETNX', hash, key, value) == 1 then return nil end
+    if redis.call('HSETNX', hash, key, value) == 1 then return nil, newId end
     local holder, untilMs = heldBy(redis.call('HGET', hash, key))
     -- The key names this very task: it was stored, and this is a send retried.
-    if holder == id then return id end
+    if holder == id then return id, newId end
     if untilMs then
       call.now = call.now or redisTime()
-      if untilMs > call.now then return holder end
+      if untilMs > call.now then return holder, newId end
     elseif redis.call('EXISTS', P .. '${KEY.task}' .. holder) == 1 then
-      return holder
+      return holder, newId
     end
     redis.call('HSET', hash, key, value)
-    return nil
+    return nil, newId
   end
-  -- Debounce: 'debounce <window> <bound> <key>', a key of its own that expires with its window.
-  local window, bound, key = string.match(spec, '^%S+ (%S+) (%S+) (%S+)$')
+  -- Debounce: 'd<window> <bound>', a key of its own that expires with its window.
+  local window, bound = string.match(spec, '^.(%S+) (%S+)$')
   local dk = P .. '${KEY.dedupe}' .. fn .. ' ' .. key
   if bound ~= '${PAYLOAD_BINDING.holder}' and redis.call('SET', dk, id, 'NX', 'PX', window) then
-    return nil
+    return nil, false
   end
   local holder = redis.call('GET', dk)
   local replaceable = false
@@ -192,19 +183,19 @@ local function dedupeTask(P, delayedKey, call, id, fn, payload, dueArg, spec)
   end
   if bound == '${PAYLOAD_BINDING.holder}' then
     -- A replacement sealed for task id: it is useless to any other task.
-    if not (replaceable and holder == id) then return '${DEDUPE_ANSWER.stale}' end
+    if not (replaceable and holder == id) then return '${DEDUPE_ANSWER.stale}', false end
   elseif replaceable and bound == '${PAYLOAD_BINDING.ownId}' and holder ~= id then
-    return '${DEDUPE_ANSWER.reseal}' .. holder
+    return '${DEDUPE_ANSWER.reseal}' .. holder, false
   end
   if replaceable then
     local due = dueTime(dueArg, redisTime())
     redis.call('HSET', P .. '${KEY.task}' .. holder, '${TASK_FIELD.data}', payload, '${TASK_FIELD.due}', due, '${TASK_FIELD.scheduled}', due)
     redis.call('ZADD', delayedKey, due, holder)
     redis.call('SET', dk, holder, 'PX', window)
-    return holder
+    return holder, false
   end
   redis.call('SET', dk, id, 'PX', window)
-  return nil
+  return nil, false
 end
 `,
 );
