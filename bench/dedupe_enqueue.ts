@@ -10,15 +10,22 @@
  * machine than the wall clock), each with its ratio to the plain batch. Run with
  * `deno task bench:dedupe` (`ROUNDS`, default 7).
  *
+ * With `CALLGRIND=1` it counts instead the instructions Redis executes per task (Redis under
+ * `valgrind --tool=callgrind`, 5,000 tasks per batch, after a warm-up batch with keys): counts that
+ * do not depend on what else the machine runs, within about 2% from run to run (Lua's garbage
+ * collector and Redis's hash tables grow at different moments), medians of `ROUNDS` (default 3).
+ *
  * @module
  */
 
 import { cpuUsage } from "node:process";
 import { type StartOptions, Worker } from "../mod.ts";
-import { startRedis } from "../tests/_redis.ts";
+import { type RedisServer, startRedis } from "../tests/_redis.ts";
+import { type ProfiledRedis, startProfiledRedis } from "./_callgrind.ts";
 
-const COUNT = 20_000;
-const ROUNDS = Number(Deno.env.get("ROUNDS") ?? "7");
+const CALLGRIND = Deno.env.get("CALLGRIND") === "1";
+const COUNT = CALLGRIND ? 5_000 : 20_000;
+const ROUNDS = Number(Deno.env.get("ROUNDS") ?? (CALLGRIND ? "3" : "7"));
 
 type Variant = (i: number, round: number) => StartOptions | undefined;
 
@@ -33,7 +40,9 @@ const VARIANTS: [string, Variant][] = [
   ],
 ];
 
-await using redis = await startRedis();
+await using redis: RedisServer & Partial<Pick<ProfiledRedis, "count">> = CALLGRIND
+  ? await startProfiledRedis()
+  : await startRedis();
 let queues = 0;
 
 interface Library {
@@ -55,6 +64,8 @@ interface Run {
   cpu: number;
   /** This process's CPU per task (building, encoding, sending), µs. */
   client: number;
+  /** With `CALLGRIND`, the instructions Redis executed per task. */
+  instructions: number;
 }
 
 /** Enqueues COUNT tasks in one `enqueueMany` on a fresh queue. */
@@ -68,17 +79,35 @@ async function batch(library: Library, variant: Variant, round: number): Promise
   try {
     const noop = worker.task(async function noop(_n: number): Promise<void> {});
     await worker.connect();
+    const build = () =>
+      Array.from({ length: COUNT }, (_, i) => {
+        const options = variant(i, round);
+        return options ? noop.enqueue(i).start(options) : noop.enqueue(i);
+      });
+    if (redis.count) {
+      // Scripts loaded, the function's hashes made: what is counted is the batch's own work.
+      await worker.enqueueMany(
+        Array.from({ length: 200 }, (_, i) => noop.enqueue(i).start({ dedupe: { key: `w${i}` } })),
+      );
+      const tasks = build();
+      const { instructions } = await redis.count(
+        `batch-${queues}`,
+        () => worker.enqueueMany(tasks),
+      );
+      return { rate: NaN, cpu: NaN, client: NaN, instructions: instructions / COUNT };
+    }
     const cpuBefore = await redisCpu();
     const clientBefore = cpuUsage();
     const started = performance.now();
-    const tasks = Array.from({ length: COUNT }, (_, i) => {
-      const options = variant(i, round);
-      return options ? noop.enqueue(i).start(options) : noop.enqueue(i);
-    });
-    await worker.enqueueMany(tasks);
+    await worker.enqueueMany(build());
     const rate = COUNT / ((performance.now() - started) / 1_000);
     const { user, system } = cpuUsage(clientBefore);
-    return { rate, cpu: (await redisCpu() - cpuBefore) / COUNT, client: (user + system) / COUNT };
+    return {
+      rate,
+      cpu: (await redisCpu() - cpuBefore) / COUNT,
+      client: (user + system) / COUNT,
+      instructions: NaN,
+    };
   } finally {
     await worker.close();
     await redis.cli("FLUSHALL");
@@ -95,8 +124,10 @@ if (baseline) {
 }
 
 const results = new Map<string, Run[]>(runs.map(([name]) => [name, []]));
-await batch({ Worker }, VARIANTS[0][1], -1); // warm-up: scripts loaded, code compiled
-if (baseline) await batch(baseline, () => undefined, -1);
+if (!CALLGRIND) {
+  await batch({ Worker }, VARIANTS[0][1], -1); // warm-up: scripts loaded, code compiled
+  if (baseline) await batch(baseline, () => undefined, -1);
+}
 for (let round = 0; round < ROUNDS; round++) {
   for (const [name, library, variant] of runs) {
     results.get(name)!.push(await batch(library, variant, round));
@@ -113,6 +144,13 @@ const cell = (runs: Run[], of: keyof Run, digits: number) => {
   return `${value.toFixed(digits).padStart(9)} ${percent(value, medianOf(plain, of)).padStart(7)}`;
 };
 console.log(`enqueueMany of ${COUNT} tasks, median of ${ROUNDS} paired rounds`);
+if (CALLGRIND) {
+  console.log(`${"".padEnd(28)} ${"Redis instructions/task".padStart(24)}`);
+  for (const [name, runs] of results) {
+    console.log(`${name.padEnd(28)} ${cell(runs, "instructions", 0).padStart(24)}`);
+  }
+  Deno.exit(0);
+}
 console.log(
   `${"".padEnd(22)} ${"tasks/s".padStart(17)}  ${"Redis µs/task".padStart(17)}  ${
     "client µs/task".padStart(17)
