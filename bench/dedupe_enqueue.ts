@@ -149,17 +149,17 @@ if (CALLGRIND) {
   for (const [name, runs] of results) {
     console.log(`${name.padEnd(28)} ${cell(runs, "instructions", 0).padStart(24)}`);
   }
-  Deno.exit(0);
-}
-console.log(
-  `${"".padEnd(22)} ${"tasks/s".padStart(17)}  ${"Redis µs/task".padStart(17)}  ${
-    "client µs/task".padStart(17)
-  }`,
-);
-for (const [name, runs] of results) {
+} else {
   console.log(
-    `${name.padEnd(22)} ${cell(runs, "rate", 0)}  ${cell(runs, "cpu", 2)}  ${
-      cell(runs, "client", 2)
+    `${"".padEnd(22)} ${"tasks/s".padStart(17)}  ${"Redis µs/task".padStart(17)}  ${
+      "client µs/task".padStart(17)
     }`,
   );
+  for (const [name, runs] of results) {
+    console.log(
+      `${name.padEnd(22)} ${cell(runs, "rate", 0)}  ${cell(runs, "cpu", 2)}  ${
+        cell(runs, "client", 2)
+      }`,
+    );
+  }
 }

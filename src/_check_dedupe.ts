@@ -45,7 +45,7 @@ export function checkDedupe(where: string, dedupe: unknown): void {
       }`,
     );
   }
-  checkKnownKeys(`${where} with 'dedupe'`, dedupe, DEDUPE_OPTIONS);
+  checkKnownKeys(where, dedupe, DEDUPE_OPTIONS, " with 'dedupe'");
   const { key, mode = "pending", window } = dedupe as DedupeOptions;
   if (key === undefined) {
     throw new TypeError(`Cannot ${where} as 'dedupe.key' is required: received no key`);
@@ -70,7 +70,8 @@ export function checkDedupe(where: string, dedupe: unknown): void {
       `Cannot ${where} as 'dedupe.window' is required by mode "${mode}": received no window`,
     );
   }
-  checkDuration(where, "dedupe.window", window, { min: 1 });
+  // Checked only when given: the bounds object is not made for every key of a batch.
+  if (window !== undefined) checkDuration(where, "dedupe.window", window, { min: 1 });
 }
 
 /**

@@ -219,13 +219,24 @@ const START_OPTIONS = optionNames<StartOptions>({
   group: true,
 });
 
+/**
+ * What a refused start option's message says was refused, by function name: made once per name
+ * (up to a bound, as `enqueueUnsafe` takes any name), not once per task of a batch.
+ */
+const ENQUEUE_WHERE = new Map<string, string>();
+const ENQUEUE_WHERE_MAX = 1_000;
+
 /** Checks start options at enqueue. */
 export function checkStartOptions(
   fnName: string,
   options: StartOptions,
   priorities: readonly string[],
 ): void {
-  const where = `enqueue task ${fnName}`;
+  let where = ENQUEUE_WHERE.get(fnName);
+  if (where === undefined) {
+    where = `enqueue task ${fnName}`;
+    if (ENQUEUE_WHERE.size < ENQUEUE_WHERE_MAX) ENQUEUE_WHERE.set(fnName, where);
+  }
   checkKnownKeys(where, options, START_OPTIONS);
   checkTaskId(where, "id", options.id);
   checkTaskId(where, "group", options.group);
@@ -310,7 +321,7 @@ function checkGroups(where: string, group: unknown, groups: unknown): void {
       }`,
     );
   }
-  checkKnownKeys(`${where} with 'groups'`, groups, ["concurrency", "max", "duration"]);
+  checkKnownKeys(where, groups, ["concurrency", "max", "duration"], " with 'groups'");
   const { concurrency, max, duration } = groups as Record<string, unknown>;
   checkInteger(where, "groups.concurrency", concurrency, 1);
   checkInteger(where, "groups.max", max, 1);

@@ -66,12 +66,23 @@ export function checkName(where: string, option: string, value: unknown): void {
   }
 }
 
-/** Throws a TypeError naming every key of `options` that is not in `known`. */
-export function checkKnownKeys(where: string, options: object, known: readonly string[]): void {
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) {
+/**
+ * Throws a TypeError naming the first key of `options` that is not in `known`; `qualifier`
+ * follows `where` in the message (`with 'dedupe'`), joined only for an error. It allocates
+ * nothing when every key is known: start options are checked for each task of a batch.
+ */
+export function checkKnownKeys(
+  where: string,
+  options: object,
+  known: readonly string[],
+  qualifier = "",
+): void {
+  for (const key in options) {
+    if (Object.hasOwn(options, key) && !known.includes(key)) {
       throw new TypeError(
-        `Cannot ${where} as '${key}' is not an option: expected one of ${known.join(", ")}`,
+        `Cannot ${where}${qualifier} as '${key}' is not an option: expected one of ${
+          known.join(", ")
+        }`,
       );
     }
   }

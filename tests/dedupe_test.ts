@@ -402,7 +402,7 @@ Deno.test("invalid dedupe options are refused at start() with messages naming th
     ],
     [
       () => job.enqueue().start({ dedupe: { key: "k", ttl: 5 } as never }),
-      /'ttl' is not an option: expected one of key, mode, window/,
+      /Cannot enqueue task \w+ with 'dedupe' as 'ttl' is not an option: expected one of key, mode, window/,
     ],
     [
       () => job.enqueue().start({ delay: 5, dedupe: { key: "k", mode: "debounce", window: 9 } }),
