@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { packResult, unpackResult } from "../src/payload/result_record.ts";
+import {
+  packedResultSize,
+  packResult,
+  packResultInto,
+  unpackResult,
+} from "../src/payload/result_record.ts";
 
 const record = {
   success: true,
@@ -19,6 +24,19 @@ Deno.test("a result record keeps every field, times that go backwards included",
   assert.deepEqual({ ...unpacked, value: undefined }, { ...record, value: undefined });
   assert.deepEqual(unpacked.value, value);
   assert.equal(unpackResult("t1", packResult({ ...record, success: false, value })).success, false);
+});
+
+Deno.test("a value given as text is laid out as its UTF-8 bytes, an empty text included, at any offset", () => {
+  for (const text of ['{"city":"Zürich","n":"日本"}', ""]) {
+    const bytes = new TextEncoder().encode(text);
+    const packed = packResult({ ...record, value: text });
+    assert.deepEqual(packed, packResult({ ...record, value: bytes }));
+    assert.deepEqual(unpackResult("t1", packed).value, bytes, `value ${JSON.stringify(text)}`);
+    // As an envelope lays it out: after its own head, in a buffer sized by packedResultSize.
+    const out = new Uint8Array(3 + packedResultSize({ ...record, value: text }));
+    packResultInto(out, 3, { ...record, value: text });
+    assert.deepEqual(out.subarray(3), packed);
+  }
 });
 
 Deno.test("a result without a value is stored without one, in a few dozen bytes", () => {

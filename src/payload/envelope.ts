@@ -24,7 +24,13 @@ import {
 import { KNOWN_ERRORS, StreaqCancelled, StreaqError } from "../errors.ts";
 import { ENDED } from "../client/graph.ts";
 import type { ResultRecord } from "../result.ts";
-import { packResult, unpackResult } from "./result_record.ts";
+import {
+  packedResultSize,
+  packResult,
+  packResultInto,
+  type ResultToPack,
+  unpackResult,
+} from "./result_record.ts";
 import { SIGNATURE_LENGTH, Signer, type SigningContext } from "./signing.ts";
 
 const STRING = 0x73; // "s"
@@ -182,7 +188,7 @@ export class Envelope {
     }
     const isString = encoded === undefined || typeof encoded === "string";
     // Field by field rather than by rest and spread: one result per task a worker runs.
-    const data = packResult({
+    const packed: ResultToPack = {
       fnName: record.fnName,
       createdTime: record.createdTime,
       enqueueTime: record.enqueueTime,
@@ -191,15 +197,23 @@ export class Envelope {
       tries: record.tries,
       workerId: record.workerId,
       success: record.success,
-      value: typeof encoded === "string" ? encoder.encode(encoded) : encoded,
-    });
-    const ended = record.success
-      ? ENDED.success
-      : record.value instanceof StreaqCancelled
-      ? ENDED.cancelled
-      : ENDED.failure;
+      value: encoded,
+    };
+    const ended =
+      (record.success
+        ? ENDED.success
+        : record.value instanceof StreaqCancelled
+        ? ENDED.cancelled
+        : ENDED.failure).charCodeAt(0);
+    if (!this.#signer) {
+      // The record is laid out in the envelope's own buffer, not copied into it.
+      const size = packedResultSize(packed);
+      const out = this.#unsignedEnvelope(size, isString, ended);
+      packResultInto(out, out.length - size, packed);
+      return out;
+    }
     const context: SigningContext = { kind: "result", taskId: record.taskId };
-    return await this.#sealData(context, data, isString, ended.charCodeAt(0));
+    return await this.#sealData(context, packResult(packed), isString, ended);
   }
 
   async #seal(context: SigningContext, encoded: Encoded): Promise<Buffer> {
@@ -217,18 +231,30 @@ export class Envelope {
     isString: boolean,
     lead?: number,
   ): Promise<Buffer> {
-    let kind = isString ? STRING : BINARY;
-    let signature: Uint8Array | undefined;
-    if (this.#signer) {
-      kind -= SIGNED;
-      signature = await this.#signer.sign(context, data);
+    if (!this.#signer) {
+      const out = this.#unsignedEnvelope(data.byteLength, isString, lead);
+      out.set(data, out.length - data.byteLength);
+      return out;
     }
+    const signature = await this.#signer.sign(context, data);
     const at = lead === undefined ? 0 : 1;
-    const out = Buffer.allocUnsafe(at + 1 + (signature?.byteLength ?? 0) + data.byteLength);
+    const out = Buffer.allocUnsafe(at + 1 + signature.byteLength + data.byteLength);
     if (lead !== undefined) out[0] = lead;
-    out[at] = kind;
-    if (signature) out.set(signature, at + 1);
-    out.set(data, at + 1 + (signature?.byteLength ?? 0));
+    out[at] = (isString ? STRING : BINARY) - SIGNED;
+    out.set(signature, at + 1);
+    out.set(data, at + 1 + signature.byteLength);
+    return out;
+  }
+
+  /**
+   * An unsigned envelope's buffer for `size` bytes of data, its head written: the `lead` byte if
+   * any, then the kind. The data goes in its last `size` bytes.
+   */
+  #unsignedEnvelope(size: number, isString: boolean, lead?: number): Buffer {
+    const at = lead === undefined ? 0 : 1;
+    const out = Buffer.allocUnsafe(at + 1 + size);
+    if (lead !== undefined) out[0] = lead;
+    out[at] = isString ? STRING : BINARY;
     return out;
   }
 

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { Buffer } from "node:buffer";
 import { StreaqError } from "../errors.ts";
 import type { ResultRecord } from "../result.ts";
 
@@ -28,6 +29,11 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
 /** A result record as stored, its value still encoded (undefined when there is none). */
 export interface PackedResult extends Omit<ResultRecord, "value" | "taskId"> {
   readonly value: Uint8Array | undefined;
+}
+
+/** A record to lay out: its value encoded as bytes, or as text (laid out as UTF-8), or none. */
+export interface ResultToPack extends Omit<PackedResult, "value"> {
+  readonly value: Uint8Array | string | undefined;
 }
 
 /**
@@ -47,27 +53,53 @@ function nameBytes(name: string): Uint8Array {
 }
 
 /** Lays out a record with its encoded value (undefined: no value). */
-export function packResult(record: PackedResult): Uint8Array {
+export function packResult(record: ResultToPack): Uint8Array {
+  const out = new Uint8Array(packedResultSize(record));
+  packResultInto(out, 0, record);
+  return out;
+}
+
+/** How many bytes {@linkcode packResult} lays `record` out in. */
+export function packedResultSize(record: ResultToPack): number {
+  const { createdTime, enqueueTime, startTime } = record;
+  const fn = nameBytes(record.fnName).length;
+  const worker = nameBytes(record.workerId).length;
+  return 1 + varintSize(createdTime) + varintSize(zigzag(enqueueTime - createdTime)) +
+    varintSize(zigzag(startTime - enqueueTime)) +
+    varintSize(zigzag(record.finishTime - startTime)) +
+    varintSize(record.tries) + varintSize(fn) + fn + varintSize(worker) + worker +
+    valueSize(record.value);
+}
+
+/** The bytes of a value to lay out: text is measured as UTF-8 without being encoded. */
+function valueSize(value: Uint8Array | string | undefined): number {
+  if (value === undefined) return 0;
+  return typeof value === "string" ? Buffer.byteLength(value, "utf8") : value.length;
+}
+
+/**
+ * Lays out a record at `at` in `out`, which has the {@linkcode packedResultSize} bytes it takes
+ * from there: an envelope's own buffer, so that a worker makes no buffer for the record alone,
+ * nor for its value's text (a typed array with a buffer of its own takes longer to make than
+ * the whole layout).
+ */
+export function packResultInto(out: Uint8Array, at: number, record: ResultToPack): void {
   const fn = nameBytes(record.fnName);
   const worker = nameBytes(record.workerId);
-  const value = record.value ?? new Uint8Array(0);
-  const out = new Uint8Array(1 + 5 * 10 + 2 * 5 + fn.length + worker.length + value.length);
-  let at = 0;
-  out[at++] = VERSION | (record.success ? SUCCESS : 0) | (record.value ? HAS_VALUE : 0);
-  const put = (n: number) => (at = writeVarint(out, at, n));
-  put(record.createdTime);
-  put(zigzag(record.enqueueTime - record.createdTime));
-  put(zigzag(record.startTime - record.enqueueTime));
-  put(zigzag(record.finishTime - record.startTime));
-  put(record.tries);
-  put(fn.length);
+  const { value, createdTime, enqueueTime, startTime } = record;
+  out[at] = VERSION | (record.success ? SUCCESS : 0) | (value !== undefined ? HAS_VALUE : 0);
+  at = writeVarint(out, at + 1, createdTime);
+  at = writeVarint(out, at, zigzag(enqueueTime - createdTime));
+  at = writeVarint(out, at, zigzag(startTime - enqueueTime));
+  at = writeVarint(out, at, zigzag(record.finishTime - startTime));
+  at = writeVarint(out, at, record.tries);
+  at = writeVarint(out, at, fn.length);
   out.set(fn, at);
-  at += fn.length;
-  put(worker.length);
+  at = writeVarint(out, at + fn.length, worker.length);
   out.set(worker, at);
   at += worker.length;
-  out.set(value, at);
-  return out.subarray(0, at + value.length);
+  if (typeof value === "string") encoder.encodeInto(value, out.subarray(at));
+  else if (value !== undefined) out.set(value, at);
 }
 
 /**
@@ -116,6 +148,17 @@ export function unpackResult(taskId: string, data: Uint8Array): PackedResult {
     workerId,
     value: (data[0] & HAS_VALUE) !== 0 ? data.subarray(at) : undefined,
   };
+}
+
+/** How many bytes {@linkcode writeVarint} writes for `n`. */
+function varintSize(n: number): number {
+  let rest = Math.max(0, Math.floor(n));
+  let size = 1;
+  while (rest >= 0x80) {
+    rest = Math.floor(rest / 0x80);
+    size++;
+  }
+  return size;
 }
 
 /** Writes a non-negative integer below 2^53, seven bits a byte; returns the next offset. */
