@@ -63,7 +63,8 @@ export class AbortListener {
 
   /** Whether an abort of this task came before it started here; forgets the request. */
   takeEarlyAbort(taskId: string): boolean {
-    return this.#recentAborts.delete(taskId);
+    // Most of the time nothing is remembered: then the id is not even looked up.
+    return this.#recentAborts.size > 0 && this.#recentAborts.delete(taskId);
   }
 
   /** Closes the subscriber connection. */

@@ -46,8 +46,10 @@ export class PauseView {
 
   /** Whether a prefetched delivery of `fnName` must not start now. */
   isPaused(fnName: string): boolean {
-    return this.#queue || this.#functions.has(fnName) ||
-      (this.#blocked.get(fnName) ?? 0) > Date.now();
+    if (this.#queue || this.#functions.has(fnName)) return true;
+    // The clock is read only for a function held back: most never are.
+    const until = this.#blocked.get(fnName);
+    return until !== undefined && until > Date.now();
   }
 
   /** Reads the pauses again (at the start, on an announcement, and while anything is paused). */
