@@ -236,6 +236,7 @@ export class DeliveryWriter {
     const asked = ask.start + ask.prefetch;
     const scriptKeys: string[] = [keys.delayed, keys.aborting, keys.schedules];
     if (asked > 0) scriptKeys.push(...priorities.map((p) => keys.stream(p)));
+    // Also when the deliveries' freshness is judged: the arguments are built and sent at once.
     const sent = performance.now();
     let reply;
     try {
@@ -243,7 +244,7 @@ export class DeliveryWriter {
         this.#client.redis,
         COMPLETE_SCRIPT,
         scriptKeys,
-        this.#arguments(items, ask),
+        this.#arguments(items, ask, sent),
         true,
       ) as unknown[][];
     } catch (error) {
@@ -273,8 +274,11 @@ export class DeliveryWriter {
     );
   }
 
-  /** The call's arguments: the fixed ones, the completions, then the starts and claims asked. */
-  #arguments(items: Item[], ask: ClaimCounts): ScriptArg[] {
+  /**
+   * The call's arguments: the fixed ones, the completions, then the starts and claims asked.
+   * `now` (`performance.now()`): when the call is sent, for the deliveries' freshness.
+   */
+  #arguments(items: Item[], ask: ClaimCounts, now: number): ScriptArg[] {
     const { keys } = this.#client;
     const completions = items.filter((item) => item.completion);
     const args: ScriptArg[] = [];
@@ -291,7 +295,7 @@ export class DeliveryWriter {
       extraCount: 0,
     });
     for (const { delivery, completion } of completions) {
-      pushCompletion(args, delivery, completion!);
+      pushCompletion(args, delivery, completion!, now);
     }
     let extraCount = 0;
     for (let i = 0; i < completions.length; i++) {
@@ -300,15 +304,15 @@ export class DeliveryWriter {
     }
     args[COMPLETE_ARGS.at.extraCount] = extraCount;
     // A fresh start whose outcome is not in this call, without events, is a QUICK_START.
-    const ending = new Set<string>();
-    for (const { delivery } of completions) ending.add(delivery.key);
     const quickAllowed = this.#client.eventsSetting === "";
     const starts: Item[] = [];
     const quick: Item[] = [];
+    let ending: Set<string> | undefined; // made only for a call with starts
     for (const item of items) {
       if (item.completion) continue;
       const d = item.delivery;
-      item.quick = quickAllowed && !ending.has(d.key) && isFresh(d);
+      ending ??= new Set(completions.map(({ delivery }) => delivery.key));
+      item.quick = quickAllowed && !ending.has(d.key) && isFresh(d, now);
       (item.quick ? quick : starts).push(item);
     }
     pushRecord(args, START_COUNTS, {
@@ -322,7 +326,7 @@ export class DeliveryWriter {
         priority: d.priority,
         entryId: d.messageId,
         taskId: d.taskId,
-        fresh: startArg(d),
+        fresh: startArg(d, now),
       });
     }
     for (const { delivery: d } of quick) {
@@ -337,20 +341,29 @@ export class DeliveryWriter {
   }
 }
 
-/** Appends the {@linkcode COMPLETION} record of one delivery's outcome. */
-function pushCompletion(args: ScriptArg[], d: Delivery, c: Completion): void {
-  const [value, ttlOrDue] = c.kind === "final"
-    ? [c.result, c.ttl === null ? "" : c.ttl]
-    : c.kind === "retry"
-    ? [c.reason, dueArg(c.due)]
-    : c.kind === "back"
-    ? [c.reason, c.blockFor === undefined ? 0 : `+${c.blockFor}`]
-    : ["", 0];
+/**
+ * Appends the {@linkcode COMPLETION} record of one delivery's outcome; `now`
+ * (`performance.now()`): when the call is sent, for the delivery's freshness.
+ */
+function pushCompletion(args: ScriptArg[], d: Delivery, c: Completion, now: number): void {
+  // Assigned, not destructured from an array: one record per task a worker runs.
+  let value: ScriptArg = "";
+  let ttlOrDue: ScriptArg = 0;
+  if (c.kind === "final") {
+    value = c.result;
+    ttlOrDue = c.ttl === null ? "" : c.ttl;
+  } else if (c.kind === "retry") {
+    value = c.reason;
+    ttlOrDue = dueArg(c.due);
+  } else if (c.kind === "back") {
+    value = c.reason;
+    ttlOrDue = c.blockFor === undefined ? 0 : `+${c.blockFor}`;
+  }
   pushRecord(args, COMPLETION, {
     priority: d.priority,
     entryId: d.messageId,
     taskId: d.taskId,
-    kind: kindCode(c.kind, isFresh(d)),
+    kind: kindCode(c.kind, isFresh(d, now)),
     value,
     ttlOrDue,
   });

@@ -312,14 +312,17 @@ export function deliveryKey(stream: string, messageId: string): string {
  */
 export const FRESH_CLAIM = 500;
 
-/** Whether no other worker can have taken `d` over yet (see {@linkcode FRESH_CLAIM}). */
-export function isFresh(d: Delivery): boolean {
-  return performance.now() - d.claimedAt < FRESH_CLAIM;
+/**
+ * Whether no other worker can have taken `d` over yet (see {@linkcode FRESH_CLAIM}), `now`
+ * (`performance.now()`) being when the call relying on it is sent: read once per call.
+ */
+export function isFresh(d: Delivery, now: number): boolean {
+  return now - d.claimedAt < FRESH_CLAIM;
 }
 
 /** The start argument of a prefetched delivery: its try count when fresh, else 0. */
-export function startArg(d: Delivery): number {
-  return isFresh(d) ? d.tries : 0;
+export function startArg(d: Delivery, now: number): number {
+  return isFresh(d, now) ? d.tries : 0;
 }
 
 /**
