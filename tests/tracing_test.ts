@@ -275,28 +275,15 @@ Deno.test("a task's run span is a child of its enqueue span, from the HTTP reque
   );
 
   // What travels with the task: the enqueue span's W3C trace context, in the task's hash.
-  const stored = await redis.cli(
-    "HGET",
-    `streaq:{${queueName}}:task:${ids.later}`,
-    TASK_FIELD.trace,
-  );
-  const [laterEnqueued] = receiver.spansOf(ids.later, "streaq enqueue double");
-  assert.equal(
-    JSON.parse(stored).traceparent,
-    `00-${laterEnqueued.traceId}-${laterEnqueued.spanId}-01`,
-  );
+  const assertTraceStored = async (id: string) => {
+    const stored = await redis.cli("HGET", `streaq:{${queueName}}:task:${id}`, TASK_FIELD.trace);
+    const [enqueued] = receiver.spansOf(id, "streaq enqueue double");
+    assert.equal(JSON.parse(stored).traceparent, `00-${enqueued.traceId}-${enqueued.spanId}-01`);
+  };
+  await assertTraceStored(ids.later);
   // A task sent with a deduplication key keeps its trace context too; its twin is stood for.
   assert.equal(ids.keyedAgain, ids.keyed, "the second task with the key is deduplicated");
-  const keyedTrace = await redis.cli(
-    "HGET",
-    `streaq:{${queueName}}:task:${ids.keyed}`,
-    TASK_FIELD.trace,
-  );
-  const [keyedEnqueued] = receiver.spansOf(ids.keyed, "streaq enqueue double");
-  assert.equal(
-    JSON.parse(keyedTrace).traceparent,
-    `00-${keyedEnqueued.traceId}-${keyedEnqueued.spanId}-01`,
-  );
+  await assertTraceStored(ids.keyed);
 });
 
 Deno.test("exporting spans with Deno's OpenTelemetry needs no permission beyond those of enqueueing", async () => {
