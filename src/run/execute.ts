@@ -153,9 +153,13 @@ export async function execute(
         : call(env, d, task!, args, controller);
       settled = run.settled;
       outcome = await run.outcome;
-      // Only a task that reported progress or logged has something to end.
-      logs = await run.endTry();
-      await env.release(d);
+      // Only a task that reported progress or logged has something to end, and a slot is
+      // yielded only while other tasks run: no await, and no turn of the microtask queue,
+      // for nothing.
+      const ending = run.endTry();
+      logs = ending instanceof Promise ? await ending : ending;
+      const released = env.release(d);
+      if (released) await released;
     }
   } catch (error) {
     outcome = { kind: "failure", error };
@@ -277,7 +281,7 @@ function call(
 ): {
   outcome: Promise<Outcome>;
   settled: Promise<unknown>;
-  endTry: () => Promise<TaskLogWriter | undefined>;
+  endTry: () => TaskLogWriter | undefined | Promise<TaskLogWriter | undefined>;
 } {
   const { signal } = controller;
   // Made at the first report: a task that never reports costs nothing.
@@ -358,11 +362,10 @@ function call(
   return {
     outcome,
     settled: running.catch(() => {}),
-    endTry: async () => {
+    endTry: () => {
       ended = true;
       scope.end(endedFacts(context), endedContext);
-      await reporter?.stop();
-      return logs;
+      return reporter ? reporter.stop().then(() => logs) : logs;
     },
   };
 }
@@ -478,7 +481,7 @@ async function finish(
     completion = outcome;
   }
   // The last lines, and the list's time to live: the result's, or a pending one for a retry.
-  await logs?.close(completion.kind === "final" ? completion.ttl : undefined);
+  if (logs) await logs.close(completion.kind === "final" ? completion.ttl : undefined);
   const { applied } = await env.completer.complete(d, completion, lock);
   if (!applied) {
     env.logger.warn(

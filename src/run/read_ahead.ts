@@ -130,14 +130,14 @@ export class ReadAhead {
   }
 
   /**
-   * A task's function settled after `ms`. `dry`: its slot found nothing buffered to run next.
+   * A task's function settled after `ms`, `now` (`performance.now()`, as its caller read it).
+   * `dry`: its slot found nothing buffered to run next.
    * A long task makes the depth fall back; a fast one whose slot ran dry while the queue has
    * more makes it grow, at most once per round trip, up to what the worker runs within the
    * horizon.
    */
-  settled(ms: number, dry: boolean): void {
+  settled(ms: number, dry: boolean, now: number = performance.now()): void {
     if (this.#max === this.#base) return;
-    const now = performance.now();
     this.#settled++;
     if (now - this.#paceFrom >= PACE_WINDOW) {
       this.#pace = this.#settled / (now - this.#paceFrom);

@@ -121,7 +121,7 @@ export class Slots {
       // Reading far ahead stops as soon as a task runs long: the oldest running one is first.
       const oldest = this.#running.values().next().value;
       if (oldest) {
-        this.#noteRun(performance.now() - oldest.startedAt);
+        this.#noteRun(oldest.startedAt);
       }
     }
     const room = this.#options.concurrency + this.#readAhead.depth - this.#running.size -
@@ -165,15 +165,18 @@ export class Slots {
   }
 
   /**
-   * Tells the read-ahead that a task ran `ms` (settled, if `dry` is given: whether its slot found
-   * nothing buffered to run next; else still running). A long one makes the depth fall back; one
+   * Tells the read-ahead that a task ran since `startedAt` (`performance.now()`), settled if `dry`
+   * is given (whether its slot found nothing buffered to run next), else still running. A long one makes the depth fall back; one
    * that ran {@linkcode HAND_BACK_AFTER} or more sends what was read ahead beyond the depth back
    * to its stream, newest first and never started here, so that an idle sibling runs it rather
    * than wait for this worker.
    */
-  #noteRun(ms: number, dry?: boolean): void {
+  #noteRun(startedAt: number, dry?: boolean): void {
+    // The clock read once, here, for the run's length and the read-ahead's pace.
+    const now = performance.now();
+    const ms = now - startedAt;
     if (dry === undefined) this.#readAhead.running(ms);
-    else this.#readAhead.settled(ms, dry);
+    else this.#readAhead.settled(ms, dry, now);
     if (ms < HAND_BACK_AFTER || this.#options.stop.stopping) return;
     const free = Math.max(0, this.#options.concurrency - this.#running.size);
     const surplus = this.#buffered.length - free - this.#readAhead.depth;
@@ -247,7 +250,7 @@ export class Slots {
       .finally(() => {
         // A task that kept its slot until its outcome was written (refused, aborted, timed out).
         if (this.#running.delete(d.key)) {
-          this.#noteRun(performance.now() - task.startedAt, false);
+          this.#noteRun(task.startedAt, false);
         }
         this.#fillFreeSlots();
       });
@@ -319,7 +322,7 @@ export class Slots {
     this.#fillFreeSlots();
     // Dry: the freed slot found nothing buffered to run.
     const dry = this.#running.size < this.#options.concurrency;
-    this.#noteRun(performance.now() - task.startedAt, dry);
+    this.#noteRun(task.startedAt, dry);
     return true;
   }
 
