@@ -48,7 +48,7 @@ export function enqueueArgs(client: QueueContext, now: number, slots: RecordSlot
     now,
     wakeChannel: client.keys.wakeChannel,
     keyPrefix: client.keys.prefix,
-    slots: SLOT_NAMES[slotsIndex(slots)],
+    slots: recordKind(slots).slots,
     events: client.eventsSetting,
   });
   return args;
@@ -66,42 +66,64 @@ export const NEW_TASK = layout("id", "fn", "payload", "priority", "due", "links"
 
 /**
  * The slots a record may have after the {@linkcode NEW_TASK} ones, in this order, each only in a
- * call that needs it (`slots` in {@linkcode ENQUEUE_ARGS}), so that a plain task sends neither:
- * `dedupeKey`, the task's deduplication key ('' for none), in its own slot so that Redis reads it
- * without making a string of it; `trace`, the trace context of its enqueue span
- * (`src/client/enqueue_spans.ts`), the propagation headers as a JSON object ('' for none).
+ * call that needs it (`slots` in {@linkcode ENQUEUE_ARGS} lists their letters), so that a plain
+ * task sends neither: `dedupeKey`, the task's deduplication key ('' for none), in its own slot so
+ * that Redis reads it without making a string of it; `trace`, the trace context of its enqueue
+ * span (`src/client/enqueue_spans.ts`), the propagation headers as a JSON object ('' for none).
+ * The layouts and the Lua's offsets are both made from this list.
  */
-const OPTIONAL_SLOTS = ["dedupeKey", "trace"] as const;
+const OPTIONAL_SLOTS = [
+  { name: "dedupeKey", letter: "k", flag: "keyed" },
+  { name: "trace", letter: "t", flag: "traced" },
+] as const satisfies readonly { name: string; letter: string; flag: keyof RecordSlots }[];
 
 /** A value for every slot a task record may have. */
 export type TaskRecord = Record<
-  (typeof NEW_TASK.fields)[number] | (typeof OPTIONAL_SLOTS)[number],
+  (typeof NEW_TASK.fields)[number] | (typeof OPTIONAL_SLOTS)[number]["name"],
   ScriptArg
 >;
 
 /** The records of a call with no optional slot, as a plain task sends. */
 export const PLAIN_RECORDS: RecordSlots = { keyed: false, traced: false };
 
-/** The record layouts and their `slots` argument, by {@linkcode slotsIndex}. */
-const LAYOUTS = [
-  NEW_TASK,
-  layout(...NEW_TASK.fields, OPTIONAL_SLOTS[0]),
-  layout(...NEW_TASK.fields, OPTIONAL_SLOTS[1]),
-  layout(...NEW_TASK.fields, ...OPTIONAL_SLOTS),
-] as const;
-const SLOT_NAMES = ["", "k", "t", "kt"] as const;
+/**
+ * Per set of optional slots (bit `i` for `OPTIONAL_SLOTS[i]`): the records' layout and the
+ * `slots` argument naming them.
+ */
+const RECORD_KINDS = Array.from({ length: 1 << OPTIONAL_SLOTS.length }, (_, bits) => {
+  const present = OPTIONAL_SLOTS.filter((_, i) => (bits & (1 << i)) !== 0);
+  return {
+    layout: layout(...NEW_TASK.fields, ...present.map((s) => s.name)) as Layout<keyof TaskRecord>,
+    slots: present.map((s) => s.letter).join(""),
+  };
+});
 
-function slotsIndex(slots: RecordSlots): number {
-  return (slots.keyed ? 1 : 0) + (slots.traced ? 2 : 0);
+function recordKind(slots: RecordSlots): (typeof RECORD_KINDS)[number] {
+  let bits = 0;
+  for (let i = 0; i < OPTIONAL_SLOTS.length; i++) {
+    if (slots[OPTIONAL_SLOTS[i].flag]) bits |= 1 << i;
+  }
+  return RECORD_KINDS[bits];
 }
 
 /** The layout of the task records of a call with these optional slots. */
 export function taskLayout(slots: RecordSlots): Layout<keyof TaskRecord> {
-  return LAYOUTS[slotsIndex(slots)] as Layout<keyof TaskRecord>;
+  return recordKind(slots).layout;
 }
 
 const ARG = argvSlots(ENQUEUE_ARGS, 1);
 const T = argvSlots(NEW_TASK, "a");
+
+/**
+ * Lua: the records' stride, and the offset in a record of each optional slot present in this
+ * call (`<name>At`, nil when absent), in {@linkcode OPTIONAL_SLOTS} order.
+ */
+const OPTIONAL_OFFSETS = [
+  `local stride = ${NEW_TASK.size}`,
+  ...OPTIONAL_SLOTS.map((s) =>
+    `local ${s.name}At\nif string.find(${ARG.slots}, '${s.letter}', 1, true) then ${s.name}At, stride = stride, stride + 1 end`
+  ),
+].join("\n");
 
 /**
  * Stores new tasks: each goes into the stream of its priority, into the delayed set when it is
@@ -154,9 +176,7 @@ local now, P = ${ARG.now}, ${ARG.keyPrefix}
 local ev = eventsOf(P, ${ARG.events})
 local skipped, earliest, standIns, call = {}, nil, nil, { hashes = {}, ends = {} }
 -- The optional slots' offsets in a record (nil when absent): see OPTIONAL_SLOTS.
-local stride, keyAt, traceAt = ${NEW_TASK.size}, nil, nil
-if string.find(${ARG.slots}, 'k', 1, true) then keyAt, stride = stride, stride + 1 end
-if string.find(${ARG.slots}, 't', 1, true) then traceAt, stride = stride, stride + 1 end
+${OPTIONAL_OFFSETS}
 for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, stride do
   local id, priority, dueArg = ${T.id}, ${T.priority}, ${T.due}
   local taskKey, stream, resultKey = P .. '${KEY.task}' .. id, P .. '${KEY.stream}' .. priority,
@@ -183,7 +203,7 @@ for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, stride do
   if dedupe then
     -- A generated id's key stands for the id's own check (see SPEC_KIND in dedupe.ts).
     standIn, idChecked = dedupeTask(P, KEYS[1], call, id, ${T.fn}, ${T.payload}, dueArg, dedupe,
-      ARGV[a + keyAt])
+      ARGV[a + dedupeKeyAt])
   end
   if standIn == nil and not idChecked and redis.call('EXISTS', taskKey, resultKey) == 1 then
     standIn = id
