@@ -136,7 +136,7 @@ export class ReadAhead {
    * more makes it grow, at most once per round trip, up to what the worker runs within the
    * horizon.
    */
-  settled(ms: number, dry: boolean, now: number = performance.now()): void {
+  settled(ms: number, dry: boolean, now: number): void {
     if (this.#max === this.#base) return;
     this.#settled++;
     if (now - this.#paceFrom >= PACE_WINDOW) {
