@@ -103,19 +103,19 @@ const LOCK_MARGIN = 5_000;
 /**
  * Runs a started delivery to its outcome and writes it. Resolves once the outcome is written;
  * `settled` resolves when the task function itself has settled, which may be later if it
- * ignored its signal.
+ * ignored its signal; it is undefined when the function has settled already (or never ran).
  */
 export async function execute(
   env: ExecutionEnv,
   d: Delivery,
   controller: AbortController,
-): Promise<{ settled: Promise<unknown> }> {
+): Promise<{ settled: Promise<unknown> | undefined }> {
   const startTime = env.client.now();
   const waited = lateness(d);
   let ran = false;
   const task = env.registry.get(d.fnName);
   let lock: string | undefined;
-  let settled: Promise<unknown> = Promise.resolve();
+  let settled: Promise<unknown> | undefined;
   let outcome: Outcome;
   let logs: TaskLogWriter | undefined;
   // Undefined, after one check, while OpenTelemetry is off.
@@ -151,8 +151,8 @@ export async function execute(
       const run = span
         ? span.within(() => call(env, d, task!, args, controller))
         : call(env, d, task!, args, controller);
-      settled = run.settled;
       outcome = await run.outcome;
+      settled = run.unsettled();
       // Only a task that reported progress or logged has something to end, and a slot is
       // yielded only while other tasks run: no await, and no turn of the microtask queue,
       // for nothing.
@@ -280,7 +280,11 @@ function call(
   controller: AbortController,
 ): {
   outcome: Promise<Outcome>;
-  settled: Promise<unknown>;
+  /**
+   * Once the outcome is decided: undefined when the function has settled (it decided the
+   * outcome, as nearly always), else a promise of its settling (its signal decided first).
+   */
+  unsettled: () => Promise<unknown> | undefined;
   endTry: () => TaskLogWriter | undefined | Promise<TaskLogWriter | undefined>;
 } {
   const { signal } = controller;
@@ -346,9 +350,14 @@ function call(
   const listener = () => decide(signalOutcome(signal.reason));
   signal.addEventListener("abort", listener, { once: true });
   if (signal.aborted) listener();
+  let returned = false;
   running.then(
-    (value) => decide({ kind: "success", value }),
+    (value) => {
+      returned = true;
+      decide({ kind: "success", value });
+    },
     (error) => {
+      returned = true;
       let decision: Outcome;
       try {
         decision = thrownOutcome(d, task, error, signal);
@@ -361,7 +370,7 @@ function call(
   );
   return {
     outcome,
-    settled: running.catch(() => {}),
+    unsettled: () => returned ? undefined : running.catch(() => {}),
     endTry: () => {
       ended = true;
       scope.end(endedFacts(context), endedContext);

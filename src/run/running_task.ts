@@ -23,7 +23,7 @@ export class RunningTask {
   /** When it took its slot (`performance.now()`). */
   readonly startedAt: number = performance.now();
   #written = false;
-  #outcome: Promise<unknown> | undefined;
+  #executed: Promise<unknown> | undefined;
 
   /** `delivery`: the started delivery it runs. */
   constructor(delivery: Delivery) {
@@ -37,12 +37,13 @@ export class RunningTask {
 
   /** Settles once the outcome is written, or writing it failed. */
   get outcome(): Promise<unknown> {
-    return this.#outcome ?? Promise.resolve();
+    // Made when asked (at shutdown), not per task.
+    return this.#executed?.catch(() => {}) ?? Promise.resolve();
   }
 
   /** Follows the run that `executed` stands for: it settles once the outcome is written. */
   follow(executed: Promise<unknown>): void {
-    this.#outcome = executed.catch(() => {});
+    this.#executed = executed;
   }
 
   /** Notes that the outcome is written. */

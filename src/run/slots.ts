@@ -52,7 +52,7 @@ export interface SlotsOptions {
   readonly execute: (
     d: Delivery,
     controller: AbortController,
-  ) => Promise<{ settled: Promise<unknown> }>;
+  ) => Promise<{ settled: Promise<unknown> | undefined }>;
   /** Whether the run is stopping: then nothing new starts. */
   readonly stop: StopFlag;
   readonly logger: WorkerLogger;
@@ -240,20 +240,33 @@ export class Slots {
     if (this.#options.takeEarlyAbort(d.taskId)) task.cancel();
     const executed = this.#options.execute(d, task.controller);
     task.follow(executed);
-    executed
-      .then(async ({ settled }) => {
-        task.markWritten();
-        this.#options.onOutcomeWritten();
-        await untilSettled(d, settled, this.#options.logger);
-      })
-      .catch((error) => this.#options.onRedisError(`finish ${d.fnName} (${d.taskId})`, error))
-      .finally(() => {
-        // A task that kept its slot until its outcome was written (refused, aborted, timed out).
-        if (this.#running.delete(d.key)) {
-          this.#noteRun(task.startedAt, false);
-        }
-        this.#fillFreeSlots();
-      });
+    void this.#follow(d, task, executed);
+  }
+
+  /**
+   * Follows a run to its end: its outcome written, then its function settled (at once, nearly
+   * always), then its slot given back if the task kept it. One async function rather than a
+   * chain of callbacks: those are a promise and a closure each, per task.
+   */
+  async #follow(
+    d: Delivery,
+    task: RunningTask,
+    executed: Promise<{ settled: Promise<unknown> | undefined }>,
+  ): Promise<void> {
+    try {
+      const { settled } = await executed;
+      task.markWritten();
+      this.#options.onOutcomeWritten();
+      if (settled) await untilSettled(d, settled, this.#options.logger);
+    } catch (error) {
+      await this.#options.onRedisError(`finish ${d.fnName} (${d.taskId})`, error);
+    } finally {
+      // A task that kept its slot until its outcome was written (refused, aborted, timed out).
+      if (this.#running.delete(d.key)) {
+        this.#noteRun(task.startedAt, false);
+      }
+      this.#fillFreeSlots();
+    }
   }
 
   /**
