@@ -95,15 +95,16 @@ export class Envelope {
     return await this.#seal({ kind: "payload", taskId, fnName }, encoded);
   }
 
-  /** Decodes the arguments of a task; throws StreaqError for unsigned, tampered or bad data. */
-  async openArgs(taskId: string, fnName: string, blob: Uint8Array): Promise<unknown[]> {
-    const args = await this.#open({ kind: "payload", taskId, fnName }, blob, "payload");
-    if (!Array.isArray(args)) {
-      throw new StreaqError(
-        `Cannot run task ${fnName} (${taskId}): its payload decoded to ${typeof args}, not an argument list`,
-      );
-    }
-    return args;
+  /**
+   * Decodes the arguments of a task; throws StreaqError for unsigned, tampered or bad data. At
+   * once when nothing to decode them is asynchronous (no signature, the built-in codec): every
+   * task a worker runs is opened here, and a promise per task is garbage to collect.
+   */
+  openArgs(taskId: string, fnName: string, blob: Uint8Array): unknown[] | Promise<unknown[]> {
+    const args = this.#open({ kind: "payload", taskId, fnName }, blob, "payload");
+    return args instanceof Promise
+      ? args.then((decoded) => argumentList(taskId, fnName, decoded))
+      : argumentList(taskId, fnName, args);
   }
 
   /**
@@ -130,24 +131,43 @@ export class Envelope {
     return await this.#open({ kind: "progress", taskId }, blob, "progress");
   }
 
-  /** Encodes a finished task's result; an unserializable return value becomes a failure. */
-  async sealResult(record: ResultRecord): Promise<{ blob: Buffer; record: ResultRecord }> {
+  /**
+   * Encodes a finished task's result; an unserializable return value becomes a failure. At once
+   * when nothing to encode it is asynchronous (no signature, a codec that answers at once).
+   */
+  sealResult(
+    record: ResultRecord,
+  ): { blob: Buffer; record: ResultRecord } | Promise<{ blob: Buffer; record: ResultRecord }> {
+    let blob: Buffer | Promise<Buffer>;
     try {
-      return { blob: await this.#sealRecord(record), record };
+      blob = this.#sealRecord(record);
     } catch (error) {
-      if (!record.success) throw error;
-      const failed: ResultRecord = {
-        ...record,
-        success: false,
-        value: new TypeError(
-          `Task ${record.fnName} returned a value that cannot be serialized: ${
-            (error as Error)?.message ?? String(error)
-          }`,
-          { cause: error },
-        ),
-      };
-      return { blob: await this.#sealRecord(failed), record: failed };
+      return this.#sealUnserializable(record, error);
     }
+    if (!(blob instanceof Promise)) return { blob, record };
+    return blob.then(
+      (sealed) => ({ blob: sealed, record }),
+      (error) => this.#sealUnserializable(record, error),
+    );
+  }
+
+  /** The failure sealed in place of a result whose value could not be encoded. */
+  async #sealUnserializable(
+    record: ResultRecord,
+    error: unknown,
+  ): Promise<{ blob: Buffer; record: ResultRecord }> {
+    if (!record.success) throw error;
+    const failed: ResultRecord = {
+      ...record,
+      success: false,
+      value: new TypeError(
+        `Task ${record.fnName} returned a value that cannot be serialized: ${
+          (error as Error)?.message ?? String(error)
+        }`,
+        { cause: error },
+      ),
+    };
+    return { blob: await this.#sealRecord(failed), record: failed };
   }
 
   /** Decodes a stored result. */
@@ -180,12 +200,19 @@ export class Envelope {
    * saying how the task ended (`ENDED` in `src/client/graph.ts`), which the task-graph scripts read
    * without decoding. The codec encodes the value only, and only when there is one.
    */
-  async #sealRecord(record: ResultRecord): Promise<Buffer> {
+  #sealRecord(record: ResultRecord): Buffer | Promise<Buffer> {
     const { value } = record;
-    let encoded: Encoded | undefined;
+    let encoded: Encoded | Promise<Encoded> | undefined;
     if (!record.success || value !== undefined) {
-      encoded = await this.#serialize(record.success ? value : errorToPlain(value));
+      encoded = this.#serialize(record.success ? value : errorToPlain(value));
     }
+    return isThenable(encoded)
+      ? Promise.resolve(encoded).then((done) => this.#packRecord(record, done))
+      : this.#packRecord(record, encoded);
+  }
+
+  /** {@linkcode Envelope.#sealRecord} once the value is encoded (`undefined`: no value). */
+  #packRecord(record: ResultRecord, encoded: Encoded | undefined): Buffer | Promise<Buffer> {
     const isString = encoded === undefined || typeof encoded === "string";
     // Field by field rather than by rest and spread: one result per task a worker runs.
     const packed: ResultToPack = {
@@ -213,7 +240,7 @@ export class Envelope {
       return out;
     }
     const context: SigningContext = { kind: "result", taskId: record.taskId };
-    return await this.#sealData(context, packResult(packed), isString, ended);
+    return this.#sealData(context, packResult(packed), isString, ended);
   }
 
   async #seal(context: SigningContext, encoded: Encoded): Promise<Buffer> {
@@ -258,11 +285,12 @@ export class Envelope {
     return out;
   }
 
-  async #open(context: SigningContext, blob: Uint8Array, what: string): Promise<unknown> {
+  /** Opens an envelope and decodes its data: at once when neither step is asynchronous. */
+  #open(context: SigningContext, blob: Uint8Array, what: string): unknown {
     const unwrapped = this.#unwrap(context, blob, what);
-    const { data, isString } = unwrapped instanceof Promise ? await unwrapped : unwrapped;
-    const decoded = this.#decode(data, isString, what);
-    return decoded instanceof Promise ? await decoded : decoded;
+    return unwrapped instanceof Promise
+      ? unwrapped.then(({ data, isString }) => this.#decode(data, isString, what))
+      : this.#decode(unwrapped.data, unwrapped.isString, what);
   }
 
   /**
@@ -333,6 +361,16 @@ export class Envelope {
 interface Unwrapped {
   readonly data: Uint8Array;
   readonly isString: boolean;
+}
+
+/** The decoded payload of a task, checked to be an argument list. */
+function argumentList(taskId: string, fnName: string, args: unknown): unknown[] {
+  if (!Array.isArray(args)) {
+    throw new StreaqError(
+      `Cannot run task ${fnName} (${taskId}): its payload decoded to ${typeof args}, not an argument list`,
+    );
+  }
+  return args;
 }
 
 function decodeError(what: string, error: unknown): StreaqError {

@@ -31,6 +31,7 @@ import { outcomeEvent } from "./outcome_event.ts";
 import type { WorkerLogger } from "../logger.ts";
 import type { RegisteredTask } from "../registered_task.ts";
 import { startRunSpan, type TryOutcome } from "./run_span.ts";
+import type { TaskController } from "./running_task.ts";
 
 /** What happened to a task. */
 export type Outcome =
@@ -108,7 +109,7 @@ const LOCK_MARGIN = 5_000;
 export async function execute(
   env: ExecutionEnv,
   d: Delivery,
-  controller: AbortController,
+  controller: TaskController,
 ): Promise<{ settled: Promise<unknown> | undefined }> {
   const startTime = env.client.now();
   const waited = lateness(d);
@@ -130,7 +131,8 @@ export async function execute(
     } else if (d.passthrough) {
       outcome = await passOn(env, d);
     } else {
-      let args = await env.client.envelope.openArgs(d.taskId, d.fnName, d.payload!);
+      const opened = env.client.envelope.openArgs(d.taskId, d.fnName, d.payload!);
+      let args = opened instanceof Promise ? await opened : opened;
       if (d.input) {
         args = [(await env.client.envelope.openResult(d.source, d.input)).value, ...args];
       }
@@ -277,7 +279,7 @@ function call(
   // deno-lint-ignore no-explicit-any
   task: RegisteredTask<any, unknown>,
   args: unknown[],
-  controller: AbortController,
+  controller: TaskController,
 ): {
   outcome: Promise<Outcome>;
   /**
@@ -344,11 +346,11 @@ function call(
     if (decided) return;
     decided = true;
     clearTimeout(timer);
-    signal.removeEventListener("abort", listener);
+    controller.onAbort = undefined;
     resolve(decision);
   };
   const listener = () => decide(signalOutcome(signal.reason));
-  signal.addEventListener("abort", listener, { once: true });
+  controller.onAbort = listener;
   if (signal.aborted) listener();
   let returned = false;
   running.then(
@@ -460,7 +462,7 @@ async function finish(
   let completion: Completion;
   let finalOutcome = outcome;
   if (outcome.kind === "success" || outcome.kind === "failure") {
-    const { blob, record } = await env.client.envelope.sealResult({
+    const sealing = env.client.envelope.sealResult({
       taskId: d.taskId,
       fnName: d.fnName,
       createdTime: d.createdTime,
@@ -473,6 +475,7 @@ async function finish(
       success: outcome.kind === "success",
       value: outcome.kind === "success" ? outcome.value : outcome.error,
     });
+    const { blob, record } = sealing instanceof Promise ? await sealing : sealing;
     if (!record.success) finalOutcome = { kind: "failure", error: record.value };
     completion = {
       kind: "final",

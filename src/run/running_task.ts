@@ -14,12 +14,29 @@ import type { WorkerLogger } from "../logger.ts";
 /** How long a task may finish without its function returning before the worker says so. */
 const SETTLE_WARNING = 1_000;
 
+/**
+ * The controller behind a running task's signal. It also tells the task's run that the signal
+ * fired (`onAbort`), directly: an `abort` listener on the signal costs an event listener's
+ * registration and removal per task.
+ */
+export class TaskController extends AbortController {
+  /** Called when {@linkcode TaskController.abort} fires the signal. */
+  onAbort: (() => void) | undefined;
+
+  /** Fires the signal with `reason`, unless it fired already, then calls `onAbort`. */
+  override abort(reason?: unknown): void {
+    if (this.signal.aborted) return;
+    super.abort(reason);
+    this.onAbort?.();
+  }
+}
+
 /** A delivery that holds a slot, from its start until its function settles. */
 export class RunningTask {
   /** The delivery it runs. */
   readonly delivery: Delivery;
   /** Behind the task's signal: aborts on an abort request, a timeout or a hand-back. */
-  readonly controller: AbortController = new AbortController();
+  readonly controller: TaskController = new TaskController();
   /** When it took its slot (`performance.now()`). */
   readonly startedAt: number = performance.now();
   #written = false;

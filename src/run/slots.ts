@@ -14,7 +14,7 @@ import type { WorkerLogger } from "../logger.ts";
 import { PrefetchBuffer } from "./prefetch_buffer.ts";
 import { HAND_BACK_AFTER, ReadAhead } from "./read_ahead.ts";
 import type { OnRedisError } from "./redis_errors.ts";
-import { RunningTask, untilSettled } from "./running_task.ts";
+import { RunningTask, type TaskController, untilSettled } from "./running_task.ts";
 import type { StopFlag } from "./shutdown.ts";
 
 /** Where the slots write outcomes and the starts of prefetched deliveries (`complete.ts`). */
@@ -51,7 +51,7 @@ export interface SlotsOptions {
   /** Runs a started delivery; resolves once its outcome is written (see `execute.ts`). */
   readonly execute: (
     d: Delivery,
-    controller: AbortController,
+    controller: TaskController,
   ) => Promise<{ settled: Promise<unknown> | undefined }>;
   /** Whether the run is stopping: then nothing new starts. */
   readonly stop: StopFlag;
