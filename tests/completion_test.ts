@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { DeliveryWriter } from "../src/run/complete.ts";
-import { asStarted, type Delivery, fetchDeliveries } from "../src/run/fetch.ts";
+import { type Delivery, fetchDeliveries } from "../src/run/fetch.ts";
 import { CONSUMER_GROUP } from "../src/redis/keys.ts";
 import { testWorker } from "./_helpers.ts";
 import { queueContextOf } from "../src/worker.ts";
@@ -26,8 +26,8 @@ async function startAndEndTogether(
   const completer = new DeliveryWriter(client, "w1");
   const started = completer.start(d);
   const completed = outcome === "final"
-    ? completer.complete(asStarted(d), { kind: "final", result: Buffer.from("1"), ttl: 60_000 })
-    : completer.complete(asStarted(d), { kind: "retry", due: { in: 60_000 }, reason: "r" });
+    ? completer.complete(d, { kind: "final", result: Buffer.from("1"), ttl: 60_000 })
+    : completer.complete(d, { kind: "retry", due: { in: 60_000 }, reason: "r" });
   const [answer, done] = await Promise.all([started, completed]);
   assert.equal(done.applied, true);
   return {

@@ -32,6 +32,8 @@ import type { WorkerLogger } from "../logger.ts";
 import type { RegisteredTask } from "../registered_task.ts";
 import { startRunSpan, type TryOutcome } from "./run_span.ts";
 import type { TaskController } from "./running_task.ts";
+import type { ResultRecord } from "../result.ts";
+import type { Buffer } from "node:buffer";
 
 /** What happened to a task. */
 export type Outcome =
@@ -166,9 +168,16 @@ export async function execute(
   } catch (error) {
     outcome = { kind: "failure", error };
   }
+  // The outcome written, then counted and logged: no async function of its own, which would be
+  // a promise and a frame per task.
   try {
-    const ended = await finish(env, d, task, outcome, { startTime, waited, ran }, lock, logs);
-    span?.end(ended.outcome, ended.counted);
+    const sealing = completionOf(env, d, task, outcome, startTime);
+    const { completion, written } = sealing instanceof Promise ? await sealing : sealing;
+    // The last lines, and the list's time to live: the result's, or a pending one for a retry.
+    if (logs) await logs.close(completion.kind === "final" ? completion.ttl : undefined);
+    const { applied } = await env.completer.complete(d, completion, lock);
+    const counted = applied ? account(env, d, task, written, startTime, waited, ran) : lost(env, d);
+    span?.end(written, counted);
   } catch (error) {
     span?.fail(error);
     throw error;
@@ -444,103 +453,130 @@ function thrownOutcome(
   }, error);
 }
 
+/** The completion that writes an outcome, and the outcome as it is written. */
+interface Sealed {
+  readonly completion: Completion;
+  /** A result that could not be encoded is written as a failure. */
+  readonly written: Outcome;
+}
+
 /**
- * Turns an outcome into a completion, writes it, counts it and logs it. Returns the outcome as
- * written and the counter it went to ("lost" when it was not written).
+ * Turns an outcome into the completion that writes it: at once, unless sealing the result is
+ * asynchronous (a signature, a codec that answers later).
  */
-async function finish(
+function completionOf(
   env: ExecutionEnv,
   d: Delivery,
   // deno-lint-ignore no-explicit-any
   task: RegisteredTask<any, unknown> | undefined,
   outcome: Outcome,
-  timing: { startTime: number; waited: number; ran: boolean },
-  lock: string | undefined,
-  logs: TaskLogWriter | undefined,
-): Promise<{ outcome: Outcome; counted: TryOutcome }> {
-  const { startTime } = timing;
-  let completion: Completion;
-  let finalOutcome = outcome;
-  if (outcome.kind === "success" || outcome.kind === "failure") {
-    const sealing = env.client.envelope.sealResult({
-      taskId: d.taskId,
-      fnName: d.fnName,
-      createdTime: d.createdTime,
-      enqueueTime: d.enqueueTime,
-      startTime,
-      finishTime: env.client.now(),
-      // A try refused for exceeding maxTries never started: it does not count.
-      tries: task ? Math.min(d.tries, task.maxTries) : d.tries,
-      workerId: env.workerId,
-      success: outcome.kind === "success",
-      value: outcome.kind === "success" ? outcome.value : outcome.error,
-    });
-    const { blob, record } = sealing instanceof Promise ? await sealing : sealing;
-    if (!record.success) finalOutcome = { kind: "failure", error: record.value };
-    completion = {
+  startTime: number,
+): Sealed | Promise<Sealed> {
+  if (outcome.kind !== "success" && outcome.kind !== "failure") {
+    return { completion: outcome, written: outcome };
+  }
+  const sealing = env.client.envelope.sealResult({
+    taskId: d.taskId,
+    fnName: d.fnName,
+    createdTime: d.createdTime,
+    enqueueTime: d.enqueueTime,
+    startTime,
+    finishTime: env.client.now(),
+    // A try refused for exceeding maxTries never started: it does not count.
+    tries: task ? Math.min(d.tries, task.maxTries) : d.tries,
+    workerId: env.workerId,
+    success: outcome.kind === "success",
+    value: outcome.kind === "success" ? outcome.value : outcome.error,
+  });
+  return sealing instanceof Promise
+    ? sealing.then((sealed) => finalCompletion(env, d, task, outcome, sealed))
+    : finalCompletion(env, d, task, outcome, sealing);
+}
+
+/** The completion of a task that succeeded or failed, its result sealed. */
+function finalCompletion(
+  env: ExecutionEnv,
+  d: Delivery,
+  // deno-lint-ignore no-explicit-any
+  task: RegisteredTask<any, unknown> | undefined,
+  outcome: Outcome,
+  { blob, record }: { blob: Buffer; record: ResultRecord },
+): Sealed {
+  const written: Outcome = record.success ? outcome : { kind: "failure", error: record.value };
+  return {
+    completion: {
       kind: "final",
       result: blob,
       ttl: task
         ? (record.success ? task.ttl : task.failureTtl)
         : env.client.resultTtl(d.fnName, record.success),
       keep: task?.keepResults,
-      next: nextRun(d, task, finalOutcome, record.finishTime),
+      next: nextRun(d, task, written, record.finishTime),
       event: env.client.eventsSetting === ""
         ? undefined
         : outcomeEvent(record.success, record.value),
-    };
-  } else {
-    completion = outcome;
-  }
-  // The last lines, and the list's time to live: the result's, or a pending one for a retry.
-  if (logs) await logs.close(completion.kind === "final" ? completion.ttl : undefined);
-  const { applied } = await env.completer.complete(d, completion, lock);
-  if (!applied) {
-    env.logger.warn(
-      `${d.fnName} (${d.taskId}): this worker no longer owns the delivery (another worker took it over); its outcome was not written`,
-    );
-    return { outcome: finalOutcome, counted: "lost" };
-  }
-  const counted = count(env.counters, finalOutcome);
+    },
+    written,
+  };
+}
+
+/** A written outcome this worker no longer owned (another worker took the delivery over). */
+function lost(env: ExecutionEnv, d: Delivery): TryOutcome {
+  env.logger.warn(
+    `${d.fnName} (${d.taskId}): this worker no longer owns the delivery (another worker took it over); its outcome was not written`,
+  );
+  return "lost";
+}
+
+/**
+ * Counts a written outcome, notes its timings and logs it. Returns the counter it went to.
+ * `waited`: how late it started; `ran`: whether its function was called.
+ */
+function account(
+  env: ExecutionEnv,
+  d: Delivery,
+  // deno-lint-ignore no-explicit-any
+  task: RegisteredTask<any, unknown> | undefined,
+  outcome: Outcome,
+  startTime: number,
+  waited: number,
+  ran: boolean,
+): FunctionOutcome {
+  const counted = count(env.counters, outcome);
   const ms = env.client.now() - startTime;
-  env.stats.note(d.fnName, counted, timing.waited, timing.ran ? ms : undefined);
+  env.stats.note(d.fnName, counted, waited, ran ? ms : undefined);
   // The line's text and fields are built only when it is written: a worker logging at "warn"
   // or above, or a silent task, would otherwise make garbage of them for every task.
-  const logged = finalOutcome.kind === "back" || !(task?.silent ?? false);
-  if (!logged || !env.logger.enabled(finalOutcome.kind === "failure" ? "warn" : "info")) {
-    return { outcome: finalOutcome, counted };
+  const logged = outcome.kind === "back" || !(task?.silent ?? false);
+  if (!logged || !env.logger.enabled(outcome.kind === "failure" ? "warn" : "info")) {
+    return counted;
   }
   const label = `${d.fnName} (${d.taskId})`;
   const fields = { ...taskFields(d), durationMs: ms };
-  switch (finalOutcome.kind) {
+  switch (outcome.kind) {
     case "success":
       env.logger.info(`✓ ${label} in ${ms} ms`, fields);
       break;
     case "failure":
-      env.logger.warn(
-        `✗ ${label} failed in ${ms} ms: ${describeError(finalOutcome.error)}`,
-        fields,
-      );
+      env.logger.warn(`✗ ${label} failed in ${ms} ms: ${describeError(outcome.error)}`, fields);
       break;
     case "retry":
       env.logger.info(
-        `↻ ${label} retries in ${
-          retryDelay(finalOutcome.due, env.client.now())
-        } ms: ${finalOutcome.reason}`,
+        `↻ ${label} retries in ${retryDelay(outcome.due, env.client.now())} ms: ${outcome.reason}`,
         fields,
       );
       break;
     case "back":
-      if (finalOutcome.blockFor !== undefined) {
+      if (outcome.blockFor !== undefined) {
         env.logger.info(
-          `⏸ ${label} rate-limited: ${d.fnName} starts nothing for ${finalOutcome.blockFor} ms`,
+          `⏸ ${label} rate-limited: ${d.fnName} starts nothing for ${outcome.blockFor} ms`,
           fields,
         );
       } else {
-        env.logger.info(`↩ ${label} handed back: ${finalOutcome.reason}`, fields);
+        env.logger.info(`↩ ${label} handed back: ${outcome.reason}`, fields);
       }
   }
-  return { outcome: finalOutcome, counted };
+  return counted;
 }
 
 /**

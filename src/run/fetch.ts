@@ -290,11 +290,6 @@ export function toStartAnswer(state: unknown): StartAnswer {
   return state === START_STATE.aborting ? "aborting" : "started";
 }
 
-/** A prefetched delivery as it runs: started, with the try its start counts. */
-export function asStarted(d: Delivery): Delivery {
-  return { ...d, started: true };
-}
-
 /**
  * Identifies a delivery within the worker. Entry ids are unique only within their stream: two
  * priorities' streams can hold the same id when tasks are enqueued in the same millisecond.

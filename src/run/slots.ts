@@ -9,7 +9,7 @@
  */
 
 import type { ClaimCounts, Completed, Completion } from "./complete.ts";
-import { asStarted, type Delivery, type StartAnswer } from "./fetch.ts";
+import type { Delivery, StartAnswer } from "./fetch.ts";
 import type { WorkerLogger } from "../logger.ts";
 import { PrefetchBuffer } from "./prefetch_buffer.ts";
 import { HAND_BACK_AFTER, ReadAhead } from "./read_ahead.ts";
@@ -271,8 +271,9 @@ export class Slots {
 
   /**
    * Runs buffered deliveries in the free slots, highest priority first, unless the run is
-   * stopping, then tells the fetch loop. A prefetched delivery runs at once; its start is
-   * written with the next completion call, whose answer may still stop it.
+   * stopping, then tells the fetch loop. A prefetched delivery runs at once, as it was read
+   * (`started` false: nothing in a run reads it); its start is written with the next completion
+   * call, whose answer may still stop it.
    */
   #fillFreeSlots(): void {
     const { concurrency, stop, completer, onRedisError } = this.#options;
@@ -283,7 +284,7 @@ export class Slots {
         this.#handBackUnrun(next);
         continue;
       }
-      this.#run(asStarted(next));
+      this.#run(next);
       if (next.started) continue;
       completer.start(next).then(
         (answer) => this.#actOnStart(next, answer),
@@ -344,14 +345,10 @@ export class Slots {
    * A task refused before its function ran frees its slot here. Its outcome is still written
    * before the worker stops (shutdown drains the completer).
    */
-  async writeOutcome(
-    d: Delivery,
-    completion: Completion,
-    lock?: string,
-  ): Promise<Completed> {
+  writeOutcome(d: Delivery, completion: Completion, lock?: string): Promise<Completed> {
     this.#freeSlot(d);
     const refill = !this.#options.stop.stopping;
-    return await this.#options.completer.complete(d, completion, lock, refill);
+    return this.#options.completer.complete(d, completion, lock, refill);
   }
 
   /**
