@@ -22,7 +22,7 @@ async function slowCalls(redis: Redis): Promise<string[]> {
   const entries = await redis.slowlog("GET", 1_000) as [number, number, number, string[]][];
   return entries
     .filter(([, , , args]) => args[0].toLowerCase() !== "keys")
-    .map(([, , micros, args]) => `${micros} µs: ${args.slice(0, 3).join(" ")}`);
+    .map(([, , micros, args]) => `${micros} µs: ${args.slice(0, 7).join(" ")}`);
 }
 
 /** The tasks and results of {@linkcode fill}, and its repeating task and waiting chain. */
@@ -89,7 +89,11 @@ async function fill(worker: Worker, redis: Redis, tasks: number): Promise<Filled
   return { finished, waiting, chainEnd, repeating };
 }
 
-Deno.test(`clean, drain and obliterate on ${TASKS} tasks report their counts and never block Redis for 10 ms`, async () => {
+/**
+ * Fills two queues, cleans, drains and obliterates them, checking what each removed; returns the
+ * calls of 10 ms or more Redis logged meanwhile.
+ */
+async function maintainLargeQueues(): Promise<string[]> {
   await using server = await startRedis();
   const redis = new Redis(server.url);
   const options = { redisUrl: server.url, handleSignals: false, logLevel: "error" } as const;
@@ -133,9 +137,21 @@ Deno.test(`clean, drain and obliterate on ${TASKS} tasks report their counts and
     assert.deepEqual(await redis.keys(`${otherKeys.prefix}*`), []);
     assert.deepEqual((await redis.keys(`${keys.prefix}*`)).sort(), keysLeft);
 
-    assert.deepEqual(await slowCalls(redis), [], "calls of 10 ms or more");
+    return await slowCalls(redis);
   } finally {
     redis.disconnect();
+  }
+}
+
+Deno.test(`clean, drain and obliterate on ${TASKS} tasks report their counts and never block Redis for 10 ms`, async () => {
+  // The slow log times calls by the wall clock, so a call whose Redis was descheduled for a few
+  // ms (two cores shared with the test and its neighbours) is logged too: seen once in a few
+  // dozen runs, never twice in a row. A batch too large is slow in every run: a run with a slow
+  // call is repeated once, and the test fails if the repeat has one too.
+  const slow = await maintainLargeQueues();
+  if (slow.length > 0) {
+    console.error(`calls of 10 ms or more in a first run, repeated: ${slow.join("; ")}`);
+    assert.deepEqual(await maintainLargeQueues(), [], "calls of 10 ms or more, in two runs");
   }
 });
 

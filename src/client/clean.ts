@@ -23,7 +23,7 @@ import { scanQueue } from "./scan.ts";
 import { checkDuration, checkKnownKeys, checkName, describe } from "../_validate.ts";
 
 /** At most this many results are looked at by one script call. */
-export const CLEAN_BATCH = 200;
+export const CLEAN_BATCH = 100;
 
 /** How much of a result is read to find its header: enough for a function name of ~200 bytes. */
 const HEAD_BYTES = 300;

@@ -22,7 +22,7 @@ import { forgetGroupTask } from "../redis/lua/groups.ts";
 import { scanQueue } from "./scan.ts";
 
 /** At most this many tasks are looked at by one script call. */
-export const DRAIN_BATCH = 100;
+export const DRAIN_BATCH = 50;
 
 /** What a drain call works through: the `source` argument of {@linkcode DRAIN_SCRIPT}. */
 const SOURCE = {
