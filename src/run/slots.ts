@@ -323,7 +323,7 @@ export class Slots {
    */
   freeSlotAndYield(d: Delivery): Promise<void> | undefined {
     if (!this.#freeSlot(d) || this.#running.size === 0) return undefined;
-    return new Promise((resolve) => setImmediate(resolve));
+    return afterDueCallbacks();
   }
 
   /** Frees the slot of a task whose function settled on its own; false if it keeps it. */
@@ -411,4 +411,22 @@ export class Slots {
   unwritten(): RunningTask[] {
     return [...this.#running.values()].filter((task) => !task.written);
   }
+}
+
+/** The turn {@linkcode afterDueCallbacks} hands out, until it comes. */
+let dueCallbacksDone: Promise<void> | undefined;
+
+/**
+ * Resolves after the callbacks already due (timers, I/O) have run: one `setImmediate` for every
+ * task that asks in the same turn, not one each (tasks that end together, a wave of timers or a
+ * completion call's answers, all wait for the same turn).
+ */
+function afterDueCallbacks(): Promise<void> {
+  dueCallbacksDone ??= new Promise((resolve) =>
+    setImmediate(() => {
+      dueCallbacksDone = undefined;
+      resolve();
+    })
+  );
+  return dueCallbacksDone;
 }
