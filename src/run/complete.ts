@@ -136,9 +136,11 @@ interface Item {
 export interface Completed {
   /** False when the delivery was stale and nothing was written. */
   readonly applied: boolean;
-  /** For a start: what writing it found. */
-  readonly started?: StartAnswer;
 }
+
+/** The answers of completions, shared: an object per completion is garbage per task. */
+const WRITTEN: Completed = Object.freeze({ applied: true });
+const NOT_WRITTEN: Completed = Object.freeze({ applied: false });
 
 /** How many deliveries a call claims: the first `start` are started at once. */
 export interface ClaimCounts {
@@ -181,7 +183,8 @@ const NO_CLAIMS: ClaimCounts = { start: 0, prefetch: 0 };
 export class DeliveryWriter {
   readonly #client: QueueContext;
   readonly #workerId: string;
-  readonly #batcher: Batcher<Item, Completed>;
+  /** Answers a completion with a `Completed`, a start with a `StartAnswer`. */
+  readonly #batcher: Batcher<Item, Completed | StartAnswer>;
   readonly #refill: Refill;
 
   /**
@@ -205,7 +208,7 @@ export class DeliveryWriter {
     lock?: string,
     refill = false,
   ): Promise<Completed> {
-    return this.#batcher.add({ delivery, completion, lock, refill });
+    return this.#batcher.add({ delivery, completion, lock, refill }) as Promise<Completed>;
   }
 
   /**
@@ -213,14 +216,13 @@ export class DeliveryWriter {
    * Going through the same calls as the outcomes orders the two: the start of a task that runs
    * before it is written always reaches Redis no later than the task's outcome.
    */
-  async start(delivery: Delivery): Promise<StartAnswer> {
-    const { started } = await this.#batcher.add({
+  start(delivery: Delivery): Promise<StartAnswer> {
+    return this.#batcher.add({
       delivery,
       completion: undefined,
       lock: undefined,
       refill: false,
-    });
-    return started!;
+    }) as Promise<StartAnswer>;
   }
 
   /** Resolves once every completion handed in so far is written. */
@@ -228,7 +230,7 @@ export class DeliveryWriter {
     return this.#batcher.drain();
   }
 
-  async #write(items: Item[]): Promise<Completed[]> {
+  async #write(items: Item[]): Promise<(Completed | StartAnswer)[]> {
     const { keys } = this.#client;
     const priorities = this.#client.prioritiesHighFirst;
     // Counted when the call is sent, not when its items came: the freshest room there is.
@@ -267,10 +269,9 @@ export class DeliveryWriter {
     let quickAt = 0;
     for (const item of items) if (!item.completion && !item.quick) quickAt++;
     return items.map((item) =>
-      item.completion ? { applied: applied[completed++] === APPLIED.applied } : {
-        applied: true,
-        started: toStartAnswer(started[item.quick ? quickAt++ : startedAt++]),
-      }
+      item.completion
+        ? (applied[completed++] === APPLIED.applied ? WRITTEN : NOT_WRITTEN)
+        : toStartAnswer(started[item.quick ? quickAt++ : startedAt++])
     );
   }
 
