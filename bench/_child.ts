@@ -48,11 +48,7 @@ export class ChildWorker implements AsyncDisposable {
     const script = new URL(options.script, import.meta.url).pathname;
     this.#child = new Deno.Command(denoExecutable(), {
       args: [
-        "run",
-        "--no-prompt",
-        "--allow-net=127.0.0.1,localhost",
-        "--allow-env",
-        "--allow-read",
+        ...CHILD_RUN_ARGS,
         script,
         `--url=${options.url}`,
         `--queue=${options.queue}`,
@@ -214,6 +210,18 @@ export async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGener
   }
   if (buffer) yield buffer;
 }
+
+/**
+ * The start of a bench child's command line: `deno run` with no prompt, the network on loopback,
+ * the environment and reads.
+ */
+export const CHILD_RUN_ARGS = [
+  "run",
+  "--no-prompt",
+  "--allow-net=127.0.0.1,localhost",
+  "--allow-env",
+  "--allow-read",
+] as const;
 
 /** The running deno, when the permissions allow running it by path; else `deno` on PATH. */
 export function denoExecutable(): string {

@@ -8,35 +8,21 @@
  */
 
 import { startSites, stopSites } from "./_alloc_sites.ts";
+import { readyToDrain, runUntil } from "./_noop_drain.ts";
 
 const [mod, redisUrl, queueName, tasksArg, concurrencyArg, topArg] = Deno.args;
 const TASKS = Number(tasksArg);
 const WARMUP = Math.round(TASKS / 10);
 const { Worker } = await import(mod);
 
-const worker = new Worker({
-  redisUrl,
-  queueName,
-  concurrency: Number(concurrencyArg),
-  logLevel: "warn",
-  handleSignals: false,
-});
-const noop = worker.task(async function noop(): Promise<void> {});
-await worker.connect();
-
-/** Runs the worker until it has completed `count` tasks in all. */
-async function runUntil(count: number): Promise<void> {
-  const running = worker.run();
-  while (worker.counters.completed < count) await new Promise((r) => setTimeout(r, 1));
-  worker.stop();
-  await running;
-}
-
-await worker.enqueueMany(Array.from({ length: WARMUP }, () => noop.enqueue()));
-await runUntil(WARMUP);
-await worker.enqueueMany(Array.from({ length: TASKS }, () => noop.enqueue()));
+const worker = await readyToDrain(
+  Worker,
+  { redisUrl, queueName, concurrency: Number(concurrencyArg) },
+  WARMUP,
+  TASKS,
+);
 await startSites();
-await runUntil(WARMUP + TASKS);
+await runUntil(worker, WARMUP + TASKS);
 const all = await stopSites(TASKS, Number.MAX_SAFE_INTEGER);
 await worker.close();
 const bytesPerTask = all.reduce((sum, line) => sum + Number(line.trim().split(" ")[0]), 0);

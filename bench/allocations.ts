@@ -24,7 +24,7 @@
 
 import { parseArgs } from "node:util";
 import { startRedis, uniqueQueue } from "../tests/_redis.ts";
-import { denoExecutable, readLines } from "./_child.ts";
+import { CHILD_RUN_ARGS, denoExecutable, readLines } from "./_child.ts";
 import { type GcWindow, gcWindow, isV8Line, median } from "./_gc_trace.ts";
 import type { WorkerReport } from "./_alloc_worker.ts";
 import type { ClientReport } from "./_alloc_client.ts";
@@ -64,11 +64,7 @@ function spawn(script: string, args: string[]) {
   const v8 = ["--trace-gc", "--expose-gc", ...flags.values.v8.split(",").filter(Boolean)];
   const child = new Deno.Command(denoExecutable(), {
     args: [
-      "run",
-      "--no-prompt",
-      "--allow-net=127.0.0.1,localhost",
-      "--allow-env",
-      "--allow-read",
+      ...CHILD_RUN_ARGS,
       // node:inspector's Session asks for "inspector", which --allow-sys=... cannot name.
       ...(flags.values.sites ? ["--allow-sys"] : []),
       `--v8-flags=${v8.join(",")}`,

@@ -14,7 +14,7 @@
 
 import { parseArgs } from "node:util";
 import { startRedis, uniqueQueue } from "../tests/_redis.ts";
-import { denoExecutable, readLines } from "./_child.ts";
+import { CHILD_RUN_ARGS, denoExecutable, readLines } from "./_child.ts";
 import { median } from "./_gc_trace.ts";
 
 const flags = parseArgs({
@@ -57,11 +57,7 @@ for (const [mod, bytes] of results) {
 async function drainInChild(mod: string, queue: string): Promise<Report> {
   const child = new Deno.Command(denoExecutable(), {
     args: [
-      "run",
-      "--no-prompt",
-      "--allow-net=127.0.0.1,localhost",
-      "--allow-env",
-      "--allow-read",
+      ...CHILD_RUN_ARGS,
       // node:inspector's Session asks for "inspector", which --allow-sys=... cannot name.
       "--allow-sys",
       "--v8-flags=--expose-gc",

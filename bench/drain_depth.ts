@@ -17,6 +17,7 @@
 import { cpuUsage, resourceUsage } from "node:process";
 import { Worker } from "../mod.ts";
 import { startRedis } from "../tests/_redis.ts";
+import { readyToDrain, runUntil } from "./_noop_drain.ts";
 
 const COUNT = 20_000;
 const WARMUP = 2_000;
@@ -52,30 +53,17 @@ async function redisCpu(): Promise<number> {
 }
 
 async function drain(library: Library, concurrency: number): Promise<Drain> {
-  const worker = new library.Worker({
-    redisUrl: redis.url,
-    queueName: `depth-${queues++}`,
-    concurrency,
-    logLevel: "warn",
-    handleSignals: false,
-  });
-  const noop = worker.task(async function noop(): Promise<void> {});
-  await worker.connect();
-  const runUntil = async (count: number) => {
-    const running = worker.run();
-    while (worker.counters.completed < count) await new Promise((r) => setTimeout(r, 1));
-    worker.stop();
-    await running;
-  };
-  // A first run warms the code paths up.
-  await worker.enqueueMany(Array.from({ length: WARMUP }, () => noop.enqueue()));
-  await runUntil(WARMUP);
-  await worker.enqueueMany(Array.from({ length: COUNT }, () => noop.enqueue()));
+  const worker = await readyToDrain(
+    library.Worker,
+    { redisUrl: redis.url, queueName: `depth-${queues++}`, concurrency },
+    WARMUP,
+    COUNT,
+  );
   const redisCpu0 = await redisCpu();
   const switches0 = resourceUsage().voluntaryContextSwitches;
   const cpu0 = cpuUsage();
   const started = performance.now();
-  await runUntil(WARMUP + COUNT);
+  await runUntil(worker, WARMUP + COUNT);
   const ms = performance.now() - started;
   const cpu = cpuUsage(cpu0);
   const switches = resourceUsage().voluntaryContextSwitches - switches0;
