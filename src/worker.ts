@@ -1250,7 +1250,7 @@ export class Worker<Context = undefined, Priority = string> {
    * Removes the stored results of finished tasks: all of them, or those that finished at least
    * `olderThan` ms ago, only successes or only failures, of one function. Never a task that is
    * queued, delayed, waiting or running (they have no result). Works in small batches (a SCAN,
-   * then a script call per 200 results), so a queue of any size never blocks Redis for more than
+   * then a script call per 100 results), so a queue of any size never blocks Redis for more than
    * a few milliseconds at a time.
    *
    * @param options Which results: `olderThan` (ms), `status` (`"succeeded"` or `"failed"`),
@@ -1278,7 +1278,7 @@ export class Worker<Context = undefined, Priority = string> {
    * waiting for its dependencies, or set aside by a pause or a limit, with the tasks waiting for
    * those. Tasks a worker holds
    * (running or prefetched) and repeating tasks (cron jobs, crontab schedules: stop those with
-   * `unscheduleById`) are kept. Works in script calls of at most 100 tasks each, so a queue of any
+   * `unscheduleById`) are kept. Works in script calls of at most 50 tasks each, so a queue of any
    * size never blocks Redis for more than a few milliseconds at a time.
    *
    * @returns How many tasks it removed.
