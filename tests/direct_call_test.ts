@@ -66,6 +66,30 @@ Deno.test("a blocking read sent directly gives up on a silent connection, as ior
   }
 });
 
+Deno.test("blocking reads on one silent connection each end at their own deadline, on one guard", async () => {
+  await using server = silentServer();
+  const redis = connectTo(server, { blockingTimeout: 5_000 });
+  try {
+    await new Promise((resolve) => redis.once("ready", resolve));
+    const ended: string[] = [];
+    const read = (name: string, block: number) =>
+      sendDirect(redis, "xread", ["BLOCK", block, "STREAMS", name, "$"], block).then((reply) => {
+        ended.push(name);
+        return reply;
+      });
+    // The long read is watched first, so the guard's timer is armed for it; the short one,
+    // watched after, must bring the timer forward.
+    const long = read("long", 1_500);
+    const short = read("short", 100);
+    assert.equal(await within(short, 10_000, "the short read"), null);
+    assert.deepEqual(ended, ["short"], "the long read is still waiting");
+    assert.equal(await within(long, 10_000, "the long read"), null);
+    assert.deepEqual(ended, ["short", "long"]);
+  } finally {
+    redis.disconnect();
+  }
+});
+
 Deno.test("a command sent directly fails after ioredis's commandTimeout on a silent connection", async () => {
   await using server = silentServer();
   const redis = connectTo(server, { commandTimeout: 200 });

@@ -77,7 +77,10 @@ export class DirectCall {
     if (ms <= 0) return;
     const now = Date.now();
     this.#deadline ??= now + ms;
-    this.#after(this.#deadline - now, () => this.resolve(null));
+    // Written on a socket: its guard watches every blocking call on it with one timer. Queued
+    // while offline (no socket yet): a timer of its own.
+    if (this.socket) guardOf(this.socket).watch(this, this.#deadline);
+    else this.#after(this.#deadline - now, () => this.resolve(null));
   }
 
   #after(ms: number, then: () => void): void {
@@ -89,6 +92,80 @@ export class DirectCall {
     }
     this.#timers.push(setTimeout(then, Math.max(0, ms)));
   }
+}
+
+/** A socket as the guard needs it: told when it closes. */
+interface Closing {
+  once(event: "close", listener: () => void): unknown;
+}
+
+/**
+ * The blocking calls written on one socket and not answered yet, each ended with no reply (null)
+ * once its deadline passes, on one timer for them all. A worker between tasks sends a blocking
+ * read per task, and a timer per read (a `Timeout` object, a clear, and the reaction that clears
+ * it) was more than a kilobyte per task to collect. The timer is armed for the earliest deadline
+ * and left to run out when its call is answered first; it then arms itself for the next one, so
+ * it fires about once per blocking time. It stops when the socket closes.
+ */
+class BlockingGuard {
+  readonly #calls = new Map<DirectCall, number>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Infinity;
+
+  constructor(socket: Closing) {
+    socket.once("close", () => {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+    });
+  }
+
+  /** Ends `call` with null at `deadline` (ms since the epoch), unless it is answered before. */
+  watch(call: DirectCall, deadline: number): void {
+    if (!this.#calls.has(call)) {
+      // Forgotten by a reaction, not by a wrapper around resolve (see the module's comment).
+      const forget = () => this.#calls.delete(call);
+      call.promise.then(forget, forget);
+    }
+    this.#calls.set(call, deadline);
+    if (deadline < this.#timerAt) this.#arm(deadline);
+  }
+
+  #arm(at: number): void {
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => this.#expire(), Math.max(0, at - Date.now()));
+    // The socket keeps the process alive while a call waits on it; this timer must not after.
+    Deno.unrefTimer(this.#timer);
+  }
+
+  #expire(): void {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const now = Date.now();
+    let next = Infinity;
+    for (const [call, deadline] of this.#calls) {
+      if (deadline <= now) {
+        this.#calls.delete(call);
+        call.resolve(null);
+      } else if (deadline < next) {
+        next = deadline;
+      }
+    }
+    if (next < Infinity) this.#arm(next);
+  }
+}
+
+const guards = new WeakMap<object, BlockingGuard>();
+
+/** The {@linkcode BlockingGuard} of `socket`, made at its first blocking call. */
+function guardOf(socket: object): BlockingGuard {
+  let guard = guards.get(socket);
+  if (!guard) {
+    guard = new BlockingGuard(socket as Closing);
+    guards.set(socket, guard);
+  }
+  return guard;
 }
 
 /**
