@@ -179,9 +179,11 @@ export function costNote(streaq: string, other: string): string {
     `(\`INFO cpu\`, user + system) and the commands it ran (\`INFO commandstats\`; a command ` +
     `run by a Lua script counts besides the \`EVALSHA\` that ran it), divided by the case's ` +
     `tasks. They count what the case times: the drains count the draining only (the tasks are ` +
-    `stored before the meter starts) and the enqueue cases the enqueue only; the latency and ` +
-    `lateness cases count the whole path (enqueue, run, result) of tasks that come one at a ` +
-    `time or spread over two seconds, so they include what waking up for each one costs. ` +
+    `stored before the meter starts) and the enqueue cases the enqueue only; the latency case ` +
+    `counts the whole path (enqueue, run, result) of tasks that come one at a time, and the ` +
+    `lateness case the enqueue, promotion and run of tasks spread over two seconds (the start ` +
+    `is timed in the task, for both libraries, so no result is waited for), so both include ` +
+    `what waking up for each task costs. ` +
     `"${streaq} vs ${other}" is ${other}/${streaq}: more than 1× means ${streaq} costs Redis less.`;
 }
 

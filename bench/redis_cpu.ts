@@ -75,7 +75,8 @@ async function load(name: string, root: URL): Promise<Library> {
     queueContextOf: worker.queueContextOf,
     createConsumerGroups: startup.createConsumerGroups,
     fetchDeliveries: fetch.fetchDeliveries,
-    asStarted: fetch.asStarted,
+    // Checkouts before 03f7480 have it; later ones mark a delivery started where it runs.
+    asStarted: fetch.asStarted ?? ((d: Any) => ({ ...d, started: true })),
     DeliveryWriter: complete.DeliveryWriter,
   };
 }
