@@ -73,6 +73,37 @@ Deno.test("a binary serializer round-trips and its deserializer receives a Uint8
   }
 });
 
+Deno.test("a batch whose serializer refuses one task, at once or later, fails whole and stores nothing", async () => {
+  // Answers in a promise, except for "now", which it refuses at once: the refusal of "later",
+  // whose promise is under way when "now" is refused, must not go unhandled (it would end the
+  // process), and the batch must fail as a whole.
+  await using worker = await testWorker({
+    serializer: (value) => {
+      const [word] = value as string[];
+      if (word === "now") throw new RangeError("refused at once");
+      if (word === "later") return Promise.reject(new RangeError("refused later"));
+      return Promise.resolve(JSON.stringify(value));
+    },
+    deserializer: (data: string) => JSON.parse(data),
+  });
+  const say = worker.task(async function say(_word: string): Promise<void> {});
+  for (const words of [["fine", "later", "now"], ["fine", "later"], ["now", "fine"]]) {
+    await assert.rejects(
+      worker.enqueueMany(words.map((word) => say.enqueue(word))),
+      (error: Error) => {
+        assert.ok(error instanceof TypeError, `${error?.constructor?.name}: ${error.message}`);
+        assert.match(error.message, /task say .*cannot be serialized: refused (at once|later)/);
+        return true;
+      },
+    );
+  }
+  // A rejection left unhandled surfaces at the next turn of the event loop.
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.equal(await worker.queueSize({ includeScheduled: true }), 0);
+  await worker.enqueueMany([say.enqueue("fine")]);
+  assert.equal(await worker.queueSize(), 1);
+});
+
 Deno.test("an async serializer and deserializer work end to end", async () => {
   let serialized = 0;
   let deserialized = 0;

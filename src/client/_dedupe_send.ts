@@ -79,7 +79,7 @@ async function sendDebounced(
   pushRecord(args, taskLayout(slots), {
     id,
     fn: task.fnName,
-    payload: await client.envelope.sealArgs(id, task.fnName, [...task.args]),
+    payload: await client.envelope.sealArgs(id, task.fnName, task.args),
     priority,
     due: dueArg({ in: dedupe!.window! }),
     links: dedupeSpec("debounce", dedupe!.window!, binding),

@@ -39,6 +39,9 @@ import { startEnqueueSpans, type TracedSend } from "./enqueue_spans.ts";
 /** Scripts per call: keeps each script call short so Redis stays responsive to others. */
 const BATCH = 500;
 
+/** The dependencies of a task tied to no other. */
+const NO_DEPENDENCIES: readonly string[] = Object.freeze([]);
+
 /** How a task is tied to the task before it: a pipeline stage or a fallback. */
 type Link = typeof LINK[keyof typeof LINK];
 
@@ -54,7 +57,7 @@ interface TaskInternals {
   /** Its send, once it was awaited, batched or sent by itself; undefined before. */
   sending<R>(task: Task<R>): Promise<TaskHandle<R>> | undefined;
   /** The ids it waits for: its source, then those given as `after`. */
-  dependencies(task: AnyTask): string[];
+  dependencies(task: AnyTask): readonly string[];
   /** How it is tied to its source. */
   link(task: AnyTask): Link | undefined;
   /** Marks it sent as part of a batch. */
@@ -129,7 +132,8 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
   /** The arguments it will be called with (a pipeline stage gets the previous result first). */
   readonly args: readonly unknown[];
   readonly #client: QueueContext;
-  #id: string;
+  /** Made when first read: a task given its own `id` by `start()` never needs a random one. */
+  #id: string | undefined;
   #options: StartOptions<Priority> = {};
   #sent: Promise<TaskHandle<R>> | undefined;
   // deno-lint-ignore no-explicit-any
@@ -150,7 +154,6 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
     this.#client = client;
     this.fnName = fnName;
     this.args = args;
-    this.#id = crypto.randomUUID().replaceAll("-", "");
     if (created.push(this) === 1) queueMicrotask(Task.#sendForgotten);
   }
 
@@ -251,7 +254,7 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
    * ```
    */
   get id(): string {
-    return this.#id;
+    return this.#id ??= crypto.randomUUID().replaceAll("-", "");
   }
 
   /**
@@ -359,10 +362,14 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
     return this.#options;
   }
 
-  /** The ids this task waits for: its source, then those given as `after`. */
-  #dependencies(): string[] {
-    const { after = [] } = this.#options;
-    const ids = typeof after === "string" ? [after] : [...after];
+  /**
+   * The ids this task waits for: its source, then those given as `after`. Read several times
+   * per task as a batch is sent, so a task tied to nothing answers with one shared empty list.
+   */
+  #dependencies(): readonly string[] {
+    const { after } = this.#options;
+    if (after === undefined && !this.#source) return NO_DEPENDENCIES;
+    const ids = after === undefined ? [] : typeof after === "string" ? [after] : [...after];
     return this.#source ? [this.#source.id, ...ids] : ids;
   }
 
@@ -485,9 +492,7 @@ export async function sendTasks(
   const all = inSendingOrder(tasks);
   // Every payload is encoded before anything is sent: a task whose arguments cannot be encoded
   // fails the batch before any of it is stored.
-  const payloads: (Buffer | string)[] = await Promise.all(
-    all.map((t) => client.envelope.sealArgs(t.id, t.fnName, [...t.args])),
-  );
+  const payloads = await sealAll(client, all);
   const now = client.now();
   // A crontab's next occurrence follows Redis's clock, the one due times are compared with;
   // reading it costs a round trip, which only a batch with a crontab schedule pays.
@@ -614,7 +619,7 @@ export async function sendTasks(
  */
 export function linksOf(task: AnyTask): {
   source: AnyTask | undefined;
-  dependencies: string[];
+  dependencies: readonly string[];
   sent: boolean;
 } {
   return {
@@ -642,7 +647,7 @@ function isLone(task: AnyTask): boolean {
  * per task brings the next garbage-collection pause closer, in the caller's process.
  */
 async function sendLone(client: QueueContext, task: AnyTask): Promise<TaskHandle<unknown>> {
-  const payload = await client.envelope.sealArgs(task.id, task.fnName, [...task.args]);
+  const payload = await client.envelope.sealArgs(task.id, task.fnName, task.args);
   const { keys } = client;
   const args = enqueueArgs(client, client.now(), PLAIN_RECORDS);
   const priority = task.options.priority ?? client.priorities[0];
@@ -697,15 +702,44 @@ export function enqueueError(error: Error): Error {
 }
 
 /**
+ * The sealed arguments of each task, in order: at once when every task's are (no signature, a
+ * codec that answers at once), without a promise per task. A codec that refuses one task's
+ * arguments fails the whole batch; the seals of the tasks before it that were still under way
+ * are let go without an unhandled rejection.
+ */
+async function sealAll(
+  client: QueueContext,
+  // deno-lint-ignore no-explicit-any
+  tasks: readonly Task<any>[],
+): Promise<readonly (Buffer | string)[]> {
+  const sealed: (Buffer | string | Promise<Buffer | string>)[] = [];
+  let pending = false;
+  try {
+    for (const t of tasks) {
+      const payload = client.envelope.sealArgs(t.id, t.fnName, t.args);
+      if (payload instanceof Promise) pending = true;
+      sealed.push(payload);
+    }
+  } catch (error) {
+    for (const p of sealed) if (p instanceof Promise) p.catch(() => {});
+    throw error;
+  }
+  return pending ? await Promise.all(sealed) : sealed as (Buffer | string)[];
+}
+
+/**
  * The tasks with the stages they come with, each after the tasks of the batch it waits for, so
  * that the script finds every dependency stored. A cycle can never run, so it is refused.
  */
 // deno-lint-ignore no-explicit-any
-function inSendingOrder(tasks: readonly Task<any>[]): Task<any>[] {
+function inSendingOrder(tasks: readonly Task<any>[]): readonly Task<any>[] {
   // Most batches are plain tasks, distinct and tied to nothing: they go as they are.
-  if (tasks.every((t) => !internals.source(t) && internals.dependencies(t).length === 0)) {
-    if (new Set(tasks.map((t) => t.id)).size === tasks.length) return [...tasks];
+  const ids = new Set<string>();
+  for (const t of tasks) {
+    if (internals.source(t) || internals.dependencies(t).length > 0) break;
+    ids.add(t.id);
   }
+  if (ids.size === tasks.length) return tasks;
   // deno-lint-ignore no-explicit-any
   const byId = new Map<string, Task<any>>();
   // deno-lint-ignore no-explicit-any

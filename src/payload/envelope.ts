@@ -77,22 +77,40 @@ export class Envelope {
   /**
    * Encodes the arguments of a task; a value the codec refuses gives a TypeError naming it.
    * Unsigned text comes back as a string (its kind letter and the text), which ioredis sends
-   * without building a buffer: most of the cost of sending a batch of tasks.
+   * without building a buffer: most of the cost of sending a batch of tasks. At once when
+   * nothing to encode them is asynchronous (no signature, a codec that answers at once): a batch
+   * seals every task's arguments, and a promise per task is garbage to collect.
    */
-  async sealArgs(taskId: string, fnName: string, args: unknown[]): Promise<Buffer | string> {
-    let encoded: Encoded;
+  sealArgs(
+    taskId: string,
+    fnName: string,
+    args: readonly unknown[],
+  ): Buffer | string | Promise<Buffer | string> {
+    let encoded: Encoded | Promise<Encoded>;
     try {
-      encoded = await this.#serialize(args);
+      encoded = this.#serialize(args);
     } catch (error) {
-      throw new TypeError(
-        `Cannot enqueue task ${fnName} as its arguments cannot be serialized: ${
-          (error as Error)?.message ?? String(error)
-        }`,
-        { cause: error },
+      throw unserializableArgs(fnName, error);
+    }
+    if (isThenable(encoded)) {
+      return Promise.resolve(encoded).then(
+        (done) => this.#sealArgsEncoded(taskId, fnName, done),
+        (error) => {
+          throw unserializableArgs(fnName, error);
+        },
       );
     }
+    return this.#sealArgsEncoded(taskId, fnName, encoded);
+  }
+
+  /** {@linkcode Envelope.sealArgs} once the arguments are encoded. */
+  #sealArgsEncoded(
+    taskId: string,
+    fnName: string,
+    encoded: Encoded,
+  ): Buffer | string | Promise<Buffer> {
     if (typeof encoded === "string" && !this.#signer) return STRING_KIND + encoded;
-    return await this.#seal({ kind: "payload", taskId, fnName }, encoded);
+    return this.#seal({ kind: "payload", taskId, fnName }, encoded);
   }
 
   /**
@@ -361,6 +379,16 @@ export class Envelope {
 interface Unwrapped {
   readonly data: Uint8Array;
   readonly isString: boolean;
+}
+
+/** The TypeError of arguments the codec refused, naming the task's function. */
+function unserializableArgs(fnName: string, error: unknown): TypeError {
+  return new TypeError(
+    `Cannot enqueue task ${fnName} as its arguments cannot be serialized: ${
+      (error as Error)?.message ?? String(error)
+    }`,
+    { cause: error },
+  );
 }
 
 /** The decoded payload of a task, checked to be an argument list. */
