@@ -54,6 +54,26 @@ Deno.test("enqueueMany sends a batch in input order and returns the handles in i
   assert.deepEqual(results.map((r) => r.success && r.result), inputs.map((n) => n * 10));
 });
 
+Deno.test("enqueueMany stores a task given twice once, and a task given another's id once", async () => {
+  await using worker = await testWorker();
+  const noop = worker.task(async function noop(_n: number): Promise<void> {});
+  const twice = noop.enqueue(1);
+  const handles = await worker.enqueueMany([twice, noop.enqueue(2), twice]);
+  assert.deepEqual(handles.map((h) => h.id), [twice.id, handles[1].id, twice.id]);
+  assert.deepEqual(
+    handles.map((h) => h.deduplicated),
+    [false, false, false],
+    "stored by this batch",
+  );
+  assert.equal(await worker.queueSize(), 2);
+  // An id given to a task that a task of the same batch was assigned: one task, as for an id
+  // given twice.
+  const first = noop.enqueue(3);
+  const same = await worker.enqueueMany([first, noop.enqueue(4).start({ id: first.id })]);
+  assert.deepEqual(same.map((h) => [h.id, h.deduplicated]), [[first.id, false], [first.id, true]]);
+  assert.equal(await worker.queueSize(), 3);
+});
+
 Deno.test("enqueueMany stores a batch of 20,000 tasks", async () => {
   await using worker = await testWorker();
   const noop = worker.task(async function noop(_n: number): Promise<void> {});

@@ -66,6 +66,8 @@ interface TaskInternals {
   adoptId(task: AnyTask, id: string): void;
   /** The OpenTelemetry context active when it was created; undefined while tracing is off. */
   traceParent(task: AnyTask): OtelContext | undefined;
+  /** Notes that the check `pass` met the task; false when it met it before (twice in a batch). */
+  meet(task: AnyTask, pass: object): boolean;
 }
 
 // Set by Task's static block: only code inside the class may read its private fields and call
@@ -139,6 +141,8 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
   // deno-lint-ignore no-explicit-any
   #source: Task<any> | undefined;
   #link: Link | undefined;
+  /** The last check of a batch's order that met it (`inSendingOrder`). */
+  #metBy: object | undefined;
   /** Taken into a pipeline, or refused by `start()`: it must not send itself. */
   #taken = false;
   /** Someone awaits it: they see a failure to send it, so it need not be logged. */
@@ -168,6 +172,7 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
       markSent: (task, sent) => task.#markSent(sent),
       adoptId: (task, id) => void (task.#id = id),
       traceParent: (task) => task.#traceParent,
+      meet: (task, pass) => task.#metBy !== pass && Boolean(task.#metBy = pass),
     };
   }
 
@@ -733,13 +738,19 @@ async function sealAll(
  */
 // deno-lint-ignore no-explicit-any
 function inSendingOrder(tasks: readonly Task<any>[]): readonly Task<any>[] {
-  // Most batches are plain tasks, distinct and tied to nothing: they go as they are.
-  const ids = new Set<string>();
+  // Most batches are plain tasks, distinct and tied to nothing: they go as they are. Distinct
+  // tasks have distinct ids unless an id was given, so the ids are compared only then.
+  const pass = {};
+  let plain = true;
+  let givenIds = false;
   for (const t of tasks) {
-    if (internals.source(t) || internals.dependencies(t).length > 0) break;
-    ids.add(t.id);
+    if (internals.source(t) || internals.dependencies(t).length > 0 || !internals.meet(t, pass)) {
+      plain = false;
+      break;
+    }
+    if (t.options.id !== undefined) givenIds = true;
   }
-  if (ids.size === tasks.length) return tasks;
+  if (plain && (!givenIds || new Set(tasks.map((t) => t.id)).size === tasks.length)) return tasks;
   // deno-lint-ignore no-explicit-any
   const byId = new Map<string, Task<any>>();
   // deno-lint-ignore no-explicit-any
