@@ -101,31 +101,52 @@ export interface ResultRecord extends TaskResultBase {
   readonly value: unknown;
 }
 
-/** Builds a {@linkcode TaskResult} whose wrong-side accessor throws. */
+/** `exception` of a success, which has none: one getter for every result, not a closure each. */
+const NO_EXCEPTION: PropertyDescriptor = {
+  enumerable: false,
+  get(this: TaskResultBase): never {
+    throw new StreaqError(`Task ${this.fnName} (${this.taskId}) succeeded, so it has no exception`);
+  },
+};
+
+/** `result` of a failure, which has none: the error it throws has the task's as its cause. */
+const NO_RESULT: PropertyDescriptor = {
+  enumerable: false,
+  get(this: TaskResultBase & { readonly exception: unknown }): never {
+    const error = this.exception;
+    throw new StreaqError(
+      `Task ${this.fnName} (${this.taskId}) failed, so it has no result: ${
+        (error as Error)?.message
+      }`,
+      { cause: error },
+    );
+  },
+};
+
+/**
+ * Builds a {@linkcode TaskResult} whose wrong-side accessor throws. Field by field, and the
+ * right side a plain value: every result a client waits for is made here, and rest, spread and
+ * a getter closure per result were most of what a result wait allocated.
+ */
 export function makeTaskResult<R>(record: ResultRecord): TaskResult<R> {
-  const { value, success, ...base } = record;
-  const result = { ...base, success } as Record<string, unknown>;
-  Object.defineProperty(result, "result", {
-    enumerable: success,
-    get() {
-      if (success) return value;
-      throw new StreaqError(
-        `Task ${base.fnName} (${base.taskId}) failed, so it has no result: ${
-          (value as Error)?.message
-        }`,
-        { cause: value },
-      );
-    },
-  });
-  Object.defineProperty(result, "exception", {
-    enumerable: !success,
-    get() {
-      if (!success) return value;
-      throw new StreaqError(
-        `Task ${base.fnName} (${base.taskId}) succeeded, so it has no exception`,
-      );
-    },
-  });
+  const result: Record<string, unknown> = {
+    taskId: record.taskId,
+    fnName: record.fnName,
+    createdTime: record.createdTime,
+    enqueueTime: record.enqueueTime,
+    startTime: record.startTime,
+    finishTime: record.finishTime,
+    tries: record.tries,
+    workerId: record.workerId,
+    success: record.success,
+  };
+  if (record.success) {
+    result.result = record.value;
+    Object.defineProperty(result, "exception", NO_EXCEPTION);
+  } else {
+    result.exception = record.value;
+    Object.defineProperty(result, "result", NO_RESULT);
+  }
   return Object.freeze(result) as unknown as TaskResult<R>;
 }
 

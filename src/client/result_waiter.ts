@@ -49,7 +49,10 @@ export interface Subscription extends Disposable {
 /** One subscriber connection shared by every result wait of a client. */
 export class ResultWaiter {
   readonly #open: () => Redis;
-  readonly #listeners = new Map<string, { listeners: Set<Listener>; ready: Promise<unknown> }>();
+  readonly #listeners = new Map<
+    string,
+    { listeners: Set<Listener>; ready: Promise<unknown>; confirmed?: boolean }
+  >();
   readonly #rechecks = new Set<() => void>();
   /**
    * One SUBSCRIBE at a time, for every channel asked meanwhile. Besides saving round trips, this
@@ -84,8 +87,11 @@ export class ResultWaiter {
     const { promise, resolve } = Promise.withResolvers<Buffer>();
     const listener: Listener = (blob) => resolve(blob);
     try {
-      // The marker first: it joins the SUBSCRIBE batch before the channel does.
-      await Promise.all([this.#mark(marker), this.#subscribe(channel, listener)]);
+      // The marker first: it joins the SUBSCRIBE batch before the channel does. Once Redis has
+      // confirmed it, as for every wait but a connection's first, only the channel is awaited.
+      const marked = this.#mark(marker);
+      if (marked) await Promise.all([marked, this.#subscribe(channel, listener)]);
+      else await this.#subscribe(channel, listener);
     } catch (error) {
       this.#unsubscribe(channel, listener);
       throw error;
@@ -180,19 +186,26 @@ export class ResultWaiter {
     if (subscriber) await closeConnection(subscriber);
   }
 
-  /** Subscribes to the listeners channel `marker` once per connection; never unsubscribed. */
-  #mark(marker: string): Promise<unknown> {
+  /**
+   * Subscribes to the listeners channel `marker` once per connection; never unsubscribed.
+   * Returns the SUBSCRIBE to wait for, or undefined once Redis has confirmed it.
+   */
+  #mark(marker: string): Promise<unknown> | undefined {
     let entry = this.#listeners.get(marker);
     if (!entry) {
-      const made = { listeners: new Set<Listener>(), ready: this.#subscriptions.add(marker) };
+      const made = {
+        listeners: new Set<Listener>(),
+        ready: this.#subscriptions.add(marker),
+        confirmed: false,
+      };
       // A failed SUBSCRIBE is made again by the next wait.
-      made.ready.catch(() => {
+      made.ready.then(() => void (made.confirmed = true), () => {
         if (this.#listeners.get(marker) === made) this.#listeners.delete(marker);
       });
       entry = made;
       this.#listeners.set(marker, entry);
     }
-    return entry.ready;
+    return entry.confirmed ? undefined : entry.ready;
   }
 
   async #subscribe(channel: string, listener: Listener): Promise<void> {
