@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { StreaqRateLimited, taskContext } from "../mod.ts";
 import { queueContextOf } from "../src/worker.ts";
+import { DeliveryWriter } from "../src/run/complete.ts";
+import { fetchDeliveries } from "../src/run/fetch.ts";
+import { writeLimits } from "../src/run/flow_limits.ts";
+import { createConsumerGroups } from "../src/run/startup.ts";
 import { eventually, runInBackground, testWorker } from "./_helpers.ts";
 import { startTopology, topologyWorker } from "./_topologies.ts";
 import { allStarts, flowClient, FlowWorker, mostInWindow, startWorkers } from "./_flow.ts";
@@ -157,4 +162,56 @@ Deno.test("StreaqRateLimited needs a finite, non-negative number of milliseconds
     /Cannot create StreaqRateLimited as 'ms' must be a finite number ≥ 0: received -5 \(number\)/,
   );
   assert.equal(new StreaqRateLimited(1_500).ms, 1_500);
+});
+
+Deno.test("a fetch or a completion call that fills a rate window says when it opens, for the tasks it set aside", async () => {
+  // The call that fills the window sets the rest of the function's tasks aside. Its worker then
+  // waits for new entries, which may never come: unless the call says when the window opens, the
+  // tasks set aside wait for the read's time limit (seconds) rather than for the window.
+  await using worker = await testWorker();
+  const limited = worker.task(async function limited(_n: number): Promise<void> {}, {
+    limit: { max: 3, duration: 60_000 },
+  });
+  const client = queueContextOf(worker);
+  await writeLimits(client, [{ name: "limited", limit: { max: 3, duration: 60_000 } }]);
+  await createConsumerGroups(client);
+  await worker.enqueueMany(Array.from({ length: 6 }, (_, i) => limited.enqueue(i)));
+  const fetched = await fetchDeliveries(client, "w1", client.prioritiesHighFirst, 2, 0, 0);
+  assert.equal(fetched.deliveries.length, 2, "two of three starts taken: no window is full");
+  assert.equal(fetched.wakeIn, undefined);
+
+  // Its completion call claims for two free slots: one start is left in the window.
+  const wakes: number[] = [];
+  const writer = new DeliveryWriter(client, "w1", {
+    reserveClaims: () => ({ start: 2, prefetch: 0 }),
+    claimed() {},
+    admit() {},
+    wakeIn: (ms) => wakes.push(ms),
+  });
+  const done = { kind: "final", result: Buffer.from([0x73]), ttl: 60_000 } as const;
+  await writer.complete(fetched.deliveries[0], done, undefined, true);
+  assert.equal(wakes.length, 1, "the completion call filled the window and said when it opens");
+  assert.ok(wakes[0] > 50_000 && wakes[0] <= 60_001, `opens in ${wakes[0]} ms`);
+  assert.equal(await client.redis.llen(client.keys.held("limited")), 1, "the fourth set aside");
+
+  // With tasks set aside and the window full, a fetch says when it opens too.
+  const again = await fetchDeliveries(client, "w1", client.prioritiesHighFirst, 2, 0, 0);
+  assert.equal(again.deliveries.length, 0);
+  assert.equal(await client.redis.llen(client.keys.held("limited")), 3);
+  assert.ok(again.wakeIn! > 50_000 && again.wakeIn! <= 60_001, `opens in ${again.wakeIn} ms`);
+});
+
+Deno.test("a fetch that fills a rate window says when it opens, for the tasks it set aside", async () => {
+  await using worker = await testWorker();
+  const limited = worker.task(async function limited(_n: number): Promise<void> {}, {
+    limit: { max: 3, duration: 60_000 },
+  });
+  const client = queueContextOf(worker);
+  await writeLimits(client, [{ name: "limited", limit: { max: 3, duration: 60_000 } }]);
+  await createConsumerGroups(client);
+  await worker.enqueueMany(Array.from({ length: 8 }, (_, i) => limited.enqueue(i)));
+  const fetched = await fetchDeliveries(client, "w1", client.prioritiesHighFirst, 10, 0, 0);
+  assert.equal(fetched.deliveries.length, 3, "three starts fill the window");
+  assert.equal(await client.redis.llen(client.keys.held("limited")), 5, "the others set aside");
+  assert.ok(fetched.wakeIn! > 50_000 && fetched.wakeIn! <= 60_001, `opens in ${fetched.wakeIn} ms`);
 });

@@ -147,9 +147,10 @@ export const QUICK_START = layout("taskId", "tries");
 
 /**
  * The reply: `applied` per completion, a `START_STATE` per start (start records, then quick
- * starts), `CLAIM` records.
+ * starts), `CLAIM` records, and in how many ms a window or a block ends for tasks set aside,
+ * which the worker must fetch again by (nil when none waits for one).
  */
-export const COMPLETE_REPLY = layout("applied", "starts", "claims");
+export const COMPLETE_REPLY = layout("applied", "starts", "claims", "wakeIn");
 
 /** Per completion, whether it was written: the `applied` slot of {@linkcode COMPLETE_REPLY}. */
 export const APPLIED = { applied: 1, stale: 0 } as const;
@@ -631,10 +632,23 @@ local toStart = tonumber(${COUNTS.startNowCount})
 local started = startPrefetched(s + ${START_COUNTS.size}, startCount, handled, anyAborting, ev)
 startQuick(s + ${START_COUNTS.size} + startCount * ${START_RECORD.size}, tonumber(${COUNTS.quickStartCount}),
   anyAborting, started)
--- Tasks of rate-limited functions whose window has room again go back, to be claimed below.
-if flow and flow.timed and not flow.queue then releaseRated(flow) end
-if flow and flow.groupRated and not flow.queue then releaseGroupWaits(flow) end
+-- Tasks of rate-limited functions whose window has room again go back, to be claimed below; the
+-- earliest window or block still holding tasks back is when the worker must fetch again.
+local wakeIn = nil
+if flow and flow.timed and not flow.queue then wakeIn = releaseRated(flow) end
+if flow and flow.groupRated and not flow.queue then
+  local groupsIn = releaseGroupWaits(flow)
+  if groupsIn and (not wakeIn or groupsIn < wakeIn) then wakeIn = groupsIn end
+end
 local claims = claimNew(tonumber(${COUNTS.prefetchCount}) + toStart, toStart, anyAborting, flow, ev)
-return ${luaTuple(COMPLETE_REPLY, { applied: "applied", starts: "started", claims: "claims" })}
+if flow and flow.opensIn and (not wakeIn or flow.opensIn < wakeIn) then wakeIn = flow.opensIn end
+return ${
+    luaTuple(COMPLETE_REPLY, {
+      applied: "applied",
+      starts: "started",
+      claims: "claims",
+      wakeIn: "wakeIn or false",
+    })
+  }
 `,
 );

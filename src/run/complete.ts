@@ -164,6 +164,11 @@ export interface Refill {
   claimed(asked: number, got: number, ms?: number): void;
   /** Takes in the deliveries a call claimed: started for the slots counted free, the rest read. */
   admit(deliveries: Delivery[]): void;
+  /**
+   * Tasks are set aside until a rate window or a block ends, in `ms`: fetch again by then (a
+   * call's claims may have filled the window while the fetch loop waits for new entries).
+   */
+  wakeIn(ms: number): void;
 }
 
 /** A writer that claims nothing more than the completions ask for: no run takes them in. */
@@ -171,6 +176,7 @@ const NO_REFILL: Refill = {
   reserveClaims: () => ({ start: 0, prefetch: 0 }),
   claimed() {},
   admit() {},
+  wakeIn() {},
 };
 
 const NO_CLAIMS: ClaimCounts = { start: 0, prefetch: 0 };
@@ -261,6 +267,8 @@ export class DeliveryWriter {
     if (deliveries.length > 0) {
       this.#refill.admit(deliveries);
     }
+    const wakeIn = reply[COMPLETE_REPLY.at.wakeIn] as unknown as number | null;
+    if (wakeIn !== null && wakeIn !== undefined) this.#refill.wakeIn(wakeIn);
     const applied = reply[COMPLETE_REPLY.at.applied] as number[];
     const started = reply[COMPLETE_REPLY.at.starts] as unknown[];
     let completed = 0;

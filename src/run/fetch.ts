@@ -203,6 +203,8 @@ for i = 2, #KEYS do
     end
   until h == 0 or held >= ${HOLD_LIMIT}
 end
+-- Tasks set aside above until a window or a block ends: fetch again then (noteOpening).
+if flow and flow.opensIn and (not wakeIn or flow.opensIn < wakeIn) then wakeIn = flow.opensIn end
 local last = {}
 if want > 0 and held < ${HOLD_LIMIT} then
   for i = 2, #KEYS do

@@ -55,6 +55,13 @@ export interface FetchLoopOptions {
   readonly slots: SlotsToFill;
   readonly stop: StopFlag;
   readonly onRedisError: OnRedisError;
+  /**
+   * Whether the worker runs a function with a rate limit (its own or per group): a call may then
+   * set tasks aside until a window opens, while the loop waits for new entries, and the loop must
+   * wake then ({@linkcode FetchLoop.alarm}). A block (`StreaqRateLimited`) can hold back any
+   * function; the first alarm turns this on in any worker.
+   */
+  readonly timedFlow: boolean;
 }
 
 /** Fetches deliveries into the slots until the run stops. */
@@ -67,10 +74,21 @@ export class FetchLoop {
   #nextReclaim = 0;
   /** Per priority stream (highest first), where the next reclaim scan starts. */
   #reclaimFrom: readonly string[] = [];
+  /** The blocking read sent and not yet answered, and whether one is under way. */
+  #pendingRead: Promise<void> | undefined;
+  #reading = false;
+  /** Whether a wait can be ended by an alarm: see {@linkcode FetchLoopOptions.timedFlow}. */
+  #timed: boolean;
+  /** Ends the wait under way (an alarm rang). */
+  #endWait: (() => void) | undefined;
+  /** The alarm's timer and when it rings (ms since the epoch): see {@linkcode FetchLoop.alarm}. */
+  #alarm: ReturnType<typeof setTimeout> | undefined;
+  #alarmAt = 0;
 
   /** A loop for the run these options describe. */
   constructor(options: FetchLoopOptions) {
     this.#options = options;
+    this.#timed = options.timedFlow;
   }
 
   /** Opens the connection the loop blocks on; the loop runs from {@linkcode FetchLoop.run}. */
@@ -121,16 +139,27 @@ export class FetchLoop {
         await this.#sleep(PAUSED_POLL);
         continue;
       }
+      if (Deno.env.get("TRACE_FETCH")) {
+        console.log(
+          "T",
+          Date.now(),
+          "fetched",
+          fetched.deliveries.length,
+          "asked",
+          toStart + toPrefetch,
+          "wakeIn",
+          fetched.wakeIn,
+          "last",
+          fetched.lastIds.length,
+        );
+      }
       if (fetched.lastIds.length === 0) continue;
       if (burst && fetched.deliveries.length === 0 && slots.idle && !await this.#dueSoon()) {
         break;
       }
       // A rate-limited function's tasks wait for its window: fetch again when it has room.
-      const block = Math.min(
-        MAX_BLOCK,
-        this.#nextReclaim - Date.now(),
-        fetched.wakeIn ?? MAX_BLOCK,
-      );
+      if (fetched.wakeIn !== undefined) this.alarm(fetched.wakeIn);
+      const block = Math.min(MAX_BLOCK, this.#nextReclaim - Date.now());
       await this.#waitForEntries(
         priorities,
         fetched.lastIds,
@@ -160,12 +189,17 @@ export class FetchLoop {
 
   /** Wakes the loop and cuts its blocking read short, for a stop. */
   interrupt(): void {
+    clearTimeout(this.#alarm);
+    this.#alarm = undefined;
+    this.#endWait?.();
     this.wake();
     if (this.#blocking) disconnectSafely(this.#blocking);
   }
 
   /** Closes the connection the loop blocked on. */
   async close(): Promise<void> {
+    clearTimeout(this.#alarm);
+    this.#alarm = undefined;
     if (this.#blocking) await closeConnection(this.#blocking);
   }
 
@@ -197,12 +231,55 @@ export class FetchLoop {
     return head.length > 0 && Number(head[1]) <= now;
   }
 
-  /** Blocks on the streams until an entry newer than `lastIds` arrives or `ms` pass. */
-  async #waitForEntries(
-    priorities: readonly string[],
-    lastIds: string[],
-    ms: number,
-  ): Promise<void> {
+  /**
+   * Ends the loop's wait for new entries in `ms` at the latest (or sooner, as an earlier alarm
+   * says): tasks set aside wait for a rate window or a block that ends then. A timer of its own,
+   * as Redis checks a blocked read's timeout only as often as its `hz` says (10 times a second
+   * by default): a read blocking until then would end up to 100 ms late.
+   */
+  alarm(ms: number): void {
+    // From now on every wait can be ended: a wait under way now that cannot ends no later than
+    // its read's time limit, as before.
+    this.#timed = true;
+    const at = Date.now() + ms;
+    if (this.#alarm !== undefined && at >= this.#alarmAt) return;
+    clearTimeout(this.#alarm);
+    this.#alarmAt = at;
+    this.#alarm = setTimeout(() => {
+      this.#alarm = undefined;
+      this.#endWait?.();
+    }, Math.max(0, ms));
+  }
+
+  /**
+   * Waits until an entry newer than `lastIds` arrives or `ms` pass; in a worker that may meet a
+   * rate window or a block (see {@linkcode FetchLoopOptions.timedFlow}), or an alarm rings (see
+   * {@linkcode FetchLoop.alarm}). A read still pending from a wait that an alarm ended is waited
+   * for again rather than sent anew (one blocking read at a time on the connection): it wakes on
+   * any entry newer than the ids it was sent with, so at worst the loop fetches once for nothing.
+   * A wait that an alarm can end makes a promise of its own, so only such workers make one.
+   */
+  #waitForEntries(priorities: readonly string[], lastIds: string[], ms: number): Promise<void> {
+    let read = this.#pendingRead;
+    if (read === undefined) {
+      read = this.#read(priorities, lastIds, ms);
+      // Unless it ended already (a failure while stopping).
+      if (this.#reading) this.#pendingRead = read;
+    }
+    // The read itself, without an async frame around it: one wait per task in an idle worker.
+    if (!this.#timed) return read;
+    const pending = read;
+    return new Promise<void>((resolve) => {
+      this.#endWait = resolve;
+      pending.then(resolve);
+    }).then(() => {
+      this.#endWait = undefined;
+    });
+  }
+
+  /** Sends one blocking read (see {@linkcode FetchLoop.#waitForEntries}). */
+  async #read(priorities: readonly string[], lastIds: string[], ms: number): Promise<void> {
+    this.#reading = true;
     try {
       const { keys } = this.#options.client;
       const args = ["BLOCK", ms, "STREAMS", ...priorities.map((p) => keys.stream(p)), ...lastIds];
@@ -216,6 +293,9 @@ export class FetchLoop {
       if (!this.#options.stop.stopping) {
         await this.#options.onRedisError("wait for tasks", error);
       }
+    } finally {
+      this.#reading = false;
+      this.#pendingRead = undefined;
     }
   }
 }

@@ -80,6 +80,7 @@ export class Runner {
       reserveClaims: () => this.#slots.reserveClaims(),
       claimed: (asked, got, ms) => this.#slots.noteClaimed(asked, got, ms),
       admit: (ds) => this.#slots.admitPrefetched(ds),
+      wakeIn: (ms) => this.#fetchLoop.alarm(ms),
     });
     this.#env = this.#executionEnv(env);
     this.#slots = new Slots({
@@ -134,6 +135,9 @@ export class Runner {
       slots: this.#slots,
       stop,
       onRedisError,
+      timedFlow: [...env.registry.values()].some((t) =>
+        t.limit?.max !== undefined || t.groups?.max !== undefined
+      ),
     });
     this.#scheduler = new Scheduler(client, (e) => onRedisError("promote", e));
     this.#dedupeSweep = new DedupeSweep(client, [...env.registry.keys()], onRedisError);

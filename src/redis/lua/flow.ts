@@ -29,7 +29,7 @@ import {
   TASK_FIELD,
 } from "../keys.ts";
 import { luaFunction } from "./compose.ts";
-import { ackAndDelete, redisTime } from "./steps.ts";
+import { ackAndDelete, noteOpening, redisTime } from "./steps.ts";
 import { holdForGroup, releaseGroupSlot } from "./groups.ts";
 
 /** At most this many set-aside tasks of one function go back per call once nothing holds them. */
@@ -106,6 +106,24 @@ end
 );
 
 /**
+ * `windowOpens(log, duration, now)`: in how many ms the rate window whose starts are logged in
+ * the sorted set `log` (scored by start time) has room for one more start: when its oldest start
+ * leaves it; `duration` when it has none logged (the tasks just put back start now).
+ */
+const windowOpens = luaFunction(
+  "windowOpens",
+  [],
+  `
+-- In how many ms the rate window logged in log (starts scored by time, duration ms long) has
+-- room again: when its oldest start leaves it; duration when none is logged. now: Redis's clock.
+local function windowOpens(log, duration, now)
+  local oldest = redis.call('ZRANGE', log, 0, 0, 'WITHSCORES')
+  return oldest[2] and tonumber(oldest[2]) + duration - now + 1 or duration
+end
+`,
+);
+
+/**
  * `holdIfHeldBack(flow, taskKey, stream, group, entryId, id, starting)`: for a just-claimed
  * delivery, takes a slot of its function if it is limited and records a start if it is
  * rate-limited, or sets it aside if the function is paused, all its slots are taken, or its rate
@@ -116,7 +134,7 @@ end
  */
 export const holdIfHeldBack = luaFunction(
   "holdIfHeldBack",
-  [redisTime, ackAndDelete, holdForGroup],
+  [redisTime, ackAndDelete, holdForGroup, windowOpens, noteOpening],
   `
 -- For the delivery entryId of stream (task id, hash taskKey), with flow as readFlow returns it,
 -- about to be started (starting) or read ahead: a delivery of a limited function takes one of
@@ -156,7 +174,10 @@ local function holdIfHeldBack(flow, taskKey, stream, group, entryId, id, startin
     if limit and redis.call('ZCARD', active) >= limit then hold = true end
     local blockedUntil = flow.blocked[fn]
     local now = (limit or rate or blockedUntil) and redisTime()
-    if blockedUntil and blockedUntil > now then hold = true end
+    if blockedUntil and blockedUntil > now then
+      hold = true
+      noteOpening(flow, blockedUntil - now)
+    end
     if not hold and rate then
       if not starting then
         hold = true
@@ -165,6 +186,7 @@ local function holdIfHeldBack(flow, taskKey, stream, group, entryId, id, startin
         redis.call('ZREMRANGEBYSCORE', log, '-inf', now - rate.duration)
         if redis.call('ZCARD', log) >= rate.max then
           hold = true
+          noteOpening(flow, windowOpens(log, rate.duration, now))
         else
           redis.call('ZADD', log, now, id .. ' ' .. now)
           redis.call('PEXPIRE', log, rate.duration)
@@ -231,7 +253,7 @@ end
  */
 export const releaseRated = luaFunction(
   "releaseRated",
-  [redisTime],
+  [redisTime, windowOpens],
   `
 -- For each function in flow (readFlow) that is rate-limited or blocked (StreaqRateLimited), not
 -- paused, with tasks set aside: a block that has passed is removed; then as many held tasks as
@@ -252,21 +274,19 @@ local function releaseRated(flow)
       blockedUntil = nil
     end
     if not flow.functions[fn] and redis.call('LLEN', held) > 0 then
-      local room, opens = ${RELEASE_BATCH}, nil
+      local room, opens, windowRoom, log = ${RELEASE_BATCH}, nil, nil, nil
       if blockedUntil then
         room, opens = 0, blockedUntil - now
       elseif rate then
-        local log = flow.P .. '${KEY.starts}' .. fn
+        log = flow.P .. '${KEY.starts}' .. fn
         redis.call('ZREMRANGEBYSCORE', log, '-inf', now - rate.duration)
-        local started = redis.call('ZCARD', log)
-        room = rate.max - started
-        if room <= 0 then
-          local oldest = redis.call('ZRANGE', log, 0, 0, 'WITHSCORES')
-          opens = oldest[2] and tonumber(oldest[2]) + rate.duration - now + 1 or 1
-        end
+        windowRoom = rate.max - redis.call('ZCARD', log)
+        room = math.min(room, windowRoom)
+        if room <= 0 then opens = windowOpens(log, rate.duration, now) end
       end
       -- With its slots all taken too, a task put back would only be set aside again.
       if limit then room = math.min(room, limit - redis.call('ZCARD', flow.P .. '${KEY.active}' .. fn)) end
+      local released = 0
       while room > 0 do
         local nextId = redis.call('LPOP', held)
         if not nextId then break end
@@ -274,7 +294,13 @@ local function releaseRated(flow)
         if priority then
           redis.call('XADD', flow.P .. '${KEY.stream}' .. priority, '*', '${STREAM_FIELD.taskId}', nextId)
           room = room - 1
+          released = released + 1
         end
+      end
+      -- The tasks put back fill the window: those still set aside wait for its next opening,
+      -- which the caller must wake for (no start, no completion need come before it).
+      if windowRoom and released >= windowRoom and redis.call('LLEN', held) > 0 then
+        opens = windowOpens(log, rate.duration, now)
       end
       if opens and (wakeIn == nil or opens < wakeIn) then wakeIn = opens end
     end

@@ -20,7 +20,7 @@
 
 import { GROUP_FUNCTION, KEY, STREAM_FIELD, TASK_FIELD } from "../keys.ts";
 import { luaFunction } from "./compose.ts";
-import { ackAndDelete, redisTime } from "./steps.ts";
+import { ackAndDelete, noteOpening, redisTime } from "./steps.ts";
 
 /**
  * `holdForGroupRate(flow, fn, grp, id, stream, group, entryId, starting)`: for a delivery that holds
@@ -32,7 +32,7 @@ import { ackAndDelete, redisTime } from "./steps.ts";
  */
 export const holdForGroupRate = luaFunction(
   "holdForGroupRate",
-  [redisTime, ackAndDelete],
+  [redisTime, ackAndDelete, noteOpening],
   `
 -- Task id (function fn, group grp), holding a slot of its group: counts its start in the group's
 -- window, or, with the window full (or when it is only read ahead, not starting), goes back first
@@ -52,6 +52,7 @@ local function holdForGroupRate(flow, fn, grp, id, stream, group, entryId, start
     end
     local oldest = redis.call('ZRANGE', log, 0, 0, 'WITHSCORES')
     opens = (tonumber(oldest[2]) or now) + rate.duration + 1
+    noteOpening(flow, opens - now)
   end
   -- Still counted in the groups set: it moves from holding a slot to waiting.
   redis.call('ZREM', P .. '${KEY.groupActive}' .. name, id)

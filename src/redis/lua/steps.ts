@@ -204,3 +204,22 @@ local function ackAndTrim(stream, group, entryIds)
 end
 `,
 );
+
+/**
+ * `noteOpening(flow, ms)`: notes in `flow` (`readFlow`) that a task was set aside until a window
+ * or a block that ends in `ms`: the call's caller fetches again by then (`flow.opensIn`, the
+ * earliest of the call). The wake time `releaseRated` returns is read before the call claims
+ * anything, so without this a worker that filled a window in the call would not know when it
+ * opens.
+ */
+export const noteOpening = luaFunction(
+  "noteOpening",
+  [],
+  `
+-- Notes in flow (readFlow) that a task was set aside until ms from now: flow.opensIn is the
+-- earliest such time of the call. Returns nothing.
+local function noteOpening(flow, ms)
+  if flow.opensIn == nil or ms < flow.opensIn then flow.opensIn = ms end
+end
+`,
+);
