@@ -241,6 +241,8 @@ export class FetchLoop {
     // From now on every wait can be ended: a wait under way now that cannot ends no later than
     // its read's time limit, as before.
     this.#timed = true;
+    // A call answered while the run stops: nothing waits for the window any more.
+    if (this.#options.stop.stopping) return;
     const at = Date.now() + ms;
     if (this.#alarm !== undefined && at >= this.#alarmAt) return;
     clearTimeout(this.#alarm);
@@ -249,6 +251,8 @@ export class FetchLoop {
       this.#alarm = undefined;
       this.#endWait?.();
     }, Math.max(0, ms));
+    // The run's own waits hold the process; a window hours away must not.
+    Deno.unrefTimer(this.#alarm);
   }
 
   /**
