@@ -139,20 +139,6 @@ export class FetchLoop {
         await this.#sleep(PAUSED_POLL);
         continue;
       }
-      if (Deno.env.get("TRACE_FETCH")) {
-        console.log(
-          "T",
-          Date.now(),
-          "fetched",
-          fetched.deliveries.length,
-          "asked",
-          toStart + toPrefetch,
-          "wakeIn",
-          fetched.wakeIn,
-          "last",
-          fetched.lastIds.length,
-        );
-      }
       if (fetched.lastIds.length === 0) continue;
       if (burst && fetched.deliveries.length === 0 && slots.idle && !await this.#dueSoon()) {
         break;
