@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { StreaqRateLimited, taskContext } from "../mod.ts";
+import { StreaqRateLimited, taskContext, type Worker } from "../mod.ts";
 import { queueContextOf } from "../src/worker.ts";
 import { DeliveryWriter } from "../src/run/complete.ts";
 import { fetchDeliveries } from "../src/run/fetch.ts";
@@ -164,18 +164,32 @@ Deno.test("StreaqRateLimited needs a finite, non-negative number of milliseconds
   assert.equal(new StreaqRateLimited(1_500).ms, 1_500);
 });
 
+/** The limit of `limited` in the tests below: a window long enough to stay full throughout. */
+const MINUTE_LIMIT = { max: 3, duration: 60_000 };
+
+/**
+ * A worker whose function `limited` starts at most three tasks a minute, with `count` of its
+ * tasks queued, and its limits and consumer groups written as a run would write them, so that
+ * its calls can be driven one by one.
+ */
+async function limitedQueue(count: number): Promise<Worker> {
+  const worker = await testWorker();
+  const limited = worker.task(async function limited(_n: number): Promise<void> {}, {
+    limit: MINUTE_LIMIT,
+  });
+  const client = queueContextOf(worker);
+  await writeLimits(client, [{ name: "limited", limit: MINUTE_LIMIT }]);
+  await createConsumerGroups(client);
+  await worker.enqueueMany(Array.from({ length: count }, (_, i) => limited.enqueue(i)));
+  return worker;
+}
+
 Deno.test("a fetch or a completion call that fills a rate window says when it opens, for the tasks it set aside", async () => {
   // The call that fills the window sets the rest of the function's tasks aside. Its worker then
   // waits for new entries, which may never come: unless the call says when the window opens, the
   // tasks set aside wait for the read's time limit (seconds) rather than for the window.
-  await using worker = await testWorker();
-  const limited = worker.task(async function limited(_n: number): Promise<void> {}, {
-    limit: { max: 3, duration: 60_000 },
-  });
+  await using worker = await limitedQueue(6);
   const client = queueContextOf(worker);
-  await writeLimits(client, [{ name: "limited", limit: { max: 3, duration: 60_000 } }]);
-  await createConsumerGroups(client);
-  await worker.enqueueMany(Array.from({ length: 6 }, (_, i) => limited.enqueue(i)));
   const fetched = await fetchDeliveries(client, "w1", client.prioritiesHighFirst, 2, 0, 0);
   assert.equal(fetched.deliveries.length, 2, "two of three starts taken: no window is full");
   assert.equal(fetched.wakeIn, undefined);
@@ -202,14 +216,8 @@ Deno.test("a fetch or a completion call that fills a rate window says when it op
 });
 
 Deno.test("a fetch that fills a rate window says when it opens, for the tasks it set aside", async () => {
-  await using worker = await testWorker();
-  const limited = worker.task(async function limited(_n: number): Promise<void> {}, {
-    limit: { max: 3, duration: 60_000 },
-  });
+  await using worker = await limitedQueue(8);
   const client = queueContextOf(worker);
-  await writeLimits(client, [{ name: "limited", limit: { max: 3, duration: 60_000 } }]);
-  await createConsumerGroups(client);
-  await worker.enqueueMany(Array.from({ length: 8 }, (_, i) => limited.enqueue(i)));
   const fetched = await fetchDeliveries(client, "w1", client.prioritiesHighFirst, 10, 0, 0);
   assert.equal(fetched.deliveries.length, 3, "three starts fill the window");
   assert.equal(await client.redis.llen(client.keys.held("limited")), 5, "the others set aside");
