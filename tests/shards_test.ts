@@ -333,14 +333,19 @@ Deno.test("sharded queues on a 3-master Cluster", async (t) => {
         await using client = clientOf(cluster, queueName, 3);
         const flaky = client.stub<[], number>("flaky");
         const handles = await client.enqueueMany(Array.from({ length: 6 }, () => flaky.enqueue()));
-        await eventually(() => doomed.lines.filter((l) => l.startsWith("hang ")).length >= 3, {
-          timeout: 20_000,
-          what: "the first process to hang on three tasks",
-        });
+        const hungSoFar = () =>
+          new Set(doomed.lines.filter((l) => l.startsWith("hang ")).map((l) => l.slice(5)));
+        // Killed once every task it started hangs: a task whose try was counted but whose
+        // function had not begun would run a second time without having been seen to hang.
+        // Two hang at least, whichever shards the six tasks went to (two slots each).
+        await eventually(async () => {
+          const hung = hungSoFar();
+          if (hung.size < 2) return false;
+          const statuses = await Promise.all(handles.map((h) => h.status()));
+          return handles.every((h, i) => statuses[i] !== TaskStatus.RUNNING || hung.has(h.id));
+        }, { timeout: 20_000, what: "the first process to hang on every task it started" });
         await doomed.end("SIGKILL");
-        const hung = new Set(
-          doomed.lines.filter((l) => l.startsWith("hang ")).map((l) => l.slice(5)),
-        );
+        const hung = hungSoFar();
         survivor = new WorkerProcess(FIXTURE, connection, queueName, "3", "6");
         const results = await Promise.all(handles.map((h) => h.result({ timeout: 30_000 })));
         for (const [i, r] of results.entries()) {

@@ -172,7 +172,11 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
       markSent: (task, sent) => task.#markSent(sent),
       adoptId: (task, id) => void (task.#id = id),
       traceParent: (task) => task.#traceParent,
-      meet: (task, pass) => task.#metBy !== pass && Boolean(task.#metBy = pass),
+      meet: (task, pass) => {
+        if (task.#metBy === pass) return false;
+        task.#metBy = pass;
+        return true;
+      },
     };
   }
 
