@@ -193,6 +193,7 @@ export const streaq: Contender = {
     const lateness: number[] = [];
     const late = worker.task(async function late(due: number): Promise<void> {
       lateness.push(Date.now() - due);
+      await Promise.resolve();
     });
     await worker.connect();
     const running = worker.run();
