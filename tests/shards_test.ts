@@ -450,6 +450,61 @@ Deno.test("sharded queues on a 3-master Cluster", async (t) => {
       await run.stop();
     }
   });
+
+  await t.step("a stop that comes while a fetch is under way still ends the run", async () => {
+    // The stop closes the blocking connection while the fetch waits on the server; the loop
+    // must not then send its blocking read on it: a Cluster client would hold that read until
+    // it reconnects, which it never does (one run in about twenty hung here before: the Cluster client came back to "close"
+    // after "end").
+    // Not closed by `await using`: with the hang, closing would hang as well.
+    const worker = clientOf(cluster, uniqueQueue("shards"), 1);
+    worker.task(async function idle(): Promise<void> {});
+    // The blocking reads sent after the stop: a Cluster connection sends them through `call`.
+    let stopped = false;
+    const readsAfterStop: unknown[][] = [];
+    const connections = queueContextOf(worker).connections;
+    const open = connections.open.bind(connections);
+    connections.open = (purpose) => {
+      const connection = open(purpose);
+      if (purpose === "blocking") {
+        const call = connection.call.bind(connection) as (...args: unknown[]) => unknown;
+        (connection as { call: unknown }).call = (...args: unknown[]) => {
+          if (stopped) readsAfterStop.push(args);
+          return call(...args);
+        };
+      }
+      return connection;
+    };
+    const run = runInBackground(worker);
+    const masters = await mastersOf(cluster);
+    const clients = async () => (await Promise.all(masters.map((m) => m.cli("CLIENT", "LIST"))));
+    await eventually(async () => (await clients()).some((list) => /cmd=xread/.test(list)), {
+      what: "the worker's blocking read",
+    });
+    // Writes paused: once the read's time limit passes, the loop sends its fetch (a script),
+    // which waits behind the pause on the main connection; then the worker is stopped.
+    await Promise.all(masters.map((m) => m.cli("CLIENT", "PAUSE", "30000", "WRITE")));
+    try {
+      await eventually(async () => {
+        const lines = (await clients()).flatMap((list) => list.split("\n"));
+        const blocked = lines.filter((line) => /flags=\w*b/.test(line));
+        return blocked.length > 0 && !blocked.some((line) => /cmd=xread/.test(line));
+      }, { what: "the blocking read over and a command held by the pause" });
+      stopped = true;
+      worker.stop();
+    } finally {
+      await Promise.all(masters.map((m) => m.cli("CLIENT", "UNPAUSE")));
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"hung">((resolve) =>
+      timer = setTimeout(() => resolve("hung"), 15_000)
+    );
+    const ended = await Promise.race([run.done.then(() => "ended"), late]);
+    clearTimeout(timer);
+    assert.equal(ended, "ended", "run() resolves after the stop");
+    await worker.close();
+    assert.deepEqual(readsAfterStop, [], "no read is sent on the connection the stop closed");
+  });
 });
 
 Deno.test("the shards option takes an integer from 1 to 64, and needs a slot per shard", () => {

@@ -140,6 +140,10 @@ export class FetchLoop {
         continue;
       }
       if (fetched.lastIds.length === 0) continue;
+      // A stop that came while the fetch was under way closed the blocking connection. A Cluster
+      // client queues a command sent on it until it reconnects, which it never does: the read
+      // would never end, and neither would the run.
+      if (stop.stopping) break;
       if (burst && fetched.deliveries.length === 0 && slots.idle && !await this.#dueSoon()) {
         break;
       }
