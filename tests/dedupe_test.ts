@@ -562,6 +562,50 @@ Deno.test("a throttle key on a generated id costs one HSETNX in place of the id'
   assert.equal(again.id, handles[7].id);
 });
 
+Deno.test("keys on tasks with ids of their own, in one batch: each new key still checks its task's id, and a repeat is stood for by the key's task", async () => {
+  for (const mode of ["pending", "throttle"] as const) {
+    await using worker = await testWorker();
+    const sync = worker.task(async function sync(n: number): Promise<number> {
+      return await Promise.resolve(n);
+    });
+    const dedupe = (key: string) => mode === "pending" ? { key } : { key, mode, window: 60_000 };
+    const known = await sync.enqueue(0).start({ id: "known" });
+    const redis = await sharedRedis();
+    await redis.cli("CONFIG", "RESETSTAT");
+    // The first key of the call makes the function's hash; the enqueue script claims the next
+    // ones itself (its fast path), which must still check each task's own id.
+    const handles = await worker.enqueueMany([
+      sync.enqueue(1).start({ id: "a", dedupe: dedupe("k1") }),
+      sync.enqueue(2).start({ id: "known", dedupe: dedupe("k2") }),
+      sync.enqueue(3).start({ id: "b", dedupe: dedupe("k1") }),
+      sync.enqueue(4).start({ id: "c", dedupe: dedupe("k3") }),
+    ]);
+    const stats = await redis.cli("INFO", "commandstats");
+    const calls = (command: string) =>
+      Number(stats.match(new RegExp(`cmdstat_${command}:calls=(\\d+)`))?.[1] ?? 0);
+    assert.deepEqual(
+      handles.map((h) => [h.id, h.deduplicated]),
+      [["a", false], [known.id, true], ["a", true], ["c", false]],
+      mode,
+    );
+    // One HSETNX per key and one for the hash's mark; an EXISTS per new key's task id, and in
+    // pending mode one for the task that the repeated key names.
+    assert.deepEqual(
+      { hsetnx: calls("hsetnx"), hget: calls("hget"), exists: calls("exists") },
+      { hsetnx: 1 + 4, hget: 1, exists: mode === "pending" ? 4 : 3 },
+      mode,
+    );
+    // The key given with the known id names that task from now on.
+    const again = await sync.enqueue(5).start({ dedupe: dedupe("k2") });
+    assert.equal(again.id, known.id, mode);
+    await worker.run({ burst: true });
+    const results = await Promise.all(
+      [known, ...handles].map(async (h) => (await h.result({ timeout: 10_000 })).result),
+    );
+    assert.deepEqual(results, [0, 1, 0, 1, 4], mode);
+  }
+});
+
 Deno.test("the sweep removes the deduplication keys that stand for nothing, and only those", async () => {
   await using worker = await testWorker();
   const kept = worker.task(async function kept(key: string): Promise<string> {

@@ -8,7 +8,7 @@ import { EVENT_FIELD, GROUP_FUNCTION, KEY, TASK_FIELD } from "../redis/keys.ts";
 import type { QueueContext } from "../queue_context.ts";
 import { script, type ScriptArg } from "../redis/_script.ts";
 import { lua } from "../redis/lua/compose.ts";
-import { DEDUPE_ANSWER, dedupeTask } from "../redis/lua/dedupe.ts";
+import { DEDUPE_ANSWER, dedupeTask, SPEC_KIND } from "../redis/lua/dedupe.ts";
 import { linkDependencies } from "../redis/lua/graph.ts";
 import { argvSlots, type Layout, layout, pushRecord } from "../redis/lua/layout.ts";
 import { addStreamEntry, dueTime, enterStream, redisTime } from "../redis/lua/steps.ts";
@@ -174,7 +174,7 @@ export const ENQUEUE_SCRIPT = script(lua(
 -- cost Redis about a tenth of a plain task's enqueue.
 local now, P = ${ARG.now}, ${ARG.keyPrefix}
 local ev = eventsOf(P, ${ARG.events})
-local skipped, earliest, standIns, call = {}, nil, nil, { hashes = {}, ends = {} }
+local skipped, earliest, standIns, call = {}, nil, nil, { hashes = {}, windows = {} }
 -- The optional slots' offsets in a record (nil when absent): see OPTIONAL_SLOTS.
 ${OPTIONAL_OFFSETS}
 for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, stride do
@@ -201,9 +201,25 @@ for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, stride do
   end
   local idChecked = false
   if dedupe then
+    -- A key in pending or throttle mode seen for the first time, the common case, is claimed
+    -- here, once dedupeTask has made its function's hash (and a throttle window's end) for
+    -- this call: in Redis's Lua, calling dedupeTask and its string functions cost about as much
+    -- as the HSETNX itself (see "Ids and deduplication keys" in docs/benchmarks.md).
     -- A generated id's key stands for the id's own check (see SPEC_KIND in dedupe.ts).
-    standIn, idChecked = dedupeTask(P, KEYS[1], call, id, ${T.fn}, ${T.payload}, dueArg, dedupe,
-      ARGV[a + dedupeKeyAt])
+    local hash, value, newId = call.hashes[${T.fn}], nil, dedupe == '${SPEC_KIND.pendingNewId}'
+    if newId or dedupe == '${SPEC_KIND.pending}' then
+      value = id
+    else
+      local window = call.windows[dedupe]
+      if window then value, newId = window.ends .. id, window.newId end
+    end
+    local claimed = hash and value and redis.call('HSETNX', hash, ARGV[a + dedupeKeyAt], value)
+    if claimed == 1 then
+      idChecked = newId
+    else
+      standIn, idChecked = dedupeTask(P, KEYS[1], call, id, ${T.fn}, ${T.payload}, dueArg, dedupe,
+        ARGV[a + dedupeKeyAt], claimed == 0)
+    end
   end
   if standIn == nil and not idChecked and redis.call('EXISTS', taskKey, resultKey) == 1 then
     standIn = id

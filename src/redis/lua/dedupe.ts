@@ -36,7 +36,7 @@ export const PAYLOAD_BINDING = { any: "any", ownId: "own", holder: "holder" } as
  * key then still names it (its field outlives its task, see {@linkcode SWEEP_DEDUPE_KEYS}) or
  * names a newer task with the same key.
  */
-const SPEC_KIND = {
+export const SPEC_KIND = {
   pending: "p",
   pendingNewId: "P",
   throttle: "t",
@@ -108,12 +108,16 @@ end
 );
 
 /**
- * `dedupeTask(P, delayedKey, call, id, fn, payload, dueArg, spec, key)`: applies the
+ * `dedupeTask(P, delayedKey, call, id, fn, payload, dueArg, spec, key, found)`: applies the
  * deduplication key `key` of function `fn`, in the mode of `spec` ({@linkcode dedupeSpec}), to
  * the new task `id` (arguments `payload`, due as `dueArg` sends it, usable as
- * {@linkcode PAYLOAD_BINDING} says). `call` is the script call's scratch table: `hashes`, the
- * function's hash by function, made and marked once per call (see `HASH_TABLE_MARK`), `now`,
- * Redis's clock once read, and `ends`, the window ends of the call by spec. Returns the id of the
+ * {@linkcode PAYLOAD_BINDING} says). `found` says that the caller's own `HSETNX` of the key, in
+ * `pending` or `throttle` mode, found it taken (the enqueue script claims a key itself once this
+ * function has made what the key needs in `call`). `call` is the script call's scratch table:
+ * `hashes`, the function's hash by function, made and marked once per call (see
+ * `HASH_TABLE_MARK`), `now`, Redis's clock once read, and `windows`, by throttle spec, the end of
+ * its window as a field value starts with it (`ends`) and whether the spec is on a generated id
+ * (`newId`). Returns the id of the
  * task that stands for it (the new task is then not stored), a {@linkcode DEDUPE_ANSWER}, or nil
  * when the new task is to be stored (and the key now names it); and second, whether the key's
  * check stood for the check that the id is new (a generated id, see `SPEC_KIND`).
@@ -129,7 +133,7 @@ export const dedupeTask = luaFunction(
 -- Applies the deduplication key of function fn to the new task id. Returns the id of the task
 -- that stands for it, a DEDUPE_ANSWER (see dedupe.ts), or nil when the new task is to be stored
 -- (the key then names it); and whether the key's check stood for the id's own.
-local function dedupeTask(P, delayedKey, call, id, fn, payload, dueArg, spec, key)
+local function dedupeTask(P, delayedKey, call, id, fn, payload, dueArg, spec, key, found)
   local kind = string.byte(spec, 1)
   local newId = kind == ${SPEC_KIND.pendingNewId.charCodeAt(0)} or kind == ${
     SPEC_KIND.throttleNewId.charCodeAt(0)
@@ -148,15 +152,18 @@ local function dedupeTask(P, delayedKey, call, id, fn, payload, dueArg, spec, ke
   } then
       -- 't<window>': the window's end is formatted once per spec and call, with '%d' (a Lua
       -- number's own formatting, printf's %.14g, costs Redis far more).
-      local ends = call.ends[spec]
-      if not ends then
+      local window = call.windows[spec]
+      if not window then
         call.now = call.now or redisTime()
-        ends = string.format('%d', call.now + tonumber(string.sub(spec, 2))) .. ' '
-        call.ends[spec] = ends
+        window = {
+          ends = string.format('%d', call.now + tonumber(string.sub(spec, 2))) .. ' ',
+          newId = newId,
+        }
+        call.windows[spec] = window
       end
-      value = ends .. id
+      value = window.ends .. id
     end
-    if redis.call('HSETNX', hash, key, value) == 1 then return nil, newId end
+    if not found and redis.call('HSETNX', hash, key, value) == 1 then return nil, newId end
     local holder, untilMs = heldBy(redis.call('HGET', hash, key))
     -- The key names this very task: it was stored, and this is a send retried.
     if holder == id then return id, newId end
