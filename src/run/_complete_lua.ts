@@ -298,13 +298,14 @@ local function finishTask(taskKey, id, result, ttl, nextDue, anyAborting, listen
     redis.call('PUBLISH', ${ARG.doneChannelPrefix} .. id, result)
   end
   local earliest = anyDependents and releaseDependents(P, id, result, ${ARG.now}) or nil
-  if tonumber(nextDue) and redis.call('HEXISTS', taskKey, '${TASK_FIELD.crontab}') == 1 then
+  -- A task that does not repeat (most) first: tonumber costs Redis about 1,500 instructions.
+  if nextDue == '' then
+    keepOrDelete(taskKey, P, id, result, ttl, ${ARG.now})
+  elseif tonumber(nextDue) and redis.call('HEXISTS', taskKey, '${TASK_FIELD.crontab}') == 1 then
     redis.call('HDEL', taskKey, '${TASK_FIELD.runner}', '${TASK_FIELD.entered}', '${TASK_FIELD.lastReason}')
     redis.call('HSET', taskKey, '${TASK_FIELD.tries}', 0, '${TASK_FIELD.due}', nextDue, '${TASK_FIELD.scheduled}', nextDue)
     redis.call('ZADD', ${KEYS.delayed}, nextDue, id)
     if earliest == nil or tonumber(nextDue) < earliest then earliest = tonumber(nextDue) end
-  elseif nextDue == '' then
-    keepOrDelete(taskKey, P, id, result, ttl, ${ARG.now})
   else
     redis.call('DEL', taskKey)
     redis.call('SREM', ${KEYS.schedules}, id)
@@ -398,7 +399,7 @@ local function applyOutcome(a, x, finished, handled, anyAborting, listening, any
     ids = {}
     finished[priority] = ids
   end
-  table.insert(ids, entryId)
+  ids[#ids + 1] = entryId
   if handled then
     local kinds = handled[priority]
     if not kinds then

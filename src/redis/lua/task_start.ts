@@ -188,7 +188,9 @@ local function startTask(prefix, abortingKey, anyAborting, me, id, start, ev)
   if not ${field("fn")} then
     return ${luaPartialTuple(TASK_READ, { taskId: "id", read: `${READ_STATE.missing}` })}
   end
-  local tries = math.floor(tonumber(${field("tries")}) or 0) + 1
+  -- t - t % 1 is math.floor(t) without a call of a C function (about 600 instructions each).
+  local tries = tonumber(${field("tries")}) or 0
+  tries = tries - tries % 1 + 1
   if start then
     redis.call('HSET', key, '${TASK_FIELD.tries}', tries, '${TASK_FIELD.runner}', me)
     if ev then emitStart(ev, id, ${field("fn")}, tries, me, ${field("runner")}) end
@@ -199,9 +201,11 @@ local function startTask(prefix, abortingKey, anyAborting, me, id, start, ev)
   local created = tonumber(${field("created")}) or 0
   if not (${NEEDS_FULL_READ}) then
     -- A task that entered its stream when it was created (most) ends at created: the client
-    -- reads a missing entered as created.
-    local entered = tonumber(${field("entered")})
-    if entered == nil or entered == created then return ${shortTaskRead("created")} end
+    -- reads a missing entered as created. Compared as strings, both as written: tonumber costs
+    -- Redis about 1,500 instructions.
+    if ${field("entered")} == nil or ${field("entered")} == ${field("created")} then
+      return ${shortTaskRead("created")}
+    end
     return ${shortTaskRead("entered")}
   end
   local scheduled, late = tonumber(${field("scheduled")}), false
