@@ -46,6 +46,7 @@ import {
   pushRecord,
 } from "../src/redis/lua/layout.ts";
 import { lua, luaFunction } from "../src/redis/lua/compose.ts";
+import { ackAndTrim } from "../src/redis/lua/steps.ts";
 import { runScript, type Script, script } from "../src/redis/_script.ts";
 import { CONSUMER_GROUP, STREAM_FIELD, TASK_FIELD } from "../src/redis/keys.ts";
 import { queueContextOf } from "../src/worker.ts";
@@ -257,4 +258,26 @@ Deno.test("each slot of a completion reaches the write it names", async () => {
   );
   // Both entries acknowledged and deleted.
   assert.equal(await redis.xlen(keys.stream("normal")), 0);
+});
+
+Deno.test("acknowledging finished deliveries deletes every entry but the pending ones, whatever the lengths of their ids", async () => {
+  await using worker = await testWorker();
+  const { redis } = queueContextOf(worker);
+  const stream = `streaq:{${worker.queueName}}:ack-test`;
+  // Around the oldest pending delivery (1000-5): ids of the same length and of other lengths,
+  // in their ms part or in their sequence part, on both sides.
+  const ids = ["999-7", "1000-3", "1000-5", "1000-7", "1000-12", "1001-0", "10000-0", "10000-13"];
+  for (const id of ids) await redis.xadd(stream, id, STREAM_FIELD.taskId, `task-${id}`);
+  await redis.xgroup("CREATE", stream, "g", "0");
+  await redis.xreadgroup("GROUP", "g", "me", "COUNT", 100, "STREAMS", stream, ">");
+  const finished = ids.filter((id) => id !== "1000-5");
+  await runScript(
+    redis,
+    script(lua(ackAndTrim, "ackAndTrim(KEYS[1], 'g', ARGV)")),
+    [stream],
+    finished,
+  );
+  const left = (await redis.xrange(stream, "-", "+")).map(([id]) => id);
+  assert.deepEqual(left, ["1000-5"]);
+  assert.equal(await redis.xlen(stream), 1);
 });

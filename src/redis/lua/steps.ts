@@ -86,6 +86,10 @@ export const entryTaskId = luaFunction(
 -- empty one), which can never run.
 local function entryTaskId(entry)
   local fields = entry[2]
+  -- An entry as streaq writes it (its task id first), without a call of type(), a C function.
+  if fields and fields[1] == '${STREAM_FIELD.taskId}' and fields[2] ~= '' then
+    return fields[2]
+  end
   if type(fields) ~= 'table' then return nil end
   for j = 1, #fields, 2 do
     if fields[j] == '${STREAM_FIELD.taskId}' and fields[j + 1] ~= '' then return fields[j + 1] end
@@ -182,18 +186,24 @@ local function ackAndTrim(stream, group, entryIds)
   local oldest = redis.call('XPENDING', stream, group, '-', '+', 1)[1]
   if oldest then
     redis.call('XTRIM', stream, 'MINID', oldest[1])
-    -- Ids are 'ms-seq' in decimal without leading zeros: a longer ms is a later one.
-    local dash = string.find(oldest[1], '-', 1, true)
-    local ms, seq = string.sub(oldest[1], 1, dash - 1), tonumber(string.sub(oldest[1], dash + 1))
+    -- Ids are 'ms-seq' in decimal without leading zeros: a longer ms is a later one, and two ids
+    -- of one length with the dash at one place compare as strings (most, with no C call).
+    local first = oldest[1]
+    local dash, length = string.find(first, '-', 1, true), #first
+    local ms, seq = string.sub(first, 1, dash - 1), tonumber(string.sub(first, dash + 1))
     rest = {}
     for _, id in ipairs(entryIds) do
       local d = string.find(id, '-', 1, true)
       if d > dash then
-        table.insert(rest, id)
+        rest[#rest + 1] = id
       elseif d == dash then
-        local m = string.sub(id, 1, d - 1)
-        if m > ms or (m == ms and tonumber(string.sub(id, d + 1)) > seq) then
-          table.insert(rest, id)
+        if #id == length then
+          if id > first then rest[#rest + 1] = id end
+        else
+          local m = string.sub(id, 1, d - 1)
+          if m > ms or (m == ms and tonumber(string.sub(id, d + 1)) > seq) then
+            rest[#rest + 1] = id
+          end
         end
       end
     end
