@@ -510,12 +510,12 @@ local function startPrefetched(first, count, handled, anyAborting, ev)
       if outcome == '${KIND.retry}' or outcome == '${KIND.back}' then
         redis.call('HINCRBY', prefix .. ${S.taskId}, '${TASK_FIELD.tries}', 1)
       end
-      table.insert(started, ${START_STATE.started})
+      started[#started + 1] = ${START_STATE.started}
     else
       -- The stream key only where startOwned reads it: to check who holds a delivery not fresh.
       local stream = ${S.fresh} == '0' and P .. '${KEY.stream}' .. ${S.priority} or nil
-      table.insert(started, startOwned(prefix, ${KEYS.aborting}, anyAborting, ${ARG.group},
-        ${ARG.workerId}, stream, ${S.entryId}, ${S.taskId}, ${S.fresh}, ev))
+      started[#started + 1] = startOwned(prefix, ${KEYS.aborting}, anyAborting, ${ARG.group},
+        ${ARG.workerId}, stream, ${S.entryId}, ${S.taskId}, ${S.fresh}, ev)
     end
   end
   return started
@@ -540,9 +540,9 @@ local function startQuick(first, count, anyAborting, started)
     local id = ${Q.taskId}
     redis.call('HSET', prefix .. id, '${TASK_FIELD.tries}', ${Q.tries}, '${TASK_FIELD.runner}', me)
     if anyAborting and redis.call('SISMEMBER', ${KEYS.aborting}, id) == 1 then
-      table.insert(started, ${START_STATE.aborting})
+      started[#started + 1] = ${START_STATE.aborting}
     else
-      table.insert(started, ${START_STATE.started})
+      started[#started + 1] = ${START_STATE.started}
     end
   end
 end
