@@ -47,8 +47,8 @@ export function luaFunction(
  * reach as upvalues: in Redis's Lua a global is a lookup in the globals table each time it is
  * read.
  */
-const LOCAL_GLOBALS =
-  "local ARGV, KEYS, redis, string, table, tonumber, math, unpack, type = ARGV, KEYS, redis, string, table, tonumber, math, unpack, type\n";
+const GLOBALS = ["ARGV", "KEYS", "redis", "string", "table", "tonumber", "math", "unpack", "type"];
+const LOCAL_GLOBALS = `local ${GLOBALS.join(", ")} = ${GLOBALS.join(", ")}\n`;
 
 /**
  * A script's text: the pieces given (with the pieces they need, each once, callees first),

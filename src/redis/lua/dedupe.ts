@@ -117,10 +117,10 @@ end
  * `hashes`, the function's hash by function, made and marked once per call (see
  * `HASH_TABLE_MARK`), `now`, Redis's clock once read, and `windows`, by throttle spec, the end of
  * its window as a field value starts with it (`ends`) and whether the spec is on a generated id
- * (`newId`). Returns the id of the
- * task that stands for it (the new task is then not stored), a {@linkcode DEDUPE_ANSWER}, or nil
- * when the new task is to be stored (and the key now names it); and second, whether the key's
- * check stood for the check that the id is new (a generated id, see `SPEC_KIND`).
+ * (`newId`). Returns the id of the task that stands for it (the new task is then not stored), a
+ * {@linkcode DEDUPE_ANSWER}, or nil when the new task is to be stored (and the key now names it);
+ * and second, whether the key's check stood for the check that the id is new (a generated id,
+ * see `SPEC_KIND`).
  *
  * A debounce replaces the arguments of the key's task only while it waits in the delayed set
  * for its first try: once it was promoted (its window passed), started or finished, the new task

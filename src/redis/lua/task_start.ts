@@ -175,9 +175,10 @@ const NEEDS_FULL_READ = ["aborting ~= 0", ...RARE_FIELDS.map(field)].join(" or "
  * the hash of task `id` for the delivery of `entryId` (of the `index`-th stream asked) and, if
  * `start`, counts a try and marks it running by `me`; without `start` (a prefetched delivery) it
  * only reads, with the try it will be. Appends the delivery's {@linkcode CLAIM} record and its
- * {@linkcode TASK_READ} record to the flat list `claims`. `anyAborting` (a boolean: the aborting set is not empty) spares a SISMEMBER per task
- * when no abort is pending. How late a scheduled task is reads Redis's clock, and only for a
- * scheduled task: a task to run now reads no clock. `ev` (see `eventsOf`): its start's events.
+ * {@linkcode TASK_READ} record to the flat list `claims`. `anyAborting` (a boolean: the aborting
+ * set is not empty) spares a SISMEMBER per task when no abort is pending. How late a scheduled
+ * task is reads Redis's clock, and only for a scheduled task: a task to run now reads no clock.
+ * `ev` (see `eventsOf`): its start's events.
  */
 export const startTask = luaFunction(
   "startTask",
