@@ -29,7 +29,7 @@ import {
   TASK_FIELD,
 } from "../keys.ts";
 import { luaFunction } from "./compose.ts";
-import { ackAndDelete, noteOpening, redisTime } from "./steps.ts";
+import { ackAndDelete, noteOpening, redisTime, windowOpens } from "./steps.ts";
 import { holdForGroup, releaseGroupSlot } from "./groups.ts";
 
 /** At most this many set-aside tasks of one function go back per call once nothing holds them. */
@@ -101,24 +101,6 @@ local function readFlow(P)
     end
   end
   return flow
-end
-`,
-);
-
-/**
- * `windowOpens(log, duration, now)`: in how many ms the rate window whose starts are logged in
- * the sorted set `log` (scored by start time) has room for one more start: when its oldest start
- * leaves it; `duration` when it has none logged (the tasks just put back start now).
- */
-const windowOpens = luaFunction(
-  "windowOpens",
-  [],
-  `
--- In how many ms the rate window logged in log (starts scored by time, duration ms long) has
--- room again: when its oldest start leaves it; duration when none is logged. now: Redis's clock.
-local function windowOpens(log, duration, now)
-  local oldest = redis.call('ZRANGE', log, 0, 0, 'WITHSCORES')
-  return oldest[2] and tonumber(oldest[2]) + duration - now + 1 or duration
 end
 `,
 );

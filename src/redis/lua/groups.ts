@@ -20,7 +20,7 @@
 
 import { GROUP_FUNCTION, KEY, STREAM_FIELD, TASK_FIELD } from "../keys.ts";
 import { luaFunction } from "./compose.ts";
-import { ackAndDelete, noteOpening, redisTime } from "./steps.ts";
+import { ackAndDelete, noteOpening, redisTime, windowOpens } from "./steps.ts";
 
 /**
  * `holdForGroupRate(flow, fn, grp, id, stream, group, entryId, starting)`: for a delivery that holds
@@ -32,7 +32,7 @@ import { ackAndDelete, noteOpening, redisTime } from "./steps.ts";
  */
 export const holdForGroupRate = luaFunction(
   "holdForGroupRate",
-  [redisTime, ackAndDelete, noteOpening],
+  [redisTime, ackAndDelete, noteOpening, windowOpens],
   `
 -- Task id (function fn, group grp), holding a slot of its group: counts its start in the group's
 -- window, or, with the window full (or when it is only read ahead, not starting), goes back first
@@ -50,9 +50,9 @@ local function holdForGroupRate(flow, fn, grp, id, stream, group, entryId, start
       redis.call('PEXPIRE', log, rate.duration)
       return false
     end
-    local oldest = redis.call('ZRANGE', log, 0, 0, 'WITHSCORES')
-    opens = (tonumber(oldest[2]) or now) + rate.duration + 1
-    noteOpening(flow, opens - now)
+    local opensIn = windowOpens(log, rate.duration, now)
+    opens = now + opensIn
+    noteOpening(flow, opensIn)
   end
   -- Still counted in the groups set: it moves from holding a slot to waiting.
   redis.call('ZREM', P .. '${KEY.groupActive}' .. name, id)

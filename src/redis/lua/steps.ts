@@ -233,3 +233,21 @@ local function noteOpening(flow, ms)
 end
 `,
 );
+
+/**
+ * `windowOpens(log, duration, now)`: in how many ms the rate window whose starts are logged in
+ * the sorted set `log` (scored by start time) has room for one more start: when its oldest start
+ * leaves it; `duration` when it has none logged (the tasks just put back start now).
+ */
+export const windowOpens = luaFunction(
+  "windowOpens",
+  [],
+  `
+-- In how many ms the rate window logged in log (starts scored by time, duration ms long) has
+-- room again: when its oldest start leaves it; duration when none is logged. now: Redis's clock.
+local function windowOpens(log, duration, now)
+  local oldest = redis.call('ZRANGE', log, 0, 0, 'WITHSCORES')
+  return oldest[2] and tonumber(oldest[2]) + duration - now + 1 or duration
+end
+`,
+);
