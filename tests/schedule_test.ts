@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { StreaqError, taskContext, TaskStatus, type Worker } from "../mod.ts";
 import { eventually, runInBackground, sibling, sleep, testWorker } from "./_helpers.ts";
 import { queueContextOf } from "../src/worker.ts";
+import { PROMOTE_SCRIPT, Scheduler } from "../src/run/promote.ts";
 
 /** Every key of the worker's queue, sorted. */
 async function queueKeys(worker: Worker<unknown>): Promise<string[]> {
@@ -122,6 +123,57 @@ Deno.test("a task enqueued with a crontab repeats until unscheduled, leaving not
   const leftovers = keys.filter((k) => /:(task|delayed|aborting|schedules)/.test(k));
   assert.deepEqual(leftovers, []);
   assert.equal(await worker.unscheduleById(handle.id), false);
+});
+
+Deno.test("a wake that comes while the scheduler promotes makes it promote again before it sleeps", async () => {
+  // The promotion of the last delayed task is in flight when a task due later is added and
+  // announced (a repeating task's next occurrence, say, written by a completion that ran at
+  // once): the answer says nothing more is due, and the scheduler must not sleep past the task.
+  await using worker = await testWorker();
+  const later = worker.task(async function later(): Promise<void> {});
+  await worker.connect();
+  const client = queueContextOf(worker);
+  // The answers of the promotions, held back on demand.
+  type Call = { args?: unknown[]; resolve(reply: unknown): void };
+  const connection = client.redis as unknown as { sendCommand(call: Call): unknown };
+  const send = connection.sendCommand.bind(connection);
+  let holding = false;
+  let promotions = 0;
+  const held: (() => void)[] = [];
+  connection.sendCommand = (call: Call) => {
+    if (call.args?.[0] === PROMOTE_SCRIPT.sha) {
+      promotions++;
+      if (holding) {
+        const resolve = call.resolve;
+        call.resolve = (reply) => held.push(() => resolve.call(call, reply));
+      }
+    }
+    return send(call);
+  };
+  const first = await later.enqueue().start({ schedule: new Date(Date.now() + 300) });
+  const scheduler = new Scheduler(client, (error) => {
+    throw error;
+  });
+  scheduler.start();
+  try {
+    await eventually(() => promotions === 1, { what: "the first promotion" });
+    holding = true;
+    await eventually(() => held.length === 1, { what: "the promotion of the first task" });
+    assert.equal(await first.status(), TaskStatus.QUEUED);
+    const due = Date.now() + 100;
+    const second = await later.enqueue().start({ schedule: new Date(due) });
+    scheduler.notify(due);
+    holding = false;
+    held[0]();
+    // Without the notice, the scheduler would sleep until the next due time that promotion saw
+    // (none: 5 s, its longest sleep) before it promoted the second task.
+    await eventually(async () => (await second.status()) === TaskStatus.QUEUED, {
+      timeout: 2_500,
+      what: "the second task promoted",
+    });
+  } finally {
+    await scheduler.stop();
+  }
 });
 
 Deno.test("an occurrence later than maxScheduleDrift is skipped, the next ones run", async () => {

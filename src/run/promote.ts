@@ -70,6 +70,11 @@ export class Scheduler {
   readonly #onError: (error: unknown) => void;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #wake: (() => void) | undefined;
+  /**
+   * A notice that came while a promotion was in flight: the promotion may have read the delayed
+   * set before the task it announces was added, so the loop promotes again before it sleeps.
+   */
+  #notified = false;
   #nextDue = Infinity;
   #stopped = false;
   #loop: Promise<void> | undefined;
@@ -85,9 +90,15 @@ export class Scheduler {
     this.#loop = this.#run();
   }
 
-  /** Wakes the loop if `due` is earlier than the time it sleeps until. */
+  /**
+   * Wakes the loop if `due` is earlier than the time it sleeps until; during a promotion, has
+   * the loop promote again before it sleeps.
+   */
   notify(due: number): void {
-    if (due < this.#nextDue) this.#wake?.();
+    // While a promotion is in flight, the next due time it knew of may be the very task it
+    // promotes: any notice counts then.
+    if (!this.#wake) this.#notified = true;
+    else if (due < this.#nextDue) this.#wake();
   }
 
   /** Stops the loop and waits for it. */
@@ -100,6 +111,7 @@ export class Scheduler {
   async #run(): Promise<void> {
     while (!this.#stopped) {
       let sleep = MAX_SLEEP;
+      this.#notified = false;
       try {
         const reply = await this.#promote();
         const count = reply[PROMOTE_REPLY.at.promoted];
@@ -113,7 +125,7 @@ export class Scheduler {
         this.#onError(error);
         sleep = 1_000;
       }
-      if (sleep > 0 && !this.#stopped) await this.#sleep(sleep);
+      if (sleep > 0 && !this.#stopped && !this.#notified) await this.#sleep(sleep);
     }
   }
 
