@@ -78,7 +78,17 @@ function spawn(script: string, args: string[]) {
   const output: Output = { gc: [], lines: [], all: [] };
   let onLine = (_line: string) => {};
   const read = (async () => {
-    for await (const line of readLines(child.stdout)) {
+    // V8 writes its trace through a buffer of its own, which may be flushed around the report
+    // at exit: a trace line can stop where the report starts and go on in the next line.
+    let carried = "";
+    for await (const piece of readLines(child.stdout)) {
+      let line = carried + piece;
+      carried = "";
+      const report = line.indexOf('{"role"');
+      if (report > 0 && isV8Line(line)) {
+        carried = line.slice(0, report);
+        line = line.slice(report);
+      }
       output.all.push(line);
       if (isV8Line(line)) output.gc.push(line);
       else {
@@ -107,15 +117,11 @@ function spawn(script: string, args: string[]) {
   };
 }
 
-/**
- * A child's report, the JSON line it prints last. V8 writes its trace to the same pipe through
- * its own buffer, which may be flushed around it at exit: the report can end a line that starts
- * with a piece of a trace line.
- */
+/** A child's report, the JSON line it prints last (`spawn` took it out of any trace line). */
 function reportOf<T>(out: Output): T {
-  const line = out.all.findLast((l) => l.includes('{"role"'));
+  const line = out.all.findLast((l) => l.startsWith('{"role"'));
   if (line === undefined) throw new Error("a child process printed no report");
-  return JSON.parse(line.slice(line.indexOf('{"role"'))) as T;
+  return JSON.parse(line) as T;
 }
 
 /** What one round measured for one checkout. */
