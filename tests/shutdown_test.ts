@@ -9,6 +9,7 @@ import {
   sibling,
   sleepUnlessAborted,
   testWorker,
+  workerProcessArgs,
 } from "./_helpers.ts";
 
 /** Registers `slow`: sleeps `ms` unless its signal fires, and records the signal's reason. */
@@ -154,6 +155,74 @@ Deno.test("prefetched tasks are handed back at shutdown and none is lost", async
   await again.stop();
   const outcomes = results.map((r) => r.success && r.result).sort();
   assert.deepEqual(outcomes, [...Array(5).fill("done on try 1"), "done on try 2"]);
+});
+
+Deno.test("a stop that comes as an idle worker's fetch is answered hands the fetched task back", async () => {
+  // An idle worker's fetch waits in Redis behind its blocking read, on the read's connection: a
+  // task that arrives is claimed and started before the worker hears of it. Here the task is
+  // enqueued by a process run synchronously, so that this process has not read what Redis
+  // answered its worker when the worker is stopped. Closing the connection then would leave the
+  // task claimed and started by a stopped worker, until another reclaimed it after idleTimeout.
+  await using worker = await testWorker({ concurrency: 1, idleTimeout: 60_000 });
+  // The task the fixture enqueues.
+  const register = (w: Worker<unknown>) =>
+    w.task(async function double(value: number): Promise<number> {
+      return await Promise.resolve(value * 2);
+    });
+  register(worker);
+  const redis = await sharedRedis();
+  const running = runInBackground(worker);
+  await eventually(
+    async () => /flags=\w*b\w* .*cmd=xread/.test(await redis.cli("CLIENT", "LIST")),
+    {
+      what: "the worker's blocking read",
+    },
+  );
+  const script = new URL("./fixtures/enqueue_and_exit.ts", import.meta.url).pathname;
+  const output = new Deno.Command(denoExecutable(), {
+    args: workerProcessArgs(script, redis.url, worker.queueName, "21"),
+    stdin: "null",
+  }).outputSync();
+  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+  worker.stop();
+  await within(running.done, 5_000, "shutdown");
+  const id = new TextDecoder().decode(output.stdout).trim();
+  assert.deepEqual(
+    await pendingByWorker(worker),
+    {},
+    "no delivery is left with the stopped worker",
+  );
+  assert.equal(await worker.statusById(id), TaskStatus.QUEUED);
+
+  await using other = await sibling(worker, { idleTimeout: 60_000 });
+  register(other);
+  const again = runInBackground(other);
+  const result = await other.resultById(id, { timeout: 10_000 });
+  await again.stop();
+  assert.equal(result.success && result.result, 42);
+});
+
+Deno.test("an idle worker whose waiting connection is killed, with its fetch queued behind the read, runs the next tasks", async () => {
+  await using worker = await testWorker({ concurrency: 2, idleTimeout: 60_000 });
+  const double = worker.task(async function double(value: number): Promise<number> {
+    return await Promise.resolve(value * 2);
+  });
+  const redis = await sharedRedis();
+  const running = runInBackground(worker);
+  let line: string | undefined;
+  const blockedRead = async () =>
+    (line = (await redis.cli("CLIENT", "LIST")).split("\n").find((l) =>
+      /flags=\w*b\w* .*cmd=xread/.test(l)
+    )) !== undefined;
+  for (let round = 0; round < 3; round++) {
+    await eventually(blockedRead, { what: "the worker's blocking read" });
+    await redis.cli("CLIENT", "KILL", "ID", line!.match(/\bid=(\d+)/)![1]);
+    const handles = await worker.enqueueMany([double.enqueue(round), double.enqueue(round + 10)]);
+    const results = await Promise.all(handles.map((h) => h.result({ timeout: 10_000 })));
+    assert.deepEqual(results.map((r) => r.success && r.result), [round * 2, (round + 10) * 2]);
+  }
+  await within(running.stop(), 5_000, "shutdown");
+  assert.deepEqual(await pendingByWorker(worker), {});
 });
 
 Deno.test("aborting the signal given to run() shuts the worker down the same way", async () => {

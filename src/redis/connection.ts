@@ -58,7 +58,7 @@ export type ConnectionPurpose = "commands" | "subscriber" | "blocking";
  * it is deemed lost on a dead connection (ioredis `blockingTimeout`). Either way the fetch
  * loop goes round again instead of waiting forever.
  */
-const BLOCKED_READ = 5_000;
+export const BLOCKED_READ = 5_000;
 
 /** How long after reporting a connection error the next ones are not reported (ms). */
 const QUIET = 10_000;

@@ -240,7 +240,12 @@ export interface FetchResult {
   readonly wakeIn: number | undefined;
 }
 
-/** Fetches and starts deliveries in one script call. */
+/**
+ * Fetches and starts deliveries in one script call, sent on `connection` (the queue's own by
+ * default). The deliveries count as claimed when the call was sent (`Delivery.claimedAt`): a
+ * call queued behind a blocking read (see `fetch_loop.ts`) runs later than that, so they only
+ * look older than they are, and no other worker can have taken over one that looks fresh.
+ */
 export async function fetchDeliveries(
   client: QueueContext,
   workerId: string,
@@ -249,6 +254,7 @@ export async function fetchDeliveries(
   prefetch: number,
   reclaimIdle: number,
   reclaimFrom: readonly string[] = [],
+  connection: QueueContext["redis"] = client.redis,
 ): Promise<FetchResult> {
   const streams = priorities.map((p) => client.keys.stream(p));
   const sent = performance.now();
@@ -264,7 +270,7 @@ export async function fetchDeliveries(
   });
   for (let i = 0; i < streams.length; i++) args.push(reclaimFrom[i] ?? "0-0");
   const reply = await runScript(
-    client.redis,
+    connection,
     FETCH_SCRIPT,
     [client.keys.aborting, ...streams],
     args,

@@ -2,9 +2,10 @@
  * The fetch loop of a run: it claims deliveries for the free slots and the prefetch buffer
  * (`fetchDeliveries` in `fetch.ts`), reclaims deliveries that a dead worker left idle, and while
  * nothing is to be had blocks on the streams (XREAD BLOCK, on a connection of its own) so that
- * an idle worker answers a new task in about a millisecond without polling. With every slot and
- * the buffer full it sleeps until the slots wake it. In burst mode it ends once the queue is
- * empty and nothing is due.
+ * an idle worker answers a new task in about a millisecond without polling; on a single
+ * connection its next fetch waits in Redis behind that read (`read_then_fetch.ts`). With every
+ * slot and the buffer full it sleeps until the slots wake it. In burst mode it ends once the
+ * queue is empty and nothing is due.
  *
  * @module
  */
@@ -17,6 +18,7 @@ import { type Delivery, fetchDeliveries, type FetchResult } from "./fetch.ts";
 import { redisNow } from "../redis/_redis_time.ts";
 import type { OnRedisError } from "./redis_errors.ts";
 import type { StopFlag } from "./shutdown.ts";
+import { fetchesBehindRead, readThenFetch, stillOwned } from "./read_then_fetch.ts";
 
 /** How long an idle fetch blocks before it looks again (reclaims, burst checks). */
 const MAX_BLOCK = 2_000;
@@ -68,6 +70,10 @@ export interface FetchLoopOptions {
 export class FetchLoop {
   readonly #options: FetchLoopOptions;
   #blocking: Redis | undefined;
+  /** Whether the fetch can wait behind the blocking read (see `read_then_fetch.ts`). */
+  #behindRead = false;
+  /** The ids to read after, when the next fetch waits behind a read. */
+  #readAfter: string[] | undefined;
   /** Resolves the sleep of a loop that found every slot and the buffer full. */
   #wakeUp: (() => void) | undefined;
   /** When the next fetch reclaims idle deliveries (ms since the epoch). */
@@ -94,6 +100,7 @@ export class FetchLoop {
   /** Opens the connection the loop blocks on; the loop runs from {@linkcode FetchLoop.run}. */
   open(): void {
     this.#blocking = this.#options.client.connections.open("blocking");
+    this.#behindRead = fetchesBehindRead(this.#blocking);
   }
 
   /** Runs until the run stops, or in burst mode until the queue is empty. */
@@ -101,6 +108,8 @@ export class FetchLoop {
     const { client, workerId, idleTimeout, burst, slots, stop } = this.#options;
     const priorities = client.prioritiesHighFirst;
     while (!stop.stopping) {
+      const readAfter = this.#readAfter;
+      this.#readAfter = undefined;
       // Slots to fill come first: the tasks for them start sooner, and the loop goes round
       // again for the prefetch while they run.
       const { start: toStart, prefetch: toPrefetch } = slots.reserveClaims(true);
@@ -109,19 +118,35 @@ export class FetchLoop {
         this.#wakeUp = undefined;
         continue;
       }
-      const reclaim = Date.now() >= this.#nextReclaim ? idleTimeout : 0;
+      // A fetch behind a read runs when the read ends: it reclaims if one is due by then.
+      const block = readAfter ? this.#blockFor() : 0;
+      const reclaim = Date.now() + block >= this.#nextReclaim ? idleTimeout : 0;
       let fetched;
       const sent = performance.now();
       try {
-        fetched = await fetchDeliveries(
-          client,
-          workerId,
-          priorities,
-          toStart,
-          toPrefetch,
-          reclaim,
-          this.#reclaimFrom,
-        );
+        const fetch = (connection = client.redis) =>
+          fetchDeliveries(
+            client,
+            workerId,
+            priorities,
+            toStart,
+            toPrefetch,
+            reclaim,
+            this.#reclaimFrom,
+            connection,
+          );
+        if (readAfter) {
+          fetched = await readThenFetch(
+            this.#blocking!,
+            this.#readArgs(priorities, readAfter, block),
+            block,
+            fetch,
+          );
+          const deliveries = await stillOwned(client, workerId, fetched.deliveries);
+          fetched = { ...fetched, deliveries };
+        } else {
+          fetched = await fetch();
+        }
       } catch (error) {
         slots.noteClaimed(toStart + toPrefetch, 0);
         if (stop.stopping) break;
@@ -129,8 +154,9 @@ export class FetchLoop {
         continue;
       }
       if (reclaim) this.#reclaimed(fetched, toStart + toPrefetch);
-      // A paused queue claims nothing: that says nothing of how far to read ahead.
-      const ms = fetched.queuePaused ? undefined : performance.now() - sent;
+      // A paused queue claims nothing, and a fetch behind a read waited for it: neither says
+      // anything of how far to read ahead.
+      const ms = fetched.queuePaused || readAfter ? undefined : performance.now() - sent;
       slots.noteClaimed(toStart + toPrefetch, fetched.deliveries.length, ms);
       slots.admitFetched(fetched.deliveries);
       if (fetched.queuePaused) {
@@ -149,13 +175,25 @@ export class FetchLoop {
       }
       // A rate-limited function's tasks wait for its window: fetch again when it has room.
       if (fetched.wakeIn !== undefined) this.alarm(fetched.wakeIn);
-      const block = Math.min(MAX_BLOCK, this.#nextReclaim - Date.now());
-      await this.#waitForEntries(
-        priorities,
-        fetched.lastIds,
-        burst ? BURST_BLOCK : Math.max(1, block),
-      );
+      // An alarm cannot end a read with a fetch behind it: the loop then waits as before.
+      if (this.#behindRead && !this.#timed) {
+        this.#readAfter = fetched.lastIds;
+        continue;
+      }
+      await this.#waitForEntries(priorities, fetched.lastIds, this.#blockFor());
     }
+  }
+
+  /** How long the next blocking read blocks: until the next reclaim is due, at most. */
+  #blockFor(): number {
+    if (this.#options.burst) return BURST_BLOCK;
+    return Math.max(1, Math.min(MAX_BLOCK, this.#nextReclaim - Date.now()));
+  }
+
+  /** The arguments of an XREAD that blocks `ms` for entries after `lastIds`. */
+  #readArgs(priorities: readonly string[], lastIds: string[], ms: number): (string | number)[] {
+    const { keys } = this.#options.client;
+    return ["BLOCK", ms, "STREAMS", ...priorities.map((p) => keys.stream(p)), ...lastIds];
   }
 
   /**
@@ -275,8 +313,7 @@ export class FetchLoop {
   async #read(priorities: readonly string[], lastIds: string[], ms: number): Promise<void> {
     this.#reading = true;
     try {
-      const { keys } = this.#options.client;
-      const args = ["BLOCK", ms, "STREAMS", ...priorities.map((p) => keys.stream(p)), ...lastIds];
+      const args = this.#readArgs(priorities, lastIds, ms);
       const blocking = this.#blocking!;
       // The reply is not read: the next claim takes the entries. A plain object on a single
       // connection, which a scavenge does not keep (see `_direct_call.ts`).
