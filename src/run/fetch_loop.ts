@@ -108,7 +108,10 @@ export class FetchLoop {
     const { client, workerId, idleTimeout, burst, slots, stop } = this.#options;
     const priorities = client.prioritiesHighFirst;
     while (!stop.stopping) {
-      const readAfter = this.#readAfter;
+      const reclaim = Date.now() >= this.#nextReclaim ? idleTimeout : 0;
+      // A reclaim that is due is sent at once, not behind a read: a read that blocks until the
+      // next reclaim is due (see #blockFor) ends then, and the fetch behind it reclaims nothing.
+      const readAfter = reclaim ? undefined : this.#readAfter;
       this.#readAfter = undefined;
       // Slots to fill come first: the tasks for them start sooner, and the loop goes round
       // again for the prefetch while they run.
@@ -118,9 +121,7 @@ export class FetchLoop {
         this.#wakeUp = undefined;
         continue;
       }
-      // A fetch behind a read runs when the read ends: it reclaims if one is due by then.
       const block = readAfter ? this.#blockFor() : 0;
-      const reclaim = Date.now() + block >= this.#nextReclaim ? idleTimeout : 0;
       let fetched;
       const sent = performance.now();
       try {
