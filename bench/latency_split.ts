@@ -11,7 +11,8 @@
  * It prints the p50, p90 and p99 of each, and the mean split of the slowest 1% of round trips.
  * `--mod=a/mod.ts,b/mod.ts` measures other checkouts (their `mod.ts`, in both processes),
  * alternating them round by round (`--rounds`, default 2; `--samples`, default 3000, after 300
- * round trips of warm-up).
+ * round trips of warm-up). With `--one-call`, each round trip is `await task.enqueue().result()`,
+ * whose wait subscribes while the task is sent (`enqueue` is then until the send's answer).
  *
  * @module
  */
@@ -26,8 +27,10 @@ const flags = parseArgs({
     samples: { type: "string", default: "3000" },
     rounds: { type: "string", default: "2" },
     mod: { type: "string", default: new URL("../mod.ts", import.meta.url).href },
+    "one-call": { type: "boolean", default: false },
   },
 });
+const ONE_CALL = flags.values["one-call"];
 const SAMPLES = Number(flags.values.samples);
 const ROUNDS = Number(flags.values.rounds);
 const WARMUP = 300;
@@ -74,9 +77,19 @@ async function round(mod: string): Promise<Parts> {
   const sent: number[] = [], enqueued: number[] = [], done: number[] = [];
   for (let i = 0; i < WARMUP + SAMPLES; i++) {
     const start = now();
-    const handle = await noop.enqueue();
-    const afterEnqueue = now();
-    const result = await handle.result({ timeout: 10_000 });
+    let result;
+    let afterEnqueue;
+    if (ONE_CALL) {
+      const task = noop.enqueue();
+      const waiting = task.result({ timeout: 10_000 });
+      await task;
+      afterEnqueue = now();
+      result = await waiting;
+    } else {
+      const handle = await noop.enqueue();
+      afterEnqueue = now();
+      result = await handle.result({ timeout: 10_000 });
+    }
     if (!result.success) throw new Error("a no-op task failed");
     if (i < WARMUP) continue;
     sent.push(start);
@@ -101,7 +114,11 @@ async function round(mod: string): Promise<Parts> {
 const byMod = new Map<string, Parts>(
   mods.map((m) => [m, { total: [], enqueue: [], toStart: [], afterStart: [] }]),
 );
-console.log(`redis: ${redis.url}; ${SAMPLES} round trips after ${WARMUP}, ${ROUNDS} round(s)`);
+console.log(
+  `redis: ${redis.url}; ${SAMPLES} round trips after ${WARMUP}, ${ROUNDS} round(s)${
+    ONE_CALL ? ", each as one call: enqueue().result()" : ""
+  }`,
+);
 for (let r = 0; r < ROUNDS; r++) {
   for (const mod of mods) {
     const parts = await round(mod);

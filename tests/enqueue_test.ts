@@ -341,3 +341,55 @@ Deno.test("awaiting a task that cannot be sent rejects without a log line", asyn
   assert.ok(later.id);
   assert.deepEqual(lines, []);
 });
+
+Deno.test("enqueue().result() sends the task once and resolves to its result", async () => {
+  await using worker = await testWorker();
+  const double = worker.task(async function double(n: number): Promise<number> {
+    return await Promise.resolve(n * 2);
+  });
+  const running = runInBackground(worker);
+  try {
+    const task = double.enqueue(21);
+    const result = await task.result({ timeout: 10_000 });
+    assert.equal(result.success && result.result, 42);
+    // Awaiting the task afterwards gives the handle of the task sent, not a second one.
+    const handle = await task;
+    assert.equal(handle.id, task.id);
+    assert.equal(result.taskId, task.id);
+    assert.equal(worker.counters.completed, 1);
+  } finally {
+    await running.stop();
+  }
+});
+
+Deno.test("enqueue().result() of a task deduplicated into another waits for that one's result", async () => {
+  await using worker = await testWorker();
+  const echo = worker.task(async function echo(value: string): Promise<string> {
+    return await Promise.resolve(value);
+  });
+  const first = await echo.enqueue("first").start({ delay: 300, dedupe: { key: "k" } });
+  const second = echo.enqueue("second").start({ dedupe: { key: "k" } });
+  const running = runInBackground(worker);
+  try {
+    const result = await second.result({ timeout: 10_000 });
+    assert.equal(result.taskId, first.id);
+    assert.equal(result.success && result.result, "first");
+    assert.equal((await second).id, first.id);
+  } finally {
+    await running.stop();
+  }
+});
+
+Deno.test("enqueue().result() rejects with the send's error when the task cannot be sent, and times out when nothing runs it", async () => {
+  await using worker = await testWorker();
+  const echo = worker.task(async function echo(value: unknown): Promise<unknown> {
+    return await Promise.resolve(value);
+  });
+  await assert.rejects(() => echo.enqueue(Symbol("unencodable")).result(), TypeError);
+  const waited = echo.enqueue("nobody runs it").result({ timeout: 200 });
+  await assert.rejects(waited, (e: Error) => e.name === "TimeoutError");
+  await assert.rejects(
+    () => echo.enqueue("x").result({ timeout: -1 }),
+    (e: Error) => e instanceof RangeError && /timeout/.test(e.message) && /-1/.test(e.message),
+  );
+});

@@ -356,6 +356,9 @@ Deno.test("sharded queues on a 3-master Cluster", async (t) => {
         const shards = queueContextOf(client).shards!;
         const reclaimedOn = new Set(await Promise.all([...hung].map((id) => shards.locate(id))));
         assert.ok(reclaimedOn.size >= 1);
+        // Enqueued and waited for in one call: the shard is known once the task is sent.
+        const once = await flaky.enqueue().result({ timeout: 30_000 });
+        assert.equal(once.success && once.result, 1);
       } finally {
         await doomed.end("SIGKILL").catch(() => {});
         await survivor?.end("SIGTERM");

@@ -12,8 +12,11 @@ import { setImmediate } from "node:timers";
 import type { QueueContext } from "../queue_context.ts";
 import { nextOccurrence } from "../cron/crontab.ts";
 import { StreaqError } from "../errors.ts";
-import type { StartOptions } from "../options.ts";
+import type { ResultOptions, StartOptions } from "../options.ts";
+import type { TaskResult } from "../result.ts";
+import { resultById } from "./inspect.ts";
 import { checkStartOptions } from "../_check_options.ts";
+import { checkDuration } from "../_validate.ts";
 import { checkDedupeCombination } from "../_check_dedupe.ts";
 import type { RegisteredTask } from "../registered_task.ts";
 import { createTaskHandle, type TaskHandle } from "../task_handle.ts";
@@ -407,6 +410,63 @@ export class Task<R, Args extends any[] = any[], Priority extends string = strin
     this.#awaited = true;
     this.#sent ??= coalescedSend(this.#client, this) as Promise<TaskHandle<R>>;
     return this.#sent.then(onfulfilled, onrejected);
+  }
+
+  /**
+   * Sends the task and waits for its result, as `(await task).result(options)` does, but the
+   * wait subscribes to the task's result while the task is sent rather than after: the client's
+   * subscription and read no longer follow the send, so what is left to wait for is the worker.
+   * A task deduplicated into another (see `StartOptions.dedupe`) waits for that one's result.
+   * The timeout counts from the call, the send included.
+   *
+   * @throws {DOMException} Named `"TimeoutError"` when `timeout` passes first.
+   * @throws {StreaqError} When the task cannot be sent, or its result expired before it was
+   * read (see `TaskHandle.result`).
+   *
+   * @example Enqueueing and waiting in one call
+   * ```ts
+   * import { Worker } from "@streaq/streaq";
+   *
+   * const worker = new Worker();
+   * const square = worker.task(async function square(n: number): Promise<number> {
+   *   return n * n;
+   * });
+   *
+   * export async function squareNow(n: number): Promise<number> {
+   *   const result = await square.enqueue(n).result({ timeout: 5_000 });
+   *   if (!result.success) throw result.exception;
+   *   return result.result;
+   * }
+   * ```
+   */
+  async result(options: ResultOptions = {}): Promise<TaskResult<R>> {
+    const shards = this.#client.shards;
+    // A sharded queue picks the task's shard as it sends it: its channel is known only then.
+    if (shards && !shards.bypass) return await (await this).result(options);
+    const { timeout, signal } = options;
+    checkDuration("wait for a result", "timeout", timeout);
+    const deadline = timeout === undefined ? undefined : performance.now() + timeout;
+    // Ended if the task is not sent, or is stood for by another.
+    const early = new AbortController();
+    // The id as sent: a task deduplicated into another takes that one's id once sent.
+    const id = this.id;
+    const waiting = resultById<R>(this.#client, id, {
+      timeout,
+      signal: signal ? AbortSignal.any([signal, early.signal]) : early.signal,
+    });
+    // It may fail while the task is sent (a timeout): it is awaited, or dropped, below.
+    waiting.catch(() => {});
+    let handle: TaskHandle<R>;
+    try {
+      handle = await this;
+    } catch (error) {
+      early.abort();
+      throw error;
+    }
+    if (handle.id === id) return await waiting;
+    early.abort();
+    const left = deadline === undefined ? undefined : Math.max(0, deadline - performance.now());
+    return await handle.result({ timeout: left, signal });
   }
 
   /** Marks the task sent as part of a batch. */
