@@ -45,7 +45,7 @@ const flags = parseArgs({
     runs: { type: "string", default: "3" },
     tasks: { type: "string", default: "20000" },
     "sleep-tasks": { type: "string", default: "2000" },
-    samples: { type: "string", default: "1000" },
+    samples: { type: "string", default: "5000" },
     only: { type: "string", default: "" },
     libraries: { type: "string", default: "streaq,bullmq" },
     out: { type: "string", default: "docs" },
