@@ -12,7 +12,7 @@
 import { allocChildArgs } from "./_alloc_args.ts";
 import { HeapCounter, markWindow, mean, median } from "./_gc_trace.ts";
 import { startSites, stopSites } from "./_alloc_sites.ts";
-import { readLines } from "./_child.ts";
+import { serveUntilInputCloses } from "./_child.ts";
 
 /** What the worker process prints last. */
 export interface WorkerReport {
@@ -46,14 +46,7 @@ worker.task(function noop(): Promise<void> {
 }, { thread: false });
 await worker.connect();
 
-const running = worker.run();
-console.log("ready");
-const stdin = readLines(Deno.stdin.readable)[Symbol.asyncIterator]();
-while (!(await stdin.next()).done) {
-  // Serves until stdin closes.
-}
-worker.stop();
-await running;
+await serveUntilInputCloses(worker);
 if (values.sites) { for (const line of await stopSites(samples)) console.log(`site: ${line}`); }
 const report: WorkerReport = {
   role: "worker",

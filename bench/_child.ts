@@ -198,6 +198,23 @@ export async function latencyWithProcess(options: {
   return samples.sort((a, b) => a - b);
 }
 
+/**
+ * In a bench child process: runs `worker`, prints `ready`, serves until the standard input
+ * closes, then stops the worker and waits for its run to end.
+ */
+export async function serveUntilInputCloses(
+  worker: { run(): Promise<void>; stop(): void },
+): Promise<void> {
+  const running = worker.run();
+  console.log("ready");
+  const stdin = readLines(Deno.stdin.readable)[Symbol.asyncIterator]();
+  while (!(await stdin.next()).done) {
+    // Serves until stdin closes.
+  }
+  worker.stop();
+  await running;
+}
+
 /** The lines of a byte stream, without their line ends. */
 export async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   let buffer = "";

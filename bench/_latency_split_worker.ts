@@ -9,7 +9,7 @@
  * @module
  */
 
-import { readLines } from "./_child.ts";
+import { serveUntilInputCloses } from "./_child.ts";
 
 const [url, queue, mod] = Deno.args;
 const { Worker } = await import(mod) as typeof import("../mod.ts");
@@ -26,12 +26,5 @@ worker.task(function noop(): Promise<void> {
   return Promise.resolve();
 }, { thread: false });
 await worker.connect();
-const running = worker.run();
-console.log("ready");
-const stdin = readLines(Deno.stdin.readable)[Symbol.asyncIterator]();
-while (!(await stdin.next()).done) {
-  // Serves until stdin closes.
-}
-worker.stop();
-await running;
+await serveUntilInputCloses(worker);
 console.log(JSON.stringify(starts));
