@@ -179,16 +179,19 @@ local skipped, earliest, standIns, call = {}, nil, nil, { hashes = {}, windows =
 ${OPTIONAL_OFFSETS}
 for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, stride do
   local id, priority, dueArg = ${T.id}, ${T.priority}, ${T.due}
-  local taskKey, stream, resultKey = P .. '${KEY.task}' .. id, P .. '${KEY.stream}' .. priority,
-    P .. '${KEY.result}' .. id
+  local taskKey, stream = P .. '${KEY.task}' .. id, P .. '${KEY.stream}' .. priority
   local crontab, tz, after, mode, source = '', '', '', '', ''
   local standIn, dedupe, grp = nil, nil, nil
-  if ${T.links} == '' then
+  local linked = ${T.links}
+  if linked == '' then
     -- A task with no links, the common case: nothing to read.
-  elseif string.byte(${T.links}, 1) ~= ${"[".charCodeAt(0)} then
-    dedupe = ${T.links}
+  elseif linked == '${SPEC_KIND.pending}' or linked == '${SPEC_KIND.pendingNewId}'
+    or string.byte(linked, 1) ~= ${"[".charCodeAt(0)} then
+    -- A deduplication key alone; a pending one, the commonest, is told without string.byte (a
+    -- string compared with a constant in Redis's Lua costs far less).
+    dedupe = linked
   else
-    local links = cjson.decode(${T.links})
+    local links = cjson.decode(linked)
     crontab, tz, after, mode, source = links[1], links[2], links[3], links[4], links[5]
     if standIns then
       -- A task of this call that was deduplicated is waited for as the task standing for it.
@@ -221,7 +224,8 @@ for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, stride do
         ARGV[a + dedupeKeyAt], claimed == 0)
     end
   end
-  if standIn == nil and not idChecked and redis.call('EXISTS', taskKey, resultKey) == 1 then
+  if standIn == nil and not idChecked
+    and redis.call('EXISTS', taskKey, P .. '${KEY.result}' .. id) == 1 then
     standIn = id
   end
   if standIn ~= nil then
