@@ -8,6 +8,7 @@
  */
 
 import type { FunctionRecord } from "./function_stats.ts";
+import type { ChainableCommander } from "ioredis";
 import type { QueueContext } from "../queue_context.ts";
 import { deliveryKey } from "./fetch.ts";
 import { CONSUMER_GROUP } from "../redis/keys.ts";
@@ -68,6 +69,40 @@ export interface Beat {
   readonly aborting: Set<string>;
 }
 
+/**
+ * Queues in `pipeline` a {@linkcode HEARTBEAT_SCRIPT} call per stream of `held` (entry ids by
+ * stream); {@linkcode lostDeliveries} reads their answers.
+ */
+export function queueHeartbeats(
+  pipeline: ChainableCommander,
+  workerId: string,
+  held: ReadonlyMap<string, readonly string[]>,
+): void {
+  for (const [stream, ids] of held) {
+    runScript(pipeline, HEARTBEAT_SCRIPT, [stream], [CONSUMER_GROUP, workerId, ...ids]);
+  }
+}
+
+/**
+ * The deliveries (`deliveryKey`) this worker no longer owns, from the answers of the calls
+ * {@linkcode queueHeartbeats} queued first in a pipeline for `held`.
+ *
+ * @throws {Error} The error of a call that failed.
+ */
+export function lostDeliveries(
+  replies: [Error | null, unknown][],
+  held: ReadonlyMap<string, readonly string[]>,
+): Set<string> {
+  const lost = new Set<string>();
+  let i = 0;
+  for (const stream of held.keys()) {
+    const [error, ids] = replies[i++];
+    if (error) throw error;
+    for (const id of ids as string[]) lost.add(deliveryKey(stream, id));
+  }
+  return lost;
+}
+
 /** Sends one heartbeat in one round trip. */
 export async function heartbeat(
   client: QueueContext,
@@ -78,18 +113,12 @@ export async function heartbeat(
   healthTtl: number,
 ): Promise<Beat> {
   const pipeline = client.redis.pipeline();
-  for (const [stream, ids] of held) {
-    runScript(pipeline, HEARTBEAT_SCRIPT, [stream], [CONSUMER_GROUP, workerId, ...ids]);
-  }
+  queueHeartbeats(pipeline, workerId, held);
   pipeline.set(client.keys.health(workerId), JSON.stringify(health), "PX", healthTtl);
   if (runningTaskIds.length > 0) pipeline.smismember(client.keys.aborting, ...runningTaskIds);
   const replies = await pipeline.exec() ?? [];
   for (const [error] of replies) if (error) throw error;
-  const lost = new Set<string>();
-  const streams = [...held.keys()];
-  for (let i = 0; i < streams.length; i++) {
-    for (const id of replies[i][1] as string[]) lost.add(deliveryKey(streams[i], id));
-  }
+  const lost = lostDeliveries(replies, held);
   const aborting = new Set<string>();
   if (runningTaskIds.length > 0) {
     const flags = replies[replies.length - 1][1] as number[];

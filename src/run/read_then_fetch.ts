@@ -28,12 +28,10 @@
 import type { Redis } from "ioredis";
 import type { QueueContext } from "../queue_context.ts";
 import { sendDirect, takesDirectCalls } from "../redis/_direct_call.ts";
-import { CONSUMER_GROUP } from "../redis/keys.ts";
 import type { CommandArg } from "../redis/_resp.ts";
-import { runScript } from "../redis/_script.ts";
 import { BLOCKED_READ } from "../redis/connection.ts";
 import { type Delivery, isFresh } from "./fetch.ts";
-import { HEARTBEAT_SCRIPT } from "./heartbeat.ts";
+import { lostDeliveries, queueHeartbeats } from "./heartbeat.ts";
 
 /** Whether `connection` can carry a fetch behind its read: a single connection, not a Cluster. */
 export function fetchesBehindRead(connection: Redis): boolean {
@@ -75,20 +73,17 @@ export async function stillOwned(
 ): Promise<Delivery[]> {
   const checked = performance.now();
   if (deliveries.length === 0 || isFresh(deliveries[0], checked)) return deliveries;
-  const byStream = Map.groupBy(deliveries, (d) => d.stream);
-  const pipeline = client.redis.pipeline();
-  for (const [stream, held] of byStream) {
-    const ids = held.map((d) => d.messageId);
-    runScript(pipeline, HEARTBEAT_SCRIPT, [stream], [CONSUMER_GROUP, workerId, ...ids]);
+  const held = new Map<string, string[]>();
+  for (const d of deliveries) {
+    const ids = held.get(d.stream);
+    if (ids) ids.push(d.messageId);
+    else held.set(d.stream, [d.messageId]);
   }
-  const replies = await pipeline.exec() ?? [];
+  const pipeline = client.redis.pipeline();
+  queueHeartbeats(pipeline, workerId, held);
+  const lost = lostDeliveries(await pipeline.exec() ?? [], held);
   const owned: Delivery[] = [];
-  [...byStream.values()].forEach((held, i) => {
-    const [error, lost] = replies[i];
-    if (error) throw error;
-    const gone = new Set(lost as string[]);
-    for (const d of held) if (!gone.has(d.messageId)) owned.push({ ...d, claimedAt: checked });
-  });
+  for (const d of deliveries) if (!lost.has(d.key)) owned.push({ ...d, claimedAt: checked });
   return owned;
 }
 
