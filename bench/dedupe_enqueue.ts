@@ -2,13 +2,15 @@
  * What task ids and deduplication keys cost a batch enqueue: 20,000 no-op tasks sent with
  * `enqueueMany`, with no id or key, each with its own `id`, each with its own `dedupe` key
  * (pending, throttle), and with both; paired rounds on one private Redis, the variants
- * interleaved so that the machine's noise falls on all of them alike. With `BASELINE` set to
- * another checkout's `mod.ts`, that checkout runs every variant in every round too (`before:`
- * rows): the plain batch shows the cost of the features when unused, the others what a change
- * to them gained. Prints, for each, the median tasks per second and the median Redis
- * CPU per task (`INFO cpu`, user + system: the scripts' own cost, far less noisy on a shared
- * machine than the wall clock), each with its ratio to the plain batch. Run with
- * `deno task bench:dedupe` (`ROUNDS`, default 7).
+ * interleaved, each round starting one variant later, so that the machine's noise falls on all of
+ * them alike. With `BASELINE` set to another checkout's `mod.ts`, that checkout runs every
+ * variant in every round too (`before:` rows): the plain batch shows the cost of the features
+ * when unused, the others what a change to them gained. Prints, for each, the median tasks per
+ * second, Redis CPU per task (`INFO cpu`, user + system: the scripts' own cost, less noisy on a
+ * shared machine than the wall clock) and client CPU per task, each with the median of its ratios
+ * to the plain batch of the same round and the middle half of those ratios. Run with
+ * `deno task bench:dedupe` (`ROUNDS`, default 101: a round takes about a second, and a batch's
+ * speed moves by a fifth from one round to the next on a shared machine).
  *
  * With `CALLGRIND=1` it counts instead the instructions Redis executes per task (Redis under
  * `valgrind --tool=callgrind`, 5,000 tasks per batch, after a warm-up batch with keys): counts that
@@ -25,7 +27,7 @@ import { type ProfiledRedis, startProfiledRedis } from "./_callgrind.ts";
 
 const CALLGRIND = Deno.env.get("CALLGRIND") === "1";
 const COUNT = CALLGRIND ? 5_000 : 20_000;
-const ROUNDS = Number(Deno.env.get("ROUNDS") ?? (CALLGRIND ? "3" : "7"));
+const ROUNDS = Number(Deno.env.get("ROUNDS") ?? (CALLGRIND ? "3" : "101"));
 
 type Variant = (i: number, round: number) => StartOptions | undefined;
 
@@ -129,7 +131,10 @@ if (!CALLGRIND) {
   if (baseline) await batch(baseline, () => undefined, -1);
 }
 for (let round = 0; round < ROUNDS; round++) {
-  for (const [name, library, variant] of runs) {
+  // Each round starts one variant later, so that a drift of the machine's speed within a round
+  // falls on every variant alike over the rounds.
+  for (let k = 0; k < runs.length; k++) {
+    const [name, library, variant] = runs[(round + k) % runs.length];
     results.get(name)!.push(await batch(library, variant, round));
   }
 }
@@ -137,22 +142,34 @@ for (let round = 0; round < ROUNDS; round++) {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const plain = results.get("plain")!;
 const medianOf = (runs: Run[], of: keyof Run) => median(runs.map((r) => r[of]));
-const percent = (x: number, of: number) =>
-  `${x >= of ? "+" : ""}${((x / of - 1) * 100).toFixed(1)}%`;
-const cell = (runs: Run[], of: keyof Run, digits: number) => {
-  const value = medianOf(runs, of);
-  return `${value.toFixed(digits).padStart(9)} ${percent(value, medianOf(plain, of)).padStart(7)}`;
+const signed = (ratio: number) => `${ratio >= 1 ? "+" : ""}${((ratio - 1) * 100).toFixed(1)}%`;
+/**
+ * The median, over the rounds, of a measure against the plain batch of the same round, with the
+ * middle half of those ratios: the machine's speed changes from round to round, so each variant
+ * is compared with the plain batch run beside it, not with a median from other moments.
+ */
+const paired = (runs: Run[], of: keyof Run) => {
+  const ratios = runs.map((r, round) => r[of] / plain[round][of]).sort((a, b) => a - b);
+  const at = (q: number) => ratios[Math.min(ratios.length - 1, Math.floor(q * ratios.length))];
+  return runs === plain
+    ? "".padStart(22)
+    : `${signed(at(0.5)).padStart(7)} (${signed(at(0.25))}…${signed(at(0.75))})`.padStart(22);
 };
-console.log(`enqueueMany of ${COUNT} tasks, median of ${ROUNDS} paired rounds`);
+const cell = (runs: Run[], of: keyof Run, digits: number) =>
+  `${medianOf(runs, of).toFixed(digits).padStart(9)} ${paired(runs, of)}`;
+console.log(
+  `enqueueMany of ${COUNT} tasks, ${ROUNDS} rounds: medians, and against the plain batch of the ` +
+    "same round the median change with its middle half",
+);
 if (CALLGRIND) {
-  console.log(`${"".padEnd(28)} ${"Redis instructions/task".padStart(24)}`);
+  console.log(`${"".padEnd(22)} ${"Redis instructions/task".padStart(32)}`);
   for (const [name, runs] of results) {
-    console.log(`${name.padEnd(28)} ${cell(runs, "instructions", 0).padStart(24)}`);
+    console.log(`${name.padEnd(22)} ${cell(runs, "instructions", 0)}`);
   }
 } else {
   console.log(
-    `${"".padEnd(22)} ${"tasks/s".padStart(17)}  ${"Redis µs/task".padStart(17)}  ${
-      "client µs/task".padStart(17)
+    `${"".padEnd(22)} ${"tasks/s".padStart(32)}  ${"Redis µs/task".padStart(32)}  ${
+      "client µs/task".padStart(32)
     }`,
   );
   for (const [name, runs] of results) {
