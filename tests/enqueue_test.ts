@@ -380,6 +380,35 @@ Deno.test("enqueue().result() of a task deduplicated into another waits for that
   }
 });
 
+Deno.test("enqueue().result() of a task deduplicated into one that does not run keeps the caller's timeout and signal", async () => {
+  await using worker = await testWorker();
+  const echo = worker.task(async function echo(value: string): Promise<string> {
+    return await Promise.resolve(value);
+  });
+  // Stood for by a task due in a minute, with no worker running: only the caller ends the wait.
+  const first = await echo.enqueue("first").start({ delay: 60_000, dedupe: { key: "k" } });
+  // Each wait is also given the other bound, far off, so that a bound that is dropped fails the
+  // test with the other's error rather than hanging it.
+  const bound = new AbortController();
+  const timer = setTimeout(() => bound.abort(new Error("the far bound ended the wait")), 30_000);
+  try {
+    const timed = echo.enqueue("second").start({ dedupe: { key: "k" } });
+    await assert.rejects(
+      timed.result({ timeout: 200, signal: bound.signal }),
+      (e: Error) => e.name === "TimeoutError",
+    );
+    assert.equal((await timed).id, first.id);
+    const aborted = new AbortController();
+    const third = echo.enqueue("third").start({ dedupe: { key: "k" } });
+    const waiting = third.result({ signal: aborted.signal, timeout: 30_000 });
+    assert.equal((await third).id, first.id); // sent and stood for: now waiting on the first task
+    aborted.abort(new Error("caller gave up"));
+    await assert.rejects(waiting, /caller gave up/);
+  } finally {
+    clearTimeout(timer);
+  }
+});
+
 Deno.test("enqueue().result() rejects with the send's error when the task cannot be sent, and times out when nothing runs it", async () => {
   await using worker = await testWorker();
   const echo = worker.task(async function echo(value: unknown): Promise<unknown> {
