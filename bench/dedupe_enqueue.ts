@@ -139,6 +139,8 @@ for (let round = 0; round < ROUNDS; round++) {
   }
 }
 
+/** Wide enough for the longest row name, "before: id + dedupe pending". */
+const NAME_WIDTH = Math.max(...runs.map(([name]) => name.length));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const plain = results.get("plain")!;
 const medianOf = (runs: Run[], of: keyof Run) => median(runs.map((r) => r[of]));
@@ -162,19 +164,19 @@ console.log(
     "same round the median change with its middle half",
 );
 if (CALLGRIND) {
-  console.log(`${"".padEnd(22)} ${"Redis instructions/task".padStart(32)}`);
+  console.log(`${"".padEnd(NAME_WIDTH)} ${"Redis instructions/task".padStart(32)}`);
   for (const [name, runs] of results) {
-    console.log(`${name.padEnd(22)} ${cell(runs, "instructions", 0)}`);
+    console.log(`${name.padEnd(NAME_WIDTH)} ${cell(runs, "instructions", 0)}`);
   }
 } else {
   console.log(
-    `${"".padEnd(22)} ${"tasks/s".padStart(32)}  ${"Redis µs/task".padStart(32)}  ${
+    `${"".padEnd(NAME_WIDTH)} ${"tasks/s".padStart(32)}  ${"Redis µs/task".padStart(32)}  ${
       "client µs/task".padStart(32)
     }`,
   );
   for (const [name, runs] of results) {
     console.log(
-      `${name.padEnd(22)} ${cell(runs, "rate", 0)}  ${cell(runs, "cpu", 2)}  ${
+      `${name.padEnd(NAME_WIDTH)} ${cell(runs, "rate", 0)}  ${cell(runs, "cpu", 2)}  ${
         cell(runs, "client", 2)
       }`,
     );

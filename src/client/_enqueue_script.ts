@@ -175,6 +175,9 @@ export const ENQUEUE_SCRIPT = script(lua(
 local now, P = ${ARG.now}, ${ARG.keyPrefix}
 local ev = eventsOf(P, ${ARG.events})
 local skipped, earliest, standIns, call = {}, nil, nil, { hashes = {}, windows = {} }
+-- The last links read as a deduplication spec: a call's keyed tasks share one or a few specs
+-- (Redis's Lua keeps one copy of each string), so most are told by comparing with it.
+local lastSpec = nil
 -- The optional slots' offsets in a record (nil when absent): see OPTIONAL_SLOTS.
 ${OPTIONAL_OFFSETS}
 for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, stride do
@@ -186,10 +189,12 @@ for a = ${ENQUEUE_ARGS.size + 1}, #ARGV, stride do
   if linked == '' then
     -- A task with no links, the common case: nothing to read.
   elseif linked == '${SPEC_KIND.pending}' or linked == '${SPEC_KIND.pendingNewId}'
-    or string.byte(linked, 1) ~= ${"[".charCodeAt(0)} then
-    -- A deduplication key alone; a pending one, the commonest, is told without string.byte (a
-    -- string compared with a constant in Redis's Lua costs far less).
+    or linked == lastSpec then
+    -- A deduplication key alone: a pending one, the commonest, or the spec of the task before,
+    -- told without string.byte (a string compared in Redis's Lua costs far less).
     dedupe = linked
+  elseif string.byte(linked, 1) ~= ${"[".charCodeAt(0)} then
+    dedupe, lastSpec = linked, linked
   else
     local links = cjson.decode(linked)
     crontab, tz, after, mode, source = links[1], links[2], links[3], links[4], links[5]
