@@ -11,7 +11,13 @@ export type Target =
   /** The ratio (oriented so that more is better for streaq) must reach this. */
   | { readonly ratio: number; readonly text: string }
   /** streaq's own median must reach this. */
-  | { readonly atLeast: number; readonly text: string };
+  | { readonly atLeast: number; readonly text: string }
+  /**
+   * streaq against itself: the median, over the runs, of its value on this row over its value on
+   * row `of` in the same run (what a feature costs against the case without it) must reach
+   * `share`.
+   */
+  | { readonly of: Row; readonly share: number; readonly text: string };
 
 /** One line of the table: each library's value per run. */
 export interface Row {
@@ -86,12 +92,25 @@ function valuesPerRun(row: Row, name: string): string {
   return values.length ? values.map((v) => format(v, row.digits)).join(", ") : "—";
 }
 
+/** streaq's value on `row` over its value on row `of`, paired by run: their median. */
+function shareOf(row: Row, of: Row, streaq: string): number {
+  const base = of.values.get(streaq) ?? [];
+  return median((row.values.get(streaq) ?? []).slice(0, base.length).map((x, i) => x / base[i]));
+}
+
 function targetMet(row: Row, streaq: string, other: string): string {
-  if (!row.target) return "";
-  const met = "ratio" in row.target
-    ? ratio(row, streaq, other) >= row.target.ratio
-    : median(row.values.get(streaq) ?? []) >= row.target.atLeast;
-  return `${row.target.text}: ${met ? "**met**" : "**not met**"}`;
+  const { target } = row;
+  if (!target) return "";
+  if ("of" in target) {
+    const share = shareOf(row, target.of, streaq);
+    return `${target.text}: ${share >= target.share ? "**met**" : "**not met**"} (${
+      format(share, 2)
+    }×)`;
+  }
+  const met = "ratio" in target
+    ? ratio(row, streaq, other) >= target.ratio
+    : median(row.values.get(streaq) ?? []) >= target.atLeast;
+  return `${target.text}: ${met ? "**met**" : "**not met**"}`;
 }
 
 /** The table of medians, one line per row, with the ratio and the target. */
@@ -192,7 +211,9 @@ export function ratioNote(streaq: string, other: string): string {
   return `Medians; ↑ higher is better, ↓ lower is better. The "${streaq} vs ${other}" column is ` +
     `the median of the ratios within each run (the two libraries run back to back), oriented so ` +
     `that **more than 1× means ${streaq} is better**: ${streaq}/${other} for ↑ rows, ` +
-    `${other}/${streaq} for ↓ rows. Targets use the same orientation.`;
+    `${other}/${streaq} for ↓ rows. Targets use the same orientation; a target "of" another ` +
+    `case compares ${streaq} with itself: the median, over the runs, of its value on the row ` +
+    `over its value on that case in the same run (shown in brackets).`;
 }
 
 const COLORS = ["#1f6feb", "#d1495b"];
