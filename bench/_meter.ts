@@ -147,3 +147,15 @@ export function infoFields(info: string): Map<string, string> {
   }
   return fields;
 }
+
+/**
+ * A full garbage collection of this process, before a timed case: the cases allocate hundreds of
+ * megabytes between them, and a collection that their garbage called for fell inside whichever
+ * case was running when the heap filled up (both libraries run in this process, so one's garbage
+ * fell on the other's cases too); in a case of a fifth of a second that is a large part of its
+ * time (see "A full collection before each case" in docs/benchmarks.md). Needs `--expose-gc`,
+ * which the bench task passes; without it, nothing.
+ */
+export function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}

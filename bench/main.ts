@@ -25,7 +25,7 @@ import type { RedisServer } from "../tests/_redis.ts";
 import { bullmq } from "./bullmq_cases.ts";
 import type { Contender } from "./_contender.ts";
 import { benchmarkCases, type Case } from "./_cases.ts";
-import { infoFields, Meter } from "./_meter.ts";
+import { collectGarbage, infoFields, Meter } from "./_meter.ts";
 import {
   costNote,
   type CostRow,
@@ -174,6 +174,7 @@ async function runOnce(
   label: string,
 ): Promise<void> {
   await freshRedis(redis);
+  collectGarbage();
   const meter = new Meter(redis);
   const values = await c.run(contender, { redis, meter });
   const usage = await meter.collect();
