@@ -99,7 +99,6 @@ function defineCases(
   lastDrainCommands: Map<string, ReadonlyMap<string, number>>,
 ): Case[] {
   const { tasks, sleepTasks, samples } = s;
-  /** A drain at `concurrency`, plain or with streaq's events stream on. */
   /** An enqueue of `tasks` tasks by one of the contender's enqueue methods, as a throughput. */
   function enqueueCase(
     id: string,
@@ -121,6 +120,7 @@ function defineCases(
     };
   }
 
+  /** A drain at `concurrency`, plain or with streaq's events stream on. */
   function drainCase(concurrency: number, events = false): Case {
     const id = `drain-${concurrency}${events ? "-events" : ""}`;
     return {
